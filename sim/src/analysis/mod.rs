@@ -1,0 +1,147 @@
+//! Fixed-horizon analyses: per-arm sufficient statistics, the pooled
+//! two-proportion z-test, Welch's t-test, lift intervals and the SRM test.
+
+mod proportion;
+mod srm;
+mod welch;
+
+pub use proportion::two_proportion_z;
+pub use srm::{SrmResult, srm_chi_square};
+pub use welch::welch_t;
+
+use serde::{Deserialize, Serialize};
+
+use crate::experiment::TestKind;
+
+/// Sufficient statistics of one metric in one arm: what both the per-unit and
+/// the aggregate paths produce, and all that the tests read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArmStats {
+    pub n: u64,
+    pub sum: f64,
+    pub sum_sq: f64,
+    /// Pre-period covariate sums (zero when the metric has no covariate).
+    pub x_sum: f64,
+    pub x_sum_sq: f64,
+    pub xy_sum: f64,
+}
+
+impl ArmStats {
+    pub fn from_values(values: &[f64]) -> Self {
+        let mut s = ArmStats::default();
+        for &v in values {
+            s.push(v);
+        }
+        s
+    }
+
+    #[inline]
+    pub fn push(&mut self, v: f64) {
+        self.n += 1;
+        self.sum += v;
+        self.sum_sq += v * v;
+    }
+
+    pub fn mean(&self) -> f64 {
+        if self.n == 0 {
+            f64::NAN
+        } else {
+            self.sum / self.n as f64
+        }
+    }
+
+    /// Sample variance (n − 1 denominator), clamped at 0 against rounding.
+    pub fn variance(&self) -> f64 {
+        if self.n < 2 {
+            return f64::NAN;
+        }
+        let n = self.n as f64;
+        ((self.sum_sq - self.sum * self.sum / n) / (n - 1.0)).max(0.0)
+    }
+
+    /// Sample correlation of the covariate with the metric.
+    pub fn covariate_correlation(&self) -> f64 {
+        let n = self.n as f64;
+        let sxy = self.xy_sum - self.x_sum * self.sum / n;
+        let sxx = self.x_sum_sq - self.x_sum * self.x_sum / n;
+        let syy = self.sum_sq - self.sum * self.sum / n;
+        sxy / (sxx * syy).sqrt()
+    }
+}
+
+/// The outcome of one test of treatment against control.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    /// z or t statistic, positive when the treatment mean is higher.
+    pub statistic: f64,
+    /// Welch–Satterthwaite degrees of freedom (NaN for the z-test).
+    pub df: f64,
+    pub p_value: f64,
+    /// Treatment mean minus control mean, with its interval.
+    pub diff: f64,
+    pub diff_ci: (f64, f64),
+    /// Treatment mean / control mean − 1, with its delta-method interval.
+    pub rel: f64,
+    pub rel_ci: (f64, f64),
+}
+
+impl TestResult {
+    /// The result when an arm has too few units to test: no evidence.
+    pub(crate) fn undefined() -> Self {
+        TestResult {
+            statistic: f64::NAN,
+            df: f64::NAN,
+            p_value: 1.0,
+            diff: f64::NAN,
+            diff_ci: (f64::NAN, f64::NAN),
+            rel: f64::NAN,
+            rel_ci: (f64::NAN, f64::NAN),
+        }
+    }
+}
+
+/// Constants a test needs that depend only on alpha, computed once per run.
+#[derive(Clone, Copy, Debug)]
+pub struct TestSetup {
+    pub alpha: f64,
+    /// Φ⁻¹(1 − α/2).
+    pub z_crit: f64,
+}
+
+impl TestSetup {
+    pub fn new(alpha: f64) -> Self {
+        Self {
+            alpha,
+            z_crit: crate::stats::normal_quantile(1.0 - alpha / 2.0),
+        }
+    }
+}
+
+pub fn run_test(
+    kind: TestKind,
+    setup: &TestSetup,
+    control: &ArmStats,
+    treatment: &ArmStats,
+) -> TestResult {
+    match kind {
+        TestKind::Z => two_proportion_z(control, treatment, setup),
+        TestKind::Welch => welch_t(control, treatment, setup),
+    }
+}
+
+/// Relative lift r = m_t/m_c − 1 and its delta-method interval with the normal
+/// quantile, given the variances of the two means.
+pub(crate) fn relative_lift(
+    mc: f64,
+    mt: f64,
+    var_mc: f64,
+    var_mt: f64,
+    z: f64,
+) -> (f64, (f64, f64)) {
+    if mc == 0.0 {
+        return (f64::NAN, (f64::NAN, f64::NAN));
+    }
+    let rel = mt / mc - 1.0;
+    let se = (var_mt / (mc * mc) + mt * mt * var_mc / mc.powi(4)).sqrt();
+    (rel, (rel - z * se, rel + z * se))
+}

@@ -1,0 +1,37 @@
+//! The pooled two-proportion z-test, with a Wald interval for the difference
+//! (unpooled standard error) and a delta-method interval for the relative lift.
+
+use super::{ArmStats, TestResult, TestSetup, relative_lift};
+use crate::stats::normal_two_sided_p;
+
+/// `sum` of each arm is its count of successes.
+pub fn two_proportion_z(control: &ArmStats, treatment: &ArmStats, setup: &TestSetup) -> TestResult {
+    if control.n == 0 || treatment.n == 0 {
+        return TestResult::undefined();
+    }
+    let (nc, nt) = (control.n as f64, treatment.n as f64);
+    let (pc, pt) = (control.sum / nc, treatment.sum / nt);
+    let pbar = (control.sum + treatment.sum) / (nc + nt);
+    let se0 = (pbar * (1.0 - pbar) * (1.0 / nc + 1.0 / nt)).sqrt();
+    let diff = pt - pc;
+    // All-zero or all-one data carries no evidence of a difference.
+    let (z, p) = if se0 > 0.0 {
+        let z = diff / se0;
+        (z, normal_two_sided_p(z))
+    } else {
+        (0.0, 1.0)
+    };
+    let (var_c, var_t) = (pc * (1.0 - pc) / nc, pt * (1.0 - pt) / nt);
+    let se1 = (var_c + var_t).sqrt();
+    let zc = setup.z_crit;
+    let (rel, rel_ci) = relative_lift(pc, pt, var_c, var_t, zc);
+    TestResult {
+        statistic: z,
+        df: f64::NAN,
+        p_value: p,
+        diff,
+        diff_ci: (diff - zc * se1, diff + zc * se1),
+        rel,
+        rel_ci,
+    }
+}

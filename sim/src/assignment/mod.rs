@@ -1,0 +1,269 @@
+//! Assignment of units to variants: GrowthBook-compatible hash bucketing, or
+//! random draws over the same bucket ranges.
+//!
+//! Both methods map a unit to a number in [0, 1) and pick the variant whose
+//! bucket range holds it (`growthbook::choose_variation`), so weights, coverage
+//! and namespaces mean the same thing in both.
+
+pub mod growthbook;
+
+pub use growthbook::{HashVersion, Namespace};
+
+use serde::{Deserialize, Serialize};
+
+use growthbook::{PrefixedIdHasher, bucket_ranges, choose_variation, in_namespace_prefixed_index};
+
+/// The arm code of a unit that is not in the experiment (outside coverage or
+/// namespace, or lost to a fault).
+pub const EXCLUDED: u8 = u8::MAX;
+
+/// Most variants an experiment may have (arm codes are u8, with EXCLUDED kept).
+pub const MAX_VARIANTS: usize = 64;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Method {
+    /// Each replication draws every unit's bucket from the Assignment stream.
+    Random,
+    /// GrowthBook hash of (salt, unit id).
+    Hash {
+        version: HashVersion,
+        salt: String,
+        /// When true, replication r hashes with salt `"{salt}/{r}"`, so each
+        /// replication is a fresh experiment; when false every replication has
+        /// the same split, as one production experiment does.
+        salt_per_replication: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// Variant names; the first is the control.
+    pub variants: Vec<String>,
+    /// Traffic weights, summing to 1.
+    pub weights: Vec<f64>,
+    /// Share of units in the experiment, in [0, 1].
+    pub coverage: f64,
+    pub method: Method,
+    pub namespace: Option<Namespace>,
+}
+
+impl Assignment {
+    pub fn ranges(&self) -> Vec<(f64, f64)> {
+        bucket_ranges(self.variants.len(), self.coverage, Some(&self.weights))
+    }
+
+    /// Whether units need their ids (hashing or namespaces), which rules out the
+    /// aggregate fast path.
+    pub fn needs_ids(&self) -> bool {
+        matches!(self.method, Method::Hash { .. }) || self.namespace.is_some()
+    }
+
+    /// Share of all units expected in each arm: weight × coverage × namespace width.
+    pub fn expected_shares(&self) -> Vec<f64> {
+        let ns = self
+            .namespace
+            .as_ref()
+            .map_or(1.0, |n| (n.end - n.start).clamp(0.0, 1.0));
+        self.ranges().iter().map(|(a, b)| (b - a) * ns).collect()
+    }
+}
+
+/// Random assignment on `bits`-bit draws. When every range endpoint is a
+/// multiple of 2^-bits for bits ≤ 16 (50/50 needs one bit), a unit consumes only
+/// `bits` bits of the stream and a table maps the draw to its arm; otherwise a
+/// unit consumes one 32-bit word.
+#[derive(Clone, Debug)]
+pub struct RandomArms {
+    bits: u32,
+    table: Vec<u8>,
+    ranges: Vec<(f64, f64)>,
+}
+
+impl RandomArms {
+    pub fn new(assignment: &Assignment) -> Self {
+        let ranges = assignment.ranges();
+        let dyadic = |bits: u32| {
+            let scale = f64::from(1u32 << bits);
+            ranges
+                .iter()
+                .all(|&(a, b)| (a * scale).fract() == 0.0 && (b * scale).fract() == 0.0)
+        };
+        let bits = [1u32, 2, 4, 8, 16]
+            .into_iter()
+            .find(|&b| dyadic(b))
+            .unwrap_or(32);
+        let table = if bits <= 16 {
+            let scale = f64::from(1u32 << bits);
+            (0..1u32 << bits)
+                .map(|v| arm_code(choose_variation(f64::from(v) / scale, &ranges)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            bits,
+            table,
+            ranges,
+        }
+    }
+
+    /// Bits of the Assignment stream each unit consumes.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// The arm of a unit whose draw is `v` (the low `bits` bits are used).
+    #[inline]
+    pub fn arm(&self, v: u32) -> u8 {
+        if self.bits <= 16 {
+            self.table[(v & ((1 << self.bits) - 1)) as usize]
+        } else {
+            arm_code(choose_variation(
+                f64::from(v) / 4_294_967_296.0,
+                &self.ranges,
+            ))
+        }
+    }
+
+    /// Fill `arms[i]` for units `first..first + arms.len()` from the stream words
+    /// that hold their bits. `words` must start at the word holding `first`'s
+    /// first bit, and `first × bits` must be a multiple of 32.
+    pub fn fill(&self, words: &[u32], arms: &mut [u8]) {
+        let per_word = (32 / self.bits) as usize;
+        if self.bits == 32 {
+            for (a, &w) in arms.iter_mut().zip(words) {
+                *a = self.arm(w);
+            }
+            return;
+        }
+        let mask = (1u32 << self.bits) - 1;
+        for (chunk, &w) in arms.chunks_mut(per_word).zip(words) {
+            for (j, a) in chunk.iter_mut().enumerate() {
+                *a = self.table[((w >> (j as u32 * self.bits)) & mask) as usize];
+            }
+        }
+    }
+
+    /// Stream words needed for `units` units.
+    pub fn words_for(&self, units: usize) -> usize {
+        (units * self.bits as usize).div_ceil(32)
+    }
+}
+
+/// Hash assignment for one replication: precomputed hasher state, no
+/// allocation per unit.
+#[derive(Clone, Debug)]
+pub struct HashArms {
+    hasher: PrefixedIdHasher,
+    ranges: Vec<(f64, f64)>,
+    namespace: Option<Namespace>,
+    prefix: String,
+}
+
+impl HashArms {
+    pub fn new(assignment: &Assignment, prefix: &str, replication: u64) -> Self {
+        let (version, salt) = match &assignment.method {
+            Method::Hash {
+                version,
+                salt,
+                salt_per_replication,
+            } => {
+                let salt = if *salt_per_replication {
+                    format!("{salt}/{replication}")
+                } else {
+                    salt.clone()
+                };
+                (*version, salt)
+            }
+            // A random-assignment scenario with a namespace still needs ids for
+            // the namespace check; the hasher is then unused.
+            Method::Random => (HashVersion::V2, String::new()),
+        };
+        Self {
+            hasher: PrefixedIdHasher::new(&salt, prefix, version),
+            ranges: assignment.ranges(),
+            namespace: assignment.namespace.clone(),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// Whether unit `index` passes the namespace filter.
+    #[inline]
+    pub fn in_namespace(&self, index: u64) -> bool {
+        self.namespace
+            .as_ref()
+            .is_none_or(|ns| in_namespace_prefixed_index(&self.prefix, index, ns))
+    }
+
+    /// The bucket value of unit `index`.
+    #[inline]
+    pub fn bucket(&self, index: u64) -> f64 {
+        self.hasher.hash(index)
+    }
+
+    #[inline]
+    pub fn arm(&self, index: u64) -> u8 {
+        if !self.in_namespace(index) {
+            return EXCLUDED;
+        }
+        arm_code(choose_variation(self.bucket(index), &self.ranges))
+    }
+}
+
+fn arm_code(v: Option<usize>) -> u8 {
+    // Validation caps variants at MAX_VARIANTS, so the index fits.
+    v.map_or(EXCLUDED, |i| i as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assignment(weights: &[f64], coverage: f64) -> Assignment {
+        Assignment {
+            variants: (0..weights.len()).map(|i| format!("v{i}")).collect(),
+            weights: weights.to_vec(),
+            coverage,
+            method: Method::Random,
+            namespace: None,
+        }
+    }
+
+    #[test]
+    fn draw_width_follows_weights() {
+        assert_eq!(RandomArms::new(&assignment(&[0.5, 0.5], 1.0)).bits(), 1);
+        assert_eq!(RandomArms::new(&assignment(&[0.25, 0.75], 1.0)).bits(), 2);
+        assert_eq!(RandomArms::new(&assignment(&[0.5, 0.5], 0.5)).bits(), 2);
+        assert_eq!(RandomArms::new(&assignment(&[0.2, 0.8], 1.0)).bits(), 32);
+        let third = 1.0 / 3.0;
+        assert_eq!(
+            RandomArms::new(&assignment(&[third, third, 1.0 - 2.0 * third], 1.0)).bits(),
+            32
+        );
+    }
+
+    #[test]
+    fn table_and_word_draws_agree_on_ranges() {
+        let ra = RandomArms::new(&assignment(&[0.25, 0.75], 0.5));
+        // ranges: [0, 0.125), [0.25, 0.625); 4 bits per unit
+        assert_eq!(ra.bits(), 4);
+        let words = [0xFEDC_BA98u32, 0x7654_3210];
+        let mut arms = [0u8; 16];
+        ra.fill(&words, &mut arms);
+        let expect: Vec<u8> = (0..16u32)
+            .map(|i| {
+                let v = (words[(i / 8) as usize] >> ((i % 8) * 4)) & 15;
+                let x = f64::from(v) / 16.0;
+                if x < 0.125 {
+                    0
+                } else if (0.25..0.625).contains(&x) {
+                    1
+                } else {
+                    EXCLUDED
+                }
+            })
+            .collect();
+        assert_eq!(arms.to_vec(), expect);
+    }
+}

@@ -1,0 +1,64 @@
+//! Treatment effects and injected faults: what differs between arms, and what
+//! goes wrong in the data pipeline.
+
+use serde::{Deserialize, Serialize};
+
+/// How a lift moves a metric's mean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiftKind {
+    /// mean × (1 + lift)
+    Relative,
+    /// mean + lift
+    Absolute,
+}
+
+/// A lift of one variant on one metric, with per-segment values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lift {
+    pub kind: LiftKind,
+    /// One value per population segment (the scenario's default where a segment
+    /// is not overridden).
+    pub by_segment: Vec<f64>,
+}
+
+impl Lift {
+    pub fn apply(&self, kind_mean: f64, segment: usize) -> f64 {
+        let v = self.by_segment.get(segment).copied().unwrap_or(0.0);
+        match self.kind {
+            LiftKind::Relative => kind_mean * (1.0 + v),
+            LiftKind::Absolute => kind_mean + v,
+        }
+    }
+}
+
+/// Faults injected after assignment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Faults {
+    /// Per arm, the fraction of its units lost before analysis (a
+    /// sample-ratio mismatch). Empty when there is no SRM fault.
+    pub srm_loss: Vec<f64>,
+    /// Per metric, per arm: the fraction of events lost (a lost conversion or
+    /// purchase is recorded as 0). Empty when no events are lost.
+    pub lost_events: Vec<Vec<f64>>,
+}
+
+impl Faults {
+    pub fn has_srm(&self) -> bool {
+        self.srm_loss.iter().any(|&f| f > 0.0)
+    }
+
+    pub fn lost_rate(&self, metric: usize, arm: usize) -> f64 {
+        self.lost_events
+            .get(metric)
+            .and_then(|v| v.get(arm))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    pub fn has_lost_events(&self, metric: usize) -> bool {
+        self.lost_events
+            .get(metric)
+            .is_some_and(|v| v.iter().any(|&f| f > 0.0))
+    }
+}

@@ -1,0 +1,265 @@
+//! The typed, validated experiment scenario: everything the engine needs, with
+//! derived quantities (per-cell distributions, true effects, theoretical power).
+//!
+//! Values here have passed validation in [`crate::scenario`]: weights sum to 1,
+//! probabilities are in range, every lifted cell is a valid distribution.
+
+use serde::{Deserialize, Serialize};
+
+use crate::assignment::Assignment;
+use crate::effect::{Faults, Lift};
+use crate::metric::Distribution;
+use crate::population::Population;
+use crate::stats::{normal_cdf, normal_quantile};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub name: String,
+    /// Stream tag: FNV-1a of the name, so a metric's draws do not depend on the
+    /// other metrics listed.
+    pub tag: u32,
+    pub baseline: Distribution,
+    /// Correlation of the pre-period covariate with the metric (under control),
+    /// in [0, 1]; None when the scenario asks for no covariate.
+    pub covariate_correlation: Option<f64>,
+}
+
+/// Which fixed-horizon test analyses a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestKind {
+    /// Pooled two-proportion z-test (binary metrics).
+    Z,
+    /// Welch's unequal-variance t-test.
+    Welch,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisConfig {
+    /// Two-sided significance level of the tests and 1 − confidence of intervals.
+    pub alpha: f64,
+    /// The test per metric (parallel to `Experiment::metrics`).
+    pub tests: Vec<TestKind>,
+    /// Significance level of the SRM chi-square test.
+    pub srm_alpha: f64,
+    /// Index of the metric the top-level `[expect]` bounds refer to.
+    pub primary_metric: usize,
+}
+
+/// A measure of one comparison or of the whole experiment that an expectation
+/// can bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// Rejection rate when the true effect is zero.
+    FalsePositiveRate,
+    /// Rejection rate when the true effect is non-zero.
+    Power,
+    /// Rejection rate, whatever the truth.
+    RejectionRate,
+    /// Share of intervals for the absolute lift that contain the true lift.
+    Coverage,
+    /// Same for the relative lift.
+    RelativeCoverage,
+    /// KS distance of the p-values from Uniform(0, 1).
+    KsDistance,
+    /// Mean estimated absolute lift minus the true lift.
+    Bias,
+    /// Mean estimated absolute lift.
+    MeanEstimate,
+    /// Rate at which the SRM test fires (experiment-wide).
+    SrmDetectionRate,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 9] = [
+        Measure::FalsePositiveRate,
+        Measure::Power,
+        Measure::RejectionRate,
+        Measure::Coverage,
+        Measure::RelativeCoverage,
+        Measure::KsDistance,
+        Measure::Bias,
+        Measure::MeanEstimate,
+        Measure::SrmDetectionRate,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Measure::FalsePositiveRate => "false_positive_rate",
+            Measure::Power => "power",
+            Measure::RejectionRate => "rejection_rate",
+            Measure::Coverage => "coverage",
+            Measure::RelativeCoverage => "relative_coverage",
+            Measure::KsDistance => "ks_distance",
+            Measure::Bias => "bias",
+            Measure::MeanEstimate => "mean_estimate",
+            Measure::SrmDetectionRate => "srm_detection_rate",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Measure> {
+        Self::ALL.into_iter().find(|m| m.key() == key)
+    }
+
+    pub fn is_rejection_rate(self) -> bool {
+        matches!(
+            self,
+            Measure::FalsePositiveRate | Measure::Power | Measure::RejectionRate
+        )
+    }
+}
+
+/// Bounds on a measure. `near_theory` asks that a rejection rate lie within
+/// 3.29 Monte Carlo standard errors (two-sided 99.9%) of the closed-form
+/// normal-approximation value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bound {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub near_theory: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Expectation {
+    pub measure: Measure,
+    /// The comparison (index into `Experiment::comparisons()`); None for
+    /// experiment-wide measures.
+    pub comparison: Option<usize>,
+    pub bound: Bound,
+}
+
+/// One treatment variant against the control on one metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub metric: usize,
+    /// Arm index of the treatment (≥ 1; arm 0 is the control).
+    pub variant: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub name: String,
+    pub seed: u64,
+    pub replications: u64,
+    pub population: Population,
+    pub assignment: Assignment,
+    pub metrics: Vec<Metric>,
+    /// `lifts[arm][metric]`; the control row is all None.
+    pub lifts: Vec<Vec<Option<Lift>>>,
+    pub faults: Faults,
+    pub analysis: AnalysisConfig,
+    pub expectations: Vec<Expectation>,
+}
+
+impl Experiment {
+    pub fn arms(&self) -> usize {
+        self.assignment.variants.len()
+    }
+
+    pub fn segments(&self) -> usize {
+        self.population.segments.len()
+    }
+
+    /// Comparisons in a fixed order: metric-major, then variant.
+    pub fn comparisons(&self) -> Vec<Comparison> {
+        (0..self.metrics.len())
+            .flat_map(|metric| (1..self.arms()).map(move |variant| Comparison { metric, variant }))
+            .collect()
+    }
+
+    pub fn comparison_index(&self, metric: usize, variant: usize) -> usize {
+        metric * (self.arms() - 1) + (variant - 1)
+    }
+
+    /// The distribution of `metric` for units of `segment` in `arm`. Validation
+    /// guarantees the lifted cell is valid; should it not be, the baseline is
+    /// used rather than panicking.
+    pub fn cell(&self, metric: usize, segment: usize, arm: usize) -> Distribution {
+        let base = self.metrics[metric].baseline;
+        match self
+            .lifts
+            .get(arm)
+            .and_then(|row| row.get(metric))
+            .and_then(Option::as_ref)
+        {
+            Some(lift) => base
+                .with_mean(lift.apply(base.mean(), segment))
+                .unwrap_or(base),
+            None => base,
+        }
+    }
+
+    /// The population mean of `metric` in `arm` (segment mixture), before faults.
+    pub fn true_mean(&self, metric: usize, arm: usize) -> f64 {
+        self.population
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(s, seg)| seg.weight * self.cell(metric, s, arm).mean())
+            .sum()
+    }
+
+    /// True absolute and relative lift of a comparison: the estimands.
+    pub fn true_effect(&self, c: Comparison) -> (f64, f64) {
+        let mc = self.true_mean(c.metric, 0);
+        let mt = self.true_mean(c.metric, c.variant);
+        (mt - mc, if mc != 0.0 { mt / mc - 1.0 } else { f64::NAN })
+    }
+
+    /// Mean and variance of the *observed* metric in `arm`: the segment mixture,
+    /// with lost events recorded as 0.
+    fn observed_moments(&self, metric: usize, arm: usize) -> (f64, f64) {
+        let keep = 1.0 - self.faults.lost_rate(metric, arm);
+        let (mut m1, mut m2) = (0.0, 0.0);
+        for (s, seg) in self.population.segments.iter().enumerate() {
+            let d = self.cell(metric, s, arm);
+            m1 += seg.weight * d.mean();
+            m2 += seg.weight * (d.variance() + d.mean() * d.mean());
+        }
+        let mean = keep * m1;
+        (mean, keep * m2 - mean * mean)
+    }
+
+    /// Expected analysed units per arm.
+    pub fn expected_arm_sizes(&self) -> Vec<f64> {
+        let n = self.population.users as f64;
+        self.assignment
+            .expected_shares()
+            .iter()
+            .enumerate()
+            .map(|(a, share)| {
+                let loss = self.faults.srm_loss.get(a).copied().unwrap_or(0.0);
+                n * share * (1.0 - loss)
+            })
+            .collect()
+    }
+
+    /// Closed-form normal-approximation rejection rate of a comparison at the
+    /// expected arm sizes: Φ((|Δ| − z·σ₀)/σ₁) + Φ((−|Δ| − z·σ₀)/σ₁), with σ₀ the
+    /// standard error the test uses under H₀ (pooled for the z-test) and σ₁ the
+    /// unpooled one.
+    pub fn theoretical_rejection_rate(&self, c: Comparison) -> f64 {
+        let sizes = self.expected_arm_sizes();
+        let (nc, nt) = (sizes[0], sizes[c.variant]);
+        let (mc, vc) = self.observed_moments(c.metric, 0);
+        let (mt, vt) = self.observed_moments(c.metric, c.variant);
+        let z = normal_quantile(1.0 - self.analysis.alpha / 2.0);
+        let sigma1 = (vc / nc + vt / nt).sqrt();
+        let sigma0 = match self.analysis.tests[c.metric] {
+            TestKind::Z => {
+                let pbar = (nc * mc + nt * mt) / (nc + nt);
+                (pbar * (1.0 - pbar) * (1.0 / nc + 1.0 / nt)).sqrt()
+            }
+            TestKind::Welch => sigma1,
+        };
+        let d = (mt - mc).abs();
+        if sigma1 == 0.0 {
+            return if d > 0.0 { 1.0 } else { 0.0 };
+        }
+        normal_cdf((d - z * sigma0) / sigma1) + normal_cdf((-d - z * sigma0) / sigma1)
+    }
+}

@@ -1,0 +1,17 @@
+//! umpire-sim: the simulation model and engine of umpire, as a library.
+//!
+//! It reads no clock, does no I/O and uses no OS randomness: every number comes
+//! from [`rng`] streams keyed by the scenario's seed, so a result is a pure
+//! function of the scenario (see ARCHITECTURE.md for the determinism contract).
+
+pub mod analysis;
+pub mod assignment;
+pub mod effect;
+pub mod experiment;
+pub mod metric;
+pub mod outcome;
+pub mod population;
+pub mod rng;
+pub mod runner;
+pub mod scenario;
+pub mod stats;

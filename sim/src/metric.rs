@@ -1,0 +1,265 @@
+//! Metric distributions and their per-unit samplers.
+//!
+//! Every sampler is an inverse CDF over a fixed number of stream words, so a
+//! unit's value under any arm comes from the same uniforms (common random
+//! numbers) and the per-unit stride is fixed: no rejection loops whose word
+//! consumption would depend on the parameters.
+
+use serde::{Deserialize, Serialize};
+use statrs::function::erf::erfc_inv;
+
+use crate::rng::{join_words, open_unit_f64, u32_threshold};
+
+/// A metric's distribution in one (segment, arm) cell.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Distribution {
+    /// Conversion: 1 with probability `p`, else 0.
+    Bernoulli { p: f64 },
+    /// Continuous: Normal(mean, sd²).
+    Normal { mean: f64, sd: f64 },
+    /// Heavy-tailed revenue: 0 with probability 1 − `p_nonzero`, else
+    /// exp(Normal(`log_mean`, `log_sd`²)).
+    Revenue {
+        p_nonzero: f64,
+        log_mean: f64,
+        log_sd: f64,
+    },
+    /// Counts: Poisson(`lambda`).
+    Count { lambda: f64 },
+}
+
+/// Largest Poisson mean we tabulate; the inverse-CDF table grows with λ.
+pub const MAX_POISSON_LAMBDA: f64 = 10_000.0;
+
+impl Distribution {
+    /// Stream words a unit consumes for one draw.
+    pub const fn stride(&self) -> usize {
+        match self {
+            Distribution::Bernoulli { .. } => 1,
+            Distribution::Normal { .. } | Distribution::Count { .. } => 2,
+            Distribution::Revenue { .. } => 3,
+        }
+    }
+
+    pub fn mean(&self) -> f64 {
+        match *self {
+            Distribution::Bernoulli { p } => p,
+            Distribution::Normal { mean, .. } => mean,
+            Distribution::Revenue {
+                p_nonzero,
+                log_mean,
+                log_sd,
+            } => p_nonzero * (log_mean + log_sd * log_sd / 2.0).exp(),
+            Distribution::Count { lambda } => lambda,
+        }
+    }
+
+    pub fn variance(&self) -> f64 {
+        match *self {
+            Distribution::Bernoulli { p } => p * (1.0 - p),
+            Distribution::Normal { sd, .. } => sd * sd,
+            Distribution::Revenue {
+                p_nonzero,
+                log_mean,
+                log_sd,
+            } => {
+                let s2 = log_sd * log_sd;
+                let second = p_nonzero * (2.0 * log_mean + 2.0 * s2).exp();
+                second - self.mean().powi(2)
+            }
+            Distribution::Count { lambda } => lambda,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Distribution::Bernoulli { .. } => "bernoulli",
+            Distribution::Normal { .. } => "normal",
+            Distribution::Revenue { .. } => "revenue",
+            Distribution::Count { .. } => "count",
+        }
+    }
+
+    pub fn is_binary(&self) -> bool {
+        matches!(self, Distribution::Bernoulli { .. })
+    }
+
+    /// The same distribution with its mean moved to `mean`, the way a treatment
+    /// moves it: a shifted probability, mean or rate; for revenue, the non-zero
+    /// values scaled (so the conversion-to-purchase rate is unchanged). Returns
+    /// None when the new mean is outside the family's range.
+    pub fn with_mean(&self, mean: f64) -> Option<Distribution> {
+        if !mean.is_finite() {
+            return None;
+        }
+        match *self {
+            Distribution::Bernoulli { .. } => (0.0..=1.0)
+                .contains(&mean)
+                .then_some(Distribution::Bernoulli { p: mean }),
+            Distribution::Normal { sd, .. } => Some(Distribution::Normal { mean, sd }),
+            Distribution::Revenue {
+                p_nonzero,
+                log_mean,
+                log_sd,
+            } => {
+                let base = self.mean();
+                (mean > 0.0 && base > 0.0).then(|| Distribution::Revenue {
+                    p_nonzero,
+                    log_mean: log_mean + (mean / base).ln(),
+                    log_sd,
+                })
+            }
+            Distribution::Count { .. } => (0.0..=MAX_POISSON_LAMBDA)
+                .contains(&mean)
+                .then_some(Distribution::Count { lambda: mean }),
+        }
+    }
+}
+
+/// Φ⁻¹(u) for u in (0, 1), through statrs' erfc⁻¹ (accurate to a few ulps).
+#[inline]
+pub fn standard_normal_from_unit(u: f64) -> f64 {
+    -std::f64::consts::SQRT_2 * erfc_inv(2.0 * u)
+}
+
+/// A distribution prepared for fast sampling from raw stream words.
+#[derive(Clone, Debug)]
+pub enum Sampler {
+    Bernoulli {
+        threshold: u64,
+    },
+    Normal {
+        mean: f64,
+        sd: f64,
+    },
+    Revenue {
+        nonzero_threshold: u64,
+        log_mean: f64,
+        log_sd: f64,
+    },
+    /// Poisson by inverse CDF: `cdf[k]` = P(X ≤ k), tabulated until it reaches 1
+    /// in double precision.
+    Count {
+        cdf: Vec<f64>,
+    },
+}
+
+impl Sampler {
+    pub fn new(d: &Distribution) -> Sampler {
+        match *d {
+            Distribution::Bernoulli { p } => Sampler::Bernoulli {
+                threshold: u32_threshold(p),
+            },
+            Distribution::Normal { mean, sd } => Sampler::Normal { mean, sd },
+            Distribution::Revenue {
+                p_nonzero,
+                log_mean,
+                log_sd,
+            } => Sampler::Revenue {
+                nonzero_threshold: u32_threshold(p_nonzero),
+                log_mean,
+                log_sd,
+            },
+            Distribution::Count { lambda } => Sampler::Count {
+                cdf: poisson_cdf_table(lambda),
+            },
+        }
+    }
+
+    /// One draw from exactly `stride()` words.
+    #[inline]
+    pub fn sample(&self, words: &[u32]) -> f64 {
+        match self {
+            Sampler::Bernoulli { threshold } => {
+                f64::from(u8::from(u64::from(words[0]) < *threshold))
+            }
+            Sampler::Normal { mean, sd } => {
+                mean + sd * standard_normal_from_unit(open_unit_f64(join_words(words[0], words[1])))
+            }
+            Sampler::Revenue {
+                nonzero_threshold,
+                log_mean,
+                log_sd,
+            } => {
+                if u64::from(words[0]) < *nonzero_threshold {
+                    let z =
+                        standard_normal_from_unit(open_unit_f64(join_words(words[1], words[2])));
+                    (log_mean + log_sd * z).exp()
+                } else {
+                    0.0
+                }
+            }
+            Sampler::Count { cdf } => {
+                let u = open_unit_f64(join_words(words[0], words[1]));
+                // First k with cdf[k] > u; the table ends at 1.0 so it exists.
+                cdf.partition_point(|&c| c <= u) as f64
+            }
+        }
+    }
+}
+
+/// P(X ≤ k) for Poisson(λ), k = 0, 1, …, until it rounds to 1. Computed with the
+/// pmf recurrence in log space from the mode outwards would be more precise for
+/// huge λ; up to MAX_POISSON_LAMBDA the forward recurrence started from the
+/// log-pmf at 0 underflows, so we start it from the mode instead.
+fn poisson_cdf_table(lambda: f64) -> Vec<f64> {
+    if lambda <= 0.0 {
+        return vec![1.0];
+    }
+    let mode = lambda.floor() as usize;
+    let upper = mode + 12 + (12.0 * lambda.sqrt()).ceil() as usize;
+    // pmf at the mode via lgamma, then the ratio recurrence both ways.
+    let ln_mode =
+        mode as f64 * lambda.ln() - lambda - statrs::function::gamma::ln_gamma(mode as f64 + 1.0);
+    let mut pmf = vec![0.0; upper + 1];
+    pmf[mode] = ln_mode.exp();
+    for k in (0..mode).rev() {
+        pmf[k] = pmf[k + 1] * (k + 1) as f64 / lambda;
+    }
+    for k in mode + 1..=upper {
+        pmf[k] = pmf[k - 1] * lambda / k as f64;
+    }
+    let mut cdf = Vec::with_capacity(upper + 1);
+    let mut acc = 0.0;
+    for p in pmf {
+        acc += p;
+        cdf.push(acc.min(1.0));
+    }
+    // The table's tail mass beyond `upper` is below 1e-30; pin the last entry to
+    // exactly 1 so every uniform in (0, 1) finds a k.
+    if let Some(last) = cdf.last_mut() {
+        *last = 1.0;
+    }
+    cdf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poisson_table_matches_pmf() {
+        let cdf = poisson_cdf_table(3.0);
+        let p0 = (-3.0f64).exp();
+        assert!((cdf[0] - p0).abs() < 1e-15);
+        assert!((cdf[1] - p0 * 4.0).abs() < 1e-15);
+        let big = poisson_cdf_table(5000.0);
+        // median of Poisson(5000) ≈ 5000 - 1/3 + ...
+        let med = big.partition_point(|&c| c <= 0.5);
+        assert_eq!(med, 5000);
+    }
+
+    #[test]
+    fn means_and_lifts() {
+        let r = Distribution::Revenue {
+            p_nonzero: 0.1,
+            log_mean: 2.0,
+            log_sd: 1.0,
+        };
+        let lifted = r.with_mean(r.mean() * 1.1).unwrap();
+        assert!((lifted.mean() / r.mean() - 1.1).abs() < 1e-12);
+        assert!(Distribution::Bernoulli { p: 0.9 }.with_mean(1.2).is_none());
+        assert!((standard_normal_from_unit(0.975) - 1.959963984540054).abs() < 1e-12);
+    }
+}

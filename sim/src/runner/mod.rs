@@ -1,0 +1,223 @@
+//! Running replications: choose the simulation path, simulate each replication
+//! in parallel with rayon, and fold the outcomes in replication order.
+//!
+//! Memory does not grow with the replication count: replications run in chunks,
+//! each chunk's outcomes are folded into the accumulator and dropped.
+
+mod aggregate;
+mod unit_path;
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{ArmStats, SrmResult, TestResult, TestSetup, run_test, srm_chi_square};
+use crate::experiment::Experiment;
+use crate::outcome::ExperimentAcc;
+
+pub use aggregate::AggregateSim;
+pub use unit_path::{BLOCK, UnitScratch, UnitSim};
+
+/// How replications are simulated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimPath {
+    /// Sufficient statistics drawn directly (binomial counts, normal sums).
+    Aggregate,
+    /// Every unit simulated: ids, hashing, per-unit faults and covariates.
+    PerUnit,
+}
+
+/// What one replication produced before analysis.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicationStats {
+    /// Units assigned to each arm, before any SRM loss.
+    pub assigned: Vec<u64>,
+    /// Units analysed in each arm (after SRM loss).
+    pub analysed: Vec<u64>,
+    /// `metrics[m * arms + a]`: sufficient statistics of metric m in arm a.
+    pub metrics: Vec<ArmStats>,
+}
+
+impl ReplicationStats {
+    pub fn new(arms: usize, metrics: usize) -> Self {
+        Self {
+            assigned: vec![0; arms],
+            analysed: vec![0; arms],
+            metrics: vec![ArmStats::default(); arms * metrics],
+        }
+    }
+
+    fn clear(&mut self) {
+        self.assigned.fill(0);
+        self.analysed.fill(0);
+        self.metrics.fill(ArmStats::default());
+    }
+}
+
+/// One replication, analysed: what `umpire run --replication N` prints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplicationTrace {
+    pub replication: u64,
+    pub path: SimPath,
+    pub stats: ReplicationStats,
+    /// Per comparison, in `Experiment::comparisons()` order.
+    pub tests: Vec<TestResult>,
+    pub srm: SrmResult,
+}
+
+enum Sim {
+    Aggregate(Box<AggregateSim>),
+    PerUnit(Box<UnitSim>),
+}
+
+/// Per-worker scratch space, reused across replications.
+pub struct Scratch {
+    stats: ReplicationStats,
+    unit: UnitScratch,
+}
+
+/// A prepared experiment: samplers, thresholds and stream keys built once.
+pub struct Engine<'a> {
+    exp: &'a Experiment,
+    sim: Sim,
+    setup: TestSetup,
+    truth: Vec<(f64, f64)>,
+    /// Arm shares the configuration intends, which the SRM test checks against.
+    intended_shares: Vec<f64>,
+}
+
+/// Replications per parallel chunk: large enough to keep both cores busy and
+/// amortise the fold, small enough to bound memory and keep progress moving.
+fn chunk_len(path: SimPath, users: u64) -> u64 {
+    match path {
+        SimPath::Aggregate => 16_384,
+        SimPath::PerUnit => (4_000_000 / users.max(1)).clamp(16, 4096),
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// Picks the aggregate path when the scenario allows it, unless
+    /// `force_per_unit`.
+    pub fn new(exp: &'a Experiment, force_per_unit: bool) -> Self {
+        let sim = match AggregateSim::new(exp) {
+            Some(agg) if !force_per_unit => Sim::Aggregate(Box::new(agg)),
+            _ => Sim::PerUnit(Box::new(UnitSim::new(exp))),
+        };
+        let comparisons = exp.comparisons();
+        Self {
+            exp,
+            sim,
+            setup: TestSetup::new(exp.analysis.alpha),
+            truth: comparisons.iter().map(|&c| exp.true_effect(c)).collect(),
+            intended_shares: exp.assignment.expected_shares(),
+        }
+    }
+
+    pub fn path(&self) -> SimPath {
+        match self.sim {
+            Sim::Aggregate(_) => SimPath::Aggregate,
+            Sim::PerUnit(_) => SimPath::PerUnit,
+        }
+    }
+
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            stats: ReplicationStats::new(self.exp.arms(), self.exp.metrics.len()),
+            unit: UnitScratch::default(),
+        }
+    }
+
+    /// Simulate replication `r` into `scratch.stats`.
+    pub fn simulate(&self, r: u64, scratch: &mut Scratch) {
+        scratch.stats.clear();
+        match &self.sim {
+            Sim::Aggregate(agg) => agg.simulate(self.exp, r, &mut scratch.stats),
+            Sim::PerUnit(unit) => unit.simulate(r, &mut scratch.unit, &mut scratch.stats),
+        }
+    }
+
+    /// Run every comparison's test and the SRM test on simulated statistics.
+    pub fn analyse(&self, stats: &ReplicationStats, tests: &mut [TestResult]) -> SrmResult {
+        let arms = self.exp.arms();
+        for (t, c) in tests.iter_mut().zip(self.exp.comparisons()) {
+            let row = &stats.metrics[c.metric * arms..(c.metric + 1) * arms];
+            *t = run_test(
+                self.exp.analysis.tests[c.metric],
+                &self.setup,
+                &row[0],
+                &row[c.variant],
+            );
+        }
+        // The SRM test compares what reached the analysis with what the
+        // configuration intends: the loss itself is what it should catch.
+        srm_chi_square(&stats.analysed, &self.intended_shares)
+    }
+
+    /// One replication, simulated and analysed.
+    pub fn trace(&self, r: u64) -> ReplicationTrace {
+        let mut scratch = self.scratch();
+        self.simulate(r, &mut scratch);
+        let mut tests = vec![TestResult::undefined(); self.truth.len()];
+        let srm = self.analyse(&scratch.stats, &mut tests);
+        ReplicationTrace {
+            replication: r,
+            path: self.path(),
+            stats: scratch.stats,
+            tests,
+            srm,
+        }
+    }
+
+    /// Run replications `range` in parallel on the current rayon pool, folding
+    /// in replication order. `progress` is called with the number of
+    /// replications finished, after each chunk.
+    pub fn run(&self, range: Range<u64>, progress: &(dyn Fn(u64) + Sync)) -> ExperimentAcc {
+        let comps = self.truth.len();
+        let mut acc = ExperimentAcc::new(range.start, comps);
+        let chunk = chunk_len(self.path(), self.exp.population.users);
+        let mut tests = Vec::new();
+        let mut srm = Vec::new();
+        let mut units = Vec::new();
+        let mut start = range.start;
+        while start < range.end {
+            let n = chunk.min(range.end - start) as usize;
+            tests.resize(n * comps.max(1), TestResult::undefined());
+            srm.resize(
+                n,
+                SrmResult {
+                    chi2: 0.0,
+                    df: 0.0,
+                    p_value: 1.0,
+                },
+            );
+            units.resize(n, 0u64);
+            tests
+                .par_chunks_mut(comps.max(1))
+                .zip(srm.par_iter_mut())
+                .zip(units.par_iter_mut())
+                .enumerate()
+                .for_each_init(
+                    || self.scratch(),
+                    |scratch, (i, ((t, s), u))| {
+                        self.simulate(start + i as u64, scratch);
+                        *s = self.analyse(&scratch.stats, &mut t[..comps]);
+                        *u = scratch.stats.analysed.iter().sum();
+                    },
+                );
+            for i in 0..n {
+                acc.add(
+                    self.exp,
+                    &self.truth,
+                    &tests[i * comps..(i + 1) * comps],
+                    &srm[i],
+                    units[i],
+                );
+            }
+            progress(n as u64);
+            start += n as u64;
+        }
+        acc
+    }
+}

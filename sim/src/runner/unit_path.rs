@@ -1,0 +1,388 @@
+//! The per-unit path: every unit gets a segment, an arm (by hash or random
+//! draw), faults and metric values, in blocks of [`BLOCK`] units.
+//!
+//! Each purpose's stream is read sequentially from the replication's first unit,
+//! which is the same as seeking to `unit × stride` for each unit. Blocks keep
+//! the inner loops branch-light and allocation-free: arm and segment codes go in
+//! byte arrays, and the Bernoulli kernel counts conversions per arm with
+//! compare-and-sum passes that the compiler vectorises.
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use super::ReplicationStats;
+use crate::analysis::ArmStats;
+use crate::assignment::{HashArms, Method, RandomArms};
+use crate::experiment::Experiment;
+use crate::metric::Sampler;
+use crate::rng::{Purpose, StreamKey, u32_threshold};
+
+/// Units per block. A multiple of 32, so random-assignment bit draws of every
+/// width start each block on a word boundary.
+pub const BLOCK: usize = 1024;
+
+enum Assigner {
+    Random {
+        arms: RandomArms,
+        key: Box<StreamKey>,
+    },
+    Hash {
+        assignment: crate::assignment::Assignment,
+        prefix: String,
+    },
+}
+
+struct MetricSim {
+    outcome: StreamKey,
+    stride: usize,
+    /// `samplers[segment * arms + arm]`.
+    samplers: Vec<Sampler>,
+    /// For Bernoulli metrics: `thresholds[segment * (arms + 1) + arm]`, with the
+    /// excluded code `arms` mapped to 0 so excluded units never convert.
+    bernoulli: Option<Vec<u64>>,
+    /// Per-arm lost-event thresholds (index `arms` = 0).
+    lost: Option<(StreamKey, Vec<u64>)>,
+    /// Copy-threshold of the covariate: with probability ρ the covariate is the
+    /// unit's own control outcome, else an independent control draw, so that
+    /// corr(X, Y_control) = ρ exactly for every distribution.
+    covariate: Option<(StreamKey, u64)>,
+}
+
+pub struct UnitSim {
+    users: u64,
+    arms: usize,
+    segments: Option<(StreamKey, Vec<u64>)>,
+    assigner: Assigner,
+    /// Per-arm SRM loss thresholds (index `arms` = 0).
+    srm: Option<(StreamKey, Vec<u64>)>,
+    metrics: Vec<MetricSim>,
+}
+
+/// Reusable per-worker buffers.
+#[derive(Default)]
+pub struct UnitScratch {
+    segment: Vec<u8>,
+    arm: Vec<u8>,
+    words: Vec<u32>,
+    extra: Vec<u32>,
+    hit: Vec<u8>,
+}
+
+impl UnitScratch {
+    fn ensure(&mut self, max_stride: usize) {
+        if self.arm.len() != BLOCK {
+            self.segment = vec![0; BLOCK];
+            self.arm = vec![0; BLOCK];
+            self.hit = vec![0; BLOCK];
+        }
+        if self.words.len() < BLOCK * max_stride {
+            self.words = vec![0; BLOCK * max_stride];
+            // Lost-event words (1 per unit) and covariate words (stride + 1).
+            self.extra = vec![0; BLOCK * (max_stride + 2)];
+        }
+    }
+}
+
+fn thresholds_with_excluded(rates: impl Iterator<Item = f64>) -> Vec<u64> {
+    rates.map(u32_threshold).chain(std::iter::once(0)).collect()
+}
+
+impl UnitSim {
+    pub fn new(exp: &Experiment) -> Self {
+        let seed = exp.seed;
+        let arms = exp.arms();
+        let segs = exp.segments();
+        let assigner = match &exp.assignment.method {
+            Method::Random if exp.assignment.namespace.is_none() => Assigner::Random {
+                arms: RandomArms::new(&exp.assignment),
+                key: Box::new(StreamKey::new(seed, Purpose::Assignment)),
+            },
+            _ => Assigner::Hash {
+                assignment: exp.assignment.clone(),
+                prefix: exp.population.id_prefix.clone(),
+            },
+        };
+        let metrics = exp
+            .metrics
+            .iter()
+            .enumerate()
+            .map(|(m, metric)| {
+                let cells: Vec<_> = (0..segs)
+                    .flat_map(|s| (0..arms).map(move |a| (s, a)))
+                    .map(|(s, a)| exp.cell(m, s, a))
+                    .collect();
+                let bernoulli = metric.baseline.is_binary().then(|| {
+                    (0..segs)
+                        .flat_map(|s| {
+                            cells[s * arms..(s + 1) * arms]
+                                .iter()
+                                .map(|d| u32_threshold(d.mean()))
+                                .chain(std::iter::once(0))
+                        })
+                        .collect()
+                });
+                MetricSim {
+                    outcome: StreamKey::new(seed, Purpose::Outcome(metric.tag)),
+                    stride: metric.baseline.stride(),
+                    samplers: cells.iter().map(Sampler::new).collect(),
+                    bernoulli,
+                    lost: exp.faults.has_lost_events(m).then(|| {
+                        (
+                            StreamKey::new(seed, Purpose::LostEvent(metric.tag)),
+                            thresholds_with_excluded((0..arms).map(|a| exp.faults.lost_rate(m, a))),
+                        )
+                    }),
+                    covariate: metric.covariate_correlation.map(|rho| {
+                        (
+                            StreamKey::new(seed, Purpose::Covariate(metric.tag)),
+                            u32_threshold(rho),
+                        )
+                    }),
+                }
+            })
+            .collect();
+        UnitSim {
+            users: exp.population.users,
+            arms,
+            segments: (segs > 1).then(|| {
+                (
+                    StreamKey::new(seed, Purpose::Segment),
+                    exp.population.segment_thresholds(),
+                )
+            }),
+            assigner,
+            srm: exp.faults.has_srm().then(|| {
+                (
+                    StreamKey::new(seed, Purpose::SrmFault),
+                    thresholds_with_excluded(
+                        (0..arms).map(|a| exp.faults.srm_loss.get(a).copied().unwrap_or(0.0)),
+                    ),
+                )
+            }),
+            metrics,
+        }
+    }
+
+    pub fn simulate(&self, r: u64, scratch: &mut UnitScratch, out: &mut ReplicationStats) {
+        let max_stride = self.metrics.iter().map(|m| m.stride).max().unwrap_or(1);
+        scratch.ensure(max_stride);
+        let k = self.arms;
+        let excluded = k as u8;
+        let mut seg_rng = self.segments.as_ref().map(|(key, _)| key.replication(r));
+        let mut srm_rng = self.srm.as_ref().map(|(key, _)| key.replication(r));
+        let (mut assign_rng, hash_arms) = match &self.assigner {
+            Assigner::Random { key, .. } => (Some(key.replication(r)), None),
+            Assigner::Hash { assignment, prefix } => {
+                (None, Some(HashArms::new(assignment, prefix, r)))
+            }
+        };
+        let mut rngs: Vec<MetricRngs> = self
+            .metrics
+            .iter()
+            .map(|m| MetricRngs {
+                outcome: m.outcome.replication(r),
+                lost: m.lost.as_ref().map(|(key, _)| key.replication(r)),
+                covariate: m.covariate.as_ref().map(|(key, _)| key.replication(r)),
+            })
+            .collect();
+
+        let mut start = 0u64;
+        while start < self.users {
+            let len = (self.users - start).min(BLOCK as u64) as usize;
+            let UnitScratch {
+                segment,
+                arm,
+                words,
+                extra,
+                hit,
+            } = scratch;
+            let (segment, arm, hit) = (&mut segment[..len], &mut arm[..len], &mut hit[..len]);
+
+            match (&mut seg_rng, &self.segments) {
+                (Some(rng), Some((_, thresholds))) => {
+                    rng.fill(&mut words[..len]);
+                    for (s, &w) in segment.iter_mut().zip(words.iter()) {
+                        *s = thresholds
+                            .iter()
+                            .take_while(|&&t| u64::from(w) >= t)
+                            .count() as u8;
+                    }
+                }
+                _ => segment.fill(0),
+            }
+
+            match (&self.assigner, &mut assign_rng) {
+                (Assigner::Random { arms, .. }, Some(rng)) => {
+                    let n = arms.words_for(len);
+                    rng.fill(&mut words[..n]);
+                    arms.fill(&words[..n], arm);
+                }
+                _ => {
+                    if let Some(h) = &hash_arms {
+                        for (i, a) in arm.iter_mut().enumerate() {
+                            *a = h.arm(start + i as u64);
+                        }
+                    }
+                }
+            }
+            // EXCLUDED (u8::MAX) becomes the compact code k.
+            arm.iter_mut().for_each(|a| *a = (*a).min(excluded));
+            count_arms(arm, &mut out.assigned);
+
+            if let (Some(rng), Some((_, loss))) = (&mut srm_rng, &self.srm) {
+                rng.fill(&mut words[..len]);
+                for (a, &w) in arm.iter_mut().zip(words.iter()) {
+                    if u64::from(w) < loss[*a as usize] {
+                        *a = excluded;
+                    }
+                }
+            }
+            count_arms(arm, &mut out.analysed);
+
+            for (m, (metric, rng)) in self.metrics.iter().zip(&mut rngs).enumerate() {
+                let stats = &mut out.metrics[m * k..(m + 1) * k];
+                match &metric.bernoulli {
+                    Some(thresholds) if metric.covariate.is_none() => {
+                        let segment = self.segments.as_ref().map(|_| &*segment);
+                        bernoulli_block(
+                            metric, thresholds, rng, segment, arm, words, extra, hit, stats,
+                        )
+                    }
+                    _ => general_block(metric, rng, segment, arm, words, extra, stats, k),
+                }
+            }
+            start += len as u64;
+        }
+    }
+}
+
+struct MetricRngs {
+    outcome: ChaCha8Rng,
+    lost: Option<ChaCha8Rng>,
+    covariate: Option<ChaCha8Rng>,
+}
+
+/// Add each arm's unit count; the excluded code k is not counted.
+fn count_arms(arm: &[u8], counts: &mut [u64]) {
+    for (a, c) in counts.iter_mut().enumerate() {
+        let a = a as u8;
+        *c += arm.iter().map(|&x| u64::from(x == a)).sum::<u64>();
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bernoulli_block(
+    metric: &MetricSim,
+    thresholds: &[u64],
+    rng: &mut MetricRngs,
+    segment: Option<&[u8]>,
+    arm: &[u8],
+    words: &mut [u32],
+    extra: &mut [u32],
+    hit: &mut [u8],
+    stats: &mut [ArmStats],
+) {
+    let len = arm.len();
+    let k = stats.len();
+    let row = k + 1;
+    let words = &mut words[..len];
+    rng.outcome.fill(words);
+    match segment {
+        None => {
+            // One segment: index the thresholds by arm alone.
+            let t = &thresholds[..row];
+            for ((h, &a), &w) in hit.iter_mut().zip(arm).zip(words.iter()) {
+                *h = u8::from(u64::from(w) < t[a as usize]);
+            }
+        }
+        Some(segment) => {
+            for (((h, &a), &s), &w) in hit.iter_mut().zip(arm).zip(segment).zip(words.iter()) {
+                *h = u8::from(u64::from(w) < thresholds[s as usize * row + a as usize]);
+            }
+        }
+    }
+    if let (Some(lost_rng), Some((_, lost))) = (&mut rng.lost, &metric.lost) {
+        let extra = &mut extra[..len];
+        lost_rng.fill(extra);
+        for ((h, &a), &w) in hit.iter_mut().zip(arm).zip(extra.iter()) {
+            *h &= u8::from(u64::from(w) >= lost[a as usize]);
+        }
+    }
+    for (a, st) in stats.iter_mut().enumerate() {
+        let a = a as u8;
+        let (n, x) = arm
+            .iter()
+            .zip(hit.iter())
+            .fold((0u64, 0u64), |(n, x), (&c, &h)| {
+                (n + u64::from(c == a), x + u64::from((c == a) as u8 & h))
+            });
+        st.n += n;
+        // Conversion counts are exact integers in f64 far beyond any
+        // population we simulate (2^53).
+        st.sum += x as f64;
+        st.sum_sq += x as f64;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn general_block(
+    metric: &MetricSim,
+    rng: &mut MetricRngs,
+    segment: &[u8],
+    arm: &[u8],
+    words: &mut [u32],
+    extra: &mut [u32],
+    stats: &mut [ArmStats],
+    k: usize,
+) {
+    let len = arm.len();
+    let stride = metric.stride;
+    let words = &mut words[..len * stride];
+    rng.outcome.fill(words);
+    let lost = match (&mut rng.lost, &metric.lost) {
+        (Some(r), Some((_, t))) => {
+            r.fill(&mut extra[..len]);
+            Some(t)
+        }
+        _ => None,
+    };
+    // The covariate needs its own words; the lost-event words, if any, sit in
+    // the first `len` entries of `extra`, so the covariate's follow them.
+    let cov_offset = if lost.is_some() { len } else { 0 };
+    let cov_stride = stride + 1;
+    let covariate = match (&mut rng.covariate, &metric.covariate) {
+        (Some(r), Some((_, copy))) => {
+            r.fill(&mut extra[cov_offset..cov_offset + len * cov_stride]);
+            Some(*copy)
+        }
+        _ => None,
+    };
+    for i in 0..len {
+        let a = arm[i] as usize;
+        if a >= k {
+            continue;
+        }
+        let s = segment[i] as usize;
+        let w = &words[i * stride..(i + 1) * stride];
+        let mut y = metric.samplers[s * k + a].sample(w);
+        if let Some(t) = lost
+            && u64::from(extra[i]) < t[a]
+        {
+            y = 0.0;
+        }
+        let st = &mut stats[a];
+        st.push(y);
+        if let Some(copy) = covariate {
+            let cw = &extra[cov_offset + i * cov_stride..cov_offset + (i + 1) * cov_stride];
+            let control = &metric.samplers[s * k];
+            let x = if u64::from(cw[0]) < copy {
+                control.sample(w)
+            } else {
+                control.sample(&cw[1..])
+            };
+            st.x_sum += x;
+            st.x_sum_sq += x * x;
+            st.xy_sum += x * y;
+        }
+    }
+}

@@ -1,0 +1,1077 @@
+//! The `kind = "experiment"` schema: reads and validates every table of an
+//! experiment scenario (documented key by key in scenarios/README.md).
+
+use std::ops::Range;
+
+use super::reader::{Ctx, Table, as_string, as_table, number_value, suggest};
+use crate::assignment::growthbook::fnv1a32;
+use crate::assignment::{Assignment, HashVersion, MAX_VARIANTS, Method, Namespace};
+use crate::effect::{Faults, Lift, LiftKind};
+use crate::experiment::{
+    AnalysisConfig, Bound, Expectation, Experiment, Measure, Metric, TestKind,
+};
+use crate::metric::{Distribution, MAX_POISSON_LAMBDA};
+use crate::population::{Population, Segment};
+
+const DEFAULT_SEED: u64 = 1;
+const DEFAULT_REPLICATIONS: u64 = 1000;
+/// Sums of weights must be 1 to within this.
+const WEIGHT_TOLERANCE: f64 = 1e-9;
+
+fn hint(s: &str) -> Option<String> {
+    Some(s.to_owned())
+}
+
+pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Experiment> {
+    let name = root
+        .string(ctx, "name")
+        .map_or_else(|| default_name.to_owned(), |(n, _)| n);
+    let _description = root.string(ctx, "description");
+
+    let (seed, replications) = read_run(ctx, root);
+    let population = read_population(ctx, root);
+    let assignment = read_assignment(ctx, root, &name);
+    let metrics = read_metrics(ctx, root);
+    let analysis = read_analysis(ctx, root, &metrics);
+
+    let (population, assignment, metrics, analysis) =
+        (population?, assignment?, metrics?, analysis?);
+    let metrics: Vec<Metric> = metrics.into_iter().map(|(m, _)| m).collect();
+    let lifts = read_effects(ctx, root, &population, &assignment, &metrics);
+    let faults = read_faults(ctx, root, &assignment, &metrics);
+    let (lifts, faults) = (lifts?, faults?);
+    let mut exp = Experiment {
+        name,
+        seed,
+        replications,
+        population,
+        assignment,
+        metrics,
+        lifts,
+        faults,
+        analysis,
+        expectations: Vec::new(),
+    };
+    exp.expectations = read_expectations(ctx, root, &exp)?;
+    Some(exp)
+}
+
+fn read_run(ctx: &mut Ctx, root: &mut Table) -> (u64, u64) {
+    let Some(mut run) = root.subtable(ctx, "run") else {
+        return (DEFAULT_SEED, DEFAULT_REPLICATIONS);
+    };
+    let seed = run.count(ctx, "seed").map_or(DEFAULT_SEED, |(s, _)| s);
+    let replications = match run.count(ctx, "replications") {
+        Some((0, span)) => {
+            ctx.error(&span, "run.replications", "must be at least 1", None);
+            DEFAULT_REPLICATIONS
+        }
+        Some((r, _)) => r,
+        None => DEFAULT_REPLICATIONS,
+    };
+    run.finish(ctx);
+    (seed, replications)
+}
+
+fn read_population(ctx: &mut Ctx, root: &mut Table) -> Option<Population> {
+    let Some(mut t) = root.subtable(ctx, "population") else {
+        if root.table.get("population").is_none() {
+            ctx.error(
+                &(0..0),
+                "population",
+                "missing table",
+                hint("add [population] with `users = …`"),
+            );
+        }
+        return None;
+    };
+    let mut ok = true;
+    let users = match t.count(ctx, "users") {
+        Some((0, span)) => {
+            ctx.error(
+                &span,
+                "population.users",
+                "must be at least 1",
+                hint("a population needs units"),
+            );
+            None
+        }
+        Some((n, _)) => Some(n),
+        None => {
+            if t.table.get("users").is_none() {
+                ctx.error(
+                    &t.span,
+                    "population.users",
+                    "missing",
+                    hint("the number of units, e.g. `users = 10000`"),
+                );
+            }
+            None
+        }
+    };
+    let id_prefix = t
+        .string(ctx, "id_prefix")
+        .map_or_else(|| "user-".to_owned(), |(s, _)| s);
+    let duration_days = match t.number(ctx, "duration_days") {
+        Some((d, span)) if d <= 0.0 => {
+            ctx.error(
+                &span,
+                "population.duration_days",
+                format!("must be positive, found {d}"),
+                None,
+            );
+            ok = false;
+            14.0
+        }
+        Some((d, _)) => d,
+        None => 14.0,
+    };
+    let mut segments = Vec::new();
+    if let Some(mut st) = t.subtable(ctx, "segments") {
+        let path = st.path.clone();
+        let mut sum = 0.0;
+        for (name, span, v) in st.entries() {
+            let key = format!("{path}.{name}");
+            match number_value(ctx, &key, v) {
+                Some(w) if w > 0.0 && w <= 1.0 => {
+                    sum += w;
+                    segments.push(Segment {
+                        name: name.to_owned(),
+                        weight: w,
+                    });
+                }
+                Some(w) => {
+                    ctx.error(
+                        &span,
+                        &key,
+                        format!("segment weight must be in (0, 1], found {w}"),
+                        None,
+                    );
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+        if segments.len() > 200 {
+            ctx.error(&st.span, &path, "at most 200 segments", None);
+            ok = false;
+        }
+        if !segments.is_empty() && (sum - 1.0).abs() > WEIGHT_TOLERANCE {
+            ctx.error(
+                &st.span,
+                &path,
+                format!("segment weights must sum to 1, found {sum}"),
+                None,
+            );
+            ok = false;
+        }
+    }
+    if segments.is_empty() {
+        segments.push(Segment {
+            name: "all".to_owned(),
+            weight: 1.0,
+        });
+    }
+    t.finish(ctx);
+    (ok && users.is_some()).then(|| Population {
+        users: users.unwrap_or(1),
+        id_prefix,
+        duration_days,
+        segments,
+    })
+}
+
+fn read_assignment(ctx: &mut Ctx, root: &mut Table, name: &str) -> Option<Assignment> {
+    let default_variants = || vec!["control".to_owned(), "treatment".to_owned()];
+    let Some(mut t) = root.subtable(ctx, "assignment") else {
+        if root.table.get("assignment").is_some() {
+            return None;
+        }
+        return Some(Assignment {
+            variants: default_variants(),
+            weights: vec![0.5, 0.5],
+            coverage: 1.0,
+            method: Method::Random,
+            namespace: None,
+        });
+    };
+    let mut ok = true;
+    let variants = match t.array(ctx, "variants") {
+        Some((items, span)) => {
+            let v: Vec<String> = items
+                .iter()
+                .filter_map(|i| as_string(ctx, "assignment.variants", i))
+                .collect();
+            if v.len() != items.len() {
+                ok = false;
+            }
+            if v.len() < 2 || v.len() > MAX_VARIANTS {
+                ctx.error(
+                    &span,
+                    "assignment.variants",
+                    format!("need 2 to {MAX_VARIANTS} variants, found {}", v.len()),
+                    hint("the first is the control"),
+                );
+                ok = false;
+            }
+            let mut sorted = v.clone();
+            sorted.sort();
+            if sorted.windows(2).any(|w| w[0] == w[1]) {
+                ctx.error(
+                    &span,
+                    "assignment.variants",
+                    "variant names must be unique",
+                    None,
+                );
+                ok = false;
+            }
+            v
+        }
+        None => default_variants(),
+    };
+    let weights = match t.array(ctx, "weights") {
+        Some((items, span)) => {
+            let w: Vec<f64> = items
+                .iter()
+                .filter_map(|i| number_value(ctx, "assignment.weights", i))
+                .collect();
+            let sum: f64 = w.iter().sum();
+            if w.len() != items.len() {
+                ok = false;
+            } else if w.len() != variants.len() {
+                ctx.error(
+                    &span,
+                    "assignment.weights",
+                    format!("{} weights for {} variants", w.len(), variants.len()),
+                    None,
+                );
+                ok = false;
+            } else if w.iter().any(|&x| !(0.0..=1.0).contains(&x)) {
+                ctx.error(
+                    &span,
+                    "assignment.weights",
+                    "each weight must be in [0, 1]",
+                    None,
+                );
+                ok = false;
+            } else if (sum - 1.0).abs() > WEIGHT_TOLERANCE {
+                ctx.error(
+                    &span,
+                    "assignment.weights",
+                    format!("weights must sum to 1, found {sum}"),
+                    hint("e.g. [0.5, 0.5]"),
+                );
+                ok = false;
+            }
+            w
+        }
+        None => vec![1.0 / variants.len() as f64; variants.len()],
+    };
+    let coverage = match t.number(ctx, "coverage") {
+        Some((c, span)) if !(0.0..=1.0).contains(&c) || c == 0.0 => {
+            ctx.error(
+                &span,
+                "assignment.coverage",
+                format!("must be in (0, 1], found {c}"),
+                None,
+            );
+            ok = false;
+            1.0
+        }
+        Some((c, _)) => c,
+        None => 1.0,
+    };
+    let method_name = t.string(ctx, "method");
+    let version = t.count(ctx, "hash_version");
+    let salt = t.string(ctx, "salt");
+    let per_rep = t.boolean(ctx, "salt_per_replication");
+    let method = match method_name.as_ref().map(|(m, s)| (m.as_str(), s)) {
+        None | Some(("random", _)) => {
+            for (present, key) in [
+                (version.is_some(), "hash_version"),
+                (salt.is_some(), "salt"),
+                (per_rep.is_some(), "salt_per_replication"),
+            ] {
+                if present {
+                    let span = t.table.get(key).map_or(t.span.clone(), |v| v.span());
+                    ctx.error(
+                        &span,
+                        &format!("assignment.{key}"),
+                        "only applies to `method = \"hash\"`",
+                        None,
+                    );
+                    ok = false;
+                }
+            }
+            Method::Random
+        }
+        Some(("hash", _)) => {
+            let version = match version {
+                None => HashVersion::V2,
+                Some((v, span)) => HashVersion::from_number(v as i64).unwrap_or_else(|| {
+                    ctx.error(
+                        &span,
+                        "assignment.hash_version",
+                        format!("must be 1 or 2, found {v}"),
+                        None,
+                    );
+                    ok = false;
+                    HashVersion::V2
+                }),
+            };
+            Method::Hash {
+                version,
+                salt: salt.map_or_else(|| name.to_owned(), |(s, _)| s),
+                salt_per_replication: per_rep.unwrap_or(true),
+            }
+        }
+        Some((other, span)) => {
+            ctx.error(
+                span,
+                "assignment.method",
+                format!("unknown method `{other}`"),
+                hint("expected \"random\" or \"hash\""),
+            );
+            ok = false;
+            Method::Random
+        }
+    };
+    let namespace = t.subtable(ctx, "namespace").and_then(|mut ns| {
+        let id = ns.string(ctx, "id");
+        let start = ns.number(ctx, "start");
+        let end = ns.number(ctx, "end");
+        let span = ns.span.clone();
+        ns.finish(ctx);
+        match (id, start, end) {
+            (Some((id, _)), Some((start, _)), Some((end, _)))
+                if (0.0..=1.0).contains(&start) && start < end && end <= 1.0 =>
+            {
+                Some(Namespace { id, start, end })
+            }
+            (Some(_), Some(_), Some(_)) => {
+                ctx.error(
+                    &span,
+                    "assignment.namespace",
+                    "need 0 ≤ start < end ≤ 1",
+                    None,
+                );
+                ok = false;
+                None
+            }
+            _ => {
+                ctx.error(
+                    &span,
+                    "assignment.namespace",
+                    "needs `id`, `start` and `end`",
+                    hint("e.g. { id = \"checkout\", start = 0.0, end = 0.5 }"),
+                );
+                ok = false;
+                None
+            }
+        }
+    });
+    t.finish(ctx);
+    ok.then_some(Assignment {
+        variants,
+        weights,
+        coverage,
+        method,
+        namespace,
+    })
+}
+
+fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetrics> {
+    let Some(mut mt) = root.subtable(ctx, "metrics") else {
+        if root.table.get("metrics").is_none() {
+            ctx.error(
+                &(0..0),
+                "metrics",
+                "missing table",
+                hint("add e.g. [metrics.conversion] with type = \"bernoulli\" and p = 0.1"),
+            );
+        }
+        return None;
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (name, _, v) in mt.entries() {
+        let path = format!("metrics.{name}");
+        let Some(mut t) = as_table(ctx, &path, v) else {
+            ok = false;
+            continue;
+        };
+        let ty = t.string(ctx, "type");
+        let num = |ctx: &mut Ctx,
+                   t: &mut Table,
+                   key: &'static str,
+                   check: fn(f64) -> bool,
+                   range: &str|
+         -> Option<f64> {
+            match t.number(ctx, key) {
+                Some((x, _)) if check(x) => Some(x),
+                Some((x, span)) => {
+                    ctx.error(
+                        &span,
+                        &format!("{path}.{key}"),
+                        format!("must be {range}, found {x}"),
+                        None,
+                    );
+                    None
+                }
+                None => {
+                    if t.table.get(key).is_none() {
+                        ctx.error(&t.span, &format!("{path}.{key}"), "missing", None);
+                    }
+                    None
+                }
+            }
+        };
+        let prob = |x: f64| (0.0..=1.0).contains(&x);
+        let dist = match ty.as_ref().map(|(s, span)| (s.as_str(), span)) {
+            Some(("bernoulli", _)) => {
+                num(ctx, &mut t, "p", prob, "in [0, 1]").map(|p| Distribution::Bernoulli { p })
+            }
+            Some(("normal", _)) => {
+                let mean = num(ctx, &mut t, "mean", |_| true, "finite");
+                let sd = num(ctx, &mut t, "sd", |x| x > 0.0, "positive");
+                mean.zip(sd)
+                    .map(|(mean, sd)| Distribution::Normal { mean, sd })
+            }
+            Some(("revenue", _)) => {
+                let p = num(
+                    ctx,
+                    &mut t,
+                    "p_nonzero",
+                    |x| x > 0.0 && x <= 1.0,
+                    "in (0, 1]",
+                );
+                let lm = num(ctx, &mut t, "log_mean", |x| x.abs() <= 50.0, "in [-50, 50]");
+                let ls = num(
+                    ctx,
+                    &mut t,
+                    "log_sd",
+                    |x| x > 0.0 && x <= 10.0,
+                    "in (0, 10]",
+                );
+                match (p, lm, ls) {
+                    (Some(p_nonzero), Some(log_mean), Some(log_sd)) => {
+                        Some(Distribution::Revenue {
+                            p_nonzero,
+                            log_mean,
+                            log_sd,
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            Some(("count", _)) => num(
+                ctx,
+                &mut t,
+                "lambda",
+                |x| (0.0..=MAX_POISSON_LAMBDA).contains(&x),
+                "in [0, 10000]",
+            )
+            .map(|lambda| Distribution::Count { lambda }),
+            Some((other, span)) => {
+                ctx.error(
+                    span,
+                    &format!("{path}.type"),
+                    format!("unknown metric type `{other}`"),
+                    hint("expected bernoulli, normal, revenue or count"),
+                );
+                None
+            }
+            None => {
+                if t.table.get("type").is_none() {
+                    ctx.error(
+                        &t.span,
+                        &format!("{path}.type"),
+                        "missing",
+                        hint("bernoulli, normal, revenue or count"),
+                    );
+                }
+                None
+            }
+        };
+        let covariate_correlation = num_opt(
+            ctx,
+            &mut t,
+            &path,
+            "covariate_correlation",
+            prob,
+            "in [0, 1]",
+            &mut ok,
+        );
+        let test = t
+            .string(ctx, "test")
+            .and_then(|(s, span)| match s.as_str() {
+                "z" => Some((TestKind::Z, span)),
+                "welch" => Some((TestKind::Welch, span)),
+                other => {
+                    ctx.error(
+                        &span,
+                        &format!("{path}.test"),
+                        format!("unknown test `{other}`"),
+                        hint("expected \"z\" or \"welch\""),
+                    );
+                    ok = false;
+                    None
+                }
+            });
+        t.finish(ctx);
+        match dist {
+            Some(baseline) => out.push((
+                Metric {
+                    name: name.to_owned(),
+                    tag: fnv1a32(name),
+                    baseline,
+                    covariate_correlation,
+                },
+                test,
+            )),
+            None => ok = false,
+        }
+    }
+    if out.is_empty() && ok {
+        ctx.error(
+            &mt.span,
+            "metrics",
+            "no metrics",
+            hint("add e.g. [metrics.conversion]"),
+        );
+        ok = false;
+    }
+    ok.then_some(out)
+}
+
+fn num_opt(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    path: &str,
+    key: &'static str,
+    check: fn(f64) -> bool,
+    range: &str,
+    ok: &mut bool,
+) -> Option<f64> {
+    match t.number(ctx, key) {
+        Some((x, _)) if check(x) => Some(x),
+        Some((x, span)) => {
+            ctx.error(
+                &span,
+                &format!("{path}.{key}"),
+                format!("must be {range}, found {x}"),
+                None,
+            );
+            *ok = false;
+            None
+        }
+        None => {
+            if t.table.get(key).is_some() {
+                *ok = false;
+            }
+            None
+        }
+    }
+}
+
+type ParsedMetrics = Vec<(Metric, Option<(TestKind, Range<usize>)>)>;
+
+/// Splits the metrics from their tests, checks tests against metric types,
+/// and reads `[analysis]`.
+fn read_analysis(
+    ctx: &mut Ctx,
+    root: &mut Table,
+    metrics: &Option<ParsedMetrics>,
+) -> Option<AnalysisConfig> {
+    let mut ok = true;
+    let mut tests = Vec::new();
+    if let Some(ms) = metrics {
+        for (m, test) in ms {
+            let kind = match test {
+                Some((TestKind::Z, span)) if !m.baseline.is_binary() => {
+                    ctx.error(
+                        span,
+                        &format!("metrics.{}.test", m.name),
+                        "the z-test is for bernoulli metrics",
+                        hint("use \"welch\""),
+                    );
+                    ok = false;
+                    TestKind::Welch
+                }
+                Some((k, _)) => *k,
+                None if m.baseline.is_binary() => TestKind::Z,
+                None => TestKind::Welch,
+            };
+            tests.push(kind);
+        }
+    }
+    let (mut alpha, mut srm_alpha, mut primary) = (0.05, 0.001, 0);
+    if let Some(mut t) = root.subtable(ctx, "analysis") {
+        let level = |x: f64| x > 0.0 && x < 1.0;
+        alpha = num_opt(
+            ctx,
+            &mut t,
+            "analysis",
+            "alpha",
+            level,
+            "in (0, 1)",
+            &mut ok,
+        )
+        .unwrap_or(alpha);
+        srm_alpha = num_opt(
+            ctx,
+            &mut t,
+            "analysis",
+            "srm_alpha",
+            level,
+            "in (0, 1)",
+            &mut ok,
+        )
+        .unwrap_or(srm_alpha);
+        if let Some((name, span)) = t.string(ctx, "primary_metric") {
+            match metrics
+                .as_ref()
+                .and_then(|ms| ms.iter().position(|(m, _)| m.name == name))
+            {
+                Some(i) => primary = i,
+                None => {
+                    let names = metrics.iter().flatten().map(|(m, _)| m.name.as_str());
+                    ctx.error(
+                        &span,
+                        "analysis.primary_metric",
+                        format!("no metric named `{name}`"),
+                        suggest(&name, names),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        t.finish(ctx);
+    } else if root.table.get("analysis").is_some() {
+        ok = false;
+    }
+    (ok && metrics.is_some()).then_some(AnalysisConfig {
+        alpha,
+        tests,
+        srm_alpha,
+        primary_metric: primary,
+    })
+}
+
+fn find_variant(
+    ctx: &mut Ctx,
+    a: &Assignment,
+    name: &str,
+    path: &str,
+    span: &Range<usize>,
+) -> Option<usize> {
+    match a.variants.iter().position(|v| v == name) {
+        Some(0) => {
+            ctx.error(
+                span,
+                path,
+                format!("`{name}` is the control"),
+                hint("effects and faults name treatment variants"),
+            );
+            None
+        }
+        Some(i) => Some(i),
+        None => {
+            let h = suggest(name, a.variants.iter().map(String::as_str))
+                .or_else(|| Some(format!("variants are: {}", a.variants.join(", "))));
+            ctx.error(span, path, format!("no variant named `{name}`"), h);
+            None
+        }
+    }
+}
+
+fn find_metric(
+    ctx: &mut Ctx,
+    metrics: &[Metric],
+    name: &str,
+    path: &str,
+    span: &Range<usize>,
+) -> Option<usize> {
+    let i = metrics.iter().position(|m| m.name == name);
+    if i.is_none() {
+        let h = suggest(name, metrics.iter().map(|m| m.name.as_str())).or_else(|| {
+            Some(format!(
+                "metrics are: {}",
+                metrics
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        });
+        ctx.error(span, path, format!("no metric named `{name}`"), h);
+    }
+    i
+}
+
+fn read_effects(
+    ctx: &mut Ctx,
+    root: &mut Table,
+    pop: &Population,
+    a: &Assignment,
+    ms: &[Metric],
+) -> Option<Vec<Vec<Option<Lift>>>> {
+    let mut lifts = vec![vec![None; ms.len()]; a.variants.len()];
+    let Some(mut et) = root.subtable(ctx, "effect") else {
+        return (root.table.get("effect").is_none()).then_some(lifts);
+    };
+    let mut ok = true;
+    for (vname, vspan, vv) in et.entries() {
+        let vpath = format!("effect.{vname}");
+        let Some(arm) = find_variant(ctx, a, vname, &vpath, &vspan) else {
+            ok = false;
+            continue;
+        };
+        let Some(mut vt) = as_table(ctx, &vpath, vv) else {
+            ok = false;
+            continue;
+        };
+        for (mname, mspan, mv) in vt.entries() {
+            let path = format!("{vpath}.{mname}");
+            let Some(m) = find_metric(ctx, ms, mname, &path, &mspan) else {
+                ok = false;
+                continue;
+            };
+            let Some(mut lt) = as_table(ctx, &path, mv) else {
+                ok = false;
+                continue;
+            };
+            let rel = lt.number(ctx, "relative");
+            let abs = lt.number(ctx, "absolute");
+            let (kind, value) = match (rel, abs) {
+                (Some((r, _)), None) => (LiftKind::Relative, r),
+                (None, Some((x, _))) => (LiftKind::Absolute, x),
+                (Some(_), Some((_, span))) => {
+                    ctx.error(
+                        &span,
+                        &path,
+                        "give `relative` or `absolute`, not both",
+                        None,
+                    );
+                    ok = false;
+                    continue;
+                }
+                (None, None) => {
+                    if lt.table.get("relative").is_none() && lt.table.get("absolute").is_none() {
+                        ctx.error(
+                            &lt.span,
+                            &path,
+                            "needs `relative` or `absolute`",
+                            hint("e.g. { relative = 0.02 } for +2%"),
+                        );
+                    }
+                    ok = false;
+                    continue;
+                }
+            };
+            let mut by_segment = vec![value; pop.segments.len()];
+            if let Some(mut st) = lt.subtable(ctx, "segments") {
+                for (sname, sspan, sv) in st.entries() {
+                    let spath = format!("{path}.segments.{sname}");
+                    match pop.segments.iter().position(|s| s.name == sname) {
+                        Some(s) => match number_value(ctx, &spath, sv) {
+                            Some(x) => by_segment[s] = x,
+                            None => ok = false,
+                        },
+                        None => {
+                            let h = suggest(sname, pop.segments.iter().map(|s| s.name.as_str()))
+                                .or_else(|| {
+                                    hint("declare segments in [population] segments = { … }")
+                                });
+                            ctx.error(&sspan, &spath, format!("no segment named `{sname}`"), h);
+                            ok = false;
+                        }
+                    }
+                }
+            }
+            let lift_span = lt.span.clone();
+            lt.finish(ctx);
+            let lift = Lift { kind, by_segment };
+            let base = ms[m].baseline;
+            for (s, seg) in pop.segments.iter().enumerate() {
+                let target = lift.apply(base.mean(), s);
+                if base.with_mean(target).is_none() {
+                    let where_ = if pop.segments.len() > 1 {
+                        format!(" in segment `{}`", seg.name)
+                    } else {
+                        String::new()
+                    };
+                    ctx.error(
+                        &lift_span,
+                        &path,
+                        format!(
+                            "the lifted mean {target}{where_} is impossible for a {} metric",
+                            base.type_name()
+                        ),
+                        hint(match base {
+                            Distribution::Bernoulli { .. } => "a probability must stay in [0, 1]",
+                            Distribution::Revenue { .. } => "revenue's mean must stay positive",
+                            Distribution::Count { .. } => "a count's mean must stay in [0, 10000]",
+                            Distribution::Normal { .. } => "the mean must be finite",
+                        }),
+                    );
+                    ok = false;
+                }
+            }
+            lifts[arm][m] = Some(lift);
+        }
+    }
+    ok.then_some(lifts)
+}
+
+fn read_faults(ctx: &mut Ctx, root: &mut Table, a: &Assignment, ms: &[Metric]) -> Option<Faults> {
+    let mut faults = Faults::default();
+    let Some(mut ft) = root.subtable(ctx, "faults") else {
+        return (root.table.get("faults").is_none()).then_some(faults);
+    };
+    let mut ok = true;
+    let rate = |x: f64| (0.0..1.0).contains(&x);
+    let per_variant =
+        |ctx: &mut Ctx, t: &mut Table, include_control: bool, ok: &mut bool| -> Vec<f64> {
+            let mut v = vec![0.0; a.variants.len()];
+            let path = t.path.clone();
+            for (name, span, val) in t.entries() {
+                let key = format!("{path}.{name}");
+                let arm = if include_control {
+                    a.variants.iter().position(|x| x == name).or_else(|| {
+                        let h = suggest(name, a.variants.iter().map(String::as_str));
+                        ctx.error(&span, &key, format!("no variant named `{name}`"), h);
+                        None
+                    })
+                } else {
+                    find_variant(ctx, a, name, &key, &span)
+                };
+                match (arm, number_value(ctx, &key, val)) {
+                    (Some(i), Some(x)) if rate(x) => v[i] = x,
+                    (Some(_), Some(x)) => {
+                        ctx.error(
+                            &val.span(),
+                            &key,
+                            format!("a loss rate must be in [0, 1), found {x}"),
+                            None,
+                        );
+                        *ok = false;
+                    }
+                    _ => *ok = false,
+                }
+            }
+            v
+        };
+    if let Some(mut st) = ft.subtable(ctx, "srm") {
+        faults.srm_loss = per_variant(ctx, &mut st, true, &mut ok);
+    } else if ft.table.get("srm").is_some() {
+        ok = false;
+    }
+    if let Some(mut lt) = ft.subtable(ctx, "lost_events") {
+        faults.lost_events = vec![Vec::new(); ms.len()];
+        for (mname, mspan, mv) in lt.entries() {
+            let path = format!("faults.lost_events.{mname}");
+            let Some(m) = find_metric(ctx, ms, mname, &path, &mspan) else {
+                ok = false;
+                continue;
+            };
+            match as_table(ctx, &path, mv) {
+                Some(mut t) => faults.lost_events[m] = per_variant(ctx, &mut t, true, &mut ok),
+                None => ok = false,
+            }
+        }
+    } else if ft.table.get("lost_events").is_some() {
+        ok = false;
+    }
+    ft.finish(ctx);
+    ok.then_some(faults)
+}
+
+fn read_bound(
+    ctx: &mut Ctx,
+    path: &str,
+    v: super::reader::Value,
+    measure: Measure,
+) -> Option<Bound> {
+    let mut t = as_table(ctx, path, v)?;
+    let min = t.number(ctx, "min").map(|(x, _)| x);
+    let max = t.number(ctx, "max").map(|(x, _)| x);
+    let near_theory = t.boolean(ctx, "near_theory").unwrap_or(false);
+    let span = t.span.clone();
+    t.finish(ctx);
+    let mut ok = true;
+    if min.is_none() && max.is_none() && !near_theory {
+        ctx.error(
+            &span,
+            path,
+            "a bound needs `min`, `max` or `near_theory = true`",
+            hint("e.g. { max = 0.06 }"),
+        );
+        ok = false;
+    }
+    if let (Some(a), Some(b)) = (min, max)
+        && a > b
+    {
+        ctx.error(&span, path, format!("min {a} is above max {b}"), None);
+        ok = false;
+    }
+    if near_theory && !measure.is_rejection_rate() {
+        ctx.error(
+            &span,
+            path,
+            "`near_theory` applies to rejection rates only",
+            hint("false_positive_rate, power or rejection_rate"),
+        );
+        ok = false;
+    }
+    ok.then_some(Bound {
+        min,
+        max,
+        near_theory,
+    })
+}
+
+/// One bound found under `[expect]`, before validation.
+struct ExpectItem<'a, 'i> {
+    measure: Measure,
+    comparison: Option<usize>,
+    span: Range<usize>,
+    path: String,
+    value: super::reader::Value<'a, 'i>,
+}
+
+/// `[expect]` holds measure keys for the primary comparison; a sub-table named
+/// after a metric holds that metric's measures (first treatment), and within it
+/// a sub-table named after a variant holds that comparison's.
+fn read_expectations(
+    ctx: &mut Ctx,
+    root: &mut Table,
+    exp: &Experiment,
+) -> Option<Vec<Expectation>> {
+    let Some(mut et) = root.subtable(ctx, "expect") else {
+        return (root.table.get("expect").is_none()).then_some(Vec::new());
+    };
+    let mut ok = true;
+    let mut items = Vec::new();
+    let primary = exp.comparison_index(exp.analysis.primary_metric, 1);
+    let measure_names = || Measure::ALL.iter().map(|m| m.key());
+    for (key, span, v) in et.entries() {
+        let path = format!("expect.{key}");
+        if let Some(measure) = Measure::from_key(key) {
+            let comparison = (measure != Measure::SrmDetectionRate).then_some(primary);
+            items.push(ExpectItem {
+                measure,
+                comparison,
+                span,
+                path,
+                value: v,
+            });
+            continue;
+        }
+        let Some(m) = exp.metrics.iter().position(|m| m.name == key) else {
+            let h = suggest(
+                key,
+                measure_names().chain(exp.metrics.iter().map(|m| m.name.as_str())),
+            )
+            .or_else(|| hint("a measure (e.g. false_positive_rate) or a metric name"));
+            ctx.error(&span, &path, "unknown measure or metric", h);
+            ok = false;
+            continue;
+        };
+        let Some(mut mt) = as_table(ctx, &path, v) else {
+            ok = false;
+            continue;
+        };
+        for (key2, span2, v2) in mt.entries() {
+            let path2 = format!("{path}.{key2}");
+            if let Some(measure) = Measure::from_key(key2) {
+                let comparison = Some(exp.comparison_index(m, 1));
+                items.push(ExpectItem {
+                    measure,
+                    comparison,
+                    span: span2,
+                    path: path2,
+                    value: v2,
+                });
+                continue;
+            }
+            let Some(variant) = find_variant(ctx, &exp.assignment, key2, &path2, &span2) else {
+                ok = false;
+                continue;
+            };
+            let Some(mut vt) = as_table(ctx, &path2, v2) else {
+                ok = false;
+                continue;
+            };
+            for (key3, span3, v3) in vt.entries() {
+                let path3 = format!("{path2}.{key3}");
+                match Measure::from_key(key3) {
+                    Some(measure) => {
+                        let comparison = Some(exp.comparison_index(m, variant));
+                        items.push(ExpectItem {
+                            measure,
+                            comparison,
+                            span: span3,
+                            path: path3,
+                            value: v3,
+                        });
+                    }
+                    None => {
+                        ctx.error(
+                            &span3,
+                            &path3,
+                            "unknown measure",
+                            suggest(key3, measure_names()),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+    }
+    let comparisons = exp.comparisons();
+    let mut out = Vec::new();
+    for item in items {
+        if item.measure == Measure::SrmDetectionRate && item.path != "expect.srm_detection_rate" {
+            ctx.error(
+                &item.span,
+                &item.path,
+                "srm_detection_rate is experiment-wide",
+                hint("put it directly under [expect]"),
+            );
+            ok = false;
+            continue;
+        }
+        if let Some(ci) = item.comparison {
+            let (diff, _) = exp.true_effect(comparisons[ci]);
+            let misfit = match item.measure {
+                Measure::FalsePositiveRate if diff != 0.0 => {
+                    Some("the true effect is not zero here; use `power` or `rejection_rate`")
+                }
+                Measure::Power if diff == 0.0 => {
+                    Some("the true effect is zero here; use `false_positive_rate`")
+                }
+                _ => None,
+            };
+            if let Some(h) = misfit {
+                ctx.error(
+                    &item.span,
+                    &item.path,
+                    format!("`{}` does not fit this comparison", item.measure.key()),
+                    hint(h),
+                );
+                ok = false;
+                continue;
+            }
+        }
+        match read_bound(ctx, &item.path, item.value, item.measure) {
+            Some(bound) => out.push(Expectation {
+                measure: item.measure,
+                comparison: item.comparison,
+                bound,
+            }),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}

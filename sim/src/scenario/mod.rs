@@ -1,0 +1,174 @@
+//! Scenario files: TOML parsed into typed, validated model values in one place.
+//!
+//! Parsing never stops at the first problem: every wrong type, unknown key and
+//! out-of-range value is reported with its line, column and dotted key.
+
+mod experiment;
+mod reader;
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+use toml::de::{DeTable, DeValue};
+
+pub use reader::Problem;
+use reader::{Ctx, Table};
+
+use crate::experiment::Experiment;
+
+/// A parsed scenario of any kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scenario {
+    Experiment(Experiment),
+}
+
+impl Scenario {
+    pub fn name(&self) -> &str {
+        match self {
+            Scenario::Experiment(e) => &e.name,
+        }
+    }
+}
+
+/// A scenario with where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    pub file: String,
+    /// `sha256:` and the hex digest of the file's bytes.
+    pub hash: String,
+    pub scenario: Scenario,
+}
+
+/// Every problem found in one file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ScenarioError {
+    pub file: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ScenarioError {
+    /// One line per problem: `file:line:column: key: message (hint)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}:{}:{}: ", self.file, p.line, p.column)?;
+            if !p.key.is_empty() {
+                write!(f, "{}: ", p.key)?;
+            }
+            write!(f, "{}", p.message)?;
+            if let Some(h) = &p.hint {
+                write!(f, " ({h})")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn content_hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The file name without directory or `.toml`, the default scenario name.
+pub fn file_stem(file: &str) -> &str {
+    let base = file.rsplit(['/', '\\']).next().unwrap_or(file);
+    base.strip_suffix(".toml").unwrap_or(base)
+}
+
+/// Parse and validate scenario text. `file` names the source in messages.
+pub fn parse(file: &str, text: &str) -> Result<Loaded, ScenarioError> {
+    let mut ctx = Ctx::new(text);
+    let fail = |ctx: Ctx| ScenarioError {
+        file: file.to_owned(),
+        problems: ctx.problems,
+    };
+    let doc = match DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            // toml's message spans several lines with a source excerpt; the
+            // first line is the reason.
+            let msg = e
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("invalid TOML")
+                .trim()
+                .to_owned();
+            ctx.error(&span, "", format!("invalid TOML: {msg}"), None);
+            return Err(fail(ctx));
+        }
+    };
+    let span = doc.span();
+    let mut root = Table::new("", doc.get_ref(), span.clone());
+    let kind = match root.get("kind") {
+        None => {
+            ctx.error(
+                &(0..0),
+                "kind",
+                "missing",
+                Some("add `kind = \"experiment\"` at the top".to_owned()),
+            );
+            None
+        }
+        Some(v) => match v.get_ref() {
+            DeValue::String(s) => Some((s.to_string(), v.span())),
+            _ => {
+                ctx.error(
+                    &v.span(),
+                    "kind",
+                    format!(
+                        "expected a string, found {}",
+                        reader::type_name(v.get_ref())
+                    ),
+                    None,
+                );
+                None
+            }
+        },
+    };
+    let scenario = match kind.as_ref().map(|(k, s)| (k.as_str(), s)) {
+        Some(("experiment", _)) => {
+            experiment::read(&mut ctx, &mut root, file_stem(file)).map(Scenario::Experiment)
+        }
+        Some((other @ ("bandit" | "load" | "serve"), span)) => {
+            ctx.error(
+                span,
+                "kind",
+                format!("`{other}` scenarios are not supported by this version of umpire"),
+                None,
+            );
+            None
+        }
+        Some((other, span)) => {
+            ctx.error(
+                span,
+                "kind",
+                format!("unknown kind `{other}`"),
+                Some("expected \"experiment\"".to_owned()),
+            );
+            None
+        }
+        None => None,
+    };
+    if kind.as_ref().is_some_and(|(k, _)| k == "experiment") {
+        root.finish(&mut ctx);
+    }
+    match scenario {
+        Some(scenario) if ctx.problems.is_empty() => Ok(Loaded {
+            file: file.to_owned(),
+            hash: content_hash(text),
+            scenario,
+        }),
+        _ => {
+            ctx.problems.sort_by_key(|p| (p.line, p.column));
+            if ctx.problems.is_empty() {
+                ctx.error(&(0..0), "", "invalid scenario", None);
+            }
+            Err(fail(ctx))
+        }
+    }
+}

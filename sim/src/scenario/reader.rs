@@ -1,0 +1,347 @@
+//! A checked walk over a parsed TOML document that keeps source positions and
+//! collects every problem (wrong type, out of range, unknown key) instead of
+//! stopping at the first.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// One problem in a scenario file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key path, e.g. `population.users`.
+    pub key: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Source text and the problems found so far.
+pub struct Ctx<'s> {
+    src: &'s str,
+    pub problems: Vec<Problem>,
+}
+
+impl<'s> Ctx<'s> {
+    pub fn new(src: &'s str) -> Self {
+        Self {
+            src,
+            problems: Vec::new(),
+        }
+    }
+
+    /// 1-based line and column of a byte offset.
+    pub fn position(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.src.len());
+        let before = &self.src[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+        (line, column)
+    }
+
+    pub fn error(
+        &mut self,
+        span: &Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let (line, column) = self.position(span.start);
+        self.problems.push(Problem {
+            line,
+            column,
+            key: key.to_owned(),
+            message: message.into(),
+            hint,
+        });
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints on unknown keys.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest of `known` to `key`, if it is close enough to be a typo.
+pub fn suggest<'k>(key: &str, known: impl IntoIterator<Item = &'k str>) -> Option<String> {
+    known
+        .into_iter()
+        .map(|k| (edit_distance(key, k), k))
+        .filter(|&(d, k)| d <= 2.max(k.len() / 4) && d < k.len())
+        .min()
+        .map(|(_, k)| format!("did you mean `{k}`?"))
+}
+
+pub fn type_name(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a datetime",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// A table being read: tracks which keys were asked for, so that `finish` can
+/// report the rest as unknown.
+pub struct Table<'a, 'i> {
+    pub path: String,
+    pub table: &'a DeTable<'i>,
+    pub span: Range<usize>,
+    known: BTreeSet<&'static str>,
+    /// Keys read by name that are not fixed schema keys (metric names, …).
+    dynamic: bool,
+}
+
+pub type Value<'a, 'i> = &'a Spanned<DeValue<'i>>;
+
+impl<'a, 'i> Table<'a, 'i> {
+    pub fn new(path: impl Into<String>, table: &'a DeTable<'i>, span: Range<usize>) -> Self {
+        Self {
+            path: path.into(),
+            table,
+            span,
+            known: BTreeSet::new(),
+            dynamic: false,
+        }
+    }
+
+    pub fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// The raw value at `key`, marking it as a schema key.
+    pub fn get(&mut self, key: &'static str) -> Option<Value<'a, 'i>> {
+        self.known.insert(key);
+        self.table.get(key)
+    }
+
+    /// Entries in source order, for tables whose keys are user names
+    /// (metrics, segments, variants). Unknown-key checking is off for them.
+    pub fn entries(&mut self) -> Vec<(&'a str, Range<usize>, Value<'a, 'i>)> {
+        self.dynamic = true;
+        let mut v: Vec<_> = self
+            .table
+            .iter()
+            .map(|(k, v)| (k.get_ref().as_ref(), k.span(), v))
+            .collect();
+        v.sort_by_key(|(_, span, _)| span.start);
+        v
+    }
+
+    fn wrong_type(&self, ctx: &mut Ctx, key: &str, v: Value, expected: &str) {
+        ctx.error(
+            &v.span(),
+            &self.key_path(key),
+            format!("expected {expected}, found {}", type_name(v.get_ref())),
+            None,
+        );
+    }
+
+    pub fn string(&mut self, ctx: &mut Ctx, key: &'static str) -> Option<(String, Range<usize>)> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::String(s) => Some((s.to_string(), v.span())),
+            _ => {
+                self.wrong_type(ctx, key, v, "a string");
+                None
+            }
+        }
+    }
+
+    pub fn boolean(&mut self, ctx: &mut Ctx, key: &'static str) -> Option<bool> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.wrong_type(ctx, key, v, "true or false");
+                None
+            }
+        }
+    }
+
+    /// A finite number (integers are accepted where floats are expected).
+    pub fn number(&mut self, ctx: &mut Ctx, key: &'static str) -> Option<(f64, Range<usize>)> {
+        let v = self.get(key)?;
+        let path = self.key_path(key);
+        number_value(ctx, &path, v).map(|x| (x, v.span()))
+    }
+
+    /// A non-negative integer.
+    pub fn count(&mut self, ctx: &mut Ctx, key: &'static str) -> Option<(u64, Range<usize>)> {
+        let v = self.get(key)?;
+        let path = self.key_path(key);
+        count_value(ctx, &path, v).map(|x| (x, v.span()))
+    }
+
+    pub fn subtable(&mut self, ctx: &mut Ctx, key: &'static str) -> Option<Table<'a, 'i>> {
+        let v = self.get(key)?;
+        let path = self.key_path(key);
+        as_table(ctx, &path, v)
+    }
+
+    pub fn array(
+        &mut self,
+        ctx: &mut Ctx,
+        key: &'static str,
+    ) -> Option<(&'a [Spanned<DeValue<'i>>], Range<usize>)> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::Array(a) => Some((a.as_ref(), v.span())),
+            _ => {
+                self.wrong_type(ctx, key, v, "an array");
+                None
+            }
+        }
+    }
+
+    /// Report every key that was not read as unknown, with a hint.
+    pub fn finish(self, ctx: &mut Ctx) {
+        if self.dynamic {
+            return;
+        }
+        for (k, _) in self.table.iter() {
+            let name: &str = k.get_ref().as_ref();
+            if !self.known.contains(name) {
+                let hint = suggest(name, self.known.iter().copied()).or_else(|| {
+                    (!self.known.is_empty()).then(|| {
+                        format!(
+                            "allowed keys: {}",
+                            self.known.iter().copied().collect::<Vec<_>>().join(", ")
+                        )
+                    })
+                });
+                ctx.error(&k.span(), &self.key_path(name), "unknown key", hint);
+            }
+        }
+    }
+}
+
+pub fn number_value(ctx: &mut Ctx, path: &str, v: Value) -> Option<f64> {
+    let x = match v.get_ref() {
+        DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+            .ok()
+            .map(|x| x as f64),
+        DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+        other => {
+            ctx.error(
+                &v.span(),
+                path,
+                format!("expected a number, found {}", type_name(other)),
+                None,
+            );
+            return None;
+        }
+    };
+    match x {
+        Some(x) if x.is_finite() => Some(x),
+        _ => {
+            ctx.error(&v.span(), path, "expected a finite number", None);
+            None
+        }
+    }
+}
+
+pub fn count_value(ctx: &mut Ctx, path: &str, v: Value) -> Option<u64> {
+    match v.get_ref() {
+        DeValue::Integer(i) => match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+            Ok(x) if x >= 0 => Some(x as u64),
+            Ok(x) => {
+                ctx.error(
+                    &v.span(),
+                    path,
+                    format!("must not be negative, found {x}"),
+                    None,
+                );
+                None
+            }
+            Err(_) => {
+                ctx.error(&v.span(), path, "integer out of range", None);
+                None
+            }
+        },
+        other => {
+            ctx.error(
+                &v.span(),
+                path,
+                format!("expected a whole number, found {}", type_name(other)),
+                None,
+            );
+            None
+        }
+    }
+}
+
+pub fn as_table<'a, 'i>(ctx: &mut Ctx, path: &str, v: Value<'a, 'i>) -> Option<Table<'a, 'i>> {
+    match v.get_ref() {
+        DeValue::Table(t) => Some(Table::new(path, t, v.span())),
+        other => {
+            ctx.error(
+                &v.span(),
+                path,
+                format!("expected a table, found {}", type_name(other)),
+                None,
+            );
+            None
+        }
+    }
+}
+
+pub fn as_string(ctx: &mut Ctx, path: &str, v: Value) -> Option<String> {
+    match v.get_ref() {
+        DeValue::String(s) => Some(s.to_string()),
+        other => {
+            ctx.error(
+                &v.span(),
+                path,
+                format!("expected a string, found {}", type_name(other)),
+                None,
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            suggest("replicatons", ["seed", "replications"]).as_deref(),
+            Some("did you mean `replications`?")
+        );
+        assert_eq!(suggest("zzz", ["seed", "replications"]), None);
+    }
+
+    #[test]
+    fn positions() {
+        let ctx = Ctx::new("a = 1\nbb = 2\n");
+        assert_eq!(ctx.position(0), (1, 1));
+        assert_eq!(ctx.position(6), (2, 1));
+        assert_eq!(ctx.position(11), (2, 6));
+    }
+}

@@ -1,0 +1,101 @@
+//! The `umpire` command line: argument parsing, progress, summaries and exit
+//! codes. All simulation lives in the umpire-sim crate.
+
+mod load;
+mod progress;
+mod run;
+mod suite;
+mod summary;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes of the CLI contract.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_EXPECTATION_FAILED: u8 = 1;
+pub const EXIT_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "umpire",
+    version,
+    about = "Deterministic simulation and load-testing harness for online experiments"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenario files and check their expectations.
+    Run(RunArgs),
+    /// Run every scenario file in a directory.
+    Suite(SuiteArgs),
+    /// Check scenario files without running them.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Options shared by `run` and `suite`.
+#[derive(Args, Clone)]
+pub struct CommonArgs {
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
+    /// Directory for result JSON.
+    #[arg(long, value_name = "DIR", default_value = "reports/out")]
+    out: PathBuf,
+    /// Simulate every unit even when the aggregate fast path applies.
+    #[arg(long)]
+    per_unit: bool,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Override the scenario's replication count.
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
+    replications: Option<u64>,
+    /// Re-run only replication N and print its per-arm counts and test statistics.
+    #[arg(long, value_name = "N")]
+    replication: Option<u64>,
+    /// Print each result's JSON on stdout (the summary goes to stderr).
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+pub struct SuiteArgs {
+    /// Directory of scenario files (*.toml).
+    dir: PathBuf,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => run::main(&args),
+        Command::Suite(args) => suite::main(&args),
+        Command::Validate { files } => validate::main(&files),
+    };
+    match code {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_INPUT)
+        }
+    }
+}

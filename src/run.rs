@@ -1,0 +1,129 @@
+//! `umpire run`: simulate scenarios, check expectations, write result JSON.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use umpire_sim::experiment::Experiment;
+use umpire_sim::outcome::{ExperimentResult, RunMeta};
+use umpire_sim::runner::Engine;
+use umpire_sim::scenario::{Loaded, Scenario};
+
+use crate::{
+    CommonArgs, EXIT_EXPECTATION_FAILED, EXIT_INPUT, EXIT_OK, RunArgs, load, progress, summary,
+};
+
+/// Overrides from the command line.
+#[derive(Default, Clone, Copy)]
+pub struct Overrides {
+    pub seed: Option<u64>,
+    pub replications: Option<u64>,
+}
+
+pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
+    let Some(loaded) = load::load_all(&args.files) else {
+        return Ok(EXIT_INPUT);
+    };
+    let pool = thread_pool(&args.common)?;
+    let overrides = Overrides {
+        seed: args.seed,
+        replications: args.replications,
+    };
+    pool.install(|| {
+        let mut code = EXIT_OK;
+        for l in &loaded {
+            let Scenario::Experiment(exp) = &l.scenario;
+            let exp = apply(exp, overrides);
+            if let Some(r) = args.replication {
+                if r >= exp.replications {
+                    eprintln!(
+                        "{}: --replication {r} is out of range (the run has {} replications)",
+                        l.file, exp.replications
+                    );
+                    return Ok(EXIT_INPUT);
+                }
+                let engine = Engine::new(&exp, args.common.per_unit);
+                summary::print_trace(&exp, &engine.trace(r));
+                continue;
+            }
+            let result = run_experiment(l, &exp, &args.common)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            }
+            if !result.passed {
+                code = EXIT_EXPECTATION_FAILED;
+            }
+        }
+        Ok(code)
+    })
+}
+
+pub fn thread_pool(common: &CommonArgs) -> anyhow::Result<rayon::ThreadPool> {
+    let mut b = rayon::ThreadPoolBuilder::new();
+    if let Some(t) = common.threads {
+        anyhow::ensure!(t >= 1, "--threads must be at least 1");
+        b = b.num_threads(t);
+    }
+    b.build().context("cannot start worker threads")
+}
+
+pub fn apply(exp: &Experiment, o: Overrides) -> Experiment {
+    let mut exp = exp.clone();
+    if let Some(s) = o.seed {
+        exp.seed = s;
+    }
+    if let Some(r) = o.replications {
+        exp.replications = r;
+    }
+    exp
+}
+
+/// The command that reproduces a run exactly.
+pub fn reproduce(file: &str, exp: &Experiment, per_unit: bool) -> String {
+    let mut cmd = format!(
+        "umpire run {file} --seed {} --replications {}",
+        exp.seed, exp.replications
+    );
+    if per_unit {
+        cmd.push_str(" --per-unit");
+    }
+    cmd
+}
+
+/// Run one experiment, print its summary, write its JSON. Wall-clock figures
+/// go to the console only, never into the result.
+pub fn run_experiment(
+    l: &Loaded,
+    exp: &Experiment,
+    common: &CommonArgs,
+) -> anyhow::Result<ExperimentResult> {
+    let engine = Engine::new(exp, common.per_unit);
+    let bar = progress::bar(exp.replications, &exp.name);
+    let started = Instant::now();
+    let acc = engine.run(0..exp.replications, &|n| bar.inc(n));
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let meta = RunMeta {
+        scenario_hash: l.hash.clone(),
+        path: engine.path(),
+        reproduce: reproduce(&l.file, exp, common.per_unit),
+    };
+    let result = ExperimentResult::build(exp, acc, meta);
+    let path = write_result(&common.out, &result)?;
+    summary::print_result(
+        &result,
+        &path,
+        elapsed,
+        exp.population.users * exp.metrics.len() as u64,
+    );
+    Ok(result)
+}
+
+pub fn write_result(dir: &Path, result: &ExperimentResult) -> anyhow::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{}.json", result.scenario));
+    let mut json = serde_json::to_string_pretty(result)?;
+    json.push('\n');
+    std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}

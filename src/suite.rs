@@ -1,0 +1,43 @@
+//! `umpire suite DIR`: run every scenario file in a directory.
+
+use crate::run::{Overrides, apply, run_experiment, thread_pool};
+use crate::{EXIT_EXPECTATION_FAILED, EXIT_INPUT, EXIT_OK, SuiteArgs, load};
+use umpire_sim::scenario::Scenario;
+
+pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
+    let files = load::scenario_files(&args.dir)?;
+    if files.is_empty() {
+        eprintln!("{}: no scenario files (*.toml)", args.dir.display());
+        return Ok(EXIT_INPUT);
+    }
+    let Some(loaded) = load::load_all(&files) else {
+        return Ok(EXIT_INPUT);
+    };
+    let pool = thread_pool(&args.common)?;
+    pool.install(|| {
+        let mut failed = Vec::new();
+        for l in &loaded {
+            let Scenario::Experiment(exp) = &l.scenario;
+            let result = run_experiment(l, &apply(exp, Overrides::default()), &args.common)?;
+            if !result.passed {
+                failed.push(result.scenario.clone());
+            }
+        }
+        println!();
+        if failed.is_empty() {
+            println!(
+                "suite: all {} scenarios met their expectations",
+                loaded.len()
+            );
+            Ok(EXIT_OK)
+        } else {
+            println!(
+                "suite: {} of {} scenarios FAILED: {}",
+                failed.len(),
+                loaded.len(),
+                failed.join(", ")
+            );
+            Ok(EXIT_EXPECTATION_FAILED)
+        }
+    })
+}

@@ -1,0 +1,148 @@
+//! Human-readable summaries: the per-scenario table and the single-replication
+//! trace.
+
+use std::path::Path;
+
+use umpire_sim::experiment::{Experiment, Measure};
+use umpire_sim::outcome::ExperimentResult;
+use umpire_sim::runner::{ReplicationTrace, SimPath};
+use umpire_sim::stats::Proportion;
+
+fn path_name(p: SimPath) -> &'static str {
+    match p {
+        SimPath::Aggregate => "aggregate path",
+        SimPath::PerUnit => "per-unit path",
+    }
+}
+
+fn prop(p: &Proportion) -> String {
+    format!("{:.4} [{:.4}, {:.4}]", p.value, p.lo, p.hi)
+}
+
+pub fn print_result(r: &ExperimentResult, file: &Path, seconds: f64, unit_events_per_rep: u64) {
+    println!(
+        "{}  ({}, {} replications of {} users, seed {})",
+        r.scenario,
+        path_name(r.path),
+        r.replications,
+        r.users,
+        r.seed
+    );
+    println!(
+        "  {:<14} {:<12} {:<5} {:>10}  {:<30} {:>7}  {:<26} {:>6}",
+        "metric",
+        "variant",
+        "test",
+        "true lift",
+        "rejection rate [95% CI]",
+        "theory",
+        "coverage [95% CI]",
+        "KS"
+    );
+    for c in &r.comparisons {
+        let label = match c.rejection_measure {
+            Measure::FalsePositiveRate => "FPR",
+            _ => "power",
+        };
+        let test = format!("{:?}", c.test).to_lowercase();
+        println!(
+            "  {:<14} {:<12} {:<5} {:>10.4}  {:<30} {:>7.4}  {:<26} {:>6.4}",
+            c.metric,
+            c.variant,
+            test,
+            c.true_rel.unwrap_or(c.true_diff),
+            format!("{label} {}", prop(&c.rejection_rate)),
+            c.theoretical_rejection_rate,
+            prop(&c.coverage),
+            c.ks_distance
+        );
+    }
+    println!(
+        "  SRM detection rate (alpha {}): {}",
+        r.srm_alpha,
+        prop(&r.srm_detection_rate)
+    );
+    for e in &r.expectations {
+        println!("  {}", e.message);
+    }
+    println!("  result: {}", file.display());
+    println!("  reproduce: {}", r.reproduce);
+    let rate = r.replications as f64 / seconds.max(1e-9);
+    let mut timing = format!("  time: {seconds:.2} s, {rate:.0} replications/s");
+    if r.path == SimPath::PerUnit {
+        timing.push_str(&format!(
+            ", {:.0} M unit-events/s",
+            rate * unit_events_per_rep as f64 / 1e6
+        ));
+    }
+    println!("{timing}");
+    println!("  verdict: {}", if r.passed { "PASS" } else { "FAIL" });
+}
+
+pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
+    println!(
+        "{}: replication {} ({}, seed {})",
+        exp.name,
+        t.replication,
+        path_name(t.path),
+        exp.seed
+    );
+    let arms = exp.arms();
+    println!("  {:<12} {:>10} {:>10}", "arm", "assigned", "analysed");
+    for (a, name) in exp.assignment.variants.iter().enumerate() {
+        println!(
+            "  {:<12} {:>10} {:>10}",
+            name, t.stats.assigned[a], t.stats.analysed[a]
+        );
+    }
+    for (m, metric) in exp.metrics.iter().enumerate() {
+        println!(
+            "  metric {} ({}):",
+            metric.name,
+            metric.baseline.type_name()
+        );
+        for (a, name) in exp.assignment.variants.iter().enumerate() {
+            let s = &t.stats.metrics[m * arms + a];
+            let mut line = format!(
+                "    {:<12} n {:>9}  sum {:>14.4}  mean {:>10.6}  sd {:>10.6}",
+                name,
+                s.n,
+                s.sum,
+                s.mean(),
+                s.variance().sqrt()
+            );
+            if metric.covariate_correlation.is_some() {
+                line.push_str(&format!(
+                    "  covariate corr {:.4}",
+                    s.covariate_correlation()
+                ));
+            }
+            println!("{line}");
+        }
+    }
+    for (c, test) in exp.comparisons().iter().zip(&t.tests) {
+        println!(
+            "  {} {} vs {}: stat {:.4}{} p {:.6}  diff {:.6} [{:.6}, {:.6}]  rel {:.4} [{:.4}, {:.4}]",
+            exp.metrics[c.metric].name,
+            exp.assignment.variants[c.variant],
+            exp.assignment.variants[0],
+            test.statistic,
+            if test.df.is_nan() {
+                String::new()
+            } else {
+                format!(" (df {:.1})", test.df)
+            },
+            test.p_value,
+            test.diff,
+            test.diff_ci.0,
+            test.diff_ci.1,
+            test.rel,
+            test.rel_ci.0,
+            test.rel_ci.1
+        );
+    }
+    println!(
+        "  SRM: chi2 {:.4} (df {}) p {:.6}",
+        t.srm.chi2, t.srm.df, t.srm.p_value
+    );
+}

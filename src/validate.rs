@@ -1,0 +1,19 @@
+//! `umpire validate`: parse and check scenario files without running them.
+
+use std::path::PathBuf;
+
+use crate::{EXIT_INPUT, EXIT_OK, load};
+
+pub fn main(files: &[PathBuf]) -> anyhow::Result<u8> {
+    let mut bad = false;
+    for file in files {
+        match load::load(file) {
+            Ok(l) => println!("{}: ok ({})", l.file, l.scenario.name()),
+            Err(msg) => {
+                eprintln!("{msg}");
+                bad = true;
+            }
+        }
+    }
+    Ok(if bad { EXIT_INPUT } else { EXIT_OK })
+}
