@@ -1,29 +1,99 @@
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
-use std::time::Instant;
-fn main() {
-    let mut rng = ChaCha8Rng::from_seed([7u8; 32]);
-    let mut buf = [0u8; 4096];
-    let n = 200_000;
-    let t = Instant::now();
-    let mut acc = 0u64;
-    for _ in 0..n {
-        rng.fill_bytes(&mut buf);
-        acc += buf[17] as u64;
-    }
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "fill_bytes: {:.3} G u32/s ({acc})",
-        (n as f64 * 1024.0) / s / 1e9
+//! Hot-path benchmarks: per-unit simulation (random and hash assignment), the
+//! aggregate path, and the ChaCha8 keystream they are bounded by. All single
+//! threaded, so the figures are per core.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rand::RngExt;
+use std::hint::black_box;
+use umpire_sim::analysis::TestResult;
+use umpire_sim::experiment::Experiment;
+use umpire_sim::rng::{Purpose, StreamKey};
+use umpire_sim::runner::Engine;
+use umpire_sim::scenario::{Scenario, parse};
+
+const USERS: u64 = 10_000;
+
+fn experiment(assignment: &str) -> Experiment {
+    let text = format!(
+        "kind = \"experiment\"\n[run]\nseed = 7\n[population]\nusers = {USERS}\n{assignment}\n\
+         [metrics.conversion]\ntype = \"bernoulli\"\np = 0.1\n"
     );
-    let t = Instant::now();
-    let mut acc = 0u32;
-    for _ in 0..(n * 1024) {
-        acc = acc.wrapping_add(rng.next_u32());
+    match parse("bench.toml", &text) {
+        Ok(l) => match l.scenario {
+            Scenario::Experiment(e) => e,
+        },
+        Err(e) => panic!("{e}"),
     }
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "next_u32: {:.3} G u32/s ({acc})",
-        (n as f64 * 1024.0) / s / 1e9
-    );
 }
+
+fn per_unit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("per_unit");
+    g.throughput(Throughput::Elements(USERS));
+    for (name, assignment) in [
+        (
+            "aa_bernoulli_10k_random",
+            "[assignment]\nmethod = \"random\"",
+        ),
+        (
+            "aa_bernoulli_10k_hash_v2",
+            "[assignment]\nmethod = \"hash\"\nsalt = \"exp\"",
+        ),
+    ] {
+        let exp = experiment(assignment);
+        let engine = Engine::new(&exp, true);
+        let mut scratch = engine.scratch();
+        let mut r = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                r += 1;
+                engine.simulate(black_box(r), &mut scratch);
+            })
+        });
+    }
+    g.finish();
+}
+
+fn aggregate(c: &mut Criterion) {
+    let mut g = c.benchmark_group("aggregate");
+    g.throughput(Throughput::Elements(1));
+    let exp = experiment("[assignment]\nmethod = \"random\"");
+    let engine = Engine::new(&exp, false);
+    let mut scratch = engine.scratch();
+    let mut tests = vec![TestResult {
+        statistic: 0.0,
+        df: 0.0,
+        p_value: 1.0,
+        diff: 0.0,
+        diff_ci: (0.0, 0.0),
+        rel: 0.0,
+        rel_ci: (0.0, 0.0),
+    }];
+    let mut r = 0u64;
+    g.bench_function("aa_bernoulli_10k_replication", |b| {
+        b.iter(|| {
+            r += 1;
+            engine.simulate(black_box(r), &mut scratch);
+            black_box(engine.analyse(engine_stats(&scratch), &mut tests));
+        })
+    });
+    g.finish();
+}
+
+fn engine_stats(s: &umpire_sim::runner::Scratch) -> &umpire_sim::runner::ReplicationStats {
+    s.stats()
+}
+
+fn keystream(c: &mut Criterion) {
+    let mut g = c.benchmark_group("keystream");
+    g.throughput(Throughput::Elements(USERS));
+    let key = StreamKey::new(1, Purpose::Outcome(0));
+    let mut rng = key.replication(0);
+    let mut buf = vec![0u32; USERS as usize];
+    g.bench_function("chacha8_u32_10k", |b| {
+        b.iter(|| rng.fill(black_box(&mut buf[..])))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, per_unit, aggregate, keystream);
+criterion_main!(benches);

@@ -117,9 +117,10 @@ pub fn unit_f64(word: u64) -> f64 {
 }
 
 /// A uniform in the open interval (0, 1), for inverse CDFs that diverge at 0 and 1.
+/// It uses 52 bits: with 53, the largest value (2^53 − ½)·2^-53 rounds to 1.0.
 #[inline]
 pub fn open_unit_f64(word: u64) -> f64 {
-    ((word >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+    ((word >> 12) as f64 + 0.5) * (1.0 / (1u64 << 52) as f64)
 }
 
 /// Two consecutive stream words as one u64 (low word first, as rand_core does).

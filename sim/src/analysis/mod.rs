@@ -129,6 +129,32 @@ pub fn run_test(
     }
 }
 
+/// Closed-form normal-approximation rejection rate of a two-sided test with
+/// critical value `z_crit`, true difference `d`, null standard error `sigma0`
+/// and alternative standard error `sigma1`:
+/// Φ((|d| − z·σ₀)/σ₁) + Φ((−|d| − z·σ₀)/σ₁).
+pub fn normal_approx_rejection_rate(d: f64, sigma0: f64, sigma1: f64, z_crit: f64) -> f64 {
+    use crate::stats::normal_cdf;
+    let d = d.abs();
+    if sigma1 == 0.0 {
+        return if d > 0.0 { 1.0 } else { 0.0 };
+    }
+    normal_cdf((d - z_crit * sigma0) / sigma1) + normal_cdf((-d - z_crit * sigma0) / sigma1)
+}
+
+/// Power of the pooled two-proportion z-test at fixed arm sizes.
+pub fn z_test_power(pc: f64, pt: f64, nc: f64, nt: f64, alpha: f64) -> f64 {
+    let pbar = (nc * pc + nt * pt) / (nc + nt);
+    let sigma0 = (pbar * (1.0 - pbar) * (1.0 / nc + 1.0 / nt)).sqrt();
+    let sigma1 = (pc * (1.0 - pc) / nc + pt * (1.0 - pt) / nt).sqrt();
+    normal_approx_rejection_rate(
+        pt - pc,
+        sigma0,
+        sigma1,
+        crate::stats::normal_quantile(1.0 - alpha / 2.0),
+    )
+}
+
 /// Relative lift r = m_t/m_c − 1 and its delta-method interval with the normal
 /// quantile, given the variances of the two means.
 pub(crate) fn relative_lift(

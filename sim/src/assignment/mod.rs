@@ -138,6 +138,16 @@ impl RandomArms {
             return;
         }
         let mask = (1u32 << self.bits) - 1;
+        if self.bits == 1 && self.table == [0, 1] {
+            // 50/50: the bit is the arm; a constant-shift loop the compiler
+            // vectorises.
+            for (chunk, &w) in arms.chunks_mut(32).zip(words) {
+                for (j, a) in chunk.iter_mut().enumerate() {
+                    *a = ((w >> j) & 1) as u8;
+                }
+            }
+            return;
+        }
         for (chunk, &w) in arms.chunks_mut(per_word).zip(words) {
             for (j, a) in chunk.iter_mut().enumerate() {
                 *a = self.table[((w >> (j as u32 * self.bits)) & mask) as usize];

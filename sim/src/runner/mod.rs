@@ -97,6 +97,13 @@ fn chunk_len(path: SimPath, users: u64) -> u64 {
     }
 }
 
+impl Scratch {
+    /// The statistics of the replication last simulated into this scratch.
+    pub fn stats(&self) -> &ReplicationStats {
+        &self.stats
+    }
+}
+
 impl<'a> Engine<'a> {
     /// Picks the aggregate path when the scenario allows it, unless
     /// `force_per_unit`.

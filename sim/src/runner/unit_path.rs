@@ -227,8 +227,12 @@ impl UnitSim {
             }
             // EXCLUDED (u8::MAX) becomes the compact code k.
             arm.iter_mut().for_each(|a| *a = (*a).min(excluded));
-            count_arms(arm, &mut out.assigned);
-
+            let mut block_counts = [0u32; crate::assignment::MAX_VARIANTS];
+            let block_counts = &mut block_counts[..k];
+            count_arms(arm, block_counts);
+            for (total, &c) in out.assigned.iter_mut().zip(block_counts.iter()) {
+                *total += u64::from(c);
+            }
             if let (Some(rng), Some((_, loss))) = (&mut srm_rng, &self.srm) {
                 rng.fill(&mut words[..len]);
                 for (a, &w) in arm.iter_mut().zip(words.iter()) {
@@ -236,8 +240,11 @@ impl UnitSim {
                         *a = excluded;
                     }
                 }
+                count_arms(arm, block_counts);
             }
-            count_arms(arm, &mut out.analysed);
+            for (total, &c) in out.analysed.iter_mut().zip(block_counts.iter()) {
+                *total += u64::from(c);
+            }
 
             for (m, (metric, rng)) in self.metrics.iter().zip(&mut rngs).enumerate() {
                 let stats = &mut out.metrics[m * k..(m + 1) * k];
@@ -262,12 +269,28 @@ struct MetricRngs {
     covariate: Option<ChaCha8Rng>,
 }
 
-/// Add each arm's unit count; the excluded code k is not counted.
-fn count_arms(arm: &[u8], counts: &mut [u64]) {
+/// Each arm's unit count in a block (≤ BLOCK units, so u32 cannot overflow);
+/// the excluded code k is not counted. One compare-and-sum pass per arm, which
+/// the compiler vectorises.
+fn count_arms(arm: &[u8], counts: &mut [u32]) {
     for (a, c) in counts.iter_mut().enumerate() {
         let a = a as u8;
-        *c += arm.iter().map(|&x| u64::from(x == a)).sum::<u64>();
+        *c = arm.iter().map(|&x| u32::from(x == a)).sum::<u32>();
     }
+}
+
+/// Conversions of one arm in a block: units of arm `a` whose outcome word is
+/// below the threshold `t` (at most 2^32, which means certain conversion).
+#[inline]
+fn count_hits(arm: &[u8], words: &[u32], a: u8, t: u64) -> u32 {
+    if t > u64::from(u32::MAX) {
+        return arm.iter().map(|&c| u32::from(c == a)).sum();
+    }
+    let t = t as u32;
+    arm.iter()
+        .zip(words)
+        .map(|(&c, &w)| u32::from(c == a) & u32::from(w < t))
+        .sum()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -287,12 +310,26 @@ fn bernoulli_block(
     let row = k + 1;
     let words = &mut words[..len];
     rng.outcome.fill(words);
+    let counts = count_arm_sizes(arm, k);
+    let lost = match (&mut rng.lost, &metric.lost) {
+        (Some(r), Some((_, t))) => {
+            r.fill(&mut extra[..len]);
+            Some(t)
+        }
+        _ => None,
+    };
+    if segment.is_none() && lost.is_none() {
+        // The common case: one pass per arm with a constant threshold.
+        for (a, st) in stats.iter_mut().enumerate() {
+            let x = count_hits(arm, words, a as u8, thresholds[a]);
+            add_block(st, counts[a], x);
+        }
+        return;
+    }
     match segment {
         None => {
-            // One segment: index the thresholds by arm alone.
-            let t = &thresholds[..row];
             for ((h, &a), &w) in hit.iter_mut().zip(arm).zip(words.iter()) {
-                *h = u8::from(u64::from(w) < t[a as usize]);
+                *h = u8::from(u64::from(w) < thresholds[a as usize]);
             }
         }
         Some(segment) => {
@@ -301,27 +338,34 @@ fn bernoulli_block(
             }
         }
     }
-    if let (Some(lost_rng), Some((_, lost))) = (&mut rng.lost, &metric.lost) {
-        let extra = &mut extra[..len];
-        lost_rng.fill(extra);
-        for ((h, &a), &w) in hit.iter_mut().zip(arm).zip(extra.iter()) {
+    if let Some(lost) = lost {
+        for ((h, &a), &w) in hit.iter_mut().zip(arm).zip(extra[..len].iter()) {
             *h &= u8::from(u64::from(w) >= lost[a as usize]);
         }
     }
     for (a, st) in stats.iter_mut().enumerate() {
         let a = a as u8;
-        let (n, x) = arm
+        let x: u32 = arm
             .iter()
             .zip(hit.iter())
-            .fold((0u64, 0u64), |(n, x), (&c, &h)| {
-                (n + u64::from(c == a), x + u64::from((c == a) as u8 & h))
-            });
-        st.n += n;
-        // Conversion counts are exact integers in f64 far beyond any
-        // population we simulate (2^53).
-        st.sum += x as f64;
-        st.sum_sq += x as f64;
+            .map(|(&c, &h)| u32::from(c == a) & u32::from(h))
+            .sum();
+        add_block(st, counts[a as usize], x);
     }
+}
+
+fn count_arm_sizes(arm: &[u8], k: usize) -> [u32; crate::assignment::MAX_VARIANTS] {
+    let mut counts = [0u32; crate::assignment::MAX_VARIANTS];
+    count_arms(arm, &mut counts[..k]);
+    counts
+}
+
+fn add_block(st: &mut ArmStats, n: u32, conversions: u32) {
+    st.n += u64::from(n);
+    // Conversion counts are exact integers in f64 far beyond any population
+    // we simulate (2^53).
+    st.sum += f64::from(conversions);
+    st.sum_sq += f64::from(conversions);
 }
 
 #[allow(clippy::too_many_arguments)]
