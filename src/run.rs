@@ -46,7 +46,7 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
                 summary::print_trace(&exp, &engine.trace(r));
                 continue;
             }
-            let result = run_experiment(l, &exp, &args.common)?;
+            let result = run_experiment(l, &exp, &args.common, args.json)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&result)?);
             }
@@ -91,11 +91,13 @@ pub fn reproduce(file: &str, exp: &Experiment, per_unit: bool) -> String {
 }
 
 /// Run one experiment, print its summary, write its JSON. Wall-clock figures
-/// go to the console only, never into the result.
+/// go to the console only, never into the result. With `summary_to_stderr`,
+/// stdout is left for machine output.
 pub fn run_experiment(
     l: &Loaded,
     exp: &Experiment,
     common: &CommonArgs,
+    summary_to_stderr: bool,
 ) -> anyhow::Result<ExperimentResult> {
     let engine = Engine::new(exp, common.per_unit);
     let bar = progress::bar(exp.replications, &exp.name);
@@ -110,12 +112,24 @@ pub fn run_experiment(
     };
     let result = ExperimentResult::build(exp, acc, meta);
     let path = write_result(&common.out, &result)?;
-    summary::print_result(
-        &result,
-        &path,
-        elapsed,
-        exp.population.users * exp.metrics.len() as u64,
-    );
+    let events = exp.population.users * exp.metrics.len() as u64;
+    if summary_to_stderr {
+        summary::print_result(
+            &mut std::io::stderr().lock(),
+            &result,
+            &path,
+            elapsed,
+            events,
+        );
+    } else {
+        summary::print_result(
+            &mut std::io::stdout().lock(),
+            &result,
+            &path,
+            elapsed,
+            events,
+        );
+    }
     Ok(result)
 }
 

@@ -18,7 +18,7 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
         let mut failed = Vec::new();
         for l in &loaded {
             let Scenario::Experiment(exp) = &l.scenario;
-            let result = run_experiment(l, &apply(exp, Overrides::default()), &args.common)?;
+            let result = run_experiment(l, &apply(exp, Overrides::default()), &args.common, false)?;
             if !result.passed {
                 failed.push(result.scenario.clone());
             }

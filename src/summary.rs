@@ -1,6 +1,7 @@
 //! Human-readable summaries: the per-scenario table and the single-replication
 //! trace.
 
+use std::io::Write;
 use std::path::Path;
 
 use umpire_sim::experiment::{Experiment, Measure};
@@ -19,8 +20,17 @@ fn prop(p: &Proportion) -> String {
     format!("{:.4} [{:.4}, {:.4}]", p.value, p.lo, p.hi)
 }
 
-pub fn print_result(r: &ExperimentResult, file: &Path, seconds: f64, unit_events_per_rep: u64) {
-    println!(
+/// The per-scenario summary. Write errors (a closed pipe) are ignored: the
+/// result file is what matters.
+pub fn print_result(
+    out: &mut dyn Write,
+    r: &ExperimentResult,
+    file: &Path,
+    seconds: f64,
+    unit_events_per_rep: u64,
+) {
+    let _ = writeln!(
+        out,
         "{}  ({}, {} replications of {} users, seed {})",
         r.scenario,
         path_name(r.path),
@@ -28,7 +38,8 @@ pub fn print_result(r: &ExperimentResult, file: &Path, seconds: f64, unit_events
         r.users,
         r.seed
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  {:<14} {:<12} {:<5} {:>10}  {:<30} {:>7}  {:<26} {:>6}",
         "metric",
         "variant",
@@ -45,7 +56,8 @@ pub fn print_result(r: &ExperimentResult, file: &Path, seconds: f64, unit_events
             _ => "power",
         };
         let test = format!("{:?}", c.test).to_lowercase();
-        println!(
+        let _ = writeln!(
+            out,
             "  {:<14} {:<12} {:<5} {:>10.4}  {:<30} {:>7.4}  {:<26} {:>6.4}",
             c.metric,
             c.variant,
@@ -57,16 +69,17 @@ pub fn print_result(r: &ExperimentResult, file: &Path, seconds: f64, unit_events
             c.ks_distance
         );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "  SRM detection rate (alpha {}): {}",
         r.srm_alpha,
         prop(&r.srm_detection_rate)
     );
     for e in &r.expectations {
-        println!("  {}", e.message);
+        let _ = writeln!(out, "  {}", e.message);
     }
-    println!("  result: {}", file.display());
-    println!("  reproduce: {}", r.reproduce);
+    let _ = writeln!(out, "  result: {}", file.display());
+    let _ = writeln!(out, "  reproduce: {}", r.reproduce);
     let rate = r.replications as f64 / seconds.max(1e-9);
     let mut timing = format!("  time: {seconds:.2} s, {rate:.0} replications/s");
     if r.path == SimPath::PerUnit {
@@ -75,8 +88,8 @@ pub fn print_result(r: &ExperimentResult, file: &Path, seconds: f64, unit_events
             rate * unit_events_per_rep as f64 / 1e6
         ));
     }
-    println!("{timing}");
-    println!("  verdict: {}", if r.passed { "PASS" } else { "FAIL" });
+    let _ = writeln!(out, "{timing}");
+    let _ = writeln!(out, "  verdict: {}", if r.passed { "PASS" } else { "FAIL" });
 }
 
 pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {

@@ -23,6 +23,9 @@ fn hint(s: &str) -> Option<String> {
 }
 
 pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Experiment> {
+    // These tables depend on the population, assignment and metrics; when those
+    // have problems they are not checked, but they are not unknown either.
+    root.allow(&["effect", "faults", "expect"]);
     let name = root
         .string(ctx, "name")
         .map_or_else(|| default_name.to_owned(), |(n, _)| n);

@@ -138,6 +138,13 @@ impl<'a, 'i> Table<'a, 'i> {
         self.table.get(key)
     }
 
+    /// Declare schema keys whose values are read later (or not at all, when an
+    /// earlier problem makes checking them meaningless), so they are not
+    /// reported as unknown.
+    pub fn allow(&mut self, keys: &[&'static str]) {
+        self.known.extend(keys.iter().copied());
+    }
+
     /// Entries in source order, for tables whose keys are user names
     /// (metrics, segments, variants). Unknown-key checking is off for them.
     pub fn entries(&mut self) -> Vec<(&'a str, Range<usize>, Value<'a, 'i>)> {

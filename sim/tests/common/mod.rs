@@ -1,0 +1,54 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use umpire_sim::experiment::Experiment;
+use umpire_sim::outcome::{ExperimentAcc, ExperimentResult, RunMeta};
+use umpire_sim::runner::Engine;
+use umpire_sim::scenario::{Scenario, parse};
+
+pub fn experiment(toml: &str) -> Experiment {
+    match parse("test.toml", toml) {
+        Ok(l) => match l.scenario {
+            Scenario::Experiment(e) => e,
+        },
+        Err(e) => panic!("test scenario does not parse:\n{e}"),
+    }
+}
+
+pub fn scenario_file(name: &str) -> Experiment {
+    let path = format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    experiment(&text)
+}
+
+/// Run replications `range` on a rayon pool of `threads` threads.
+pub fn run_on(
+    exp: &Experiment,
+    threads: usize,
+    per_unit: bool,
+    range: std::ops::Range<u64>,
+) -> ExperimentAcc {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool");
+    pool.install(|| Engine::new(exp, per_unit).run(range, &|_| {}))
+}
+
+pub fn result_json(exp: &Experiment, acc: ExperimentAcc, per_unit: bool) -> String {
+    let engine = Engine::new(exp, per_unit);
+    let meta = RunMeta {
+        scenario_hash: "sha256:test".into(),
+        path: engine.path(),
+        reproduce: "umpire run test.toml".into(),
+    };
+    serde_json::to_string_pretty(&ExperimentResult::build(exp, acc, meta)).expect("serialise")
+}
+
+/// |a − b| within `k` standard errors of the difference of two independent
+/// proportions estimated from `n1` and `n2` trials.
+pub fn proportions_agree(a: f64, n1: u64, b: f64, n2: u64, k: f64) -> bool {
+    let p = (a * n1 as f64 + b * n2 as f64) / (n1 + n2) as f64;
+    let se = (p * (1.0 - p) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt();
+    (a - b).abs() <= k * se.max(1e-12)
+}

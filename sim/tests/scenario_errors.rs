@@ -1,0 +1,191 @@
+//! Bad scenario files: every problem is reported at once, each with its line,
+//! column and dotted key, and nothing panics.
+
+use umpire_sim::scenario::{ScenarioError, parse};
+
+fn errors(text: &str) -> ScenarioError {
+    match parse("bad.toml", text) {
+        Ok(_) => panic!("scenario should be rejected:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+const GOOD: &str = "kind = \"experiment\"\n[population]\nusers = 100\n[metrics.c]\ntype = \"bernoulli\"\np = 0.1\n";
+
+/// The one-line rendering of the problem, for assertions on what a user reads.
+fn lines(e: &ScenarioError) -> Vec<String> {
+    e.to_string().lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn good_scenario_parses() {
+    let loaded = parse("good.toml", GOOD).expect("valid");
+    assert_eq!(loaded.scenario.name(), "good");
+    assert!(loaded.hash.starts_with("sha256:") && loaded.hash.len() == 7 + 64);
+}
+
+#[test]
+fn wrong_type_names_line_and_key() {
+    let e = errors(&GOOD.replace("users = 100", "users = \"many\""));
+    assert_eq!(
+        lines(&e),
+        ["bad.toml:3:9: population.users: expected a whole number, found a string"]
+    );
+}
+
+#[test]
+fn unknown_key_is_an_error_with_a_suggestion() {
+    let e = errors(&format!("{GOOD}[run]\nreplicatons = 10\n"));
+    assert_eq!(
+        lines(&e),
+        ["bad.toml:8:1: run.replicatons: unknown key (did you mean `replications`?)"]
+    );
+}
+
+#[test]
+fn negative_count_is_rejected() {
+    let e = errors(&GOOD.replace("users = 100", "users = -3"));
+    assert_eq!(
+        lines(&e),
+        ["bad.toml:3:9: population.users: must not be negative, found -3"]
+    );
+}
+
+#[test]
+fn malformed_toml_is_one_clear_line() {
+    let e = errors("kind = \"experiment\"\n[population\nusers = 3\n");
+    let l = lines(&e);
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert!(
+        l[0].starts_with("bad.toml:2:") && l[0].contains("invalid TOML"),
+        "{l:?}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_in_line_order() {
+    let text = "kind = \"experiment\"\n[run]\nseed = 1.5\nreplications = 0\n[population]\nusers = 0\n\
+                [assignment]\nweights = [0.7, 0.7]\ncoverage = 2\n[metrics.c]\ntype = \"bernoulli\"\np = 1.2\n";
+    let e = errors(text);
+    let got: Vec<(usize, &str)> = e
+        .problems
+        .iter()
+        .map(|p| (p.line, p.key.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (3, "run.seed"),
+            (4, "run.replications"),
+            (6, "population.users"),
+            (8, "assignment.weights"),
+            (9, "assignment.coverage"),
+            (12, "metrics.c.p"),
+        ]
+    );
+}
+
+#[test]
+fn range_and_consistency_checks() {
+    let cases: &[(&str, &str)] = &[
+        ("kind = \"bandit\"\n", "not supported"),
+        ("kind = \"nonsense\"\n", "unknown kind"),
+        (
+            "# no kind = line\n[population]\nusers = 1\n",
+            "kind: missing",
+        ),
+        (
+            &GOOD.replace("p = 0.1", "p = 0.1\ntest = \"z2\""),
+            "unknown test",
+        ),
+        (
+            &GOOD.replace(
+                "type = \"bernoulli\"\np = 0.1",
+                "type = \"normal\"\nmean = 1.0\nsd = 1.0\ntest = \"z\"",
+            ),
+            "the z-test is for bernoulli",
+        ),
+        (
+            &GOOD.replace("type = \"bernoulli\"", "type = \"gamma\""),
+            "unknown metric type",
+        ),
+        (
+            &format!("{GOOD}[effect.treatment]\nc = {{ relative = 20.0 }}\n"),
+            "impossible for a bernoulli",
+        ),
+        (
+            &format!("{GOOD}[effect.control]\nc = {{ relative = 0.1 }}\n"),
+            "is the control",
+        ),
+        (
+            &format!("{GOOD}[effect.treatment]\nc = {{ relative = 0.1, absolute = 0.1 }}\n"),
+            "not both",
+        ),
+        (
+            &format!("{GOOD}[faults]\nsrm = {{ treatment = 1.5 }}\n"),
+            "loss rate must be in [0, 1)",
+        ),
+        (
+            &format!("{GOOD}[expect]\npower = {{ min = 0.5 }}\n"),
+            "does not fit",
+        ),
+        (
+            &format!("{GOOD}[expect]\nks_distance = {{ near_theory = true }}\n"),
+            "rejection rates only",
+        ),
+        (
+            &format!("{GOOD}[expect]\ncoverage = {{ }}\n"),
+            "needs `min`, `max`",
+        ),
+        (
+            &format!("{GOOD}[expect.c]\nsrm_detection_rate = {{ max = 0.1 }}\n"),
+            "experiment-wide",
+        ),
+        (
+            &format!("{GOOD}[analysis]\nalpha = 1.0\n"),
+            "analysis.alpha: must be in (0, 1)",
+        ),
+        (
+            &format!("{GOOD}[analysis]\nprimary_metric = \"d\"\n"),
+            "no metric named `d`",
+        ),
+        (
+            &format!("{GOOD}[assignment]\nvariants = [\"a\"]\n"),
+            "need 2 to 64 variants",
+        ),
+        (
+            &format!("{GOOD}[assignment]\nvariants = [\"a\", \"a\"]\n"),
+            "unique",
+        ),
+        (
+            &format!("{GOOD}[assignment]\nsalt = \"x\"\n"),
+            "only applies to `method = \"hash\"`",
+        ),
+        (
+            &format!("{GOOD}[assignment]\nmethod = \"hash\"\nhash_version = 3\n"),
+            "must be 1 or 2",
+        ),
+        (
+            &GOOD.replace(
+                "users = 100",
+                "users = 100\nsegments = { a = 0.5, b = 0.2 }",
+            ),
+            "must sum to 1",
+        ),
+        (&GOOD.replace("p = 0.1", "p = nan"), "finite number"),
+    ];
+    for (text, want) in cases {
+        let text = if text.contains("kind =") {
+            text.to_string()
+        } else {
+            format!("kind = \"experiment\"\n{text}")
+        };
+        let e = errors(&text);
+        let shown = e.to_string();
+        assert!(
+            shown.contains(want),
+            "expected `{want}` in:\n{shown}\nfor:\n{text}"
+        );
+        assert!(shown.starts_with("bad.toml:"), "{shown}");
+    }
+}

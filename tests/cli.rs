@@ -1,0 +1,217 @@
+//! The `umpire` binary as a user runs it: exit codes, result files, the
+//! determinism of result JSON across thread counts and re-runs, and error
+//! output for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn umpire(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_umpire"))
+        .args(args)
+        .output()
+        .expect("run umpire")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write scenario");
+    p.display().to_string()
+}
+
+const SMALL: &str = r#"
+kind = "experiment"
+[run]
+seed = 12
+replications = 400
+[population]
+users = 2000
+segments = { a = 0.5, b = 0.5 }
+[assignment]
+method = "hash"
+[metrics.conv]
+type = "bernoulli"
+p = 0.2
+[metrics.rev]
+type = "revenue"
+p_nonzero = 0.1
+log_mean = 2.0
+log_sd = 1.0
+[expect]
+false_positive_rate = { max = 0.2 }
+"#;
+
+#[test]
+fn result_json_is_byte_identical_for_1_and_4_threads_and_reruns() {
+    let dir = scratch("determinism");
+    let file = write(&dir, "small.toml", SMALL);
+    let mut outputs = Vec::new();
+    for (threads, sub) in [("1", "t1"), ("4", "t4"), ("4", "again")] {
+        let out = dir.join(sub);
+        let o = umpire(&[
+            "run",
+            &file,
+            "--threads",
+            threads,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        outputs.push(std::fs::read(out.join("small.json")).expect("result file"));
+    }
+    assert_eq!(outputs[0], outputs[1], "1 vs 4 threads");
+    assert_eq!(outputs[1], outputs[2], "re-run");
+    let json: serde_json::Value = serde_json::from_slice(&outputs[0]).expect("json");
+    assert_eq!(json["replications"], 400);
+    assert_eq!(json["schema"], "umpire.experiment-result");
+    // No wall-clock figures in the result.
+    let s = text(&outputs[0]);
+    assert!(!s.contains("elapsed") && !s.contains("per_sec") && !s.contains("seconds"));
+}
+
+#[test]
+fn failed_expectation_exits_1_and_names_the_measure() {
+    let dir = scratch("failing");
+    let file = write(
+        &dir,
+        "strict.toml",
+        &SMALL.replace("max = 0.2", "max = 0.001"),
+    );
+    let o = umpire(&["run", &file, "--out", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o.stdout);
+    assert!(out.contains("FAILED false_positive_rate = "), "{out}");
+    assert!(out.contains("expected ≤ 0.001"), "{out}");
+    assert!(out.contains("reproduce: umpire run"), "{out}");
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_per_problem() {
+    let dir = scratch("bad");
+    let cases = [
+        (
+            "type.toml",
+            SMALL.replace("users = 2000", "users = \"2000\""),
+            "population.users: expected a whole number",
+        ),
+        (
+            "unknown.toml",
+            SMALL.replace("seed = 12", "seed = 12\nthreads = 3"),
+            "run.threads: unknown key",
+        ),
+        (
+            "negative.toml",
+            SMALL.replace("replications = 400", "replications = -1"),
+            "run.replications: must not be negative",
+        ),
+        (
+            "malformed.toml",
+            "kind = \"experiment\"\n[run\n".to_owned(),
+            "invalid TOML",
+        ),
+    ];
+    for (name, body, want) in &cases {
+        let file = write(&dir, name, body);
+        for cmd in ["run", "validate"] {
+            let o = umpire(
+                &[cmd, &file, "--out", dir.to_str().unwrap()][..if cmd == "run" { 4 } else { 2 }],
+            );
+            assert_eq!(o.status.code(), Some(2), "{cmd} {name}");
+            let err = text(&o.stderr);
+            assert_eq!(err.lines().count(), 1, "{cmd} {name}: {err}");
+            assert!(
+                err.starts_with(&file) && err.contains(want),
+                "{cmd} {name}: {err}"
+            );
+        }
+    }
+    let o = umpire(&["run", "/nonexistent/x.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("cannot read"));
+    let o = umpire(&["run", "--replications", "0", "x.toml"]);
+    assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn single_replication_trace_prints_counts_and_statistics() {
+    let dir = scratch("trace");
+    let file = write(&dir, "small.toml", SMALL);
+    let o = umpire(&["run", &file, "--replication", "7"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("replication 7 (per-unit path, seed 12)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("assigned") && out.contains("SRM: chi2"),
+        "{out}"
+    );
+    assert!(out.contains("conv treatment vs control: stat"), "{out}");
+    let o = umpire(&["run", &file, "--replication", "400"]);
+    assert_eq!(o.status.code(), Some(2), "out of range");
+}
+
+#[test]
+fn json_flag_prints_the_result_and_overrides_apply() {
+    let dir = scratch("json");
+    let file = write(&dir, "small.toml", SMALL);
+    let o = umpire(&[
+        "run",
+        &file,
+        "--json",
+        "--seed",
+        "5",
+        "--replications",
+        "50",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&text(&o.stdout)).expect("stdout is the JSON result");
+    assert_eq!(json["seed"], 5);
+    assert_eq!(json["replications"], 50);
+    assert!(
+        json["reproduce"]
+            .as_str()
+            .unwrap()
+            .ends_with("--seed 5 --replications 50")
+    );
+}
+
+#[test]
+fn suite_runs_every_file_and_reports_failures() {
+    let dir = scratch("suite");
+    write(&dir, "a.toml", SMALL);
+    write(&dir, "b.toml", &SMALL.replace("max = 0.2", "max = 0.001"));
+    let out = dir.join("out");
+    let o = umpire(&[
+        "suite",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stdout).contains("1 of 2 scenarios FAILED: b"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(out.join("a.json").exists() && out.join("b.json").exists());
+    let empty = scratch("suite-empty");
+    assert_eq!(
+        umpire(&["suite", empty.to_str().unwrap()]).status.code(),
+        Some(2)
+    );
+}
