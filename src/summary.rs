@@ -44,7 +44,7 @@ pub fn print_result(
         "metric",
         "variant",
         "test",
-        "true lift",
+        "true rel",
         "rejection rate [95% CI]",
         "theory",
         "coverage [95% CI]",
