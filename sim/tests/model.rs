@@ -8,7 +8,7 @@ mod common;
 
 use common::{experiment, proportions_agree, run_on};
 use umpire_sim::assignment::growthbook::{choose_variation, hash_with};
-use umpire_sim::assignment::{EXCLUDED, HashArms};
+use umpire_sim::assignment::{EXCLUDED, HashAssigner};
 use umpire_sim::experiment::Comparison;
 use umpire_sim::runner::Engine;
 
@@ -219,7 +219,8 @@ p = 0.5
 "#;
     let exp = experiment(text);
     let ranges = exp.assignment.ranges();
-    let arms = HashArms::new(&exp.assignment, "acct_", 0);
+    let assigner = HashAssigner::new(&exp.assignment, "acct_");
+    let arms = assigner.replication(0);
     let mut counts = [0u64; 3];
     for i in 0..20_000u64 {
         let id = format!("acct_{i}");

@@ -72,25 +72,10 @@ impl Fnv32 {
     /// print it, without allocating.
     #[inline]
     pub fn write_u64_decimal(self, v: u64) -> Self {
-        // u64::MAX has 20 decimal digits.
-        let mut buf = [0u8; 20];
-        let mut start = buf.len();
-        let mut rest = v;
-        // Digits come out least significant first, so fill from the back; a do-while shape so
-        // that 0 still produces the single digit "0".
-        for slot in buf.iter_mut().rev() {
-            // `rest % 10` is below 10, so the narrowing cannot lose anything.
-            *slot = b'0' + (rest % 10) as u8;
-            start -= 1;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        match buf.get(start..) {
-            Some(digits) => self.write_ascii(digits),
-            None => self,
-        }
+        // itoa formats into a stack buffer two digits at a time: no allocation,
+        // and far fewer dependent divisions than a digit-by-digit loop.
+        let mut buf = itoa::Buffer::new();
+        self.write_ascii(buf.format(v).as_bytes())
     }
 
     /// The hash value as an unsigned 32-bit integer (what the JS `>>> 0` produces).
@@ -145,13 +130,38 @@ impl HashVersion {
 // rounded double, which is exactly what JS computes and what the JSON literals parse to.
 #[inline]
 fn v1_bucket(state: Fnv32) -> f64 {
-    f64::from(state.finish() % 1000) / 1000.0
+    f64::from(v1_bucket_index(state)) / 1000.0
 }
 
 #[inline]
 fn v2_bucket(state: Fnv32) -> f64 {
-    let rehash = Fnv32::new().write_u64_decimal(u64::from(state.finish()));
-    f64::from(rehash.finish() % 10000) / 10000.0
+    f64::from(v2_bucket_index(state)) / 10000.0
+}
+
+/// The numerator of the v1 bucket value (`hash % 1000`).
+#[inline]
+fn v1_bucket_index(state: Fnv32) -> u32 {
+    state.finish() % 1000
+}
+
+/// The numerator of the v2 bucket value: FNV of the first hash's decimal
+/// digits, modulo 10000.
+#[inline]
+fn v2_bucket_index(state: Fnv32) -> u32 {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(state.finish());
+    Fnv32::new().write_ascii(digits.as_bytes()).finish() % 10000
+}
+
+impl HashVersion {
+    /// How many distinct bucket values the version produces (1000 or 10000):
+    /// bucket values are `index / resolution`.
+    pub fn resolution(self) -> u32 {
+        match self {
+            HashVersion::V1 => 1000,
+            HashVersion::V2 => 10000,
+        }
+    }
 }
 
 /// GrowthBook `hash(seed, value, version)`; None for an unknown version.
@@ -224,10 +234,18 @@ impl PrefixedIdHasher {
     /// Bucket value of the id `prefix` + `index`; equal to [`hash_prefixed_index`].
     #[inline]
     pub fn hash(&self, index: u64) -> f64 {
+        f64::from(self.bucket_index(index)) / f64::from(self.version.resolution())
+    }
+
+    /// The bucket value's numerator: `hash(index) == bucket_index(index) /
+    /// resolution` exactly, so callers can look buckets up in a table instead
+    /// of dividing and searching ranges per unit.
+    #[inline]
+    pub fn bucket_index(&self, index: u64) -> u32 {
         let state = self.head.write_u64_decimal(index).write_utf16(&self.tail);
         match self.version {
-            HashVersion::V1 => v1_bucket(state),
-            HashVersion::V2 => v2_bucket(state),
+            HashVersion::V1 => v1_bucket_index(state),
+            HashVersion::V2 => v2_bucket_index(state),
         }
     }
 }

@@ -161,49 +161,77 @@ impl RandomArms {
     }
 }
 
-/// Hash assignment for one replication: precomputed hasher state, no
-/// allocation per unit.
+/// Hash assignment prepared once per run: the arm of every possible bucket
+/// value, so the per-unit work is the hash and a table lookup.
 #[derive(Clone, Debug)]
-pub struct HashArms {
-    hasher: PrefixedIdHasher,
-    ranges: Vec<(f64, f64)>,
+pub struct HashAssigner {
+    version: HashVersion,
+    salt: String,
+    salt_per_replication: bool,
+    /// `arms[k]` = arm of bucket value k / resolution (EXCLUDED outside coverage).
+    arms: Vec<u8>,
     namespace: Option<Namespace>,
     prefix: String,
 }
 
-impl HashArms {
-    pub fn new(assignment: &Assignment, prefix: &str, replication: u64) -> Self {
-        let (version, salt) = match &assignment.method {
+impl HashAssigner {
+    pub fn new(assignment: &Assignment, prefix: &str) -> Self {
+        let (version, salt, salt_per_replication) = match &assignment.method {
             Method::Hash {
                 version,
                 salt,
                 salt_per_replication,
-            } => {
-                let salt = if *salt_per_replication {
-                    format!("{salt}/{replication}")
-                } else {
-                    salt.clone()
-                };
-                (*version, salt)
-            }
+            } => (*version, salt.clone(), *salt_per_replication),
             // A random-assignment scenario with a namespace still needs ids for
             // the namespace check; the hasher is then unused.
-            Method::Random => (HashVersion::V2, String::new()),
+            Method::Random => (HashVersion::V2, String::new(), false),
         };
+        let ranges = assignment.ranges();
+        let res = version.resolution();
+        // The same division the JS SDK does, so table and direct lookups agree bit for bit.
+        let arms = (0..res)
+            .map(|k| arm_code(choose_variation(f64::from(k) / f64::from(res), &ranges)))
+            .collect();
         Self {
-            hasher: PrefixedIdHasher::new(&salt, prefix, version),
-            ranges: assignment.ranges(),
+            version,
+            salt,
+            salt_per_replication,
+            arms,
             namespace: assignment.namespace.clone(),
             prefix: prefix.to_owned(),
         }
     }
 
+    /// The hasher of replication `r` (its salt may depend on r).
+    pub fn replication(&self, r: u64) -> HashArms<'_> {
+        let salt = if self.salt_per_replication {
+            format!("{}/{r}", self.salt)
+        } else {
+            self.salt.clone()
+        };
+        HashArms {
+            hasher: PrefixedIdHasher::new(&salt, &self.prefix, self.version),
+            owner: self,
+        }
+    }
+}
+
+/// Hash assignment for one replication: precomputed hasher state, no
+/// allocation per unit.
+#[derive(Clone, Debug)]
+pub struct HashArms<'a> {
+    hasher: PrefixedIdHasher,
+    owner: &'a HashAssigner,
+}
+
+impl HashArms<'_> {
     /// Whether unit `index` passes the namespace filter.
     #[inline]
     pub fn in_namespace(&self, index: u64) -> bool {
-        self.namespace
+        self.owner
+            .namespace
             .as_ref()
-            .is_none_or(|ns| in_namespace_prefixed_index(&self.prefix, index, ns))
+            .is_none_or(|ns| in_namespace_prefixed_index(&self.owner.prefix, index, ns))
     }
 
     /// The bucket value of unit `index`.
@@ -217,7 +245,7 @@ impl HashArms {
         if !self.in_namespace(index) {
             return EXCLUDED;
         }
-        arm_code(choose_variation(self.bucket(index), &self.ranges))
+        self.owner.arms[self.hasher.bucket_index(index) as usize]
     }
 }
 

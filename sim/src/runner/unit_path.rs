@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::ReplicationStats;
 use crate::analysis::ArmStats;
-use crate::assignment::{HashArms, Method, RandomArms};
+use crate::assignment::{HashAssigner, Method, RandomArms};
 use crate::experiment::Experiment;
 use crate::metric::Sampler;
 use crate::rng::{Purpose, StreamKey, u32_threshold};
@@ -26,10 +26,7 @@ enum Assigner {
         arms: RandomArms,
         key: Box<StreamKey>,
     },
-    Hash {
-        assignment: crate::assignment::Assignment,
-        prefix: String,
-    },
+    Hash(Box<HashAssigner>),
 }
 
 struct MetricSim {
@@ -97,10 +94,10 @@ impl UnitSim {
                 arms: RandomArms::new(&exp.assignment),
                 key: Box::new(StreamKey::new(seed, Purpose::Assignment)),
             },
-            _ => Assigner::Hash {
-                assignment: exp.assignment.clone(),
-                prefix: exp.population.id_prefix.clone(),
-            },
+            _ => Assigner::Hash(Box::new(HashAssigner::new(
+                &exp.assignment,
+                &exp.population.id_prefix,
+            ))),
         };
         let metrics = exp
             .metrics
@@ -172,9 +169,7 @@ impl UnitSim {
         let mut srm_rng = self.srm.as_ref().map(|(key, _)| key.replication(r));
         let (mut assign_rng, hash_arms) = match &self.assigner {
             Assigner::Random { key, .. } => (Some(key.replication(r)), None),
-            Assigner::Hash { assignment, prefix } => {
-                (None, Some(HashArms::new(assignment, prefix, r)))
-            }
+            Assigner::Hash(h) => (None, Some(h.replication(r))),
         };
         let mut rngs: Vec<MetricRngs> = self
             .metrics
