@@ -158,4 +158,6 @@ pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
         "  SRM: chi2 {:.4} (df {}) p {:.6}",
         t.srm.chi2, t.srm.df, t.srm.p_value
     );
+    let days: Vec<String> = t.arrivals_per_day.iter().map(u64::to_string).collect();
+    println!("  arrivals per day: {}", days.join(" "));
 }

@@ -65,6 +65,8 @@ pub struct ReplicationTrace {
     /// Per comparison, in `Experiment::comparisons()` order.
     pub tests: Vec<TestResult>,
     pub srm: SrmResult,
+    /// Units arriving on each day of the experiment window.
+    pub arrivals_per_day: Vec<u64>,
 }
 
 enum Sim {
@@ -168,12 +170,16 @@ impl<'a> Engine<'a> {
         self.simulate(r, &mut scratch);
         let mut tests = vec![TestResult::undefined(); self.truth.len()];
         let srm = self.analyse(&scratch.stats, &mut tests);
+        let arrivals_per_day =
+            crate::population::Arrivals::new(self.exp.seed, &self.exp.population)
+                .per_day(r, self.exp.population.users);
         ReplicationTrace {
             replication: r,
             path: self.path(),
             stats: scratch.stats,
             tests,
             srm,
+            arrivals_per_day,
         }
     }
 
