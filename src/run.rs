@@ -31,6 +31,7 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
     };
     pool.install(|| {
         let mut code = EXIT_OK;
+        let mut results = Vec::new();
         for l in &loaded {
             let Scenario::Experiment(exp) = &l.scenario;
             let exp = apply(exp, overrides);
@@ -53,6 +54,15 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
             if !result.passed {
                 code = EXIT_EXPECTATION_FAILED;
             }
+            results.push(result);
+        }
+        if results.len() > 1 {
+            let mut out: Box<dyn std::io::Write> = if args.json {
+                Box::new(std::io::stderr())
+            } else {
+                Box::new(std::io::stdout())
+            };
+            summary::print_overview(&mut out, &results);
         }
         Ok(code)
     })

@@ -1,7 +1,7 @@
 //! `umpire suite DIR`: run every scenario file in a directory.
 
 use crate::run::{Overrides, apply, run_experiment, thread_pool};
-use crate::{EXIT_EXPECTATION_FAILED, EXIT_INPUT, EXIT_OK, SuiteArgs, load};
+use crate::{EXIT_EXPECTATION_FAILED, EXIT_INPUT, EXIT_OK, SuiteArgs, load, summary};
 use umpire_sim::scenario::Scenario;
 
 pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
@@ -16,14 +16,17 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
     let pool = thread_pool(&args.common)?;
     pool.install(|| {
         let mut failed = Vec::new();
+        let mut results = Vec::new();
         for l in &loaded {
             let Scenario::Experiment(exp) = &l.scenario;
             let result = run_experiment(l, &apply(exp, Overrides::default()), &args.common, false)?;
             if !result.passed {
                 failed.push(result.scenario.clone());
             }
+            results.push(result);
         }
         println!();
+        summary::print_overview(&mut std::io::stdout().lock(), &results);
         if failed.is_empty() {
             println!(
                 "suite: all {} scenarios met their expectations",

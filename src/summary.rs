@@ -92,6 +92,31 @@ pub fn print_result(
     let _ = writeln!(out, "  verdict: {}", if r.passed { "PASS" } else { "FAIL" });
 }
 
+/// One line per scenario: the compact table at the end of a multi-scenario run.
+pub fn print_overview(out: &mut dyn Write, results: &[ExperimentResult]) {
+    let _ = writeln!(
+        out,
+        "{:<28} {:<10} {:>12} {:>12}  verdict",
+        "scenario", "path", "replications", "expectations"
+    );
+    for r in results {
+        let ok = r.expectations.iter().filter(|e| e.passed).count();
+        let path = match r.path {
+            SimPath::Aggregate => "aggregate",
+            SimPath::PerUnit => "per-unit",
+        };
+        let _ = writeln!(
+            out,
+            "{:<28} {:<10} {:>12} {:>12}  {}",
+            r.scenario,
+            path,
+            r.replications,
+            format!("{ok}/{} ok", r.expectations.len()),
+            if r.passed { "PASS" } else { "FAIL" }
+        );
+    }
+}
+
 pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
     println!(
         "{}: replication {} ({}, seed {})",
