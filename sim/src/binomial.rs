@@ -141,6 +141,10 @@ pub fn sample<R: Rng + ?Sized>(rng: &mut R, n: u64, p: f64) -> u64 {
 }
 
 /// Sequential search of the CDF from 0 with one uniform, for means below 10.
+///
+/// The search runs on the pmf scaled by 1/f(0) = q⁻ⁿ, so its terms do not wait
+/// for that power: on the one-shot path the exp and log behind it are the slowest
+/// part of the draw, and the CPU can overlap them with the search.
 #[derive(Clone, Copy, Debug)]
 struct Inversion {
     n: u64,
@@ -148,42 +152,43 @@ struct Inversion {
     s: f64,
     /// (n + 1)·s.
     a: f64,
-    /// f(0) = qⁿ.
-    f0: f64,
+    /// 1 / f(0) = q⁻ⁿ, at most about e^14 because np < 10 and p ≤ ½.
+    inv_f0: f64,
 }
 
 impl Inversion {
+    #[inline]
     fn new(n: u64, p: f64) -> Inversion {
         let s = p / (1.0 - p);
         Inversion {
             n,
             s,
             a: (n as f64 + 1.0) * s,
-            // ln_1p keeps qⁿ accurate when p is tiny and n huge (1 − p would
+            // ln_1p keeps q⁻ⁿ accurate when p is tiny and n huge (1 − p would
             // round p away).
-            f0: (n as f64 * (-p).ln_1p()).exp(),
+            inv_f0: (-(n as f64) * (-p).ln_1p()).exp(),
         }
     }
 
     fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
         'draw: loop {
-            let mut u = uniform(rng);
-            let mut f = self.f0;
-            let mut x = 0;
-            loop {
-                if u < f {
-                    return x;
-                }
-                u -= f;
+            let target = uniform(rng) * self.inv_f0;
+            // g = f(x)/f(0) and cdf = F(x)/f(0). x is also counted as an f64
+            // because converting a u64 takes several instructions on x86-64.
+            let (mut g, mut cdf, mut x, mut x_f64) = (1.0, 1.0, 0, 0.0);
+            while target >= cdf {
                 // Rounding can leave the computed masses summing to slightly
-                // less than 1; a u in that gap is redrawn rather than walking on
-                // through a pmf that has become 0.
-                if x == self.n || f == 0.0 {
+                // less than 1; a target in that gap is redrawn rather than
+                // walking on through a pmf that has become 0.
+                if x == self.n || g == 0.0 {
                     continue 'draw;
                 }
                 x += 1;
-                f *= self.a / x as f64 - self.s;
+                x_f64 += 1.0;
+                g *= self.a / x_f64 - self.s;
+                cdf += g;
             }
+            return x;
         }
     }
 }
@@ -206,6 +211,9 @@ struct Btrd {
     c: f64,
     alpha: f64,
     v_r: f64,
+    /// 1 / v_r, computed from b directly so that the common path waits for one
+    /// division fewer.
+    inv_v_r: f64,
     u_rv_r: f64,
     /// The k-independent part of ln f(k)/f(m) in the final test; NaN until computed.
     h: f64,
@@ -224,7 +232,7 @@ impl Btrd {
         let r = p / q;
         Btrd {
             n,
-            m: ((n + 1.0) * p).floor(),
+            m: (((n + 1.0) * p) as u64) as f64,
             r,
             nr: (n + 1.0) * r,
             npq,
@@ -233,6 +241,7 @@ impl Btrd {
             c: n * p + 0.5,
             alpha: (2.83 + 5.1 * inv_b) * sqrt_npq,
             v_r,
+            inv_v_r: b / (0.92 * b - 4.2),
             u_rv_r: 0.86 * v_r,
             h: f64::NAN,
         }
@@ -244,6 +253,19 @@ impl Btrd {
         (self.m + 0.5) * ((self.m + 1.0) / (self.r * nm)).ln()
             + stirling_correction(self.m)
             + stirling_correction(self.n - self.m)
+    }
+
+    /// Bounds on ln f(k)/f(m) from the normal approximation, given km = |k − m|,
+    /// which settle most draws far from the mode without the Stirling terms. None
+    /// where they are not valid (see the module documentation).
+    #[inline]
+    fn squeeze(&self, km: f64) -> Option<(f64, f64)> {
+        if km >= 0.5 * self.npq - 1.0 {
+            return None;
+        }
+        let rho = (km / self.npq) * (((km / 3.0 + 0.625) * km + 1.0 / 6.0) / self.npq + 0.5);
+        let t = -km * km / (2.0 * self.npq);
+        Some((t - rho, t + rho))
     }
 
     /// ln f(k)/f(m), exactly up to rounding and the Stirling remainder, given `h`.
@@ -265,9 +287,9 @@ impl Btrd {
             // wholly under the density, and then v's position inside the box is a
             // uniform u for free and no test is needed.
             if v <= self.u_rv_r {
-                let u = v / self.v_r - 0.43;
-                let k = (2.0 * self.a / (0.5 - u.abs()) + self.b) * u + self.c;
-                return k.floor() as u64;
+                let u = v * self.inv_v_r - 0.43;
+                // The cast truncates, which is ⌊·⌋ here because the box lies in k ≥ 0.
+                return ((2.0 * self.a / (0.5 - u.abs()) + self.b) * u + self.c) as u64;
             }
             // Otherwise (u, v) is uniform on the complement of the box: either above
             // it (keep v ∈ (v_r, 1), draw u afresh) or in its two side strips
@@ -276,50 +298,56 @@ impl Btrd {
             if v >= self.v_r {
                 u = uniform_open(rng) - 0.5;
             } else {
-                let w = v / self.v_r - 0.93;
+                let w = v * self.inv_v_r - 0.93;
                 u = 0.5f64.copysign(w) - w;
                 v = self.v_r * uniform_open(rng);
             }
             let us = 0.5 - u.abs();
-            let k = ((2.0 * self.a / us + self.b) * u + self.c).floor();
-            // Also rejects the infinite k that u = ±½ would give.
-            if !(0.0..=self.n).contains(&k) {
+            let x = (2.0 * self.a / us + self.b) * u + self.c;
+            // k = ⌊x⌋ must lie in 0..=n, that is 0 ≤ x < n + 1; this also rejects
+            // the infinite x that u = ±½ would give. On that range the cast
+            // truncates to ⌊x⌋ (f64::floor is a libm call on baseline x86-64 and
+            // cost as much as a tenth of a draw).
+            if !(0.0..self.n + 1.0).contains(&x) {
                 continue;
             }
-            let v = v * self.alpha / (self.a / (us * us) + self.b);
+            let k_int = x as u64;
+            let k = k_int as f64;
+            // The acceptance test is v·α / g'(u) ≤ f(k)/f(m) with g'(u) = a/us² + b;
+            // it is kept as the fraction w / g so that the common case below needs
+            // no division.
+            let (w, g) = (v * self.alpha * us * us, self.a + self.b * us * us);
             let km = (k - self.m).abs();
             if km <= 15.0 {
-                // Near the mode the ratio f(k)/f(m) is a short product of
-                // f(i)/f(i − 1) = nr / i − r; it is cheaper than logs. Counting
-                // steps with an integer terminates even where f64 has no unit
-                // resolution (n > 2^53).
-                let steps = km as u32;
-                let (mut f, mut v) = (1.0, v);
-                if k > self.m {
-                    for i in 1..=steps {
-                        f *= self.nr / (self.m + f64::from(i)) - self.r;
-                    }
-                } else {
-                    for i in 1..=steps {
-                        v *= self.nr / (k + f64::from(i)) - self.r;
-                    }
+                // Near the mode f(k)/f(m) is a short product of
+                // f(i)/f(i − 1) = (nr − r·i)/i, cheaper than logs. Numerators and
+                // denominators are multiplied apart so that the test needs no
+                // division (15 factors below 2^64 cannot overflow). Counting with
+                // an integer terminates even where f64 has no unit resolution.
+                let lo = k.min(self.m);
+                let (mut num, mut den) = (1.0, 1.0);
+                for j in 1..=km as u32 {
+                    let i = lo + f64::from(j);
+                    num *= self.nr - self.r * i;
+                    den *= i;
                 }
-                if v <= f {
-                    return k as u64;
+                // f(k)/f(m) is num/den above the mode and den/num below it.
+                let accept = if k > self.m {
+                    w * den <= g * num
+                } else {
+                    w * num <= g * den
+                };
+                if accept {
+                    return k_int;
                 }
                 continue;
             }
-            let ln_v = v.ln();
-            if km < 0.5 * self.npq - 1.0 {
-                // Normal-approximation bounds on ln f(k)/f(m) settle most draws
-                // without the Stirling terms.
-                let rho =
-                    (km / self.npq) * (((km / 3.0 + 0.625) * km + 1.0 / 6.0) / self.npq + 0.5);
-                let t = -km * km / (2.0 * self.npq);
-                if ln_v < t - rho {
-                    return k as u64;
+            let ln_v = (w / g).ln();
+            if let Some((lower, upper)) = self.squeeze(km) {
+                if ln_v < lower {
+                    return k_int;
                 }
-                if ln_v > t + rho {
+                if ln_v > upper {
                     continue;
                 }
             }
@@ -327,7 +355,7 @@ impl Btrd {
                 h = self.mode_term();
             }
             if ln_v <= self.ln_ratio(k, h) {
-                return k as u64;
+                return k_int;
             }
         }
     }
@@ -497,6 +525,45 @@ mod tests {
     }
 
     #[test]
+    fn method_follows_the_mean_of_the_smaller_side() {
+        let method = |n, p| match Binomial::new(n, p) {
+            Binomial {
+                method: Method::Fixed(_),
+                ..
+            } => "fixed",
+            Binomial {
+                method: Method::Inversion(_),
+                flip: false,
+                ..
+            } => "inversion",
+            Binomial {
+                method: Method::Inversion(_),
+                flip: true,
+                ..
+            } => "flipped inversion",
+            Binomial {
+                method: Method::Btrd(_),
+                flip: false,
+                ..
+            } => "btrd",
+            Binomial {
+                method: Method::Btrd(_),
+                flip: true,
+                ..
+            } => "flipped btrd",
+        };
+        assert_eq!(method(0, 0.5), "fixed");
+        assert_eq!(method(20, 0.3), "inversion");
+        assert_eq!(method(99, 0.1), "inversion");
+        assert_eq!(method(1000, 0.995), "flipped inversion");
+        assert_eq!(method(u64::from(u32::MAX), 1e-9), "inversion");
+        assert_eq!(method(20, 0.5), "btrd");
+        assert_eq!(method(100, 0.1), "btrd");
+        assert_eq!(method(5000, 0.9), "flipped btrd");
+        assert_eq!(method(10_000_000, 0.3), "btrd");
+    }
+
+    #[test]
     fn degenerate_parameters_give_fixed_values() {
         let mut rng = ChaCha8Rng::seed_from_u64(16);
         for _ in 0..100 {
@@ -616,8 +683,15 @@ mod tests {
                 }
             }
             let h = t.mode_term();
-            let reach = (0.5 * t.npq).ceil() as u64 + 20;
+            // The whole support where it is small enough, which includes the far
+            // lower tail where the unguarded squeeze would fail; elsewhere a bit
+            // more than the squeeze's range.
             let m = t.m as u64;
+            let reach = if n <= 20_000 {
+                n
+            } else {
+                (0.5 * t.npq).ceil() as u64 + 20
+            };
             for k in m.saturating_sub(reach)..=(m + reach).min(n) {
                 let exact_ratio = exact.ln_pmf(k) - ln_fm;
                 let kf = k as f64;
@@ -628,11 +702,9 @@ mod tests {
                     t.ln_ratio(kf, h)
                 );
                 let km = (kf - t.m).abs();
-                if km > 15.0 && km < 0.5 * t.npq - 1.0 {
-                    let rho = (km / t.npq) * (((km / 3.0 + 0.625) * km + 1.0 / 6.0) / t.npq + 0.5);
-                    let tt = -km * km / (2.0 * t.npq);
+                if let Some((lower, upper)) = t.squeeze(km) {
                     assert!(
-                        tt - rho <= exact_ratio + tol && exact_ratio <= tt + rho + tol,
+                        lower <= exact_ratio + tol && exact_ratio <= upper + tol,
                         "Bin({n}, {p}): squeeze misses at k = {k}"
                     );
                 }

@@ -83,21 +83,22 @@ pub fn derive_key(seed: u64, purpose: Purpose) -> [u8; 32] {
 /// A keyed generator for one purpose; cheap to clone and reposition.
 #[derive(Clone, Debug)]
 pub struct StreamKey {
-    base: ChaCha8Rng,
+    key: [u8; 32],
 }
 
 impl StreamKey {
     pub fn new(seed: u64, purpose: Purpose) -> Self {
         Self {
-            base: ChaCha8Rng::from_seed(derive_key(seed, purpose)),
+            key: derive_key(seed, purpose),
         }
     }
 
-    /// The stream of one replication, positioned at its first unit.
+    /// The stream of one replication, positioned at its first unit. Built from
+    /// the key rather than cloned: a fresh generator has an empty output
+    /// buffer, a clone would copy 256 bytes that are then thrown away.
     pub fn replication(&self, replication: u64) -> ChaCha8Rng {
-        let mut rng = self.base.clone();
+        let mut rng = ChaCha8Rng::from_seed(self.key);
         rng.set_stream(replication);
-        rng.set_word_pos(0);
         rng
     }
 

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{ArmStats, SrmResult, TestResult, TestSetup, run_test, srm_chi_square};
-use crate::experiment::Experiment;
+use crate::experiment::{Comparison, Experiment};
 use crate::outcome::ExperimentAcc;
 
 pub use aggregate::AggregateSim;
@@ -86,6 +86,7 @@ pub struct Engine<'a> {
     sim: Sim,
     setup: TestSetup,
     truth: Vec<(f64, f64)>,
+    comparisons: Vec<Comparison>,
     /// Arm shares the configuration intends, which the SRM test checks against.
     intended_shares: Vec<f64>,
 }
@@ -120,6 +121,7 @@ impl<'a> Engine<'a> {
             sim,
             setup: TestSetup::new(exp.analysis.alpha),
             truth: comparisons.iter().map(|&c| exp.true_effect(c)).collect(),
+            comparisons,
             intended_shares: exp.assignment.expected_shares(),
         }
     }
@@ -150,7 +152,7 @@ impl<'a> Engine<'a> {
     /// Run every comparison's test and the SRM test on simulated statistics.
     pub fn analyse(&self, stats: &ReplicationStats, tests: &mut [TestResult]) -> SrmResult {
         let arms = self.exp.arms();
-        for (t, c) in tests.iter_mut().zip(self.exp.comparisons()) {
+        for (t, c) in tests.iter_mut().zip(&self.comparisons) {
             let row = &stats.metrics[c.metric * arms..(c.metric + 1) * arms];
             *t = run_test(
                 self.exp.analysis.tests[c.metric],
