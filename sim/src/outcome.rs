@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{SrmResult, TestResult};
+use crate::analysis::TestResult;
 use crate::experiment::{Bound, Comparison, Experiment, Measure, TestKind};
 use crate::stats::{ExactSum, PValueHistogram, Proportion, wilson};
 
@@ -106,13 +106,13 @@ impl ExperimentAcc {
         exp: &Experiment,
         truth: &[(f64, f64)],
         tests: &[TestResult],
-        srm: &SrmResult,
+        srm_detected: bool,
         units: u64,
     ) {
         for ((acc, t), &(d, r)) in self.comparisons.iter_mut().zip(tests).zip(truth) {
             acc.add(t, exp.analysis.alpha, d, r);
         }
-        self.srm_detections += u64::from(srm.p_value < exp.analysis.srm_alpha);
+        self.srm_detections += u64::from(srm_detected);
         self.analysed_units += units;
         self.end += 1;
     }

@@ -111,6 +111,114 @@ impl StreamKey {
     }
 }
 
+/// Replications that share a ChaCha stream, four to a stream.
+pub const LANES: u64 = 4;
+/// Words in one ChaCha block: one lane's share of a 4-block window.
+const LANE_WORDS: usize = 16;
+
+/// Streams for paths that draw only a few words per replication (the aggregate
+/// path). ChaCha8 generates 4 blocks (64 words) at a time; giving a whole
+/// stream to a replication that needs ~15 words wastes most of it. Here
+/// replication r reads block (r mod 4) of each successive 4-block window of
+/// stream ⌊r/4⌋, so four neighbouring replications share each generated
+/// window. A replication's words still depend only on (seed, purpose, r).
+///
+/// This is a per-worker cache: it keeps the windows of the last stream used,
+/// so consecutive replications on one worker generate each window once.
+/// Which replications hit the cache affects speed only, never values.
+#[derive(Clone, Debug)]
+pub struct LaneStreams {
+    key: StreamKey,
+    stream: Option<u64>,
+    rng: ChaCha8Rng,
+    windows: Vec<[u32; 64]>,
+}
+
+impl LaneStreams {
+    pub fn new(key: StreamKey) -> Self {
+        let rng = key.replication(0);
+        Self {
+            key,
+            stream: None,
+            rng,
+            windows: Vec::new(),
+        }
+    }
+
+    /// The generator of replication `r`.
+    pub fn replication(&mut self, r: u64) -> LaneRng<'_> {
+        let stream = r / LANES;
+        if self.stream != Some(stream) {
+            self.rng = self.key.replication(stream);
+            self.windows.clear();
+            self.stream = Some(stream);
+        }
+        let lane = (r % LANES) as usize * LANE_WORDS;
+        let block = self.block(0, lane);
+        LaneRng {
+            streams: self,
+            lane,
+            window: 0,
+            block,
+            pos: 0,
+        }
+    }
+
+    /// One lane's block of a window, generating windows up to it on demand.
+    fn block(&mut self, window: usize, lane: usize) -> [u32; LANE_WORDS] {
+        while self.windows.len() <= window {
+            let mut w = [0u32; 64];
+            rand::RngExt::fill(&mut self.rng, &mut w[..]);
+            self.windows.push(w);
+        }
+        let mut block = [0u32; LANE_WORDS];
+        block.copy_from_slice(&self.windows[window][lane..lane + LANE_WORDS]);
+        block
+    }
+}
+
+/// One replication's view of a [`LaneStreams`]: its block of every window.
+pub struct LaneRng<'a> {
+    streams: &'a mut LaneStreams,
+    lane: usize,
+    window: usize,
+    /// The current window's block, copied so reads need no bounds checks
+    /// into the cache.
+    block: [u32; LANE_WORDS],
+    pos: usize,
+}
+
+impl rand_core::TryRng for LaneRng<'_> {
+    type Error = std::convert::Infallible;
+
+    #[inline]
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        if self.pos == LANE_WORDS {
+            self.window += 1;
+            self.block = self.streams.block(self.window, self.lane);
+            self.pos = 0;
+        }
+        let w = self.block[self.pos];
+        self.pos += 1;
+        Ok(w)
+    }
+
+    #[inline]
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let lo = self.try_next_u32()?;
+        let hi = self.try_next_u32()?;
+        Ok(join_words(lo, hi))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(4) {
+            let w = self.try_next_u32()?.to_le_bytes();
+            chunk.copy_from_slice(&w[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
 /// A uniform in [0, 1) with 53 random bits.
 #[inline]
 pub fn unit_f64(word: u64) -> f64 {
@@ -176,6 +284,29 @@ mod tests {
                 assert_eq!(at.next_u32(), words[(unit * 3 + k) as usize]);
             }
         }
+    }
+
+    #[test]
+    fn lanes_interleave_blocks_and_ignore_cache_history() {
+        let key = StreamKey::new(5, Purpose::Aggregate);
+        let mut whole = key.replication(2);
+        let words: Vec<u32> = (0..256).map(|_| whole.next_u32()).collect();
+        // Replication 9 is lane 1 of stream 2: words 16..32, then 80..96, ...
+        let mut cache = LaneStreams::new(StreamKey::new(5, Purpose::Aggregate));
+        let mut r9 = cache.replication(9);
+        let got: Vec<u32> = (0..40).map(|_| r9.next_u32()).collect();
+        let want: Vec<u32> = (0..40)
+            .map(|i| words[(i / 16) * 64 + 16 + i % 16])
+            .collect();
+        assert_eq!(got, want);
+        // The same replication through a cache that last served another
+        // stream, or a neighbour lane, gives the same words.
+        let mut other = LaneStreams::new(StreamKey::new(5, Purpose::Aggregate));
+        let _ = other.replication(30).next_u64();
+        let _ = other.replication(8).next_u64();
+        let mut again = other.replication(9);
+        let got2: Vec<u32> = (0..40).map(|_| again.next_u32()).collect();
+        assert_eq!(got2, want);
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod srm;
 mod welch;
 
 pub use proportion::two_proportion_z;
-pub use srm::{SrmResult, srm_chi_square};
+pub use srm::{SrmResult, srm_chi_square, srm_critical_value, srm_statistic};
 pub use welch::welch_t;
 
 use serde::{Deserialize, Serialize};

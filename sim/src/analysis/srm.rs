@@ -11,18 +11,14 @@ pub struct SrmResult {
     pub p_value: f64,
 }
 
-/// `shares` are the expected shares of the arms (renormalised here, so shares of
-/// the whole population under coverage < 1 work as well as weights).
-pub fn srm_chi_square(observed: &[u64], shares: &[f64]) -> SrmResult {
+/// Pearson's statistic of the arm counts against the expected `shares`
+/// (renormalised here, so shares of the whole population under coverage < 1
+/// work as well as weights); 0 when there is nothing to test.
+pub fn srm_statistic(observed: &[u64], shares: &[f64]) -> f64 {
     let total: u64 = observed.iter().sum();
     let share_sum: f64 = shares.iter().sum();
-    let k = observed.len();
-    if total == 0 || k < 2 || share_sum <= 0.0 {
-        return SrmResult {
-            chi2: 0.0,
-            df: k.saturating_sub(1) as f64,
-            p_value: 1.0,
-        };
+    if total == 0 || observed.len() < 2 || share_sum <= 0.0 {
+        return 0.0;
     }
     let mut chi2 = 0.0;
     for (&o, &s) in observed.iter().zip(shares) {
@@ -31,7 +27,29 @@ pub fn srm_chi_square(observed: &[u64], shares: &[f64]) -> SrmResult {
             chi2 += (o as f64 - e).powi(2) / e;
         }
     }
-    let df = (k - 1) as f64;
+    chi2
+}
+
+/// The statistic above which the SRM test rejects at `alpha` with `arms` arms:
+/// `chi2 > critical` is `p < alpha` without a p-value per replication (they
+/// differ only for a statistic within rounding of the boundary).
+pub fn srm_critical_value(arms: usize, alpha: f64) -> f64 {
+    let df = arms.saturating_sub(1).max(1) as f64;
+    ChiSquared::new(df).map_or(f64::INFINITY, |d| d.inverse_cdf(1.0 - alpha))
+}
+
+/// The full test, with its p-value.
+pub fn srm_chi_square(observed: &[u64], shares: &[f64]) -> SrmResult {
+    let k = observed.len();
+    let chi2 = srm_statistic(observed, shares);
+    let df = k.saturating_sub(1) as f64;
+    if k < 2 {
+        return SrmResult {
+            chi2,
+            df,
+            p_value: 1.0,
+        };
+    }
     // Closed forms for the common two- and three-arm cases: this runs once per
     // replication, and the incomplete gamma function costs far more.
     let p_value = match k {
@@ -40,4 +58,29 @@ pub fn srm_chi_square(observed: &[u64], shares: &[f64]) -> SrmResult {
         _ => ChiSquared::new(df).map_or(1.0, |d| d.sf(chi2)),
     };
     SrmResult { chi2, df, p_value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn critical_value_decides_like_the_p_value() {
+        for arms in [2usize, 3, 5] {
+            for alpha in [0.001, 0.01, 0.05] {
+                let crit = srm_critical_value(arms, alpha);
+                let shares = vec![1.0 / arms as f64; arms];
+                for extra in 0..400u64 {
+                    let mut observed = vec![10_000u64; arms];
+                    observed[0] += extra;
+                    let full = srm_chi_square(&observed, &shares);
+                    assert_eq!(
+                        full.chi2 > crit,
+                        full.p_value < alpha,
+                        "arms {arms} alpha {alpha} extra {extra}"
+                    );
+                }
+            }
+        }
+    }
 }

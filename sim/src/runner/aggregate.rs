@@ -10,17 +10,20 @@
 //! not to the bit.
 
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 use rand_distr::{ChiSquared, Distribution as _, StandardNormal};
 
 use super::ReplicationStats;
 use crate::assignment::Method;
 use crate::experiment::Experiment;
 use crate::metric::Distribution;
-use crate::rng::{Purpose, StreamKey};
+use crate::rng::{LaneStreams, Purpose, StreamKey};
 
 pub struct AggregateSim {
     key: StreamKey,
+    /// The first draw of every replication has n = users: the first segment's
+    /// size, or with one segment the control arm's. Its constants are
+    /// computed once (the same draw as the one-shot sampler, just prepared).
+    first: crate::binomial::Binomial,
     /// Conditional probabilities for the sequential-binomial multinomial draw of
     /// segment sizes: `p[s]` = w_s / (1 − w_0 − … − w_{s−1}).
     segment_cond: Vec<f64>,
@@ -54,7 +57,7 @@ fn conditional(probs: &[f64]) -> Vec<f64> {
 
 /// Three or more binomial draws per replication dominate this path; the BTRD
 /// sampler in `crate::binomial` is about twice as fast as rand_distr's BTPE.
-fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
+fn binomial<R: rand::Rng>(rng: &mut R, n: u64, p: f64) -> u64 {
     crate::binomial::sample(rng, n, p)
 }
 
@@ -96,10 +99,18 @@ impl AggregateSim {
                 }
             }
         }
+        let segment_cond = conditional(&weights);
+        let arm_cond = conditional(&shares);
+        let first_p = if segments > 1 {
+            segment_cond[0]
+        } else {
+            arm_cond[0]
+        };
         Some(Self {
             key: StreamKey::new(exp.seed, Purpose::Aggregate),
-            segment_cond: conditional(&weights),
-            arm_cond: conditional(&shares),
+            first: crate::binomial::Binomial::new(exp.population.users, first_p),
+            segment_cond,
+            arm_cond,
             keep: (0..arms)
                 .map(|a| 1.0 - exp.faults.srm_loss.get(a).copied().unwrap_or(0.0))
                 .collect(),
@@ -111,19 +122,36 @@ impl AggregateSim {
         })
     }
 
-    pub fn simulate(&self, exp: &Experiment, r: u64, out: &mut ReplicationStats) {
-        let mut rng = self.key.replication(r);
+    /// Per-worker stream cache for [`AggregateSim::simulate`].
+    pub fn lanes(&self) -> LaneStreams {
+        LaneStreams::new(self.key.clone())
+    }
+
+    pub fn simulate(
+        &self,
+        exp: &Experiment,
+        r: u64,
+        lanes: &mut LaneStreams,
+        out: &mut ReplicationStats,
+    ) {
+        let mut rng = lanes.replication(r);
         let mut left = exp.population.users;
         for s in 0..self.segments {
             let n_s = if s + 1 == self.segments {
                 left
+            } else if s == 0 {
+                self.first.sample(&mut rng)
             } else {
                 binomial(&mut rng, left, self.segment_cond[s])
             };
             left -= n_s;
             let mut left_s = n_s;
             for a in 0..self.arms {
-                let n_sa = binomial(&mut rng, left_s, self.arm_cond[a]);
+                let n_sa = if self.segments == 1 && a == 0 {
+                    self.first.sample(&mut rng)
+                } else {
+                    binomial(&mut rng, left_s, self.arm_cond[a])
+                };
                 left_s -= n_sa;
                 out.assigned[a] += n_sa;
                 let kept = binomial(&mut rng, n_sa, self.keep[a]);

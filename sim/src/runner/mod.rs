@@ -12,7 +12,10 @@ use std::ops::Range;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{ArmStats, SrmResult, TestResult, TestSetup, run_test, srm_chi_square};
+use crate::analysis::{
+    ArmStats, SrmResult, TestResult, TestSetup, run_test, srm_chi_square, srm_critical_value,
+    srm_statistic,
+};
 use crate::experiment::{Comparison, Experiment};
 use crate::outcome::ExperimentAcc;
 
@@ -78,6 +81,7 @@ enum Sim {
 pub struct Scratch {
     stats: ReplicationStats,
     unit: UnitScratch,
+    lanes: Option<crate::rng::LaneStreams>,
 }
 
 /// A prepared experiment: samplers, thresholds and stream keys built once.
@@ -89,6 +93,8 @@ pub struct Engine<'a> {
     comparisons: Vec<Comparison>,
     /// Arm shares the configuration intends, which the SRM test checks against.
     intended_shares: Vec<f64>,
+    /// SRM detection is `chi2 > srm_critical`, the same as p < srm_alpha.
+    srm_critical: f64,
 }
 
 /// Replications per parallel chunk: large enough to keep both cores busy and
@@ -123,6 +129,7 @@ impl<'a> Engine<'a> {
             truth: comparisons.iter().map(|&c| exp.true_effect(c)).collect(),
             comparisons,
             intended_shares: exp.assignment.expected_shares(),
+            srm_critical: srm_critical_value(exp.arms(), exp.analysis.srm_alpha),
         }
     }
 
@@ -137,6 +144,7 @@ impl<'a> Engine<'a> {
         Scratch {
             stats: ReplicationStats::new(self.exp.arms(), self.exp.metrics.len()),
             unit: UnitScratch::default(),
+            lanes: None,
         }
     }
 
@@ -144,13 +152,17 @@ impl<'a> Engine<'a> {
     pub fn simulate(&self, r: u64, scratch: &mut Scratch) {
         scratch.stats.clear();
         match &self.sim {
-            Sim::Aggregate(agg) => agg.simulate(self.exp, r, &mut scratch.stats),
+            Sim::Aggregate(agg) => {
+                let lanes = scratch.lanes.get_or_insert_with(|| agg.lanes());
+                agg.simulate(self.exp, r, lanes, &mut scratch.stats)
+            }
             Sim::PerUnit(unit) => unit.simulate(r, &mut scratch.unit, &mut scratch.stats),
         }
     }
 
-    /// Run every comparison's test and the SRM test on simulated statistics.
-    pub fn analyse(&self, stats: &ReplicationStats, tests: &mut [TestResult]) -> SrmResult {
+    /// Run every comparison's test on simulated statistics; returns the SRM
+    /// chi-square statistic.
+    pub fn analyse(&self, stats: &ReplicationStats, tests: &mut [TestResult]) -> f64 {
         let arms = self.exp.arms();
         for (t, c) in tests.iter_mut().zip(&self.comparisons) {
             let row = &stats.metrics[c.metric * arms..(c.metric + 1) * arms];
@@ -163,7 +175,7 @@ impl<'a> Engine<'a> {
         }
         // The SRM test compares what reached the analysis with what the
         // configuration intends: the loss itself is what it should catch.
-        srm_chi_square(&stats.analysed, &self.intended_shares)
+        srm_statistic(&stats.analysed, &self.intended_shares)
     }
 
     /// One replication, simulated and analysed.
@@ -171,7 +183,8 @@ impl<'a> Engine<'a> {
         let mut scratch = self.scratch();
         self.simulate(r, &mut scratch);
         let mut tests = vec![TestResult::undefined(); self.truth.len()];
-        let srm = self.analyse(&scratch.stats, &mut tests);
+        self.analyse(&scratch.stats, &mut tests);
+        let srm = srm_chi_square(&scratch.stats.analysed, &self.intended_shares);
         let arrivals_per_day =
             crate::population::Arrivals::new(self.exp.seed, &self.exp.population)
                 .per_day(r, self.exp.population.users);
@@ -199,14 +212,7 @@ impl<'a> Engine<'a> {
         while start < range.end {
             let n = chunk.min(range.end - start) as usize;
             tests.resize(n * comps.max(1), TestResult::undefined());
-            srm.resize(
-                n,
-                SrmResult {
-                    chi2: 0.0,
-                    df: 0.0,
-                    p_value: 1.0,
-                },
-            );
+            srm.resize(n, false);
             units.resize(n, 0u64);
             tests
                 .par_chunks_mut(comps.max(1))
@@ -217,7 +223,7 @@ impl<'a> Engine<'a> {
                     || self.scratch(),
                     |scratch, (i, ((t, s), u))| {
                         self.simulate(start + i as u64, scratch);
-                        *s = self.analyse(&scratch.stats, &mut t[..comps]);
+                        *s = self.analyse(&scratch.stats, &mut t[..comps]) > self.srm_critical;
                         *u = scratch.stats.analysed.iter().sum();
                     },
                 );
@@ -226,7 +232,7 @@ impl<'a> Engine<'a> {
                     self.exp,
                     &self.truth,
                     &tests[i * comps..(i + 1) * comps],
-                    &srm[i],
+                    srm[i],
                     units[i],
                 );
             }
