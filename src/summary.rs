@@ -81,7 +81,7 @@ pub fn print_result(
     let _ = writeln!(out, "  result: {}", file.display());
     let _ = writeln!(out, "  reproduce: {}", r.reproduce);
     let rate = r.replications as f64 / seconds.max(1e-9);
-    let mut timing = format!("  time: {seconds:.2} s, {rate:.0} replications/s");
+    let mut timing = format!("  time: {seconds:.3} s, {rate:.0} replications/s");
     if r.path == SimPath::PerUnit {
         timing.push_str(&format!(
             ", {:.0} M unit-events/s",
