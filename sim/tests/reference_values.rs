@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use umpire_sim::analysis::{
-    ArmStats, TestSetup, srm_chi_square, two_proportion_z, welch_t, z_test_power,
+    ArmStats, TestResult, TestSetup, srm_chi_square, two_proportion_z, welch_t, z_test_power,
 };
 use umpire_sim::stats::{P_BINS, PValueHistogram, wilson};
 
@@ -107,6 +107,24 @@ fn check(failures: &mut Vec<String>, case: &str, what: &str, ours: f64, theirs: 
     }
 }
 
+/// The absolute and relative lifts with their intervals.
+fn check_lifts(
+    f: &mut Vec<String>,
+    case: &str,
+    t: &TestResult,
+    diff: f64,
+    diff_ci: (f64, f64),
+    rel: f64,
+    rel_ci: (f64, f64),
+) {
+    check(f, case, "diff", t.diff, diff);
+    check(f, case, "diff lo", t.diff_ci.0, diff_ci.0);
+    check(f, case, "diff hi", t.diff_ci.1, diff_ci.1);
+    check(f, case, "rel", t.rel, rel);
+    check(f, case, "rel lo", t.rel_ci.0, rel_ci.0);
+    check(f, case, "rel hi", t.rel_ci.1, rel_ci.1);
+}
+
 fn counts(n: u64, x: u64) -> ArmStats {
     ArmStats {
         n,
@@ -129,12 +147,7 @@ fn pooled_z_test_matches_statsmodels() {
         );
         check(&mut f, &c.name, "z", t.statistic, c.z);
         check(&mut f, &c.name, "p", t.p_value, c.p_value);
-        check(&mut f, &c.name, "diff", t.diff, c.diff);
-        check(&mut f, &c.name, "diff lo", t.diff_ci.0, c.diff_ci.0);
-        check(&mut f, &c.name, "diff hi", t.diff_ci.1, c.diff_ci.1);
-        check(&mut f, &c.name, "rel", t.rel, c.rel);
-        check(&mut f, &c.name, "rel lo", t.rel_ci.0, c.rel_ci.0);
-        check(&mut f, &c.name, "rel hi", t.rel_ci.1, c.rel_ci.1);
+        check_lifts(&mut f, &c.name, &t, c.diff, c.diff_ci, c.rel, c.rel_ci);
     }
     assert!(f.is_empty(), "{}", f.join("\n"));
 }
@@ -153,12 +166,7 @@ fn welch_t_test_matches_scipy() {
         check(&mut f, &c.name, "t", t.statistic, c.t);
         check(&mut f, &c.name, "df", t.df, c.df);
         check(&mut f, &c.name, "p", t.p_value, c.p_value);
-        check(&mut f, &c.name, "diff", t.diff, c.diff);
-        check(&mut f, &c.name, "diff lo", t.diff_ci.0, c.diff_ci.0);
-        check(&mut f, &c.name, "diff hi", t.diff_ci.1, c.diff_ci.1);
-        check(&mut f, &c.name, "rel", t.rel, c.rel);
-        check(&mut f, &c.name, "rel lo", t.rel_ci.0, c.rel_ci.0);
-        check(&mut f, &c.name, "rel hi", t.rel_ci.1, c.rel_ci.1);
+        check_lifts(&mut f, &c.name, &t, c.diff, c.diff_ci, c.rel, c.rel_ci);
     }
     assert!(f.is_empty(), "{}", f.join("\n"));
 }

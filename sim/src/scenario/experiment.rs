@@ -404,58 +404,21 @@ fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetrics> {
             continue;
         };
         let ty = t.string(ctx, "type");
-        let num = |ctx: &mut Ctx,
-                   t: &mut Table,
-                   key: &'static str,
-                   check: fn(f64) -> bool,
-                   range: &str|
-         -> Option<f64> {
-            match t.number(ctx, key) {
-                Some((x, _)) if check(x) => Some(x),
-                Some((x, span)) => {
-                    ctx.error(
-                        &span,
-                        &format!("{path}.{key}"),
-                        format!("must be {range}, found {x}"),
-                        None,
-                    );
-                    None
-                }
-                None => {
-                    if t.table.get(key).is_none() {
-                        ctx.error(&t.span, &format!("{path}.{key}"), "missing", None);
-                    }
-                    None
-                }
-            }
-        };
         let prob = |x: f64| (0.0..=1.0).contains(&x);
         let dist = match ty.as_ref().map(|(s, span)| (s.as_str(), span)) {
-            Some(("bernoulli", _)) => {
-                num(ctx, &mut t, "p", prob, "in [0, 1]").map(|p| Distribution::Bernoulli { p })
-            }
+            Some(("bernoulli", _)) => t
+                .required_number(ctx, "p", prob, "in [0, 1]")
+                .map(|p| Distribution::Bernoulli { p }),
             Some(("normal", _)) => {
-                let mean = num(ctx, &mut t, "mean", |_| true, "finite");
-                let sd = num(ctx, &mut t, "sd", |x| x > 0.0, "positive");
+                let mean = t.required_number(ctx, "mean", |_| true, "finite");
+                let sd = t.required_number(ctx, "sd", |x| x > 0.0, "positive");
                 mean.zip(sd)
                     .map(|(mean, sd)| Distribution::Normal { mean, sd })
             }
             Some(("revenue", _)) => {
-                let p = num(
-                    ctx,
-                    &mut t,
-                    "p_nonzero",
-                    |x| x > 0.0 && x <= 1.0,
-                    "in (0, 1]",
-                );
-                let lm = num(ctx, &mut t, "log_mean", |x| x.abs() <= 50.0, "in [-50, 50]");
-                let ls = num(
-                    ctx,
-                    &mut t,
-                    "log_sd",
-                    |x| x > 0.0 && x <= 10.0,
-                    "in (0, 10]",
-                );
+                let p = t.required_number(ctx, "p_nonzero", |x| x > 0.0 && x <= 1.0, "in (0, 1]");
+                let lm = t.required_number(ctx, "log_mean", |x| x.abs() <= 50.0, "in [-50, 50]");
+                let ls = t.required_number(ctx, "log_sd", |x| x > 0.0 && x <= 10.0, "in (0, 10]");
                 match (p, lm, ls) {
                     (Some(p_nonzero), Some(log_mean), Some(log_sd)) => {
                         Some(Distribution::Revenue {
@@ -467,14 +430,14 @@ fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetrics> {
                     _ => None,
                 }
             }
-            Some(("count", _)) => num(
-                ctx,
-                &mut t,
-                "lambda",
-                |x| (0.0..=MAX_POISSON_LAMBDA).contains(&x),
-                "in [0, 10000]",
-            )
-            .map(|lambda| Distribution::Count { lambda }),
+            Some(("count", _)) => t
+                .required_number(
+                    ctx,
+                    "lambda",
+                    |x| (0.0..=MAX_POISSON_LAMBDA).contains(&x),
+                    "in [0, 10000]",
+                )
+                .map(|lambda| Distribution::Count { lambda }),
             Some((other, span)) => {
                 ctx.error(
                     span,
@@ -496,15 +459,9 @@ fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetrics> {
                 None
             }
         };
-        let covariate_correlation = num_opt(
-            ctx,
-            &mut t,
-            &path,
-            "covariate_correlation",
-            prob,
-            "in [0, 1]",
-            &mut ok,
-        );
+        let covariate_correlation = t
+            .number_in(ctx, "covariate_correlation", prob, "in [0, 1]")
+            .optional(&mut ok);
         let test = t
             .string(ctx, "test")
             .and_then(|(s, span)| match s.as_str() {
@@ -547,36 +504,6 @@ fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetrics> {
     ok.then_some(out)
 }
 
-fn num_opt(
-    ctx: &mut Ctx,
-    t: &mut Table,
-    path: &str,
-    key: &'static str,
-    check: fn(f64) -> bool,
-    range: &str,
-    ok: &mut bool,
-) -> Option<f64> {
-    match t.number(ctx, key) {
-        Some((x, _)) if check(x) => Some(x),
-        Some((x, span)) => {
-            ctx.error(
-                &span,
-                &format!("{path}.{key}"),
-                format!("must be {range}, found {x}"),
-                None,
-            );
-            *ok = false;
-            None
-        }
-        None => {
-            if t.table.get(key).is_some() {
-                *ok = false;
-            }
-            None
-        }
-    }
-}
-
 type ParsedMetrics = Vec<(Metric, Option<(TestKind, Range<usize>)>)>;
 
 /// Splits the metrics from their tests, checks tests against metric types,
@@ -611,26 +538,12 @@ fn read_analysis(
     let (mut alpha, mut srm_alpha, mut primary) = (0.05, 0.001, 0);
     if let Some(mut t) = root.subtable(ctx, "analysis") {
         let level = |x: f64| x > 0.0 && x < 1.0;
-        alpha = num_opt(
-            ctx,
-            &mut t,
-            "analysis",
-            "alpha",
-            level,
-            "in (0, 1)",
-            &mut ok,
-        )
-        .unwrap_or(alpha);
-        srm_alpha = num_opt(
-            ctx,
-            &mut t,
-            "analysis",
-            "srm_alpha",
-            level,
-            "in (0, 1)",
-            &mut ok,
-        )
-        .unwrap_or(srm_alpha);
+        alpha = t
+            .number_in(ctx, "alpha", level, "in (0, 1)")
+            .or(alpha, &mut ok);
+        srm_alpha = t
+            .number_in(ctx, "srm_alpha", level, "in (0, 1)")
+            .or(srm_alpha, &mut ok);
         if let Some((name, span)) = t.string(ctx, "primary_metric") {
             match metrics
                 .as_ref()

@@ -100,6 +100,42 @@ pub fn type_name(v: &DeValue<'_>) -> &'static str {
     }
 }
 
+/// An optional field after checking.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Field<T> {
+    Absent,
+    /// Present but wrong; the problem is already reported.
+    Invalid,
+    Valid(T),
+}
+
+impl<T> Field<T> {
+    /// The value, or `default` when absent; when invalid, `default` too, and
+    /// `ok` is cleared.
+    pub fn or(self, default: T, ok: &mut bool) -> T {
+        match self {
+            Field::Valid(x) => x,
+            Field::Absent => default,
+            Field::Invalid => {
+                *ok = false;
+                default
+            }
+        }
+    }
+
+    /// The value if valid; when invalid, `ok` is cleared.
+    pub fn optional(self, ok: &mut bool) -> Option<T> {
+        match self {
+            Field::Valid(x) => Some(x),
+            Field::Absent => None,
+            Field::Invalid => {
+                *ok = false;
+                None
+            }
+        }
+    }
+}
+
 /// A table being read: tracks which keys were asked for, so that `finish` can
 /// report the rest as unknown.
 pub struct Table<'a, 'i> {
@@ -194,6 +230,48 @@ impl<'a, 'i> Table<'a, 'i> {
         let v = self.get(key)?;
         let path = self.key_path(key);
         number_value(ctx, &path, v).map(|x| (x, v.span()))
+    }
+
+    /// A number that must pass `check` (described by `range` in the message).
+    pub fn number_in(
+        &mut self,
+        ctx: &mut Ctx,
+        key: &'static str,
+        check: fn(f64) -> bool,
+        range: &str,
+    ) -> Field<f64> {
+        match self.number(ctx, key) {
+            Some((x, _)) if check(x) => Field::Valid(x),
+            Some((x, span)) => {
+                ctx.error(
+                    &span,
+                    &self.key_path(key),
+                    format!("must be {range}, found {x}"),
+                    None,
+                );
+                Field::Invalid
+            }
+            None if self.table.get(key).is_some() => Field::Invalid,
+            None => Field::Absent,
+        }
+    }
+
+    /// Like [`Table::number_in`] for a key that must be present.
+    pub fn required_number(
+        &mut self,
+        ctx: &mut Ctx,
+        key: &'static str,
+        check: fn(f64) -> bool,
+        range: &str,
+    ) -> Option<f64> {
+        match self.number_in(ctx, key, check, range) {
+            Field::Valid(x) => Some(x),
+            Field::Invalid => None,
+            Field::Absent => {
+                ctx.error(&self.span, &self.key_path(key), "missing", None);
+                None
+            }
+        }
     }
 
     /// A non-negative integer.
