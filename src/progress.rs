@@ -3,17 +3,25 @@
 
 use std::io::IsTerminal;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 pub fn bar(total: u64, label: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
+    // A whole number of replications per second: indicatif's own {per_sec}
+    // prints four decimals.
     let style = ProgressStyle::with_template(
-        "{prefix:>20} [{bar:30}] {pos}/{len} replications  {per_sec}  eta {eta}",
+        "{prefix:>24} [{bar:30}] {pos}/{len} replications  {rate}/s  eta {eta}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key(
+        "rate",
+        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}", state.per_sec());
+        },
+    )
     .progress_chars("=> ");
     bar.set_style(style);
     bar.set_prefix(label.to_owned());
