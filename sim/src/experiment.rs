@@ -34,8 +34,22 @@ pub enum TestKind {
     Welch,
 }
 
+/// When the looks happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LookSchedule {
+    /// After equal numbers of units: look k sees the first ⌈N·k/K⌉ units.
+    Samples,
+    /// At day boundaries: look k at the end of day ⌈D·k/K⌉, seeing the
+    /// units that arrived by then (a random number).
+    Days,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisConfig {
+    /// Number of looks K (1 = fixed horizon only).
+    pub looks: usize,
+    pub looks_at: LookSchedule,
     /// Two-sided significance level of the tests and 1 − confidence of intervals.
     pub alpha: f64,
     /// The test per metric (parallel to `Experiment::metrics`).
@@ -156,6 +170,45 @@ pub struct Experiment {
 }
 
 impl Experiment {
+    /// The day (1-based, capped at the window) at the end of which each look
+    /// happens, for `looks_at = "days"`.
+    pub fn look_days(&self) -> Vec<usize> {
+        let days = self.population.duration_days.ceil().max(1.0) as usize;
+        let k = self.analysis.looks;
+        (1..=k)
+            .map(|j| ((days * j).div_ceil(k)).clamp(1, days))
+            .collect()
+    }
+
+    /// Units seen by each look when looks are by sample size.
+    pub fn sample_boundaries(&self) -> Vec<u64> {
+        let (n, k) = (self.population.users, self.analysis.looks as u64);
+        (1..=k)
+            .map(|j| ((u128::from(n) * u128::from(j)).div_ceil(u128::from(k))) as u64)
+            .collect()
+    }
+
+    /// Planned information fractions of the looks (what group-sequential
+    /// boundaries are computed for): the share of units, or of the window.
+    pub fn planned_fractions(&self) -> Vec<f64> {
+        match self.analysis.looks_at {
+            LookSchedule::Samples => {
+                let n = self.population.users as f64;
+                self.sample_boundaries()
+                    .iter()
+                    .map(|&b| b as f64 / n)
+                    .collect()
+            }
+            LookSchedule::Days => {
+                let d = self.population.duration_days;
+                self.look_days()
+                    .iter()
+                    .map(|&day| (day as f64).min(d) / d)
+                    .collect()
+            }
+        }
+    }
+
     pub fn arms(&self) -> usize {
         self.assignment.variants.len()
     }

@@ -1,9 +1,8 @@
 //! The synthetic population: how many units, their ids, segments and arrivals.
 
-use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use crate::rng::{Purpose, StreamKey, unit_f64};
+use crate::rng::{Purpose, StreamKey};
 
 /// A named share of the population. Segments carry heterogeneous effects.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,50 +49,53 @@ impl Population {
     }
 }
 
-/// Arrival times: unit i of replication r arrives at `duration_days × U`, with U
-/// the uniform from two words of the Arrival stream at word 2i. Analyses with
-/// looks at day boundaries read them; the fixed-horizon path does not need them.
+/// Arrivals: units are indexed in arrival order, so the units seen by a look
+/// are always a prefix of the population. How many arrive on each day of the
+/// window is multinomial (uniform arrival over `duration_days`), drawn from
+/// the Arrival stream of the replication. Because units are exchangeable,
+/// "the first n units" is the same in law as "the units that arrived by then",
+/// and looks at day boundaries cost nothing in the per-unit loop.
 #[derive(Clone, Debug)]
 pub struct Arrivals {
     key: StreamKey,
-    duration_days: f64,
+    /// Share of the window each day covers (the last may be partial).
+    day_shares: Vec<f64>,
 }
 
 impl Arrivals {
-    /// Stream words per unit.
-    pub const STRIDE: u64 = 2;
-
     pub fn new(seed: u64, population: &Population) -> Self {
+        let d = population.duration_days;
+        let days = d.ceil().max(1.0) as usize;
+        let day_shares = (0..days)
+            .map(|i| ((i + 1) as f64).min(d) - (i as f64).min(d))
+            .map(|w| w / d)
+            .collect();
         Self {
             key: StreamKey::new(seed, Purpose::Arrival),
-            duration_days: population.duration_days,
+            day_shares,
         }
     }
 
-    /// Arrival time of one unit, in days since the start.
-    pub fn time(&self, replication: u64, unit: u64) -> f64 {
-        let mut rng = self.key.unit(replication, unit, Self::STRIDE);
-        let mut w = [0u32; 2];
-        rng.fill(&mut w);
-        self.duration_days * unit_f64(crate::rng::join_words(w[0], w[1]))
+    pub fn days(&self) -> usize {
+        self.day_shares.len()
     }
 
-    /// Units arriving on each day (the last day may be partial) among the first
-    /// `users` units, reading the stream sequentially.
+    /// Units arriving on each day among `users`: a multinomial draw by
+    /// sequential conditional binomials.
     pub fn per_day(&self, replication: u64, users: u64) -> Vec<u64> {
-        let days = self.duration_days.ceil().max(1.0) as usize;
-        let mut counts = vec![0u64; days];
         let mut rng = self.key.replication(replication);
-        let mut buf = [0u32; 2048];
         let mut left = users;
-        while left > 0 {
-            let n = left.min(1024) as usize;
-            rng.fill(&mut buf[..2 * n]);
-            for w in buf[..2 * n].chunks_exact(2) {
-                let t = self.duration_days * unit_f64(crate::rng::join_words(w[0], w[1]));
-                counts[(t as usize).min(days - 1)] += 1;
-            }
-            left -= n as u64;
+        let mut rest = 1.0;
+        let mut counts = Vec::with_capacity(self.day_shares.len());
+        for (i, &w) in self.day_shares.iter().enumerate() {
+            let n = if i + 1 == self.day_shares.len() {
+                left
+            } else {
+                crate::binomial::sample(&mut rng, left, (w / rest).clamp(0.0, 1.0))
+            };
+            counts.push(n);
+            left -= n;
+            rest -= w;
         }
         counts
     }
@@ -116,7 +118,7 @@ mod tests {
     }
 
     #[test]
-    fn arrivals_are_uniform_over_the_window_and_positioned_per_unit() {
+    fn arrivals_are_multinomial_over_the_window() {
         let arrivals = Arrivals::new(9, &population(7.0));
         let per_day = arrivals.per_day(2, 70_000);
         assert_eq!(per_day.len(), 7);
@@ -125,15 +127,11 @@ mod tests {
         for (d, &c) in per_day.iter().enumerate() {
             assert!((c as f64 - 10_000.0).abs() < 470.0, "day {d}: {c}");
         }
-        // Seeking to each unit agrees with the sequential pass.
-        let mut by_seek = vec![0u64; 7];
-        for unit in 0..5000 {
-            let t = arrivals.time(2, unit);
-            assert!((0.0..7.0).contains(&t));
-            by_seek[t as usize] += 1;
-        }
-        assert_eq!(by_seek, arrivals.per_day(2, 5000));
-        let partial = Arrivals::new(9, &population(2.5)).per_day(0, 1000);
+        assert_eq!(per_day, arrivals.per_day(2, 70_000), "deterministic");
+        assert_ne!(per_day, arrivals.per_day(3, 70_000), "replications differ");
+        // A partial last day gets its share: 2.5 days, the last has 1/5.
+        let partial = Arrivals::new(9, &population(2.5)).per_day(0, 100_000);
         assert_eq!(partial.len(), 3);
+        assert!((partial[2] as f64 - 20_000.0).abs() < 5.0 * (100_000.0f64 * 0.2 * 0.8).sqrt());
     }
 }

@@ -148,3 +148,94 @@ fn a_replication_traced_alone_matches_its_place_in_the_run() {
         );
     }
 }
+
+#[test]
+fn looks_split_the_data_without_changing_any_draw() {
+    // Integer-valued metrics, so sums are exact whatever the grouping.
+    let base = r#"
+kind = "experiment"
+[run]
+seed = 4
+[population]
+users = 5000
+segments = { a = 0.4, b = 0.6 }
+[assignment]
+method = "hash"
+weights = [0.3, 0.7]
+[metrics.conv]
+type = "bernoulli"
+p = 0.3
+[metrics.visits]
+type = "count"
+lambda = 2.0
+[faults]
+srm = { treatment = 0.05 }
+"#;
+    let whole = experiment(base);
+    let full = umpire_sim::runner::Engine::new(&whole, true).trace(3).stats;
+    for looks in [2usize, 7, 10, 333] {
+        let exp = experiment(&format!("{base}[analysis]\nlooks = {looks}\n"));
+        let engine = umpire_sim::runner::Engine::new(&exp, true);
+        let mut scratch = engine.scratch();
+        engine.simulate(3, &mut scratch);
+        assert_eq!(scratch.looks().len(), looks);
+        assert_eq!(scratch.stats(), &full, "{looks} looks: final data");
+        // Look j sees exactly the first b_j units: the same as a population of b_j.
+        for (j, &b) in exp
+            .sample_boundaries()
+            .iter()
+            .enumerate()
+            .step_by(looks.div_ceil(4))
+        {
+            let prefix = experiment(&base.replace("users = 5000", &format!("users = {b}")));
+            let alone = umpire_sim::runner::Engine::new(&prefix, true)
+                .trace(3)
+                .stats;
+            assert_eq!(
+                scratch.looks()[j],
+                alone,
+                "{looks} looks: look {j} of {b} units"
+            );
+        }
+    }
+}
+
+#[test]
+fn day_looks_see_the_arrivals_by_each_day() {
+    let text = r#"
+kind = "experiment"
+[run]
+seed = 6
+[population]
+users = 14000
+duration_days = 14
+[metrics.conv]
+type = "bernoulli"
+p = 0.2
+[analysis]
+looks = 7
+looks_at = "days"
+"#;
+    let exp = experiment(text);
+    assert_eq!(exp.look_days(), vec![2, 4, 6, 8, 10, 12, 14]);
+    for per_unit in [true, false] {
+        let engine = umpire_sim::runner::Engine::new(&exp, per_unit);
+        let trace = engine.trace(1);
+        let mut scratch = engine.scratch();
+        engine.simulate(1, &mut scratch);
+        let seen: Vec<u64> = scratch
+            .looks()
+            .iter()
+            .map(|s| s.assigned.iter().sum())
+            .collect();
+        let by_day: Vec<u64> = trace
+            .arrivals_per_day
+            .chunks(2)
+            .scan(0, |acc, c| {
+                *acc += c.iter().sum::<u64>();
+                Some(*acc)
+            })
+            .collect();
+        assert_eq!(seen, by_day, "per_unit={per_unit}");
+    }
+}

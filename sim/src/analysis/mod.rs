@@ -27,6 +27,16 @@ pub struct ArmStats {
 }
 
 impl ArmStats {
+    /// Add the statistics of disjoint data (sums are additive).
+    pub fn add(&mut self, o: &ArmStats) {
+        self.n += o.n;
+        self.sum += o.sum;
+        self.sum_sq += o.sum_sq;
+        self.x_sum += o.x_sum;
+        self.x_sum_sq += o.x_sum_sq;
+        self.xy_sum += o.xy_sum;
+    }
+
     pub fn from_values(values: &[f64]) -> Self {
         let mut s = ArmStats::default();
         for &v in values {

@@ -127,19 +127,40 @@ impl AggregateSim {
         LaneStreams::new(self.key.clone())
     }
 
+    /// Simulate replication `r`: for each look interval, the sufficient
+    /// statistics of the units that arrive in it (`out[j]`), drawn directly.
     pub fn simulate(
         &self,
         exp: &Experiment,
         r: u64,
+        boundaries: &[u64],
         lanes: &mut LaneStreams,
-        out: &mut ReplicationStats,
+        out: &mut [ReplicationStats],
     ) {
         let mut rng = lanes.replication(r);
-        let mut left = exp.population.users;
+        let mut seen = 0u64;
+        for (j, &b) in boundaries.iter().enumerate() {
+            let users = b - seen;
+            seen = b;
+            self.interval(exp.population.users, users, &mut rng, &mut out[j]);
+        }
+    }
+
+    fn interval<R: rand::Rng>(
+        &self,
+        population: u64,
+        users: u64,
+        rng: &mut R,
+        out: &mut ReplicationStats,
+    ) {
+        let mut rng = rng;
+        // The prepared first draw is for n = the whole population.
+        let whole = users == population;
+        let mut left = users;
         for s in 0..self.segments {
             let n_s = if s + 1 == self.segments {
                 left
-            } else if s == 0 {
+            } else if s == 0 && whole {
                 self.first.sample(&mut rng)
             } else {
                 binomial(&mut rng, left, self.segment_cond[s])
@@ -147,7 +168,7 @@ impl AggregateSim {
             left -= n_s;
             let mut left_s = n_s;
             for a in 0..self.arms {
-                let n_sa = if self.segments == 1 && a == 0 {
+                let n_sa = if self.segments == 1 && a == 0 && whole {
                     self.first.sample(&mut rng)
                 } else {
                     binomial(&mut rng, left_s, self.arm_cond[a])

@@ -16,8 +16,9 @@ use crate::analysis::{
     ArmStats, SrmResult, TestResult, TestSetup, run_test, srm_chi_square, srm_critical_value,
     srm_statistic,
 };
-use crate::experiment::{Comparison, Experiment};
+use crate::experiment::{Comparison, Experiment, LookSchedule};
 use crate::outcome::ExperimentAcc;
+use crate::population::Arrivals;
 
 pub use aggregate::AggregateSim;
 pub use unit_path::{BLOCK, UnitScratch, UnitSim};
@@ -57,6 +58,22 @@ impl ReplicationStats {
         self.analysed.fill(0);
         self.metrics.fill(ArmStats::default());
     }
+
+    /// Add the statistics of the units of another (disjoint) interval.
+    fn add(&mut self, o: &ReplicationStats) {
+        self.assigned
+            .iter_mut()
+            .zip(&o.assigned)
+            .for_each(|(a, b)| *a += b);
+        self.analysed
+            .iter_mut()
+            .zip(&o.analysed)
+            .for_each(|(a, b)| *a += b);
+        self.metrics
+            .iter_mut()
+            .zip(&o.metrics)
+            .for_each(|(a, b)| a.add(b));
+    }
 }
 
 /// One replication, analysed: what `umpire run --replication N` prints.
@@ -79,7 +96,10 @@ enum Sim {
 
 /// Per-worker scratch space, reused across replications.
 pub struct Scratch {
-    stats: ReplicationStats,
+    /// Cumulative statistics at each look; the last is the final data.
+    looks: Vec<ReplicationStats>,
+    /// Units seen by each look in the current replication.
+    boundaries: Vec<u64>,
     unit: UnitScratch,
     lanes: Option<crate::rng::LaneStreams>,
 }
@@ -95,6 +115,9 @@ pub struct Engine<'a> {
     intended_shares: Vec<f64>,
     /// SRM detection is `chi2 > srm_critical`, the same as p < srm_alpha.
     srm_critical: f64,
+    sample_boundaries: Vec<u64>,
+    look_days: Vec<usize>,
+    arrivals: Arrivals,
 }
 
 /// Replications per parallel chunk: large enough to keep both cores busy and
@@ -107,9 +130,15 @@ fn chunk_len(path: SimPath, users: u64) -> u64 {
 }
 
 impl Scratch {
-    /// The statistics of the replication last simulated into this scratch.
+    /// The final statistics of the replication last simulated here.
     pub fn stats(&self) -> &ReplicationStats {
-        &self.stats
+        // `Engine::scratch` makes one entry per look, and looks ≥ 1.
+        &self.looks[self.looks.len() - 1]
+    }
+
+    /// The cumulative statistics at each look.
+    pub fn looks(&self) -> &[ReplicationStats] {
+        &self.looks
     }
 }
 
@@ -130,6 +159,9 @@ impl<'a> Engine<'a> {
             comparisons,
             intended_shares: exp.assignment.expected_shares(),
             srm_critical: srm_critical_value(exp.arms(), exp.analysis.srm_alpha),
+            sample_boundaries: exp.sample_boundaries(),
+            look_days: exp.look_days(),
+            arrivals: Arrivals::new(exp.seed, &exp.population),
         }
     }
 
@@ -141,22 +173,55 @@ impl<'a> Engine<'a> {
     }
 
     pub fn scratch(&self) -> Scratch {
+        let looks = self.exp.analysis.looks.max(1);
         Scratch {
-            stats: ReplicationStats::new(self.exp.arms(), self.exp.metrics.len()),
+            looks: vec![ReplicationStats::new(self.exp.arms(), self.exp.metrics.len()); looks],
+            boundaries: Vec::with_capacity(looks),
             unit: UnitScratch::default(),
             lanes: None,
         }
     }
 
-    /// Simulate replication `r` into `scratch.stats`.
+    /// Units seen by each look of replication `r`.
+    fn boundaries(&self, r: u64, out: &mut Vec<u64>) {
+        out.clear();
+        match self.exp.analysis.looks_at {
+            LookSchedule::Samples => out.extend_from_slice(&self.sample_boundaries),
+            LookSchedule::Days => {
+                let per_day = self.arrivals.per_day(r, self.exp.population.users);
+                let mut cumulative = Vec::with_capacity(per_day.len());
+                let mut total = 0;
+                for c in per_day {
+                    total += c;
+                    cumulative.push(total);
+                }
+                out.extend(self.look_days.iter().map(|&d| cumulative[d - 1]));
+            }
+        }
+    }
+
+    /// Simulate replication `r`: `scratch.looks()` then holds the cumulative
+    /// statistics at each look.
     pub fn simulate(&self, r: u64, scratch: &mut Scratch) {
-        scratch.stats.clear();
+        scratch.looks.iter_mut().for_each(ReplicationStats::clear);
+        self.boundaries(r, &mut scratch.boundaries);
+        let Scratch {
+            looks,
+            boundaries,
+            unit,
+            lanes,
+        } = scratch;
         match &self.sim {
             Sim::Aggregate(agg) => {
-                let lanes = scratch.lanes.get_or_insert_with(|| agg.lanes());
-                agg.simulate(self.exp, r, lanes, &mut scratch.stats)
+                let lanes = lanes.get_or_insert_with(|| agg.lanes());
+                agg.simulate(self.exp, r, boundaries, lanes, looks)
             }
-            Sim::PerUnit(unit) => unit.simulate(r, &mut scratch.unit, &mut scratch.stats),
+            Sim::PerUnit(sim) => sim.simulate(r, boundaries, unit, looks),
+        }
+        // Intervals to cumulative statistics.
+        for j in 1..looks.len() {
+            let (done, rest) = looks.split_at_mut(j);
+            rest[0].add(&done[j - 1]);
         }
     }
 
@@ -183,15 +248,13 @@ impl<'a> Engine<'a> {
         let mut scratch = self.scratch();
         self.simulate(r, &mut scratch);
         let mut tests = vec![TestResult::undefined(); self.truth.len()];
-        self.analyse(&scratch.stats, &mut tests);
-        let srm = srm_chi_square(&scratch.stats.analysed, &self.intended_shares);
-        let arrivals_per_day =
-            crate::population::Arrivals::new(self.exp.seed, &self.exp.population)
-                .per_day(r, self.exp.population.users);
+        self.analyse(scratch.stats(), &mut tests);
+        let srm = srm_chi_square(&scratch.stats().analysed, &self.intended_shares);
+        let arrivals_per_day = self.arrivals.per_day(r, self.exp.population.users);
         ReplicationTrace {
             replication: r,
             path: self.path(),
-            stats: scratch.stats,
+            stats: scratch.stats().clone(),
             tests,
             srm,
             arrivals_per_day,
@@ -223,8 +286,8 @@ impl<'a> Engine<'a> {
                     || self.scratch(),
                     |scratch, (i, ((t, s), u))| {
                         self.simulate(start + i as u64, scratch);
-                        *s = self.analyse(&scratch.stats, &mut t[..comps]) > self.srm_critical;
-                        *u = scratch.stats.analysed.iter().sum();
+                        *s = self.analyse(scratch.stats(), &mut t[..comps]) > self.srm_critical;
+                        *u = scratch.stats().analysed.iter().sum();
                     },
                 );
             for i in 0..n {

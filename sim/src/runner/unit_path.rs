@@ -160,7 +160,16 @@ impl UnitSim {
         }
     }
 
-    pub fn simulate(&self, r: u64, scratch: &mut UnitScratch, out: &mut ReplicationStats) {
+    /// Simulate replication `r`. `boundaries[j]` is the number of units (in
+    /// index order, which is arrival order) seen by look j; `out[j]` receives
+    /// the statistics of the units between look j − 1 and look j.
+    pub fn simulate(
+        &self,
+        r: u64,
+        boundaries: &[u64],
+        scratch: &mut UnitScratch,
+        out: &mut [ReplicationStats],
+    ) {
         let max_stride = self.metrics.iter().map(|m| m.stride).max().unwrap_or(1);
         scratch.ensure(max_stride);
         let k = self.arms;
@@ -182,6 +191,7 @@ impl UnitSim {
             .collect();
 
         let mut start = 0u64;
+        let mut look = 0usize;
         while start < self.users {
             let len = (self.users - start).min(BLOCK as u64) as usize;
             let UnitScratch {
@@ -222,38 +232,145 @@ impl UnitSim {
             }
             // EXCLUDED (u8::MAX) becomes the compact code k.
             arm.iter_mut().for_each(|a| *a = (*a).min(excluded));
-            let mut block_counts = [0u32; crate::assignment::MAX_VARIANTS];
-            let block_counts = &mut block_counts[..k];
-            count_arms(arm, block_counts);
-            for (total, &c) in out.assigned.iter_mut().zip(block_counts.iter()) {
-                *total += u64::from(c);
-            }
-            if let (Some(rng), Some((_, loss))) = (&mut srm_rng, &self.srm) {
-                rng.fill(&mut words[..len]);
-                for (a, &w) in arm.iter_mut().zip(words.iter()) {
-                    if u64::from(w) < loss[*a as usize] {
-                        *a = excluded;
-                    }
-                }
-                count_arms(arm, block_counts);
-            }
-            for (total, &c) in out.analysed.iter_mut().zip(block_counts.iter()) {
-                *total += u64::from(c);
-            }
 
-            for (m, (metric, rng)) in self.metrics.iter().zip(&mut rngs).enumerate() {
-                let stats = &mut out.metrics[m * k..(m + 1) * k];
+            // The block's pieces between look boundaries. Looks split the
+            // accumulation, never the stream reads, so they cost nothing per
+            // unit and leave every draw where it was.
+            let mut pieces = [(0usize, 0usize, 0usize); 8];
+            let mut n_pieces = 0;
+            let mut lo = 0usize;
+            let block_end = start + len as u64;
+            while lo < len {
+                while look + 1 < boundaries.len() && boundaries[look] <= start + lo as u64 {
+                    look += 1;
+                }
+                let hi = (boundaries[look].min(block_end) - start) as usize;
+                let hi = hi.max(lo + 1).min(len);
+                if n_pieces == pieces.len() {
+                    // More looks than fit in one batch: flush what we have.
+                    self.accumulate_block(
+                        &pieces[..n_pieces],
+                        segment,
+                        arm,
+                        words,
+                        extra,
+                        hit,
+                        &mut rngs,
+                        &mut srm_rng,
+                        out,
+                    );
+                    n_pieces = 0;
+                }
+                pieces[n_pieces] = (look, lo, hi);
+                n_pieces += 1;
+                lo = hi;
+            }
+            self.accumulate_block(
+                &pieces[..n_pieces],
+                segment,
+                arm,
+                words,
+                extra,
+                hit,
+                &mut rngs,
+                &mut srm_rng,
+                out,
+            );
+            start = block_end;
+        }
+    }
+
+    /// Faults and metrics for consecutive pieces of one block, accumulated per
+    /// look. Streams are read for exactly the units of the pieces, in order, so
+    /// a block handled in several batches reads what one batch would.
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate_block(
+        &self,
+        pieces: &[(usize, usize, usize)],
+        segment: &[u8],
+        arm: &mut [u8],
+        words: &mut [u32],
+        extra: &mut [u32],
+        hit: &mut [u8],
+        rngs: &mut [MetricRngs],
+        srm_rng: &mut Option<ChaCha8Rng>,
+        out: &mut [ReplicationStats],
+    ) {
+        let (Some(&(_, first, _)), Some(&(_, _, last))) = (pieces.first(), pieces.last()) else {
+            return;
+        };
+        let k = self.arms;
+        let excluded = k as u8;
+        let mut counts = [0u32; crate::assignment::MAX_VARIANTS];
+        for &(j, lo, hi) in pieces {
+            count_arms(&arm[lo..hi], &mut counts[..k]);
+            for (total, &c) in out[j].assigned.iter_mut().zip(&counts[..k]) {
+                *total += u64::from(c);
+            }
+        }
+        if let (Some(rng), Some((_, loss))) = (srm_rng, &self.srm) {
+            let w = &mut words[first..last];
+            rng.fill(w);
+            for (a, &w) in arm[first..last].iter_mut().zip(w.iter()) {
+                if u64::from(w) < loss[*a as usize] {
+                    *a = excluded;
+                }
+            }
+        }
+        for &(j, lo, hi) in pieces {
+            count_arms(&arm[lo..hi], &mut counts[..k]);
+            for (total, &c) in out[j].analysed.iter_mut().zip(&counts[..k]) {
+                *total += u64::from(c);
+            }
+        }
+        for (m, (metric, rng)) in self.metrics.iter().zip(rngs.iter_mut()).enumerate() {
+            let n = last - first;
+            let stride = metric.stride;
+            rng.outcome.fill(&mut words[..n * stride]);
+            let (lost_words, cov_words) = extra.split_at_mut(n);
+            let lost = match (&mut rng.lost, &metric.lost) {
+                (Some(r), Some((_, t))) => {
+                    r.fill(&mut lost_words[..n]);
+                    Some(t)
+                }
+                _ => None,
+            };
+            let covariate = match (&mut rng.covariate, &metric.covariate) {
+                (Some(r), Some((_, copy))) => {
+                    r.fill(&mut cov_words[..n * (stride + 1)]);
+                    Some(*copy)
+                }
+                _ => None,
+            };
+            for &(j, lo, hi) in pieces {
+                let stats = &mut out[j].metrics[m * k..(m + 1) * k];
+                let (a, b) = (lo - first, hi - first);
+                let seg = &segment[lo..hi];
+                let lost_w = lost.map(|t| (&lost_words[a..b], t.as_slice()));
                 match &metric.bernoulli {
-                    Some(thresholds) if metric.covariate.is_none() => {
-                        let segment = self.segments.as_ref().map(|_| &*segment);
-                        bernoulli_block(
-                            metric, thresholds, rng, segment, arm, words, extra, hit, stats,
+                    Some(thresholds) if covariate.is_none() => {
+                        let seg = self.segments.as_ref().map(|_| seg);
+                        bernoulli_piece(
+                            thresholds,
+                            seg,
+                            &arm[lo..hi],
+                            &words[a..b],
+                            lost_w,
+                            &mut hit[lo..hi],
+                            stats,
                         )
                     }
-                    _ => general_block(metric, rng, segment, arm, words, extra, stats, k),
+                    _ => general_piece(
+                        metric,
+                        seg,
+                        &arm[lo..hi],
+                        &words[a * stride..b * stride],
+                        lost_w,
+                        covariate.map(|c| (&cov_words[a * (stride + 1)..b * (stride + 1)], c)),
+                        stats,
+                    ),
                 }
             }
-            start += len as u64;
         }
     }
 }
@@ -288,31 +405,19 @@ fn count_hits(arm: &[u8], words: &[u32], a: u8, t: u64) -> u32 {
         .sum()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn bernoulli_block(
-    metric: &MetricSim,
+/// Conversions per arm in one piece of a block.
+fn bernoulli_piece(
     thresholds: &[u64],
-    rng: &mut MetricRngs,
     segment: Option<&[u8]>,
     arm: &[u8],
-    words: &mut [u32],
-    extra: &mut [u32],
+    words: &[u32],
+    lost: Option<(&[u32], &[u64])>,
     hit: &mut [u8],
     stats: &mut [ArmStats],
 ) {
-    let len = arm.len();
     let k = stats.len();
     let row = k + 1;
-    let words = &mut words[..len];
-    rng.outcome.fill(words);
     let counts = count_arm_sizes(arm, k);
-    let lost = match (&mut rng.lost, &metric.lost) {
-        (Some(r), Some((_, t))) => {
-            r.fill(&mut extra[..len]);
-            Some(t)
-        }
-        _ => None,
-    };
     if segment.is_none() && lost.is_none() {
         // The common case: one pass per arm with a constant threshold.
         for (a, st) in stats.iter_mut().enumerate() {
@@ -323,18 +428,18 @@ fn bernoulli_block(
     }
     match segment {
         None => {
-            for ((h, &a), &w) in hit.iter_mut().zip(arm).zip(words.iter()) {
+            for ((h, &a), &w) in hit.iter_mut().zip(arm).zip(words) {
                 *h = u8::from(u64::from(w) < thresholds[a as usize]);
             }
         }
         Some(segment) => {
-            for (((h, &a), &s), &w) in hit.iter_mut().zip(arm).zip(segment).zip(words.iter()) {
+            for (((h, &a), &s), &w) in hit.iter_mut().zip(arm).zip(segment).zip(words) {
                 *h = u8::from(u64::from(w) < thresholds[s as usize * row + a as usize]);
             }
         }
     }
-    if let Some(lost) = lost {
-        for ((h, &a), &w) in hit.iter_mut().zip(arm).zip(extra[..len].iter()) {
+    if let Some((lost_words, lost)) = lost {
+        for ((h, &a), &w) in hit.iter_mut().zip(arm).zip(lost_words) {
             *h &= u8::from(u64::from(w) >= lost[a as usize]);
         }
     }
@@ -363,40 +468,20 @@ fn add_block(st: &mut ArmStats, n: u32, conversions: u32) {
     st.sum_sq += f64::from(conversions);
 }
 
-#[allow(clippy::too_many_arguments)]
-fn general_block(
+/// Any metric, one unit at a time: sampler, lost events, covariate.
+fn general_piece(
     metric: &MetricSim,
-    rng: &mut MetricRngs,
     segment: &[u8],
     arm: &[u8],
-    words: &mut [u32],
-    extra: &mut [u32],
+    words: &[u32],
+    lost: Option<(&[u32], &[u64])>,
+    covariate: Option<(&[u32], u64)>,
     stats: &mut [ArmStats],
-    k: usize,
 ) {
-    let len = arm.len();
+    let k = stats.len();
     let stride = metric.stride;
-    let words = &mut words[..len * stride];
-    rng.outcome.fill(words);
-    let lost = match (&mut rng.lost, &metric.lost) {
-        (Some(r), Some((_, t))) => {
-            r.fill(&mut extra[..len]);
-            Some(t)
-        }
-        _ => None,
-    };
-    // The covariate needs its own words; the lost-event words, if any, sit in
-    // the first `len` entries of `extra`, so the covariate's follow them.
-    let cov_offset = if lost.is_some() { len } else { 0 };
     let cov_stride = stride + 1;
-    let covariate = match (&mut rng.covariate, &metric.covariate) {
-        (Some(r), Some((_, copy))) => {
-            r.fill(&mut extra[cov_offset..cov_offset + len * cov_stride]);
-            Some(*copy)
-        }
-        _ => None,
-    };
-    for i in 0..len {
+    for i in 0..arm.len() {
         let a = arm[i] as usize;
         if a >= k {
             continue;
@@ -404,15 +489,15 @@ fn general_block(
         let s = segment[i] as usize;
         let w = &words[i * stride..(i + 1) * stride];
         let mut y = metric.samplers[s * k + a].sample(w);
-        if let Some(t) = lost
-            && u64::from(extra[i]) < t[a]
+        if let Some((lw, t)) = lost
+            && u64::from(lw[i]) < t[a]
         {
             y = 0.0;
         }
         let st = &mut stats[a];
         st.push(y);
-        if let Some(copy) = covariate {
-            let cw = &extra[cov_offset + i * cov_stride..cov_offset + (i + 1) * cov_stride];
+        if let Some((cw, copy)) = covariate {
+            let cw = &cw[i * cov_stride..(i + 1) * cov_stride];
             let control = &metric.samplers[s * k];
             let x = if u64::from(cw[0]) < copy {
                 control.sample(w)

@@ -8,12 +8,15 @@ use crate::assignment::growthbook::fnv1a32;
 use crate::assignment::{Assignment, HashVersion, MAX_VARIANTS, Method, Namespace};
 use crate::effect::{Faults, Lift, LiftKind};
 use crate::experiment::{
-    AnalysisConfig, Bound, Expectation, Experiment, Measure, Metric, TestKind,
+    AnalysisConfig, Bound, Expectation, Experiment, LookSchedule, Measure, Metric, TestKind,
 };
 use crate::metric::{Distribution, MAX_POISSON_LAMBDA};
 use crate::population::{Population, Segment};
 
 const DEFAULT_SEED: u64 = 1;
+/// Most looks a scenario may ask for (a look after every 100 units of a
+/// million-unit population).
+const MAX_LOOKS: u64 = 10_000;
 const DEFAULT_REPLICATIONS: u64 = 1000;
 /// Sums of weights must be 1 to within this.
 const WEIGHT_TOLERANCE: f64 = 1e-9;
@@ -536,6 +539,7 @@ fn read_analysis(
         }
     }
     let (mut alpha, mut srm_alpha, mut primary) = (0.05, 0.001, 0);
+    let (mut looks, mut looks_at) = (1usize, LookSchedule::Samples);
     if let Some(mut t) = root.subtable(ctx, "analysis") {
         let level = |x: f64| x > 0.0 && x < 1.0;
         alpha = t
@@ -544,6 +548,34 @@ fn read_analysis(
         srm_alpha = t
             .number_in(ctx, "srm_alpha", level, "in (0, 1)")
             .or(srm_alpha, &mut ok);
+        match t.count(ctx, "looks") {
+            Some((k, span)) if !(1..=MAX_LOOKS).contains(&k) => {
+                ctx.error(
+                    &span,
+                    "analysis.looks",
+                    format!("must be 1 to {MAX_LOOKS}, found {k}"),
+                    None,
+                );
+                ok = false;
+            }
+            Some((k, _)) => looks = k as usize,
+            None => ok &= t.table.get("looks").is_none(),
+        }
+        if let Some((name, span)) = t.string(ctx, "looks_at") {
+            match name.as_str() {
+                "samples" => looks_at = LookSchedule::Samples,
+                "days" => looks_at = LookSchedule::Days,
+                other => {
+                    ctx.error(
+                        &span,
+                        "analysis.looks_at",
+                        format!("unknown schedule `{other}`"),
+                        hint("expected \"samples\" or \"days\""),
+                    );
+                    ok = false;
+                }
+            }
+        }
         if let Some((name, span)) = t.string(ctx, "primary_metric") {
             match metrics
                 .as_ref()
@@ -567,6 +599,8 @@ fn read_analysis(
         ok = false;
     }
     (ok && metrics.is_some()).then_some(AnalysisConfig {
+        looks,
+        looks_at,
         alpha,
         tests,
         srm_alpha,
