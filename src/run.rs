@@ -119,6 +119,7 @@ pub fn run_experiment(
         scenario_hash: l.hash.clone(),
         path: engine.path(),
         reproduce: reproduce(&l.file, exp, common.per_unit),
+        critical_values: engine.critical_values(),
     };
     let result = ExperimentResult::build(exp, acc, meta);
     let path = write_result(&common.out, &result)?;

@@ -40,7 +40,8 @@ pub fn print_result(
     );
     let _ = writeln!(
         out,
-        "  {:<14} {:<12} {:<5} {:>10}  {:<30} {:>7}  {:<26} {:>6}",
+        "  {:<16} {:<12} {:<12} {:<5} {:>9}  {:<30} {:>7}  {:<26} {:>6} {:>6}",
+        "method",
         "metric",
         "variant",
         "test",
@@ -48,26 +49,58 @@ pub fn print_result(
         "rejection rate [95% CI]",
         "theory",
         "coverage [95% CI]",
+        "stop",
         "KS"
     );
-    for c in &r.comparisons {
-        let label = match c.rejection_measure {
-            Measure::FalsePositiveRate => "FPR",
-            _ => "power",
+    for m in &r.methods {
+        let name = if m.cuped {
+            format!("{} (cuped)", m.name)
+        } else {
+            m.name.clone()
         };
-        let test = format!("{:?}", c.test).to_lowercase();
-        let _ = writeln!(
-            out,
-            "  {:<14} {:<12} {:<5} {:>10.4}  {:<30} {:>7.4}  {:<26} {:>6.4}",
-            c.metric,
-            c.variant,
-            test,
-            c.true_rel.unwrap_or(c.true_diff),
-            format!("{label} {}", prop(&c.rejection_rate)),
-            c.theoretical_rejection_rate,
-            prop(&c.coverage),
-            c.ks_distance
-        );
+        for c in &m.comparisons {
+            let label = match c.rejection_measure {
+                Measure::FalsePositiveRate => "FPR",
+                _ => "power",
+            };
+            let test = format!("{:?}", c.test).to_lowercase();
+            let theory = c
+                .theoretical_rejection_rate
+                .map_or_else(|| "-".to_owned(), |t| format!("{t:.4}"));
+            let ks = c
+                .ks_distance
+                .map_or_else(|| "-".to_owned(), |k| format!("{k:.4}"));
+            let _ = writeln!(
+                out,
+                "  {:<16} {:<12} {:<12} {:<5} {:>9.4}  {:<30} {:>7}  {:<26} {:>6.2} {:>6}",
+                name,
+                c.metric,
+                c.variant,
+                test,
+                c.true_rel.unwrap_or(c.true_diff),
+                format!("{label} {}", prop(&c.rejection_rate)),
+                theory,
+                prop(&c.coverage),
+                c.mean_stopping_look,
+                ks
+            );
+            if let (Some(v), Some(t)) = (c.variance_reduction, c.theoretical_variance_reduction) {
+                let _ = writeln!(
+                    out,
+                    "  {:<16} variance reduction {:.4} [{:.4}, {:.4}], theory ρ² = {t:.4}",
+                    "", v.value, v.lo, v.hi
+                );
+            }
+        }
+        if r.methods.iter().any(|m| m.comparisons.len() > 1) {
+            let fdr = m.false_discovery_rate.map_or(f64::NAN, |f| f.value);
+            let _ = writeln!(
+                out,
+                "  {:<16} family-wise error rate {}, false discovery rate {fdr:.4}",
+                "",
+                prop(&m.family_wise_error_rate)
+            );
+        }
     }
     let _ = writeln!(
         out,
@@ -178,6 +211,30 @@ pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
             test.rel_ci.0,
             test.rel_ci.1
         );
+    }
+    if exp.analysis.looks > 1 || exp.methods.len() > 1 {
+        let comparisons = exp.comparisons();
+        for (mi, m) in exp.methods.iter().enumerate() {
+            for (ci, c) in comparisons.iter().enumerate() {
+                let d = &t.decisions[mi * comparisons.len() + ci];
+                println!(
+                    "  method {} on {} {}: {} at look {} of {}  diff {:.6} [{:.6}, {:.6}]",
+                    m.name,
+                    exp.metrics[c.metric].name,
+                    exp.assignment.variants[c.variant],
+                    if d.rejected {
+                        "rejected"
+                    } else {
+                        "no decision"
+                    },
+                    d.look + 1,
+                    exp.analysis.looks,
+                    d.diff,
+                    d.diff_ci.0,
+                    d.diff_ci.1
+                );
+            }
+        }
     }
     println!(
         "  SRM: chi2 {:.4} (df {}) p {:.6}",

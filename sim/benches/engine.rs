@@ -5,7 +5,6 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::RngExt;
 use std::hint::black_box;
-use umpire_sim::analysis::TestResult;
 use umpire_sim::experiment::Experiment;
 use umpire_sim::rng::{Purpose, StreamKey};
 use umpire_sim::runner::Engine;
@@ -59,28 +58,15 @@ fn aggregate(c: &mut Criterion) {
     let exp = experiment("[assignment]\nmethod = \"random\"");
     let engine = Engine::new(&exp, false);
     let mut scratch = engine.scratch();
-    let mut tests = vec![TestResult {
-        statistic: 0.0,
-        df: 0.0,
-        p_value: 1.0,
-        diff: 0.0,
-        diff_ci: (0.0, 0.0),
-        rel: 0.0,
-        rel_ci: (0.0, 0.0),
-    }];
     let mut r = 0u64;
     g.bench_function("aa_bernoulli_10k_replication", |b| {
         b.iter(|| {
             r += 1;
             engine.simulate(black_box(r), &mut scratch);
-            black_box(engine.analyse(engine_stats(&scratch), &mut tests));
+            black_box(engine.analyse(&mut scratch));
         })
     });
     g.finish();
-}
-
-fn engine_stats(s: &umpire_sim::runner::Scratch) -> &umpire_sim::runner::ReplicationStats {
-    s.stats()
 }
 
 fn keystream(c: &mut Criterion) {

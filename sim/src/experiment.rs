@@ -83,10 +83,20 @@ pub enum Measure {
     MeanEstimate,
     /// Rate at which the SRM test fires (experiment-wide).
     SrmDetectionRate,
+    /// Share of replications where a method rejected any true null.
+    FamilyWiseErrorRate,
+    /// Mean share of a method's rejections that are true nulls.
+    FalseDiscoveryRate,
+    /// Mean look at which the method stopped (1-based; the last when it never rejected).
+    MeanStoppingLook,
+    /// Mean units in the compared arms when the method stopped.
+    MeanSampleSize,
+    /// CUPED's mean variance reduction.
+    VarianceReduction,
 }
 
 impl Measure {
-    pub const ALL: [Measure; 9] = [
+    pub const ALL: [Measure; 14] = [
         Measure::FalsePositiveRate,
         Measure::Power,
         Measure::RejectionRate,
@@ -96,6 +106,11 @@ impl Measure {
         Measure::Bias,
         Measure::MeanEstimate,
         Measure::SrmDetectionRate,
+        Measure::FamilyWiseErrorRate,
+        Measure::FalseDiscoveryRate,
+        Measure::MeanStoppingLook,
+        Measure::MeanSampleSize,
+        Measure::VarianceReduction,
     ];
 
     pub fn key(self) -> &'static str {
@@ -109,6 +124,11 @@ impl Measure {
             Measure::Bias => "bias",
             Measure::MeanEstimate => "mean_estimate",
             Measure::SrmDetectionRate => "srm_detection_rate",
+            Measure::FamilyWiseErrorRate => "family_wise_error_rate",
+            Measure::FalseDiscoveryRate => "false_discovery_rate",
+            Measure::MeanStoppingLook => "mean_stopping_look",
+            Measure::MeanSampleSize => "mean_sample_size",
+            Measure::VarianceReduction => "variance_reduction",
         }
     }
 
@@ -122,11 +142,31 @@ impl Measure {
             Measure::FalsePositiveRate | Measure::Power | Measure::RejectionRate
         )
     }
+
+    /// Where the measure lives: per comparison, per method, or per experiment.
+    pub fn scope(self) -> MeasureScope {
+        match self {
+            Measure::SrmDetectionRate => MeasureScope::Experiment,
+            Measure::FamilyWiseErrorRate | Measure::FalseDiscoveryRate => MeasureScope::Method,
+            _ => MeasureScope::Comparison,
+        }
+    }
+
+    /// Measures with a closed form to check `near_theory` against.
+    pub fn has_theory(self) -> bool {
+        self.is_rejection_rate() || self == Measure::VarianceReduction
+    }
 }
 
-/// Bounds on a measure. `near_theory` asks that a rejection rate lie within
-/// 3.29 Monte Carlo standard errors (two-sided 99.9%) of the closed-form
-/// normal-approximation value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeasureScope {
+    Comparison,
+    Method,
+    Experiment,
+}
+
+/// Bounds on a measure. `near_theory` asks that the measure lie within 3.29
+/// Monte Carlo standard errors (two-sided 99.9%) of its closed form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Bound {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,9 +179,13 @@ pub struct Bound {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Expectation {
+    /// The dotted key in the scenario, e.g. `expect.msprt.false_positive_rate`.
+    pub key: String,
     pub measure: Measure,
+    /// Index into `Experiment::methods`.
+    pub method: usize,
     /// The comparison (index into `Experiment::comparisons()`); None for
-    /// experiment-wide measures.
+    /// method- and experiment-wide measures.
     pub comparison: Option<usize>,
     pub bound: Bound,
 }
@@ -166,6 +210,8 @@ pub struct Experiment {
     pub lifts: Vec<Vec<Option<Lift>>>,
     pub faults: Faults,
     pub analysis: AnalysisConfig,
+    /// At least one; the first is the one top-level `[expect]` bounds refer to.
+    pub methods: Vec<crate::method::Method>,
     pub expectations: Vec<Expectation>,
 }
 

@@ -9,6 +9,7 @@ pub mod assignment;
 pub mod binomial;
 pub mod effect;
 pub mod experiment;
+pub mod method;
 pub mod metric;
 pub mod outcome;
 pub mod population;

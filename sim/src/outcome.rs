@@ -6,8 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::TestResult;
+use crate::analysis::group_sequential::exit_probability;
 use crate::experiment::{Bound, Comparison, Experiment, Measure, TestKind};
+use crate::method::{Method, MethodKind};
+use crate::runner::{Decision, SimPath};
 use crate::stats::{ExactSum, PValueHistogram, Proportion, wilson};
 
 /// Confidence level of reported Monte Carlo intervals.
@@ -18,42 +20,78 @@ pub const NEAR_THEORY_Z: f64 = 3.290_526_731_491_926;
 
 /// The schema name and version of [`ExperimentResult`] JSON.
 pub const RESULT_SCHEMA: &str = "umpire.experiment-result";
-pub const RESULT_SCHEMA_VERSION: u32 = 1;
+pub const RESULT_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonAcc {
-    pub rejections: u64,
+    /// Rejections first made at each look; their sum is all rejections.
+    pub rejections_by_look: Vec<u64>,
+    /// p-values at stopping (methods with p-values only).
     pub p_values: PValueHistogram,
-    /// Replications whose absolute-lift interval is finite, and those of them
-    /// that contain the true lift.
+    /// Replications whose absolute-lift interval at stopping is finite, and
+    /// those of them that contain the true lift.
     pub interval_defined: u64,
     pub covered: u64,
     pub rel_interval_defined: u64,
     pub rel_covered: u64,
+    /// Estimates at stopping.
     pub estimate: ExactSum,
     pub estimate_sq: ExactSum,
     pub rel_estimate: ExactSum,
+    /// Stopping look (1-based; the last look when never rejected).
+    pub stopping_look: ExactSum,
+    /// Units in the compared arms at stopping.
+    pub sample_size: ExactSum,
+    /// CUPED's variance reduction at stopping, and its square (for the
+    /// Monte Carlo interval of the mean).
+    pub variance_reduction: ExactSum,
+    pub variance_reduction_sq: ExactSum,
 }
 
 impl ComparisonAcc {
-    fn add(&mut self, t: &TestResult, alpha: f64, true_diff: f64, true_rel: f64) {
-        self.rejections += u64::from(t.p_value < alpha);
-        self.p_values.add(t.p_value);
-        if t.diff_ci.0.is_finite() && t.diff_ci.1.is_finite() {
+    fn new(looks: usize) -> Self {
+        Self {
+            rejections_by_look: vec![0; looks],
+            ..Default::default()
+        }
+    }
+
+    pub fn rejections(&self) -> u64 {
+        self.rejections_by_look.iter().sum()
+    }
+
+    fn add(&mut self, d: &Decision, true_diff: f64, true_rel: f64) {
+        if d.rejected {
+            self.rejections_by_look[d.look] += 1;
+        }
+        if !d.p_value.is_nan() {
+            self.p_values.add(d.p_value);
+        }
+        if d.diff_ci.0.is_finite() && d.diff_ci.1.is_finite() {
             self.interval_defined += 1;
-            self.covered += u64::from(t.diff_ci.0 <= true_diff && true_diff <= t.diff_ci.1);
+            self.covered += u64::from(d.diff_ci.0 <= true_diff && true_diff <= d.diff_ci.1);
         }
-        if t.rel_ci.0.is_finite() && t.rel_ci.1.is_finite() {
+        if d.rel_ci.0.is_finite() && d.rel_ci.1.is_finite() {
             self.rel_interval_defined += 1;
-            self.rel_covered += u64::from(t.rel_ci.0 <= true_rel && true_rel <= t.rel_ci.1);
+            self.rel_covered += u64::from(d.rel_ci.0 <= true_rel && true_rel <= d.rel_ci.1);
         }
-        self.estimate.add(t.diff);
-        self.estimate_sq.add(t.diff * t.diff);
-        self.rel_estimate.add(t.rel);
+        self.estimate.add(d.diff);
+        self.estimate_sq.add(d.diff * d.diff);
+        self.rel_estimate.add(d.rel);
+        self.stopping_look.add((d.look + 1) as f64);
+        self.sample_size.add(d.sample_size as f64);
+        if !d.variance_reduction.is_nan() {
+            self.variance_reduction.add(d.variance_reduction);
+            self.variance_reduction_sq
+                .add(d.variance_reduction * d.variance_reduction);
+        }
     }
 
     fn merge(&mut self, o: &ComparisonAcc) {
-        self.rejections += o.rejections;
+        self.rejections_by_look
+            .iter_mut()
+            .zip(&o.rejections_by_look)
+            .for_each(|(a, b)| *a += b);
         self.p_values.merge(&o.p_values);
         self.interval_defined += o.interval_defined;
         self.covered += o.covered;
@@ -62,7 +100,21 @@ impl ComparisonAcc {
         self.estimate.merge(&o.estimate);
         self.estimate_sq.merge(&o.estimate_sq);
         self.rel_estimate.merge(&o.rel_estimate);
+        self.stopping_look.merge(&o.stopping_look);
+        self.sample_size.merge(&o.sample_size);
+        self.variance_reduction.merge(&o.variance_reduction);
+        self.variance_reduction_sq.merge(&o.variance_reduction_sq);
     }
+}
+
+/// One method's accumulators: per comparison, and family-wide error rates.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MethodAcc {
+    pub comparisons: Vec<ComparisonAcc>,
+    /// Replications with at least one rejected true null.
+    pub family_wise_errors: u64,
+    /// False discovery proportion V / max(R, 1) per replication.
+    pub false_discovery_proportion: ExactSum,
 }
 
 /// Everything measured over the replications `first..end`.
@@ -70,9 +122,9 @@ impl ComparisonAcc {
 pub struct ExperimentAcc {
     pub first: u64,
     pub end: u64,
-    pub comparisons: Vec<ComparisonAcc>,
+    pub methods: Vec<MethodAcc>,
     pub srm_detections: u64,
-    /// Sum over replications of the units analysed (after exclusions and loss).
+    /// Sum over replications of the units analysed at the last look.
     pub analysed_units: u64,
 }
 
@@ -81,16 +133,20 @@ pub struct ExperimentAcc {
 pub enum MergeError {
     #[error("replication ranges are not contiguous: {0}..{1} then {2}..{3}")]
     NotContiguous(u64, u64, u64, u64),
-    #[error("the results measure different comparisons ({0} vs {1})")]
+    #[error("the results measure different things ({0} vs {1} accumulators)")]
     Shape(usize, usize),
 }
 
 impl ExperimentAcc {
-    pub fn new(first: u64, comparisons: usize) -> Self {
+    pub fn new(first: u64, methods: usize, comparisons: usize, looks: usize) -> Self {
+        let method = MethodAcc {
+            comparisons: vec![ComparisonAcc::new(looks); comparisons],
+            ..Default::default()
+        };
         Self {
             first,
             end: first,
-            comparisons: vec![ComparisonAcc::default(); comparisons],
+            methods: vec![method; methods],
             srm_detections: 0,
             analysed_units: 0,
         }
@@ -100,17 +156,26 @@ impl ExperimentAcc {
         self.end - self.first
     }
 
-    /// Fold the next replication (in order) into the accumulator.
+    /// Fold the next replication (in order): `decisions[method * C + c]`.
     pub fn add(
         &mut self,
-        exp: &Experiment,
         truth: &[(f64, f64)],
-        tests: &[TestResult],
+        decisions: &[Decision],
         srm_detected: bool,
         units: u64,
     ) {
-        for ((acc, t), &(d, r)) in self.comparisons.iter_mut().zip(tests).zip(truth) {
-            acc.add(t, exp.analysis.alpha, d, r);
+        let nc = truth.len();
+        for (mi, m) in self.methods.iter_mut().enumerate() {
+            let row = &decisions[mi * nc..(mi + 1) * nc];
+            let (mut rejected, mut false_rejected) = (0u64, 0u64);
+            for ((acc, d), &(diff, rel)) in m.comparisons.iter_mut().zip(row).zip(truth) {
+                acc.add(d, diff, rel);
+                rejected += u64::from(d.rejected);
+                false_rejected += u64::from(d.rejected && diff == 0.0);
+            }
+            m.family_wise_errors += u64::from(false_rejected > 0);
+            m.false_discovery_proportion
+                .add(false_rejected as f64 / rejected.max(1) as f64);
         }
         self.srm_detections += u64::from(srm_detected);
         self.analysed_units += units;
@@ -124,14 +189,18 @@ impl ExperimentAcc {
                 self.first, self.end, next.first, next.end,
             ));
         }
-        if next.comparisons.len() != self.comparisons.len() {
-            return Err(MergeError::Shape(
-                self.comparisons.len(),
-                next.comparisons.len(),
-            ));
+        let shape =
+            |a: &ExperimentAcc| a.methods.iter().map(|m| m.comparisons.len()).sum::<usize>();
+        if next.methods.len() != self.methods.len() || shape(next) != shape(self) {
+            return Err(MergeError::Shape(shape(self), shape(next)));
         }
-        for (a, b) in self.comparisons.iter_mut().zip(&next.comparisons) {
-            a.merge(b);
+        for (a, b) in self.methods.iter_mut().zip(&next.methods) {
+            for (x, y) in a.comparisons.iter_mut().zip(&b.comparisons) {
+                x.merge(y);
+            }
+            a.family_wise_errors += b.family_wise_errors;
+            a.false_discovery_proportion
+                .merge(&b.false_discovery_proportion);
         }
         self.srm_detections += next.srm_detections;
         self.analysed_units += next.analysed_units;
@@ -150,13 +219,12 @@ pub struct MeanEstimate {
     pub sd: f64,
 }
 
-fn mean_estimate(sum: &ExactSum, sum_sq: &ExactSum, offset: f64) -> Option<MeanEstimate> {
+fn mean_estimate(sum: &ExactSum, sum_sq: Option<&ExactSum>, offset: f64) -> Option<MeanEstimate> {
     let n = sum.count as f64;
     let mean = sum.mean()?;
-    let var = if sum.count > 1 {
-        ((sum_sq.total() - n * mean * mean) / (n - 1.0)).max(0.0)
-    } else {
-        0.0
+    let var = match sum_sq {
+        Some(sq) if sum.count > 1 => ((sq.total() - n * mean * mean) / (n - 1.0)).max(0.0),
+        _ => 0.0,
     };
     let sd = var.sqrt();
     let half = crate::stats::normal_quantile(1.0 - INTERVAL_ALPHA / 2.0) * sd / n.sqrt();
@@ -180,29 +248,59 @@ pub struct ComparisonResult {
     /// `false_positive_rate` when the true lift is zero, else `power`.
     pub rejection_measure: Measure,
     pub rejection_rate: Proportion,
-    /// Closed-form normal-approximation value at the expected arm sizes.
-    pub theoretical_rejection_rate: f64,
-    /// p-value counts in 20 equal bins over [0, 1].
+    /// Closed-form value where one exists: the normal approximation for a
+    /// fixed test; under a zero lift, the exact exit probability of naive
+    /// peeking and alpha for group-sequential boundaries.
+    pub theoretical_rejection_rate: Option<f64>,
+    /// Cumulative rejection rate by each look.
+    pub rejection_rate_by_look: Vec<Proportion>,
+    pub mean_stopping_look: f64,
+    /// The look by which half the replications had stopped.
+    pub median_stopping_look: usize,
+    pub mean_sample_size: f64,
+    /// p-value counts at stopping in 20 equal bins over [0, 1] (empty for
+    /// methods without p-values).
     pub p_value_histogram: Vec<u64>,
     /// KS distance of the p-values from Uniform(0, 1), on a 1/1000 grid.
-    pub ks_distance: f64,
+    pub ks_distance: Option<f64>,
     pub coverage: Proportion,
     pub relative_coverage: Proportion,
     pub mean_estimate: Option<MeanEstimate>,
     pub bias: Option<MeanEstimate>,
     pub mean_relative_estimate: Option<f64>,
-    /// Replications whose estimate or relative estimate was undefined (an arm
-    /// too small, or a zero control mean).
+    /// CUPED: mean variance reduction achieved, and 1 − (1 − ρ²) = ρ² from
+    /// the configured covariate correlation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variance_reduction: Option<MeanEstimate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub theoretical_variance_reduction: Option<f64>,
+    /// Replications whose estimate or relative estimate was undefined.
     pub undefined_estimates: u64,
     pub undefined_relative_estimates: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodResult {
+    pub name: String,
+    pub kind: MethodKind,
+    pub cuped: bool,
+    /// Group-sequential critical values per look.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub critical_values: Vec<f64>,
+    pub comparisons: Vec<ComparisonResult>,
+    /// Share of replications with at least one rejected true null.
+    pub family_wise_error_rate: Proportion,
+    /// Mean false discovery proportion.
+    pub false_discovery_rate: Option<MeanEstimate>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExpectationResult {
     /// Where the bound sits in the scenario, e.g. `expect.power` or
-    /// `expect.revenue.power`.
+    /// `expect.msprt.revenue.power`.
     pub key: String,
     pub measure: Measure,
+    pub method: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -221,8 +319,10 @@ pub struct ExpectationResult {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
     pub scenario_hash: String,
-    pub path: crate::runner::SimPath,
+    pub path: SimPath,
     pub reproduce: String,
+    /// Group-sequential critical values per method (empty for others).
+    pub critical_values: Vec<Vec<f64>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -237,11 +337,12 @@ pub struct ExperimentResult {
     pub replications: u64,
     pub replication_range: (u64, u64),
     pub users: u64,
-    pub path: crate::runner::SimPath,
+    pub looks: usize,
+    pub path: SimPath,
     pub alpha: f64,
     pub srm_alpha: f64,
     pub mean_analysed_units: f64,
-    pub comparisons: Vec<ComparisonResult>,
+    pub methods: Vec<MethodResult>,
     pub srm_detection_rate: Proportion,
     pub expectations: Vec<ExpectationResult>,
     pub passed: bool,
@@ -253,23 +354,23 @@ pub struct ExperimentResult {
 impl ExperimentResult {
     pub fn build(exp: &Experiment, acc: ExperimentAcc, meta: RunMeta) -> Self {
         let r = acc.replications();
-        let comparisons: Vec<ComparisonResult> = exp
-            .comparisons()
+        let comparisons = exp.comparisons();
+        let methods: Vec<MethodResult> = exp
+            .methods
             .iter()
-            .zip(&acc.comparisons)
-            .map(|(&c, a)| comparison_result(exp, c, a, r))
+            .zip(&acc.methods)
+            .enumerate()
+            .map(|(mi, (method, macc))| {
+                let critical = meta.critical_values.get(mi).cloned().unwrap_or_default();
+                method_result(exp, method, macc, &comparisons, critical, r)
+            })
             .collect();
         let srm_detection_rate = wilson(acc.srm_detections, r, INTERVAL_ALPHA);
-        let expectations = exp
+        let expectations: Vec<ExpectationResult> = exp
             .expectations
             .iter()
-            .map(|e| {
-                let comp = e
-                    .comparison
-                    .map(|i| (&comparisons[i], exp.comparisons()[i]));
-                judge(exp, e.measure, e.bound, comp, &srm_detection_rate, r)
-            })
-            .collect::<Vec<_>>();
+            .map(|e| judge(e, &methods, &srm_detection_rate, r))
+            .collect();
         ExperimentResult {
             schema: RESULT_SCHEMA.to_owned(),
             schema_version: RESULT_SCHEMA_VERSION,
@@ -281,6 +382,7 @@ impl ExperimentResult {
             replications: r,
             replication_range: (acc.first, acc.end),
             users: exp.population.users,
+            looks: exp.analysis.looks,
             path: meta.path,
             alpha: exp.analysis.alpha,
             srm_alpha: exp.analysis.srm_alpha,
@@ -290,7 +392,7 @@ impl ExperimentResult {
                 0.0
             },
             passed: expectations.iter().all(|e| e.passed),
-            comparisons,
+            methods,
             srm_detection_rate,
             expectations,
             reproduce: meta.reproduce,
@@ -299,18 +401,87 @@ impl ExperimentResult {
     }
 }
 
+fn method_result(
+    exp: &Experiment,
+    method: &Method,
+    acc: &MethodAcc,
+    comparisons: &[Comparison],
+    critical_values: Vec<f64>,
+    r: u64,
+) -> MethodResult {
+    MethodResult {
+        name: method.name.clone(),
+        kind: method.kind,
+        cuped: method.cuped,
+        comparisons: comparisons
+            .iter()
+            .zip(&acc.comparisons)
+            .map(|(&c, a)| comparison_result(exp, method, c, a, r))
+            .collect(),
+        critical_values,
+        family_wise_error_rate: wilson(acc.family_wise_errors, r, INTERVAL_ALPHA),
+        false_discovery_rate: mean_estimate(&acc.false_discovery_proportion, None, 0.0),
+    }
+}
+
+/// The closed-form rejection rate of a method on a comparison, where known.
+fn theory(exp: &Experiment, method: &Method, c: Comparison, null: bool) -> Option<f64> {
+    let fixed = !method.cuped;
+    match method.kind {
+        MethodKind::Fixed { correction }
+            if fixed && correction == crate::analysis::multiple::Correction::None =>
+        {
+            Some(exp.theoretical_rejection_rate(c))
+        }
+        MethodKind::Naive if null && fixed => {
+            let z = crate::stats::normal_quantile(1.0 - exp.analysis.alpha / 2.0);
+            let fractions = exp.planned_fractions();
+            Some(exit_probability(&vec![z; fractions.len()], &fractions).0)
+        }
+        MethodKind::GroupSequential { .. } if null => Some(exp.analysis.alpha),
+        _ => None,
+    }
+}
+
 fn comparison_result(
     exp: &Experiment,
+    method: &Method,
     c: Comparison,
     a: &ComparisonAcc,
     r: u64,
 ) -> ComparisonResult {
     let (true_diff, true_rel) = exp.true_effect(c);
+    let mut cumulative = 0;
+    let rejection_rate_by_look = a
+        .rejections_by_look
+        .iter()
+        .map(|&n| {
+            cumulative += n;
+            wilson(cumulative, r, INTERVAL_ALPHA)
+        })
+        .collect();
+    // Stopping looks: rejections at each look, the rest at the last look.
+    let looks = a.rejections_by_look.len();
+    let mut seen = 0;
+    let mut median_stopping_look = looks;
+    for (k, &n) in a.rejections_by_look.iter().enumerate() {
+        seen += n;
+        if 2 * seen >= r.max(1) {
+            median_stopping_look = k + 1;
+            break;
+        }
+    }
+    let has_p = method.kind.has_p_values();
+    let rho = exp.metrics[c.metric].covariate_correlation;
     ComparisonResult {
         metric: exp.metrics[c.metric].name.clone(),
         control: exp.assignment.variants[0].clone(),
         variant: exp.assignment.variants[c.variant].clone(),
-        test: exp.analysis.tests[c.metric],
+        test: if method.cuped {
+            TestKind::Welch
+        } else {
+            exp.analysis.tests[c.metric]
+        },
         true_diff,
         true_rel: true_rel.is_finite().then_some(true_rel),
         rejection_measure: if true_diff == 0.0 {
@@ -318,83 +489,106 @@ fn comparison_result(
         } else {
             Measure::Power
         },
-        rejection_rate: wilson(a.rejections, r, INTERVAL_ALPHA),
-        theoretical_rejection_rate: exp.theoretical_rejection_rate(c),
-        p_value_histogram: a.p_values.coarse(),
-        ks_distance: a.p_values.ks_distance(),
+        rejection_rate: wilson(a.rejections(), r, INTERVAL_ALPHA),
+        theoretical_rejection_rate: theory(exp, method, c, true_diff == 0.0),
+        rejection_rate_by_look,
+        mean_stopping_look: a.stopping_look.mean().unwrap_or(f64::NAN),
+        median_stopping_look,
+        mean_sample_size: a.sample_size.mean().unwrap_or(f64::NAN),
+        p_value_histogram: if has_p {
+            a.p_values.coarse()
+        } else {
+            Vec::new()
+        },
+        ks_distance: has_p.then(|| a.p_values.ks_distance()),
         coverage: wilson(a.covered, a.interval_defined, INTERVAL_ALPHA),
         relative_coverage: wilson(a.rel_covered, a.rel_interval_defined, INTERVAL_ALPHA),
-        mean_estimate: mean_estimate(&a.estimate, &a.estimate_sq, 0.0),
-        bias: mean_estimate(&a.estimate, &a.estimate_sq, true_diff),
+        mean_estimate: mean_estimate(&a.estimate, Some(&a.estimate_sq), 0.0),
+        bias: mean_estimate(&a.estimate, Some(&a.estimate_sq), true_diff),
         mean_relative_estimate: a.rel_estimate.mean(),
+        variance_reduction: method
+            .cuped
+            .then(|| mean_estimate(&a.variance_reduction, Some(&a.variance_reduction_sq), 0.0))
+            .flatten(),
+        theoretical_variance_reduction: if method.cuped {
+            rho.map(|p| p * p)
+        } else {
+            None
+        },
         undefined_estimates: a.estimate.non_finite,
         undefined_relative_estimates: a.rel_estimate.non_finite,
     }
 }
 
 fn judge(
-    exp: &Experiment,
-    measure: Measure,
-    bound: Bound,
-    comp: Option<(&ComparisonResult, Comparison)>,
+    e: &crate::experiment::Expectation,
+    methods: &[MethodResult],
     srm: &Proportion,
     r: u64,
 ) -> ExpectationResult {
+    let method = &methods[e.method];
+    let comp = e.comparison.map(|i| &method.comparisons[i]);
     let from_prop = |p: &Proportion| (p.value, Some((p.lo, p.hi)));
     let from_mean =
         |m: &Option<MeanEstimate>| m.map_or((f64::NAN, None), |m| (m.value, Some((m.lo, m.hi))));
-    let (measured, interval) = match (measure, comp) {
+    let (measured, interval) = match (e.measure, comp) {
         (Measure::SrmDetectionRate, _) => from_prop(srm),
+        (Measure::FamilyWiseErrorRate, _) => from_prop(&method.family_wise_error_rate),
+        (Measure::FalseDiscoveryRate, _) => from_mean(&method.false_discovery_rate),
         (_, None) => (f64::NAN, None),
-        (m, Some((c, _))) => match m {
+        (m, Some(c)) => match m {
             Measure::FalsePositiveRate | Measure::Power | Measure::RejectionRate => {
                 from_prop(&c.rejection_rate)
             }
             Measure::Coverage => from_prop(&c.coverage),
             Measure::RelativeCoverage => from_prop(&c.relative_coverage),
-            Measure::KsDistance => (c.ks_distance, None),
+            Measure::KsDistance => (c.ks_distance.unwrap_or(f64::NAN), None),
             Measure::Bias => from_mean(&c.bias),
             Measure::MeanEstimate => from_mean(&c.mean_estimate),
-            Measure::SrmDetectionRate => unreachable_measure(),
+            Measure::MeanStoppingLook => (c.mean_stopping_look, None),
+            Measure::MeanSampleSize => (c.mean_sample_size, None),
+            Measure::VarianceReduction => from_mean(&c.variance_reduction),
+            Measure::SrmDetectionRate
+            | Measure::FamilyWiseErrorRate
+            | Measure::FalseDiscoveryRate => (f64::NAN, None),
         },
     };
-    let theory = comp
-        .filter(|_| measure.is_rejection_rate())
-        .map(|(c, _)| c.theoretical_rejection_rate);
+    let theory = match (e.measure, comp) {
+        (m, Some(c)) if m.is_rejection_rate() => c.theoretical_rejection_rate,
+        (Measure::VarianceReduction, Some(c)) => c.theoretical_variance_reduction,
+        _ => None,
+    };
     let mut passed = measured.is_finite();
     let mut parts = Vec::new();
-    if let Some(min) = bound.min {
+    if let Some(min) = e.bound.min {
         passed &= measured >= min;
         parts.push(format!("≥ {min}"));
     }
-    if let Some(max) = bound.max {
+    if let Some(max) = e.bound.max {
         passed &= measured <= max;
         parts.push(format!("≤ {max}"));
     }
-    if bound.near_theory {
-        if let Some(t) = theory {
-            let tol = NEAR_THEORY_Z * (t * (1.0 - t) / r.max(1) as f64).sqrt();
-            passed &= (measured - t).abs() <= tol;
-            parts.push(format!("within {tol:.4} of theory {t:.4}"));
-        } else {
-            passed = false;
-            parts.push("near theory (no theory for this measure)".to_owned());
+    if e.bound.near_theory {
+        match (theory, e.measure, interval) {
+            (Some(t), m, _) if m.is_rejection_rate() => {
+                let tol = NEAR_THEORY_Z * (t * (1.0 - t) / r.max(1) as f64).sqrt();
+                passed &= (measured - t).abs() <= tol;
+                parts.push(format!("within {tol:.4} of theory {t:.4}"));
+            }
+            (Some(t), _, Some((lo, hi))) => {
+                // A mean: theory within its 99.9% Monte Carlo interval.
+                let widen =
+                    NEAR_THEORY_Z / crate::stats::normal_quantile(1.0 - INTERVAL_ALPHA / 2.0);
+                let (mid, half) = ((lo + hi) / 2.0, (hi - lo) / 2.0 * widen);
+                passed &= (t - mid).abs() <= half;
+                parts.push(format!("within {half:.4} of theory {t:.4}"));
+            }
+            _ => {
+                passed = false;
+                parts.push("near theory (no theory for this measure)".to_owned());
+            }
         }
     }
-    let (metric, variant, key) = match comp {
-        Some((c, cmp)) => {
-            let primary = cmp.metric == exp.analysis.primary_metric && cmp.variant == 1;
-            let key = if primary {
-                format!("expect.{}", measure.key())
-            } else if cmp.variant == 1 {
-                format!("expect.{}.{}", c.metric, measure.key())
-            } else {
-                format!("expect.{}.{}.{}", c.metric, c.variant, measure.key())
-            };
-            (Some(c.metric.clone()), Some(c.variant.clone()), key)
-        }
-        None => (None, None, format!("expect.{}", measure.key())),
-    };
     let shown = match interval {
         Some((lo, hi)) => format!("{measured:.4} [{lo:.4}, {hi:.4}]"),
         None => format!("{measured:.4}"),
@@ -402,26 +596,20 @@ fn judge(
     let message = format!(
         "{} {} = {shown}, expected {}",
         if passed { "ok" } else { "FAILED" },
-        key.trim_start_matches("expect."),
+        e.key.trim_start_matches("expect."),
         parts.join(" and ")
     );
     ExpectationResult {
-        key,
-        measure,
-        metric,
-        variant,
-        bound,
+        key: e.key.clone(),
+        measure: e.measure,
+        method: method.name.clone(),
+        metric: comp.map(|c| c.metric.clone()),
+        variant: comp.map(|c| c.variant.clone()),
+        bound: e.bound,
         measured,
         interval,
         theory,
         passed,
         message,
     }
-}
-
-/// Validation attaches SrmDetectionRate only to the experiment, never to a
-/// comparison; reaching this arm would be a validation bug, reported as NaN
-/// (a failed expectation) rather than a panic.
-fn unreachable_measure() -> (f64, Option<(f64, f64)>) {
-    (f64::NAN, None)
 }

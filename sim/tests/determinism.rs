@@ -128,9 +128,9 @@ fn a_replication_traced_alone_matches_its_place_in_the_run() {
         // Running only replication r through the parallel runner gives the same
         // accumulated rejection decisions as the trace's p-values.
         let acc = run_on(&exp, 3, per_unit, r..r + 1);
-        for (c, t) in acc.comparisons.iter().zip(&alone.tests) {
+        for (c, t) in acc.methods[0].comparisons.iter().zip(&alone.tests) {
             assert_eq!(
-                c.rejections,
+                c.rejections(),
                 u64::from(t.p_value < exp.analysis.alpha),
                 "{name}"
             );

@@ -44,7 +44,7 @@ fn simulated_power_matches_the_closed_form() {
     );
     for (per_unit, reps) in [(false, 4000u64), (true, 1500)] {
         let acc = run_on(&exp, 2, per_unit, 0..reps);
-        let power = acc.comparisons[0].rejections as f64 / reps as f64;
+        let power = acc.methods[0].comparisons[0].rejections() as f64 / reps as f64;
         assert!(
             near(power, theory, reps, 3.29),
             "per_unit={per_unit}: power {power} vs theory {theory}"
@@ -83,8 +83,8 @@ srm = { treatment = 0.05 }
         let agg = run_on(&exp, 2, false, 0..reps);
         let unit = run_on(&exp, 2, true, 0..reps);
         let (a, u) = (
-            agg.comparisons[0].rejections as f64 / reps as f64,
-            unit.comparisons[0].rejections as f64 / reps as f64,
+            agg.methods[0].comparisons[0].rejections() as f64 / reps as f64,
+            unit.methods[0].comparisons[0].rejections() as f64 / reps as f64,
         );
         assert!(
             proportions_agree(a, reps, u, reps, 3.29),
@@ -298,7 +298,7 @@ conv = { relative = 0.1, segments = { desktop = -0.05 } }
     for per_unit in [false, true] {
         let reps = 1500;
         let acc = run_on(&exp, 2, per_unit, 0..reps);
-        let c = &acc.comparisons[0];
+        let c = &acc.methods[0].comparisons[0];
         let mean = c.estimate.mean().expect("estimates");
         let sd = (c.estimate_sq.total() / reps as f64 - mean * mean).sqrt();
         assert!(

@@ -131,7 +131,7 @@ fn range_and_consistency_checks() {
         ),
         (
             &format!("{GOOD}[expect]\nks_distance = {{ near_theory = true }}\n"),
-            "rejection rates only",
+            "applies to rejection rates and variance_reduction only",
         ),
         (
             &format!("{GOOD}[expect]\ncoverage = {{ }}\n"),
@@ -173,6 +173,68 @@ fn range_and_consistency_checks() {
             "must sum to 1",
         ),
         (&GOOD.replace("p = 0.1", "p = nan"), "finite number"),
+        (
+            &format!("{GOOD}[analysis]\nlooks = 0\n"),
+            "analysis.looks: must be 1 to 10000",
+        ),
+        (
+            &format!("{GOOD}[analysis]\nlooks_at = \"weeks\"\n"),
+            "unknown schedule `weeks`",
+        ),
+        (
+            &format!("{GOOD}[analysis.methods.x]\ntype = \"sprt\"\n"),
+            "unknown method type `sprt`",
+        ),
+        (
+            &format!("{GOOD}[analysis.methods.x]\ncuped = true\n"),
+            "analysis.methods.x.type: missing",
+        ),
+        (
+            &format!("{GOOD}[analysis.methods.x]\ntype = \"fixed\"\ncorrection = \"sidak\"\n"),
+            "unknown correction `sidak`",
+        ),
+        (
+            &format!("{GOOD}[analysis.methods.x]\ntype = \"msprt\"\ntau = -1\n"),
+            "analysis.methods.x.tau: must be positive",
+        ),
+        (
+            &format!("{GOOD}[analysis.methods.x]\ntype = \"bayesian\"\nmin_chance = 1.5\n"),
+            "min_chance: must be in [0.5, 1)",
+        ),
+        (
+            &format!("{GOOD}[analysis.methods.x]\ntype = \"bayesian\"\ncuped = true\n"),
+            "not available for bayesian",
+        ),
+        (
+            &format!("{GOOD}[analysis.methods.x]\ntype = \"fixed\"\ncuped = true\n"),
+            "CUPED needs a pre-period covariate",
+        ),
+        (
+            &format!("{GOOD}[analysis.methods.c]\ntype = \"naive\"\n"),
+            "a method and a metric share this name",
+        ),
+        (
+            &format!("{GOOD}[analysis.methods.x]\ntype = \"naive\"\nspeed = 3\n"),
+            "analysis.methods.x.speed: unknown key",
+        ),
+        (
+            &format!(
+                "{GOOD}[analysis.methods.x]\ntype = \"naive\"\n[expect.c]\nfamily_wise_error_rate = {{ max = 0.1 }}\n"
+            ),
+            "is method-wide",
+        ),
+        (
+            &format!(
+                "{GOOD}[analysis.methods.x]\ntype = \"naive\"\n[expect.x]\nvariance_reduction = {{ min = 0.1 }}\n"
+            ),
+            "does not use CUPED",
+        ),
+        (
+            &format!(
+                "{GOOD}[analysis.methods.x]\ntype = \"naive\"\n[expect.y]\npower = {{ min = 0.1 }}\n"
+            ),
+            "unknown measure, metric or method",
+        ),
     ];
     for (text, want) in cases {
         let text = if text.contains("kind =") {

@@ -1,9 +1,14 @@
 //! Fixed-horizon analyses: per-arm sufficient statistics, the pooled
 //! two-proportion z-test, Welch's t-test, lift intervals and the SRM test.
 
+pub mod group_sequential;
 mod proportion;
 mod srm;
 mod welch;
+
+pub mod bayes;
+pub mod msprt;
+pub mod multiple;
 
 pub use proportion::two_proportion_z;
 pub use srm::{SrmResult, srm_chi_square, srm_critical_value, srm_statistic};

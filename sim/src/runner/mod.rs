@@ -5,6 +5,7 @@
 //! each chunk's outcomes are folded into the accumulator and dropped.
 
 mod aggregate;
+mod evaluate;
 mod unit_path;
 
 use std::ops::Range;
@@ -21,6 +22,8 @@ use crate::outcome::ExperimentAcc;
 use crate::population::Arrivals;
 
 pub use aggregate::AggregateSim;
+use evaluate::Evaluator;
+pub use evaluate::{Decision, PreparedMethod, cuped_adjust};
 pub use unit_path::{BLOCK, UnitScratch, UnitSim};
 
 /// How replications are simulated.
@@ -82,8 +85,12 @@ pub struct ReplicationTrace {
     pub replication: u64,
     pub path: SimPath,
     pub stats: ReplicationStats,
-    /// Per comparison, in `Experiment::comparisons()` order.
+    /// The fixed-horizon test on the final data per comparison, in
+    /// `Experiment::comparisons()` order.
     pub tests: Vec<TestResult>,
+    /// Every method's decision per comparison, method-major.
+    #[serde(skip)]
+    pub decisions: Vec<Decision>,
     pub srm: SrmResult,
     /// Units arriving on each day of the experiment window.
     pub arrivals_per_day: Vec<u64>,
@@ -96,6 +103,10 @@ enum Sim {
 
 /// Per-worker scratch space, reused across replications.
 pub struct Scratch {
+    /// Decisions of the last analysed replication, `[method * C + c]`.
+    decisions: Vec<Decision>,
+    /// Buffers for multiple-testing corrections.
+    multiple: (Vec<f64>, Vec<bool>, Vec<usize>),
     /// Cumulative statistics at each look; the last is the final data.
     looks: Vec<ReplicationStats>,
     /// Units seen by each look in the current replication.
@@ -118,6 +129,7 @@ pub struct Engine<'a> {
     sample_boundaries: Vec<u64>,
     look_days: Vec<usize>,
     arrivals: Arrivals,
+    methods: Vec<PreparedMethod>,
 }
 
 /// Replications per parallel chunk: large enough to keep both cores busy and
@@ -139,6 +151,11 @@ impl Scratch {
     /// The cumulative statistics at each look.
     pub fn looks(&self) -> &[ReplicationStats] {
         &self.looks
+    }
+
+    /// The decisions of the replication last analysed here, method-major.
+    pub fn decisions(&self) -> &[Decision] {
+        &self.decisions
     }
 }
 
@@ -162,6 +179,11 @@ impl<'a> Engine<'a> {
             sample_boundaries: exp.sample_boundaries(),
             look_days: exp.look_days(),
             arrivals: Arrivals::new(exp.seed, &exp.population),
+            methods: exp
+                .methods
+                .iter()
+                .map(|m| PreparedMethod::new(exp, m))
+                .collect(),
         }
     }
 
@@ -175,6 +197,8 @@ impl<'a> Engine<'a> {
     pub fn scratch(&self) -> Scratch {
         let looks = self.exp.analysis.looks.max(1);
         Scratch {
+            decisions: vec![Decision::empty(); self.methods.len() * self.comparisons.len()],
+            multiple: Default::default(),
             looks: vec![ReplicationStats::new(self.exp.arms(), self.exp.metrics.len()); looks],
             boundaries: Vec::with_capacity(looks),
             unit: UnitScratch::default(),
@@ -210,6 +234,7 @@ impl<'a> Engine<'a> {
             boundaries,
             unit,
             lanes,
+            ..
         } = scratch;
         match &self.sim {
             Sim::Aggregate(agg) => {
@@ -225,39 +250,62 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Run every comparison's test on simulated statistics; returns the SRM
-    /// chi-square statistic.
-    pub fn analyse(&self, stats: &ReplicationStats, tests: &mut [TestResult]) -> f64 {
-        let arms = self.exp.arms();
-        for (t, c) in tests.iter_mut().zip(&self.comparisons) {
-            let row = &stats.metrics[c.metric * arms..(c.metric + 1) * arms];
-            *t = run_test(
-                self.exp.analysis.tests[c.metric],
-                &self.setup,
-                &row[0],
-                &row[c.variant],
-            );
-        }
+    /// Read the looks of the replication last simulated into `scratch` with
+    /// every method (`scratch.decisions()`, method-major); returns whether the
+    /// SRM test fired on the final data.
+    pub fn analyse(&self, scratch: &mut Scratch) -> bool {
+        let evaluator = Evaluator {
+            exp: self.exp,
+            methods: &self.methods,
+            comparisons: &self.comparisons,
+            setup: self.setup,
+        };
+        let Scratch {
+            looks,
+            decisions,
+            multiple,
+            ..
+        } = scratch;
+        evaluator.evaluate(looks, decisions, multiple);
         // The SRM test compares what reached the analysis with what the
         // configuration intends: the loss itself is what it should catch.
-        srm_statistic(&stats.analysed, &self.intended_shares)
+        let last = &looks[looks.len() - 1];
+        srm_statistic(&last.analysed, &self.intended_shares) > self.srm_critical
+    }
+
+    /// Group-sequential critical values per method (empty for others).
+    pub fn critical_values(&self) -> Vec<Vec<f64>> {
+        self.methods.iter().map(|m| m.critical().to_vec()).collect()
     }
 
     /// One replication, simulated and analysed.
     pub fn trace(&self, r: u64) -> ReplicationTrace {
         let mut scratch = self.scratch();
         self.simulate(r, &mut scratch);
-        let mut tests = vec![TestResult::undefined(); self.truth.len()];
-        self.analyse(scratch.stats(), &mut tests);
-        let srm = srm_chi_square(&scratch.stats().analysed, &self.intended_shares);
-        let arrivals_per_day = self.arrivals.per_day(r, self.exp.population.users);
+        self.analyse(&mut scratch);
+        let last = scratch.stats();
+        let arms = self.exp.arms();
+        let tests = self
+            .comparisons
+            .iter()
+            .map(|c| {
+                let row = &last.metrics[c.metric * arms..(c.metric + 1) * arms];
+                run_test(
+                    self.exp.analysis.tests[c.metric],
+                    &self.setup,
+                    &row[0],
+                    &row[c.variant],
+                )
+            })
+            .collect();
         ReplicationTrace {
             replication: r,
             path: self.path(),
-            stats: scratch.stats().clone(),
+            stats: last.clone(),
             tests,
-            srm,
-            arrivals_per_day,
+            decisions: scratch.decisions.clone(),
+            srm: srm_chi_square(&last.analysed, &self.intended_shares),
+            arrivals_per_day: self.arrivals.per_day(r, self.exp.population.users),
         }
     }
 
@@ -265,36 +313,41 @@ impl<'a> Engine<'a> {
     /// in replication order. `progress` is called with the number of
     /// replications finished, after each chunk.
     pub fn run(&self, range: Range<u64>, progress: &(dyn Fn(u64) + Sync)) -> ExperimentAcc {
-        let comps = self.truth.len();
-        let mut acc = ExperimentAcc::new(range.start, comps);
+        let per_rep = self.methods.len() * self.comparisons.len();
+        let mut acc = ExperimentAcc::new(
+            range.start,
+            self.methods.len(),
+            self.comparisons.len(),
+            self.exp.analysis.looks,
+        );
         let chunk = chunk_len(self.path(), self.exp.population.users);
-        let mut tests = Vec::new();
+        let mut decisions = Vec::new();
         let mut srm = Vec::new();
         let mut units = Vec::new();
         let mut start = range.start;
         while start < range.end {
             let n = chunk.min(range.end - start) as usize;
-            tests.resize(n * comps.max(1), TestResult::undefined());
+            decisions.resize(n * per_rep, Decision::empty());
             srm.resize(n, false);
             units.resize(n, 0u64);
-            tests
-                .par_chunks_mut(comps.max(1))
+            decisions
+                .par_chunks_mut(per_rep)
                 .zip(srm.par_iter_mut())
                 .zip(units.par_iter_mut())
                 .enumerate()
                 .for_each_init(
                     || self.scratch(),
-                    |scratch, (i, ((t, s), u))| {
+                    |scratch, (i, ((d, s), u))| {
                         self.simulate(start + i as u64, scratch);
-                        *s = self.analyse(scratch.stats(), &mut t[..comps]) > self.srm_critical;
+                        *s = self.analyse(scratch);
+                        d.copy_from_slice(&scratch.decisions);
                         *u = scratch.stats().analysed.iter().sum();
                     },
                 );
             for i in 0..n {
                 acc.add(
-                    self.exp,
                     &self.truth,
-                    &tests[i * comps..(i + 1) * comps],
+                    &decisions[i * per_rep..(i + 1) * per_rep],
                     srm[i],
                     units[i],
                 );

@@ -4,12 +4,15 @@
 use std::ops::Range;
 
 use super::reader::{Ctx, Table, as_string, as_table, number_value, suggest};
+use crate::analysis::group_sequential::boundaries;
 use crate::assignment::growthbook::fnv1a32;
 use crate::assignment::{Assignment, HashVersion, MAX_VARIANTS, Method, Namespace};
 use crate::effect::{Faults, Lift, LiftKind};
 use crate::experiment::{
-    AnalysisConfig, Bound, Expectation, Experiment, LookSchedule, Measure, Metric, TestKind,
+    AnalysisConfig, Bound, Expectation, Experiment, LookSchedule, Measure, MeasureScope, Metric,
+    TestKind,
 };
+use crate::method::MethodKind;
 use crate::metric::{Distribution, MAX_POISSON_LAMBDA};
 use crate::population::{Population, Segment};
 
@@ -40,7 +43,7 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Exper
     let metrics = read_metrics(ctx, root);
     let analysis = read_analysis(ctx, root, &metrics);
 
-    let (population, assignment, metrics, analysis) =
+    let (population, assignment, metrics, (analysis, methods)) =
         (population?, assignment?, metrics?, analysis?);
     let metrics: Vec<Metric> = metrics.into_iter().map(|(m, _)| m).collect();
     let lifts = read_effects(ctx, root, &population, &assignment, &metrics);
@@ -56,10 +59,56 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Exper
         lifts,
         faults,
         analysis,
+        methods,
         expectations: Vec::new(),
     };
+    check_boundaries(ctx, &exp)?;
     exp.expectations = read_expectations(ctx, root, &exp)?;
     Some(exp)
+}
+
+/// Group-sequential boundaries must exist for the planned looks; computing
+/// them here means the engine never meets a failure.
+fn check_boundaries(ctx: &mut Ctx, exp: &Experiment) -> Option<()> {
+    let mut ok = true;
+    for m in &exp.methods {
+        if let MethodKind::GroupSequential { boundary } = m.kind
+            && let Err(e) = boundaries(boundary, exp.analysis.alpha, &exp.planned_fractions())
+        {
+            ctx.error(
+                &(0..0),
+                &format!("analysis.methods.{}", m.name),
+                format!("no boundaries for these looks: {e}"),
+                None,
+            );
+            ok = false;
+        }
+        let clash = exp.metrics.iter().any(|x| x.name == m.name);
+        if clash {
+            ctx.error(
+                &(0..0),
+                &format!("analysis.methods.{}", m.name),
+                "a method and a metric share this name",
+                hint("[expect.NAME] must be unambiguous; rename one"),
+            );
+            ok = false;
+        }
+    }
+    if exp.methods.iter().any(|m| m.cuped) {
+        for (metric, m) in exp.metrics.iter().enumerate() {
+            if m.covariate_correlation.is_none() {
+                let _ = metric;
+                ctx.error(
+                    &(0..0),
+                    &format!("metrics.{}.covariate_correlation", m.name),
+                    "CUPED needs a pre-period covariate on every metric",
+                    hint("set covariate_correlation, or cuped = false"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(())
 }
 
 fn read_run(ctx: &mut Ctx, root: &mut Table) -> (u64, u64) {
@@ -515,7 +564,7 @@ fn read_analysis(
     ctx: &mut Ctx,
     root: &mut Table,
     metrics: &Option<ParsedMetrics>,
-) -> Option<AnalysisConfig> {
+) -> Option<(AnalysisConfig, Vec<crate::method::Method>)> {
     let mut ok = true;
     let mut tests = Vec::new();
     if let Some(ms) = metrics {
@@ -540,6 +589,7 @@ fn read_analysis(
     }
     let (mut alpha, mut srm_alpha, mut primary) = (0.05, 0.001, 0);
     let (mut looks, mut looks_at) = (1usize, LookSchedule::Samples);
+    let mut methods = None;
     if let Some(mut t) = root.subtable(ctx, "analysis") {
         let level = |x: f64| x > 0.0 && x < 1.0;
         alpha = t
@@ -594,18 +644,22 @@ fn read_analysis(
                 }
             }
         }
+        methods = super::methods::read_methods(ctx, Some(&mut t), looks);
         t.finish(ctx);
     } else if root.table.get("analysis").is_some() {
         ok = false;
+    } else {
+        methods = super::methods::read_methods(ctx, None, looks);
     }
-    (ok && metrics.is_some()).then_some(AnalysisConfig {
+    let config = AnalysisConfig {
         looks,
         looks_at,
         alpha,
         tests,
         srm_alpha,
         primary_metric: primary,
-    })
+    };
+    (ok && metrics.is_some()).then_some(config).zip(methods)
 }
 
 fn find_variant(
@@ -865,12 +919,12 @@ fn read_bound(
         ctx.error(&span, path, format!("min {a} is above max {b}"), None);
         ok = false;
     }
-    if near_theory && !measure.is_rejection_rate() {
+    if near_theory && !measure.has_theory() {
         ctx.error(
             &span,
             path,
-            "`near_theory` applies to rejection rates only",
-            hint("false_positive_rate, power or rejection_rate"),
+            "`near_theory` applies to rejection rates and variance_reduction only",
+            hint("false_positive_rate, power, rejection_rate or variance_reduction"),
         );
         ok = false;
     }
@@ -884,15 +938,86 @@ fn read_bound(
 /// One bound found under `[expect]`, before validation.
 struct ExpectItem<'a, 'i> {
     measure: Measure,
-    comparison: Option<usize>,
+    method: usize,
+    /// The comparison a comparison-scoped measure refers to here.
+    comparison: usize,
+    /// How deep the key sits: 0 directly under `[expect]` or a method table,
+    /// 1 under a metric table (so method-wide measures are out of place).
+    depth: u8,
     span: Range<usize>,
     path: String,
     value: super::reader::Value<'a, 'i>,
 }
 
-/// `[expect]` holds measure keys for the primary comparison; a sub-table named
-/// after a metric holds that metric's measures (first treatment), and within it
-/// a sub-table named after a variant holds that comparison's.
+/// Measures of one method under a metric table (`[expect.METRIC]` or
+/// `[expect.METHOD.METRIC]`), and its variant sub-tables.
+fn read_metric_expectations<'a, 'i>(
+    ctx: &mut Ctx,
+    exp: &Experiment,
+    method: usize,
+    metric: usize,
+    mut mt: Table<'a, 'i>,
+    items: &mut Vec<ExpectItem<'a, 'i>>,
+) -> bool {
+    let mut ok = true;
+    let path = mt.path.clone();
+    for (key, span, v) in mt.entries() {
+        let kpath = format!("{path}.{key}");
+        if let Some(measure) = Measure::from_key(key) {
+            let comparison = exp.comparison_index(metric, 1);
+            items.push(ExpectItem {
+                measure,
+                method,
+                comparison,
+                depth: 1,
+                span,
+                path: kpath,
+                value: v,
+            });
+            continue;
+        }
+        let Some(variant) = find_variant(ctx, &exp.assignment, key, &kpath, &span) else {
+            ok = false;
+            continue;
+        };
+        let Some(mut vt) = as_table(ctx, &kpath, v) else {
+            ok = false;
+            continue;
+        };
+        for (key3, span3, v3) in vt.entries() {
+            let path3 = format!("{kpath}.{key3}");
+            match Measure::from_key(key3) {
+                Some(measure) => {
+                    let comparison = exp.comparison_index(metric, variant);
+                    items.push(ExpectItem {
+                        measure,
+                        method,
+                        comparison,
+                        depth: 1,
+                        span: span3,
+                        path: path3,
+                        value: v3,
+                    });
+                }
+                None => {
+                    ctx.error(
+                        &span3,
+                        &path3,
+                        "unknown measure",
+                        suggest(key3, Measure::ALL.iter().map(|m| m.key())),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    ok
+}
+
+/// `[expect]` holds measure keys for the first method's primary comparison.
+/// A sub-table named after a method holds that method's; a sub-table named
+/// after a metric holds that metric's measures (first treatment), and within
+/// it a sub-table named after a variant holds that comparison's.
 fn read_expectations(
     ctx: &mut Ctx,
     root: &mut Table,
@@ -904,95 +1029,106 @@ fn read_expectations(
     let mut ok = true;
     let mut items = Vec::new();
     let primary = exp.comparison_index(exp.analysis.primary_metric, 1);
-    let measure_names = || Measure::ALL.iter().map(|m| m.key());
+    let names = || {
+        Measure::ALL
+            .iter()
+            .map(|m| m.key())
+            .chain(exp.metrics.iter().map(|m| m.name.as_str()))
+            .chain(exp.methods.iter().map(|m| m.name.as_str()))
+    };
     for (key, span, v) in et.entries() {
         let path = format!("expect.{key}");
         if let Some(measure) = Measure::from_key(key) {
-            let comparison = (measure != Measure::SrmDetectionRate).then_some(primary);
             items.push(ExpectItem {
                 measure,
-                comparison,
+                method: 0,
+                comparison: primary,
+                depth: 0,
                 span,
                 path,
                 value: v,
             });
-            continue;
-        }
-        let Some(m) = exp.metrics.iter().position(|m| m.name == key) else {
-            let h = suggest(
-                key,
-                measure_names().chain(exp.metrics.iter().map(|m| m.name.as_str())),
-            )
-            .or_else(|| hint("a measure (e.g. false_positive_rate) or a metric name"));
-            ctx.error(&span, &path, "unknown measure or metric", h);
-            ok = false;
-            continue;
-        };
-        let Some(mut mt) = as_table(ctx, &path, v) else {
-            ok = false;
-            continue;
-        };
-        for (key2, span2, v2) in mt.entries() {
-            let path2 = format!("{path}.{key2}");
-            if let Some(measure) = Measure::from_key(key2) {
-                let comparison = Some(exp.comparison_index(m, 1));
-                items.push(ExpectItem {
-                    measure,
-                    comparison,
-                    span: span2,
-                    path: path2,
-                    value: v2,
-                });
-                continue;
+        } else if let Some(m) = exp.metrics.iter().position(|m| m.name == key) {
+            match as_table(ctx, &path, v) {
+                Some(mt) => ok &= read_metric_expectations(ctx, exp, 0, m, mt, &mut items),
+                None => ok = false,
             }
-            let Some(variant) = find_variant(ctx, &exp.assignment, key2, &path2, &span2) else {
+        } else if let Some(method) = exp.methods.iter().position(|m| m.name == key) {
+            let Some(mut mt) = as_table(ctx, &path, v) else {
                 ok = false;
                 continue;
             };
-            let Some(mut vt) = as_table(ctx, &path2, v2) else {
-                ok = false;
-                continue;
-            };
-            for (key3, span3, v3) in vt.entries() {
-                let path3 = format!("{path2}.{key3}");
-                match Measure::from_key(key3) {
-                    Some(measure) => {
-                        let comparison = Some(exp.comparison_index(m, variant));
-                        items.push(ExpectItem {
-                            measure,
-                            comparison,
-                            span: span3,
-                            path: path3,
-                            value: v3,
-                        });
+            for (key2, span2, v2) in mt.entries() {
+                let path2 = format!("{path}.{key2}");
+                if let Some(measure) = Measure::from_key(key2) {
+                    items.push(ExpectItem {
+                        measure,
+                        method,
+                        comparison: primary,
+                        depth: 0,
+                        span: span2,
+                        path: path2,
+                        value: v2,
+                    });
+                } else if let Some(m) = exp.metrics.iter().position(|m| m.name == key2) {
+                    match as_table(ctx, &path2, v2) {
+                        Some(t) => {
+                            ok &= read_metric_expectations(ctx, exp, method, m, t, &mut items)
+                        }
+                        None => ok = false,
                     }
-                    None => {
-                        ctx.error(
-                            &span3,
-                            &path3,
-                            "unknown measure",
-                            suggest(key3, measure_names()),
-                        );
-                        ok = false;
-                    }
+                } else {
+                    let h = suggest(
+                        key2,
+                        Measure::ALL
+                            .iter()
+                            .map(|m| m.key())
+                            .chain(exp.metrics.iter().map(|m| m.name.as_str())),
+                    );
+                    ctx.error(
+                        &span2,
+                        &path2,
+                        "unknown measure or metric",
+                        h.or_else(|| hint("a measure or a metric name")),
+                    );
+                    ok = false;
                 }
             }
+        } else {
+            let h =
+                suggest(key, names()).or_else(|| hint("a measure, a metric name or a method name"));
+            ctx.error(&span, &path, "unknown measure, metric or method", h);
+            ok = false;
         }
     }
     let comparisons = exp.comparisons();
     let mut out = Vec::new();
     for item in items {
-        if item.measure == Measure::SrmDetectionRate && item.path != "expect.srm_detection_rate" {
-            ctx.error(
-                &item.span,
-                &item.path,
-                "srm_detection_rate is experiment-wide",
-                hint("put it directly under [expect]"),
-            );
-            ok = false;
-            continue;
-        }
-        if let Some(ci) = item.comparison {
+        let comparison = match item.measure.scope() {
+            MeasureScope::Experiment if item.path != "expect.srm_detection_rate" => {
+                ctx.error(
+                    &item.span,
+                    &item.path,
+                    "srm_detection_rate is experiment-wide",
+                    hint("put it directly under [expect]"),
+                );
+                ok = false;
+                continue;
+            }
+            MeasureScope::Method if item.depth > 0 => {
+                ctx.error(
+                    &item.span,
+                    &item.path,
+                    format!("{} is method-wide", item.measure.key()),
+                    hint("put it under [expect] or [expect.METHOD]"),
+                );
+                ok = false;
+                continue;
+            }
+            MeasureScope::Experiment | MeasureScope::Method => None,
+            MeasureScope::Comparison => Some(item.comparison),
+        };
+        if let Some(ci) = comparison {
             let (diff, _) = exp.true_effect(comparisons[ci]);
             let misfit = match item.measure {
                 Measure::FalsePositiveRate if diff != 0.0 => {
@@ -1001,13 +1137,16 @@ fn read_expectations(
                 Measure::Power if diff == 0.0 => {
                     Some("the true effect is zero here; use `false_positive_rate`")
                 }
+                Measure::VarianceReduction if !exp.methods[item.method].cuped => {
+                    Some("this method does not use CUPED")
+                }
                 _ => None,
             };
             if let Some(h) = misfit {
                 ctx.error(
                     &item.span,
                     &item.path,
-                    format!("`{}` does not fit this comparison", item.measure.key()),
+                    format!("`{}` does not fit here", item.measure.key()),
                     hint(h),
                 );
                 ok = false;
@@ -1016,8 +1155,10 @@ fn read_expectations(
         }
         match read_bound(ctx, &item.path, item.value, item.measure) {
             Some(bound) => out.push(Expectation {
+                key: item.path,
                 measure: item.measure,
-                comparison: item.comparison,
+                method: item.method,
+                comparison,
                 bound,
             }),
             None => ok = false,

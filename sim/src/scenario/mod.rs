@@ -4,6 +4,7 @@
 //! out-of-range value is reported with its line, column and dotted key.
 
 mod experiment;
+mod methods;
 mod reader;
 
 use std::fmt;

@@ -41,6 +41,7 @@ pub fn result_json(exp: &Experiment, acc: ExperimentAcc, per_unit: bool) -> Stri
         scenario_hash: "sha256:test".into(),
         path: engine.path(),
         reproduce: "umpire run test.toml".into(),
+        critical_values: engine.critical_values(),
     };
     serde_json::to_string_pretty(&ExperimentResult::build(exp, acc, meta)).expect("serialise")
 }

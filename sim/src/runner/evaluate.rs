@@ -1,0 +1,322 @@
+//! Reading one replication's looks with every analysis method: the tests,
+//! stopping rules and estimates at stopping. Each look costs O(1) per
+//! comparison: methods see only sufficient statistics.
+
+use super::ReplicationStats;
+use crate::analysis::bayes::{self, Posterior};
+use crate::analysis::group_sequential::{BoundaryError, boundaries};
+use crate::analysis::msprt::{Msprt, MsprtState};
+use crate::analysis::multiple::{Correction, reject};
+use crate::analysis::{ArmStats, TestResult, TestSetup, run_test};
+use crate::experiment::{Comparison, Experiment, TestKind};
+use crate::method::{Method, MethodKind};
+
+/// What a method concluded for one comparison in one replication.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decision {
+    pub rejected: bool,
+    /// The look at which the method stopped, or the last look.
+    pub look: usize,
+    /// NaN for methods without p-values.
+    pub p_value: f64,
+    pub diff: f64,
+    pub diff_ci: (f64, f64),
+    pub rel: f64,
+    pub rel_ci: (f64, f64),
+    /// Units in the compared arms at the stopping look.
+    pub sample_size: u64,
+    /// CUPED's variance reduction at the stopping look (NaN without CUPED).
+    pub variance_reduction: f64,
+}
+
+impl Decision {
+    pub fn empty() -> Self {
+        Decision {
+            rejected: false,
+            look: 0,
+            p_value: f64::NAN,
+            diff: f64::NAN,
+            diff_ci: (f64::NAN, f64::NAN),
+            rel: f64::NAN,
+            rel_ci: (f64::NAN, f64::NAN),
+            sample_size: 0,
+            variance_reduction: f64::NAN,
+        }
+    }
+}
+
+/// A method with everything it needs precomputed.
+pub struct PreparedMethod {
+    pub method: Method,
+    /// Group-sequential critical values per look.
+    critical: Vec<f64>,
+    /// mSPRT per metric (tau in the metric's units).
+    msprt: Vec<Msprt>,
+}
+
+impl PreparedMethod {
+    /// Validation has computed the same boundaries, so they cannot fail
+    /// here; if they did, the method would never reject rather than panic.
+    pub fn new(exp: &Experiment, method: &Method) -> Self {
+        let critical = match method.kind {
+            MethodKind::GroupSequential { boundary } => {
+                boundaries(boundary, exp.analysis.alpha, &exp.planned_fractions()).map_or_else(
+                    |_: BoundaryError| vec![f64::INFINITY; exp.analysis.looks],
+                    |b| b.critical,
+                )
+            }
+            _ => Vec::new(),
+        };
+        let msprt = match method.kind {
+            MethodKind::Msprt { tau } => exp
+                .metrics
+                .iter()
+                .map(|m| Msprt::new(tau * m.baseline.variance().sqrt(), exp.analysis.alpha))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Self {
+            method: method.clone(),
+            critical,
+            msprt,
+        }
+    }
+
+    pub fn critical(&self) -> &[f64] {
+        &self.critical
+    }
+}
+
+/// The two arms of a comparison at one look, CUPED-adjusted if asked, and the
+/// variance reduction the adjustment achieved.
+fn arms_at(
+    stats: &ReplicationStats,
+    arms: usize,
+    c: Comparison,
+    cuped: bool,
+) -> (ArmStats, ArmStats, f64) {
+    let row = &stats.metrics[c.metric * arms..(c.metric + 1) * arms];
+    let (control, treatment) = (row[0], row[c.variant]);
+    if !cuped {
+        return (control, treatment, f64::NAN);
+    }
+    cuped_adjust(&control, &treatment)
+}
+
+/// Within-arm centred moments: (Sxx, Sxy, Syy).
+fn moments(a: &ArmStats) -> (f64, f64, f64) {
+    let n = a.n as f64;
+    if a.n == 0 {
+        return (0.0, 0.0, 0.0);
+    }
+    (
+        a.x_sum_sq - a.x_sum * a.x_sum / n,
+        a.xy_sum - a.x_sum * a.sum / n,
+        a.sum_sq - a.sum * a.sum / n,
+    )
+}
+
+/// CUPED: Y' = Y − θ(X − x̄), θ = ΣSxy / ΣSxx pooled within arms (so the
+/// treatment effect does not leak into θ). Returns adjusted statistics with
+/// the same n whose mean and sample variance are those of Y', and the share
+/// of the within-arm variance removed.
+pub fn cuped_adjust(control: &ArmStats, treatment: &ArmStats) -> (ArmStats, ArmStats, f64) {
+    let (cxx, cxy, cyy) = moments(control);
+    let (txx, txy, tyy) = moments(treatment);
+    let (sxx, sxy, syy) = (cxx + txx, cxy + txy, cyy + tyy);
+    if sxx <= 0.0 || syy <= 0.0 {
+        return (*control, *treatment, 0.0);
+    }
+    let theta = sxy / sxx;
+    let n_all = (control.n + treatment.n) as f64;
+    let x_bar = (control.x_sum + treatment.x_sum) / n_all;
+    let adjust = |a: &ArmStats, xx: f64, xy: f64, yy: f64| {
+        let n = a.n as f64;
+        if a.n < 2 {
+            return *a;
+        }
+        let mean = (a.sum - theta * (a.x_sum - n * x_bar)) / n;
+        let ss = (yy - 2.0 * theta * xy + theta * theta * xx).max(0.0);
+        ArmStats {
+            n: a.n,
+            sum: n * mean,
+            sum_sq: ss + n * mean * mean,
+            ..Default::default()
+        }
+    };
+    let adjusted_ss = (syy - 2.0 * theta * sxy + theta * theta * sxx).max(0.0);
+    (
+        adjust(control, cxx, cxy, cyy),
+        adjust(treatment, txx, txy, tyy),
+        1.0 - adjusted_ss / syy,
+    )
+}
+
+fn variance_of_diff(control: &ArmStats, treatment: &ArmStats, kind: TestKind) -> f64 {
+    let var_mean = |a: &ArmStats| match kind {
+        TestKind::Z => {
+            let p = a.mean();
+            p * (1.0 - p) / a.n as f64
+        }
+        TestKind::Welch => a.variance() / a.n as f64,
+    };
+    var_mean(control) + var_mean(treatment)
+}
+
+fn from_test(t: &TestResult, look: usize, n: u64, vr: f64, rejected: bool) -> Decision {
+    Decision {
+        rejected,
+        look,
+        p_value: t.p_value,
+        diff: t.diff,
+        diff_ci: t.diff_ci,
+        rel: t.rel,
+        rel_ci: t.rel_ci,
+        sample_size: n,
+        variance_reduction: vr,
+    }
+}
+
+/// Evaluate every method on every comparison. `out[method * comparisons + c]`.
+pub struct Evaluator<'a> {
+    pub exp: &'a Experiment,
+    pub methods: &'a [PreparedMethod],
+    pub comparisons: &'a [Comparison],
+    pub setup: TestSetup,
+}
+
+impl Evaluator<'_> {
+    /// The test a comparison uses under a method: CUPED always uses Welch on
+    /// the adjusted values.
+    fn test_kind(&self, c: Comparison, cuped: bool) -> TestKind {
+        if cuped {
+            TestKind::Welch
+        } else {
+            self.exp.analysis.tests[c.metric]
+        }
+    }
+
+    pub fn evaluate(
+        &self,
+        looks: &[ReplicationStats],
+        out: &mut [Decision],
+        scratch: &mut (Vec<f64>, Vec<bool>, Vec<usize>),
+    ) {
+        let nc = self.comparisons.len();
+        for (mi, pm) in self.methods.iter().enumerate() {
+            let row = &mut out[mi * nc..(mi + 1) * nc];
+            for (d, &c) in row.iter_mut().zip(self.comparisons) {
+                *d = self.one(pm, c, looks);
+            }
+            if let MethodKind::Fixed { correction } = pm.method.kind
+                && correction != Correction::None
+            {
+                let (p, rej, idx) = scratch;
+                p.clear();
+                p.extend(row.iter().map(|d| d.p_value));
+                rej.clear();
+                rej.resize(nc, false);
+                reject(correction, p, self.exp.analysis.alpha, rej, idx);
+                for (d, &r) in row.iter_mut().zip(rej.iter()) {
+                    d.rejected = r;
+                }
+            }
+        }
+    }
+
+    fn one(&self, pm: &PreparedMethod, c: Comparison, looks: &[ReplicationStats]) -> Decision {
+        let arms = self.exp.arms();
+        let cuped = pm.method.cuped;
+        let kind = self.test_kind(c, cuped);
+        let last = looks.len() - 1;
+        let size = |s: &ReplicationStats| {
+            s.metrics[c.metric * arms].n + s.metrics[c.metric * arms + c.variant].n
+        };
+        let test_at = |k: usize| {
+            let (ctl, trt, vr) = arms_at(&looks[k], arms, c, cuped);
+            (run_test(kind, &self.setup, &ctl, &trt), vr, size(&looks[k]))
+        };
+        match pm.method.kind {
+            MethodKind::Fixed { .. } => {
+                let (t, vr, n) = test_at(last);
+                from_test(&t, last, n, vr, t.p_value < self.setup.alpha)
+            }
+            MethodKind::Naive => {
+                for k in 0..=last {
+                    let (t, vr, n) = test_at(k);
+                    if t.p_value < self.setup.alpha || k == last {
+                        return from_test(&t, k, n, vr, t.p_value < self.setup.alpha);
+                    }
+                }
+                Decision::empty()
+            }
+            MethodKind::GroupSequential { .. } => {
+                for k in 0..=last {
+                    let (t, vr, n) = test_at(k);
+                    let crit = pm.critical.get(k).copied().unwrap_or(f64::INFINITY);
+                    let rejected = t.statistic.abs() >= crit;
+                    if rejected || k == last {
+                        return from_test(&t, k, n, vr, rejected);
+                    }
+                }
+                Decision::empty()
+            }
+            MethodKind::Msprt { .. } => {
+                let m = &pm.msprt[c.metric];
+                let mut state = MsprtState::default();
+                for (k, look) in looks.iter().enumerate() {
+                    let (ctl, trt, vr) = arms_at(look, arms, c, cuped);
+                    let diff = trt.mean() - ctl.mean();
+                    let rejected = state.update(m, diff, variance_of_diff(&ctl, &trt, kind));
+                    if rejected || k == last {
+                        let t = run_test(kind, &self.setup, &ctl, &trt);
+                        // The relative interval is the fixed-horizon one: mSPRT's
+                        // always-valid interval is for the difference.
+                        return Decision {
+                            p_value: state.p_value,
+                            diff_ci: (state.lo, state.hi),
+                            ..from_test(&t, k, size(look), vr, rejected)
+                        };
+                    }
+                }
+                Decision::empty()
+            }
+            MethodKind::Bayesian {
+                prior_a,
+                prior_b,
+                min_chance,
+                max_relative_loss,
+            } => {
+                let binary = self.exp.metrics[c.metric].baseline.is_binary() && !cuped;
+                let posterior = |a: &ArmStats| {
+                    if binary {
+                        bayes::beta_posterior(a.sum, a.n as f64, prior_a, prior_b)
+                    } else {
+                        bayes::normal_posterior(a.mean(), a.variance(), a.n as f64)
+                    }
+                };
+                for (k, look) in looks.iter().enumerate() {
+                    let (ctl, trt, vr) = arms_at(look, arms, c, cuped);
+                    let (pc, pt): (Posterior, Posterior) = (posterior(&ctl), posterior(&trt));
+                    let cmp = bayes::compare(pc, pt);
+                    let decided =
+                        bayes::decide(&cmp, pc.mean, min_chance, max_relative_loss).is_some();
+                    if decided || k == last {
+                        let t = run_test(kind, &self.setup, &ctl, &trt);
+                        // Credible interval for the difference from the normal
+                        // posterior of D = μ_t − μ_c.
+                        let (m, s) = (pt.mean - pc.mean, (pt.var + pc.var).sqrt());
+                        let z = self.setup.z_crit;
+                        return Decision {
+                            p_value: f64::NAN,
+                            diff: m,
+                            diff_ci: (m - z * s, m + z * s),
+                            ..from_test(&t, k, size(look), vr, decided)
+                        };
+                    }
+                }
+                Decision::empty()
+            }
+        }
+    }
+}
