@@ -13,9 +13,13 @@ use umpire_sim::scenario::{Scenario, parse};
 const USERS: u64 = 10_000;
 
 fn experiment(assignment: &str) -> Experiment {
+    experiment_with(assignment, "")
+}
+
+fn experiment_with(assignment: &str, analysis: &str) -> Experiment {
     let text = format!(
         "kind = \"experiment\"\n[run]\nseed = 7\n[population]\nusers = {USERS}\n{assignment}\n\
-         [metrics.conversion]\ntype = \"bernoulli\"\np = 0.1\n"
+         [metrics.conversion]\ntype = \"bernoulli\"\np = 0.1\n{analysis}"
     );
     match parse("bench.toml", &text) {
         Ok(l) => match l.scenario {
@@ -52,6 +56,57 @@ fn per_unit(c: &mut Criterion) {
     g.finish();
 }
 
+/// Looks must not slow the unit loop: a 10-look naive-peeking A/A against
+/// the fixed-horizon one, both simulated and analysed per replication.
+fn looks(c: &mut Criterion) {
+    let mut g = c.benchmark_group("per_unit_looks");
+    g.throughput(Throughput::Elements(USERS));
+    for (name, analysis) in [
+        ("aa_bernoulli_10k_fixed", ""),
+        (
+            "aa_bernoulli_10k_naive_10_looks",
+            "[analysis]\nlooks = 10\n",
+        ),
+    ] {
+        let exp = experiment_with("[assignment]\nmethod = \"random\"", analysis);
+        let engine = Engine::new(&exp, true);
+        let mut scratch = engine.scratch();
+        let mut r = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                r += 1;
+                engine.simulate(black_box(r), &mut scratch);
+                black_box(engine.analyse(&mut scratch));
+            })
+        });
+    }
+    g.finish();
+}
+
+/// The analysis alone, per look: each sequential method must cost O(1) per
+/// look whatever the population size.
+fn per_look(c: &mut Criterion) {
+    let mut g = c.benchmark_group("analysis_per_look");
+    let methods = "[analysis.methods.naive]\ntype = \"naive\"\n[analysis.methods.msprt]\ntype = \"msprt\"\n\
+                   [analysis.methods.obf]\ntype = \"obrien_fleming\"\n[analysis.methods.bayes]\ntype = \"bayesian\"\n";
+    for looks in [10usize, 100] {
+        // Huge effect-free data would stop early; a null effect keeps every
+        // method reading every look most of the time.
+        let exp = experiment_with(
+            "[assignment]\nmethod = \"random\"",
+            &format!("[analysis]\nlooks = {looks}\n{methods}"),
+        );
+        let engine = Engine::new(&exp, false);
+        let mut scratch = engine.scratch();
+        engine.simulate(1, &mut scratch);
+        g.throughput(Throughput::Elements(looks as u64 * 4));
+        g.bench_function(format!("4_methods_{looks}_looks"), |b| {
+            b.iter(|| black_box(engine.analyse(&mut scratch)))
+        });
+    }
+    g.finish();
+}
+
 fn aggregate(c: &mut Criterion) {
     let mut g = c.benchmark_group("aggregate");
     g.throughput(Throughput::Elements(1));
@@ -81,5 +136,5 @@ fn keystream(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, per_unit, aggregate, keystream);
+criterion_group!(benches, per_unit, looks, per_look, aggregate, keystream);
 criterion_main!(benches);

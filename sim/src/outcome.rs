@@ -113,8 +113,10 @@ pub struct MethodAcc {
     pub comparisons: Vec<ComparisonAcc>,
     /// Replications with at least one rejected true null.
     pub family_wise_errors: u64,
-    /// False discovery proportion V / max(R, 1) per replication.
+    /// False discovery proportion V / max(R, 1) per replication, and its
+    /// square (for the Monte Carlo interval).
     pub false_discovery_proportion: ExactSum,
+    pub false_discovery_proportion_sq: ExactSum,
 }
 
 /// Everything measured over the replications `first..end`.
@@ -420,7 +422,11 @@ fn method_result(
             .collect(),
         critical_values,
         family_wise_error_rate: wilson(acc.family_wise_errors, r, INTERVAL_ALPHA),
-        false_discovery_rate: mean_estimate(&acc.false_discovery_proportion, None, 0.0),
+        false_discovery_rate: mean_estimate(
+            &acc.false_discovery_proportion,
+            Some(&acc.false_discovery_proportion_sq),
+            0.0,
+        ),
     }
 }
 

@@ -10,7 +10,7 @@ pub mod bayes;
 pub mod msprt;
 pub mod multiple;
 
-pub use proportion::two_proportion_z;
+pub use proportion::{pooled_z, two_proportion_z};
 pub use srm::{SrmResult, srm_chi_square, srm_critical_value, srm_statistic};
 pub use welch::welch_t;
 

@@ -4,6 +4,23 @@
 use super::{ArmStats, TestResult, TestSetup, relative_lift};
 use crate::stats::normal_two_sided_p;
 
+/// The pooled z statistic alone: what a look needs to decide, without the
+/// p-value and intervals. All-zero or all-one data carries no evidence of a
+/// difference, so its statistic is 0; so is an empty arm's.
+pub fn pooled_z(control: &ArmStats, treatment: &ArmStats) -> f64 {
+    if control.n == 0 || treatment.n == 0 {
+        return 0.0;
+    }
+    let (nc, nt) = (control.n as f64, treatment.n as f64);
+    let pbar = (control.sum + treatment.sum) / (nc + nt);
+    let se0 = (pbar * (1.0 - pbar) * (1.0 / nc + 1.0 / nt)).sqrt();
+    if se0 > 0.0 {
+        (treatment.sum / nt - control.sum / nc) / se0
+    } else {
+        0.0
+    }
+}
+
 /// `sum` of each arm is its count of successes.
 pub fn two_proportion_z(control: &ArmStats, treatment: &ArmStats, setup: &TestSetup) -> TestResult {
     if control.n == 0 || treatment.n == 0 {
@@ -11,16 +28,9 @@ pub fn two_proportion_z(control: &ArmStats, treatment: &ArmStats, setup: &TestSe
     }
     let (nc, nt) = (control.n as f64, treatment.n as f64);
     let (pc, pt) = (control.sum / nc, treatment.sum / nt);
-    let pbar = (control.sum + treatment.sum) / (nc + nt);
-    let se0 = (pbar * (1.0 - pbar) * (1.0 / nc + 1.0 / nt)).sqrt();
     let diff = pt - pc;
-    // All-zero or all-one data carries no evidence of a difference.
-    let (z, p) = if se0 > 0.0 {
-        let z = diff / se0;
-        (z, normal_two_sided_p(z))
-    } else {
-        (0.0, 1.0)
-    };
+    let z = pooled_z(control, treatment);
+    let p = if z == 0.0 { 1.0 } else { normal_two_sided_p(z) };
     let (var_c, var_t) = (pc * (1.0 - pc) / nc, pt * (1.0 - pt) / nt);
     let se1 = (var_c + var_t).sqrt();
     let zc = setup.z_crit;

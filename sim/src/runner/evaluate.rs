@@ -7,7 +7,7 @@ use crate::analysis::bayes::{self, Posterior};
 use crate::analysis::group_sequential::{BoundaryError, boundaries};
 use crate::analysis::msprt::{Msprt, MsprtState};
 use crate::analysis::multiple::{Correction, reject};
-use crate::analysis::{ArmStats, TestResult, TestSetup, run_test};
+use crate::analysis::{ArmStats, TestResult, TestSetup, pooled_z, run_test};
 use crate::experiment::{Comparison, Experiment, TestKind};
 use crate::method::{Method, MethodKind};
 
@@ -243,6 +243,15 @@ impl Evaluator<'_> {
             }
             MethodKind::Naive => {
                 for k in 0..=last {
+                    // The z-test rejects exactly when |z| > z_crit, so a look
+                    // needs only the statistic; Welch's needs its p-value.
+                    let go_on = kind == TestKind::Z && k < last && {
+                        let (ctl, trt, _) = arms_at(&looks[k], arms, c, cuped);
+                        pooled_z(&ctl, &trt).abs() <= self.setup.z_crit
+                    };
+                    if go_on {
+                        continue;
+                    }
                     let (t, vr, n) = test_at(k);
                     if t.p_value < self.setup.alpha || k == last {
                         return from_test(&t, k, n, vr, t.p_value < self.setup.alpha);
@@ -252,8 +261,15 @@ impl Evaluator<'_> {
             }
             MethodKind::GroupSequential { .. } => {
                 for k in 0..=last {
-                    let (t, vr, n) = test_at(k);
                     let crit = pm.critical.get(k).copied().unwrap_or(f64::INFINITY);
+                    let go_on = kind == TestKind::Z && k < last && {
+                        let (ctl, trt, _) = arms_at(&looks[k], arms, c, cuped);
+                        pooled_z(&ctl, &trt).abs() < crit
+                    };
+                    if go_on {
+                        continue;
+                    }
+                    let (t, vr, n) = test_at(k);
                     let rejected = t.statistic.abs() >= crit;
                     if rejected || k == last {
                         return from_test(&t, k, n, vr, rejected);
