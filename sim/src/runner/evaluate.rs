@@ -242,11 +242,11 @@ impl Evaluator<'_> {
                 from_test(&t, last, n, vr, t.p_value < self.setup.alpha)
             }
             MethodKind::Naive => {
-                for k in 0..=last {
+                for (k, look) in looks.iter().enumerate() {
                     // The z-test rejects exactly when |z| > z_crit, so a look
                     // needs only the statistic; Welch's needs its p-value.
                     let go_on = kind == TestKind::Z && k < last && {
-                        let (ctl, trt, _) = arms_at(&looks[k], arms, c, cuped);
+                        let (ctl, trt, _) = arms_at(look, arms, c, cuped);
                         pooled_z(&ctl, &trt).abs() <= self.setup.z_crit
                     };
                     if go_on {
@@ -260,10 +260,10 @@ impl Evaluator<'_> {
                 Decision::empty()
             }
             MethodKind::GroupSequential { .. } => {
-                for k in 0..=last {
+                for (k, look) in looks.iter().enumerate() {
                     let crit = pm.critical.get(k).copied().unwrap_or(f64::INFINITY);
                     let go_on = kind == TestKind::Z && k < last && {
-                        let (ctl, trt, _) = arms_at(&looks[k], arms, c, cuped);
+                        let (ctl, trt, _) = arms_at(look, arms, c, cuped);
                         pooled_z(&ctl, &trt).abs() < crit
                     };
                     if go_on {
