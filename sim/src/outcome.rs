@@ -42,6 +42,9 @@ pub struct ComparisonAcc {
     pub stopping_look: ExactSum,
     /// Units in the compared arms at stopping.
     pub sample_size: ExactSum,
+    /// The same, split by the look at which the replication stopped (the
+    /// last look for replications that never rejected).
+    pub sample_size_by_stopping_look: Vec<ExactSum>,
     /// CUPED's variance reduction at stopping, and its square (for the
     /// Monte Carlo interval of the mean).
     pub variance_reduction: ExactSum,
@@ -80,6 +83,9 @@ impl ComparisonAcc {
         self.rel_estimate.add(d.rel);
         self.stopping_look.add((d.look + 1) as f64);
         self.sample_size.add(d.sample_size as f64);
+        if let Some(s) = self.sample_size_by_stopping_look.get_mut(d.look) {
+            s.add(d.sample_size as f64);
+        }
         if !d.variance_reduction.is_nan() {
             self.variance_reduction.add(d.variance_reduction);
             self.variance_reduction_sq
@@ -102,6 +108,10 @@ impl ComparisonAcc {
         self.rel_estimate.merge(&o.rel_estimate);
         self.stopping_look.merge(&o.stopping_look);
         self.sample_size.merge(&o.sample_size);
+        self.sample_size_by_stopping_look
+            .iter_mut()
+            .zip(&o.sample_size_by_stopping_look)
+            .for_each(|(a, b)| a.merge(b));
         self.variance_reduction.merge(&o.variance_reduction);
         self.variance_reduction_sq.merge(&o.variance_reduction_sq);
     }
@@ -260,6 +270,9 @@ pub struct ComparisonResult {
     /// The look by which half the replications had stopped.
     pub median_stopping_look: usize,
     pub mean_sample_size: f64,
+    /// Mean sample size of the replications that stopped at the median
+    /// stopping look.
+    pub median_sample_size: f64,
     /// p-value counts at stopping in 20 equal bins over [0, 1] (empty for
     /// methods without p-values).
     pub p_value_histogram: Vec<u64>,
@@ -501,6 +514,11 @@ fn comparison_result(
         mean_stopping_look: a.stopping_look.mean().unwrap_or(f64::NAN),
         median_stopping_look,
         mean_sample_size: a.sample_size.mean().unwrap_or(f64::NAN),
+        median_sample_size: a
+            .sample_size_by_stopping_look
+            .get(median_stopping_look - 1)
+            .and_then(ExactSum::mean)
+            .unwrap_or(f64::NAN),
         p_value_histogram: if has_p {
             a.p_values.coarse()
         } else {

@@ -60,7 +60,47 @@ time = { absolute = 0.1 }
 [faults]
 srm = { treatment = 0.01 }
 "#;
+    let sequential = r#"
+kind = "experiment"
+[run]
+seed = 21
+replications = 600
+[population]
+users = 3000
+duration_days = 7
+[metrics.conv]
+type = "bernoulli"
+p = 0.2
+covariate_correlation = 0.4
+[metrics.value]
+type = "normal"
+mean = 5.0
+sd = 2.0
+covariate_correlation = 0.6
+[effect.treatment]
+value = { relative = 0.02 }
+[analysis]
+looks = 7
+looks_at = "days"
+[analysis.methods.naive]
+type = "naive"
+[analysis.methods.msprt]
+type = "msprt"
+cuped = true
+[analysis.methods.obf]
+type = "spending_obrien_fleming"
+[analysis.methods.bayes]
+type = "bayesian"
+[analysis.methods.holm]
+type = "fixed"
+correction = "holm"
+"#;
     vec![
+        (
+            "sequential methods, day looks, CUPED",
+            sequential.to_owned(),
+            true,
+        ),
         ("per-unit", per_unit.to_owned(), true),
         ("aggregate", aggregate.to_owned(), false),
         (
@@ -126,14 +166,21 @@ fn a_replication_traced_alone_matches_its_place_in_the_run() {
         let r = 17;
         let alone = engine.trace(r);
         // Running only replication r through the parallel runner gives the same
-        // accumulated rejection decisions as the trace's p-values.
+        // decisions, method by method, as the trace.
         let acc = run_on(&exp, 3, per_unit, r..r + 1);
-        for (c, t) in acc.methods[0].comparisons.iter().zip(&alone.tests) {
-            assert_eq!(
-                c.rejections(),
-                u64::from(t.p_value < exp.analysis.alpha),
-                "{name}"
-            );
+        let nc = exp.comparisons().len();
+        for (mi, m) in acc.methods.iter().enumerate() {
+            for (ci, c) in m.comparisons.iter().enumerate() {
+                let d = &alone.decisions[mi * nc + ci];
+                assert_eq!(
+                    c.rejections(),
+                    u64::from(d.rejected),
+                    "{name}: method {mi} comparison {ci}"
+                );
+                if d.rejected {
+                    assert_eq!(c.rejections_by_look[d.look], 1, "{name}: stopping look");
+                }
+            }
         }
         assert_eq!(
             acc.analysed_units,
