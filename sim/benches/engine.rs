@@ -69,18 +69,26 @@ fn looks(c: &mut Criterion) {
         ),
     ] {
         let exp = experiment_with("[assignment]\nmethod = \"random\"", analysis);
-        let engine = Engine::new(&exp, true);
-        let mut scratch = engine.scratch();
-        let mut r = 0u64;
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                r += 1;
-                engine.simulate(black_box(r), &mut scratch);
-                black_box(engine.analyse(&mut scratch));
-            })
-        });
+        bench_replications(&mut g, name, &Engine::new(&exp, true));
     }
     g.finish();
+}
+
+/// Simulate and analyse successive replications.
+fn bench_replications(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    engine: &Engine<'_>,
+) {
+    let mut scratch = engine.scratch();
+    let mut r = 0u64;
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            r += 1;
+            engine.simulate(black_box(r), &mut scratch);
+            black_box(engine.analyse(&mut scratch));
+        })
+    });
 }
 
 /// The analysis alone, per look: each sequential method must cost O(1) per
@@ -90,8 +98,8 @@ fn per_look(c: &mut Criterion) {
     let methods = "[analysis.methods.naive]\ntype = \"naive\"\n[analysis.methods.msprt]\ntype = \"msprt\"\n\
                    [analysis.methods.obf]\ntype = \"obrien_fleming\"\n[analysis.methods.bayes]\ntype = \"bayesian\"\n";
     for looks in [10usize, 100] {
-        // Huge effect-free data would stop early; a null effect keeps every
-        // method reading every look most of the time.
+        // One A/A replication: the methods read (nearly) every look, so the
+        // figure is close to the time per method per look.
         let exp = experiment_with(
             "[assignment]\nmethod = \"random\"",
             &format!("[analysis]\nlooks = {looks}\n{methods}"),
@@ -111,16 +119,11 @@ fn aggregate(c: &mut Criterion) {
     let mut g = c.benchmark_group("aggregate");
     g.throughput(Throughput::Elements(1));
     let exp = experiment("[assignment]\nmethod = \"random\"");
-    let engine = Engine::new(&exp, false);
-    let mut scratch = engine.scratch();
-    let mut r = 0u64;
-    g.bench_function("aa_bernoulli_10k_replication", |b| {
-        b.iter(|| {
-            r += 1;
-            engine.simulate(black_box(r), &mut scratch);
-            black_box(engine.analyse(&mut scratch));
-        })
-    });
+    bench_replications(
+        &mut g,
+        "aa_bernoulli_10k_replication",
+        &Engine::new(&exp, false),
+    );
     g.finish();
 }
 

@@ -236,6 +236,19 @@ impl UnitSim {
             // The block's pieces between look boundaries. Looks split the
             // accumulation, never the stream reads, so they cost nothing per
             // unit and leave every draw where it was.
+            let mut flush = |pieces: &[(usize, usize, usize)]| {
+                self.accumulate_block(
+                    pieces,
+                    segment,
+                    arm,
+                    words,
+                    extra,
+                    hit,
+                    &mut rngs,
+                    &mut srm_rng,
+                    out,
+                )
+            };
             let mut pieces = [(0usize, 0usize, 0usize); 8];
             let mut n_pieces = 0;
             let mut lo = 0usize;
@@ -248,34 +261,14 @@ impl UnitSim {
                 let hi = hi.max(lo + 1).min(len);
                 if n_pieces == pieces.len() {
                     // More looks than fit in one batch: flush what we have.
-                    self.accumulate_block(
-                        &pieces[..n_pieces],
-                        segment,
-                        arm,
-                        words,
-                        extra,
-                        hit,
-                        &mut rngs,
-                        &mut srm_rng,
-                        out,
-                    );
+                    flush(&pieces[..n_pieces]);
                     n_pieces = 0;
                 }
                 pieces[n_pieces] = (look, lo, hi);
                 n_pieces += 1;
                 lo = hi;
             }
-            self.accumulate_block(
-                &pieces[..n_pieces],
-                segment,
-                arm,
-                words,
-                extra,
-                hit,
-                &mut rngs,
-                &mut srm_rng,
-                out,
-            );
+            flush(&pieces[..n_pieces]);
             start = block_end;
         }
     }
