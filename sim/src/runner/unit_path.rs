@@ -21,6 +21,9 @@ use crate::rng::{Purpose, StreamKey, u32_threshold};
 /// width start each block on a word boundary.
 pub const BLOCK: usize = 1024;
 
+/// Look pieces handled per batch within a block.
+const MAX_PIECES: usize = 8;
+
 enum Assigner {
     Random {
         arms: RandomArms,
@@ -249,7 +252,7 @@ impl UnitSim {
                     out,
                 )
             };
-            let mut pieces = [(0usize, 0usize, 0usize); 8];
+            let mut pieces = [(0usize, 0usize, 0usize); MAX_PIECES];
             let mut n_pieces = 0;
             let mut lo = 0usize;
             let block_end = start + len as u64;
@@ -294,11 +297,13 @@ impl UnitSim {
         };
         let k = self.arms;
         let excluded = k as u8;
-        let mut counts = [0u32; crate::assignment::MAX_VARIANTS];
-        for &(j, lo, hi) in pieces {
-            count_arms(&arm[lo..hi], &mut counts[..k]);
-            for (total, &c) in out[j].assigned.iter_mut().zip(&counts[..k]) {
-                *total += u64::from(c);
+        // Units per arm in each piece: assigned, then (after SRM loss)
+        // analysed. Counted once here and handed to the metric kernels.
+        let mut counts = [[0u32; crate::assignment::MAX_VARIANTS]; MAX_PIECES];
+        for (c, &(j, lo, hi)) in counts.iter_mut().zip(pieces) {
+            count_arms(&arm[lo..hi], &mut c[..k]);
+            for (total, &n) in out[j].assigned.iter_mut().zip(&c[..k]) {
+                *total += u64::from(n);
             }
         }
         if let (Some(rng), Some((_, loss))) = (srm_rng, &self.srm) {
@@ -309,11 +314,13 @@ impl UnitSim {
                     *a = excluded;
                 }
             }
+            for (c, &(_, lo, hi)) in counts.iter_mut().zip(pieces) {
+                count_arms(&arm[lo..hi], &mut c[..k]);
+            }
         }
-        for &(j, lo, hi) in pieces {
-            count_arms(&arm[lo..hi], &mut counts[..k]);
-            for (total, &c) in out[j].analysed.iter_mut().zip(&counts[..k]) {
-                *total += u64::from(c);
+        for (c, &(j, _, _)) in counts.iter().zip(pieces) {
+            for (total, &n) in out[j].analysed.iter_mut().zip(&c[..k]) {
+                *total += u64::from(n);
             }
         }
         for (m, (metric, rng)) in self.metrics.iter().zip(rngs.iter_mut()).enumerate() {
@@ -335,7 +342,7 @@ impl UnitSim {
                 }
                 _ => None,
             };
-            for &(j, lo, hi) in pieces {
+            for (piece_counts, &(j, lo, hi)) in counts.iter().zip(pieces) {
                 let stats = &mut out[j].metrics[m * k..(m + 1) * k];
                 let (a, b) = (lo - first, hi - first);
                 let seg = &segment[lo..hi];
@@ -347,6 +354,7 @@ impl UnitSim {
                             thresholds,
                             seg,
                             &arm[lo..hi],
+                            &piece_counts[..k],
                             &words[a..b],
                             lost_w,
                             &mut hit[lo..hi],
@@ -399,10 +407,12 @@ fn count_hits(arm: &[u8], words: &[u32], a: u8, t: u64) -> u32 {
 }
 
 /// Conversions per arm in one piece of a block.
+#[allow(clippy::too_many_arguments)]
 fn bernoulli_piece(
     thresholds: &[u64],
     segment: Option<&[u8]>,
     arm: &[u8],
+    counts: &[u32],
     words: &[u32],
     lost: Option<(&[u32], &[u64])>,
     hit: &mut [u8],
@@ -410,7 +420,6 @@ fn bernoulli_piece(
 ) {
     let k = stats.len();
     let row = k + 1;
-    let counts = count_arm_sizes(arm, k);
     if segment.is_none() && lost.is_none() {
         // The common case: one pass per arm with a constant threshold.
         for (a, st) in stats.iter_mut().enumerate() {
@@ -445,12 +454,6 @@ fn bernoulli_piece(
             .sum();
         add_block(st, counts[a as usize], x);
     }
-}
-
-fn count_arm_sizes(arm: &[u8], k: usize) -> [u32; crate::assignment::MAX_VARIANTS] {
-    let mut counts = [0u32; crate::assignment::MAX_VARIANTS];
-    count_arms(arm, &mut counts[..k]);
-    counts
 }
 
 fn add_block(st: &mut ArmStats, n: u32, conversions: u32) {
