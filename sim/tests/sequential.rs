@@ -188,3 +188,37 @@ fn corrections_control_fwer_and_fdr() {
         assert!(r(1) <= r(2) && r(2) <= r(3), "comparison {c}");
     }
 }
+
+#[test]
+fn group_sequential_repeated_intervals_cover_at_stopping() {
+    // Under a real lift, repeated confidence intervals keep their coverage at
+    // the (often early) stopping look.
+    let text = "kind = \"experiment\"\n[run]\nseed = 31\n[population]\nusers = 8000\n[metrics.m]\ntype = \"normal\"\n\
+                mean = 0.0\nsd = 1.0\n[effect.treatment]\nm = { absolute = 0.06 }\n[analysis]\nlooks = 5\n\
+                [analysis.methods.naive]\ntype = \"naive\"\n[analysis.methods.obf]\ntype = \"obrien_fleming\"\n\
+                [analysis.methods.pocock]\ntype = \"pocock\"\n";
+    let exp = experiment(text);
+    let reps = 4000;
+    let acc = run_on(&exp, 2, false, 0..reps);
+    let coverage = |m: usize| {
+        let c = &acc.methods[m].comparisons[0];
+        c.covered as f64 / c.interval_defined as f64
+    };
+    for m in [1, 2] {
+        assert!(
+            coverage(m) >= 0.95 - 3.29 * (0.05 * 0.95 / reps as f64).sqrt(),
+            "method {m}: {}",
+            coverage(m)
+        );
+    }
+    // The winner's curse: stopping at the first crossing selects estimates
+    // that overshoot the true lift.
+    let c = &acc.methods[0].comparisons[0];
+    let mean = c.estimate.mean().unwrap_or(f64::NAN);
+    let se = ((c.estimate_sq.total() / reps as f64 - mean * mean).max(0.0) / reps as f64).sqrt();
+    assert!(
+        mean - 0.06 > 3.29 * se,
+        "naive peeking bias {} (SE {se})",
+        mean - 0.06
+    );
+}

@@ -177,6 +177,25 @@ fn from_test(t: &TestResult, look: usize, n: u64, vr: f64, rejected: bool) -> De
     }
 }
 
+/// Jennison & Turnbull's repeated confidence interval at a group-sequential
+/// look: estimate ± c_k · se, with c_k the look's critical value instead of
+/// the fixed-sample quantile, so that intervals at stopping keep their
+/// coverage. The relative interval is widened by the same factor.
+fn repeated_interval(mut d: Decision, t: &TestResult, crit: f64, z_crit: f64) -> Decision {
+    if !crit.is_finite() {
+        return d;
+    }
+    let se = if t.statistic.is_finite() && t.statistic != 0.0 {
+        (t.diff / t.statistic).abs()
+    } else {
+        (t.diff_ci.1 - t.diff_ci.0) / (2.0 * z_crit)
+    };
+    d.diff_ci = (t.diff - crit * se, t.diff + crit * se);
+    let rel_half = (t.rel_ci.1 - t.rel_ci.0) / 2.0 * crit / z_crit;
+    d.rel_ci = (t.rel - rel_half, t.rel + rel_half);
+    d
+}
+
 /// Evaluate every method on every comparison. `out[method * comparisons + c]`.
 pub struct Evaluator<'a> {
     pub exp: &'a Experiment,
@@ -272,7 +291,12 @@ impl Evaluator<'_> {
                     let (t, vr, n) = test_at(k);
                     let rejected = t.statistic.abs() >= crit;
                     if rejected || k == last {
-                        return from_test(&t, k, n, vr, rejected);
+                        return repeated_interval(
+                            from_test(&t, k, n, vr, rejected),
+                            &t,
+                            crit,
+                            self.setup.z_crit,
+                        );
                     }
                 }
                 Decision::empty()
