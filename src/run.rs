@@ -122,7 +122,7 @@ pub fn run_experiment(
         critical_values: engine.critical_values(),
     };
     let result = ExperimentResult::build(exp, acc, meta);
-    let path = write_result(&common.out, &result)?;
+    let path = write_json(&common.out, &result.scenario, &result)?;
     let events = exp.population.users * exp.metrics.len() as u64;
     if summary_to_stderr {
         summary::print_result(
@@ -144,9 +144,14 @@ pub fn run_experiment(
     Ok(result)
 }
 
-pub fn write_result(dir: &Path, result: &ExperimentResult) -> anyhow::Result<std::path::PathBuf> {
+/// Write a result as `<dir>/<scenario>.json`.
+pub fn write_json<T: serde::Serialize>(
+    dir: &Path,
+    scenario: &str,
+    result: &T,
+) -> anyhow::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(format!("{}.json", result.scenario));
+    let path = dir.join(format!("{scenario}.json"));
     let mut json = serde_json::to_string_pretty(result)?;
     json.push('\n');
     std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;

@@ -32,10 +32,13 @@ pub enum Purpose {
     LostEvent(u32),
     /// The aggregate fast path: a replication's sufficient statistics.
     Aggregate,
-    /// Bandit policy randomness (reserved).
-    Policy,
-    /// Bandit reward draws (reserved).
+    /// A bandit policy's own randomness; the tag is the FNV-1a hash of the
+    /// policy's name, so policies in one scenario draw independently.
+    Policy(u32),
+    /// Bandit reward draws (shared by every policy: common random numbers).
     Reward,
+    /// Random feedback delays of bandit rewards.
+    Feedback,
 }
 
 impl Purpose {
@@ -51,8 +54,9 @@ impl Purpose {
             Purpose::SrmFault => (6, 0),
             Purpose::LostEvent(m) => (7, m),
             Purpose::Aggregate => (8, 0),
-            Purpose::Policy => (9, 0),
+            Purpose::Policy(p) => (9, p),
             Purpose::Reward => (10, 0),
+            Purpose::Feedback => (11, 0),
         };
         (kind << 32) | index as u64
     }
@@ -262,8 +266,10 @@ mod tests {
             Purpose::SrmFault,
             Purpose::LostEvent(0),
             Purpose::Aggregate,
-            Purpose::Policy,
+            Purpose::Policy(0),
+            Purpose::Policy(1),
             Purpose::Reward,
+            Purpose::Feedback,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
