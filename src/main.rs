@@ -1,6 +1,7 @@
 //! The `umpire` command line: argument parsing, progress, summaries and exit
 //! codes. All simulation lives in the umpire-sim crate.
 
+mod bandit;
 mod load;
 mod progress;
 mod run;
@@ -72,6 +73,12 @@ pub struct RunArgs {
     /// Print each result's JSON on stdout (the summary goes to stderr).
     #[arg(long)]
     json: bool,
+    /// With --replication on a bandit scenario: print each step's arm and reward.
+    #[arg(long, requires = "replication")]
+    trace: bool,
+    /// How many steps --trace prints per policy.
+    #[arg(long, value_name = "STEPS", default_value_t = 50)]
+    trace_steps: usize,
     #[command(flatten)]
     common: CommonArgs,
 }

@@ -31,10 +31,33 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
     };
     pool.install(|| {
         let mut code = EXIT_OK;
-        let mut results = Vec::new();
+        let mut rows = Vec::new();
         for l in &loaded {
-            let Scenario::Experiment(exp) = &l.scenario;
-            let exp = apply(exp, overrides);
+            let exp = match &l.scenario {
+                Scenario::Experiment(exp) => apply(exp, overrides),
+                Scenario::Bandit(b) => {
+                    let mut b = (**b).clone();
+                    b.seed = overrides.seed.unwrap_or(b.seed);
+                    b.replications = overrides.replications.unwrap_or(b.replications);
+                    if let Some(r) = args.replication {
+                        if r >= b.replications {
+                            eprintln!("{}: --replication {r} is out of range (the run has {} replications)", l.file, b.replications);
+                            return Ok(EXIT_INPUT);
+                        }
+                        crate::bandit::print_trace(&b, r, args.trace, args.trace_steps);
+                        continue;
+                    }
+                    let result = crate::bandit::run_bandit(l, &b, &args.common, args.json)?;
+                    if args.json {
+                        println!("{}", serde_json::to_string_pretty(&result)?);
+                    }
+                    if !result.passed {
+                        code = EXIT_EXPECTATION_FAILED;
+                    }
+                    rows.push(summary::Row::from(&result));
+                    continue;
+                }
+            };
             if let Some(r) = args.replication {
                 if r >= exp.replications {
                     eprintln!(
@@ -54,15 +77,15 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
             if !result.passed {
                 code = EXIT_EXPECTATION_FAILED;
             }
-            results.push(result);
+            rows.push(summary::Row::from(&result));
         }
-        if results.len() > 1 {
+        if rows.len() > 1 {
             let mut out: Box<dyn std::io::Write> = if args.json {
                 Box::new(std::io::stderr())
             } else {
                 Box::new(std::io::stdout())
             };
-            summary::print_overview(&mut out, &results);
+            summary::print_overview(&mut out, &rows);
         }
         Ok(code)
     })

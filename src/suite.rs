@@ -16,17 +16,25 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
     let pool = thread_pool(&args.common)?;
     pool.install(|| {
         let mut failed = Vec::new();
-        let mut results = Vec::new();
+        let mut rows = Vec::new();
         for l in &loaded {
-            let Scenario::Experiment(exp) = &l.scenario;
-            let result = run_experiment(l, &apply(exp, Overrides::default()), &args.common, false)?;
-            if !result.passed {
-                failed.push(result.scenario.clone());
+            let row = match &l.scenario {
+                Scenario::Experiment(exp) => {
+                    let result =
+                        run_experiment(l, &apply(exp, Overrides::default()), &args.common, false)?;
+                    summary::Row::from(&result)
+                }
+                Scenario::Bandit(b) => {
+                    summary::Row::from(&crate::bandit::run_bandit(l, b, &args.common, false)?)
+                }
+            };
+            if !row.passed {
+                failed.push(row.scenario.clone());
             }
-            results.push(result);
+            rows.push(row);
         }
         println!();
-        summary::print_overview(&mut std::io::stdout().lock(), &results);
+        summary::print_overview(&mut std::io::stdout().lock(), &rows);
         if failed.is_empty() {
             println!(
                 "suite: all {} scenarios met their expectations",

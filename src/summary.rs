@@ -125,26 +125,60 @@ pub fn print_result(
     let _ = writeln!(out, "  verdict: {}", if r.passed { "PASS" } else { "FAIL" });
 }
 
+/// One scenario's line in the overview table.
+pub struct Row {
+    pub scenario: String,
+    pub path: &'static str,
+    pub replications: u64,
+    pub expectations_ok: usize,
+    pub expectations: usize,
+    pub passed: bool,
+}
+
+impl From<&ExperimentResult> for Row {
+    fn from(r: &ExperimentResult) -> Self {
+        Row {
+            scenario: r.scenario.clone(),
+            path: match r.path {
+                SimPath::Aggregate => "aggregate",
+                SimPath::PerUnit => "per-unit",
+            },
+            replications: r.replications,
+            expectations_ok: r.expectations.iter().filter(|e| e.passed).count(),
+            expectations: r.expectations.len(),
+            passed: r.passed,
+        }
+    }
+}
+
+impl From<&umpire_sim::bandit::result::BanditResult> for Row {
+    fn from(r: &umpire_sim::bandit::result::BanditResult) -> Self {
+        Row {
+            scenario: r.scenario.clone(),
+            path: "bandit",
+            replications: r.replications,
+            expectations_ok: r.expectations.iter().filter(|e| e.passed).count(),
+            expectations: r.expectations.len(),
+            passed: r.passed,
+        }
+    }
+}
+
 /// One line per scenario: the compact table at the end of a multi-scenario run.
-pub fn print_overview(out: &mut dyn Write, results: &[ExperimentResult]) {
+pub fn print_overview(out: &mut dyn Write, rows: &[Row]) {
     let _ = writeln!(
         out,
-        "{:<28} {:<10} {:>12} {:>12}  verdict",
+        "{:<32} {:<10} {:>12} {:>12}  verdict",
         "scenario", "path", "replications", "expectations"
     );
-    for r in results {
-        let ok = r.expectations.iter().filter(|e| e.passed).count();
-        let path = match r.path {
-            SimPath::Aggregate => "aggregate",
-            SimPath::PerUnit => "per-unit",
-        };
+    for r in rows {
         let _ = writeln!(
             out,
-            "{:<28} {:<10} {:>12} {:>12}  {}",
+            "{:<32} {:<10} {:>12} {:>12}  {}",
             r.scenario,
-            path,
+            r.path,
             r.replications,
-            format!("{ok}/{} ok", r.expectations.len()),
+            format!("{}/{} ok", r.expectations_ok, r.expectations),
             if r.passed { "PASS" } else { "FAIL" }
         );
     }

@@ -23,7 +23,8 @@ fn experiment_with(assignment: &str, analysis: &str) -> Experiment {
     );
     match parse("bench.toml", &text) {
         Ok(l) => match l.scenario {
-            Scenario::Experiment(e) => e,
+            Scenario::Experiment(e) => *e,
+            Scenario::Bandit(_) => panic!("expected an experiment scenario"),
         },
         Err(e) => panic!("{e}"),
     }
@@ -127,6 +128,53 @@ fn aggregate(c: &mut Criterion) {
     g.finish();
 }
 
+/// Bandit policies on ten Bernoulli arms 0.10..0.19, updated every pull:
+/// select, draw the reward, update.
+fn bandit(c: &mut Criterion) {
+    use umpire_sim::bandit::env::{Delay, Environment, RewardKind};
+    use umpire_sim::bandit::policy::PolicySpec;
+    use umpire_sim::bandit::run::{BanditEngine, NamedPolicy};
+    let horizon = 10_000u64;
+    let env = Environment {
+        horizon,
+        reward: RewardKind::Bernoulli,
+        means: (0..10).map(|i| 0.10 + 0.01 * f64::from(i)).collect(),
+        changes: Vec::new(),
+        drift_to: None,
+        delay: Delay::None,
+        update_every: 1,
+    };
+    let policies = vec![
+        NamedPolicy {
+            name: "thompson".into(),
+            spec: PolicySpec::ThompsonBeta {
+                prior_a: 1.0,
+                prior_b: 1.0,
+            },
+        },
+        NamedPolicy {
+            name: "ucb1".into(),
+            spec: PolicySpec::Ucb1,
+        },
+    ];
+    let engine = BanditEngine::new(&env, &policies, 1);
+    let mut g = c.benchmark_group("bandit");
+    g.throughput(Throughput::Elements(horizon));
+    for (p, name) in ["thompson_beta_10_arms", "ucb1_10_arms"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut r = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                r += 1;
+                black_box(engine.run_policy(p, black_box(r), None))
+            })
+        });
+    }
+    g.finish();
+}
+
 fn keystream(c: &mut Criterion) {
     let mut g = c.benchmark_group("keystream");
     g.throughput(Throughput::Elements(USERS));
@@ -139,5 +187,7 @@ fn keystream(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, per_unit, looks, per_look, aggregate, keystream);
+criterion_group!(
+    benches, per_unit, looks, per_look, aggregate, bandit, keystream
+);
 criterion_main!(benches);

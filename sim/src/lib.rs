@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod assignment;
+pub mod bandit;
 pub mod binomial;
 pub mod effect;
 pub mod experiment;

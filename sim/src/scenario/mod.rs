@@ -3,6 +3,7 @@
 //! Parsing never stops at the first problem: every wrong type, unknown key and
 //! out-of-range value is reported with its line, column and dotted key.
 
+mod bandit;
 mod experiment;
 mod methods;
 mod reader;
@@ -20,13 +21,15 @@ use crate::experiment::Experiment;
 /// A parsed scenario of any kind.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Scenario {
-    Experiment(Experiment),
+    Experiment(Box<Experiment>),
+    Bandit(Box<crate::bandit::result::BanditScenario>),
 }
 
 impl Scenario {
     pub fn name(&self) -> &str {
         match self {
             Scenario::Experiment(e) => &e.name,
+            Scenario::Bandit(b) => &b.name,
         }
     }
 }
@@ -132,10 +135,11 @@ pub fn parse(file: &str, text: &str) -> Result<Loaded, ScenarioError> {
         },
     };
     let scenario = match kind.as_ref().map(|(k, s)| (k.as_str(), s)) {
-        Some(("experiment", _)) => {
-            experiment::read(&mut ctx, &mut root, file_stem(file)).map(Scenario::Experiment)
-        }
-        Some((other @ ("bandit" | "load" | "serve"), span)) => {
+        Some(("experiment", _)) => experiment::read(&mut ctx, &mut root, file_stem(file))
+            .map(|e| Scenario::Experiment(Box::new(e))),
+        Some(("bandit", _)) => bandit::read(&mut ctx, &mut root, file_stem(file))
+            .map(|b| Scenario::Bandit(Box::new(b))),
+        Some((other @ ("load" | "serve"), span)) => {
             ctx.error(
                 span,
                 "kind",
@@ -149,13 +153,16 @@ pub fn parse(file: &str, text: &str) -> Result<Loaded, ScenarioError> {
                 span,
                 "kind",
                 format!("unknown kind `{other}`"),
-                Some("expected \"experiment\"".to_owned()),
+                Some("expected \"experiment\" or \"bandit\"".to_owned()),
             );
             None
         }
         None => None,
     };
-    if kind.as_ref().is_some_and(|(k, _)| k == "experiment") {
+    if kind
+        .as_ref()
+        .is_some_and(|(k, _)| k == "experiment" || k == "bandit")
+    {
         root.finish(&mut ctx);
     }
     match scenario {

@@ -9,7 +9,8 @@ use umpire_sim::scenario::{Scenario, parse};
 pub fn experiment(toml: &str) -> Experiment {
     match parse("test.toml", toml) {
         Ok(l) => match l.scenario {
-            Scenario::Experiment(e) => e,
+            Scenario::Experiment(e) => *e,
+            Scenario::Bandit(_) => panic!("expected an experiment scenario"),
         },
         Err(e) => panic!("test scenario does not parse:\n{e}"),
     }

@@ -1,0 +1,327 @@
+//! Bandit scenarios and their results: regret curves with intervals and
+//! percentiles, pull shares, best-arm identification, the Lai–Robbins curve,
+//! and expectation verdicts.
+
+use serde::{Deserialize, Serialize};
+
+use super::env::{Environment, RewardKind};
+use super::run::{BanditAcc, NamedPolicy, REGRET_BINS, lai_robbins_coefficient};
+use crate::experiment::Bound;
+use crate::outcome::{INTERVAL_ALPHA, MeanEstimate};
+use crate::stats::{ExactSum, Proportion, normal_quantile, wilson};
+
+/// The schema name and version of [`BanditResult`] JSON.
+pub const BANDIT_SCHEMA: &str = "umpire.bandit-result";
+pub const BANDIT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BanditScenario {
+    pub name: String,
+    pub seed: u64,
+    pub replications: u64,
+    pub env: Environment,
+    pub policies: Vec<NamedPolicy>,
+    pub expectations: Vec<BanditExpectation>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BanditMeasure {
+    /// Mean cumulative pseudo-regret at the horizon.
+    Regret,
+    /// Mean cumulative realised regret (best mean minus rewards) at the horizon.
+    RealisedRegret,
+    /// Mean share of pulls that went to the arm best at the time.
+    BestArmShare,
+    /// Share of replications whose recommendation at the horizon is the best arm.
+    BestArmIdentified,
+    /// Mean regret at the horizon over the Lai–Robbins bound there.
+    LowerBoundRatio,
+    /// Mean regret at the horizon over another policy's.
+    RegretRatio,
+}
+
+impl BanditMeasure {
+    pub const ALL: [BanditMeasure; 6] = [
+        BanditMeasure::Regret,
+        BanditMeasure::RealisedRegret,
+        BanditMeasure::BestArmShare,
+        BanditMeasure::BestArmIdentified,
+        BanditMeasure::LowerBoundRatio,
+        BanditMeasure::RegretRatio,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            BanditMeasure::Regret => "regret",
+            BanditMeasure::RealisedRegret => "realised_regret",
+            BanditMeasure::BestArmShare => "best_arm_share",
+            BanditMeasure::BestArmIdentified => "best_arm_identified",
+            BanditMeasure::LowerBoundRatio => "lower_bound_ratio",
+            BanditMeasure::RegretRatio => "regret_ratio",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.key() == key)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BanditExpectation {
+    pub key: String,
+    pub policy: usize,
+    pub measure: BanditMeasure,
+    /// For `regret_ratio`: the policy whose regret is the denominator.
+    pub relative_to: Option<usize>,
+    pub bound: Bound,
+}
+
+/// A regret curve: per checkpoint, the mean with its Monte Carlo interval, the
+/// standard error, and the 5/50/95 percentiles across replications.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegretCurve {
+    pub mean: Vec<f64>,
+    pub lo: Vec<f64>,
+    pub hi: Vec<f64>,
+    pub se: Vec<f64>,
+    pub p5: Vec<f64>,
+    pub p50: Vec<f64>,
+    pub p95: Vec<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyResult {
+    pub name: String,
+    pub spec: super::policy::PolicySpec,
+    pub regret: RegretCurve,
+    /// Mean regret at the horizon with its interval.
+    pub final_regret: MeanEstimate,
+    pub realised_regret: f64,
+    pub best_arm_share: f64,
+    pub pull_shares: Vec<f64>,
+    pub best_arm_identified: Proportion,
+    /// Mean regret at the horizon over the Lai–Robbins bound (stationary
+    /// Bernoulli arms only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lower_bound_ratio: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BanditExpectationResult {
+    pub key: String,
+    pub measure: BanditMeasure,
+    pub policy: String,
+    pub bound: Bound,
+    pub measured: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<(f64, f64)>,
+    pub passed: bool,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BanditResult {
+    pub schema: String,
+    pub schema_version: u32,
+    pub kind: String,
+    pub scenario: String,
+    pub scenario_hash: String,
+    pub umpire_version: String,
+    pub seed: u64,
+    pub replications: u64,
+    pub replication_range: (u64, u64),
+    pub horizon: u64,
+    pub arms: usize,
+    pub checkpoints: Vec<u64>,
+    /// Σ Δ_k / KL(μ_k, μ*) · ln t at each checkpoint (stationary Bernoulli).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lai_robbins: Option<Vec<f64>>,
+    pub policies: Vec<PolicyResult>,
+    pub expectations: Vec<BanditExpectationResult>,
+    pub passed: bool,
+    pub reproduce: String,
+    pub accumulators: BanditAcc,
+}
+
+fn percentile(hist: &[u64], top: f64, q: f64) -> f64 {
+    let n: u64 = hist.iter().sum();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let target = (q * n as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (i, &c) in hist.iter().enumerate() {
+        seen += c;
+        if seen >= target {
+            // The bin's midpoint: within half a bin (top / REGRET_BINS / 2).
+            return (i as f64 + 0.5) * top / REGRET_BINS as f64;
+        }
+    }
+    top
+}
+
+fn mean_of(sum: &ExactSum, sq: &ExactSum) -> MeanEstimate {
+    let n = sum.count.max(1) as f64;
+    let mean = sum.mean().unwrap_or(f64::NAN);
+    let var = if sum.count > 1 {
+        ((sq.total() - n * mean * mean) / (n - 1.0)).max(0.0)
+    } else {
+        0.0
+    };
+    let sd = var.sqrt();
+    let half = normal_quantile(1.0 - INTERVAL_ALPHA / 2.0) * sd / n.sqrt();
+    MeanEstimate {
+        value: mean,
+        lo: mean - half,
+        hi: mean + half,
+        sd,
+    }
+}
+
+impl BanditResult {
+    pub fn build(
+        s: &BanditScenario,
+        acc: BanditAcc,
+        checkpoints: Vec<u64>,
+        max_gap: f64,
+        hash: String,
+        reproduce: String,
+    ) -> Self {
+        let r = acc.replications();
+        let lai = (s.env.stationary() && s.env.reward == RewardKind::Bernoulli).then(|| {
+            let c = lai_robbins_coefficient(&s.env.means);
+            checkpoints
+                .iter()
+                .map(|&t| c * (t as f64).ln())
+                .collect::<Vec<f64>>()
+        });
+        let policies: Vec<PolicyResult> = s
+            .policies
+            .iter()
+            .zip(&acc.policies)
+            .map(|(p, a)| {
+                let means: Vec<MeanEstimate> = a
+                    .regret
+                    .iter()
+                    .zip(&a.regret_sq)
+                    .map(|(x, y)| mean_of(x, y))
+                    .collect();
+                let pct = |q: f64| {
+                    a.regret_hist
+                        .iter()
+                        .zip(&checkpoints)
+                        .map(|(h, &t)| percentile(h, t as f64 * max_gap, q))
+                        .collect()
+                };
+                let last = *means.last().unwrap_or(&MeanEstimate {
+                    value: f64::NAN,
+                    lo: f64::NAN,
+                    hi: f64::NAN,
+                    sd: 0.0,
+                });
+                PolicyResult {
+                    name: p.name.clone(),
+                    spec: p.spec.clone(),
+                    regret: RegretCurve {
+                        mean: means.iter().map(|m| m.value).collect(),
+                        lo: means.iter().map(|m| m.lo).collect(),
+                        hi: means.iter().map(|m| m.hi).collect(),
+                        se: means
+                            .iter()
+                            .map(|m| m.sd / (r.max(1) as f64).sqrt())
+                            .collect(),
+                        p5: pct(0.05),
+                        p50: pct(0.5),
+                        p95: pct(0.95),
+                    },
+                    final_regret: last,
+                    realised_regret: a.realised_regret.mean().unwrap_or(f64::NAN),
+                    best_arm_share: a.best_share.mean().unwrap_or(f64::NAN),
+                    pull_shares: a
+                        .pull_shares
+                        .iter()
+                        .map(|x| x.mean().unwrap_or(f64::NAN))
+                        .collect(),
+                    best_arm_identified: wilson(a.recommended_best, r, INTERVAL_ALPHA),
+                    lower_bound_ratio: lai.as_ref().and_then(|l| l.last()).map(|&b| last.value / b),
+                }
+            })
+            .collect();
+        let expectations: Vec<BanditExpectationResult> =
+            s.expectations.iter().map(|e| judge(e, &policies)).collect();
+        BanditResult {
+            schema: BANDIT_SCHEMA.to_owned(),
+            schema_version: BANDIT_SCHEMA_VERSION,
+            kind: "bandit".to_owned(),
+            scenario: s.name.clone(),
+            scenario_hash: hash,
+            umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
+            seed: s.seed,
+            replications: r,
+            replication_range: (acc.first, acc.end),
+            horizon: s.env.horizon,
+            arms: s.env.arms(),
+            checkpoints,
+            lai_robbins: lai,
+            passed: expectations.iter().all(|e| e.passed),
+            policies,
+            expectations,
+            reproduce,
+            accumulators: acc,
+        }
+    }
+}
+
+fn judge(e: &BanditExpectation, policies: &[PolicyResult]) -> BanditExpectationResult {
+    let p = &policies[e.policy];
+    let (measured, interval) = match e.measure {
+        BanditMeasure::Regret => (
+            p.final_regret.value,
+            Some((p.final_regret.lo, p.final_regret.hi)),
+        ),
+        BanditMeasure::RealisedRegret => (p.realised_regret, None),
+        BanditMeasure::BestArmShare => (p.best_arm_share, None),
+        BanditMeasure::BestArmIdentified => (
+            p.best_arm_identified.value,
+            Some((p.best_arm_identified.lo, p.best_arm_identified.hi)),
+        ),
+        BanditMeasure::LowerBoundRatio => (p.lower_bound_ratio.unwrap_or(f64::NAN), None),
+        BanditMeasure::RegretRatio => {
+            let other = e
+                .relative_to
+                .map_or(f64::NAN, |i| policies[i].final_regret.value);
+            (p.final_regret.value / other, None)
+        }
+    };
+    let mut passed = measured.is_finite();
+    let mut parts = Vec::new();
+    if let Some(min) = e.bound.min {
+        passed &= measured >= min;
+        parts.push(format!("≥ {min}"));
+    }
+    if let Some(max) = e.bound.max {
+        passed &= measured <= max;
+        parts.push(format!("≤ {max}"));
+    }
+    let shown = match interval {
+        Some((lo, hi)) => format!("{measured:.4} [{lo:.4}, {hi:.4}]"),
+        None => format!("{measured:.4}"),
+    };
+    let message = format!(
+        "{} {} = {shown}, expected {}",
+        if passed { "ok" } else { "FAILED" },
+        e.key.trim_start_matches("expect."),
+        parts.join(" and ")
+    );
+    BanditExpectationResult {
+        key: e.key.clone(),
+        measure: e.measure,
+        policy: p.name.clone(),
+        bound: e.bound,
+        measured,
+        interval,
+        passed,
+        message,
+    }
+}

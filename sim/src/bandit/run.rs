@@ -1,0 +1,359 @@
+//! Running bandit replications: each policy against the same environment and
+//! reward stream, folded in replication order into mergeable accumulators.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use rand::RngExt;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::env::{Delay, Environment, RewardKind};
+use super::policy::{Policy, PolicySpec, PolicyState};
+use crate::rng::{Purpose, StreamKey, join_words, open_unit_f64};
+use crate::stats::ExactSum;
+
+/// Bins of the regret histogram at each checkpoint, over [0, t·Δmax].
+pub const REGRET_BINS: usize = 2000;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NamedPolicy {
+    pub name: String,
+    pub spec: PolicySpec,
+}
+
+/// Log-spaced checkpoints 1, 2, 5, 10, 20, 50, … up to and including the horizon.
+pub fn checkpoints(horizon: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut decade = 1u64;
+    'outer: loop {
+        for m in [1u64, 2, 5] {
+            let t = decade.saturating_mul(m);
+            if t >= horizon {
+                break 'outer;
+            }
+            out.push(t);
+        }
+        decade = decade.saturating_mul(10);
+    }
+    out.push(horizon);
+    out
+}
+
+/// One policy's results in one replication.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PolicyRun {
+    /// Pseudo-regret at each checkpoint.
+    pub regret: Vec<f64>,
+    pub realised_regret: f64,
+    /// Pulls of the arm that was best at the time, over the horizon.
+    pub best_pulls: u64,
+    pub pulls: Vec<u64>,
+    /// Whether the policy's recommendation at the horizon is the best arm.
+    pub recommended_best: bool,
+}
+
+/// A step of a traced run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub t: u64,
+    pub arm: usize,
+    pub reward: f64,
+    pub regret: f64,
+}
+
+/// Keys and constants of a bandit scenario, built once.
+pub struct BanditEngine<'a> {
+    pub env: &'a Environment,
+    pub policies: &'a [NamedPolicy],
+    pub seed: u64,
+    reward_key: StreamKey,
+    feedback_key: StreamKey,
+    policy_keys: Vec<StreamKey>,
+    pub checkpoints: Vec<u64>,
+}
+
+impl<'a> BanditEngine<'a> {
+    pub fn new(env: &'a Environment, policies: &'a [NamedPolicy], seed: u64) -> Self {
+        Self {
+            env,
+            policies,
+            seed,
+            reward_key: StreamKey::new(seed, Purpose::Reward),
+            feedback_key: StreamKey::new(seed, Purpose::Feedback),
+            policy_keys: policies
+                .iter()
+                .map(|p| {
+                    StreamKey::new(
+                        seed,
+                        Purpose::Policy(crate::assignment::growthbook::fnv1a32(&p.name)),
+                    )
+                })
+                .collect(),
+            checkpoints: checkpoints(env.horizon),
+        }
+    }
+
+    /// Run policy `p` on replication `r`; with `trace`, record up to
+    /// `trace.capacity()` steps.
+    pub fn run_policy(&self, p: usize, r: u64, mut trace: Option<&mut Vec<Step>>) -> PolicyRun {
+        let env = self.env;
+        let k = env.arms();
+        // Construction was validated with the scenario.
+        let Ok(mut policy) = PolicyState::new(&self.policies[p].spec, k, 1) else {
+            return PolicyRun::default();
+        };
+        let mut policy_rng = self.policy_keys[p].replication(r);
+        let mut reward_rng = self.reward_key.replication(r);
+        let mut feedback_rng = self.feedback_key.replication(r);
+        let words_per_step = match env.reward {
+            RewardKind::Bernoulli => 1,
+            RewardKind::Gaussian { .. } => 2,
+        };
+        let mut words = vec![0u32; 1024 * words_per_step];
+        let mut means = env.means.clone();
+        let mut run = PolicyRun {
+            regret: Vec::with_capacity(self.checkpoints.len()),
+            pulls: vec![0; k],
+            ..Default::default()
+        };
+        let mut fifo: VecDeque<(u64, usize, f64)> = VecDeque::new();
+        let mut heap: BinaryHeap<Reverse<(u64, usize, u64)>> = BinaryHeap::new();
+        let immediate = env.delay == Delay::None && env.update_every == 1;
+        let mut regret = 0.0;
+        let mut next_cp = 0;
+        let mut best = 0usize;
+        let mut best_mean = f64::NEG_INFINITY;
+        let mut recompute = true;
+        for t in 0..env.horizon {
+            if env.varies_every_step() || env.changes.iter().any(|c| c.step == t) || t == 0 {
+                env.means_at(t, &mut means);
+                recompute = true;
+            }
+            if recompute {
+                best = 0;
+                best_mean = f64::NEG_INFINITY;
+                for (i, &m) in means.iter().enumerate() {
+                    if m > best_mean {
+                        best_mean = m;
+                        best = i;
+                    }
+                }
+                recompute = false;
+            }
+            let i = (t % 1024) as usize;
+            if i == 0 {
+                reward_rng.fill(&mut words[..]);
+            }
+            let arm = policy.select(0, &mut policy_rng).min(k - 1);
+            let mu = means[arm];
+            let reward = match env.reward {
+                RewardKind::Bernoulli => {
+                    f64::from(u8::from(f64::from(words[i]) < mu * 4_294_967_296.0))
+                }
+                RewardKind::Gaussian { sd } => {
+                    let u = open_unit_f64(join_words(words[2 * i], words[2 * i + 1]));
+                    mu + sd * crate::metric::standard_normal_from_unit(u)
+                }
+            };
+            regret += best_mean - mu;
+            run.realised_regret += best_mean - reward;
+            run.pulls[arm] += 1;
+            run.best_pulls += u64::from(arm == best);
+            if let Some(tr) = trace.as_deref_mut()
+                && tr.len() < tr.capacity()
+            {
+                tr.push(Step {
+                    t,
+                    arm,
+                    reward,
+                    regret,
+                });
+            }
+            if immediate {
+                policy.update(0, arm, reward);
+            } else {
+                match env.delay {
+                    Delay::None => fifo.push_back((t, arm, reward)),
+                    Delay::Fixed(d) => fifo.push_back((t + d, arm, reward)),
+                    Delay::Uniform { min, max } => {
+                        let d = min + feedback_rng.random_range(0..=max - min);
+                        heap.push(Reverse((t + d, arm, reward.to_bits())));
+                    }
+                }
+                if (t + 1) % env.update_every == 0 {
+                    while fifo.front().is_some_and(|&(due, _, _)| due <= t) {
+                        if let Some((_, a, rw)) = fifo.pop_front() {
+                            policy.update(0, a, rw);
+                        }
+                    }
+                    while heap.peek().is_some_and(|Reverse((due, _, _))| *due <= t) {
+                        if let Some(Reverse((_, a, bits))) = heap.pop() {
+                            policy.update(0, a, f64::from_bits(bits));
+                        }
+                    }
+                }
+            }
+            if next_cp < self.checkpoints.len() && t + 1 == self.checkpoints[next_cp] {
+                run.regret.push(regret);
+                next_cp += 1;
+            }
+        }
+        run.recommended_best = policy.recommend(0) == best;
+        run
+    }
+}
+
+/// Per policy: everything measured over replications `first..end`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyAcc {
+    pub regret: Vec<ExactSum>,
+    pub regret_sq: Vec<ExactSum>,
+    /// Regret histograms per checkpoint over [0, t·Δmax] in REGRET_BINS bins.
+    pub regret_hist: Vec<Vec<u64>>,
+    pub realised_regret: ExactSum,
+    pub best_share: ExactSum,
+    pub pull_shares: Vec<ExactSum>,
+    pub recommended_best: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BanditAcc {
+    pub first: u64,
+    pub end: u64,
+    pub policies: Vec<PolicyAcc>,
+}
+
+impl BanditAcc {
+    pub fn new(first: u64, policies: usize, checkpoints: usize, arms: usize) -> Self {
+        let p = PolicyAcc {
+            regret: vec![ExactSum::default(); checkpoints],
+            regret_sq: vec![ExactSum::default(); checkpoints],
+            regret_hist: vec![vec![0; REGRET_BINS]; checkpoints],
+            realised_regret: ExactSum::default(),
+            best_share: ExactSum::default(),
+            pull_shares: vec![ExactSum::default(); arms],
+            recommended_best: 0,
+        };
+        Self {
+            first,
+            end: first,
+            policies: vec![p; policies],
+        }
+    }
+
+    pub fn replications(&self) -> u64 {
+        self.end - self.first
+    }
+
+    fn add(&mut self, runs: &[PolicyRun], checkpoints: &[u64], max_gap: f64, horizon: u64) {
+        for (acc, run) in self.policies.iter_mut().zip(runs) {
+            for (c, &x) in run.regret.iter().enumerate() {
+                acc.regret[c].add(x);
+                acc.regret_sq[c].add(x * x);
+                let top = checkpoints[c] as f64 * max_gap;
+                let bin = if top > 0.0 {
+                    ((x / top).clamp(0.0, 1.0) * REGRET_BINS as f64) as usize
+                } else {
+                    0
+                };
+                acc.regret_hist[c][bin.min(REGRET_BINS - 1)] += 1;
+            }
+            acc.realised_regret.add(run.realised_regret);
+            acc.best_share.add(run.best_pulls as f64 / horizon as f64);
+            for (s, &n) in acc.pull_shares.iter_mut().zip(&run.pulls) {
+                s.add(n as f64 / horizon as f64);
+            }
+            acc.recommended_best += u64::from(run.recommended_best);
+        }
+        self.end += 1;
+    }
+
+    /// Append the accumulator of the range that follows.
+    pub fn merge(&mut self, next: &BanditAcc) -> Result<(), crate::outcome::MergeError> {
+        if next.first != self.end || next.policies.len() != self.policies.len() {
+            return Err(crate::outcome::MergeError::NotContiguous(
+                self.first, self.end, next.first, next.end,
+            ));
+        }
+        for (a, b) in self.policies.iter_mut().zip(&next.policies) {
+            a.regret
+                .iter_mut()
+                .zip(&b.regret)
+                .for_each(|(x, y)| x.merge(y));
+            a.regret_sq
+                .iter_mut()
+                .zip(&b.regret_sq)
+                .for_each(|(x, y)| x.merge(y));
+            for (x, y) in a.regret_hist.iter_mut().zip(&b.regret_hist) {
+                x.iter_mut().zip(y).for_each(|(p, q)| *p += q);
+            }
+            a.realised_regret.merge(&b.realised_regret);
+            a.best_share.merge(&b.best_share);
+            a.pull_shares
+                .iter_mut()
+                .zip(&b.pull_shares)
+                .for_each(|(x, y)| x.merge(y));
+            a.recommended_best += b.recommended_best;
+        }
+        self.end = next.end;
+        Ok(())
+    }
+}
+
+impl BanditEngine<'_> {
+    /// The largest gap between the best and worst arm at any step: the most
+    /// regret one step can add (for histogram ranges).
+    pub fn max_gap(&self) -> f64 {
+        let mut means = vec![0.0; self.env.arms()];
+        let mut gap: f64 = 0.0;
+        let mut steps: Vec<u64> = vec![0, self.env.horizon.saturating_sub(1)];
+        steps.extend(self.env.changes.iter().map(|c| c.step));
+        for t in steps {
+            self.env.means_at(t, &mut means);
+            let hi = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lo = means.iter().copied().fold(f64::INFINITY, f64::min);
+            gap = gap.max(hi - lo);
+        }
+        gap
+    }
+
+    /// Run replications `range` in parallel, folding in order.
+    pub fn run(&self, range: std::ops::Range<u64>, progress: &(dyn Fn(u64) + Sync)) -> BanditAcc {
+        let np = self.policies.len();
+        let mut acc = BanditAcc::new(range.start, np, self.checkpoints.len(), self.env.arms());
+        let max_gap = self.max_gap();
+        let chunk = (2_000_000 / self.env.horizon.max(1)).clamp(2, 256);
+        let mut start = range.start;
+        while start < range.end {
+            let n = chunk.min(range.end - start);
+            let runs: Vec<Vec<PolicyRun>> = (start..start + n)
+                .into_par_iter()
+                .map(|r| (0..np).map(|p| self.run_policy(p, r, None)).collect())
+                .collect();
+            for rr in &runs {
+                acc.add(rr, &self.checkpoints, max_gap, self.env.horizon);
+            }
+            progress(n);
+            start += n;
+        }
+        acc
+    }
+}
+
+/// Bernoulli KL divergence KL(p, q).
+pub fn bernoulli_kl(p: f64, q: f64) -> f64 {
+    let term = |a: f64, b: f64| if a <= 0.0 { 0.0 } else { a * (a / b).ln() };
+    term(p, q) + term(1.0 - p, 1.0 - q)
+}
+
+/// The Lai–Robbins coefficient Σ_{k suboptimal} Δ_k / KL(μ_k, μ*): regret
+/// grows at least like this times ln t for any consistent policy.
+pub fn lai_robbins_coefficient(means: &[f64]) -> f64 {
+    let best = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    means
+        .iter()
+        .filter(|&&m| m < best)
+        .map(|&m| (best - m) / bernoulli_kl(m, best))
+        .sum()
+}

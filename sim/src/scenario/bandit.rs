@@ -1,0 +1,579 @@
+//! The `kind = "bandit"` schema: environment, policies and expectations
+//! (documented key by key in scenarios/README.md).
+
+use super::reader::{Ctx, Field, Table, as_table, count_value, number_value, suggest};
+use crate::bandit::env::{Change, Delay, Environment, RewardKind};
+use crate::bandit::policy::{PolicySpec, PolicyState};
+use crate::bandit::result::{BanditExpectation, BanditMeasure, BanditScenario};
+use crate::bandit::run::NamedPolicy;
+use crate::experiment::Bound;
+
+const POLICY_TYPES: &str = "uniform, epsilon_greedy, decaying_epsilon_greedy, ucb1, kl_ucb, thompson_beta, \
+     thompson_gaussian, exp3, softmax, top_two_thompson, discounted_thompson or sliding_window_thompson";
+
+fn hint(s: &str) -> Option<String> {
+    Some(s.to_owned())
+}
+
+fn means_array(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    key: &'static str,
+    bernoulli: bool,
+) -> Option<Vec<f64>> {
+    let (items, span) = t.array(ctx, key)?;
+    let path = t.key_path(key);
+    let mut ok = true;
+    let mut out = Vec::new();
+    for v in items {
+        match number_value(ctx, &path, v) {
+            Some(x) if bernoulli && !(0.0..=1.0).contains(&x) => {
+                ctx.error(
+                    &v.span(),
+                    &path,
+                    format!("a Bernoulli arm's mean must be in [0, 1], found {x}"),
+                    None,
+                );
+                ok = false;
+            }
+            Some(x) => out.push(x),
+            None => ok = false,
+        }
+    }
+    if out.is_empty() && ok {
+        ctx.error(
+            &span,
+            &path,
+            "no arms",
+            hint("e.g. means = [0.10, 0.11, 0.12]"),
+        );
+        ok = false;
+    }
+    ok.then_some(out)
+}
+
+pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<BanditScenario> {
+    root.allow(&["expect"]);
+    let name = root
+        .string(ctx, "name")
+        .map_or_else(|| default_name.to_owned(), |(n, _)| n);
+    let _ = root.string(ctx, "description");
+    let (mut seed, mut replications) = (1u64, 200u64);
+    if let Some(mut run) = root.subtable(ctx, "run") {
+        seed = run.count(ctx, "seed").map_or(seed, |(s, _)| s);
+        match run.count(ctx, "replications") {
+            Some((0, span)) => ctx.error(&span, "run.replications", "must be at least 1", None),
+            Some((r, _)) => replications = r,
+            None => {}
+        }
+        run.finish(ctx);
+    }
+    let env = read_env(ctx, root);
+    let policies = read_policies(ctx, root, env.as_ref().map_or(0, |e| e.arms()));
+    let (env, policies) = (env?, policies?);
+    let expectations = read_expectations(ctx, root, &policies, &env)?;
+    Some(BanditScenario {
+        name,
+        seed,
+        replications,
+        env,
+        policies,
+        expectations,
+    })
+}
+
+fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
+    let Some(mut t) = root.subtable(ctx, "bandit") else {
+        if root.table.get("bandit").is_none() {
+            ctx.error(
+                &(0..0),
+                "bandit",
+                "missing table",
+                hint("add [bandit] with horizon and means"),
+            );
+        }
+        return None;
+    };
+    let mut ok = true;
+    let horizon = match t.count(ctx, "horizon") {
+        Some((0, span)) => {
+            ctx.error(&span, "bandit.horizon", "must be at least 1", None);
+            None
+        }
+        Some((h, _)) => Some(h),
+        None => {
+            if t.table.get("horizon").is_none() {
+                ctx.error(
+                    &t.span,
+                    "bandit.horizon",
+                    "missing",
+                    hint("the number of steps, e.g. horizon = 10000"),
+                );
+            }
+            None
+        }
+    };
+    let reward = match t.string(ctx, "reward") {
+        None => RewardKind::Bernoulli,
+        Some((r, span)) => match r.as_str() {
+            "bernoulli" => RewardKind::Bernoulli,
+            "gaussian" => RewardKind::Gaussian { sd: 1.0 },
+            other => {
+                ctx.error(
+                    &span,
+                    "bandit.reward",
+                    format!("unknown reward `{other}`"),
+                    hint("\"bernoulli\" or \"gaussian\""),
+                );
+                ok = false;
+                RewardKind::Bernoulli
+            }
+        },
+    };
+    let reward = match (
+        reward,
+        t.number_in(ctx, "reward_sd", |x| x > 0.0, "positive"),
+    ) {
+        (RewardKind::Gaussian { .. }, Field::Valid(sd)) => RewardKind::Gaussian { sd },
+        (RewardKind::Bernoulli, Field::Valid(_)) => {
+            ctx.error(
+                &t.span,
+                "bandit.reward_sd",
+                "only applies to reward = \"gaussian\"",
+                None,
+            );
+            ok = false;
+            reward
+        }
+        (_, Field::Invalid) => {
+            ok = false;
+            reward
+        }
+        (r, _) => r,
+    };
+    let bernoulli = reward == RewardKind::Bernoulli;
+    let means = means_array(ctx, &mut t, "means", bernoulli);
+    if means.is_none() && t.table.get("means").is_none() {
+        ctx.error(
+            &t.span,
+            "bandit.means",
+            "missing",
+            hint("one mean per arm, e.g. means = [0.1, 0.2]"),
+        );
+    }
+    let arms = means.as_ref().map_or(0, Vec::len);
+    let drift_to = t
+        .table
+        .get("drift_to")
+        .is_some()
+        .then(|| means_array(ctx, &mut t, "drift_to", bernoulli))
+        .flatten();
+    if t.table.get("drift_to").is_some() && drift_to.as_ref().is_none_or(|d| d.len() != arms) {
+        ctx.error(
+            &t.span,
+            "bandit.drift_to",
+            format!("needs one mean per arm ({arms})"),
+            None,
+        );
+        ok = false;
+    }
+    let update_every = match t.count(ctx, "update_every") {
+        Some((0, span)) => {
+            ctx.error(&span, "bandit.update_every", "must be at least 1", None);
+            ok = false;
+            1
+        }
+        Some((b, span)) => {
+            if horizon.is_some_and(|h| b > h) {
+                ctx.error(
+                    &span,
+                    "bandit.update_every",
+                    format!("batch size {b} is larger than the horizon"),
+                    None,
+                );
+                ok = false;
+            }
+            b
+        }
+        None => 1,
+    };
+    let delay = match t.get("delay") {
+        None => Delay::None,
+        Some(v) => match v.get_ref() {
+            toml::de::DeValue::Integer(_) => match count_value(ctx, "bandit.delay", v) {
+                Some(0) => Delay::None,
+                Some(d) => Delay::Fixed(d),
+                None => {
+                    ok = false;
+                    Delay::None
+                }
+            },
+            _ => match as_table(ctx, "bandit.delay", v) {
+                Some(mut dt) => {
+                    let min = dt.count(ctx, "min").map(|(x, _)| x);
+                    let max = dt.count(ctx, "max").map(|(x, _)| x);
+                    let span = dt.span.clone();
+                    dt.finish(ctx);
+                    match (min, max) {
+                        (Some(a), Some(b)) if a <= b => Delay::Uniform { min: a, max: b },
+                        _ => {
+                            ctx.error(
+                                &span,
+                                "bandit.delay",
+                                "needs `min` ≤ `max`",
+                                hint("e.g. delay = { min = 0, max = 200 }"),
+                            );
+                            ok = false;
+                            Delay::None
+                        }
+                    }
+                }
+                None => {
+                    ok = false;
+                    Delay::None
+                }
+            },
+        },
+    };
+    let mut changes = Vec::new();
+    if let Some((items, _)) = t.array(ctx, "changes") {
+        for v in items {
+            let Some(mut ct) = as_table(ctx, "bandit.changes", v) else {
+                ok = false;
+                continue;
+            };
+            let step = ct.count(ctx, "step").map(|(x, _)| x);
+            let m = means_array(ctx, &mut ct, "means", bernoulli);
+            let span = ct.span.clone();
+            ct.finish(ctx);
+            match (step, m) {
+                (Some(step), Some(means)) if means.len() == arms => {
+                    if changes.last().is_some_and(|c: &Change| c.step >= step) {
+                        ctx.error(
+                            &span,
+                            "bandit.changes",
+                            "changes must be in increasing step order",
+                            None,
+                        );
+                        ok = false;
+                    }
+                    changes.push(Change { step, means });
+                }
+                (Some(_), Some(_)) => {
+                    ctx.error(
+                        &span,
+                        "bandit.changes.means",
+                        format!("needs one mean per arm ({arms})"),
+                        None,
+                    );
+                    ok = false;
+                }
+                _ => {
+                    ctx.error(
+                        &span,
+                        "bandit.changes",
+                        "each change needs `step` and `means`",
+                        None,
+                    );
+                    ok = false;
+                }
+            }
+        }
+    } else if t.table.get("changes").is_some() {
+        ok = false;
+    }
+    t.finish(ctx);
+    match (ok, horizon, means) {
+        (true, Some(horizon), Some(means)) => Some(Environment {
+            horizon,
+            reward,
+            means,
+            changes,
+            drift_to,
+            delay,
+            update_every,
+        }),
+        _ => None,
+    }
+}
+
+fn read_policies(ctx: &mut Ctx, root: &mut Table, arms: usize) -> Option<Vec<NamedPolicy>> {
+    let Some(mut pt) = root.subtable(ctx, "policies") else {
+        if root.table.get("policies").is_none() {
+            ctx.error(
+                &(0..0),
+                "policies",
+                "missing table",
+                hint("add e.g. [policies.thompson] type = \"thompson_beta\""),
+            );
+        }
+        return None;
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (name, _, v) in pt.entries() {
+        let path = format!("policies.{name}");
+        let Some(mut t) = as_table(ctx, &path, v) else {
+            ok = false;
+            continue;
+        };
+        let pos = |x: f64| x > 0.0;
+        let unit = |x: f64| (0.0..=1.0).contains(&x);
+        let mut pok = true;
+        let spec = match t.string(ctx, "type") {
+            None => {
+                ctx.error(
+                    &t.span,
+                    &format!("{path}.type"),
+                    "missing",
+                    hint(POLICY_TYPES),
+                );
+                None
+            }
+            Some((ty, span)) => {
+                let prior = |ctx: &mut Ctx, t: &mut Table, ok: &mut bool| {
+                    (
+                        t.number_in(ctx, "prior_a", pos, "positive").or(1.0, ok),
+                        t.number_in(ctx, "prior_b", pos, "positive").or(1.0, ok),
+                    )
+                };
+                match ty.as_str() {
+                    "uniform" => Some(PolicySpec::Uniform),
+                    "epsilon_greedy" => Some(PolicySpec::EpsilonGreedy {
+                        epsilon: t
+                            .number_in(ctx, "epsilon", unit, "in [0, 1]")
+                            .or(0.1, &mut pok),
+                    }),
+                    "decaying_epsilon_greedy" => Some(PolicySpec::DecayingEpsilonGreedy {
+                        c: t.number_in(ctx, "c", pos, "positive").or(1.0, &mut pok),
+                    }),
+                    "ucb1" => Some(PolicySpec::Ucb1),
+                    "kl_ucb" => Some(PolicySpec::KlUcb {
+                        c: t.number_in(ctx, "c", |x| x >= 0.0, "non-negative")
+                            .or(0.0, &mut pok),
+                    }),
+                    "thompson_beta" => {
+                        let (prior_a, prior_b) = prior(ctx, &mut t, &mut pok);
+                        Some(PolicySpec::ThompsonBeta { prior_a, prior_b })
+                    }
+                    "thompson_gaussian" => {
+                        let prior_mean = t
+                            .number_in(ctx, "prior_mean", |_| true, "finite")
+                            .or(0.0, &mut pok);
+                        let prior_var = t
+                            .number_in(ctx, "prior_var", pos, "positive")
+                            .or(1.0, &mut pok);
+                        let noise_var = t
+                            .number_in(ctx, "noise_var", pos, "positive")
+                            .optional(&mut pok);
+                        Some(PolicySpec::ThompsonGaussian {
+                            prior_mean,
+                            prior_var,
+                            noise_var,
+                        })
+                    }
+                    "exp3" => Some(PolicySpec::Exp3 {
+                        gamma: t
+                            .number_in(ctx, "gamma", |x| x > 0.0 && x <= 1.0, "in (0, 1]")
+                            .or(0.1, &mut pok),
+                    }),
+                    "softmax" => Some(PolicySpec::Softmax {
+                        temperature: t
+                            .number_in(ctx, "temperature", pos, "positive")
+                            .or(0.1, &mut pok),
+                    }),
+                    "top_two_thompson" => {
+                        let beta = t
+                            .number_in(ctx, "beta", |x| x > 0.0 && x < 1.0, "in (0, 1)")
+                            .or(0.5, &mut pok);
+                        let (prior_a, prior_b) = prior(ctx, &mut t, &mut pok);
+                        Some(PolicySpec::TopTwoThompson {
+                            beta,
+                            prior_a,
+                            prior_b,
+                        })
+                    }
+                    "discounted_thompson" => {
+                        let gamma = t
+                            .number_in(ctx, "gamma", |x| x > 0.0 && x <= 1.0, "in (0, 1]")
+                            .or(0.99, &mut pok);
+                        let (prior_a, prior_b) = prior(ctx, &mut t, &mut pok);
+                        Some(PolicySpec::DiscountedThompson {
+                            gamma,
+                            prior_a,
+                            prior_b,
+                        })
+                    }
+                    "sliding_window_thompson" => {
+                        let window = match t.count(ctx, "window") {
+                            Some((0, s)) => {
+                                ctx.error(
+                                    &s,
+                                    &format!("{path}.window"),
+                                    "must be at least 1",
+                                    None,
+                                );
+                                pok = false;
+                                1
+                            }
+                            Some((w, _)) => w as usize,
+                            None => 1000,
+                        };
+                        let (prior_a, prior_b) = prior(ctx, &mut t, &mut pok);
+                        Some(PolicySpec::SlidingWindowThompson {
+                            window,
+                            prior_a,
+                            prior_b,
+                        })
+                    }
+                    other => {
+                        ctx.error(
+                            &span,
+                            &format!("{path}.type"),
+                            format!("unknown policy type `{other}`"),
+                            suggest(other, POLICY_TYPES.split(", ")).or_else(|| hint(POLICY_TYPES)),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        let span = t.span.clone();
+        t.finish(ctx);
+        match spec {
+            Some(spec) if pok => {
+                if arms > 0
+                    && let Err(e) = PolicyState::new(&spec, arms, 1)
+                {
+                    ctx.error(&span, &path, format!("invalid policy: {e}"), None);
+                    ok = false;
+                    continue;
+                }
+                out.push(NamedPolicy {
+                    name: name.to_owned(),
+                    spec,
+                });
+            }
+            _ => ok = false,
+        }
+    }
+    if out.is_empty() && ok {
+        ctx.error(
+            &pt.span,
+            "policies",
+            "no policies",
+            hint("add e.g. [policies.thompson] type = \"thompson_beta\""),
+        );
+        ok = false;
+    }
+    ok.then_some(out)
+}
+
+fn read_expectations(
+    ctx: &mut Ctx,
+    root: &mut Table,
+    policies: &[NamedPolicy],
+    env: &Environment,
+) -> Option<Vec<BanditExpectation>> {
+    let Some(mut et) = root.subtable(ctx, "expect") else {
+        return root.table.get("expect").is_none().then_some(Vec::new());
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (pname, pspan, v) in et.entries() {
+        let path = format!("expect.{pname}");
+        let Some(policy) = policies.iter().position(|p| p.name == pname) else {
+            ctx.error(
+                &pspan,
+                &path,
+                "no policy of that name",
+                suggest(pname, policies.iter().map(|p| p.name.as_str())),
+            );
+            ok = false;
+            continue;
+        };
+        let Some(mut pt) = as_table(ctx, &path, v) else {
+            ok = false;
+            continue;
+        };
+        for (key, kspan, bv) in pt.entries() {
+            let kpath = format!("{path}.{key}");
+            let Some(measure) = BanditMeasure::from_key(key) else {
+                ctx.error(&kspan, &kpath, "unknown measure", suggest(key, BanditMeasure::ALL.iter().map(|m| m.key())).or_else(|| hint("regret, realised_regret, best_arm_share, best_arm_identified, lower_bound_ratio or regret_ratio")));
+                ok = false;
+                continue;
+            };
+            if measure == BanditMeasure::LowerBoundRatio
+                && !(env.stationary() && env.reward == RewardKind::Bernoulli)
+            {
+                ctx.error(
+                    &kspan,
+                    &kpath,
+                    "the Lai-Robbins bound needs stationary Bernoulli arms",
+                    None,
+                );
+                ok = false;
+                continue;
+            }
+            let Some(mut bt) = as_table(ctx, &kpath, bv) else {
+                ok = false;
+                continue;
+            };
+            let min = bt.number(ctx, "min").map(|(x, _)| x);
+            let max = bt.number(ctx, "max").map(|(x, _)| x);
+            let to = bt.string(ctx, "to");
+            let span = bt.span.clone();
+            bt.finish(ctx);
+            let relative = match (measure, to) {
+                (BanditMeasure::RegretRatio, Some((other, tspan))) => {
+                    match policies.iter().position(|p| p.name == other) {
+                        Some(i) => Some(i),
+                        None => {
+                            ctx.error(
+                                &tspan,
+                                &format!("{kpath}.to"),
+                                format!("no policy named `{other}`"),
+                                None,
+                            );
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+                (BanditMeasure::RegretRatio, None) => {
+                    ctx.error(&span, &kpath, "regret_ratio needs `to = \"POLICY\"`", None);
+                    ok = false;
+                    continue;
+                }
+                (_, Some((_, tspan))) => {
+                    ctx.error(
+                        &tspan,
+                        &format!("{kpath}.to"),
+                        "only regret_ratio takes `to`",
+                        None,
+                    );
+                    ok = false;
+                    continue;
+                }
+                (_, None) => None,
+            };
+            if min.is_none() && max.is_none() {
+                ctx.error(&span, &kpath, "a bound needs `min` or `max`", None);
+                ok = false;
+                continue;
+            }
+            out.push(BanditExpectation {
+                key: kpath,
+                policy,
+                measure,
+                relative_to: relative,
+                bound: Bound {
+                    min,
+                    max,
+                    near_theory: false,
+                },
+            });
+        }
+    }
+    ok.then_some(out)
+}

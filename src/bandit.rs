@@ -1,0 +1,138 @@
+//! Running bandit scenarios from the command line: progress, the summary
+//! table, the result file and the step trace.
+
+use std::io::Write;
+use std::time::Instant;
+
+use umpire_sim::bandit::result::{BanditResult, BanditScenario};
+use umpire_sim::bandit::run::BanditEngine;
+use umpire_sim::scenario::Loaded;
+
+use crate::{CommonArgs, progress};
+
+/// The command that reproduces a bandit run exactly.
+pub fn reproduce(file: &str, s: &BanditScenario) -> String {
+    format!(
+        "umpire run {file} --seed {} --replications {}",
+        s.seed, s.replications
+    )
+}
+
+pub fn run_bandit(
+    l: &Loaded,
+    s: &BanditScenario,
+    common: &CommonArgs,
+    summary_to_stderr: bool,
+) -> anyhow::Result<BanditResult> {
+    let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
+    let bar = progress::bar(s.replications, &s.name);
+    let started = Instant::now();
+    let acc = engine.run(0..s.replications, &|n| bar.inc(n));
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let result = BanditResult::build(
+        s,
+        acc,
+        engine.checkpoints.clone(),
+        engine.max_gap(),
+        l.hash.clone(),
+        reproduce(&l.file, s),
+    );
+    let path = crate::run::write_json(&common.out, &result.scenario, &result)?;
+    let pulls = s.replications * s.env.horizon * s.policies.len() as u64;
+    if summary_to_stderr {
+        print_summary(
+            &mut std::io::stderr().lock(),
+            &result,
+            &path,
+            elapsed,
+            pulls,
+        );
+    } else {
+        print_summary(
+            &mut std::io::stdout().lock(),
+            &result,
+            &path,
+            elapsed,
+            pulls,
+        );
+    }
+    Ok(result)
+}
+
+pub fn print_summary(
+    out: &mut dyn Write,
+    r: &BanditResult,
+    file: &std::path::Path,
+    seconds: f64,
+    pulls: u64,
+) {
+    let _ = writeln!(
+        out,
+        "{}  (bandit, {} arms, horizon {}, {} replications, seed {})",
+        r.scenario, r.arms, r.horizon, r.replications, r.seed
+    );
+    let _ = writeln!(
+        out,
+        "  {:<24} {:>30} {:>10} {:>10} {:>10}",
+        "policy", "regret at T [95% CI]", "best-arm", "identified", "÷ bound"
+    );
+    for p in &r.policies {
+        let f = &p.final_regret;
+        let ratio = p
+            .lower_bound_ratio
+            .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>30} {:>10.4} {:>10.4} {:>10}",
+            p.name,
+            format!("{:.2} [{:.2}, {:.2}]", f.value, f.lo, f.hi),
+            p.best_arm_share,
+            p.best_arm_identified.value,
+            ratio
+        );
+    }
+    if let Some(l) = r.lai_robbins.as_ref().and_then(|l| l.last()) {
+        let _ = writeln!(out, "  Lai-Robbins lower bound at T: {l:.2}");
+    }
+    for e in &r.expectations {
+        let _ = writeln!(out, "  {}", e.message);
+    }
+    let _ = writeln!(out, "  result: {}", file.display());
+    let _ = writeln!(out, "  reproduce: {}", r.reproduce);
+    let _ = writeln!(
+        out,
+        "  time: {seconds:.3} s, {:.1} M pulls/s",
+        pulls as f64 / seconds.max(1e-9) / 1e6
+    );
+    let _ = writeln!(out, "  verdict: {}", if r.passed { "PASS" } else { "FAIL" });
+}
+
+/// `--replication N` for a bandit scenario: each policy's outcome, and with
+/// `trace` its first `steps` steps.
+pub fn print_trace(s: &BanditScenario, r: u64, trace: bool, steps: usize) {
+    let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
+    println!("{}: replication {r} (bandit, seed {})", s.name, s.seed);
+    for (p, named) in s.policies.iter().enumerate() {
+        let mut buf = Vec::with_capacity(if trace { steps } else { 0 });
+        let run = engine.run_policy(p, r, trace.then_some(&mut buf));
+        let regret = run.regret.last().copied().unwrap_or(f64::NAN);
+        let shares: Vec<String> = run.pulls.iter().map(|n| n.to_string()).collect();
+        println!(
+            "  {}: pseudo-regret {regret:.3}, realised {:.3}, pulls per arm [{}], recommends the best arm: {}",
+            named.name,
+            run.realised_regret,
+            shares.join(" "),
+            run.recommended_best
+        );
+        for st in &buf {
+            println!(
+                "    t {:>7}  arm {:>3}  reward {:>8.4}  regret {:>9.4}",
+                st.t + 1,
+                st.arm,
+                st.reward,
+                st.regret
+            );
+        }
+    }
+}
