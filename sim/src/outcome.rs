@@ -231,7 +231,11 @@ pub struct MeanEstimate {
     pub sd: f64,
 }
 
-fn mean_estimate(sum: &ExactSum, sum_sq: Option<&ExactSum>, offset: f64) -> Option<MeanEstimate> {
+pub(crate) fn mean_estimate(
+    sum: &ExactSum,
+    sum_sq: Option<&ExactSum>,
+    offset: f64,
+) -> Option<MeanEstimate> {
     let n = sum.count as f64;
     let mean = sum.mean()?;
     let var = match sum_sq {
@@ -582,16 +586,7 @@ fn judge(
         (Measure::VarianceReduction, Some(c)) => c.theoretical_variance_reduction,
         _ => None,
     };
-    let mut passed = measured.is_finite();
-    let mut parts = Vec::new();
-    if let Some(min) = e.bound.min {
-        passed &= measured >= min;
-        parts.push(format!("≥ {min}"));
-    }
-    if let Some(max) = e.bound.max {
-        passed &= measured <= max;
-        parts.push(format!("≤ {max}"));
-    }
+    let (mut passed, mut parts) = check_min_max(measured, &e.bound);
     if e.bound.near_theory {
         match (theory, e.measure, interval) {
             (Some(t), m, _) if m.is_rejection_rate() => {
@@ -613,16 +608,7 @@ fn judge(
             }
         }
     }
-    let shown = match interval {
-        Some((lo, hi)) => format!("{measured:.4} [{lo:.4}, {hi:.4}]"),
-        None => format!("{measured:.4}"),
-    };
-    let message = format!(
-        "{} {} = {shown}, expected {}",
-        if passed { "ok" } else { "FAILED" },
-        e.key.trim_start_matches("expect."),
-        parts.join(" and ")
-    );
+    let message = verdict_message(passed, &e.key, measured, interval, &parts);
     ExpectationResult {
         key: e.key.clone(),
         measure: e.measure,
@@ -636,4 +622,40 @@ fn judge(
         passed,
         message,
     }
+}
+
+/// Whether `measured` lies within the bound's `min` and `max` (a non-finite
+/// value never does), and the bound's parts for the message.
+pub(crate) fn check_min_max(measured: f64, bound: &Bound) -> (bool, Vec<String>) {
+    let mut passed = measured.is_finite();
+    let mut parts = Vec::new();
+    if let Some(min) = bound.min {
+        passed &= measured >= min;
+        parts.push(format!("≥ {min}"));
+    }
+    if let Some(max) = bound.max {
+        passed &= measured <= max;
+        parts.push(format!("≤ {max}"));
+    }
+    (passed, parts)
+}
+
+/// The one-line verdict printed for an expectation.
+pub(crate) fn verdict_message(
+    passed: bool,
+    key: &str,
+    measured: f64,
+    interval: Option<(f64, f64)>,
+    parts: &[String],
+) -> String {
+    let shown = match interval {
+        Some((lo, hi)) => format!("{measured:.4} [{lo:.4}, {hi:.4}]"),
+        None => format!("{measured:.4}"),
+    };
+    format!(
+        "{} {} = {shown}, expected {}",
+        if passed { "ok" } else { "FAILED" },
+        key.trim_start_matches("expect."),
+        parts.join(" and ")
+    )
 }

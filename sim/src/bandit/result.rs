@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::env::{Environment, RewardKind};
 use super::run::{BanditAcc, NamedPolicy, REGRET_BINS, lai_robbins_coefficient};
 use crate::experiment::Bound;
-use crate::outcome::{INTERVAL_ALPHA, MeanEstimate};
-use crate::stats::{ExactSum, Proportion, normal_quantile, wilson};
+use crate::outcome::{INTERVAL_ALPHA, MeanEstimate, check_min_max, mean_estimate, verdict_message};
+use crate::stats::{ExactSum, Proportion, wilson};
 
 /// The schema name and version of [`BanditResult`] JSON.
 pub const BANDIT_SCHEMA: &str = "umpire.bandit-result";
@@ -162,21 +162,12 @@ fn percentile(hist: &[u64], top: f64, q: f64) -> f64 {
 }
 
 fn mean_of(sum: &ExactSum, sq: &ExactSum) -> MeanEstimate {
-    let n = sum.count.max(1) as f64;
-    let mean = sum.mean().unwrap_or(f64::NAN);
-    let var = if sum.count > 1 {
-        ((sq.total() - n * mean * mean) / (n - 1.0)).max(0.0)
-    } else {
-        0.0
-    };
-    let sd = var.sqrt();
-    let half = normal_quantile(1.0 - INTERVAL_ALPHA / 2.0) * sd / n.sqrt();
-    MeanEstimate {
-        value: mean,
-        lo: mean - half,
-        hi: mean + half,
-        sd,
-    }
+    mean_estimate(sum, Some(sq), 0.0).unwrap_or(MeanEstimate {
+        value: f64::NAN,
+        lo: f64::NAN,
+        hi: f64::NAN,
+        sd: 0.0,
+    })
 }
 
 impl BanditResult {
@@ -294,26 +285,8 @@ fn judge(e: &BanditExpectation, policies: &[PolicyResult]) -> BanditExpectationR
             (p.final_regret.value / other, None)
         }
     };
-    let mut passed = measured.is_finite();
-    let mut parts = Vec::new();
-    if let Some(min) = e.bound.min {
-        passed &= measured >= min;
-        parts.push(format!("≥ {min}"));
-    }
-    if let Some(max) = e.bound.max {
-        passed &= measured <= max;
-        parts.push(format!("≤ {max}"));
-    }
-    let shown = match interval {
-        Some((lo, hi)) => format!("{measured:.4} [{lo:.4}, {hi:.4}]"),
-        None => format!("{measured:.4}"),
-    };
-    let message = format!(
-        "{} {} = {shown}, expected {}",
-        if passed { "ok" } else { "FAILED" },
-        e.key.trim_start_matches("expect."),
-        parts.join(" and ")
-    );
+    let (passed, parts) = check_min_max(measured, &e.bound);
+    let message = verdict_message(passed, &e.key, measured, interval, &parts);
     BanditExpectationResult {
         key: e.key.clone(),
         measure: e.measure,
