@@ -125,8 +125,15 @@ impl<'a> BanditEngine<'a> {
         let mut best = 0usize;
         let mut best_mean = f64::NEG_INFINITY;
         let mut recompute = true;
+        // Changes are sorted by step: watch only the next one, not all of
+        // them at every step.
+        let mut next_change = 0;
         for t in 0..env.horizon {
-            if env.varies_every_step() || env.changes.iter().any(|c| c.step == t) || t == 0 {
+            let changed = env.changes.get(next_change).is_some_and(|c| c.step == t);
+            if changed {
+                next_change += 1;
+            }
+            if env.varies_every_step() || changed || t == 0 {
                 env.means_at(t, &mut means);
                 recompute = true;
             }
