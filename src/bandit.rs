@@ -67,25 +67,47 @@ pub fn print_summary(
     seconds: f64,
     pulls: u64,
 ) {
+    let segments = if r.segments.is_empty() {
+        String::new()
+    } else {
+        format!(", segments {}", r.segments.join("/"))
+    };
     let _ = writeln!(
         out,
-        "{}  (bandit, {} arms, horizon {}, {} replications, seed {})",
+        "{}  (bandit, {} arms{segments}, horizon {}, {} replications, seed {})",
         r.scenario, r.arms, r.horizon, r.replications, r.seed
     );
+    let names: Vec<String> = r
+        .policies
+        .iter()
+        .map(|p| {
+            if p.contextual {
+                format!("{} (contextual)", p.name)
+            } else {
+                p.name.clone()
+            }
+        })
+        .collect();
+    let w = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(24);
     let _ = writeln!(
         out,
-        "  {:<24} {:>30} {:>10} {:>10} {:>10}",
+        "  {:<w$} {:>30} {:>10} {:>10} {:>10}",
         "policy", "regret at T [95% CI]", "best-arm", "identified", "÷ bound"
     );
-    for p in &r.policies {
+    for (p, name) in r.policies.iter().zip(&names) {
         let f = &p.final_regret;
         let ratio = p
             .lower_bound_ratio
             .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
         let _ = writeln!(
             out,
-            "  {:<24} {:>30} {:>10.4} {:>10.4} {:>10}",
-            p.name,
+            "  {:<w$} {:>30} {:>10.4} {:>10.4} {:>10}",
+            name,
             format!("{:.2} [{:.2}, {:.2}]", f.value, f.lo, f.hi),
             p.best_arm_share,
             p.best_arm_identified.value,
@@ -112,13 +134,13 @@ pub fn print_summary(
 /// `trace` its first `steps` steps.
 pub fn print_trace(s: &BanditScenario, r: u64, trace: bool, steps: usize) {
     let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
-    println!("{}: replication {r} (bandit, seed {})", s.name, s.seed);
+    crate::outln!("{}: replication {r} (bandit, seed {})", s.name, s.seed);
     for (p, named) in s.policies.iter().enumerate() {
         let mut buf = Vec::with_capacity(if trace { steps } else { 0 });
         let run = engine.run_policy(p, r, trace.then_some(&mut buf));
         let regret = run.regret.last().copied().unwrap_or(f64::NAN);
         let shares: Vec<String> = run.pulls.iter().map(|n| n.to_string()).collect();
-        println!(
+        crate::outln!(
             "  {}: pseudo-regret {regret:.3}, realised {:.3}, pulls per arm [{}], recommends the best arm: {}",
             named.name,
             run.realised_regret,
@@ -126,8 +148,13 @@ pub fn print_trace(s: &BanditScenario, r: u64, trace: bool, steps: usize) {
             run.recommended_best
         );
         for st in &buf {
-            println!(
-                "    t {:>7}  arm {:>3}  reward {:>8.4}  regret {:>9.4}",
+            let segment = s
+                .env
+                .segments
+                .get(st.segment)
+                .map_or_else(String::new, |g| format!("  segment {:<10}", g.name));
+            crate::outln!(
+                "    t {:>7}{segment}  arm {:>3}  reward {:>8.4}  regret {:>9.4}",
                 st.t + 1,
                 st.arm,
                 st.reward,

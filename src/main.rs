@@ -3,6 +3,7 @@
 
 mod bandit;
 mod load;
+mod out;
 mod progress;
 mod run;
 mod suite;

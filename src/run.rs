@@ -49,7 +49,7 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
                     }
                     let result = crate::bandit::run_bandit(l, &b, &args.common, args.json)?;
                     if args.json {
-                        println!("{}", serde_json::to_string_pretty(&result)?);
+                        crate::outln!("{}", serde_json::to_string_pretty(&result)?);
                     }
                     if !result.passed {
                         code = EXIT_EXPECTATION_FAILED;
@@ -72,7 +72,7 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
             }
             let result = run_experiment(l, &exp, &args.common, args.json)?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&result)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&result)?);
             }
             if !result.passed {
                 code = EXIT_EXPECTATION_FAILED;

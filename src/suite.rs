@@ -33,16 +33,16 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
             }
             rows.push(row);
         }
-        println!();
+        crate::outln!();
         summary::print_overview(&mut std::io::stdout().lock(), &rows);
         if failed.is_empty() {
-            println!(
+            crate::outln!(
                 "suite: all {} scenarios met their expectations",
                 loaded.len()
             );
             Ok(EXIT_OK)
         } else {
-            println!(
+            crate::outln!(
                 "suite: {} of {} scenarios FAILED: {}",
                 failed.len(),
                 loaded.len(),

@@ -185,7 +185,7 @@ pub fn print_overview(out: &mut dyn Write, rows: &[Row]) {
 }
 
 pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
-    println!(
+    crate::outln!(
         "{}: replication {} ({}, seed {})",
         exp.name,
         t.replication,
@@ -193,15 +193,17 @@ pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
         exp.seed
     );
     let arms = exp.arms();
-    println!("  {:<12} {:>10} {:>10}", "arm", "assigned", "analysed");
+    crate::outln!("  {:<12} {:>10} {:>10}", "arm", "assigned", "analysed");
     for (a, name) in exp.assignment.variants.iter().enumerate() {
-        println!(
+        crate::outln!(
             "  {:<12} {:>10} {:>10}",
-            name, t.stats.assigned[a], t.stats.analysed[a]
+            name,
+            t.stats.assigned[a],
+            t.stats.analysed[a]
         );
     }
     for (m, metric) in exp.metrics.iter().enumerate() {
-        println!(
+        crate::outln!(
             "  metric {} ({}):",
             metric.name,
             metric.baseline.type_name()
@@ -222,11 +224,11 @@ pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
                     s.covariate_correlation()
                 ));
             }
-            println!("{line}");
+            crate::outln!("{line}");
         }
     }
     for (c, test) in exp.comparisons().iter().zip(&t.tests) {
-        println!(
+        crate::outln!(
             "  {} {} vs {}: stat {:.4}{} p {:.6}  diff {:.6} [{:.6}, {:.6}]  rel {:.4} [{:.4}, {:.4}]",
             exp.metrics[c.metric].name,
             exp.assignment.variants[c.variant],
@@ -251,7 +253,7 @@ pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
         for (mi, m) in exp.methods.iter().enumerate() {
             for (ci, c) in comparisons.iter().enumerate() {
                 let d = &t.decisions[mi * comparisons.len() + ci];
-                println!(
+                crate::outln!(
                     "  method {} on {} {}: {} at look {} of {}  diff {:.6} [{:.6}, {:.6}]",
                     m.name,
                     exp.metrics[c.metric].name,
@@ -270,10 +272,12 @@ pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
             }
         }
     }
-    println!(
+    crate::outln!(
         "  SRM: chi2 {:.4} (df {}) p {:.6}",
-        t.srm.chi2, t.srm.df, t.srm.p_value
+        t.srm.chi2,
+        t.srm.df,
+        t.srm.p_value
     );
     let days: Vec<String> = t.arrivals_per_day.iter().map(u64::to_string).collect();
-    println!("  arrivals per day: {}", days.join(" "));
+    crate::outln!("  arrivals per day: {}", days.join(" "));
 }

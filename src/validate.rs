@@ -8,7 +8,7 @@ pub fn main(files: &[PathBuf]) -> anyhow::Result<u8> {
     let mut bad = false;
     for file in files {
         match load::load(file) {
-            Ok(l) => println!("{}: ok ({})", l.file, l.scenario.name()),
+            Ok(l) => crate::outln!("{}: ok ({})", l.file, l.scenario.name()),
             Err(msg) => {
                 eprintln!("{msg}");
                 bad = true;

@@ -215,3 +215,36 @@ fn suite_runs_every_file_and_reports_failures() {
         Some(2)
     );
 }
+
+#[test]
+fn a_closed_stdout_pipe_ends_the_run_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // `umpire run … --trace | head -1`: the reader closes the pipe early. The
+    // run must stop with the SIGPIPE status 141, without a panic message.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_umpire"))
+        .args([
+            "run",
+            "scenarios/bandit_bernoulli_10arms.toml",
+            "--replication",
+            "0",
+            "--trace",
+            "--trace-steps",
+            "10000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn umpire");
+    let mut first = [0u8; 16];
+    let mut stdout = child.stdout.take().expect("stdout");
+    stdout.read_exact(&mut first).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(141), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+}

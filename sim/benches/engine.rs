@@ -141,6 +141,7 @@ fn bandit(c: &mut Criterion) {
         means: (0..10).map(|i| 0.10 + 0.01 * f64::from(i)).collect(),
         changes: Vec::new(),
         drift_to: None,
+        segments: Vec::new(),
         delay: Delay::None,
         update_every: 1,
     };
@@ -151,10 +152,12 @@ fn bandit(c: &mut Criterion) {
                 prior_a: 1.0,
                 prior_b: 1.0,
             },
+            contextual: false,
         },
         NamedPolicy {
             name: "ucb1".into(),
             spec: PolicySpec::Ucb1,
+            contextual: false,
         },
     ];
     let engine = BanditEngine::new(&env, &policies, 1);

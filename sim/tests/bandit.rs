@@ -1,5 +1,6 @@
 //! Bandit scenarios end to end: determinism across threads and shards, common
-//! random numbers across policies, and clear errors for bad scenarios.
+//! random numbers across policies, segments (contextual structure), and clear
+//! errors for bad scenarios.
 
 use umpire_sim::bandit::result::{BanditResult, BanditScenario};
 use umpire_sim::bandit::run::BanditEngine;
@@ -27,6 +28,34 @@ type = "thompson_beta"
 [policies.sw]
 type = "sliding_window_thompson"
 window = 300
+"#;
+
+const SEGMENTED: &str = r#"
+kind = "bandit"
+[run]
+seed = 5
+replications = 40
+[bandit]
+horizon = 4000
+update_every = 3
+delay = 11
+[bandit.segments.a]
+weight = 0.3
+means = [0.2, 0.5, 0.4]
+[bandit.segments.b]
+weight = 0.7
+means = [0.6, 0.1, 0.3]
+[policies.uniform]
+type = "uniform"
+[policies.pooled]
+type = "thompson_beta"
+[policies.ctx]
+type = "thompson_beta"
+contextual = true
+[policies.ctx_sw]
+type = "sliding_window_thompson"
+window = 200
+contextual = true
 "#;
 
 fn scenario(text: &str) -> BanditScenario {
@@ -71,6 +100,93 @@ fn bandit_results_are_identical_across_threads_and_shards() {
     assert_eq!(one, result_json(&s, 4, &[60]), "1 vs 4 threads");
     assert_eq!(one, result_json(&s, 2, &[60]), "re-run");
     assert_eq!(one, result_json(&s, 2, &[20, 41, 60]), "3 shards");
+    let s = scenario(SEGMENTED);
+    let one = result_json(&s, 1, &[40]);
+    assert!(one.contains("\"contextual\": true"), "{one}");
+    assert_eq!(one, result_json(&s, 4, &[40]), "segments: 1 vs 4 threads");
+    assert_eq!(one, result_json(&s, 3, &[7, 8, 40]), "segments: 3 shards");
+}
+
+#[test]
+fn one_segment_of_weight_one_is_the_plain_environment() {
+    let plain = scenario(
+        TEXT.replace(
+            "\n[[bandit.changes]]\nstep = 1500\nmeans = [0.5, 0.3, 0.2]",
+            "",
+        )
+        .as_str(),
+    );
+    let segmented = scenario(
+        TEXT.replacen("means = [0.2, 0.3, 0.5]\n", "", 1)
+            .replace(
+                "[[bandit.changes]]\nstep = 1500\nmeans = [0.5, 0.3, 0.2]\n",
+                "[bandit.segments.all]\nweight = 1\nmeans = [0.2, 0.3, 0.5]\n",
+            )
+            .as_str(),
+    );
+    assert!(plain.env.segments.is_empty());
+    assert_eq!(segmented.env.segments.len(), 1);
+    let a = BanditEngine::new(&plain.env, &plain.policies, plain.seed);
+    let b = BanditEngine::new(&segmented.env, &segmented.policies, segmented.seed);
+    for p in 0..plain.policies.len() {
+        for r in 0..4 {
+            assert_eq!(a.run_policy(p, r, None), b.run_policy(p, r, None));
+        }
+    }
+}
+
+#[test]
+fn segments_are_drawn_by_weight_and_regret_is_per_segment() {
+    let s = scenario(SEGMENTED);
+    let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
+    // Segment shares over 40 x 4000 steps: binomial, so within 5 SD of 0.3.
+    let mut a_steps = 0u64;
+    let mut steps = 0u64;
+    let mut trace = Vec::with_capacity(4000);
+    for r in 0..40 {
+        trace.clear();
+        let run = engine.run_policy(0, r, Some(&mut trace));
+        assert_eq!(trace.len(), 4000);
+        // Pseudo-regret re-added from the trace: each step costs its own
+        // segment's best mean minus the pulled arm's mean there.
+        let mut regret = 0.0;
+        for st in &trace {
+            let m = &s.env.segments[st.segment].means;
+            let best = m.iter().copied().fold(f64::MIN, f64::max);
+            regret += best - m[st.arm];
+        }
+        let last = run.regret.last().copied().unwrap_or(f64::NAN);
+        assert!((regret - last).abs() < 1e-9, "{regret} vs {last}");
+        a_steps += trace.iter().filter(|st| st.segment == 0).count() as u64;
+        steps += trace.len() as u64;
+    }
+    let share = a_steps as f64 / steps as f64;
+    let sd = (0.3f64 * 0.7 / steps as f64).sqrt();
+    assert!((share - 0.3).abs() < 5.0 * sd, "segment a share {share}");
+    // Uniform pulls: expected regret per step Σ_s w_s (best_s - mean_s), here
+    // 0.3 x (0.5 - 1.1/3) + 0.7 x (0.6 - 1.0/3) = 0.22667, within 5 SE.
+    let result = BanditResult::build(
+        &s,
+        engine.run(0..s.replications, &|_| {}),
+        engine.checkpoints.clone(),
+        engine.max_gap(),
+        "h".into(),
+        "x".into(),
+    );
+    let u = &result.policies[0];
+    let truth = (0.3 * (0.5 - 1.1 / 3.0) + 0.7 * (0.6 - 1.0 / 3.0)) * 4000.0;
+    let se = u.regret.se.last().copied().unwrap_or(f64::NAN);
+    assert!(
+        (u.final_regret.value - truth).abs() < 5.0 * se,
+        "uniform regret {} vs {truth} (se {se})",
+        u.final_regret.value
+    );
+    // Pooled Thompson settles on the pooled best arm 0 (0.48 vs 0.22 and
+    // 0.33), which is wrong in segment a; the contextual one learns both.
+    let (pooled, ctx) = (&result.policies[1], &result.policies[2]);
+    assert!(pooled.best_arm_share < 0.75, "{}", pooled.best_arm_share);
+    assert!(ctx.best_arm_share > 0.9, "{}", ctx.best_arm_share);
+    assert_eq!(result.segments, ["a", "b"]);
 }
 
 #[test]
@@ -137,6 +253,42 @@ fn bad_bandit_scenarios_are_clear_errors() {
         (
             base.replace("[policies.t]\ntype = \"thompson_beta\"\n", ""),
             "policies: missing table",
+        ),
+        (
+            format!("{base}[bandit.segments.m]\nweight = 1\nmeans = [0.1, 0.2]\n"),
+            "give means per segment or for the whole population, not both",
+        ),
+        (
+            base.replace(
+                "means = [0.1, 0.2]\n",
+                "[bandit.segments.m]\nweight = 0.5\nmeans = [0.1, 0.2]\n[bandit.segments.d]\nweight = 0.4\nmeans = [0.3, 0.2]\n",
+            ),
+            "segment weights must sum to 1, found 0.9",
+        ),
+        (
+            base.replace(
+                "means = [0.1, 0.2]\n",
+                "[bandit.segments.m]\nweight = 0.5\nmeans = [0.1, 0.2]\n[bandit.segments.d]\nweight = 0.5\nmeans = [0.3]\n",
+            ),
+            "bandit.segments.d.means: has 1 arms but segment `m` has 2",
+        ),
+        (
+            base.replace(
+                "means = [0.1, 0.2]\n",
+                "[bandit.segments.m]\nmeans = [0.1, 0.2]\n",
+            ),
+            "bandit.segments.m.weight: missing",
+        ),
+        (
+            format!("{base}contextual = true\n"),
+            "policies.t.contextual: needs segments",
+        ),
+        (
+            base.replace(
+                "means = [0.1, 0.2]\n",
+                "drift_to = [0.2, 0.1]\n[bandit.segments.m]\nweight = 1\nmeans = [0.1, 0.2]\n",
+            ),
+            "bandit.drift_to: not supported together with segments",
         ),
     ];
     for (text, want) in cases {

@@ -48,6 +48,7 @@ fn thompson_and_ucb1_match_the_numpy_reference() {
         means: means.clone(),
         changes: Vec::new(),
         drift_to: None,
+        segments: Vec::new(),
         delay: Delay::None,
         update_every: 1,
     };
@@ -58,10 +59,12 @@ fn thompson_and_ucb1_match_the_numpy_reference() {
                 prior_a: 1.0,
                 prior_b: 1.0,
             },
+            contextual: false,
         },
         NamedPolicy {
             name: "ucb1".into(),
             spec: PolicySpec::Ucb1,
+            contextual: false,
         },
     ];
     let engine = BanditEngine::new(&env, &policies, 2024);

@@ -5,6 +5,12 @@
 //! reward of arm k is 1{u_t < μ_k(t)} (Bernoulli) or μ_k(t) + σ·z_t
 //! (Gaussian). Each arm's reward sequence has the right law, and two policies
 //! on one seed face the same reward for the same pull (common random numbers).
+//!
+//! With segments (contextual structure), each step's unit belongs to a segment
+//! drawn by weight from one more word of the same stream, so every policy sees
+//! the same segment sequence too. Each segment has its own arm means, and
+//! regret is measured against the best arm *of the step's segment*: a policy
+//! that ignores the segment pays for it.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,12 +41,26 @@ pub struct Change {
     pub means: Vec<f64>,
 }
 
+/// A segment of the traffic with its own arm means (a context).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub name: String,
+    /// Share of steps from this segment; weights are normalised to sum to 1.
+    pub weight: f64,
+    pub means: Vec<f64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Environment {
     pub horizon: u64,
     pub reward: RewardKind,
-    /// Means at step 0.
+    /// Means at step 0. With segments, the weight-averaged segment means:
+    /// what a policy that ignores segments faces.
     pub means: Vec<f64>,
+    /// Segments with their own means (stationary: the scenario reader rejects
+    /// changes and drift together with segments). Empty: one population.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<Segment>,
     /// Abrupt changes, by increasing step.
     pub changes: Vec<Change>,
     /// Linear drift: the means move from their current values to these by the
@@ -78,6 +98,57 @@ impl Environment {
             }
             None => out.copy_from_slice(base),
         }
+    }
+
+    /// Number of contexts a contextual policy keeps: one per segment, at least 1.
+    pub fn contexts(&self) -> usize {
+        self.segments.len().max(1)
+    }
+
+    /// Upper thresholds on a 32-bit word for picking a segment: the step's
+    /// segment is the first whose threshold exceeds the word. The last is
+    /// 2^32, so every word maps to a segment.
+    pub fn segment_thresholds(&self) -> Vec<u64> {
+        let total: f64 = self.segments.iter().map(|s| s.weight).sum();
+        let mut acc = 0.0;
+        let mut out: Vec<u64> = self
+            .segments
+            .iter()
+            .map(|s| {
+                acc += s.weight;
+                ((acc / total) * 4_294_967_296.0).round() as u64
+            })
+            .collect();
+        if let Some(last) = out.last_mut() {
+            *last = 1 << 32;
+        }
+        out
+    }
+
+    /// Weight-averaged means of segments (what `means` holds with segments).
+    pub fn average_means(segments: &[Segment]) -> Vec<f64> {
+        let total: f64 = segments.iter().map(|s| s.weight).sum();
+        let arms = segments.first().map_or(0, |s| s.means.len());
+        (0..arms)
+            .map(|k| segments.iter().map(|s| s.weight / total * s.means[k]).sum())
+            .collect()
+    }
+
+    /// The Lai–Robbins lower bound on pseudo-regret at step `t` (stationary
+    /// Bernoulli arms). With segments, each segment is its own bandit seen
+    /// for about w_s·t steps, so the bound is Σ_s c_s ln(w_s t).
+    pub fn lai_robbins_at(&self, t: u64) -> f64 {
+        let t = t as f64;
+        if self.segments.is_empty() {
+            return super::run::lai_robbins_coefficient(&self.means) * t.ln();
+        }
+        let total: f64 = self.segments.iter().map(|s| s.weight).sum();
+        self.segments
+            .iter()
+            .map(|s| {
+                super::run::lai_robbins_coefficient(&s.means) * (s.weight / total * t).ln().max(0.0)
+            })
+            .sum()
     }
 
     /// Steps at which the means change (for precomputing them between).

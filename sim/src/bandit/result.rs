@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::env::{Environment, RewardKind};
-use super::run::{BanditAcc, NamedPolicy, REGRET_BINS, lai_robbins_coefficient};
+use super::run::{BanditAcc, NamedPolicy, REGRET_BINS};
 use crate::experiment::Bound;
 use crate::outcome::{INTERVAL_ALPHA, MeanEstimate, check_min_max, mean_estimate, verdict_message};
 use crate::stats::{ExactSum, Proportion, wilson};
@@ -94,6 +94,8 @@ pub struct RegretCurve {
 pub struct PolicyResult {
     pub name: String,
     pub spec: super::policy::PolicySpec,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub contextual: bool,
     pub regret: RegretCurve,
     /// Mean regret at the horizon with its interval.
     pub final_regret: MeanEstimate,
@@ -133,8 +135,13 @@ pub struct BanditResult {
     pub replication_range: (u64, u64),
     pub horizon: u64,
     pub arms: usize,
+    /// Segment names when arm means differ by segment; regret is then
+    /// measured against each step's segment's best arm.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
     pub checkpoints: Vec<u64>,
-    /// Σ Δ_k / KL(μ_k, μ*) · ln t at each checkpoint (stationary Bernoulli).
+    /// Σ Δ_k / KL(μ_k, μ*) · ln t at each checkpoint (stationary Bernoulli);
+    /// with segments, the sum of each segment's bound at its share of t.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lai_robbins: Option<Vec<f64>>,
     pub policies: Vec<PolicyResult>,
@@ -181,10 +188,9 @@ impl BanditResult {
     ) -> Self {
         let r = acc.replications();
         let lai = (s.env.stationary() && s.env.reward == RewardKind::Bernoulli).then(|| {
-            let c = lai_robbins_coefficient(&s.env.means);
             checkpoints
                 .iter()
-                .map(|&t| c * (t as f64).ln())
+                .map(|&t| s.env.lai_robbins_at(t))
                 .collect::<Vec<f64>>()
         });
         let policies: Vec<PolicyResult> = s
@@ -214,6 +220,7 @@ impl BanditResult {
                 PolicyResult {
                     name: p.name.clone(),
                     spec: p.spec.clone(),
+                    contextual: p.contextual,
                     regret: RegretCurve {
                         mean: means.iter().map(|m| m.value).collect(),
                         lo: means.iter().map(|m| m.lo).collect(),
@@ -253,6 +260,7 @@ impl BanditResult {
             replication_range: (acc.first, acc.end),
             horizon: s.env.horizon,
             arms: s.env.arms(),
+            segments: s.env.segments.iter().map(|g| g.name.clone()).collect(),
             checkpoints,
             lai_robbins: lai,
             passed: expectations.iter().all(|e| e.passed),

@@ -20,6 +20,10 @@ pub const REGRET_BINS: usize = 2000;
 pub struct NamedPolicy {
     pub name: String,
     pub spec: PolicySpec,
+    /// Whether the policy sees the step's segment (and keeps statistics per
+    /// segment) or pools all traffic.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub contextual: bool,
 }
 
 /// Log-spaced checkpoints 1, 2, 5, 10, 20, 50, … up to and including the horizon.
@@ -57,6 +61,8 @@ pub struct PolicyRun {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub t: u64,
+    /// The step's segment (0 without segments).
+    pub segment: usize,
     pub arm: usize,
     pub reward: f64,
     pub regret: f64,
@@ -99,31 +105,49 @@ impl<'a> BanditEngine<'a> {
     pub fn run_policy(&self, p: usize, r: u64, mut trace: Option<&mut Vec<Step>>) -> PolicyRun {
         let env = self.env;
         let k = env.arms();
+        let segments = env.segments.len();
+        let contextual = self.policies[p].contextual && segments > 1;
         // Construction was validated with the scenario.
-        let Ok(mut policy) = PolicyState::new(&self.policies[p].spec, k, 1) else {
+        let contexts = if contextual { segments } else { 1 };
+        let Ok(mut policy) = PolicyState::new(&self.policies[p].spec, k, contexts) else {
             return PolicyRun::default();
         };
         let mut policy_rng = self.policy_keys[p].replication(r);
         let mut reward_rng = self.reward_key.replication(r);
         let mut feedback_rng = self.feedback_key.replication(r);
-        let words_per_step = match env.reward {
+        let reward_words = match env.reward {
             RewardKind::Bernoulli => 1,
             RewardKind::Gaussian { .. } => 2,
         };
+        // One more word per step picks the segment. With at most one segment
+        // the stream is read exactly as without segments, so one segment of
+        // weight 1 reproduces the plain environment bit for bit.
+        let words_per_step = reward_words + usize::from(segments > 1);
         let mut words = vec![0u32; 1024 * words_per_step];
-        let mut means = env.means.clone();
+        let thresholds = env.segment_thresholds();
+        // Row s holds segment s's means (one row without segments); segments
+        // are stationary, so `best` per row is computed once.
+        let mut means: Vec<f64> = if segments > 0 {
+            env.segments
+                .iter()
+                .flat_map(|s| s.means.iter().copied())
+                .collect()
+        } else {
+            env.means.clone()
+        };
+        let rows = segments.max(1);
+        let mut best = vec![0usize; rows];
+        let mut best_mean = vec![f64::NEG_INFINITY; rows];
         let mut run = PolicyRun {
             regret: Vec::with_capacity(self.checkpoints.len()),
             pulls: vec![0; k],
             ..Default::default()
         };
-        let mut fifo: VecDeque<(u64, usize, f64)> = VecDeque::new();
-        let mut heap: BinaryHeap<Reverse<(u64, usize, u64)>> = BinaryHeap::new();
+        let mut fifo: VecDeque<(u64, usize, usize, f64)> = VecDeque::new();
+        let mut heap: BinaryHeap<Reverse<(u64, usize, usize, u64)>> = BinaryHeap::new();
         let immediate = env.delay == Delay::None && env.update_every == 1;
         let mut regret = 0.0;
         let mut next_cp = 0;
-        let mut best = 0usize;
-        let mut best_mean = f64::NEG_INFINITY;
         let mut recompute = true;
         // Changes are sorted by step: watch only the next one, not all of
         // them at every step.
@@ -133,17 +157,18 @@ impl<'a> BanditEngine<'a> {
             if changed {
                 next_change += 1;
             }
-            if env.varies_every_step() || changed || t == 0 {
+            if segments == 0 && (env.varies_every_step() || changed || t == 0) {
                 env.means_at(t, &mut means);
                 recompute = true;
             }
             if recompute {
-                best = 0;
-                best_mean = f64::NEG_INFINITY;
-                for (i, &m) in means.iter().enumerate() {
-                    if m > best_mean {
-                        best_mean = m;
-                        best = i;
+                for (row, (b, bm)) in best.iter_mut().zip(&mut best_mean).enumerate() {
+                    *bm = f64::NEG_INFINITY;
+                    for (i, &m) in means[row * k..(row + 1) * k].iter().enumerate() {
+                        if m > *bm {
+                            *bm = m;
+                            *b = i;
+                        }
                     }
                 }
                 recompute = false;
@@ -152,51 +177,60 @@ impl<'a> BanditEngine<'a> {
             if i == 0 {
                 reward_rng.fill(&mut words[..]);
             }
-            let arm = policy.select(0, &mut policy_rng).min(k - 1);
-            let mu = means[arm];
+            let w = &words[i * words_per_step..(i + 1) * words_per_step];
+            let seg = if segments > 1 {
+                let x = u64::from(w[reward_words]);
+                thresholds.iter().position(|&th| x < th).unwrap_or(0)
+            } else {
+                0
+            };
+            let ctx = if contextual { seg } else { 0 };
+            let arm = policy.select(ctx, &mut policy_rng).min(k - 1);
+            let mu = means[seg * k + arm];
             let reward = match env.reward {
                 RewardKind::Bernoulli => {
-                    f64::from(u8::from(f64::from(words[i]) < mu * 4_294_967_296.0))
+                    f64::from(u8::from(f64::from(w[0]) < mu * 4_294_967_296.0))
                 }
                 RewardKind::Gaussian { sd } => {
-                    let u = open_unit_f64(join_words(words[2 * i], words[2 * i + 1]));
+                    let u = open_unit_f64(join_words(w[0], w[1]));
                     mu + sd * crate::metric::standard_normal_from_unit(u)
                 }
             };
-            regret += best_mean - mu;
-            run.realised_regret += best_mean - reward;
+            regret += best_mean[seg] - mu;
+            run.realised_regret += best_mean[seg] - reward;
             run.pulls[arm] += 1;
-            run.best_pulls += u64::from(arm == best);
+            run.best_pulls += u64::from(arm == best[seg]);
             if let Some(tr) = trace.as_deref_mut()
                 && tr.len() < tr.capacity()
             {
                 tr.push(Step {
                     t,
+                    segment: seg,
                     arm,
                     reward,
                     regret,
                 });
             }
             if immediate {
-                policy.update(0, arm, reward);
+                policy.update(ctx, arm, reward);
             } else {
                 match env.delay {
-                    Delay::None => fifo.push_back((t, arm, reward)),
-                    Delay::Fixed(d) => fifo.push_back((t + d, arm, reward)),
+                    Delay::None => fifo.push_back((t, ctx, arm, reward)),
+                    Delay::Fixed(d) => fifo.push_back((t + d, ctx, arm, reward)),
                     Delay::Uniform { min, max } => {
                         let d = min + feedback_rng.random_range(0..=max - min);
-                        heap.push(Reverse((t + d, arm, reward.to_bits())));
+                        heap.push(Reverse((t + d, ctx, arm, reward.to_bits())));
                     }
                 }
                 if (t + 1) % env.update_every == 0 {
-                    while fifo.front().is_some_and(|&(due, _, _)| due <= t) {
-                        if let Some((_, a, rw)) = fifo.pop_front() {
-                            policy.update(0, a, rw);
+                    while fifo.front().is_some_and(|&(due, ..)| due <= t) {
+                        if let Some((_, c, a, rw)) = fifo.pop_front() {
+                            policy.update(c, a, rw);
                         }
                     }
-                    while heap.peek().is_some_and(|Reverse((due, _, _))| *due <= t) {
-                        if let Some(Reverse((_, a, bits))) = heap.pop() {
-                            policy.update(0, a, f64::from_bits(bits));
+                    while heap.peek().is_some_and(|Reverse((due, ..))| *due <= t) {
+                        if let Some(Reverse((_, c, a, bits))) = heap.pop() {
+                            policy.update(c, a, f64::from_bits(bits));
                         }
                     }
                 }
@@ -206,7 +240,9 @@ impl<'a> BanditEngine<'a> {
                 next_cp += 1;
             }
         }
-        run.recommended_best = policy.recommend(0) == best;
+        // Identified only if the recommendation is right in every segment.
+        run.recommended_best =
+            (0..rows).all(|s| policy.recommend(if contextual { s } else { 0 }) == best[s]);
         run
     }
 }
@@ -316,6 +352,11 @@ impl BanditEngine<'_> {
         let mut gap: f64 = 0.0;
         let mut steps: Vec<u64> = vec![0, self.env.horizon.saturating_sub(1)];
         steps.extend(self.env.changes.iter().map(|c| c.step));
+        for s in &self.env.segments {
+            let hi = s.means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lo = s.means.iter().copied().fold(f64::INFINITY, f64::min);
+            gap = gap.max(hi - lo);
+        }
         for t in steps {
             self.env.means_at(t, &mut means);
             let hi = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);

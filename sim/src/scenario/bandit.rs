@@ -2,7 +2,7 @@
 //! (documented key by key in scenarios/README.md).
 
 use super::reader::{Ctx, Field, Table, as_table, count_value, number_value, suggest};
-use crate::bandit::env::{Change, Delay, Environment, RewardKind};
+use crate::bandit::env::{Change, Delay, Environment, RewardKind, Segment};
 use crate::bandit::policy::{PolicySpec, PolicyState};
 use crate::bandit::result::{BanditExpectation, BanditMeasure, BanditScenario};
 use crate::bandit::run::NamedPolicy;
@@ -69,7 +69,12 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Bandi
         run.finish(ctx);
     }
     let env = read_env(ctx, root);
-    let policies = read_policies(ctx, root, env.as_ref().map_or(0, |e| e.arms()));
+    let policies = read_policies(
+        ctx,
+        root,
+        env.as_ref().map_or(0, |e| e.arms()),
+        env.as_ref().map_or(0, |e| e.segments.len()),
+    );
     let (env, policies) = (env?, policies?);
     let expectations = read_expectations(ctx, root, &policies, &env)?;
     Some(BanditScenario {
@@ -152,14 +157,48 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
         (r, _) => r,
     };
     let bernoulli = reward == RewardKind::Bernoulli;
-    let means = means_array(ctx, &mut t, "means", bernoulli);
-    if means.is_none() && t.table.get("means").is_none() {
-        ctx.error(
-            &t.span,
-            "bandit.means",
-            "missing",
-            hint("one mean per arm, e.g. means = [0.1, 0.2]"),
-        );
+    let segments = if t.table.get("segments").is_some() {
+        let segs = read_segments(ctx, &mut t, bernoulli);
+        ok &= segs.is_some();
+        segs.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let means = if segments.is_empty() {
+        let means = means_array(ctx, &mut t, "means", bernoulli);
+        if means.is_none() && t.table.get("means").is_none() && ok {
+            ctx.error(
+                &t.span,
+                "bandit.means",
+                "missing",
+                hint("one mean per arm, e.g. means = [0.1, 0.2]"),
+            );
+        }
+        means
+    } else {
+        if let Some(v) = t.get("means") {
+            ctx.error(
+                &v.span(),
+                "bandit.means",
+                "give means per segment or for the whole population, not both",
+                hint("remove `means`: with segments, each [bandit.segments.NAME] has its own"),
+            );
+            ok = false;
+        }
+        Some(Environment::average_means(&segments))
+    };
+    if !segments.is_empty() {
+        for key in ["changes", "drift_to"] {
+            if let Some(v) = t.get(key) {
+                ctx.error(
+                    &v.span(),
+                    &format!("bandit.{key}"),
+                    "not supported together with segments (segment means are stationary)",
+                    None,
+                );
+                ok = false;
+            }
+        }
     }
     let arms = means.as_ref().map_or(0, Vec::len);
     let drift_to = t
@@ -288,6 +327,7 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
             horizon,
             reward,
             means,
+            segments,
             changes,
             drift_to,
             delay,
@@ -297,7 +337,88 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
     }
 }
 
-fn read_policies(ctx: &mut Ctx, root: &mut Table, arms: usize) -> Option<Vec<NamedPolicy>> {
+/// `[bandit.segments.NAME]` tables: `weight` and `means`, with one mean per
+/// arm in every segment and weights summing to 1.
+fn read_segments(ctx: &mut Ctx, t: &mut Table, bernoulli: bool) -> Option<Vec<Segment>> {
+    let mut st = t.subtable(ctx, "segments")?;
+    let mut ok = true;
+    let mut out: Vec<Segment> = Vec::new();
+    for (name, _, v) in st.entries() {
+        let path = format!("bandit.segments.{name}");
+        let Some(mut sg) = as_table(ctx, &path, v) else {
+            ok = false;
+            continue;
+        };
+        let weight = sg.required_number(ctx, "weight", |x| x > 0.0 && x <= 1.0, "in (0, 1]");
+        let means = means_array(ctx, &mut sg, "means", bernoulli);
+        if means.is_none() && sg.table.get("means").is_none() {
+            ctx.error(
+                &sg.span,
+                &format!("{path}.means"),
+                "missing",
+                hint("one mean per arm, e.g. means = [0.1, 0.2]"),
+            );
+        }
+        let span = sg.span.clone();
+        sg.finish(ctx);
+        match (weight, means) {
+            (Some(weight), Some(means)) => {
+                if let Some(first) = out.first()
+                    && first.means.len() != means.len()
+                {
+                    ctx.error(
+                        &span,
+                        &format!("{path}.means"),
+                        format!(
+                            "has {} arms but segment `{}` has {}",
+                            means.len(),
+                            first.name,
+                            first.means.len()
+                        ),
+                        None,
+                    );
+                    ok = false;
+                }
+                out.push(Segment {
+                    name: name.to_owned(),
+                    weight,
+                    means,
+                });
+            }
+            _ => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let total: f64 = out.iter().map(|s| s.weight).sum();
+    if out.is_empty() {
+        ctx.error(
+            &st.span,
+            "bandit.segments",
+            "no segments",
+            hint("e.g. [bandit.segments.mobile] weight = 0.6, means = [0.1, 0.2]"),
+        );
+        return None;
+    }
+    if (total - 1.0).abs() > 1e-9 {
+        ctx.error(
+            &st.span,
+            "bandit.segments",
+            format!("segment weights must sum to 1, found {total}"),
+            None,
+        );
+        return None;
+    }
+    Some(out)
+}
+
+fn read_policies(
+    ctx: &mut Ctx,
+    root: &mut Table,
+    arms: usize,
+    segments: usize,
+) -> Option<Vec<NamedPolicy>> {
     let Some(mut pt) = root.subtable(ctx, "policies") else {
         if root.table.get("policies").is_none() {
             ctx.error(
@@ -438,12 +559,30 @@ fn read_policies(ctx: &mut Ctx, root: &mut Table, arms: usize) -> Option<Vec<Nam
                 }
             }
         };
+        let contextual = t.boolean(ctx, "contextual");
+        if t.table.get("contextual").is_some() && contextual.is_none() {
+            pok = false;
+        }
+        if contextual == Some(true) && segments == 0 {
+            ctx.error(
+                &t.span,
+                &format!("{path}.contextual"),
+                "needs segments to condition on",
+                hint("add [bandit.segments.NAME] tables with weight and means"),
+            );
+            pok = false;
+        }
+        let contexts = if contextual == Some(true) {
+            segments.max(1)
+        } else {
+            1
+        };
         let span = t.span.clone();
         t.finish(ctx);
         match spec {
             Some(spec) if pok => {
                 if arms > 0
-                    && let Err(e) = PolicyState::new(&spec, arms, 1)
+                    && let Err(e) = PolicyState::new(&spec, arms, contexts)
                 {
                     ctx.error(&span, &path, format!("invalid policy: {e}"), None);
                     ok = false;
@@ -452,6 +591,7 @@ fn read_policies(ctx: &mut Ctx, root: &mut Table, arms: usize) -> Option<Vec<Nam
                 out.push(NamedPolicy {
                     name: name.to_owned(),
                     spec,
+                    contextual: contextual.unwrap_or(false),
                 });
             }
             _ => ok = false,
