@@ -57,6 +57,13 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
                     rows.push(summary::Row::from(&result));
                     continue;
                 }
+                Scenario::Serve(_) => {
+                    eprintln!(
+                        "{}: a serve config is not a simulation; start it with `umpire serve {}`",
+                        l.file, l.file
+                    );
+                    return Ok(EXIT_INPUT);
+                }
             };
             if let Some(r) = args.replication {
                 if r >= exp.replications {

@@ -17,6 +17,7 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
     pool.install(|| {
         let mut failed = Vec::new();
         let mut rows = Vec::new();
+        let mut skipped = 0usize;
         for l in &loaded {
             let row = match &l.scenario {
                 Scenario::Experiment(exp) => {
@@ -26,6 +27,12 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
                 }
                 Scenario::Bandit(b) => {
                     summary::Row::from(&crate::bandit::run_bandit(l, b, &args.common, false)?)
+                }
+                // A serve config is an input of `umpire serve` and of load
+                // scenarios, not a scenario with expectations.
+                Scenario::Serve(_) => {
+                    skipped += 1;
+                    continue;
                 }
             };
             if !row.passed {
@@ -37,15 +44,20 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
         summary::print_overview(&mut std::io::stdout().lock(), &rows);
         if failed.is_empty() {
             crate::outln!(
-                "suite: all {} scenarios met their expectations",
-                loaded.len()
+                "suite: all {} scenarios met their expectations{}",
+                rows.len(),
+                if skipped > 0 {
+                    format!(" ({skipped} serve config(s) skipped)")
+                } else {
+                    String::new()
+                }
             );
             Ok(EXIT_OK)
         } else {
             crate::outln!(
                 "suite: {} of {} scenarios FAILED: {}",
                 failed.len(),
-                loaded.len(),
+                rows.len(),
                 failed.join(", ")
             );
             Ok(EXIT_EXPECTATION_FAILED)

@@ -24,7 +24,7 @@ fn experiment_with(assignment: &str, analysis: &str) -> Experiment {
     match parse("bench.toml", &text) {
         Ok(l) => match l.scenario {
             Scenario::Experiment(e) => *e,
-            Scenario::Bandit(_) => panic!("expected an experiment scenario"),
+            _ => panic!("expected an experiment scenario"),
         },
         Err(e) => panic!("{e}"),
     }

@@ -17,4 +17,5 @@ pub mod population;
 pub mod rng;
 pub mod runner;
 pub mod scenario;
+pub mod serve;
 pub mod stats;

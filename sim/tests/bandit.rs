@@ -62,7 +62,7 @@ fn scenario(text: &str) -> BanditScenario {
     match parse("bandit.toml", text) {
         Ok(l) => match l.scenario {
             Scenario::Bandit(b) => *b,
-            Scenario::Experiment(_) => panic!("not a bandit scenario"),
+            _ => panic!("not a bandit scenario"),
         },
         Err(e) => panic!("{e}"),
     }

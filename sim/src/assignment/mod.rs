@@ -216,6 +216,41 @@ impl HashAssigner {
     }
 }
 
+/// A served unit's assignment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnitAssignment {
+    /// The variant's index, or None when the unit is outside the coverage or
+    /// the namespace.
+    pub variant: Option<usize>,
+    /// The unit's hash value in [0, 1).
+    pub bucket: f64,
+}
+
+impl HashAssigner {
+    /// The assignment of a unit by its id, for serving. For an id of the form
+    /// `prefix` + decimal index it equals [`HashArms::arm`] of replication 0
+    /// with a fixed salt: the same hash and the same bucket table.
+    pub fn assign_id(&self, id: &str) -> UnitAssignment {
+        let bucket = growthbook::hash_with(&self.salt, id, self.version);
+        let in_ns = self
+            .namespace
+            .as_ref()
+            .is_none_or(|ns| growthbook::in_namespace(id, ns));
+        // bucket = index / resolution exactly (see PrefixedIdHasher), so the
+        // index is recovered without rounding error.
+        let index = (bucket * f64::from(self.version.resolution())).round() as usize;
+        let code = if in_ns {
+            self.arms.get(index).copied().unwrap_or(EXCLUDED)
+        } else {
+            EXCLUDED
+        };
+        UnitAssignment {
+            variant: (code != EXCLUDED).then_some(usize::from(code)),
+            bucket,
+        }
+    }
+}
+
 /// Hash assignment for one replication: precomputed hasher state, no
 /// allocation per unit.
 #[derive(Clone, Debug)]
@@ -266,6 +301,36 @@ mod tests {
             method: Method::Random,
             namespace: None,
         }
+    }
+
+    #[test]
+    fn served_ids_get_the_simulated_arms() {
+        let a = Assignment {
+            variants: vec!["a".into(), "b".into(), "c".into()],
+            weights: vec![0.2, 0.3, 0.5],
+            coverage: 0.9,
+            method: Method::Hash {
+                version: HashVersion::V2,
+                salt: "exp-7".into(),
+                salt_per_replication: false,
+            },
+            namespace: Some(Namespace {
+                id: "ns".into(),
+                start: 0.1,
+                end: 0.8,
+            }),
+        };
+        let h = HashAssigner::new(&a, "user-");
+        let rep = h.replication(0);
+        let mut seen = [0usize; 4];
+        for i in 0..20_000u64 {
+            let served = h.assign_id(&format!("user-{i}"));
+            let code = rep.arm(i);
+            assert_eq!(served.variant.map_or(EXCLUDED, |v| v as u8), code, "{i}");
+            assert_eq!(served.bucket, rep.bucket(i));
+            seen[served.variant.unwrap_or(3)] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 1000), "{seen:?}");
     }
 
     #[test]

@@ -23,6 +23,8 @@ use crate::experiment::Experiment;
 pub enum Scenario {
     Experiment(Box<Experiment>),
     Bandit(Box<crate::bandit::result::BanditScenario>),
+    /// A serve config: what `umpire serve` serves; not run by `run`/`suite`.
+    Serve(Box<crate::serve::ServeConfig>),
 }
 
 impl Scenario {
@@ -30,6 +32,7 @@ impl Scenario {
         match self {
             Scenario::Experiment(e) => &e.name,
             Scenario::Bandit(b) => &b.name,
+            Scenario::Serve(c) => &c.name,
         }
     }
 }

@@ -10,7 +10,7 @@ pub fn experiment(toml: &str) -> Experiment {
     match parse("test.toml", toml) {
         Ok(l) => match l.scenario {
             Scenario::Experiment(e) => *e,
-            Scenario::Bandit(_) => panic!("expected an experiment scenario"),
+            _ => panic!("expected an experiment scenario"),
         },
         Err(e) => panic!("test scenario does not parse:\n{e}"),
     }

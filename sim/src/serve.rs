@@ -1,0 +1,179 @@
+//! What a server serves: experiments (hash assignment of unit ids) and
+//! bandits (a policy over named arms), with the server's operating settings.
+//!
+//! A `kind = "serve"` file is read into a [`ServeConfig`]; an experiment or
+//! bandit scenario converts into one too ([`ServeConfig::from_scenario`]), so
+//! `umpire serve` can serve any scenario. The server (umpire-loadgen) runs the
+//! assignment and policy code of this crate unchanged.
+
+use serde::{Deserialize, Serialize};
+
+use crate::assignment::{Assignment, Method};
+use crate::bandit::policy::PolicySpec;
+use crate::scenario::Scenario;
+
+/// Longest unit id the server accepts, in bytes.
+pub const MAX_UNIT_ID_BYTES: usize = 256;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServeConfig {
+    pub name: String,
+    /// Keys decision randomness: decision n of bandit B draws from the stream
+    /// (seed, policy purpose of B, n).
+    pub seed: u64,
+    pub experiments: Vec<ServedExperiment>,
+    pub bandits: Vec<ServedBandit>,
+    pub server: ServerSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServedExperiment {
+    pub name: String,
+    /// Always [`Method::Hash`] without a per-replication salt: served
+    /// assignment is a pure function of the unit id.
+    pub assignment: Assignment,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServedBandit {
+    pub name: String,
+    /// Arm names, in the order the policy indexes them.
+    pub arms: Vec<String>,
+    pub policy: PolicySpec,
+    /// Context names a decision may give; empty for a non-contextual bandit.
+    pub contexts: Vec<String>,
+    pub update: UpdateEvery,
+    /// True arm means, when known (from a bandit scenario or the serve
+    /// config): a load test draws simulated rewards from them.
+    pub means: Option<Vec<f64>>,
+}
+
+/// When the served policy learns, as the simulator's `update_every`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateEvery {
+    /// After every `n` rewards (1: immediately).
+    Rewards(u64),
+    /// Every this many seconds, applying the rewards received since.
+    Seconds(f64),
+}
+
+/// How the reward log is flushed to disk.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fsync {
+    /// fsync before a reward is acknowledged: survives power loss.
+    Always,
+    /// fsync at most this often: a power loss can lose the last interval's
+    /// acknowledged rewards; a process crash loses none.
+    IntervalMs(u64),
+    /// Leave flushing to the OS: survives a process crash, not a power loss.
+    Never,
+}
+
+/// A test-only fault: stall one request in every `every` for `ms` ms.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stall {
+    pub every: u64,
+    pub ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServerSettings {
+    /// Largest request body, in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Per-request timeout, in milliseconds (503 after it).
+    pub request_timeout_ms: u64,
+    /// A decision can be rewarded for this long (410 after).
+    pub decision_ttl_seconds: u64,
+    /// Largest batch of `POST /v1/assign`: units × experiments.
+    pub max_batch: usize,
+    pub fsync: Fsync,
+    /// Write a snapshot (and start a new log) after this many log records.
+    pub snapshot_every: u64,
+    pub stall: Option<Stall>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 2000,
+            decision_ttl_seconds: 3600,
+            max_batch: 10_000,
+            fsync: Fsync::Always,
+            snapshot_every: 100_000,
+            stall: None,
+        }
+    }
+}
+
+/// Why a scenario cannot be served.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "experiment `{0}` uses random assignment, which depends on the replication; serving needs `[assignment] method = \"hash\"`"
+    )]
+    RandomAssignment(String),
+}
+
+impl ServeConfig {
+    /// The experiments and bandits of a simulation scenario: an experiment
+    /// scenario serves one experiment named after the scenario; a bandit
+    /// scenario serves each policy as a bandit named after the policy, with
+    /// arms `arm0`, `arm1`, …, and the scenario's means.
+    pub fn from_scenario(s: &Scenario) -> Result<Self, ServeError> {
+        match s {
+            Scenario::Experiment(e) => Ok(Self {
+                name: e.name.clone(),
+                seed: e.seed,
+                experiments: vec![ServedExperiment {
+                    name: e.name.clone(),
+                    assignment: servable(&e.name, &e.assignment)?,
+                }],
+                bandits: Vec::new(),
+                server: ServerSettings::default(),
+            }),
+            Scenario::Bandit(b) => Ok(Self {
+                name: b.name.clone(),
+                seed: b.seed,
+                experiments: Vec::new(),
+                bandits: b
+                    .policies
+                    .iter()
+                    .map(|p| ServedBandit {
+                        name: p.name.clone(),
+                        arms: (0..b.env.arms()).map(|k| format!("arm{k}")).collect(),
+                        policy: p.spec.clone(),
+                        contexts: if p.contextual {
+                            b.env.segments.iter().map(|g| g.name.clone()).collect()
+                        } else {
+                            Vec::new()
+                        },
+                        update: UpdateEvery::Rewards(b.env.update_every),
+                        means: Some(b.env.means.clone()),
+                    })
+                    .collect(),
+                server: ServerSettings::default(),
+            }),
+            Scenario::Serve(c) => Ok((**c).clone()),
+        }
+    }
+}
+
+/// The served form of an assignment: hash assignment with its salt as given
+/// (a per-replication salt is a simulation device; a served experiment is one
+/// production experiment, as `salt_per_replication = false` simulates).
+pub fn servable(name: &str, a: &Assignment) -> Result<Assignment, ServeError> {
+    match &a.method {
+        Method::Random => Err(ServeError::RandomAssignment(name.to_owned())),
+        Method::Hash { version, salt, .. } => Ok(Assignment {
+            method: Method::Hash {
+                version: *version,
+                salt: salt.clone(),
+                salt_per_replication: false,
+            },
+            ..a.clone()
+        }),
+    }
+}
