@@ -6,6 +6,7 @@ mod load;
 mod out;
 mod progress;
 mod run;
+mod serve;
 mod suite;
 mod summary;
 mod validate;
@@ -37,6 +38,8 @@ enum Command {
     Run(RunArgs),
     /// Run every scenario file in a directory.
     Suite(SuiteArgs),
+    /// Serve a serve config's (or a scenario's) experiments and bandits over HTTP.
+    Serve(ServeArgs),
     /// Check scenario files without running them.
     Validate {
         #[arg(required = true)]
@@ -85,6 +88,23 @@ pub struct RunArgs {
 }
 
 #[derive(Args)]
+pub struct ServeArgs {
+    /// A `kind = "serve"` config, or an experiment or bandit scenario.
+    file: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
+    /// Persist bandit state and the decision log in this directory, and
+    /// recover from it on start.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Require `Authorization: Bearer <token>` on decide and reward; the
+    /// token is this file's content.
+    #[arg(long, value_name = "F")]
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
 pub struct SuiteArgs {
     /// Directory of scenario files (*.toml).
     dir: PathBuf,
@@ -97,6 +117,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run::main(&args),
         Command::Suite(args) => suite::main(&args),
+        Command::Serve(args) => serve::main(&args),
         Command::Validate { files } => validate::main(&files),
     };
     match code {

@@ -517,6 +517,15 @@ impl PolicyState {
             .map_or(0.0, |c| self.total_pulls[c] as f64)
     }
 
+    /// The (count, reward sum) a decision acts on in a cell: decayed for
+    /// discounted Thompson, within the window for sliding-window Thompson, and
+    /// the lifetime values otherwise. For posterior summaries; (0, 0) for an
+    /// out-of-range context or arm.
+    pub fn effective(&self, context: usize, arm: usize) -> (f64, f64) {
+        self.cell(context, arm)
+            .map_or((0.0, 0.0), |c| (self.count[c], self.reward_sum[c]))
+    }
+
     /// Lifetime mean of the rewards as given; 0 for an arm never pulled and for
     /// an out-of-range context or arm.
     pub fn mean_reward(&self, context: usize, arm: usize) -> f64 {

@@ -1,0 +1,155 @@
+//! Assignment endpoints: one unit in one experiment, or a batch of units in
+//! several, with umpire-sim's hash assignment.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use umpire_sim::assignment::HashAssigner;
+use umpire_sim::serve::{MAX_UNIT_ID_BYTES, ServedExperiment};
+
+use super::AppState;
+use super::error::{ApiError, ApiJson};
+
+/// A served experiment with its bucket table built once.
+pub struct ExperimentRuntime {
+    pub config: ServedExperiment,
+    assigner: HashAssigner,
+}
+
+impl ExperimentRuntime {
+    pub fn new(config: ServedExperiment) -> Self {
+        // The prefix only matters for simulated ids; served ids are whole strings.
+        let assigner = HashAssigner::new(&config.assignment, "");
+        Self { config, assigner }
+    }
+
+    pub fn assign(&self, unit: &str) -> Assignment {
+        let a = self.assigner.assign_id(unit);
+        Assignment {
+            experiment: self.config.name.clone(),
+            unit: unit.to_owned(),
+            variant: a
+                .variant
+                .and_then(|v| self.config.assignment.variants.get(v).cloned()),
+            bucket: a.bucket,
+            in_experiment: a.variant.is_some(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Assignment {
+    pub experiment: String,
+    pub unit: String,
+    /// The variant's name; null when the unit is not in the experiment.
+    pub variant: Option<String>,
+    pub bucket: f64,
+    pub in_experiment: bool,
+}
+
+/// Checks a unit id: non-empty and at most [`MAX_UNIT_ID_BYTES`] bytes.
+pub fn check_unit(unit: &str) -> Result<(), ApiError> {
+    if unit.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_unit",
+            "the unit id is empty",
+        ));
+    }
+    if unit.len() > MAX_UNIT_ID_BYTES {
+        return Err(ApiError::unprocessable(
+            "invalid_unit",
+            format!(
+                "the unit id is {} bytes; the limit is {MAX_UNIT_ID_BYTES}",
+                unit.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn experiment<'a>(s: &'a AppState, name: &str) -> Result<&'a ExperimentRuntime, ApiError> {
+    s.experiments
+        .iter()
+        .find(|e| e.config.name == name)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_experiment",
+                format!("no experiment named `{name}`"),
+            )
+        })
+}
+
+#[derive(Deserialize)]
+pub struct UnitQuery {
+    unit: Option<String>,
+}
+
+pub async fn get_one(
+    State(s): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(q): Query<UnitQuery>,
+) -> Result<Json<Assignment>, ApiError> {
+    let e = experiment(&s, &name)?;
+    let Some(unit) = q.unit else {
+        return Err(ApiError::bad_request(
+            "missing_unit",
+            "give the unit id as `?unit=ID`",
+        ));
+    };
+    check_unit(&unit)?;
+    Ok(Json(e.assign(&unit)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    units: Vec<String>,
+    /// Experiments to assign; all served experiments when absent.
+    experiments: Option<Vec<String>>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct BatchResponse {
+    /// Unit by unit, each unit's experiments in the order asked.
+    pub assignments: Vec<Assignment>,
+}
+
+pub async fn post_batch(
+    State(s): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let exps: Vec<&ExperimentRuntime> = match &req.experiments {
+        Some(names) => names
+            .iter()
+            .map(|n| experiment(&s, n))
+            .collect::<Result<_, _>>()?,
+        None => s.experiments.iter().collect(),
+    };
+    if req.units.is_empty() {
+        return Err(ApiError::unprocessable("invalid_body", "`units` is empty"));
+    }
+    let size = req.units.len().saturating_mul(exps.len());
+    if size > s.config.server.max_batch {
+        return Err(ApiError::unprocessable(
+            "batch_too_large",
+            format!(
+                "{} units × {} experiments = {size} assignments; the limit is {} (server.max_batch)",
+                req.units.len(),
+                exps.len(),
+                s.config.server.max_batch
+            ),
+        ));
+    }
+    for u in &req.units {
+        check_unit(u)?;
+    }
+    let mut assignments = Vec::with_capacity(size);
+    for u in &req.units {
+        for e in &exps {
+            assignments.push(e.assign(u));
+        }
+    }
+    Ok(Json(BatchResponse { assignments }))
+}

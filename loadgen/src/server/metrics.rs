@@ -1,0 +1,66 @@
+//! Prometheus metrics: request counts and latency histograms per route, and
+//! decisions and rewards per bandit arm, rendered in the text format.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub decisions: IntCounterVec,
+    pub rewards: IntCounterVec,
+}
+
+/// Latency buckets from 25 µs to 5 s: loopback requests take tens of
+/// microseconds, and a stall shows up in the top buckets.
+const BUCKETS: &[f64] = &[
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("umpire".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by route and status"),
+            &["route", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time from request to response, by route",
+            )
+            .buckets(BUCKETS.to_vec()),
+            &["route"],
+        )?;
+        let decisions = IntCounterVec::new(
+            Opts::new("bandit_decisions_total", "Decisions served, by bandit and arm"),
+            &["bandit", "arm"],
+        )?;
+        let rewards = IntCounterVec::new(
+            Opts::new("bandit_rewards_total", "Rewards accepted, by bandit and arm"),
+            &["bandit", "arm"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(decisions.clone()))?;
+        registry.register(Box::new(rewards.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            decisions,
+            rewards,
+        })
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding to a Vec cannot fail for well-formed families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

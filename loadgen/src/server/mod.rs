@@ -1,0 +1,385 @@
+//! The reference serving API: assignments and bandit decisions over HTTP
+//! (axum on tokio), using umpire-sim's assignment and policy code.
+//!
+//! Routes:
+//! - `GET /v1/assign/{experiment}?unit=ID`, `POST /v1/assign` (batch)
+//! - `POST /v1/decide/{bandit}`, `POST /v1/reward/{bandit}` (bearer token
+//!   when one is configured), `GET /v1/bandits/{bandit}`
+//! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus text)
+//!
+//! Every error is `{"error": {"code", "message"}}` with a 4xx or 5xx status.
+
+pub mod assign;
+pub mod bandit;
+pub mod error;
+pub mod metrics;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use umpire_sim::bandit::policy::PolicyState;
+use umpire_sim::serve::ServeConfig;
+
+use assign::ExperimentRuntime;
+use bandit::BanditRuntime;
+use error::ApiError;
+use metrics::Metrics;
+use store::{Msg, StoreError, Writer};
+
+/// How to run a server.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    /// Persist bandit state and the decision log here.
+    pub state_dir: Option<PathBuf>,
+    /// When set, decide and reward need `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            state_dir: None,
+            token: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("the update thread stopped: {0}")]
+    Writer(String),
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Shared by every handler.
+pub struct AppState {
+    pub config: ServeConfig,
+    pub experiments: Vec<ExperimentRuntime>,
+    pub bandits: Vec<Arc<BanditRuntime>>,
+    pub metrics: Metrics,
+    token: Option<String>,
+    /// Whether decisions and rewards are logged to a state directory.
+    pub durable: bool,
+    tx: std::sync::Mutex<Option<std::sync::mpsc::Sender<Msg>>>,
+    ready: AtomicBool,
+    requests: AtomicU64,
+}
+
+impl AppState {
+    /// Send to the update thread; 503 once it has stopped.
+    pub fn send(&self, m: Msg) -> Result<(), ApiError> {
+        let tx = self
+            .tx
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().cloned())
+            .ok_or_else(|| self.store_gone())?;
+        tx.send(m).map_err(|_| self.store_gone())
+    }
+
+    pub fn store_gone(&self) -> ApiError {
+        ApiError::unavailable(
+            "shutting_down",
+            "the server is shutting down and no longer records decisions or rewards",
+        )
+    }
+}
+
+/// A running server.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serve: tokio::task::JoinHandle<std::io::Result<()>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stop accepting, drain in-flight requests, then let the update thread
+    /// finish its queue and write a final snapshot.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.finish().await
+    }
+
+    /// Run until SIGINT or SIGTERM, then shut down gracefully.
+    pub async fn run_until_signal(mut self) -> Result<(), ServerError> {
+        shutdown_signal().await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.finish().await
+    }
+
+    async fn finish(&mut self) -> Result<(), ServerError> {
+        let served = (&mut self.serve).await;
+        self.state.ready.store(false, Ordering::Relaxed);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let _ = self.state.send(Msg::Shutdown { done: done_tx });
+        // Later requests get 503 instead of queueing behind a stopped thread.
+        if let Ok(mut g) = self.state.tx.lock() {
+            g.take();
+        }
+        let writer = self.writer.take();
+        let snapshot = tokio::task::spawn_blocking(move || {
+            let r = done_rx.recv().unwrap_or(Ok(()));
+            if let Some(w) = writer {
+                let _ = w.join();
+            }
+            r
+        })
+        .await
+        .map_err(|e| ServerError::Writer(e.to_string()))?;
+        snapshot.map_err(ServerError::Writer)?;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServerError::Serve(e)),
+            Err(e) => Err(ServerError::Writer(e.to_string())),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Recover state, start the update thread, bind and serve. Returns once the
+/// server accepts connections.
+pub async fn start(config: ServeConfig, opts: ServeOptions) -> Result<RunningServer, ServerError> {
+    let recovered = {
+        let config = config.clone();
+        let dir = opts.state_dir.clone();
+        tokio::task::spawn_blocking(move || store::recover(&config, dir.as_deref()))
+            .await
+            .map_err(|e| ServerError::Writer(e.to_string()))??
+    };
+    let durable = opts.state_dir.is_some();
+    let bandits: Vec<Arc<BanditRuntime>> = config
+        .bandits
+        .iter()
+        .zip(&recovered.masters)
+        .enumerate()
+        .map(|(i, (b, m))| {
+            Arc::new(BanditRuntime::new(
+                i as u32,
+                b.clone(),
+                config.seed,
+                PolicyState::clone(&m.state),
+            ))
+        })
+        .collect();
+    store::install(&recovered, &bandits);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = Writer::new(&config, recovered, bandits.clone());
+    let writer = std::thread::Builder::new()
+        .name("umpire-update".into())
+        .spawn(move || writer.run(&rx))
+        .map_err(|e| ServerError::Writer(e.to_string()))?;
+    let state = Arc::new(AppState {
+        experiments: config
+            .experiments
+            .iter()
+            .cloned()
+            .map(ExperimentRuntime::new)
+            .collect(),
+        bandits,
+        metrics: Metrics::new()?,
+        token: opts.token.clone(),
+        durable,
+        tx: std::sync::Mutex::new(Some(tx)),
+        ready: AtomicBool::new(false),
+        requests: AtomicU64::new(0),
+        config,
+    });
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: opts.addr,
+        source,
+    })?;
+    let app = router(state.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serve = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    spawn_expiry(&state);
+    state.ready.store(true, Ordering::Relaxed);
+    Ok(RunningServer {
+        addr,
+        state,
+        stop: Some(stop_tx),
+        serve,
+        writer: Some(writer),
+    })
+}
+
+/// Drop pending decisions older than the TTL, every tenth of the TTL.
+fn spawn_expiry(state: &Arc<AppState>) {
+    let weak = Arc::downgrade(state);
+    let ttl = state.config.server.decision_ttl_seconds;
+    tokio::spawn(async move {
+        let every = Duration::from_millis((ttl * 100).clamp(100, 60_000));
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(s) = weak.upgrade() else { return };
+            let cutoff = store::now_ms().saturating_sub(ttl.saturating_mul(1000));
+            for b in &s.bandits {
+                b.expire(cutoff);
+            }
+        }
+    });
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let writes = Router::new()
+        .route("/v1/decide/{bandit}", post(bandit::decide))
+        .route("/v1/reward/{bandit}", post(bandit::reward))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/v1/assign/{experiment}", get(assign::get_one))
+        .route("/v1/assign", post(assign::post_batch))
+        .route("/v1/bandits/{bandit}", get(bandit::get_summary))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .merge(writes)
+        // A route layer runs after routing, so it sees the matched route.
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .fallback(|| async {
+            ApiError::not_found(
+                "not_found",
+                "no such endpoint; see the README's serving API section",
+            )
+        })
+        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<Arc<AppState>>) -> Response {
+    if s.ready.load(Ordering::Relaxed) {
+        "ready".into_response()
+    } else {
+        ApiError::unavailable("not_ready", "the server is starting or shutting down").into_response()
+    }
+}
+
+async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Compare in time independent of where the strings differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_token(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = &s.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| same_secret(g.as_bytes(), token.as_bytes())) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Per request: the timeout, the test-only stall, and metrics by route.
+async fn observe(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Some(stall) = s.config.server.stall
+        && n % stall.every == 0
+    {
+        tokio::time::sleep(Duration::from_millis(stall.ms)).await;
+    }
+    let timeout = Duration::from_millis(s.config.server.request_timeout_ms);
+    let resp = match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than server.request_timeout_ms = {}",
+                s.config.server.request_timeout_ms
+            ),
+        )
+        .into_response(),
+    };
+    s.metrics
+        .requests
+        .with_label_values(&[route.as_str(), resp.status().as_str()])
+        .inc();
+    s.metrics
+        .latency
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
