@@ -178,6 +178,71 @@ fn bandit(c: &mut Criterion) {
     g.finish();
 }
 
+/// The compute of the serving hot paths, without HTTP: assigning a string
+/// unit id (hash, namespace, bucket table), and a bandit decision (derive the
+/// decision's generator from its id, then select on a policy snapshot).
+fn serving(c: &mut Criterion) {
+    use umpire_sim::assignment::{Assignment, HashAssigner, HashVersion, Method, Namespace};
+    use umpire_sim::bandit::policy::{Policy, PolicySpec, PolicyState};
+    let mut g = c.benchmark_group("serving");
+    let ids: Vec<String> = (0..USERS).map(|i| format!("user-{i}")).collect();
+    let assignment = Assignment {
+        variants: vec!["a".into(), "b".into(), "c".into()],
+        weights: vec![0.5, 0.3, 0.2],
+        coverage: 1.0,
+        method: Method::Hash {
+            version: HashVersion::V2,
+            salt: "checkout".into(),
+            salt_per_replication: false,
+        },
+        namespace: Some(Namespace {
+            id: "checkout".into(),
+            start: 0.0,
+            end: 0.6,
+        }),
+    };
+    let assigner = HashAssigner::new(&assignment, "");
+    g.throughput(Throughput::Elements(USERS));
+    g.bench_function("assign_id_10k", |b| {
+        b.iter(|| {
+            for id in &ids {
+                black_box(assigner.assign_id(black_box(id)));
+            }
+        })
+    });
+    let key = StreamKey::new(1, Purpose::Policy(7));
+    for (name, spec) in [
+        (
+            "decide_thompson_10_arms",
+            PolicySpec::ThompsonBeta {
+                prior_a: 1.0,
+                prior_b: 1.0,
+            },
+        ),
+        (
+            "decide_epsilon_greedy_10_arms",
+            PolicySpec::EpsilonGreedy { epsilon: 0.1 },
+        ),
+    ] {
+        let mut state = PolicyState::new(&spec, 10, 1).expect("valid policy");
+        let mut rng = key.replication(u64::MAX);
+        for t in 0..5000u32 {
+            let arm = state.select(0, &mut rng);
+            state.update(0, arm, f64::from(t % 7 == 0));
+        }
+        g.throughput(Throughput::Elements(1));
+        let mut id = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                id += 1;
+                let mut rng = key.replication(black_box(id));
+                black_box(state.select(0, &mut rng))
+            })
+        });
+    }
+    g.finish();
+}
+
 fn keystream(c: &mut Criterion) {
     let mut g = c.benchmark_group("keystream");
     g.throughput(Throughput::Elements(USERS));
@@ -191,6 +256,6 @@ fn keystream(c: &mut Criterion) {
 }
 
 criterion_group!(
-    benches, per_unit, looks, per_look, aggregate, bandit, keystream
+    benches, per_unit, looks, per_look, aggregate, bandit, serving, keystream
 );
 criterion_main!(benches);

@@ -1,0 +1,204 @@
+//! `umpire serve` as a child process: the address line, recovery of every
+//! acknowledged reward after `kill -9` and after SIGTERM, and the token file.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const SCENARIO: &str = "scenarios/bandit_bernoulli_10arms.toml";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("umpire-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Start `umpire serve` and return it with its base URL, read from its first
+/// stdout line (bounded wait).
+fn start(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_umpire"))
+        .arg("serve")
+        .arg(SCENARIO)
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn umpire serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("umpire serve printed its address within 30 s");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+fn stop(child: &mut Child, signal: &str) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    // Bounded: the server drains and snapshots in well under a second.
+    for _ in 0..300 {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("umpire serve did not stop within 6 s of {signal}");
+}
+
+async fn post(c: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
+    let r = c.post(url).json(&body).send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("json body"))
+}
+
+async fn summary(c: &reqwest::Client, base: &str) -> Value {
+    c.get(format!("{base}/v1/bandits/thompson"))
+        .send()
+        .await
+        .expect("summary")
+        .json()
+        .await
+        .expect("json")
+}
+
+fn rewards_per_arm(s: &Value) -> Vec<u64> {
+    s["arms"]
+        .as_array()
+        .expect("arms")
+        .iter()
+        .map(|a| a["rewards"].as_u64().expect("rewards"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_rewards_survive_kill_9_and_sigterm() {
+    let dir = scratch("recovery");
+    let state = dir.to_str().expect("utf-8 path");
+    let c = reqwest::Client::new();
+    let (mut a, base) = start(&["--state", state]);
+    let mut acked = vec![0u64; 10];
+    let mut open = Vec::new();
+    for i in 0..220u64 {
+        let (st, d) = post(
+            &c,
+            &format!("{base}/v1/decide/thompson"),
+            json!({"unit": format!("user-{i}")}),
+        )
+        .await;
+        assert_eq!(st, 200, "{d}");
+        let id = d["decision_id"].as_str().expect("id").to_owned();
+        if i % 11 == 10 {
+            open.push(id);
+            continue;
+        }
+        let (st, r) = post(
+            &c,
+            &format!("{base}/v1/reward/thompson"),
+            json!({"decision_id": id, "reward": (i % 3 == 0) as u8}),
+        )
+        .await;
+        assert_eq!(st, 200, "{r}");
+        acked[d["arm_index"].as_u64().expect("arm") as usize] += 1;
+    }
+    let before = summary(&c, &base).await;
+    assert_eq!(before["rewards"], 200);
+    assert_eq!(before["decisions"], 220);
+    // kill -9 right after the last acknowledgement: nothing gets flushed on the way out.
+    a.kill().expect("kill -9");
+    let _ = a.wait();
+
+    let (mut b, base) = start(&["--state", state]);
+    let after = summary(&c, &base).await;
+    assert_eq!(rewards_per_arm(&after), acked, "{after}");
+    assert_eq!(after["decisions"], 220);
+    assert_eq!(after["arms"], before["arms"], "state after kill -9 differs");
+    // An old decision left open can still be rewarded; a rewarded one is a duplicate.
+    let (st, r) = post(
+        &c,
+        &format!("{base}/v1/reward/thompson"),
+        json!({"decision_id": open[0], "reward": 1}),
+    )
+    .await;
+    assert_eq!((st, r["duplicate"].clone()), (200, json!(false)), "{r}");
+    let (st, r) = post(
+        &c,
+        &format!("{base}/v1/reward/thompson"),
+        json!({"decision_id": open[0], "reward": 1}),
+    )
+    .await;
+    assert_eq!((st, r["duplicate"].clone()), (200, json!(true)), "{r}");
+    // Ids are never reused after a crash.
+    let (_, d) = post(
+        &c,
+        &format!("{base}/v1/decide/thompson"),
+        json!({"unit": "late"}),
+    )
+    .await;
+    let id: u64 = d["decision_id"].as_str().expect("id").parse().expect("u64");
+    assert!(id >= 220, "id {id} may repeat an earlier decision");
+    let mid = summary(&c, &base).await;
+    let status = stop(&mut b, "-TERM");
+    assert!(status.success(), "SIGTERM exit: {status:?}");
+
+    let (mut c2, base) = start(&["--state", state]);
+    let last = summary(&c, &base).await;
+    assert_eq!(last["rewards"], 201);
+    assert_eq!(last["arms"], mid["arms"], "state after SIGTERM differs");
+    let _ = stop(&mut c2, "-TERM");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_file_guards_decide_and_reward() {
+    let dir = scratch("token");
+    let token = dir.join("token");
+    std::fs::write(&token, "s3cret\n").expect("write token");
+    let (mut child, base) = start(&["--token-file", token.to_str().expect("path")]);
+    let c = reqwest::Client::new();
+    let url = format!("{base}/v1/decide/thompson");
+    let no = c.post(&url).json(&json!({"unit": "u"})).send().await.expect("req");
+    assert_eq!(no.status().as_u16(), 401);
+    let body: Value = no.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let yes = c
+        .post(&url)
+        .bearer_auth("s3cret")
+        .json(&json!({"unit": "u"}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(yes.status().as_u16(), 200);
+    let _ = stop(&mut child, "-TERM");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn serving_a_random_assignment_scenario_is_a_clear_input_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_umpire"))
+        .args(["serve", "scenarios/aa_conversion.toml", "--addr", "127.0.0.1:0"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("random assignment"), "{err}");
+}
