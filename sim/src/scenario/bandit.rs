@@ -15,7 +15,7 @@ fn hint(s: &str) -> Option<String> {
     Some(s.to_owned())
 }
 
-fn means_array(
+pub(super) fn means_array(
     ctx: &mut Ctx,
     t: &mut Table,
     key: &'static str,
@@ -438,127 +438,8 @@ fn read_policies(
             ok = false;
             continue;
         };
-        let pos = |x: f64| x > 0.0;
-        let unit = |x: f64| (0.0..=1.0).contains(&x);
         let mut pok = true;
-        let spec = match t.string(ctx, "type") {
-            None => {
-                ctx.error(
-                    &t.span,
-                    &format!("{path}.type"),
-                    "missing",
-                    hint(POLICY_TYPES),
-                );
-                None
-            }
-            Some((ty, span)) => {
-                let prior = |ctx: &mut Ctx, t: &mut Table, ok: &mut bool| {
-                    (
-                        t.number_in(ctx, "prior_a", pos, "positive").or(1.0, ok),
-                        t.number_in(ctx, "prior_b", pos, "positive").or(1.0, ok),
-                    )
-                };
-                match ty.as_str() {
-                    "uniform" => Some(PolicySpec::Uniform),
-                    "epsilon_greedy" => Some(PolicySpec::EpsilonGreedy {
-                        epsilon: t
-                            .number_in(ctx, "epsilon", unit, "in [0, 1]")
-                            .or(0.1, &mut pok),
-                    }),
-                    "decaying_epsilon_greedy" => Some(PolicySpec::DecayingEpsilonGreedy {
-                        c: t.number_in(ctx, "c", pos, "positive").or(1.0, &mut pok),
-                    }),
-                    "ucb1" => Some(PolicySpec::Ucb1),
-                    "kl_ucb" => Some(PolicySpec::KlUcb {
-                        c: t.number_in(ctx, "c", |x| x >= 0.0, "non-negative")
-                            .or(0.0, &mut pok),
-                    }),
-                    "thompson_beta" => {
-                        let (prior_a, prior_b) = prior(ctx, &mut t, &mut pok);
-                        Some(PolicySpec::ThompsonBeta { prior_a, prior_b })
-                    }
-                    "thompson_gaussian" => {
-                        let prior_mean = t
-                            .number_in(ctx, "prior_mean", |_| true, "finite")
-                            .or(0.0, &mut pok);
-                        let prior_var = t
-                            .number_in(ctx, "prior_var", pos, "positive")
-                            .or(1.0, &mut pok);
-                        let noise_var = t
-                            .number_in(ctx, "noise_var", pos, "positive")
-                            .optional(&mut pok);
-                        Some(PolicySpec::ThompsonGaussian {
-                            prior_mean,
-                            prior_var,
-                            noise_var,
-                        })
-                    }
-                    "exp3" => Some(PolicySpec::Exp3 {
-                        gamma: t
-                            .number_in(ctx, "gamma", |x| x > 0.0 && x <= 1.0, "in (0, 1]")
-                            .or(0.1, &mut pok),
-                    }),
-                    "softmax" => Some(PolicySpec::Softmax {
-                        temperature: t
-                            .number_in(ctx, "temperature", pos, "positive")
-                            .or(0.1, &mut pok),
-                    }),
-                    "top_two_thompson" => {
-                        let beta = t
-                            .number_in(ctx, "beta", |x| x > 0.0 && x < 1.0, "in (0, 1)")
-                            .or(0.5, &mut pok);
-                        let (prior_a, prior_b) = prior(ctx, &mut t, &mut pok);
-                        Some(PolicySpec::TopTwoThompson {
-                            beta,
-                            prior_a,
-                            prior_b,
-                        })
-                    }
-                    "discounted_thompson" => {
-                        let gamma = t
-                            .number_in(ctx, "gamma", |x| x > 0.0 && x <= 1.0, "in (0, 1]")
-                            .or(0.99, &mut pok);
-                        let (prior_a, prior_b) = prior(ctx, &mut t, &mut pok);
-                        Some(PolicySpec::DiscountedThompson {
-                            gamma,
-                            prior_a,
-                            prior_b,
-                        })
-                    }
-                    "sliding_window_thompson" => {
-                        let window = match t.count(ctx, "window") {
-                            Some((0, s)) => {
-                                ctx.error(
-                                    &s,
-                                    &format!("{path}.window"),
-                                    "must be at least 1",
-                                    None,
-                                );
-                                pok = false;
-                                1
-                            }
-                            Some((w, _)) => w as usize,
-                            None => 1000,
-                        };
-                        let (prior_a, prior_b) = prior(ctx, &mut t, &mut pok);
-                        Some(PolicySpec::SlidingWindowThompson {
-                            window,
-                            prior_a,
-                            prior_b,
-                        })
-                    }
-                    other => {
-                        ctx.error(
-                            &span,
-                            &format!("{path}.type"),
-                            format!("unknown policy type `{other}`"),
-                            suggest(other, POLICY_TYPES.split(", ")).or_else(|| hint(POLICY_TYPES)),
-                        );
-                        None
-                    }
-                }
-            }
-        };
+        let spec = read_policy_spec(ctx, &mut t);
         let contextual = t.boolean(ctx, "contextual");
         if t.table.get("contextual").is_some() && contextual.is_none() {
             pok = false;
@@ -607,6 +488,125 @@ fn read_policies(
         ok = false;
     }
     ok.then_some(out)
+}
+
+/// Reads a policy's `type` and that type's parameters (with their defaults)
+/// from `t`, leaving its other keys to the caller. A bandit scenario's
+/// `[policies.NAME]` and a serve config's `[bandits.NAME]` share it. `None`
+/// when anything is wrong; the problems are reported.
+pub(super) fn read_policy_spec(ctx: &mut Ctx, t: &mut Table) -> Option<PolicySpec> {
+    let pos = |x: f64| x > 0.0;
+    let unit = |x: f64| (0.0..=1.0).contains(&x);
+    let mut ok = true;
+    let spec = match t.string(ctx, "type") {
+        None => {
+            ctx.error(&t.span, &t.key_path("type"), "missing", hint(POLICY_TYPES));
+            None
+        }
+        Some((ty, span)) => {
+            let prior = |ctx: &mut Ctx, t: &mut Table, ok: &mut bool| {
+                (
+                    t.number_in(ctx, "prior_a", pos, "positive").or(1.0, ok),
+                    t.number_in(ctx, "prior_b", pos, "positive").or(1.0, ok),
+                )
+            };
+            match ty.as_str() {
+                "uniform" => Some(PolicySpec::Uniform),
+                "epsilon_greedy" => Some(PolicySpec::EpsilonGreedy {
+                    epsilon: t
+                        .number_in(ctx, "epsilon", unit, "in [0, 1]")
+                        .or(0.1, &mut ok),
+                }),
+                "decaying_epsilon_greedy" => Some(PolicySpec::DecayingEpsilonGreedy {
+                    c: t.number_in(ctx, "c", pos, "positive").or(1.0, &mut ok),
+                }),
+                "ucb1" => Some(PolicySpec::Ucb1),
+                "kl_ucb" => Some(PolicySpec::KlUcb {
+                    c: t.number_in(ctx, "c", |x| x >= 0.0, "non-negative")
+                        .or(0.0, &mut ok),
+                }),
+                "thompson_beta" => {
+                    let (prior_a, prior_b) = prior(ctx, t, &mut ok);
+                    Some(PolicySpec::ThompsonBeta { prior_a, prior_b })
+                }
+                "thompson_gaussian" => {
+                    let prior_mean = t
+                        .number_in(ctx, "prior_mean", |_| true, "finite")
+                        .or(0.0, &mut ok);
+                    let prior_var = t
+                        .number_in(ctx, "prior_var", pos, "positive")
+                        .or(1.0, &mut ok);
+                    let noise_var = t
+                        .number_in(ctx, "noise_var", pos, "positive")
+                        .optional(&mut ok);
+                    Some(PolicySpec::ThompsonGaussian {
+                        prior_mean,
+                        prior_var,
+                        noise_var,
+                    })
+                }
+                "exp3" => Some(PolicySpec::Exp3 {
+                    gamma: t
+                        .number_in(ctx, "gamma", |x| x > 0.0 && x <= 1.0, "in (0, 1]")
+                        .or(0.1, &mut ok),
+                }),
+                "softmax" => Some(PolicySpec::Softmax {
+                    temperature: t
+                        .number_in(ctx, "temperature", pos, "positive")
+                        .or(0.1, &mut ok),
+                }),
+                "top_two_thompson" => {
+                    let beta = t
+                        .number_in(ctx, "beta", |x| x > 0.0 && x < 1.0, "in (0, 1)")
+                        .or(0.5, &mut ok);
+                    let (prior_a, prior_b) = prior(ctx, t, &mut ok);
+                    Some(PolicySpec::TopTwoThompson {
+                        beta,
+                        prior_a,
+                        prior_b,
+                    })
+                }
+                "discounted_thompson" => {
+                    let gamma = t
+                        .number_in(ctx, "gamma", |x| x > 0.0 && x <= 1.0, "in (0, 1]")
+                        .or(0.99, &mut ok);
+                    let (prior_a, prior_b) = prior(ctx, t, &mut ok);
+                    Some(PolicySpec::DiscountedThompson {
+                        gamma,
+                        prior_a,
+                        prior_b,
+                    })
+                }
+                "sliding_window_thompson" => {
+                    let window = match t.count(ctx, "window") {
+                        Some((0, s)) => {
+                            ctx.error(&s, &t.key_path("window"), "must be at least 1", None);
+                            ok = false;
+                            1
+                        }
+                        Some((w, _)) => w as usize,
+                        None => 1000,
+                    };
+                    let (prior_a, prior_b) = prior(ctx, t, &mut ok);
+                    Some(PolicySpec::SlidingWindowThompson {
+                        window,
+                        prior_a,
+                        prior_b,
+                    })
+                }
+                other => {
+                    ctx.error(
+                        &span,
+                        &t.key_path("type"),
+                        format!("unknown policy type `{other}`"),
+                        suggest(other, POLICY_TYPES.split(", ")).or_else(|| hint(POLICY_TYPES)),
+                    );
+                    None
+                }
+            }
+        }
+    };
+    ok.then_some(spec).flatten()
 }
 
 fn read_expectations(

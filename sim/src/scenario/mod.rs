@@ -7,6 +7,7 @@ mod bandit;
 mod experiment;
 mod methods;
 mod reader;
+mod serve;
 
 use std::fmt;
 
@@ -142,7 +143,10 @@ pub fn parse(file: &str, text: &str) -> Result<Loaded, ScenarioError> {
             .map(|e| Scenario::Experiment(Box::new(e))),
         Some(("bandit", _)) => bandit::read(&mut ctx, &mut root, file_stem(file))
             .map(|b| Scenario::Bandit(Box::new(b))),
-        Some((other @ ("load" | "serve"), span)) => {
+        Some(("serve", _)) => {
+            serve::read(&mut ctx, &mut root, file_stem(file)).map(|c| Scenario::Serve(Box::new(c)))
+        }
+        Some((other @ "load", span)) => {
             ctx.error(
                 span,
                 "kind",
@@ -156,7 +160,7 @@ pub fn parse(file: &str, text: &str) -> Result<Loaded, ScenarioError> {
                 span,
                 "kind",
                 format!("unknown kind `{other}`"),
-                Some("expected \"experiment\" or \"bandit\"".to_owned()),
+                Some("expected \"experiment\", \"bandit\" or \"serve\"".to_owned()),
             );
             None
         }
@@ -164,7 +168,7 @@ pub fn parse(file: &str, text: &str) -> Result<Loaded, ScenarioError> {
     };
     if kind
         .as_ref()
-        .is_some_and(|(k, _)| k == "experiment" || k == "bandit")
+        .is_some_and(|(k, _)| matches!(k.as_str(), "experiment" | "bandit" | "serve"))
     {
         root.finish(&mut ctx);
     }

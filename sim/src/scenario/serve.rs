@@ -1,0 +1,467 @@
+//! The `kind = "serve"` schema: what `umpire serve` serves (documented key by
+//! key in scenarios/README.md, "Serve configs").
+//!
+//! A serve config names experiments and bandits. An experiment table holds the
+//! keys of an experiment scenario's `[assignment]`, read by the same code in
+//! its serving mode (hash assignment, one salt). A bandit table holds its arms
+//! and a policy, whose `type` and parameters are read by the same code as a
+//! bandit scenario's `[policies.NAME]`.
+
+use std::ops::Range;
+
+use super::bandit::{means_array, read_policy_spec};
+use super::experiment::{AssignmentMode, read_assignment_table};
+use super::reader::{Ctx, Field, Table, as_string, as_table};
+use crate::bandit::policy::PolicyState;
+use crate::serve::{
+    Fsync, ServeConfig, ServedBandit, ServedExperiment, ServerSettings, Stall, UpdateEvery,
+    servable,
+};
+
+/// Longest experiment or bandit name, in bytes: names appear in URL paths.
+const MAX_NAME_BYTES: usize = 64;
+/// Most arms a served bandit may have.
+const MAX_ARMS: usize = 64;
+
+const DEFAULT_SEED: u64 = 1;
+
+fn hint(s: &str) -> Option<String> {
+    Some(s.to_owned())
+}
+
+pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<ServeConfig> {
+    let name = root
+        .string(ctx, "name")
+        .map_or_else(|| default_name.to_owned(), |(n, _)| n);
+    let _ = root.string(ctx, "description");
+    let server = read_server(ctx, root);
+    let experiments = read_experiments(ctx, root);
+    let bandits = read_bandits(ctx, root);
+    if let (Some(e), Some(b)) = (&experiments, &bandits)
+        && e.is_empty()
+        && b.is_empty()
+    {
+        let span = ["experiments", "bandits"]
+            .iter()
+            .find_map(|k| root.table.get(*k))
+            .map_or(0..0, |v| v.span());
+        ctx.error(
+            &span,
+            "experiments",
+            "nothing to serve: no experiments or bandits",
+            hint("add an [experiments.NAME] or a [bandits.NAME] table"),
+        );
+        return None;
+    }
+    let ((seed, server), experiments, bandits) = (server?, experiments?, bandits?);
+    Some(ServeConfig {
+        name,
+        seed,
+        experiments,
+        bandits,
+        server,
+    })
+}
+
+/// An integer ≥ 1 at `key`.
+fn positive_count(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Field<u64> {
+    match t.count(ctx, key) {
+        Some((0, span)) => {
+            ctx.error(&span, &t.key_path(key), "must be at least 1", None);
+            Field::Invalid
+        }
+        Some((n, _)) => Field::Valid(n),
+        None if t.table.get(key).is_some() => Field::Invalid,
+        None => Field::Absent,
+    }
+}
+
+/// Like [`positive_count`] for a size held in a `usize`.
+fn positive_size(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Field<usize> {
+    match positive_count(ctx, t, key) {
+        Field::Valid(n) => match usize::try_from(n) {
+            Ok(n) => Field::Valid(n),
+            Err(_) => {
+                let span = t.table.get(key).map_or(t.span.clone(), |v| v.span());
+                ctx.error(&span, &t.key_path(key), "too large", None);
+                Field::Invalid
+            }
+        },
+        Field::Invalid => Field::Invalid,
+        Field::Absent => Field::Absent,
+    }
+}
+
+/// `[server]`: the seed and the [`ServerSettings`], each key defaulting to
+/// [`ServerSettings::default`].
+fn read_server(ctx: &mut Ctx, root: &mut Table) -> Option<(u64, ServerSettings)> {
+    let mut s = ServerSettings::default();
+    let Some(mut t) = root.subtable(ctx, "server") else {
+        return root
+            .table
+            .get("server")
+            .is_none()
+            .then_some((DEFAULT_SEED, s));
+    };
+    let mut ok = true;
+    let seed = match t.count(ctx, "seed") {
+        Some((seed, _)) => seed,
+        None => {
+            ok &= t.table.get("seed").is_none();
+            DEFAULT_SEED
+        }
+    };
+    s.max_body_bytes = positive_size(ctx, &mut t, "max_body_bytes").or(s.max_body_bytes, &mut ok);
+    s.request_timeout_ms =
+        positive_count(ctx, &mut t, "request_timeout_ms").or(s.request_timeout_ms, &mut ok);
+    s.decision_ttl_seconds =
+        positive_count(ctx, &mut t, "decision_ttl_seconds").or(s.decision_ttl_seconds, &mut ok);
+    s.max_batch = positive_size(ctx, &mut t, "max_batch").or(s.max_batch, &mut ok);
+    s.fsync = read_fsync(ctx, &mut t).or(s.fsync, &mut ok);
+    s.snapshot_every = positive_count(ctx, &mut t, "snapshot_every").or(s.snapshot_every, &mut ok);
+    s.stall = read_stall(ctx, &mut t).optional(&mut ok);
+    t.finish(ctx);
+    ok.then_some((seed, s))
+}
+
+/// `fsync = "always" | "never" | { interval_ms = N }`.
+fn read_fsync(ctx: &mut Ctx, t: &mut Table) -> Field<Fsync> {
+    const EXPECTED: &str = "\"always\", \"never\" or { interval_ms = 100 }";
+    let Some(v) = t.get("fsync") else {
+        return Field::Absent;
+    };
+    let path = t.key_path("fsync");
+    match v.get_ref() {
+        toml::de::DeValue::String(s) => match s.as_ref() {
+            "always" => Field::Valid(Fsync::Always),
+            "never" => Field::Valid(Fsync::Never),
+            other => {
+                ctx.error(
+                    &v.span(),
+                    &path,
+                    format!("unknown fsync mode `{other}`"),
+                    hint(EXPECTED),
+                );
+                Field::Invalid
+            }
+        },
+        toml::de::DeValue::Table(_) => {
+            let Some(mut ft) = as_table(ctx, &path, v) else {
+                return Field::Invalid;
+            };
+            let interval = positive_count(ctx, &mut ft, "interval_ms");
+            if interval == Field::Absent {
+                ctx.error(
+                    &ft.span,
+                    &ft.key_path("interval_ms"),
+                    "missing",
+                    hint("e.g. fsync = { interval_ms = 100 }"),
+                );
+            }
+            ft.finish(ctx);
+            match interval {
+                Field::Valid(ms) => Field::Valid(Fsync::IntervalMs(ms)),
+                _ => Field::Invalid,
+            }
+        }
+        other => {
+            ctx.error(
+                &v.span(),
+                &path,
+                format!(
+                    "expected {EXPECTED}, found {}",
+                    super::reader::type_name(other)
+                ),
+                None,
+            );
+            Field::Invalid
+        }
+    }
+}
+
+/// `stall = { every = N, ms = M }`, both required and at least 1.
+fn read_stall(ctx: &mut Ctx, t: &mut Table) -> Field<Stall> {
+    let Some(mut st) = t.subtable(ctx, "stall") else {
+        return if t.table.get("stall").is_some() {
+            Field::Invalid
+        } else {
+            Field::Absent
+        };
+    };
+    let mut ok = true;
+    let mut required =
+        |ctx: &mut Ctx, st: &mut Table, key: &'static str| match positive_count(ctx, st, key) {
+            Field::Valid(n) => n,
+            Field::Invalid => {
+                ok = false;
+                1
+            }
+            Field::Absent => {
+                ctx.error(
+                    &st.span,
+                    &st.key_path(key),
+                    "missing",
+                    hint("e.g. stall = { every = 100, ms = 200 }"),
+                );
+                ok = false;
+                1
+            }
+        };
+    let every = required(ctx, &mut st, "every");
+    let ms = required(ctx, &mut st, "ms");
+    st.finish(ctx);
+    if ok {
+        Field::Valid(Stall { every, ms })
+    } else {
+        Field::Invalid
+    }
+}
+
+/// Experiment and bandit names appear in URL paths: 1 to 64 bytes of
+/// `[A-Za-z0-9_.-]`. Reports a bad one at `span`.
+fn check_name(ctx: &mut Ctx, span: &Range<usize>, path: &str, name: &str) -> bool {
+    let problem = if name.is_empty() {
+        "a name cannot be empty".to_owned()
+    } else if name.len() > MAX_NAME_BYTES {
+        format!(
+            "a name has at most {MAX_NAME_BYTES} bytes, found {}",
+            name.len()
+        )
+    } else if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        format!("`{c}` is not allowed in a name")
+    } else {
+        return true;
+    };
+    ctx.error(
+        span,
+        path,
+        problem,
+        hint("names appear in URL paths: use only A-Z, a-z, 0-9, `_`, `.` and `-`"),
+    );
+    false
+}
+
+/// `[experiments.NAME]` tables. Absent: none; `None` when any is wrong.
+fn read_experiments(ctx: &mut Ctx, root: &mut Table) -> Option<Vec<ServedExperiment>> {
+    let Some(mut et) = root.subtable(ctx, "experiments") else {
+        return root.table.get("experiments").is_none().then(Vec::new);
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (name, kspan, v) in et.entries() {
+        let path = et.key_path(name);
+        ok &= check_name(ctx, &kspan, &path, name);
+        let Some(t) = as_table(ctx, &path, v) else {
+            ok = false;
+            continue;
+        };
+        let span = t.span.clone();
+        let Some(assignment) = read_assignment_table(ctx, t, name, AssignmentMode::Serving) else {
+            ok = false;
+            continue;
+        };
+        // Serving mode only yields hash assignment with one salt; this keeps
+        // the reader and `servable` from drifting apart.
+        match servable(name, &assignment) {
+            Ok(assignment) => out.push(ServedExperiment {
+                name: name.to_owned(),
+                assignment,
+            }),
+            Err(e) => {
+                ctx.error(&span, &path, e.to_string(), None);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// An array of unique non-empty strings at `key`.
+fn names_array(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    key: &'static str,
+    what: &str,
+) -> Option<(Vec<String>, Range<usize>)> {
+    let (items, span) = t.array(ctx, key)?;
+    let path = t.key_path(key);
+    let mut ok = true;
+    let mut out: Vec<String> = Vec::new();
+    for v in items {
+        match as_string(ctx, &path, v) {
+            Some(s) if s.is_empty() => {
+                ctx.error(
+                    &v.span(),
+                    &path,
+                    format!("{what} names cannot be empty"),
+                    None,
+                );
+                ok = false;
+            }
+            Some(s) if out.contains(&s) => {
+                ctx.error(
+                    &v.span(),
+                    &path,
+                    format!("{what} names must be unique: `{s}` appears twice"),
+                    None,
+                );
+                ok = false;
+            }
+            Some(s) => out.push(s),
+            None => ok = false,
+        }
+    }
+    ok.then_some((out, span))
+}
+
+/// `[bandits.NAME]` tables. Absent: none; `None` when any is wrong.
+fn read_bandits(ctx: &mut Ctx, root: &mut Table) -> Option<Vec<ServedBandit>> {
+    let Some(mut bt) = root.subtable(ctx, "bandits") else {
+        return root.table.get("bandits").is_none().then(Vec::new);
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (name, kspan, v) in bt.entries() {
+        let path = bt.key_path(name);
+        ok &= check_name(ctx, &kspan, &path, name);
+        let Some(mut t) = as_table(ctx, &path, v) else {
+            ok = false;
+            continue;
+        };
+        if let Some(b) = read_bandit(ctx, &mut t, name) {
+            let span = t.span.clone();
+            t.finish(ctx);
+            let contexts = b.contexts.len().max(1);
+            match PolicyState::new(&b.policy, b.arms.len(), contexts) {
+                Ok(_) => out.push(b),
+                Err(e) => {
+                    ctx.error(&span, &path, format!("invalid policy: {e}"), None);
+                    ok = false;
+                }
+            }
+        } else {
+            t.finish(ctx);
+            ok = false;
+        }
+    }
+    ok.then_some(out)
+}
+
+/// One bandit's keys, all read (so that `finish` reports only unknown ones)
+/// before the result is decided.
+fn read_bandit(ctx: &mut Ctx, t: &mut Table, name: &str) -> Option<ServedBandit> {
+    let mut ok = true;
+    let arms = match names_array(ctx, t, "arms", "arm") {
+        Some((arms, span)) => {
+            if !(2..=MAX_ARMS).contains(&arms.len()) {
+                ctx.error(
+                    &span,
+                    &t.key_path("arms"),
+                    format!("need 2 to {MAX_ARMS} arms, found {}", arms.len()),
+                    None,
+                );
+                ok = false;
+            }
+            Some(arms)
+        }
+        None => {
+            if t.table.get("arms").is_none() {
+                ctx.error(
+                    &t.span,
+                    &t.key_path("arms"),
+                    "missing",
+                    hint("the arm names, e.g. arms = [\"blue\", \"green\"]"),
+                );
+            }
+            None
+        }
+    };
+    let policy = read_policy_spec(ctx, t);
+    let contexts = match names_array(ctx, t, "contexts", "context") {
+        Some((contexts, span)) => {
+            if contexts.is_empty() {
+                ctx.error(
+                    &span,
+                    &t.key_path("contexts"),
+                    "no contexts",
+                    hint("leave `contexts` out for a non-contextual bandit"),
+                );
+                ok = false;
+            }
+            contexts
+        }
+        None => {
+            ok &= t.table.get("contexts").is_none();
+            Vec::new()
+        }
+    };
+    let rewards = positive_count(ctx, t, "update_every");
+    let seconds = t.number_in(
+        ctx,
+        "update_every_seconds",
+        |x| x > 0.0,
+        "positive (seconds)",
+    );
+    let update = match (rewards, seconds) {
+        (Field::Absent, Field::Absent) => UpdateEvery::Rewards(1),
+        (Field::Valid(n), Field::Absent) => UpdateEvery::Rewards(n),
+        (Field::Absent, Field::Valid(s)) => UpdateEvery::Seconds(s),
+        (Field::Valid(_), Field::Valid(_)) => {
+            let span = t
+                .table
+                .get("update_every_seconds")
+                .map_or(t.span.clone(), |v| v.span());
+            ctx.error(
+                &span,
+                &t.key_path("update_every_seconds"),
+                "give `update_every` (rewards) or `update_every_seconds`, not both",
+                None,
+            );
+            ok = false;
+            UpdateEvery::Rewards(1)
+        }
+        _ => {
+            ok = false;
+            UpdateEvery::Rewards(1)
+        }
+    };
+    let means = if t.get("means").is_some() {
+        match means_array(ctx, t, "means", true) {
+            Some(means) => {
+                if let Some(arms) = &arms
+                    && means.len() != arms.len()
+                {
+                    let span = t.table.get("means").map_or(t.span.clone(), |v| v.span());
+                    ctx.error(
+                        &span,
+                        &t.key_path("means"),
+                        format!("{} means for {} arms", means.len(), arms.len()),
+                        hint("one true mean per arm, in the order of `arms`"),
+                    );
+                    ok = false;
+                }
+                Some(means)
+            }
+            None => {
+                ok = false;
+                None
+            }
+        }
+    } else {
+        None
+    };
+    match (ok, arms, policy) {
+        (true, Some(arms), Some(policy)) => Some(ServedBandit {
+            name: name.to_owned(),
+            arms,
+            policy,
+            contexts,
+            update,
+            means,
+        }),
+        _ => None,
+    }
+}
