@@ -3,6 +3,7 @@
 
 mod bandit;
 mod load;
+mod load_cmd;
 mod out;
 mod progress;
 mod run;
@@ -20,6 +21,8 @@ use clap::{Args, Parser, Subcommand};
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_EXPECTATION_FAILED: u8 = 1;
 pub const EXIT_INPUT: u8 = 2;
+/// A load test whose generator could not keep its schedule.
+pub const EXIT_INCONCLUSIVE: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +43,8 @@ enum Command {
     Suite(SuiteArgs),
     /// Serve a serve config's (or a scenario's) experiments and bandits over HTTP.
     Serve(ServeArgs),
+    /// Run a load scenario against the serving API and judge its SLOs.
+    Load(LoadArgs),
     /// Check scenario files without running them.
     Validate {
         #[arg(required = true)]
@@ -105,6 +110,25 @@ pub struct ServeArgs {
 }
 
 #[derive(Args)]
+pub struct LoadArgs {
+    /// A `kind = "load"` scenario.
+    file: PathBuf,
+    /// Override the scenario's duration, in seconds (e.g. 300 for a real run).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    duration: Option<f64>,
+    /// Directory for the result JSON and goose's HTML report.
+    #[arg(long, value_name = "DIR", default_value = "reports/out")]
+    out: PathBuf,
+}
+
+fn parse_duration(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 86_400.0 => Ok(x),
+        _ => Err(format!("`{s}` is not a duration in seconds in (0, 86400]")),
+    }
+}
+
+#[derive(Args)]
 pub struct SuiteArgs {
     /// Directory of scenario files (*.toml).
     dir: PathBuf,
@@ -118,6 +142,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(&args),
         Command::Suite(args) => suite::main(&args),
         Command::Serve(args) => serve::main(&args),
+        Command::Load(args) => load_cmd::main(&args),
         Command::Validate { files } => validate::main(&files),
     };
     match code {

@@ -27,3 +27,17 @@ pub fn bar(total: u64, label: &str) -> ProgressBar {
     bar.set_prefix(label.to_owned());
     bar
 }
+
+/// A bar over the seconds of a timed run (a load test).
+pub fn timed(seconds: u64, label: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(seconds);
+    let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} s  {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(label.to_owned());
+    bar
+}

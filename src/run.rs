@@ -64,6 +64,13 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
                     );
                     return Ok(EXIT_INPUT);
                 }
+                Scenario::Load(_) => {
+                    eprintln!(
+                        "{}: a load scenario; run it with `umpire load {}`",
+                        l.file, l.file
+                    );
+                    return Ok(EXIT_INPUT);
+                }
             };
             if let Some(r) = args.replication {
                 if r >= exp.replications {

@@ -54,7 +54,13 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<u8> {
                 return Ok(EXIT_INPUT);
             }
         };
-        let names = |v: Vec<&str>| if v.is_empty() { "-".to_owned() } else { v.join(", ") };
+        let names = |v: Vec<&str>| {
+            if v.is_empty() {
+                "-".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
         // One line on stdout, flushed, so scripts and tests can read the
         // address (useful with --addr 127.0.0.1:0).
         crate::outln!("listening on http://{}", running.addr);
@@ -64,15 +70,17 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<u8> {
             config.name,
             names(config.experiments.iter().map(|e| e.name.as_str()).collect()),
             names(config.bandits.iter().map(|b| b.name.as_str()).collect()),
-            opts.state_dir
-                .as_ref()
-                .map_or_else(|| "in memory (no --state)".to_owned(), |d| d.display().to_string()),
-            if opts.token.is_some() { "bearer token on decide/reward" } else { "none" },
+            opts.state_dir.as_ref().map_or_else(
+                || "in memory (no --state)".to_owned(),
+                |d| d.display().to_string()
+            ),
+            if opts.token.is_some() {
+                "bearer token on decide/reward"
+            } else {
+                "none"
+            },
         );
-        running
-            .run_until_signal()
-            .await
-            .context("umpire serve")?;
+        running.run_until_signal().await.context("umpire serve")?;
         eprintln!("umpire serve: stopped cleanly");
         Ok(EXIT_OK)
     })

@@ -29,8 +29,9 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
                     summary::Row::from(&crate::bandit::run_bandit(l, b, &args.common, false)?)
                 }
                 // A serve config is an input of `umpire serve` and of load
-                // scenarios, not a scenario with expectations.
-                Scenario::Serve(_) => {
+                // scenarios, not a scenario with expectations. A load
+                // scenario needs a server and wall-clock time: `umpire load`.
+                Scenario::Serve(_) | Scenario::Load(_) => {
                     skipped += 1;
                     continue;
                 }
@@ -47,7 +48,7 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
                 "suite: all {} scenarios met their expectations{}",
                 rows.len(),
                 if skipped > 0 {
-                    format!(" ({skipped} serve config(s) skipped)")
+                    format!(" ({skipped} serve config(s) or load scenario(s) skipped)")
                 } else {
                     String::new()
                 }

@@ -176,7 +176,12 @@ async fn the_token_file_guards_decide_and_reward() {
     let (mut child, base) = start(&["--token-file", token.to_str().expect("path")]);
     let c = reqwest::Client::new();
     let url = format!("{base}/v1/decide/thompson");
-    let no = c.post(&url).json(&json!({"unit": "u"})).send().await.expect("req");
+    let no = c
+        .post(&url)
+        .json(&json!({"unit": "u"}))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(no.status().as_u16(), 401);
     let body: Value = no.json().await.expect("json");
     assert_eq!(body["error"]["code"], "unauthorized");
@@ -195,7 +200,12 @@ async fn the_token_file_guards_decide_and_reward() {
 #[test]
 fn serving_a_random_assignment_scenario_is_a_clear_input_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_umpire"))
-        .args(["serve", "scenarios/aa_conversion.toml", "--addr", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "scenarios/aa_conversion.toml",
+            "--addr",
+            "127.0.0.1:0",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));

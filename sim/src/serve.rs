@@ -115,6 +115,11 @@ pub enum ServeError {
         "experiment `{0}` uses random assignment, which depends on the replication; serving needs `[assignment] method = \"hash\"`"
     )]
     RandomAssignment(String),
+    /// A load scenario names its serve config (`target.serve`) but is not one.
+    #[error(
+        "a load scenario is not served: serve the config its `target.serve` names (`{0}`, relative to the scenario's directory)"
+    )]
+    LoadScenario(String),
 }
 
 impl ServeConfig {
@@ -157,6 +162,7 @@ impl ServeConfig {
                 server: ServerSettings::default(),
             }),
             Scenario::Serve(c) => Ok((**c).clone()),
+            Scenario::Load(l) => Err(ServeError::LoadScenario(l.target.serve.clone())),
         }
     }
 }

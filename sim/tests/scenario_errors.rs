@@ -88,7 +88,7 @@ fn every_problem_is_reported_at_once_in_line_order() {
 #[test]
 fn range_and_consistency_checks() {
     let cases: &[(&str, &str)] = &[
-        ("kind = \"load\"\n", "not supported"),
+        ("kind = \"load\"\n", "target: missing table"),
         ("kind = \"nonsense\"\n", "unknown kind"),
         (
             "# no kind = line\n[population]\nusers = 1\n",

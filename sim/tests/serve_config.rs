@@ -118,7 +118,7 @@ fn reference_file_reads_into_the_expected_values() {
     );
     assert!(hero.contexts.is_empty());
     assert_eq!(hero.update, UpdateEvery::Rewards(1));
-    assert_eq!(hero.means.as_deref(), Some(&[0.04, 0.05, 0.07][..]));
+    assert_eq!(hero.means.as_deref(), Some(&[0.04, 0.06, 0.20][..]));
 
     let subject = &c.bandits[1];
     assert_eq!(subject.name, "subject_line");
@@ -576,15 +576,11 @@ fn nothing_to_serve() {
 }
 
 #[test]
-fn load_is_still_not_supported() {
-    assert_eq!(
-        lines("kind = \"load\"\n"),
-        ["bad.toml:1:8: kind: `load` scenarios are not supported by this version of umpire"]
-    );
+fn unknown_kind() {
     assert_eq!(
         lines("kind = \"srve\"\n"),
         [
-            "bad.toml:1:8: kind: unknown kind `srve` (expected \"experiment\", \"bandit\" or \"serve\")"
+            "bad.toml:1:8: kind: unknown kind `srve` (expected \"experiment\", \"bandit\", \"serve\" or \"load\")"
         ]
     );
 }

@@ -5,6 +5,7 @@
 
 mod bandit;
 mod experiment;
+mod load;
 mod methods;
 mod reader;
 mod serve;
@@ -26,6 +27,9 @@ pub enum Scenario {
     Bandit(Box<crate::bandit::result::BanditScenario>),
     /// A serve config: what `umpire serve` serves; not run by `run`/`suite`.
     Serve(Box<crate::serve::ServeConfig>),
+    /// A load test against the serving API; run by `umpire load`, not by
+    /// `run`/`suite`.
+    Load(Box<crate::load::LoadScenario>),
 }
 
 impl Scenario {
@@ -34,6 +38,7 @@ impl Scenario {
             Scenario::Experiment(e) => &e.name,
             Scenario::Bandit(b) => &b.name,
             Scenario::Serve(c) => &c.name,
+            Scenario::Load(l) => &l.name,
         }
     }
 }
@@ -138,37 +143,30 @@ pub fn parse(file: &str, text: &str) -> Result<Loaded, ScenarioError> {
             }
         },
     };
-    let scenario = match kind.as_ref().map(|(k, s)| (k.as_str(), s)) {
-        Some(("experiment", _)) => experiment::read(&mut ctx, &mut root, file_stem(file))
-            .map(|e| Scenario::Experiment(Box::new(e))),
-        Some(("bandit", _)) => bandit::read(&mut ctx, &mut root, file_stem(file))
-            .map(|b| Scenario::Bandit(Box::new(b))),
-        Some(("serve", _)) => {
-            serve::read(&mut ctx, &mut root, file_stem(file)).map(|c| Scenario::Serve(Box::new(c)))
-        }
-        Some((other @ "load", span)) => {
-            ctx.error(
-                span,
-                "kind",
-                format!("`{other}` scenarios are not supported by this version of umpire"),
-                None,
-            );
-            None
-        }
-        Some((other, span)) => {
-            ctx.error(
-                span,
-                "kind",
-                format!("unknown kind `{other}`"),
-                Some("expected \"experiment\", \"bandit\" or \"serve\"".to_owned()),
-            );
-            None
-        }
-        None => None,
-    };
+    let scenario =
+        match kind.as_ref().map(|(k, s)| (k.as_str(), s)) {
+            Some(("experiment", _)) => experiment::read(&mut ctx, &mut root, file_stem(file))
+                .map(|e| Scenario::Experiment(Box::new(e))),
+            Some(("bandit", _)) => bandit::read(&mut ctx, &mut root, file_stem(file))
+                .map(|b| Scenario::Bandit(Box::new(b))),
+            Some(("serve", _)) => serve::read(&mut ctx, &mut root, file_stem(file))
+                .map(|c| Scenario::Serve(Box::new(c))),
+            Some(("load", _)) => load::read(&mut ctx, &mut root, file_stem(file))
+                .map(|l| Scenario::Load(Box::new(l))),
+            Some((other, span)) => {
+                ctx.error(
+                    span,
+                    "kind",
+                    format!("unknown kind `{other}`"),
+                    Some("expected \"experiment\", \"bandit\", \"serve\" or \"load\"".to_owned()),
+                );
+                None
+            }
+            None => None,
+        };
     if kind
         .as_ref()
-        .is_some_and(|(k, _)| matches!(k.as_str(), "experiment" | "bandit" | "serve"))
+        .is_some_and(|(k, _)| matches!(k.as_str(), "experiment" | "bandit" | "serve" | "load"))
     {
         root.finish(&mut ctx);
     }

@@ -64,7 +64,7 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Serve
 }
 
 /// An integer ≥ 1 at `key`.
-fn positive_count(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Field<u64> {
+pub(super) fn positive_count(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Field<u64> {
     match t.count(ctx, key) {
         Some((0, span)) => {
             ctx.error(&span, &t.key_path(key), "must be at least 1", None);
@@ -180,7 +180,7 @@ fn read_fsync(ctx: &mut Ctx, t: &mut Table) -> Field<Fsync> {
 }
 
 /// `stall = { every = N, ms = M }`, both required and at least 1.
-fn read_stall(ctx: &mut Ctx, t: &mut Table) -> Field<Stall> {
+pub(super) fn read_stall(ctx: &mut Ctx, t: &mut Table) -> Field<Stall> {
     let Some(mut st) = t.subtable(ctx, "stall") else {
         return if t.table.get("stall").is_some() {
             Field::Invalid
@@ -280,7 +280,7 @@ fn read_experiments(ctx: &mut Ctx, root: &mut Table) -> Option<Vec<ServedExperim
 }
 
 /// An array of unique non-empty strings at `key`.
-fn names_array(
+pub(super) fn names_array(
     ctx: &mut Ctx,
     t: &mut Table,
     key: &'static str,

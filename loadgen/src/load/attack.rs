@@ -1,0 +1,306 @@
+//! The goose attack: one transaction that every user repeats. It waits for
+//! the request's slot in the pacing schedule, picks assign, decide or reward
+//! by the mix, sends it through goose (so goose's own metrics and report see
+//! every request), and records raw and corrected latency.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use goose::prelude::*;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use umpire_sim::assignment::HashAssigner;
+use umpire_sim::load::{LoadScenario, Model};
+use umpire_sim::rng::{Purpose, StreamKey};
+
+use super::recorder::{Kind, Recorder};
+
+/// A bandit as the generator drives it.
+pub struct BanditTarget {
+    pub name: String,
+    pub arms: usize,
+    /// True means for simulated rewards (Bernoulli draws); 0.5 when unknown.
+    pub means: Vec<f64>,
+    /// A context to send, for contextual bandits (the first one).
+    pub context: Option<String>,
+}
+
+/// An experiment as the generator drives it: its name, variant names and
+/// the simulator's assigner, for the parity check.
+pub struct ExperimentTarget {
+    pub name: String,
+    pub variants: Vec<String>,
+    pub assigner: HashAssigner,
+}
+
+/// Everything the users share.
+pub struct Shared {
+    pub scenario: LoadScenario,
+    pub experiments: Vec<ExperimentTarget>,
+    pub bandits: Vec<BanditTarget>,
+    pub token: Option<String>,
+    pub recorder: Mutex<Recorder>,
+    pub start: Instant,
+    key: StreamKey,
+}
+
+impl Shared {
+    pub fn new(
+        scenario: LoadScenario,
+        experiments: Vec<ExperimentTarget>,
+        bandits: Vec<BanditTarget>,
+        token: Option<String>,
+        recorder: Recorder,
+    ) -> Self {
+        let key = StreamKey::new(
+            scenario.seed,
+            Purpose::Policy(umpire_sim::assignment::growthbook::fnv1a32(
+                "load-generator",
+            )),
+        );
+        Self {
+            scenario,
+            experiments,
+            bandits,
+            token,
+            recorder: Mutex::new(recorder),
+            start: Instant::now(),
+            key,
+        }
+    }
+}
+
+/// Per goose user (goose session data must be Clone).
+#[derive(Clone)]
+struct UserState {
+    rng: ChaCha8Rng,
+    /// Requests sent so far.
+    k: u64,
+    start: Instant,
+    /// Time between this user's requests under pacing.
+    interval: Duration,
+    prev_done: Instant,
+    /// Decisions awaiting a reward: (bandit, decision id, arm).
+    pending: VecDeque<(usize, String, usize)>,
+}
+
+/// Most decisions a user keeps for later rewards.
+const MAX_PENDING: usize = 1024;
+
+pub fn transaction(shared: Arc<Shared>) -> Transaction {
+    Transaction::new(Arc::new(move |user: &mut GooseUser| {
+        let shared = shared.clone();
+        Box::pin(async move { step(&shared, user).await })
+    }))
+    .set_name("paced request")
+}
+
+enum Planned {
+    Assign {
+        exp: usize,
+        unit: u64,
+    },
+    Decide {
+        bandit: usize,
+        unit: u64,
+    },
+    Reward {
+        bandit: usize,
+        id: String,
+        reward: f64,
+    },
+}
+
+fn plan(shared: &Shared, st: &mut UserState) -> Planned {
+    let m = &shared.scenario.mix;
+    let total = u64::from(m.assign) + u64::from(m.decide) + u64::from(m.reward);
+    let x = st.rng.random_range(0..total.max(1));
+    let unit = st.rng.random_range(0..m.units.max(1));
+    let assign = x < u64::from(m.assign) && !shared.experiments.is_empty();
+    let reward = !assign && x >= u64::from(m.assign) + u64::from(m.decide);
+    if assign {
+        let exp = st.rng.random_range(0..shared.experiments.len());
+        return Planned::Assign { exp, unit };
+    }
+    if shared.bandits.is_empty() {
+        let exp = st.rng.random_range(0..shared.experiments.len().max(1));
+        return Planned::Assign { exp, unit };
+    }
+    if reward && let Some((bandit, id, arm)) = st.pending.pop_front() {
+        let mean = shared.bandits[bandit]
+            .means
+            .get(arm)
+            .copied()
+            .unwrap_or(0.5);
+        let reward = f64::from(u8::from(st.rng.random::<f64>() < mean));
+        return Planned::Reward { bandit, id, reward };
+    }
+    let bandit = st.rng.random_range(0..shared.bandits.len());
+    Planned::Decide { bandit, unit }
+}
+
+async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
+    if user.get_session_data::<UserState>().is_none() {
+        let index = user.weighted_users_index as u64;
+        let users = shared.scenario.traffic.users.max(1);
+        let interval = match shared.scenario.traffic.model {
+            Model::Paced { rate } => Duration::from_secs_f64(users as f64 / rate),
+            Model::Closed { .. } => Duration::ZERO,
+        };
+        let now = Instant::now();
+        user.set_session_data(UserState {
+            rng: shared.key.replication(index),
+            k: 0,
+            // Users start their schedules at evenly spread phases.
+            start: now + interval.mul_f64(index as f64 / users as f64).min(interval),
+            interval,
+            prev_done: now,
+            pending: VecDeque::new(),
+        });
+    }
+    let Some(st) = user.get_session_data_mut::<UserState>() else {
+        return Ok(());
+    };
+    let intended = st.start + st.interval.mul_f64(st.k as f64);
+    st.k += 1;
+    let planned = plan(shared, st);
+    let prev_done = st.prev_done;
+    if let Model::Paced { .. } = shared.scenario.traffic.model {
+        tokio::time::sleep_until(intended.into()).await;
+    }
+    let (kind, method, path, body) = match &planned {
+        Planned::Assign { exp, unit } => (
+            Kind::Assign,
+            GooseMethod::Get,
+            format!(
+                "/v1/assign/{}?unit=user-{unit}",
+                shared.experiments[*exp].name
+            ),
+            None,
+        ),
+        Planned::Decide { bandit, unit } => {
+            let b = &shared.bandits[*bandit];
+            let mut body = json!({ "unit": format!("user-{unit}") });
+            if let Some(c) = &b.context {
+                body["context"] = json!(c);
+            }
+            (
+                Kind::Decide,
+                GooseMethod::Post,
+                format!("/v1/decide/{}", b.name),
+                Some(body),
+            )
+        }
+        Planned::Reward {
+            bandit, id, reward, ..
+        } => (
+            Kind::Reward,
+            GooseMethod::Post,
+            format!("/v1/reward/{}", shared.bandits[*bandit].name),
+            Some(json!({ "decision_id": id, "reward": reward })),
+        ),
+    };
+    let send = Instant::now();
+    let mut builder = user.get_request_builder(&method, &path)?;
+    if let Some(b) = &body {
+        builder = builder.json(b);
+    }
+    if let Some(t) = &shared.token {
+        builder = builder.bearer_auth(t);
+    }
+    let request = GooseRequest::builder()
+        .method(method)
+        .path(path.as_str())
+        .name(kind.name())
+        .set_request_builder(builder)
+        .build();
+    let response = user.request(request).await?;
+    let (ok, value) = match response.response {
+        Ok(r) => {
+            let status_ok = r.status().is_success();
+            let v = r.json::<Value>().await.ok();
+            (status_ok && v.is_some(), v)
+        }
+        Err(_) => (false, None),
+    };
+    let done = Instant::now();
+    let raw = done - send;
+    // The coordinated-omission correction: when the user was still waiting
+    // for its previous response at this request's intended send time, the
+    // wait counts (real clients would not have waited). The generator's own
+    // lateness (timer granularity, a busy runtime) is its lag, reported
+    // separately and not charged to the server. Closed-loop requests have no
+    // schedule: corrected equals raw.
+    let lag = send.saturating_duration_since(intended.max(prev_done));
+    let corrected = match shared.scenario.traffic.model {
+        Model::Paced { .. } => raw + prev_done.saturating_duration_since(intended),
+        Model::Closed { .. } => raw,
+    };
+    let sent_at = send.saturating_duration_since(shared.start).as_secs_f64();
+    let mut new_pending = None;
+    if let Ok(mut rec) = shared.recorder.lock() {
+        rec.request(kind, ok, raw, corrected, lag, sent_at);
+        if ok && let Some(v) = &value {
+            match &planned {
+                Planned::Assign { exp, unit } => {
+                    record_assignment(shared, &mut rec, *exp, *unit, v)
+                }
+                Planned::Decide { bandit, .. } => {
+                    let arm = v["arm_index"].as_u64().map(|a| a as usize);
+                    if let (Some(id), Some(arm)) = (v["decision_id"].as_str(), arm) {
+                        rec.decisions
+                            .push((sent_at as f32, *bandit as u16, arm as u16));
+                        new_pending = Some((*bandit, id.to_owned(), arm));
+                    }
+                }
+                Planned::Reward { .. } => {}
+            }
+        }
+    }
+    if let Some(st) = user.get_session_data_mut::<UserState>() {
+        st.prev_done = done;
+        if let Some(p) = new_pending
+            && st.pending.len() < MAX_PENDING
+        {
+            st.pending.push_back(p);
+        }
+    }
+    if let Model::Closed { think_time_ms } = shared.scenario.traffic.model
+        && think_time_ms > 0
+    {
+        tokio::time::sleep(Duration::from_millis(think_time_ms)).await;
+    }
+    Ok(())
+}
+
+/// Count a served assignment for the SRM test (once per distinct unit) and,
+/// for every `parity_every`-th, compare it with the simulator's.
+fn record_assignment(shared: &Shared, rec: &mut Recorder, exp: usize, unit: u64, v: &Value) {
+    let e = &shared.experiments[exp];
+    let served = v["variant"].as_str();
+    let variant = served.and_then(|s| e.variants.iter().position(|x| x == s));
+    let split = &mut rec.splits[exp];
+    if split.seen.insert(unit) {
+        let slot = variant.unwrap_or(e.variants.len());
+        split.counts[slot] += 1;
+    }
+    let every = shared.scenario.checks.parity_every;
+    rec.assignments += 1;
+    if every > 0 && rec.assignments.is_multiple_of(every) {
+        let expected = e.assigner.assign_id(&format!("user-{unit}")).variant;
+        rec.parity_checked += 1;
+        if expected != variant {
+            rec.parity_mismatches += 1;
+            if rec.parity_examples.len() < 5 {
+                rec.parity_examples.push(format!(
+                    "{} user-{unit}: served {:?}, simulator {:?}",
+                    e.name,
+                    served,
+                    expected.map(|i| e.variants[i].as_str())
+                ));
+            }
+        }
+    }
+}

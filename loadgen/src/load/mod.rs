@@ -1,0 +1,299 @@
+//! The goose load generator: drives the reference server (started in
+//! process on 127.0.0.1:0) or an external service with a paced request mix,
+//! measures latency from each request's intended send time, checks the
+//! served answers, and judges the run against the scenario's SLOs.
+
+pub mod attack;
+pub mod recorder;
+pub mod result;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
+use goose::prelude::{GooseAttack, Scenario};
+use umpire_sim::assignment::HashAssigner;
+use umpire_sim::load::{LoadScenario, Model};
+use umpire_sim::serve::ServeConfig;
+
+use crate::server::{self, ServeOptions, ServerError};
+use attack::{BanditTarget, ExperimentTarget, Shared};
+use recorder::Recorder;
+use result::{LoadResult, Measured};
+
+/// A load test ready to run: the scenario, the serve config it names (read
+/// by the caller), and where to write goose's HTML report.
+pub struct LoadPlan {
+    pub scenario: LoadScenario,
+    pub scenario_hash: String,
+    pub serve: ServeConfig,
+    pub token: Option<String>,
+    pub goose_report: Option<PathBuf>,
+    pub reproduce: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The scenario does not fit its serve config.
+    #[error("{0}")]
+    BadInput(String),
+    #[error("cannot reach {host}: {message}")]
+    Unreachable { host: String, message: String },
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("goose: {0}")]
+    Goose(String),
+}
+
+fn goose_err(e: impl std::fmt::Display) -> LoadError {
+    LoadError::Goose(e.to_string())
+}
+
+fn pick<'a, T>(
+    all: &'a [T],
+    names: &[String],
+    name_of: impl Fn(&T) -> &str,
+    what: &str,
+) -> Result<Vec<&'a T>, LoadError> {
+    if names.is_empty() {
+        return Ok(all.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter().find(|x| name_of(x) == n).ok_or_else(|| {
+                LoadError::BadInput(format!(
+                    "mix.{what}s names `{n}`, which the serve config does not serve (it has: {})",
+                    all.iter().map(&name_of).collect::<Vec<_>>().join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// What the generator drives: experiments, bandits, and each experiment's
+/// expected share per variant (for the SRM test).
+struct Targets {
+    experiments: Vec<ExperimentTarget>,
+    bandits: Vec<BanditTarget>,
+    shares: Vec<(String, Vec<f64>)>,
+}
+
+/// Check the scenario against its serve config and build the targets.
+fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> {
+    let exps = pick(
+        &serve.experiments,
+        &s.mix.experiments,
+        |e| &e.name,
+        "experiment",
+    )?;
+    let bandits = pick(&serve.bandits, &s.mix.bandits, |b| &b.name, "bandit")?;
+    if s.mix.assign > 0 && exps.is_empty() {
+        return Err(LoadError::BadInput(
+            "mix.assign > 0 but the serve config has no experiments".into(),
+        ));
+    }
+    if (s.mix.decide > 0 || s.mix.reward > 0) && bandits.is_empty() {
+        return Err(LoadError::BadInput(
+            "mix.decide or mix.reward > 0 but the serve config has no bandits".into(),
+        ));
+    }
+    for c in &s.checks.convergence {
+        let Some(b) = bandits.iter().find(|b| b.name == c.bandit) else {
+            return Err(LoadError::BadInput(format!(
+                "checks.convergence names bandit `{}`, which this load test does not drive",
+                c.bandit
+            )));
+        };
+        if b.means.is_none() {
+            return Err(LoadError::BadInput(format!(
+                "checks.convergence.{}: the serve config gives no `means` for this bandit, so its best arm is unknown",
+                c.bandit
+            )));
+        }
+    }
+    let shares = exps
+        .iter()
+        .map(|e| (e.name.clone(), e.assignment.expected_shares()))
+        .collect();
+    let experiments = exps
+        .iter()
+        .map(|e| ExperimentTarget {
+            name: e.name.clone(),
+            variants: e.assignment.variants.clone(),
+            assigner: HashAssigner::new(&e.assignment, ""),
+        })
+        .collect();
+    let bandits = bandits
+        .iter()
+        .map(|b| BanditTarget {
+            name: b.name.clone(),
+            arms: b.arms.len(),
+            means: b.means.clone().unwrap_or_else(|| vec![0.5; b.arms.len()]),
+            context: b.contexts.first().cloned(),
+        })
+        .collect();
+    Ok(Targets {
+        experiments,
+        bandits,
+        shares,
+    })
+}
+
+async fn check_reachable(host: &str) -> Result<(), LoadError> {
+    let unreachable = |message: String| LoadError::Unreachable {
+        host: host.to_owned(),
+        message,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| unreachable(e.to_string()))?;
+    let url = format!("{}/healthz", host.trim_end_matches('/'));
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(unreachable(format!("GET {url} answered {}", r.status()))),
+        Err(e) => Err(unreachable(e.to_string())),
+    }
+}
+
+/// Run the load test. `on_start` is told the base URL once the target is up.
+pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResult, LoadError> {
+    let s = plan.scenario.clone();
+    let Targets {
+        experiments,
+        bandits,
+        shares,
+    } = targets(&s, &plan.serve)?;
+    let best_arms: Vec<(String, Option<usize>)> = bandits
+        .iter()
+        .map(|b| {
+            let best = plan
+                .serve
+                .bandits
+                .iter()
+                .find(|x| x.name == b.name)
+                .and_then(|x| x.means.as_ref())
+                .and_then(|m| {
+                    m.iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map(|(i, _)| i)
+                });
+            (b.name.clone(), best)
+        })
+        .collect();
+    let (base, running) = match &s.target.host {
+        Some(h) => {
+            check_reachable(h).await?;
+            (h.trim_end_matches('/').to_owned(), None)
+        }
+        None => {
+            let mut cfg = plan.serve.clone();
+            if let Some(stall) = s.target.stall {
+                cfg.server.stall = Some(stall);
+            }
+            let running = server::start(
+                cfg,
+                ServeOptions {
+                    addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                    state_dir: None,
+                    token: plan.token.clone(),
+                },
+            )
+            .await?;
+            (format!("http://{}", running.addr), Some(running))
+        }
+    };
+    on_start(&base);
+    let recorder = Recorder::new(
+        &experiments
+            .iter()
+            .map(|e| e.variants.len())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(goose_err)?;
+    let shared = Arc::new(Shared::new(
+        s.clone(),
+        experiments,
+        bandits,
+        plan.token.clone(),
+        recorder,
+    ));
+    let users = s.traffic.users as usize;
+    let hatch = if s.traffic.ramp_up_seconds > 0.0 {
+        users as f64 / s.traffic.ramp_up_seconds
+    } else {
+        // All users at once.
+        users as f64 * 1000.0
+    };
+    let run_time = s.traffic.duration_seconds.ceil().max(1.0) as usize;
+    let mut attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
+        .map_err(goose_err)?
+        .register_scenario(
+            Scenario::new("umpire").register_transaction(attack::transaction(shared.clone())),
+        );
+    attack = *attack
+        .set_default(GooseDefault::Host, base.as_str())
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::Users, users)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::IncreaseRate, format!("{hatch}").as_str())
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::RunTime, run_time)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::NoTelnet, true)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::NoPrintMetrics, true)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::NoResetMetrics, true)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::Quiet, 1)
+        .map_err(goose_err)?;
+    if let Some(p) = &plan.goose_report {
+        attack = *attack
+            .set_default(GooseDefault::ReportFile, p.to_string_lossy().as_ref())
+            .map_err(goose_err)?;
+    }
+    let executed = attack.execute().await;
+    let seconds = shared.start.elapsed().as_secs_f64();
+    if let Some(r) = running {
+        r.shutdown().await?;
+    }
+    executed.map_err(goose_err)?;
+    let target = if s.target.host.is_some() {
+        base
+    } else {
+        format!("in-process reference server ({base})")
+    };
+    let rec = shared
+        .recorder
+        .lock()
+        .map_err(|_| LoadError::Goose("a recorder lock was poisoned".into()))?;
+    // Users stop at the run time; measure rates over it, not over the
+    // shutdown that follows.
+    let seconds = match s.traffic.model {
+        Model::Paced { .. } | Model::Closed { .. } => {
+            seconds.min(run_time as f64 + s.traffic.ramp_up_seconds)
+        }
+    };
+    Ok(result::build(Measured {
+        scenario: &s,
+        scenario_hash: plan.scenario_hash,
+        target,
+        recorder: &rec,
+        seconds,
+        experiments: shares,
+        bandits: best_arms,
+        reproduce: plan.reproduce,
+        goose_report: plan.goose_report.as_ref().map(|p| p.display().to_string()),
+    }))
+}

@@ -1,0 +1,489 @@
+//! The load result: per endpoint counts, rates and raw and corrected
+//! percentiles with SLO verdicts, the generator's self-check, the
+//! correctness checks, the overall verdict, and the HDR histograms exported
+//! so several workers' results merge exactly.
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+use serde::{Deserialize, Serialize};
+use umpire_sim::analysis::srm_chi_square;
+use umpire_sim::load::{Endpoint, ExpectedVerdict, LoadScenario, Model, Slo};
+
+use super::recorder::{EndpointRecord, Recorder};
+
+/// The schema name and version of [`LoadResult`] JSON.
+pub const LOAD_SCHEMA: &str = "umpire.load-result";
+pub const LOAD_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    let ms = |us: u64| us as f64 / 1000.0;
+    Percentiles {
+        p50_ms: ms(h.value_at_quantile(0.50)),
+        p95_ms: ms(h.value_at_quantile(0.95)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        p999_ms: ms(h.value_at_quantile(0.999)),
+        max_ms: ms(h.max()),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoundCheck {
+    /// e.g. "p99_ms (corrected)".
+    pub measure: String,
+    pub measured: f64,
+    /// "≤ 25" or "≥ 300".
+    pub bound: String,
+    pub passed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointResult {
+    pub endpoint: Endpoint,
+    pub count: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    /// Completed requests per second over the run.
+    pub rps: f64,
+    pub raw: Percentiles,
+    pub corrected: Percentiles,
+    /// The SLO's bounds, checked on corrected latency.
+    pub slo: Vec<BoundCheck>,
+    /// Base64 of the HdrHistogram V2 encoding (microseconds), raw and corrected.
+    pub raw_histogram: String,
+    pub corrected_histogram: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorCheck {
+    pub target_rps: Option<f64>,
+    /// Requests per second over the steady part (after ramp-up).
+    pub achieved_rps: f64,
+    pub lag_p99_ms: f64,
+    pub lag_max_ms: f64,
+    /// True when the generator itself could not keep its schedule: the run
+    /// says nothing about the server's latency.
+    pub generator_bound: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SrmCheck {
+    pub experiment: String,
+    /// Distinct units per variant, then those not in the experiment.
+    pub counts: Vec<u64>,
+    pub expected_shares: Vec<f64>,
+    pub p_value: f64,
+    pub passed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParityCheck {
+    pub checked: u64,
+    pub mismatches: u64,
+    pub examples: Vec<String>,
+    pub passed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvergenceCheck {
+    pub bandit: String,
+    pub best_arm: usize,
+    /// Decisions in the second half of the run, and the best arm's share.
+    pub decisions: u64,
+    pub best_share: f64,
+    pub min_best_share: f64,
+    pub passed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// The generator could not keep its schedule.
+    Inconclusive,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadResult {
+    pub schema: String,
+    pub schema_version: u32,
+    pub kind: String,
+    pub scenario: String,
+    pub scenario_hash: String,
+    pub umpire_version: String,
+    pub seed: u64,
+    pub target: String,
+    pub duration_seconds: f64,
+    pub users: u64,
+    pub endpoints: Vec<EndpointResult>,
+    pub generator: GeneratorCheck,
+    pub srm: Vec<SrmCheck>,
+    pub parity: ParityCheck,
+    pub convergence: Vec<ConvergenceCheck>,
+    /// The run's verdict: SLOs and checks.
+    pub verdict: Verdict,
+    pub expected_verdict: ExpectedVerdict,
+    /// Corrected over raw overall p99, when the scenario bounds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrected_over_raw_p99: Option<BoundCheck>,
+    /// Whether the scenario's expectations held (verdict as expected, and the
+    /// corrected/raw bound).
+    pub passed: bool,
+    pub messages: Vec<String>,
+    pub reproduce: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goose_report: Option<String>,
+}
+
+fn encode(h: &Histogram<u64>) -> String {
+    let mut buf = Vec::new();
+    match V2Serializer::new().serialize(h, &mut buf) {
+        Ok(_) => base64::engine::general_purpose::STANDARD.encode(buf),
+        Err(_) => String::new(),
+    }
+}
+
+/// Decode an exported histogram (for merging workers' results).
+pub fn decode(s: &str) -> Option<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .ok()
+}
+
+fn check(measure: &str, measured: f64, max: Option<f64>, min: Option<f64>) -> Option<BoundCheck> {
+    match (max, min) {
+        (Some(b), _) => Some(BoundCheck {
+            measure: measure.to_owned(),
+            measured,
+            bound: format!("≤ {b}"),
+            passed: measured <= b,
+        }),
+        (None, Some(b)) => Some(BoundCheck {
+            measure: measure.to_owned(),
+            measured,
+            bound: format!("≥ {b}"),
+            passed: measured >= b,
+        }),
+        (None, None) => None,
+    }
+}
+
+fn slo_checks(slo: Option<&Slo>, e: &EndpointResult) -> Vec<BoundCheck> {
+    let Some(s) = slo else { return Vec::new() };
+    let c = &e.corrected;
+    [
+        check("p50_ms (corrected)", c.p50_ms, s.p50_ms, None),
+        check("p95_ms (corrected)", c.p95_ms, s.p95_ms, None),
+        check("p99_ms (corrected)", c.p99_ms, s.p99_ms, None),
+        check("p999_ms (corrected)", c.p999_ms, s.p999_ms, None),
+        check("max_ms (corrected)", c.max_ms, s.max_ms, None),
+        check("error_rate", e.error_rate, s.error_rate, None),
+        check("rps", e.rps, None, s.min_rps),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn endpoint_result(
+    endpoint: Endpoint,
+    r: &EndpointRecord,
+    seconds: f64,
+    slo: Option<&Slo>,
+) -> EndpointResult {
+    let mut e = EndpointResult {
+        endpoint,
+        count: r.count,
+        errors: r.errors,
+        error_rate: if r.count > 0 {
+            r.errors as f64 / r.count as f64
+        } else {
+            0.0
+        },
+        rps: r.count as f64 / seconds.max(1e-9),
+        raw: percentiles(&r.raw),
+        corrected: percentiles(&r.corrected),
+        slo: Vec::new(),
+        raw_histogram: encode(&r.raw),
+        corrected_histogram: encode(&r.corrected),
+    };
+    e.slo = slo_checks(slo, &e);
+    e
+}
+
+/// What the run measured, before verdicts: filled in by the runner.
+pub struct Measured<'a> {
+    pub scenario: &'a LoadScenario,
+    pub scenario_hash: String,
+    pub target: String,
+    pub recorder: &'a Recorder,
+    /// Wall time from the first request to the end of the run.
+    pub seconds: f64,
+    pub experiments: Vec<(String, Vec<f64>)>,
+    /// Per bandit: name and the index of its best true arm, if known.
+    pub bandits: Vec<(String, Option<usize>)>,
+    pub reproduce: String,
+    pub goose_report: Option<String>,
+}
+
+pub fn build(m: Measured) -> LoadResult {
+    let s = m.scenario;
+    let rec = m.recorder;
+    let slo_for = |e: Endpoint| s.slos.iter().find(|x| x.endpoint == Some(e));
+    let mut overall = EndpointRecord {
+        raw: rec.endpoints[0].raw.clone(),
+        corrected: rec.endpoints[0].corrected.clone(),
+        count: 0,
+        errors: 0,
+    };
+    overall.raw.reset();
+    overall.corrected.reset();
+    for r in &rec.endpoints {
+        // Same bounds and precision: adding cannot fail.
+        let _ = overall.raw.add(&r.raw);
+        let _ = overall.corrected.add(&r.corrected);
+        overall.count += r.count;
+        overall.errors += r.errors;
+    }
+    let mut endpoints = vec![endpoint_result(
+        Endpoint::Overall,
+        &overall,
+        m.seconds,
+        slo_for(Endpoint::Overall),
+    )];
+    for (i, ep) in [Endpoint::Assign, Endpoint::Decide, Endpoint::Reward]
+        .into_iter()
+        .enumerate()
+    {
+        if rec.endpoints[i].count > 0 || slo_for(ep).is_some() {
+            endpoints.push(endpoint_result(
+                ep,
+                &rec.endpoints[i],
+                m.seconds,
+                slo_for(ep),
+            ));
+        }
+    }
+
+    // The generator's self-check, over the steady part of the run.
+    let ramp = s.traffic.ramp_up_seconds.ceil() as usize;
+    let full_seconds = rec.per_second.len().saturating_sub(1);
+    let steady: Vec<u64> = rec
+        .per_second
+        .iter()
+        .copied()
+        .take(full_seconds)
+        .skip(ramp)
+        .collect();
+    let achieved = if steady.is_empty() {
+        overall.count as f64 / m.seconds.max(1e-9)
+    } else {
+        steady.iter().sum::<u64>() as f64 / steady.len() as f64
+    };
+    let target_rps = match s.traffic.model {
+        Model::Paced { rate } => Some(rate),
+        Model::Closed { .. } => None,
+    };
+    let lag_p99 = rec.lag.value_at_quantile(0.99) as f64 / 1000.0;
+    let lag_max = rec.lag.max() as f64 / 1000.0;
+    let raw_p50 = endpoints[0].raw.p50_ms;
+    let mut reason = None;
+    if lag_p99 > s.checks.max_generator_lag_ms {
+        reason = Some(format!(
+            "the generator's own send lag has p99 {lag_p99:.2} ms > {} ms",
+            s.checks.max_generator_lag_ms
+        ));
+    } else if let Some(t) = target_rps
+        && achieved < s.checks.min_rate_ratio * t
+        // The server kept up when a user's interval was not spent waiting on it.
+        && raw_p50 < 1000.0 * s.traffic.users as f64 / t
+    {
+        reason = Some(format!(
+            "achieved {achieved:.0} req/s < {} × the target {t} req/s while the server answered in {raw_p50:.2} ms (p50)",
+            s.checks.min_rate_ratio
+        ));
+    }
+    let generator = GeneratorCheck {
+        target_rps,
+        achieved_rps: achieved,
+        lag_p99_ms: lag_p99,
+        lag_max_ms: lag_max,
+        generator_bound: reason.is_some(),
+        reason,
+    };
+
+    let srm: Vec<SrmCheck> = m
+        .experiments
+        .iter()
+        .zip(&rec.splits)
+        .map(|((name, shares), split)| {
+            let mut shares = shares.clone();
+            let outside = (1.0 - shares.iter().sum::<f64>()).max(0.0);
+            shares.push(outside);
+            // Drop the "outside" cell when no unit can land there.
+            let (counts, shares) = if outside <= 1e-12 {
+                (
+                    split.counts[..split.counts.len() - 1].to_vec(),
+                    shares[..shares.len() - 1].to_vec(),
+                )
+            } else {
+                (split.counts.clone(), shares)
+            };
+            let p = srm_chi_square(&counts, &shares).p_value;
+            SrmCheck {
+                experiment: name.clone(),
+                counts: split.counts.clone(),
+                expected_shares: shares,
+                p_value: p,
+                passed: p >= s.checks.srm_alpha,
+            }
+        })
+        .collect();
+    let parity = ParityCheck {
+        checked: rec.parity_checked,
+        mismatches: rec.parity_mismatches,
+        examples: rec.parity_examples.clone(),
+        passed: rec.parity_mismatches == 0,
+    };
+    let half = (m.seconds / 2.0) as f32;
+    let convergence: Vec<ConvergenceCheck> = s
+        .checks
+        .convergence
+        .iter()
+        .filter_map(|c| {
+            let (b, (_, best)) = m
+                .bandits
+                .iter()
+                .enumerate()
+                .find(|(_, (n, _))| *n == c.bandit)?;
+            let best = (*best)?;
+            let late: Vec<&(f32, u16, u16)> = rec
+                .decisions
+                .iter()
+                .filter(|d| d.0 >= half && usize::from(d.1) == b)
+                .collect();
+            let n = late.len() as u64;
+            let share = if n > 0 {
+                late.iter().filter(|d| usize::from(d.2) == best).count() as f64 / n as f64
+            } else {
+                0.0
+            };
+            Some(ConvergenceCheck {
+                bandit: c.bandit.clone(),
+                best_arm: best,
+                decisions: n,
+                best_share: share,
+                min_best_share: c.min_best_share,
+                passed: n > 0 && share >= c.min_best_share,
+            })
+        })
+        .collect();
+
+    let mut messages = Vec::new();
+    let slo_failed: Vec<String> = endpoints
+        .iter()
+        .flat_map(|e| {
+            e.slo.iter().filter(|b| !b.passed).map(move |b| {
+                format!(
+                    "SLO miss: {} {} = {:.3}, expected {}",
+                    e.endpoint.key(),
+                    b.measure,
+                    b.measured,
+                    b.bound
+                )
+            })
+        })
+        .collect();
+    let checks_failed =
+        srm.iter().any(|c| !c.passed) || !parity.passed || convergence.iter().any(|c| !c.passed);
+    for c in srm.iter().filter(|c| !c.passed) {
+        messages.push(format!(
+            "SRM: {} split {:?} against shares {:?}, p = {:.2e} < {}",
+            c.experiment, c.counts, c.expected_shares, c.p_value, s.checks.srm_alpha
+        ));
+    }
+    if !parity.passed {
+        messages.push(format!(
+            "parity: {} of {} served assignments differ from umpire-sim's, e.g. {}",
+            parity.mismatches,
+            parity.checked,
+            parity.examples.join("; ")
+        ));
+    }
+    for c in convergence.iter().filter(|c| !c.passed) {
+        messages.push(format!(
+            "convergence: bandit {} sent {:.3} of {} late decisions to its best arm {}, expected ≥ {}",
+            c.bandit, c.best_share, c.decisions, c.best_arm, c.min_best_share
+        ));
+    }
+    messages.extend(slo_failed.iter().cloned());
+    let verdict = if checks_failed {
+        Verdict::Fail
+    } else if generator.generator_bound {
+        Verdict::Inconclusive
+    } else if slo_failed.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    if let Some(r) = &generator.reason {
+        messages.push(format!("inconclusive: generator-bound: {r}"));
+    }
+    let ratio = s.expect.corrected_over_raw_p99.map(|min| {
+        let o = &endpoints[0];
+        let measured = o.corrected.p99_ms / o.raw.p99_ms.max(1e-9);
+        BoundCheck {
+            measure: "corrected p99 / raw p99".into(),
+            measured,
+            bound: format!("≥ {min}"),
+            passed: measured >= min,
+        }
+    });
+    if let Some(r) = ratio.as_ref().filter(|r| !r.passed) {
+        messages.push(format!(
+            "expected corrected p99 / raw p99 {} but measured {:.2}",
+            r.bound, r.measured
+        ));
+    }
+    let verdict_as_expected = matches!(
+        (verdict, s.expect.verdict),
+        (Verdict::Pass, ExpectedVerdict::Pass) | (Verdict::Fail, ExpectedVerdict::Fail)
+    );
+    let passed = verdict_as_expected && ratio.as_ref().is_none_or(|r| r.passed);
+    LoadResult {
+        schema: LOAD_SCHEMA.to_owned(),
+        schema_version: LOAD_SCHEMA_VERSION,
+        kind: "load".to_owned(),
+        scenario: s.name.clone(),
+        scenario_hash: m.scenario_hash,
+        umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
+        seed: s.seed,
+        target: m.target,
+        duration_seconds: m.seconds,
+        users: s.traffic.users,
+        endpoints,
+        generator,
+        srm,
+        parity,
+        convergence,
+        verdict,
+        expected_verdict: s.expect.verdict,
+        corrected_over_raw_p99: ratio,
+        passed,
+        messages,
+        reproduce: m.reproduce,
+        goose_report: m.goose_report,
+    }
+}

@@ -1,0 +1,184 @@
+//! The goose load generator against the in-process reference server: a
+//! short paced run passes loose SLOs with served assignments equal to the
+//! simulator's, and a stalling server fails the SLO on corrected latency
+//! while its raw p99 stays low.
+//!
+//! The two tests run one after the other (a shared lock): each measures
+//! latency, and on a 2-core machine they would otherwise load each other.
+
+use umpire_loadgen::load::result::Verdict;
+use umpire_loadgen::load::{LoadPlan, run};
+use umpire_sim::assignment::{Assignment, HashVersion, Method};
+use umpire_sim::bandit::policy::PolicySpec;
+use umpire_sim::load::{
+    Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
+    Target, Traffic,
+};
+use umpire_sim::serve::{
+    ServeConfig, ServedBandit, ServedExperiment, ServerSettings, Stall, UpdateEvery,
+};
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn serve_config() -> ServeConfig {
+    ServeConfig {
+        name: "load-test".into(),
+        seed: 3,
+        experiments: vec![ServedExperiment {
+            name: "button".into(),
+            assignment: Assignment {
+                variants: vec!["a".into(), "b".into(), "c".into()],
+                weights: vec![0.5, 0.3, 0.2],
+                coverage: 0.9,
+                method: Method::Hash {
+                    version: HashVersion::V2,
+                    salt: "button".into(),
+                    salt_per_replication: false,
+                },
+                namespace: None,
+            },
+        }],
+        bandits: vec![ServedBandit {
+            name: "hero".into(),
+            arms: vec!["x".into(), "y".into(), "z".into()],
+            policy: PolicySpec::ThompsonBeta {
+                prior_a: 1.0,
+                prior_b: 1.0,
+            },
+            contexts: Vec::new(),
+            update: UpdateEvery::Rewards(1),
+            means: Some(vec![0.05, 0.1, 0.5]),
+        }],
+        server: ServerSettings::default(),
+    }
+}
+
+fn scenario(stall: Option<Stall>, expect: ExpectedVerdict) -> LoadScenario {
+    LoadScenario {
+        name: "test".into(),
+        seed: 9,
+        target: Target {
+            serve: "unused.toml".into(),
+            host: None,
+            token_file: None,
+            stall,
+        },
+        traffic: Traffic {
+            users: 2,
+            ramp_up_seconds: 0.0,
+            duration_seconds: 3.0,
+            model: Model::Paced { rate: 200.0 },
+        },
+        mix: Mix {
+            assign: 60,
+            decide: 25,
+            reward: 15,
+            experiments: Vec::new(),
+            bandits: Vec::new(),
+            units: 1_000_000,
+        },
+        // Loose bounds: the pass test checks the harness, not this machine.
+        slos: vec![Slo {
+            endpoint: Some(Endpoint::Overall),
+            p99_ms: Some(50.0),
+            error_rate: Some(0.0),
+            ..Slo::default()
+        }],
+        checks: Checks {
+            srm_alpha: 1e-4,
+            parity_every: 1,
+            convergence: if stall.is_none() {
+                vec![Convergence {
+                    bandit: "hero".into(),
+                    min_best_share: 0.4,
+                }]
+            } else {
+                Vec::new()
+            },
+            max_generator_lag_ms: 100.0,
+            min_rate_ratio: 0.5,
+        },
+        expect: LoadExpect {
+            verdict: expect,
+            corrected_over_raw_p99: None,
+        },
+    }
+}
+
+fn plan(s: LoadScenario) -> LoadPlan {
+    LoadPlan {
+        scenario: s,
+        scenario_hash: "sha256:test".into(),
+        serve: serve_config(),
+        token: None,
+        goose_report: None,
+        reproduce: "test".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_paced_run_passes_with_parity() {
+    let _guard = SERIAL.lock().await;
+    let r = run(plan(scenario(None, ExpectedVerdict::Pass)), |_| {})
+        .await
+        .expect("the load test runs");
+    let overall = &r.endpoints[0];
+    assert_eq!(overall.endpoint, Endpoint::Overall);
+    // 200 req/s for 3 s, with ±1 s of slack for start-up and shutdown.
+    assert!((400..=800).contains(&overall.count), "{}", overall.count);
+    assert_eq!(overall.errors, 0, "{:?}", r.messages);
+    // Every assignment was checked against umpire-sim, and all agree.
+    assert!(r.parity.checked > 200, "{:?}", r.parity);
+    assert_eq!(r.parity.mismatches, 0, "{:?}", r.parity.examples);
+    assert!(r.srm.iter().all(|c| c.passed), "{:?}", r.srm);
+    // Rewards went back to earlier decisions and the server counted them.
+    let by = |e: Endpoint| {
+        r.endpoints
+            .iter()
+            .find(|x| x.endpoint == e)
+            .map_or(0, |x| x.count)
+    };
+    assert!(by(Endpoint::Reward) > 30 && by(Endpoint::Decide) > by(Endpoint::Reward));
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.messages);
+    assert!(r.passed);
+    // Exported histograms decode to the counts they summarise.
+    let h = umpire_loadgen::load::result::decode(&overall.corrected_histogram).expect("decodes");
+    assert_eq!(h.len(), overall.count);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalling_server_fails_on_corrected_latency_only() {
+    let _guard = SERIAL.lock().await;
+    // One request in 200 pauses 200 ms: 3 of ~600 requests, below 1%, so
+    // the raw p99 is a normal request's. Each pause holds back the next
+    // ~20 scheduled requests of its user (one every 10 ms), about 10% of
+    // all, so the corrected p99 is well over 50 ms.
+    let s = scenario(
+        Some(Stall {
+            every: 200,
+            ms: 200,
+        }),
+        ExpectedVerdict::Fail,
+    );
+    let r = run(plan(s), |_| {}).await.expect("the load test runs");
+    let o = &r.endpoints[0];
+    assert!(
+        o.corrected.p99_ms > 2.0 * o.raw.p99_ms,
+        "corrected p99 {} vs raw p99 {}",
+        o.corrected.p99_ms,
+        o.raw.p99_ms
+    );
+    assert!(
+        o.raw.p99_ms < 50.0,
+        "raw p99 {} hides the stall",
+        o.raw.p99_ms
+    );
+    assert!(
+        o.corrected.p99_ms > 50.0,
+        "corrected p99 {}",
+        o.corrected.p99_ms
+    );
+    assert!(o.raw.max_ms >= 200.0, "the stall itself is in the raw max");
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.messages);
+    assert!(r.passed, "the scenario expects the failure");
+}

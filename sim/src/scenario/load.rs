@@ -1,0 +1,575 @@
+//! The `kind = "load"` schema: a load test against the serving API
+//! (documented key by key in scenarios/README.md, "Load scenarios").
+//!
+//! A load scenario names its serve config by path, and this crate does no
+//! I/O. So the experiment and bandit names under `[mix]` and
+//! `[checks.convergence]` are checked against the served ones by the binary,
+//! once it has read that file. Everything the scenario says on its own is
+//! checked here: types, ranges, unknown keys, and the keys that only make
+//! sense together (`rate` or `think_time_ms`; `stall` without `host`;
+//! rewards with decisions).
+
+use std::ops::Range;
+
+use super::reader::{Ctx, Field, Table, as_table, number_value, suggest};
+use super::serve::{names_array, positive_count, read_stall};
+use crate::load::{
+    Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
+    Target, Traffic,
+};
+
+const DEFAULT_SEED: u64 = 1;
+const DEFAULT_USERS: u64 = 8;
+/// Most simulated users: each is a task in the generator.
+const MAX_USERS: u64 = 10_000;
+const DEFAULT_DURATION_SECONDS: f64 = 10.0;
+const DEFAULT_UNITS: u64 = 100_000;
+const DEFAULT_SRM_ALPHA: f64 = 0.001;
+const DEFAULT_PARITY_EVERY: u64 = 10;
+const DEFAULT_MAX_GENERATOR_LAG_MS: f64 = 10.0;
+const DEFAULT_MIN_RATE_RATIO: f64 = 0.9;
+
+/// The keys of an `[slo.ENDPOINT]` table.
+const SLO_BOUNDS: &str = "p50_ms, p95_ms, p99_ms, p999_ms, max_ms, error_rate, min_rps";
+
+fn hint(s: &str) -> Option<String> {
+    Some(s.to_owned())
+}
+
+/// The span of `key`'s value, or of the table when it is absent.
+fn span_of(t: &Table, key: &str) -> Range<usize> {
+    t.table
+        .get(key)
+        .map_or_else(|| t.span.clone(), |v| v.span())
+}
+
+pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<LoadScenario> {
+    let name = root
+        .string(ctx, "name")
+        .map_or_else(|| default_name.to_owned(), |(n, _)| n);
+    let _ = root.string(ctx, "description");
+    let seed = read_run(ctx, root);
+    let target = read_target(ctx, root);
+    let traffic = read_traffic(ctx, root);
+    let mix = read_mix(ctx, root);
+    let slos = read_slos(ctx, root);
+    let checks = read_checks(ctx, root, mix.as_ref());
+    let expect = read_expect(ctx, root, traffic.as_ref());
+    Some(LoadScenario {
+        name,
+        seed: seed?,
+        target: target?,
+        traffic: traffic?,
+        mix: mix?,
+        slos: slos?,
+        checks: checks?,
+        expect: expect?,
+    })
+}
+
+/// A table that must be present; reports it missing with an example.
+fn required_table<'a, 'i>(
+    ctx: &mut Ctx,
+    root: &mut Table<'a, 'i>,
+    key: &'static str,
+    example: &str,
+) -> Option<Table<'a, 'i>> {
+    let t = root.subtable(ctx, key);
+    if t.is_none() && root.table.get(key).is_none() {
+        ctx.error(&(0..0), key, "missing table", hint(example));
+    }
+    t
+}
+
+/// `[run]`: only the seed (a load test runs once, for `duration_seconds`).
+fn read_run(ctx: &mut Ctx, root: &mut Table) -> Option<u64> {
+    let Some(mut run) = root.subtable(ctx, "run") else {
+        return root.table.get("run").is_none().then_some(DEFAULT_SEED);
+    };
+    let seed = match run.count(ctx, "seed") {
+        Some((seed, _)) => Some(seed),
+        None => run.table.get("seed").is_none().then_some(DEFAULT_SEED),
+    };
+    run.finish(ctx);
+    seed
+}
+
+/// An optional non-empty string at `key`.
+fn non_empty_string(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Field<String> {
+    match t.string(ctx, key) {
+        Some((s, span)) if s.is_empty() => {
+            ctx.error(&span, &t.key_path(key), "cannot be empty", None);
+            Field::Invalid
+        }
+        Some((s, _)) => Field::Valid(s),
+        None if t.table.get(key).is_some() => Field::Invalid,
+        None => Field::Absent,
+    }
+}
+
+/// Why `host` is not a base URL the generator can use, if it is not.
+fn host_problem(host: &str) -> Option<String> {
+    let Some(rest) = host
+        .strip_prefix("http://")
+        .or_else(|| host.strip_prefix("https://"))
+    else {
+        return Some(format!(
+            "must start with http:// or https://, found `{host}`"
+        ));
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        Some(format!("no host name in `{host}`"))
+    } else if rest.contains(char::is_whitespace) {
+        Some(format!("must not contain spaces, found `{host}`"))
+    } else {
+        None
+    }
+}
+
+/// `[target]`: the serve config, and an external host or the in-process
+/// server's stall.
+fn read_target(ctx: &mut Ctx, root: &mut Table) -> Option<Target> {
+    let mut t = required_table(
+        ctx,
+        root,
+        "target",
+        "add [target] with serve = \"serve_reference.toml\"",
+    )?;
+    let mut ok = true;
+    let serve = match non_empty_string(ctx, &mut t, "serve") {
+        Field::Valid(s) => Some(s),
+        Field::Invalid => None,
+        Field::Absent => {
+            ctx.error(
+                &t.span,
+                &t.key_path("serve"),
+                "missing",
+                hint(
+                    "the serve config's path, relative to this file, e.g. serve = \"serve_reference.toml\"",
+                ),
+            );
+            None
+        }
+    };
+    let host = match t.string(ctx, "host") {
+        Some((host, span)) => match host_problem(&host) {
+            None => Some(host),
+            Some(problem) => {
+                ctx.error(
+                    &span,
+                    &t.key_path("host"),
+                    problem,
+                    hint("e.g. host = \"http://127.0.0.1:8080\""),
+                );
+                ok = false;
+                None
+            }
+        },
+        None => {
+            ok &= t.table.get("host").is_none();
+            None
+        }
+    };
+    let token_file = non_empty_string(ctx, &mut t, "token_file").optional(&mut ok);
+    let stall = read_stall(ctx, &mut t).optional(&mut ok);
+    if stall.is_some() && t.table.get("host").is_some() {
+        ctx.error(
+            &span_of(&t, "stall"),
+            &t.key_path("stall"),
+            "only applies to the in-process server, not to an external `host`",
+            hint("remove `stall`, or remove `host` to start the serve config in-process"),
+        );
+        ok = false;
+    }
+    t.finish(ctx);
+    match (ok, serve) {
+        (true, Some(serve)) => Some(Target {
+            serve,
+            host,
+            token_file,
+            stall,
+        }),
+        _ => None,
+    }
+}
+
+/// `[traffic]`: users, ramp-up, duration, and the open (`rate`) or closed
+/// (`think_time_ms`) model.
+fn read_traffic(ctx: &mut Ctx, root: &mut Table) -> Option<Traffic> {
+    let mut t = required_table(
+        ctx,
+        root,
+        "traffic",
+        "add [traffic] with users, duration_seconds and rate (or think_time_ms)",
+    )?;
+    let mut ok = true;
+    let users = match positive_count(ctx, &mut t, "users") {
+        Field::Valid(n) if n > MAX_USERS => {
+            ctx.error(
+                &span_of(&t, "users"),
+                &t.key_path("users"),
+                format!("at most {MAX_USERS} users, found {n}"),
+                None,
+            );
+            ok = false;
+            DEFAULT_USERS
+        }
+        users => users.or(DEFAULT_USERS, &mut ok),
+    };
+    let ramp_up_seconds = t
+        .number_in(ctx, "ramp_up_seconds", |x| x >= 0.0, "at least 0 (seconds)")
+        .or(0.0, &mut ok);
+    let duration_seconds = t
+        .number_in(ctx, "duration_seconds", |x| x > 0.0, "positive (seconds)")
+        .or(DEFAULT_DURATION_SECONDS, &mut ok);
+    let rate = t.number_in(
+        ctx,
+        "rate",
+        |x| x > 0.0,
+        "positive (requests per second in total)",
+    );
+    let think = match t.count(ctx, "think_time_ms") {
+        Some((ms, _)) => Field::Valid(ms),
+        None if t.table.get("think_time_ms").is_some() => Field::Invalid,
+        None => Field::Absent,
+    };
+    let model = if t.table.get("rate").is_some() && t.table.get("think_time_ms").is_some() {
+        ctx.error(
+            &span_of(&t, "think_time_ms"),
+            &t.key_path("think_time_ms"),
+            "give `rate` (paced) or `think_time_ms` (closed loop), not both",
+            None,
+        );
+        None
+    } else {
+        match (rate, think) {
+            (Field::Valid(rate), Field::Absent) => Some(Model::Paced { rate }),
+            (Field::Absent, Field::Valid(think_time_ms)) => Some(Model::Closed { think_time_ms }),
+            (Field::Absent, Field::Absent) => {
+                ctx.error(
+                    &t.span,
+                    &t.key_path("rate"),
+                    "missing",
+                    hint(
+                        "give `rate` for paced load, e.g. rate = 400 requests per second in total, \
+                         or `think_time_ms` for a closed loop",
+                    ),
+                );
+                None
+            }
+            _ => None,
+        }
+    };
+    t.finish(ctx);
+    match (ok, model) {
+        (true, Some(model)) => Some(Traffic {
+            users,
+            ramp_up_seconds,
+            duration_seconds,
+            model,
+        }),
+        _ => None,
+    }
+}
+
+/// A request-kind weight: a non-negative integer that fits a `u32`.
+fn weight(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Field<u32> {
+    match t.count(ctx, key) {
+        Some((w, span)) => match u32::try_from(w) {
+            Ok(w) => Field::Valid(w),
+            Err(_) => {
+                ctx.error(
+                    &span,
+                    &t.key_path(key),
+                    format!("at most {}, found {w}", u32::MAX),
+                    hint("weights are relative, e.g. assign = 70, decide = 20, reward = 10"),
+                );
+                Field::Invalid
+            }
+        },
+        None if t.table.get(key).is_some() => Field::Invalid,
+        None => Field::Absent,
+    }
+}
+
+/// `[mix]`: the request weights, the experiments and bandits to use, and the
+/// unit ids to draw from.
+fn read_mix(ctx: &mut Ctx, root: &mut Table) -> Option<Mix> {
+    let mut t = required_table(
+        ctx,
+        root,
+        "mix",
+        "add [mix] with weights, e.g. assign = 70, decide = 20, reward = 10",
+    )?;
+    let mut ok = true;
+    let assign = weight(ctx, &mut t, "assign");
+    let decide = weight(ctx, &mut t, "decide");
+    let reward = weight(ctx, &mut t, "reward");
+    let weights_ok = ![assign, decide, reward].contains(&Field::Invalid);
+    let (assign, decide, reward) = (
+        assign.or(0, &mut ok),
+        decide.or(0, &mut ok),
+        reward.or(0, &mut ok),
+    );
+    if weights_ok && assign == 0 && decide == 0 && reward == 0 {
+        ctx.error(
+            &t.span,
+            &t.path,
+            "all weights are 0: nothing to send",
+            hint("give assign, decide or reward a positive weight, e.g. assign = 70"),
+        );
+        ok = false;
+    } else if weights_ok && reward > 0 && decide == 0 {
+        ctx.error(
+            &span_of(&t, "reward"),
+            &t.key_path("reward"),
+            "rewards need decisions, and `decide` is 0",
+            hint("a reward answers an earlier decision: give `decide` a positive weight"),
+        );
+        ok = false;
+    }
+    let mut names = |ctx: &mut Ctx, t: &mut Table, key: &'static str, what: &str| match names_array(
+        ctx, t, key, what,
+    ) {
+        Some((names, _)) => names,
+        None => {
+            ok &= t.table.get(key).is_none();
+            Vec::new()
+        }
+    };
+    let experiments = names(ctx, &mut t, "experiments", "experiment");
+    let bandits = names(ctx, &mut t, "bandits", "bandit");
+    let units = positive_count(ctx, &mut t, "units").or(DEFAULT_UNITS, &mut ok);
+    t.finish(ctx);
+    ok.then_some(Mix {
+        assign,
+        decide,
+        reward,
+        experiments,
+        bandits,
+        units,
+    })
+}
+
+/// `[slo.ENDPOINT]` tables, in source order. Absent: none.
+fn read_slos(ctx: &mut Ctx, root: &mut Table) -> Option<Vec<Slo>> {
+    let Some(mut st) = root.subtable(ctx, "slo") else {
+        return root.table.get("slo").is_none().then(Vec::new);
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (key, kspan, v) in st.entries() {
+        let path = st.key_path(key);
+        let Some(endpoint) = Endpoint::ALL.into_iter().find(|e| e.key() == key) else {
+            ctx.error(
+                &kspan,
+                &path,
+                format!("unknown endpoint `{key}`"),
+                suggest(key, Endpoint::ALL.map(Endpoint::key))
+                    .or_else(|| hint("expected overall, assign, decide or reward")),
+            );
+            ok = false;
+            continue;
+        };
+        let Some(mut t) = as_table(ctx, &path, v) else {
+            ok = false;
+            continue;
+        };
+        let mut latency = |ctx: &mut Ctx, t: &mut Table, key: &'static str| {
+            t.number_in(ctx, key, |x| x > 0.0, "positive (milliseconds)")
+                .optional(&mut ok)
+        };
+        let mut slo = Slo {
+            endpoint: Some(endpoint),
+            p50_ms: latency(ctx, &mut t, "p50_ms"),
+            p95_ms: latency(ctx, &mut t, "p95_ms"),
+            p99_ms: latency(ctx, &mut t, "p99_ms"),
+            p999_ms: latency(ctx, &mut t, "p999_ms"),
+            max_ms: latency(ctx, &mut t, "max_ms"),
+            ..Slo::default()
+        };
+        slo.error_rate = t
+            .number_in(ctx, "error_rate", |x| (0.0..=1.0).contains(&x), "in [0, 1]")
+            .optional(&mut ok);
+        slo.min_rps = t
+            .number_in(
+                ctx,
+                "min_rps",
+                |x| x >= 0.0,
+                "at least 0 (requests per second)",
+            )
+            .optional(&mut ok);
+        if SLO_BOUNDS.split(", ").all(|k| t.table.get(k).is_none()) {
+            ctx.error(
+                &t.span,
+                &path,
+                "no bounds",
+                Some(format!("give at least one of {SLO_BOUNDS}")),
+            );
+            ok = false;
+        }
+        t.finish(ctx);
+        out.push(slo);
+    }
+    ok.then_some(out)
+}
+
+/// `[checks]`: the correctness checks and the generator-bound thresholds,
+/// each defaulting. `mix` (when valid) is checked against `convergence`.
+fn read_checks(ctx: &mut Ctx, root: &mut Table, mix: Option<&Mix>) -> Option<Checks> {
+    let mut checks = Checks {
+        srm_alpha: DEFAULT_SRM_ALPHA,
+        parity_every: DEFAULT_PARITY_EVERY,
+        convergence: Vec::new(),
+        max_generator_lag_ms: DEFAULT_MAX_GENERATOR_LAG_MS,
+        min_rate_ratio: DEFAULT_MIN_RATE_RATIO,
+    };
+    let Some(mut t) = root.subtable(ctx, "checks") else {
+        return root.table.get("checks").is_none().then_some(checks);
+    };
+    let mut ok = true;
+    checks.srm_alpha = t
+        .number_in(ctx, "srm_alpha", |x| x > 0.0 && x < 1.0, "in (0, 1)")
+        .or(checks.srm_alpha, &mut ok);
+    checks.parity_every = match t.count(ctx, "parity_every") {
+        Some((n, _)) => n,
+        None => {
+            ok &= t.table.get("parity_every").is_none();
+            checks.parity_every
+        }
+    };
+    checks.max_generator_lag_ms = t
+        .number_in(
+            ctx,
+            "max_generator_lag_ms",
+            |x| x > 0.0,
+            "positive (milliseconds)",
+        )
+        .or(checks.max_generator_lag_ms, &mut ok);
+    checks.min_rate_ratio = t
+        .number_in(ctx, "min_rate_ratio", |x| x > 0.0 && x <= 1.0, "in (0, 1]")
+        .or(checks.min_rate_ratio, &mut ok);
+    checks.convergence = read_convergence(ctx, &mut t, mix)
+        .optional(&mut ok)
+        .unwrap_or_default();
+    t.finish(ctx);
+    ok.then_some(checks)
+}
+
+/// `convergence = { BANDIT = share, … }`, in source order.
+fn read_convergence(ctx: &mut Ctx, t: &mut Table, mix: Option<&Mix>) -> Field<Vec<Convergence>> {
+    let Some(v) = t.get("convergence") else {
+        return Field::Absent;
+    };
+    let path = t.key_path("convergence");
+    let Some(mut ct) = as_table(ctx, &path, v) else {
+        return Field::Invalid;
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (bandit, kspan, bv) in ct.entries() {
+        let bpath = ct.key_path(bandit);
+        if bandit.is_empty() {
+            ctx.error(&kspan, &bpath, "a bandit name cannot be empty", None);
+            ok = false;
+            continue;
+        }
+        if let Some(mix) = mix
+            && !mix.bandits.is_empty()
+            && !mix.bandits.iter().any(|b| b == bandit)
+        {
+            ctx.error(
+                &kspan,
+                &bpath,
+                "not in `mix.bandits`, so it gets no decisions",
+                suggest(bandit, mix.bandits.iter().map(String::as_str))
+                    .or_else(|| hint("add it to mix.bandits, or remove this check")),
+            );
+            ok = false;
+        }
+        match number_value(ctx, &bpath, bv) {
+            Some(share) if share > 0.0 && share <= 1.0 => out.push(Convergence {
+                bandit: bandit.to_owned(),
+                min_best_share: share,
+            }),
+            Some(share) => {
+                ctx.error(
+                    &bv.span(),
+                    &bpath,
+                    format!("must be in (0, 1], found {share}"),
+                    hint(
+                        "the smallest share of the second half's decisions that go to the best arm",
+                    ),
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if let Some(mix) = mix
+        && mix.reward == 0
+        && !ct.table.is_empty()
+    {
+        ctx.error(
+            &v.span(),
+            &path,
+            "bandits learn only from rewards, and `mix.reward` is 0",
+            hint("give mix.reward a positive weight, or remove the convergence check"),
+        );
+        ok = false;
+    }
+    if ok {
+        Field::Valid(out)
+    } else {
+        Field::Invalid
+    }
+}
+
+/// `[expect]`: the expected verdict, and for stall demonstrations the
+/// corrected-over-raw p99 factor.
+fn read_expect(ctx: &mut Ctx, root: &mut Table, traffic: Option<&Traffic>) -> Option<LoadExpect> {
+    let mut expect = LoadExpect {
+        verdict: ExpectedVerdict::Pass,
+        corrected_over_raw_p99: None,
+    };
+    let Some(mut t) = root.subtable(ctx, "expect") else {
+        return root.table.get("expect").is_none().then_some(expect);
+    };
+    let mut ok = true;
+    match t.string(ctx, "verdict") {
+        Some((v, span)) => match v.as_str() {
+            "pass" => expect.verdict = ExpectedVerdict::Pass,
+            "fail" => expect.verdict = ExpectedVerdict::Fail,
+            other => {
+                ctx.error(
+                    &span,
+                    &t.key_path("verdict"),
+                    format!("unknown verdict `{other}`"),
+                    suggest(other, ["pass", "fail"])
+                        .or_else(|| hint("expected \"pass\" or \"fail\"")),
+                );
+                ok = false;
+            }
+        },
+        None => ok &= t.table.get("verdict").is_none(),
+    }
+    expect.corrected_over_raw_p99 = t
+        .number_in(ctx, "corrected_over_raw_p99", |x| x > 1.0, "greater than 1")
+        .optional(&mut ok);
+    if expect.corrected_over_raw_p99.is_some()
+        && let Some(Traffic {
+            model: Model::Closed { .. },
+            ..
+        }) = traffic
+    {
+        ctx.error(
+            &span_of(&t, "corrected_over_raw_p99"),
+            &t.key_path("corrected_over_raw_p99"),
+            "only applies to paced traffic: a closed loop has no intended send times to correct from",
+            hint("set traffic.rate instead of traffic.think_time_ms"),
+        );
+        ok = false;
+    }
+    t.finish(ctx);
+    ok.then_some(expect)
+}

@@ -1,0 +1,281 @@
+//! `umpire load FILE`: run a load scenario's goose attack against the
+//! reference server (in process) or an external service, print the table per
+//! endpoint, and write the result JSON and goose's HTML report.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use umpire_loadgen::load::result::{LoadResult, Verdict};
+use umpire_loadgen::load::{self, LoadError, LoadPlan};
+use umpire_sim::scenario::Scenario;
+use umpire_sim::serve::ServeConfig;
+
+use crate::{EXIT_EXPECTATION_FAILED, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, LoadArgs, progress};
+
+/// Read the serve config a load scenario names, relative to the scenario.
+fn serve_config(scenario_file: &Path, serve: &str) -> Result<ServeConfig, String> {
+    let path = scenario_file
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(serve);
+    let loaded = crate::load::load(&path)?;
+    ServeConfig::from_scenario(&loaded.scenario).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn main(args: &LoadArgs) -> anyhow::Result<u8> {
+    let loaded = match crate::load::load(&args.file) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return Ok(EXIT_INPUT);
+        }
+    };
+    let Scenario::Load(scenario) = &loaded.scenario else {
+        eprintln!(
+            "{}: not a load scenario (kind = \"load\"); `umpire run` runs simulations and `umpire serve` serves configs",
+            loaded.file
+        );
+        return Ok(EXIT_INPUT);
+    };
+    let mut scenario = (**scenario).clone();
+    if let Some(d) = args.duration {
+        scenario.traffic.duration_seconds = d;
+    }
+    let serve = match serve_config(&args.file, &scenario.target.serve) {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("{}: target.serve: {msg}", loaded.file);
+            return Ok(EXIT_INPUT);
+        }
+    };
+    let token = match &scenario.target.token_file {
+        Some(f) => {
+            let path = args.file.parent().unwrap_or_else(|| Path::new(".")).join(f);
+            match std::fs::read_to_string(&path) {
+                Ok(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
+                Ok(_) => {
+                    eprintln!(
+                        "{}: target.token_file: {} is empty",
+                        loaded.file,
+                        path.display()
+                    );
+                    return Ok(EXIT_INPUT);
+                }
+                Err(e) => {
+                    eprintln!(
+                        "{}: target.token_file: {}: {e}",
+                        loaded.file,
+                        path.display()
+                    );
+                    return Ok(EXIT_INPUT);
+                }
+            }
+        }
+        None => None,
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let goose_report = args.out.join(format!("{}-goose.html", scenario.name));
+    let reproduce = format!(
+        "umpire load {} --duration {}",
+        args.file.display(),
+        scenario.traffic.duration_seconds
+    );
+    let plan = LoadPlan {
+        scenario: scenario.clone(),
+        scenario_hash: loaded.hash.clone(),
+        serve,
+        token,
+        goose_report: Some(goose_report),
+        reproduce,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let total =
+        (scenario.traffic.duration_seconds + scenario.traffic.ramp_up_seconds).ceil() as u64;
+    let bar = progress::timed(total, &scenario.name);
+    let outcome = rt.block_on(async {
+        let ticker = {
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                loop {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    bar.set_position(started.elapsed().as_secs().min(total));
+                }
+            })
+        };
+        let r = load::run(plan, |base| {
+            bar.set_message(format!("→ {base}"));
+        })
+        .await;
+        ticker.abort();
+        r
+    });
+    bar.finish_and_clear();
+    let result = match outcome {
+        Ok(r) => r,
+        Err(e @ (LoadError::BadInput(_) | LoadError::Unreachable { .. })) => {
+            eprintln!("{}: {e}", loaded.file);
+            return Ok(EXIT_INPUT);
+        }
+        Err(LoadError::Server(e)) => {
+            eprintln!("{}: the in-process server: {e}", loaded.file);
+            return Ok(EXIT_INPUT);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let path = crate::run::write_json(&args.out, &result.scenario, &result)?;
+    print_table(&mut std::io::stdout().lock(), &result, &path);
+    Ok(exit_code(&result))
+}
+
+/// 0 when the expectations held, 3 when the generator could not keep its
+/// schedule (inconclusive), 1 otherwise.
+pub fn exit_code(r: &LoadResult) -> u8 {
+    if r.passed {
+        EXIT_OK
+    } else if r.verdict == Verdict::Inconclusive {
+        EXIT_INCONCLUSIVE
+    } else {
+        EXIT_EXPECTATION_FAILED
+    }
+}
+
+pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
+    let g = &r.generator;
+    let target = g
+        .target_rps
+        .map_or_else(|| "closed loop".to_owned(), |t| format!("{t} req/s paced"));
+    let _ = writeln!(
+        out,
+        "{}  (load, {}, {} users, {target}, {:.1} s)",
+        r.scenario, r.target, r.users, r.duration_seconds
+    );
+    let _ = writeln!(
+        out,
+        "  {:<9} {:>8} {:>8} {:>7}   {:>15} {:>15} {:>15} {:>15} {:>15}  SLO",
+        "endpoint",
+        "count",
+        "req/s",
+        "errors",
+        "p50 raw/corr",
+        "p95 raw/corr",
+        "p99 raw/corr",
+        "p999 raw/corr",
+        "max raw/corr",
+    );
+    for e in &r.endpoints {
+        let pair = |a: f64, b: f64| format!("{a:.2}/{b:.2}");
+        let slo = if e.slo.is_empty() {
+            "-".to_owned()
+        } else if e.slo.iter().all(|b| b.passed) {
+            "pass".to_owned()
+        } else {
+            let failed: Vec<String> = e
+                .slo
+                .iter()
+                .filter(|b| !b.passed)
+                .map(|b| format!("{} {:.2} (want {})", b.measure, b.measured, b.bound))
+                .collect();
+            format!("FAIL: {}", failed.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "  {:<9} {:>8} {:>8.1} {:>6.2}%   {:>15} {:>15} {:>15} {:>15} {:>15}  {slo}",
+            e.endpoint.key(),
+            e.count,
+            e.rps,
+            100.0 * e.error_rate,
+            pair(e.raw.p50_ms, e.corrected.p50_ms),
+            pair(e.raw.p95_ms, e.corrected.p95_ms),
+            pair(e.raw.p99_ms, e.corrected.p99_ms),
+            pair(e.raw.p999_ms, e.corrected.p999_ms),
+            pair(e.raw.max_ms, e.corrected.max_ms),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  latencies in ms: raw from the actual send; corrected adds any wait for the previous response past the intended send (verdicts use corrected)"
+    );
+    let _ = writeln!(
+        out,
+        "  generator: {:.1} req/s achieved{}; its own send lag p99 {:.2} ms, max {:.2} ms{}",
+        g.achieved_rps,
+        g.target_rps
+            .map_or_else(String::new, |t| format!(" of {t} target")),
+        g.lag_p99_ms,
+        g.lag_max_ms,
+        if g.generator_bound {
+            " — GENERATOR-BOUND"
+        } else {
+            ""
+        }
+    );
+    for c in &r.srm {
+        let _ = writeln!(
+            out,
+            "  {} SRM {}: distinct units {:?}, p = {:.3}",
+            if c.passed { "ok" } else { "FAIL" },
+            c.experiment,
+            c.counts,
+            c.p_value
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {} parity: {} served assignments checked against umpire-sim, {} differ",
+        if r.parity.passed { "ok" } else { "FAIL" },
+        r.parity.checked,
+        r.parity.mismatches
+    );
+    for c in &r.convergence {
+        let _ = writeln!(
+            out,
+            "  {} convergence {}: {:.3} of {} decisions in the second half went to the best arm {} (want ≥ {})",
+            if c.passed { "ok" } else { "FAIL" },
+            c.bandit,
+            c.best_share,
+            c.decisions,
+            c.best_arm,
+            c.min_best_share
+        );
+    }
+    if let Some(b) = &r.corrected_over_raw_p99 {
+        let _ = writeln!(
+            out,
+            "  {} {} = {:.2}, expected {}",
+            if b.passed { "ok" } else { "FAIL" },
+            b.measure,
+            b.measured,
+            b.bound
+        );
+    }
+    for m in &r.messages {
+        let _ = writeln!(out, "  {m}");
+    }
+    let _ = writeln!(out, "  result: {}", file.display());
+    if let Some(g) = &r.goose_report {
+        let _ = writeln!(out, "  goose report: {g}");
+    }
+    let _ = writeln!(out, "  reproduce: {}", r.reproduce);
+    let verdict = match r.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Inconclusive => "INCONCLUSIVE (generator-bound)",
+    };
+    let _ = writeln!(
+        out,
+        "  verdict: {verdict}, expected {:?}: {}",
+        r.expected_verdict,
+        if r.passed {
+            "as expected"
+        } else {
+            "NOT as expected"
+        }
+    );
+}
