@@ -1,5 +1,6 @@
 //! `umpire serve` as a child process: the address line, recovery of every
-//! acknowledged reward after `kill -9` and after SIGTERM, and the token file.
+//! acknowledged reward after `kill -9` and after SIGTERM, the token file, and
+//! `umpire load`'s input errors.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -211,4 +212,36 @@ fn serving_a_random_assignment_scenario_is_a_clear_input_error() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("random assignment"), "{err}");
+}
+
+#[test]
+fn load_against_an_unreachable_host_is_a_clear_input_error() {
+    let dir = scratch("unreachable");
+    let scenario = dir.join("unreachable.toml");
+    let serve = std::fs::canonicalize("scenarios/serve_reference.toml").expect("serve config");
+    std::fs::write(
+        &scenario,
+        format!(
+            "kind = \"load\"\n[target]\nserve = {:?}\nhost = \"http://127.0.0.1:1\"\n\
+             [traffic]\nusers = 1\nduration_seconds = 1\nrate = 10\n[mix]\nassign = 1\n",
+            serve.display().to_string()
+        ),
+    )
+    .expect("write scenario");
+    let out = Command::new(env!("CARGO_BIN_EXE_umpire"))
+        .args(["load", scenario.to_str().expect("path")])
+        .args(["--out", dir.to_str().expect("path")])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot reach http://127.0.0.1:1"), "{err}");
+    // A simulation scenario is not a load scenario.
+    let out = Command::new(env!("CARGO_BIN_EXE_umpire"))
+        .args(["load", "scenarios/aa_conversion.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a load scenario"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
