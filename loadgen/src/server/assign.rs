@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use umpire_sim::assignment::HashAssigner;
 use umpire_sim::serve::{MAX_UNIT_ID_BYTES, ServedExperiment};
 
 use super::AppState;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 
 /// A served experiment with its bucket table built once.
 pub struct ExperimentRuntime {
@@ -88,8 +88,8 @@ pub struct UnitQuery {
 
 pub async fn get_one(
     State(s): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    Query(q): Query<UnitQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<UnitQuery>,
 ) -> Result<Json<Assignment>, ApiError> {
     let e = experiment(&s, &name)?;
     let Some(unit) = q.unit else {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use umpire_sim::bandit::policy::{Policy, PolicySpec, PolicyState};
 use umpire_sim::rng::{Purpose, StreamKey};
@@ -25,7 +25,7 @@ use umpire_sim::serve::ServedBandit;
 
 use super::AppState;
 use super::assign::check_unit;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath};
 use super::store::{Msg, now_ms};
 
 const SHARDS: usize = 64;
@@ -151,9 +151,10 @@ impl BanditRuntime {
                     // from a stream of its own keyed by the snapshot version.
                     let key = StreamKey::new(
                         self.seed,
-                        Purpose::Policy(umpire_sim::assignment::growthbook::fnv1a32(
-                            &format!("{}/propensity/{ctx}", self.config.name),
-                        )),
+                        Purpose::Policy(umpire_sim::assignment::growthbook::fnv1a32(&format!(
+                            "{}/propensity/{ctx}",
+                            self.config.name
+                        ))),
                     );
                     let mut rng = key.replication(version);
                     let mut wins = vec![0u32; arms];
@@ -270,7 +271,7 @@ pub struct DecideResponse {
 
 pub async fn decide(
     State(s): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<DecideRequest>,
 ) -> Result<Json<DecideResponse>, ApiError> {
     let rt = runtime(&s, &name)?;
@@ -287,15 +288,20 @@ pub async fn decide(
                 ),
             ));
         }
-        (Some(c), false) => rt.config.contexts.iter().position(|x| x == c).ok_or_else(|| {
-            ApiError::unprocessable(
-                "unknown_context",
-                format!(
-                    "bandit `{name}` has no context `{c}`; expected one of {:?}",
-                    rt.config.contexts
-                ),
-            )
-        })?,
+        (Some(c), false) => rt
+            .config
+            .contexts
+            .iter()
+            .position(|x| x == c)
+            .ok_or_else(|| {
+                ApiError::unprocessable(
+                    "unknown_context",
+                    format!(
+                        "bandit `{name}` has no context `{c}`; expected one of {:?}",
+                        rt.config.contexts
+                    ),
+                )
+            })?,
     };
     let id = rt.next_id.fetch_add(1, Ordering::Relaxed);
     if id >= rt.reserved.load(Ordering::Acquire) {
@@ -386,7 +392,7 @@ pub struct RewardResponse {
 
 pub async fn reward(
     State(s): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<RewardRequest>,
 ) -> Result<Json<RewardResponse>, ApiError> {
     let rt = runtime(&s, &name)?;
@@ -476,9 +482,10 @@ pub async fn reward(
         ack: tx,
     });
     let outcome = match sent {
-        Ok(()) => rx.await.map_err(|_| s.store_gone()).and_then(|r| {
-            r.map_err(|e| ApiError::unavailable("storage_unavailable", e))
-        }),
+        Ok(()) => rx
+            .await
+            .map_err(|_| s.store_gone())
+            .and_then(|r| r.map_err(|e| ApiError::unavailable("storage_unavailable", e))),
         Err(e) => Err(e),
     };
     if let Err(e) = outcome {
@@ -615,7 +622,7 @@ pub fn summary(rt: &BanditRuntime) -> BanditSummary {
 
 pub async fn get_summary(
     State(s): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<BanditSummary>, ApiError> {
     Ok(Json(summary(runtime(&s, &name)?)))
 }

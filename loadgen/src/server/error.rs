@@ -1,8 +1,9 @@
-//! Typed JSON errors, `{"error": {"code", "message"}}`, and the JSON body
-//! extractor that turns every body problem into one of them.
+//! Typed JSON errors, `{"error": {"code", "message"}}`, and the body, path
+//! and query extractors that turn every request problem into one of them.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -112,5 +113,35 @@ fn rejection(r: &JsonRejection) -> ApiError {
             "the request body is larger than the server's cap (server.max_body_bytes)",
         ),
         _ => ApiError::bad_request("bad_body", text),
+    }
+}
+
+/// `axum::extract::Path` whose rejection (a parameter that is not UTF-8
+/// once percent-decoded) is a 400 `invalid_path` [`ApiError`].
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(r) => Err(ApiError::bad_request("invalid_path", r.body_text())),
+        }
+    }
+}
+
+/// `axum::extract::Query` whose rejection (e.g. a repeated parameter) is a
+/// 400 `invalid_query` [`ApiError`].
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(r) => Err(ApiError::bad_request("invalid_query", r.body_text())),
+        }
     }
 }

@@ -16,8 +16,8 @@ pub struct Metrics {
 /// Latency buckets from 25 µs to 5 s: loopback requests take tens of
 /// microseconds, and a stall shows up in the top buckets.
 const BUCKETS: &[f64] = &[
-    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
 impl Metrics {
@@ -36,11 +36,17 @@ impl Metrics {
             &["route"],
         )?;
         let decisions = IntCounterVec::new(
-            Opts::new("bandit_decisions_total", "Decisions served, by bandit and arm"),
+            Opts::new(
+                "bandit_decisions_total",
+                "Decisions served, by bandit and arm",
+            ),
             &["bandit", "arm"],
         )?;
         let rewards = IntCounterVec::new(
-            Opts::new("bandit_rewards_total", "Rewards accepted, by bandit and arm"),
+            Opts::new(
+                "bandit_rewards_total",
+                "Rewards accepted, by bandit and arm",
+            ),
             &["bandit", "arm"],
         )?;
         registry.register(Box::new(requests.clone()))?;

@@ -304,6 +304,13 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "no such endpoint; see the README's serving API section",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take this method; see the README's serving API section",
+            )
+        })
         .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
         .with_state(state)
 }
@@ -312,7 +319,8 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     if s.ready.load(Ordering::Relaxed) {
         "ready".into_response()
     } else {
-        ApiError::unavailable("not_ready", "the server is starting or shutting down").into_response()
+        ApiError::unavailable("not_ready", "the server is starting or shutting down")
+            .into_response()
     }
 }
 

@@ -530,7 +530,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(config: &ServeConfig, recovered: Recovered, runtimes: Vec<Arc<BanditRuntime>>) -> Self {
+    pub fn new(
+        config: &ServeConfig,
+        recovered: Recovered,
+        runtimes: Vec<Arc<BanditRuntime>>,
+    ) -> Self {
         let now = Instant::now();
         let apply_due = config
             .bandits
