@@ -37,6 +37,7 @@ pub fn run_bandit(
         engine.max_gap(),
         l.hash.clone(),
         reproduce(&l.file, s),
+        crate::git_commit(),
     );
     let path = crate::run::write_json(&common.out, &result.scenario, &result)?;
     let pulls = s.replications * s.env.horizon * s.policies.len() as u64;

@@ -90,6 +90,7 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<u8> {
         token,
         goose_report: Some(goose_report),
         reproduce,
+        git_commit: crate::git_commit(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

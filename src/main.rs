@@ -17,6 +17,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The commit this binary was built from, when known (see build.rs).
+pub fn git_commit() -> Option<String> {
+    option_env!("UMPIRE_GIT_COMMIT")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
 /// Exit codes of the CLI contract.
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_EXPECTATION_FAILED: u8 = 1;

@@ -154,6 +154,7 @@ pub fn run_experiment(
     bar.finish_and_clear();
     let meta = RunMeta {
         scenario_hash: l.hash.clone(),
+        git_commit: crate::git_commit(),
         path: engine.path(),
         reproduce: reproduce(&l.file, exp, common.per_unit),
         critical_values: engine.critical_values(),

@@ -73,7 +73,8 @@ fn result_json_is_byte_identical_for_1_and_4_threads_and_reruns() {
     assert_eq!(outputs[1], outputs[2], "re-run");
     let json: serde_json::Value = serde_json::from_slice(&outputs[0]).expect("json");
     assert_eq!(json["replications"], 400);
-    assert_eq!(json["schema"], "umpire.experiment-result");
+    assert_eq!(json["schema"], "umpire.result");
+    assert_eq!(json["kind"], "experiment");
     // No wall-clock figures in the result.
     let s = text(&outputs[0]);
     assert!(!s.contains("elapsed") && !s.contains("per_sec") && !s.contains("seconds"));

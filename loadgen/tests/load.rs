@@ -113,6 +113,7 @@ fn plan(s: LoadScenario) -> LoadPlan {
         token: None,
         goose_report: None,
         reproduce: "test".into(),
+        git_commit: None,
     }
 }
 

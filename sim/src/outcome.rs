@@ -19,8 +19,12 @@ pub const INTERVAL_ALPHA: f64 = 0.05;
 pub const NEAR_THEORY_Z: f64 = 3.290_526_731_491_926;
 
 /// The schema name and version of [`ExperimentResult`] JSON.
-pub const RESULT_SCHEMA: &str = "umpire.experiment-result";
-pub const RESULT_SCHEMA_VERSION: u32 = 2;
+/// One schema for every result kind (experiment, bandit, load): a common
+/// header (`schema`, `schema_version`, `kind`, `scenario`, `scenario_hash`,
+/// `umpire_version`, `git_commit`, `seed`, `reproduce`, `expectations`,
+/// `passed`) and a body per kind. Documented in reports/README.md.
+pub const RESULT_SCHEMA: &str = "umpire.result";
+pub const RESULT_SCHEMA_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonAcc {
@@ -338,6 +342,8 @@ pub struct ExpectationResult {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
     pub scenario_hash: String,
+    /// The commit of the umpire build, when known.
+    pub git_commit: Option<String>,
     pub path: SimPath,
     pub reproduce: String,
     /// Group-sequential critical values per method (empty for others).
@@ -352,6 +358,8 @@ pub struct ExperimentResult {
     pub scenario: String,
     pub scenario_hash: String,
     pub umpire_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
     pub seed: u64,
     pub replications: u64,
     pub replication_range: (u64, u64),
@@ -397,6 +405,7 @@ impl ExperimentResult {
             scenario: exp.name.clone(),
             scenario_hash: meta.scenario_hash,
             umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
+            git_commit: meta.git_commit,
             seed: exp.seed,
             replications: r,
             replication_range: (acc.first, acc.end),

@@ -89,6 +89,7 @@ fn result_json(s: &BanditScenario, threads: usize, splits: &[u64]) -> String {
         engine.max_gap(),
         "sha256:test".into(),
         "x".into(),
+        None,
     );
     serde_json::to_string_pretty(&r).expect("json")
 }
@@ -172,6 +173,7 @@ fn segments_are_drawn_by_weight_and_regret_is_per_segment() {
         engine.max_gap(),
         "h".into(),
         "x".into(),
+        None,
     );
     let u = &result.policies[0];
     let truth = (0.3 * (0.5 - 1.1 / 3.0) + 0.7 * (0.6 - 1.0 / 3.0)) * 4000.0;

@@ -31,6 +31,7 @@ pub struct LoadPlan {
     pub token: Option<String>,
     pub goose_report: Option<PathBuf>,
     pub reproduce: String,
+    pub git_commit: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -294,6 +295,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         experiments: shares,
         bandits: best_arms,
         reproduce: plan.reproduce,
+        git_commit: plan.git_commit,
         goose_report: plan.goose_report.as_ref().map(|p| p.display().to_string()),
     }))
 }

@@ -13,8 +13,9 @@ use umpire_sim::load::{Endpoint, ExpectedVerdict, LoadScenario, Model, Slo};
 use super::recorder::{EndpointRecord, Recorder};
 
 /// The schema name and version of [`LoadResult`] JSON.
-pub const LOAD_SCHEMA: &str = "umpire.load-result";
-pub const LOAD_SCHEMA_VERSION: u32 = 1;
+pub use umpire_sim::outcome::{
+    RESULT_SCHEMA as LOAD_SCHEMA, RESULT_SCHEMA_VERSION as LOAD_SCHEMA_VERSION,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
@@ -122,6 +123,8 @@ pub struct LoadResult {
     pub scenario: String,
     pub scenario_hash: String,
     pub umpire_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
     pub seed: u64,
     pub target: String,
     pub duration_seconds: f64,
@@ -236,6 +239,7 @@ pub struct Measured<'a> {
     pub bandits: Vec<(String, Option<usize>)>,
     pub reproduce: String,
     pub goose_report: Option<String>,
+    pub git_commit: Option<String>,
 }
 
 pub fn build(m: Measured) -> LoadResult {
@@ -469,6 +473,7 @@ pub fn build(m: Measured) -> LoadResult {
         scenario: s.name.clone(),
         scenario_hash: m.scenario_hash,
         umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
+        git_commit: m.git_commit,
         seed: s.seed,
         target: m.target,
         duration_seconds: m.seconds,

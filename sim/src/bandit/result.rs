@@ -11,8 +11,9 @@ use crate::outcome::{INTERVAL_ALPHA, MeanEstimate, check_min_max, mean_estimate,
 use crate::stats::{ExactSum, Proportion, wilson};
 
 /// The schema name and version of [`BanditResult`] JSON.
-pub const BANDIT_SCHEMA: &str = "umpire.bandit-result";
-pub const BANDIT_SCHEMA_VERSION: u32 = 1;
+pub use crate::outcome::{
+    RESULT_SCHEMA as BANDIT_SCHEMA, RESULT_SCHEMA_VERSION as BANDIT_SCHEMA_VERSION,
+};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BanditScenario {
@@ -102,6 +103,8 @@ pub struct PolicyResult {
     pub realised_regret: f64,
     pub best_arm_share: f64,
     pub pull_shares: Vec<f64>,
+    /// Per checkpoint, each arm's mean share of the pulls up to it.
+    pub pull_share_curve: Vec<Vec<f64>>,
     pub best_arm_identified: Proportion,
     /// Mean regret at the horizon over the Lai–Robbins bound (stationary
     /// Bernoulli arms only).
@@ -130,6 +133,8 @@ pub struct BanditResult {
     pub scenario: String,
     pub scenario_hash: String,
     pub umpire_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
     pub seed: u64,
     pub replications: u64,
     pub replication_range: (u64, u64),
@@ -185,6 +190,7 @@ impl BanditResult {
         max_gap: f64,
         hash: String,
         reproduce: String,
+        git_commit: Option<String>,
     ) -> Self {
         let r = acc.replications();
         let lai = (s.env.stationary() && s.env.reward == RewardKind::Bernoulli).then(|| {
@@ -241,6 +247,11 @@ impl BanditResult {
                         .iter()
                         .map(|x| x.mean().unwrap_or(f64::NAN))
                         .collect(),
+                    pull_share_curve: a
+                        .pull_shares_at
+                        .iter()
+                        .map(|row| row.iter().map(|x| x.mean().unwrap_or(f64::NAN)).collect())
+                        .collect(),
                     best_arm_identified: wilson(a.recommended_best, r, INTERVAL_ALPHA),
                     lower_bound_ratio: lai.as_ref().and_then(|l| l.last()).map(|&b| last.value / b),
                 }
@@ -255,6 +266,7 @@ impl BanditResult {
             scenario: s.name.clone(),
             scenario_hash: hash,
             umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
+            git_commit,
             seed: s.seed,
             replications: r,
             replication_range: (acc.first, acc.end),

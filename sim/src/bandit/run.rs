@@ -53,6 +53,8 @@ pub struct PolicyRun {
     /// Pulls of the arm that was best at the time, over the horizon.
     pub best_pulls: u64,
     pub pulls: Vec<u64>,
+    /// Pulls per arm at each checkpoint (checkpoint-major, `arms` per row).
+    pub pulls_at: Vec<u64>,
     /// Whether the policy's recommendation at the horizon is the best arm.
     pub recommended_best: bool,
 }
@@ -141,6 +143,7 @@ impl<'a> BanditEngine<'a> {
         let mut run = PolicyRun {
             regret: Vec::with_capacity(self.checkpoints.len()),
             pulls: vec![0; k],
+            pulls_at: Vec::with_capacity(self.checkpoints.len() * k),
             ..Default::default()
         };
         let mut fifo: VecDeque<(u64, usize, usize, f64)> = VecDeque::new();
@@ -237,6 +240,7 @@ impl<'a> BanditEngine<'a> {
             }
             if next_cp < self.checkpoints.len() && t + 1 == self.checkpoints[next_cp] {
                 run.regret.push(regret);
+                run.pulls_at.extend_from_slice(&run.pulls);
                 next_cp += 1;
             }
         }
@@ -257,6 +261,8 @@ pub struct PolicyAcc {
     pub realised_regret: ExactSum,
     pub best_share: ExactSum,
     pub pull_shares: Vec<ExactSum>,
+    /// Per checkpoint and arm: the sum of pull shares up to the checkpoint.
+    pub pull_shares_at: Vec<Vec<ExactSum>>,
     pub recommended_best: u64,
 }
 
@@ -276,6 +282,7 @@ impl BanditAcc {
             realised_regret: ExactSum::default(),
             best_share: ExactSum::default(),
             pull_shares: vec![ExactSum::default(); arms],
+            pull_shares_at: vec![vec![ExactSum::default(); arms]; checkpoints],
             recommended_best: 0,
         };
         Self {
@@ -307,6 +314,17 @@ impl BanditAcc {
             for (s, &n) in acc.pull_shares.iter_mut().zip(&run.pulls) {
                 s.add(n as f64 / horizon as f64);
             }
+            let arms = run.pulls.len().max(1);
+            for ((row, pulls), &t) in acc
+                .pull_shares_at
+                .iter_mut()
+                .zip(run.pulls_at.chunks(arms))
+                .zip(checkpoints)
+            {
+                for (s, &n) in row.iter_mut().zip(pulls) {
+                    s.add(n as f64 / t as f64);
+                }
+            }
             acc.recommended_best += u64::from(run.recommended_best);
         }
         self.end += 1;
@@ -337,6 +355,9 @@ impl BanditAcc {
                 .iter_mut()
                 .zip(&b.pull_shares)
                 .for_each(|(x, y)| x.merge(y));
+            for (x, y) in a.pull_shares_at.iter_mut().zip(&b.pull_shares_at) {
+                x.iter_mut().zip(y).for_each(|(p, q)| p.merge(q));
+            }
             a.recommended_best += b.recommended_best;
         }
         self.end = next.end;

@@ -40,6 +40,7 @@ pub fn result_json(exp: &Experiment, acc: ExperimentAcc, per_unit: bool) -> Stri
     let engine = Engine::new(exp, per_unit);
     let meta = RunMeta {
         scenario_hash: "sha256:test".into(),
+        git_commit: None,
         path: engine.path(),
         reproduce: "umpire run test.toml".into(),
         critical_values: engine.critical_values(),
