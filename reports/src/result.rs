@@ -1,0 +1,241 @@
+//! Any result umpire writes, read back for rendering: experiment, bandit or
+//! load, told apart by `kind`, with a uniform view of its expectations.
+
+use serde::{Deserialize, Serialize};
+use umpire_loadgen::load::result::{LoadResult, Verdict};
+use umpire_sim::load::ExpectedVerdict;
+use umpire_sim::bandit::result::BanditResult;
+use umpire_sim::outcome::{ExperimentResult, RESULT_SCHEMA};
+
+/// One result of any kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyResult {
+    Experiment(Box<ExperimentResult>),
+    Bandit(Box<BanditResult>),
+    Load(Box<LoadResult>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{file}: not JSON: {message}")]
+    Json { file: String, message: String },
+    #[error("{file}: not an umpire result (schema {schema:?}, expected {RESULT_SCHEMA:?})")]
+    Schema { file: String, schema: String },
+    #[error("{file}: unknown result kind {kind:?}")]
+    Kind { file: String, kind: String },
+    #[error("{file}: a {kind} result that does not match this umpire version's schema: {message}")]
+    Shape {
+        file: String,
+        kind: String,
+        message: String,
+    },
+}
+
+/// One expectation of a result, as every renderer shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExpectationRow {
+    /// Where the bound sits in the scenario, e.g. `expect.power`.
+    pub key: String,
+    pub measured: f64,
+    pub interval: Option<(f64, f64)>,
+    /// The bound in words, e.g. "≥ 0.75 and ≤ 0.85".
+    pub bound: String,
+    pub passed: bool,
+    /// The one-line verdict the console prints.
+    pub message: String,
+}
+
+fn bound_text(min: Option<f64>, max: Option<f64>) -> String {
+    match (min, max) {
+        (Some(a), Some(b)) => format!("≥ {a} and ≤ {b}"),
+        (Some(a), None) => format!("≥ {a}"),
+        (None, Some(b)) => format!("≤ {b}"),
+        (None, None) => "-".to_owned(),
+    }
+}
+
+impl AnyResult {
+    /// Parse result JSON; `file` names the source in errors.
+    pub fn from_json(file: &str, text: &str) -> Result<Self, ReadError> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| ReadError::Json {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        let schema = v["schema"].as_str().unwrap_or_default();
+        if schema != RESULT_SCHEMA {
+            return Err(ReadError::Schema {
+                file: file.to_owned(),
+                schema: schema.to_owned(),
+            });
+        }
+        let kind = v["kind"].as_str().unwrap_or_default().to_owned();
+        let shape = |e: serde_json::Error| ReadError::Shape {
+            file: file.to_owned(),
+            kind: kind.clone(),
+            message: e.to_string(),
+        };
+        match kind.as_str() {
+            "experiment" => Ok(Self::Experiment(Box::new(
+                serde_json::from_value(v).map_err(shape)?,
+            ))),
+            "bandit" => Ok(Self::Bandit(Box::new(
+                serde_json::from_value(v).map_err(shape)?,
+            ))),
+            "load" => Ok(Self::Load(Box::new(
+                serde_json::from_value(v).map_err(shape)?,
+            ))),
+            _ => Err(ReadError::Kind {
+                file: file.to_owned(),
+                kind,
+            }),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Experiment(_) => "experiment",
+            Self::Bandit(_) => "bandit",
+            Self::Load(_) => "load",
+        }
+    }
+
+    pub fn scenario(&self) -> &str {
+        match self {
+            Self::Experiment(r) => &r.scenario,
+            Self::Bandit(r) => &r.scenario,
+            Self::Load(r) => &r.scenario,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        match self {
+            Self::Experiment(r) => r.passed,
+            Self::Bandit(r) => r.passed,
+            Self::Load(r) => r.passed,
+        }
+    }
+
+    pub fn reproduce(&self) -> &str {
+        match self {
+            Self::Experiment(r) => &r.reproduce,
+            Self::Bandit(r) => &r.reproduce,
+            Self::Load(r) => &r.reproduce,
+        }
+    }
+
+    /// Every expectation with its measured value, interval, bound and verdict.
+    /// A load result's expectations are its SLO bounds, its checks and its
+    /// expected verdict.
+    pub fn expectations(&self) -> Vec<ExpectationRow> {
+        match self {
+            Self::Experiment(r) => r
+                .expectations
+                .iter()
+                .map(|e| ExpectationRow {
+                    key: e.key.clone(),
+                    measured: e.measured,
+                    interval: e.interval,
+                    bound: bound_text(e.bound.min, e.bound.max),
+                    passed: e.passed,
+                    message: e.message.clone(),
+                })
+                .collect(),
+            Self::Bandit(r) => r
+                .expectations
+                .iter()
+                .map(|e| ExpectationRow {
+                    key: e.key.clone(),
+                    measured: e.measured,
+                    interval: e.interval,
+                    bound: bound_text(e.bound.min, e.bound.max),
+                    passed: e.passed,
+                    message: e.message.clone(),
+                })
+                .collect(),
+            Self::Load(r) => load_rows(r),
+        }
+    }
+}
+
+fn load_rows(r: &LoadResult) -> Vec<ExpectationRow> {
+    let mut rows = Vec::new();
+    for e in &r.endpoints {
+        for b in &e.slo {
+            let key = format!("slo.{}.{}", e.endpoint.key(), b.measure);
+            rows.push(ExpectationRow {
+                message: format!(
+                    "{} {key} = {:.3}, expected {}",
+                    if b.passed { "ok" } else { "FAILED" },
+                    b.measured,
+                    b.bound
+                ),
+                key,
+                measured: b.measured,
+                interval: None,
+                bound: b.bound.clone(),
+                passed: b.passed,
+            });
+        }
+    }
+    for c in &r.srm {
+        rows.push(ExpectationRow {
+            key: format!("checks.srm.{}", c.experiment),
+            measured: c.p_value,
+            interval: None,
+            bound: "p ≥ srm_alpha".to_owned(),
+            passed: c.passed,
+            message: format!("SRM {}: p = {:.3}", c.experiment, c.p_value),
+        });
+    }
+    rows.push(ExpectationRow {
+        key: "checks.parity".to_owned(),
+        measured: r.parity.mismatches as f64,
+        interval: None,
+        bound: "≤ 0".to_owned(),
+        passed: r.parity.passed,
+        message: format!(
+            "parity: {} of {} served assignments differ",
+            r.parity.mismatches, r.parity.checked
+        ),
+    });
+    for c in &r.convergence {
+        rows.push(ExpectationRow {
+            key: format!("checks.convergence.{}", c.bandit),
+            measured: c.best_share,
+            interval: None,
+            bound: format!("≥ {}", c.min_best_share),
+            passed: c.passed,
+            message: format!(
+                "convergence {}: best-arm share {:.3} of {} late decisions",
+                c.bandit, c.best_share, c.decisions
+            ),
+        });
+    }
+    if let Some(b) = &r.corrected_over_raw_p99 {
+        rows.push(ExpectationRow {
+            key: "expect.corrected_over_raw_p99".to_owned(),
+            measured: b.measured,
+            interval: None,
+            bound: b.bound.clone(),
+            passed: b.passed,
+            message: format!("{} = {:.2}, expected {}", b.measure, b.measured, b.bound),
+        });
+    }
+    let verdict_ok = matches!(
+        (r.verdict, r.expected_verdict),
+        (Verdict::Pass, ExpectedVerdict::Pass) | (Verdict::Fail, ExpectedVerdict::Fail)
+    );
+    rows.push(ExpectationRow {
+        key: "expect.verdict".to_owned(),
+        measured: f64::NAN,
+        interval: None,
+        bound: format!("{:?}", r.expected_verdict).to_lowercase(),
+        passed: verdict_ok,
+        message: format!(
+            "verdict {:?}, expected {:?}",
+            r.verdict, r.expected_verdict
+        )
+        .to_lowercase(),
+    });
+    rows
+}
