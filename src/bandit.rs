@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use umpire_sim::bandit::result::{BanditResult, BanditScenario};
 use umpire_sim::bandit::run::BanditEngine;
+use umpire_sim::outcome::Provenance;
 use umpire_sim::scenario::Loaded;
 
+use crate::run::Part;
 use crate::{CommonArgs, progress};
 
 /// The command that reproduces a bandit run exactly.
@@ -22,12 +24,14 @@ pub fn run_bandit(
     l: &Loaded,
     s: &BanditScenario,
     common: &CommonArgs,
-    summary_to_stderr: bool,
+    part: Part,
+    console: crate::run::Console,
 ) -> anyhow::Result<BanditResult> {
     let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
-    let bar = progress::bar(s.replications, &s.name);
+    let range = part.range(s.replications);
+    let bar = progress::bar(range.end - range.start, &s.name);
     let started = Instant::now();
-    let acc = engine.run(0..s.replications, &|n| bar.inc(n));
+    let acc = engine.run(range, &|n| bar.inc(n));
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let result = BanditResult::build(
@@ -35,29 +39,18 @@ pub fn run_bandit(
         acc,
         engine.checkpoints.clone(),
         engine.max_gap(),
-        l.hash.clone(),
-        reproduce(&l.file, s),
-        crate::git_commit(),
+        Provenance {
+            scenario_hash: l.hash.clone(),
+            scenario_file: l.file.clone(),
+            git_commit: crate::git_commit(),
+            reproduce: reproduce(&l.file, s),
+            shard: part.shard,
+            quick_scale: part.quick_scale,
+        },
     );
-    let path = crate::run::write_json(&common.out, &result.scenario, &result)?;
-    let pulls = s.replications * s.env.horizon * s.policies.len() as u64;
-    if summary_to_stderr {
-        print_summary(
-            &mut std::io::stderr().lock(),
-            &result,
-            &path,
-            elapsed,
-            pulls,
-        );
-    } else {
-        print_summary(
-            &mut std::io::stdout().lock(),
-            &result,
-            &path,
-            elapsed,
-            pulls,
-        );
-    }
+    let path = crate::run::write_json(&common.out, &part.file_stem(&result.scenario), &result)?;
+    let pulls = result.replications * s.env.horizon * s.policies.len() as u64;
+    print_summary(&mut *console.writer(), &result, &path, elapsed, pulls);
     Ok(result)
 }
 

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use umpire_loadgen::load::result::{LoadResult, Verdict};
 use umpire_loadgen::load::{self, LoadError, LoadPlan};
-use umpire_sim::scenario::Scenario;
+use umpire_sim::load::LoadScenario;
+use umpire_sim::scenario::{Loaded, Scenario};
 use umpire_sim::serve::ServeConfig;
 
+use crate::run::Console;
 use crate::{EXIT_EXPECTATION_FAILED, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, LoadArgs, progress};
 
 /// Read the serve config a load scenario names, relative to the scenario.
@@ -39,53 +41,67 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<u8> {
         );
         return Ok(EXIT_INPUT);
     };
-    let mut scenario = (**scenario).clone();
-    if let Some(d) = args.duration {
+    match run_load(&loaded, scenario, &args.out, args.duration, Console::Stdout)? {
+        Ok(r) => Ok(exit_code(&r)),
+        Err(msg) => {
+            eprintln!("{msg}");
+            Ok(EXIT_INPUT)
+        }
+    }
+}
+
+/// Run one load scenario, write its result and goose report under `out`,
+/// and print its table to `console`. The inner error is bad input (a
+/// message naming the file), which the caller reports with exit code 2.
+pub fn run_load(
+    loaded: &Loaded,
+    scenario: &LoadScenario,
+    out: &Path,
+    duration: Option<f64>,
+    console: Console,
+) -> anyhow::Result<Result<LoadResult, String>> {
+    let file = Path::new(&loaded.file);
+    let mut scenario = scenario.clone();
+    if let Some(d) = duration {
         scenario.traffic.duration_seconds = d;
     }
-    let serve = match serve_config(&args.file, &scenario.target.serve) {
+    let serve = match serve_config(file, &scenario.target.serve) {
         Ok(c) => c,
-        Err(msg) => {
-            eprintln!("{}: target.serve: {msg}", loaded.file);
-            return Ok(EXIT_INPUT);
-        }
+        Err(msg) => return Ok(Err(format!("{}: target.serve: {msg}", loaded.file))),
     };
     let token = match &scenario.target.token_file {
         Some(f) => {
-            let path = args.file.parent().unwrap_or_else(|| Path::new(".")).join(f);
+            let path = file.parent().unwrap_or_else(|| Path::new(".")).join(f);
             match std::fs::read_to_string(&path) {
                 Ok(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
                 Ok(_) => {
-                    eprintln!(
+                    return Ok(Err(format!(
                         "{}: target.token_file: {} is empty",
                         loaded.file,
                         path.display()
-                    );
-                    return Ok(EXIT_INPUT);
+                    )));
                 }
                 Err(e) => {
-                    eprintln!(
+                    return Ok(Err(format!(
                         "{}: target.token_file: {}: {e}",
                         loaded.file,
                         path.display()
-                    );
-                    return Ok(EXIT_INPUT);
+                    )));
                 }
             }
         }
         None => None,
     };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let goose_report = args.out.join(format!("{}-goose.html", scenario.name));
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let goose_report = out.join(format!("{}-goose.html", scenario.name));
     let reproduce = format!(
         "umpire load {} --duration {}",
-        args.file.display(),
-        scenario.traffic.duration_seconds
+        loaded.file, scenario.traffic.duration_seconds
     );
     let plan = LoadPlan {
         scenario: scenario.clone(),
         scenario_hash: loaded.hash.clone(),
+        scenario_file: loaded.file.clone(),
         serve,
         token,
         goose_report: Some(goose_report),
@@ -121,18 +137,16 @@ pub fn main(args: &LoadArgs) -> anyhow::Result<u8> {
     let result = match outcome {
         Ok(r) => r,
         Err(e @ (LoadError::BadInput(_) | LoadError::Unreachable { .. })) => {
-            eprintln!("{}: {e}", loaded.file);
-            return Ok(EXIT_INPUT);
+            return Ok(Err(format!("{}: {e}", loaded.file)));
         }
         Err(LoadError::Server(e)) => {
-            eprintln!("{}: the in-process server: {e}", loaded.file);
-            return Ok(EXIT_INPUT);
+            return Ok(Err(format!("{}: the in-process server: {e}", loaded.file)));
         }
         Err(e) => return Err(e.into()),
     };
-    let path = crate::run::write_json(&args.out, &result.scenario, &result)?;
-    print_table(&mut std::io::stdout().lock(), &result, &path);
-    Ok(exit_code(&result))
+    let path = crate::run::write_json(out, &result.scenario, &result)?;
+    print_table(&mut *console.writer(), &result, &path);
+    Ok(Ok(result))
 }
 
 /// 0 when the expectations held, 3 when the generator could not keep its

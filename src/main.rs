@@ -4,8 +4,10 @@
 mod bandit;
 mod load;
 mod load_cmd;
+mod merge;
 mod out;
 mod progress;
+mod report;
 mod run;
 mod serve;
 mod suite;
@@ -52,6 +54,10 @@ enum Command {
     Serve(ServeArgs),
     /// Run a load scenario against the serving API and judge its SLOs.
     Load(LoadArgs),
+    /// Fold shard results (`run --shard I/N`) into the whole run's result.
+    Merge(MergeArgs),
+    /// Render saved results (or a suite.json) as HTML, Markdown or JUnit XML.
+    Report(ReportArgs),
     /// Check scenario files without running them.
     Validate {
         #[arg(required = true)]
@@ -89,6 +95,11 @@ pub struct RunArgs {
     /// Print each result's JSON on stdout (the summary goes to stderr).
     #[arg(long)]
     json: bool,
+    /// Run only shard I of N (0-based): a contiguous slice of the
+    /// replications. `umpire merge` folds the shards' results into the
+    /// whole run's result, byte for byte.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "replication")]
+    shard: Option<umpire_sim::outcome::Shard>,
     /// With --replication on a bandit scenario: print each step's arm and reward.
     #[arg(long, requires = "replication")]
     trace: bool,
@@ -117,6 +128,28 @@ pub struct ServeArgs {
 }
 
 #[derive(Args)]
+pub struct ReportArgs {
+    /// Result files, or a suite's suite.json.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "html")]
+    format: report::Format,
+    /// Write here instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The shards' result files, in any order.
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+    /// Where to write the merged result.
+    #[arg(short = 'o', long = "output", value_name = "RESULT.json")]
+    output: PathBuf,
+}
+
+#[derive(Args)]
 pub struct LoadArgs {
     /// A `kind = "load"` scenario.
     file: PathBuf,
@@ -126,6 +159,19 @@ pub struct LoadArgs {
     /// Directory for the result JSON and goose's HTML report.
     #[arg(long, value_name = "DIR", default_value = "reports/out")]
     out: PathBuf,
+}
+
+fn parse_shard(s: &str) -> Result<umpire_sim::outcome::Shard, String> {
+    let bad = || format!("`{s}` is not a shard I/N with 0 ≤ I < N, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (index, count): (u64, u64) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if count == 0 || index >= count {
+        return Err(bad());
+    }
+    Ok(umpire_sim::outcome::Shard { index, count })
 }
 
 fn parse_duration(s: &str) -> Result<f64, String> {
@@ -139,6 +185,22 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 pub struct SuiteArgs {
     /// Directory of scenario files (*.toml).
     dir: PathBuf,
+    /// Compare against an earlier run's `suite.json` (or its directory) and
+    /// flag regressions.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Scale simulation replication counts down (×0.1, at least 50) for a
+    /// fast smoke run; the scale is recorded in the results.
+    #[arg(long)]
+    quick: bool,
+    /// With --baseline: flag a latency percentile that grows by more than
+    /// this factor.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.25)]
+    latency_ratio: f64,
+    /// With --baseline: ignore latency changes smaller than this many
+    /// milliseconds, whatever their ratio.
+    #[arg(long, value_name = "MS", default_value_t = 1.0)]
+    latency_floor_ms: f64,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -150,6 +212,8 @@ fn main() -> ExitCode {
         Command::Suite(args) => suite::main(&args),
         Command::Serve(args) => serve::main(&args),
         Command::Load(args) => load_cmd::main(&args),
+        Command::Merge(args) => merge::main(&args),
+        Command::Report(args) => report::main(&args),
         Command::Validate { files } => validate::main(&files),
     };
     match code {

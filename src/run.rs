@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use umpire_sim::experiment::Experiment;
-use umpire_sim::outcome::{ExperimentResult, RunMeta};
+use umpire_sim::outcome::{ExperimentResult, Provenance, RunMeta, Shard};
 use umpire_sim::runner::Engine;
 use umpire_sim::scenario::{Loaded, Scenario};
 
@@ -18,6 +18,56 @@ use crate::{
 pub struct Overrides {
     pub seed: Option<u64>,
     pub replications: Option<u64>,
+}
+
+/// Where a run's console summary goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    Stdout,
+    Stderr,
+    Silent,
+}
+
+impl Console {
+    pub fn json_mode(json: bool) -> Self {
+        if json {
+            Console::Stderr
+        } else {
+            Console::Stdout
+        }
+    }
+
+    pub fn writer(self) -> Box<dyn std::io::Write> {
+        match self {
+            Console::Stdout => Box::new(std::io::stdout()),
+            Console::Stderr => Box::new(std::io::stderr()),
+            Console::Silent => Box::new(std::io::sink()),
+        }
+    }
+}
+
+/// How much of a run to do, and how it was scaled.
+#[derive(Default, Clone, Copy)]
+pub struct Part {
+    /// Run only this slice of the replications.
+    pub shard: Option<Shard>,
+    /// `suite --quick`: the replication counts were scaled by this.
+    pub quick_scale: Option<f64>,
+}
+
+impl Part {
+    pub fn range(&self, replications: u64) -> std::ops::Range<u64> {
+        self.shard
+            .map_or(0..replications, |s| s.range(replications))
+    }
+
+    /// The result file's stem: the scenario, and the shard if any.
+    pub fn file_stem(&self, scenario: &str) -> String {
+        match self.shard {
+            Some(s) => format!("{scenario}.shard-{}-of-{}", s.index, s.count),
+            None => scenario.to_owned(),
+        }
+    }
 }
 
 pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
@@ -47,11 +97,22 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
                         crate::bandit::print_trace(&b, r, args.trace, args.trace_steps);
                         continue;
                     }
-                    let result = crate::bandit::run_bandit(l, &b, &args.common, args.json)?;
+                    let part = Part {
+                        shard: args.shard,
+                        quick_scale: None,
+                    };
+                    let result = crate::bandit::run_bandit(
+                        l,
+                        &b,
+                        &args.common,
+                        part,
+                        Console::json_mode(args.json),
+                    )?;
                     if args.json {
                         crate::outln!("{}", serde_json::to_string_pretty(&result)?);
                     }
-                    if !result.passed {
+                    // A shard's expectations are judged on the merged result.
+                    if !result.passed && args.shard.is_none() {
                         code = EXIT_EXPECTATION_FAILED;
                     }
                     rows.push(summary::Row::from(&result));
@@ -84,11 +145,15 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
                 summary::print_trace(&exp, &engine.trace(r));
                 continue;
             }
-            let result = run_experiment(l, &exp, &args.common, args.json)?;
+            let part = Part {
+                shard: args.shard,
+                quick_scale: None,
+            };
+            let result = run_experiment(l, &exp, &args.common, part, Console::json_mode(args.json))?;
             if args.json {
                 crate::outln!("{}", serde_json::to_string_pretty(&result)?);
             }
-            if !result.passed {
+            if !result.passed && args.shard.is_none() {
                 code = EXIT_EXPECTATION_FAILED;
             }
             rows.push(summary::Row::from(&result));
@@ -138,47 +203,40 @@ pub fn reproduce(file: &str, exp: &Experiment, per_unit: bool) -> String {
 }
 
 /// Run one experiment, print its summary, write its JSON. Wall-clock figures
-/// go to the console only, never into the result. With `summary_to_stderr`,
+/// go to the console only, never into the result. `console` says where the
+/// summary goes (stderr keeps stdout for machine output; the suite prints
+/// one line per scenario instead).
 /// stdout is left for machine output.
 pub fn run_experiment(
     l: &Loaded,
     exp: &Experiment,
     common: &CommonArgs,
-    summary_to_stderr: bool,
+    part: Part,
+    console: Console,
 ) -> anyhow::Result<ExperimentResult> {
     let engine = Engine::new(exp, common.per_unit);
-    let bar = progress::bar(exp.replications, &exp.name);
+    let range = part.range(exp.replications);
+    let bar = progress::bar(range.end - range.start, &exp.name);
     let started = Instant::now();
-    let acc = engine.run(0..exp.replications, &|n| bar.inc(n));
+    let acc = engine.run(range, &|n| bar.inc(n));
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let meta = RunMeta {
-        scenario_hash: l.hash.clone(),
-        git_commit: crate::git_commit(),
+        provenance: Provenance {
+            scenario_hash: l.hash.clone(),
+            scenario_file: l.file.clone(),
+            git_commit: crate::git_commit(),
+            reproduce: reproduce(&l.file, exp, common.per_unit),
+            shard: part.shard,
+            quick_scale: part.quick_scale,
+        },
         path: engine.path(),
-        reproduce: reproduce(&l.file, exp, common.per_unit),
         critical_values: engine.critical_values(),
     };
     let result = ExperimentResult::build(exp, acc, meta);
-    let path = write_json(&common.out, &result.scenario, &result)?;
+    let path = write_json(&common.out, &part.file_stem(&result.scenario), &result)?;
     let events = exp.population.users * exp.metrics.len() as u64;
-    if summary_to_stderr {
-        summary::print_result(
-            &mut std::io::stderr().lock(),
-            &result,
-            &path,
-            elapsed,
-            events,
-        );
-    } else {
-        summary::print_result(
-            &mut std::io::stdout().lock(),
-            &result,
-            &path,
-            elapsed,
-            events,
-        );
-    }
+    summary::print_result(&mut *console.writer(), &result, &path, elapsed, events);
     Ok(result)
 }
 

@@ -1,8 +1,81 @@
-//! `umpire suite DIR`: run every scenario file in a directory.
+//! `umpire suite DIR`: run every scenario file in a directory (experiment,
+//! bandit and load kinds; serve configs are inputs and are skipped), with one
+//! line per scenario as it finishes, and write the reports: per-scenario
+//! JSON, `suite.json`, `index.html`, `summary.md` and `junit.xml`.
 
-use crate::run::{Overrides, apply, run_experiment, thread_pool};
-use crate::{EXIT_EXPECTATION_FAILED, EXIT_INPUT, EXIT_OK, SuiteArgs, load, summary};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use umpire_reports::baseline::{BaselineOptions, compare};
+use umpire_reports::{AnyResult, Suite};
 use umpire_sim::scenario::Scenario;
+
+use crate::run::{Console, Overrides, Part, apply, run_experiment, thread_pool};
+use crate::{
+    EXIT_EXPECTATION_FAILED, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, SuiteArgs, load, progress,
+    summary,
+};
+
+/// `--quick` runs this share of each simulation's replications.
+pub const QUICK_SCALE: f64 = 0.1;
+/// … but never fewer than this many.
+const QUICK_MIN_REPLICATIONS: u64 = 50;
+
+pub const SUITE_SCHEMA: &str = "umpire.suite";
+pub const SUITE_SCHEMA_VERSION: u32 = 1;
+
+/// `suite.json`: every result of one suite run, for `--baseline` next time.
+#[derive(Serialize, Deserialize)]
+struct SuiteFile {
+    schema: String,
+    schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quick_scale: Option<f64>,
+    results: Vec<serde_json::Value>,
+}
+
+fn scaled(replications: u64, quick: Option<f64>) -> u64 {
+    match quick {
+        Some(s) => ((replications as f64 * s).round() as u64)
+            .max(QUICK_MIN_REPLICATIONS)
+            .min(replications),
+        None => replications,
+    }
+}
+
+/// Read a baseline: a `suite.json`, or a directory holding one.
+fn read_baseline(path: &Path) -> Result<Vec<AnyResult>, String> {
+    let file = if path.is_dir() {
+        path.join("suite.json")
+    } else {
+        path.to_owned()
+    };
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let suite: SuiteFile =
+        serde_json::from_str(&text).map_err(|e| format!("{name}: not a suite result: {e}"))?;
+    if suite.schema != SUITE_SCHEMA {
+        return Err(format!(
+            "{name}: schema {:?}, expected {SUITE_SCHEMA:?} (a `suite.json` written by `umpire suite`)",
+            suite.schema
+        ));
+    }
+    suite
+        .results
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            AnyResult::from_json(&format!("{name} result {i}"), &v.to_string())
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
 
 pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
     let files = load::scenario_files(&args.dir)?;
@@ -13,55 +86,211 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
     let Some(loaded) = load::load_all(&files) else {
         return Ok(EXIT_INPUT);
     };
-    let pool = thread_pool(&args.common)?;
-    pool.install(|| {
-        let mut failed = Vec::new();
-        let mut rows = Vec::new();
-        let mut skipped = 0usize;
-        for l in &loaded {
-            let row = match &l.scenario {
-                Scenario::Experiment(exp) => {
-                    let result =
-                        run_experiment(l, &apply(exp, Overrides::default()), &args.common, false)?;
-                    summary::Row::from(&result)
-                }
-                Scenario::Bandit(b) => {
-                    summary::Row::from(&crate::bandit::run_bandit(l, b, &args.common, false)?)
-                }
-                // A serve config is an input of `umpire serve` and of load
-                // scenarios, not a scenario with expectations. A load
-                // scenario needs a server and wall-clock time: `umpire load`.
-                Scenario::Serve(_) | Scenario::Load(_) => {
-                    skipped += 1;
-                    continue;
-                }
-            };
-            if !row.passed {
-                failed.push(row.scenario.clone());
+    let baseline = match &args.baseline {
+        Some(p) => match read_baseline(p) {
+            Ok(b) => Some(b),
+            Err(msg) => {
+                eprintln!("--baseline {msg}");
+                return Ok(EXIT_INPUT);
             }
-            rows.push(row);
-        }
-        crate::outln!();
-        summary::print_overview(&mut std::io::stdout().lock(), &rows);
-        if failed.is_empty() {
-            crate::outln!(
-                "suite: all {} scenarios met their expectations{}",
-                rows.len(),
-                if skipped > 0 {
-                    format!(" ({skipped} serve config(s) or load scenario(s) skipped)")
-                } else {
-                    String::new()
+        },
+        None => None,
+    };
+    let quick = args.quick.then_some(QUICK_SCALE);
+    let out: PathBuf = args.common.out.clone();
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let runnable = loaded
+        .iter()
+        .filter(|l| !matches!(l.scenario, Scenario::Serve(_)))
+        .count();
+    let pool = thread_pool(&args.common)?;
+    progress::hide_per_scenario_bars();
+    let bar = progress::scenarios(runnable as u64);
+    let mut results: Vec<AnyResult> = Vec::new();
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    let mut input_errors = 0;
+    for l in &loaded {
+        bar.set_message(l.scenario.name().to_owned());
+        let started = Instant::now();
+        let part = Part {
+            shard: None,
+            quick_scale: quick,
+        };
+        let result = match &l.scenario {
+            Scenario::Experiment(exp) => {
+                let overrides = Overrides {
+                    seed: None,
+                    replications: Some(scaled(exp.replications, quick)),
+                };
+                let exp = apply(exp, overrides);
+                pool.install(|| run_experiment(l, &exp, &args.common, part, Console::Silent))
+                    .map(|r| AnyResult::Experiment(Box::new(r)))?
+            }
+            Scenario::Bandit(b) => {
+                let mut b = (**b).clone();
+                b.replications = scaled(b.replications, quick);
+                pool.install(|| {
+                    crate::bandit::run_bandit(l, &b, &args.common, part, Console::Silent)
+                })
+                .map(|r| AnyResult::Bandit(Box::new(r)))?
+            }
+            Scenario::Load(s) => {
+                match crate::load_cmd::run_load(l, s, &out, None, Console::Silent)? {
+                    Ok(r) => AnyResult::Load(Box::new(r)),
+                    Err(msg) => {
+                        bar.println(format!("ERROR {msg}"));
+                        input_errors += 1;
+                        bar.inc(1);
+                        continue;
+                    }
                 }
-            );
-            Ok(EXIT_OK)
+            }
+            // A serve config is an input of `umpire serve` and of load
+            // scenarios, not a scenario with expectations.
+            Scenario::Serve(_) => {
+                skipped.push(l.scenario.name().to_owned());
+                continue;
+            }
+        };
+        let rows_ok = result.expectations().iter().filter(|e| e.passed).count();
+        let line = format!(
+            "{} {:<32} {:<10} {:>3}/{:<3} expectations  {:>7.1} s",
+            if result.passed() { "PASS" } else { "FAIL" },
+            result.scenario(),
+            result.kind(),
+            rows_ok,
+            result.expectations().len(),
+            started.elapsed().as_secs_f64()
+        );
+        if bar.is_hidden() {
+            crate::outln!("{line}");
         } else {
+            bar.println(line);
+        }
+        bar.inc(1);
+        rows.push(summary::Row::from_any(&result));
+        results.push(result);
+    }
+    bar.finish_and_clear();
+    let deltas = baseline.as_ref().map(|b| {
+        compare(
+            &results,
+            b,
+            &BaselineOptions {
+                latency_ratio: args.latency_ratio,
+                latency_floor_ms: args.latency_floor_ms,
+                ..BaselineOptions::default()
+            },
+        )
+    });
+    let suite_file = SuiteFile {
+        schema: SUITE_SCHEMA.to_owned(),
+        schema_version: SUITE_SCHEMA_VERSION,
+        quick_scale: quick,
+        results: results
+            .iter()
+            .map(AnyResult::to_json_value)
+            .collect::<Result<_, _>>()?,
+    };
+    let mut json = serde_json::to_string_pretty(&suite_file)?;
+    json.push('\n');
+    write(&out.join("suite.json"), &json)?;
+    let suite = Suite {
+        results,
+        quick_scale: quick,
+        baseline: deltas,
+    };
+    let index = out.join("index.html");
+    write(&index, &umpire_reports::html(&suite))?;
+    write(&out.join("summary.md"), &umpire_reports::markdown(&suite))?;
+    write(&out.join("junit.xml"), &umpire_reports::junit(&suite))?;
+
+    crate::outln!();
+    summary::print_overview(&mut std::io::stdout().lock(), &rows);
+    let regressions: Vec<String> = suite
+        .baseline
+        .iter()
+        .flatten()
+        .filter(|d| d.regression)
+        .map(|d| {
+            format!(
+                "{} {}: {} → {} ({})",
+                d.scenario, d.measure, d.baseline, d.current, d.test
+            )
+        })
+        .collect();
+    if let Some(d) = &suite.baseline {
+        crate::outln!(
+            "baseline: {} measures compared, {} changed significantly, {} regressions",
+            d.len(),
+            d.iter().filter(|x| x.flagged).count(),
+            regressions.len()
+        );
+        for r in &regressions {
+            crate::outln!("  REGRESSION {r}");
+        }
+    }
+    if let Some(s) = quick {
+        crate::outln!(
+            "quick: replication counts scaled by {s} (at least {QUICK_MIN_REPLICATIONS})"
+        );
+    }
+    if !skipped.is_empty() {
+        crate::outln!(
+            "skipped (serve configs, inputs of `umpire serve`): {}",
+            skipped.join(", ")
+        );
+    }
+    crate::outln!(
+        "reports: {} (open in a browser), {}, {}, {}",
+        index.display(),
+        out.join("summary.md").display(),
+        out.join("junit.xml").display(),
+        out.join("suite.json").display()
+    );
+    let failed: Vec<&str> = suite
+        .results
+        .iter()
+        .filter(|r| !r.passed())
+        .map(AnyResult::scenario)
+        .collect();
+    let inconclusive = suite.results.iter().any(|r| {
+        matches!(r, AnyResult::Load(l) if l.verdict == umpire_loadgen::load::result::Verdict::Inconclusive)
+    });
+    if input_errors > 0 {
+        crate::outln!("suite: {input_errors} scenario(s) could not run (bad input)");
+        return Ok(EXIT_INPUT);
+    }
+    if failed.is_empty() && regressions.is_empty() {
+        crate::outln!(
+            "suite: all {} scenarios met their expectations",
+            suite.results.len()
+        );
+        Ok(EXIT_OK)
+    } else {
+        if !failed.is_empty() {
             crate::outln!(
                 "suite: {} of {} scenarios FAILED: {}",
                 failed.len(),
-                rows.len(),
+                suite.results.len(),
                 failed.join(", ")
             );
-            Ok(EXIT_EXPECTATION_FAILED)
         }
-    })
+        if !regressions.is_empty() {
+            crate::outln!(
+                "suite: {} regressions against the baseline",
+                regressions.len()
+            );
+        }
+        let only_inconclusive = regressions.is_empty()
+            && suite.results.iter().filter(|r| !r.passed()).all(|r| {
+                matches!(r, AnyResult::Load(l) if l.verdict == umpire_loadgen::load::result::Verdict::Inconclusive)
+            });
+        Ok(if inconclusive && only_inconclusive {
+            EXIT_INCONCLUSIVE
+        } else {
+            EXIT_EXPECTATION_FAILED
+        })
+    }
 }

@@ -164,6 +164,27 @@ impl From<&umpire_sim::bandit::result::BanditResult> for Row {
     }
 }
 
+impl Row {
+    pub fn from_any(r: &umpire_reports::AnyResult) -> Self {
+        use umpire_reports::AnyResult;
+        match r {
+            AnyResult::Experiment(e) => Row::from(&**e),
+            AnyResult::Bandit(b) => Row::from(&**b),
+            AnyResult::Load(l) => {
+                let rows = r.expectations();
+                Row {
+                    scenario: l.scenario.clone(),
+                    path: "load",
+                    replications: l.endpoints.first().map_or(0, |e| e.count),
+                    expectations_ok: rows.iter().filter(|e| e.passed).count(),
+                    expectations: rows.len(),
+                    passed: l.passed,
+                }
+            }
+        }
+    }
+}
+
 /// One line per scenario: the compact table at the end of a multi-scenario run.
 pub fn print_overview(out: &mut dyn Write, rows: &[Row]) {
     let _ = writeln!(

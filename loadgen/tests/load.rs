@@ -109,6 +109,7 @@ fn plan(s: LoadScenario) -> LoadPlan {
     LoadPlan {
         scenario: s,
         scenario_hash: "sha256:test".into(),
+        scenario_file: "test.toml".into(),
         serve: serve_config(),
         token: None,
         goose_report: None,

@@ -279,8 +279,8 @@ pub struct ComparisonResult {
     pub median_stopping_look: usize,
     pub mean_sample_size: f64,
     /// Mean sample size of the replications that stopped at the median
-    /// stopping look.
-    pub median_sample_size: f64,
+    /// stopping look (None when none stopped exactly there).
+    pub median_sample_size: Option<f64>,
     /// p-value counts at stopping in 20 equal bins over [0, 1] (empty for
     /// methods without p-values).
     pub p_value_histogram: Vec<u64>,
@@ -308,7 +308,7 @@ pub struct MethodResult {
     pub kind: MethodKind,
     pub cuped: bool,
     /// Group-sequential critical values per look.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub critical_values: Vec<f64>,
     pub comparisons: Vec<ComparisonResult>,
     /// Share of replications with at least one rejected true null.
@@ -338,14 +338,44 @@ pub struct ExpectationResult {
     pub message: String,
 }
 
+/// Where a result came from and how to redo it: the header fields every
+/// result kind shares.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub scenario_hash: String,
+    /// The scenario file as given on the command line.
+    pub scenario_file: String,
+    /// The commit of the umpire build, when known.
+    pub git_commit: Option<String>,
+    /// The command that reproduces the whole (unsharded) run.
+    pub reproduce: String,
+    /// Set on a shard's result; None on a whole or merged run.
+    pub shard: Option<Shard>,
+    /// `suite --quick`: the factor replication counts were scaled by.
+    pub quick_scale: Option<f64>,
+}
+
+/// Shard `index` (0-based) of `count`: a contiguous slice of replications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// The replications of this shard: ⌊i·R/n⌋ .. ⌊(i+1)·R/n⌋.
+    pub fn range(self, replications: u64) -> std::ops::Range<u64> {
+        let at =
+            |i: u64| (u128::from(i) * u128::from(replications) / u128::from(self.count)) as u64;
+        at(self.index)..at(self.index + 1)
+    }
+}
+
 /// Facts about a run that are not measures: where it came from, how to redo it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
-    pub scenario_hash: String,
-    /// The commit of the umpire build, when known.
-    pub git_commit: Option<String>,
+    pub provenance: Provenance,
     pub path: SimPath,
-    pub reproduce: String,
     /// Group-sequential critical values per method (empty for others).
     pub critical_values: Vec<Vec<f64>>,
 }
@@ -357,9 +387,14 @@ pub struct ExperimentResult {
     pub kind: String,
     pub scenario: String,
     pub scenario_hash: String,
+    pub scenario_file: String,
     pub umpire_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quick_scale: Option<f64>,
     pub seed: u64,
     pub replications: u64,
     pub replication_range: (u64, u64),
@@ -403,9 +438,12 @@ impl ExperimentResult {
             schema_version: RESULT_SCHEMA_VERSION,
             kind: "experiment".to_owned(),
             scenario: exp.name.clone(),
-            scenario_hash: meta.scenario_hash,
+            scenario_hash: meta.provenance.scenario_hash,
+            scenario_file: meta.provenance.scenario_file,
+            shard: meta.provenance.shard,
+            quick_scale: meta.provenance.quick_scale,
             umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
-            git_commit: meta.git_commit,
+            git_commit: meta.provenance.git_commit,
             seed: exp.seed,
             replications: r,
             replication_range: (acc.first, acc.end),
@@ -423,7 +461,7 @@ impl ExperimentResult {
             methods,
             srm_detection_rate,
             expectations,
-            reproduce: meta.reproduce,
+            reproduce: meta.provenance.reproduce,
             accumulators: acc,
         }
     }
@@ -530,8 +568,7 @@ fn comparison_result(
         median_sample_size: a
             .sample_size_by_stopping_look
             .get(median_stopping_look - 1)
-            .and_then(ExactSum::mean)
-            .unwrap_or(f64::NAN),
+            .and_then(ExactSum::mean),
         p_value_histogram: if has_p {
             a.p_values.coarse()
         } else {

@@ -4,6 +4,7 @@
 
 use umpire_sim::bandit::result::{BanditResult, BanditScenario};
 use umpire_sim::bandit::run::BanditEngine;
+use umpire_sim::outcome::Provenance;
 use umpire_sim::scenario::{Scenario, parse};
 
 const TEXT: &str = r#"
@@ -87,9 +88,11 @@ fn result_json(s: &BanditScenario, threads: usize, splits: &[u64]) -> String {
         acc,
         engine.checkpoints.clone(),
         engine.max_gap(),
-        "sha256:test".into(),
-        "x".into(),
-        None,
+        Provenance {
+            scenario_hash: "sha256:test".into(),
+            reproduce: "x".into(),
+            ..Provenance::default()
+        },
     );
     serde_json::to_string_pretty(&r).expect("json")
 }
@@ -171,9 +174,7 @@ fn segments_are_drawn_by_weight_and_regret_is_per_segment() {
         engine.run(0..s.replications, &|_| {}),
         engine.checkpoints.clone(),
         engine.max_gap(),
-        "h".into(),
-        "x".into(),
-        None,
+        Provenance::default(),
     );
     let u = &result.policies[0];
     let truth = (0.3 * (0.5 - 1.1 / 3.0) + 0.7 * (0.6 - 1.0 / 3.0)) * 4000.0;

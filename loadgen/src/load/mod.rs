@@ -27,6 +27,8 @@ use result::{LoadResult, Measured};
 pub struct LoadPlan {
     pub scenario: LoadScenario,
     pub scenario_hash: String,
+    /// The scenario file as given, recorded for `umpire merge`.
+    pub scenario_file: String,
     pub serve: ServeConfig,
     pub token: Option<String>,
     pub goose_report: Option<PathBuf>,
@@ -289,6 +291,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     Ok(result::build(Measured {
         scenario: &s,
         scenario_hash: plan.scenario_hash,
+        scenario_file: plan.scenario_file,
         target,
         recorder: &rec,
         seconds,

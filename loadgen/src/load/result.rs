@@ -71,6 +71,8 @@ pub struct GeneratorCheck {
     pub achieved_rps: f64,
     pub lag_p99_ms: f64,
     pub lag_max_ms: f64,
+    /// Base64 HdrHistogram V2 of the generator's own lag (µs), for merging.
+    pub lag_histogram: String,
     /// True when the generator itself could not keep its schedule: the run
     /// says nothing about the server's latency.
     pub generator_bound: bool,
@@ -122,11 +124,14 @@ pub struct LoadResult {
     pub kind: String,
     pub scenario: String,
     pub scenario_hash: String,
+    pub scenario_file: String,
     pub umpire_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_commit: Option<String>,
     pub seed: u64,
     pub target: String,
+    /// How many generator processes this result pools (1 unless merged).
+    pub workers: u64,
     pub duration_seconds: f64,
     pub users: u64,
     pub endpoints: Vec<EndpointResult>,
@@ -230,6 +235,7 @@ fn endpoint_result(
 pub struct Measured<'a> {
     pub scenario: &'a LoadScenario,
     pub scenario_hash: String,
+    pub scenario_file: String,
     pub target: String,
     pub recorder: &'a Recorder,
     /// Wall time from the first request to the end of the run.
@@ -324,6 +330,7 @@ pub fn build(m: Measured) -> LoadResult {
         achieved_rps: achieved,
         lag_p99_ms: lag_p99,
         lag_max_ms: lag_max,
+        lag_histogram: encode(&rec.lag),
         generator_bound: reason.is_some(),
         reason,
     };
@@ -395,6 +402,57 @@ pub fn build(m: Measured) -> LoadResult {
         })
         .collect();
 
+    let Judged {
+        verdict,
+        ratio,
+        passed,
+        messages,
+    } = judge(s, &endpoints, &generator, &srm, &parity, &convergence);
+    LoadResult {
+        schema: LOAD_SCHEMA.to_owned(),
+        schema_version: LOAD_SCHEMA_VERSION,
+        kind: "load".to_owned(),
+        scenario: s.name.clone(),
+        scenario_hash: m.scenario_hash,
+        scenario_file: m.scenario_file,
+        umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
+        git_commit: m.git_commit,
+        seed: s.seed,
+        target: m.target,
+        workers: 1,
+        duration_seconds: m.seconds,
+        users: s.traffic.users,
+        endpoints,
+        generator,
+        srm,
+        parity,
+        convergence,
+        verdict,
+        expected_verdict: s.expect.verdict,
+        corrected_over_raw_p99: ratio,
+        passed,
+        messages,
+        reproduce: m.reproduce,
+        goose_report: m.goose_report,
+    }
+}
+
+/// The verdict and the expectations' outcome, from what was measured.
+struct Judged {
+    verdict: Verdict,
+    ratio: Option<BoundCheck>,
+    passed: bool,
+    messages: Vec<String>,
+}
+
+fn judge(
+    s: &LoadScenario,
+    endpoints: &[EndpointResult],
+    generator: &GeneratorCheck,
+    srm: &[SrmCheck],
+    parity: &ParityCheck,
+    convergence: &[ConvergenceCheck],
+) -> Judged {
     let mut messages = Vec::new();
     let slo_failed: Vec<String> = endpoints
         .iter()
@@ -466,29 +524,143 @@ pub fn build(m: Measured) -> LoadResult {
         (Verdict::Pass, ExpectedVerdict::Pass) | (Verdict::Fail, ExpectedVerdict::Fail)
     );
     let passed = verdict_as_expected && ratio.as_ref().is_none_or(|r| r.passed);
-    LoadResult {
-        schema: LOAD_SCHEMA.to_owned(),
-        schema_version: LOAD_SCHEMA_VERSION,
-        kind: "load".to_owned(),
-        scenario: s.name.clone(),
-        scenario_hash: m.scenario_hash,
-        umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
-        git_commit: m.git_commit,
-        seed: s.seed,
-        target: m.target,
-        duration_seconds: m.seconds,
-        users: s.traffic.users,
+    Judged {
+        verdict,
+        ratio,
+        passed,
+        messages,
+    }
+}
+
+/// Merge the results of several generator processes that ran the same load
+/// scenario at the same time against one target. Histograms add exactly, so
+/// the merged percentiles are those of all requests; counts and rates add;
+/// the checks pool their counts; SLOs and the verdict are judged again.
+pub fn merge(results: &[LoadResult], s: &LoadScenario) -> Result<LoadResult, String> {
+    let first = results.first().ok_or("no results to merge")?;
+    for r in results {
+        if r.scenario_hash != first.scenario_hash || r.endpoints.len() != first.endpoints.len() {
+            return Err(format!(
+                "results of different load scenarios: {} and {}",
+                first.scenario, r.scenario
+            ));
+        }
+    }
+    let add_all = |pick: &dyn Fn(&LoadResult) -> &str| -> Result<Histogram<u64>, String> {
+        let mut total = super::recorder::new_histogram().map_err(|e| e.to_string())?;
+        for r in results {
+            let h = decode(pick(r)).ok_or("an exported histogram does not decode")?;
+            total.add(&h).map_err(|e| e.to_string())?;
+        }
+        Ok(total)
+    };
+    let seconds = results
+        .iter()
+        .map(|r| r.duration_seconds)
+        .fold(0.0, f64::max);
+    let mut endpoints = Vec::new();
+    for (i, e) in first.endpoints.iter().enumerate() {
+        let record = EndpointRecord {
+            raw: add_all(&|r| r.endpoints[i].raw_histogram.as_str())?,
+            corrected: add_all(&|r| r.endpoints[i].corrected_histogram.as_str())?,
+            count: results.iter().map(|r| r.endpoints[i].count).sum(),
+            errors: results.iter().map(|r| r.endpoints[i].errors).sum(),
+        };
+        let slo = s.slos.iter().find(|x| x.endpoint == Some(e.endpoint));
+        endpoints.push(endpoint_result(e.endpoint, &record, seconds, slo));
+    }
+    let lag = add_all(&|r| r.generator.lag_histogram.as_str())?;
+    let lag_p99 = lag.value_at_quantile(0.99) as f64 / 1000.0;
+    let reasons: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.generator.reason.clone())
+        .collect();
+    let generator = GeneratorCheck {
+        target_rps: first.generator.target_rps.map(|t| t * results.len() as f64),
+        achieved_rps: results.iter().map(|r| r.generator.achieved_rps).sum(),
+        lag_p99_ms: lag_p99,
+        lag_max_ms: lag.max() as f64 / 1000.0,
+        lag_histogram: encode(&lag),
+        generator_bound: !reasons.is_empty() || lag_p99 > s.checks.max_generator_lag_ms,
+        reason: if reasons.is_empty() && lag_p99 > s.checks.max_generator_lag_ms {
+            Some(format!("the pooled generator lag has p99 {lag_p99:.2} ms"))
+        } else {
+            reasons.first().map(|r| format!("a worker: {r}"))
+        },
+    };
+    let srm = first
+        .srm
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut counts = vec![0u64; c.counts.len()];
+            for r in results {
+                for (t, x) in counts.iter_mut().zip(&r.srm[i].counts) {
+                    *t += x;
+                }
+            }
+            // The "outside" cell is dropped from the test when no unit can land there.
+            let tested = &counts[..c.expected_shares.len().min(counts.len())];
+            let p = srm_chi_square(tested, &c.expected_shares).p_value;
+            SrmCheck {
+                experiment: c.experiment.clone(),
+                counts,
+                expected_shares: c.expected_shares.clone(),
+                p_value: p,
+                passed: p >= s.checks.srm_alpha,
+            }
+        })
+        .collect::<Vec<_>>();
+    let parity = ParityCheck {
+        checked: results.iter().map(|r| r.parity.checked).sum(),
+        mismatches: results.iter().map(|r| r.parity.mismatches).sum(),
+        examples: results
+            .iter()
+            .flat_map(|r| r.parity.examples.iter().cloned())
+            .take(5)
+            .collect(),
+        passed: results.iter().all(|r| r.parity.passed),
+    };
+    let convergence = first
+        .convergence
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let n: u64 = results.iter().map(|r| r.convergence[i].decisions).sum();
+            let best: f64 = results
+                .iter()
+                .map(|r| (r.convergence[i].best_share * r.convergence[i].decisions as f64).round())
+                .sum();
+            let share = if n > 0 { best / n as f64 } else { 0.0 };
+            ConvergenceCheck {
+                bandit: c.bandit.clone(),
+                best_arm: c.best_arm,
+                decisions: n,
+                best_share: share,
+                min_best_share: c.min_best_share,
+                passed: n > 0 && share >= c.min_best_share,
+            }
+        })
+        .collect::<Vec<_>>();
+    let Judged {
+        verdict,
+        ratio,
+        passed,
+        messages,
+    } = judge(s, &endpoints, &generator, &srm, &parity, &convergence);
+    Ok(LoadResult {
+        workers: results.iter().map(|r| r.workers).sum(),
+        duration_seconds: seconds,
         endpoints,
         generator,
         srm,
         parity,
         convergence,
         verdict,
-        expected_verdict: s.expect.verdict,
         corrected_over_raw_p99: ratio,
         passed,
         messages,
-        reproduce: m.reproduce,
-        goose_report: m.goose_report,
-    }
+        goose_report: None,
+        ..first.clone()
+    })
 }

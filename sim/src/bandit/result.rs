@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::env::{Environment, RewardKind};
 use super::run::{BanditAcc, NamedPolicy, REGRET_BINS};
 use crate::experiment::Bound;
-use crate::outcome::{INTERVAL_ALPHA, MeanEstimate, check_min_max, mean_estimate, verdict_message};
+use crate::outcome::{
+    INTERVAL_ALPHA, MeanEstimate, Provenance, Shard, check_min_max, mean_estimate, verdict_message,
+};
 use crate::stats::{ExactSum, Proportion, wilson};
 
 /// The schema name and version of [`BanditResult`] JSON.
@@ -132,9 +134,14 @@ pub struct BanditResult {
     pub kind: String,
     pub scenario: String,
     pub scenario_hash: String,
+    pub scenario_file: String,
     pub umpire_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quick_scale: Option<f64>,
     pub seed: u64,
     pub replications: u64,
     pub replication_range: (u64, u64),
@@ -188,9 +195,7 @@ impl BanditResult {
         acc: BanditAcc,
         checkpoints: Vec<u64>,
         max_gap: f64,
-        hash: String,
-        reproduce: String,
-        git_commit: Option<String>,
+        provenance: Provenance,
     ) -> Self {
         let r = acc.replications();
         let lai = (s.env.stationary() && s.env.reward == RewardKind::Bernoulli).then(|| {
@@ -264,9 +269,12 @@ impl BanditResult {
             schema_version: BANDIT_SCHEMA_VERSION,
             kind: "bandit".to_owned(),
             scenario: s.name.clone(),
-            scenario_hash: hash,
+            scenario_hash: provenance.scenario_hash,
+            scenario_file: provenance.scenario_file,
+            shard: provenance.shard,
+            quick_scale: provenance.quick_scale,
             umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
-            git_commit,
+            git_commit: provenance.git_commit,
             seed: s.seed,
             replications: r,
             replication_range: (acc.first, acc.end),
@@ -278,7 +286,7 @@ impl BanditResult {
             passed: expectations.iter().all(|e| e.passed),
             policies,
             expectations,
-            reproduce,
+            reproduce: provenance.reproduce,
             accumulators: acc,
         }
     }

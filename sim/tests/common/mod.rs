@@ -39,10 +39,12 @@ pub fn run_on(
 pub fn result_json(exp: &Experiment, acc: ExperimentAcc, per_unit: bool) -> String {
     let engine = Engine::new(exp, per_unit);
     let meta = RunMeta {
-        scenario_hash: "sha256:test".into(),
-        git_commit: None,
+        provenance: umpire_sim::outcome::Provenance {
+            scenario_hash: "sha256:test".into(),
+            reproduce: "umpire run test.toml".into(),
+            ..Default::default()
+        },
         path: engine.path(),
-        reproduce: "umpire run test.toml".into(),
         critical_values: engine.critical_values(),
     };
     serde_json::to_string_pretty(&ExperimentResult::build(exp, acc, meta)).expect("serialise")

@@ -1,0 +1,552 @@
+//! Compare a suite run against a baseline run and flag regressions.
+//!
+//! Results are matched by scenario name. Each measure is judged by a test
+//! suited to what it is, never by a fixed percentage:
+//!
+//! - **proportions** (rejection rates, coverage, relative coverage, the
+//!   family-wise error rate, the SRM detection rate, a bandit's best-arm
+//!   identification rate): a pooled two-proportion z-test on the two runs'
+//!   (successes, trials), two-sided;
+//! - **means** (a bandit policy's regret at the horizon): a Welch z-test on
+//!   the difference of the means, SE = √(sd₁²/n₁ + sd₂²/n₂), n the
+//!   replications;
+//! - **latency** (a load endpoint's corrected p50/p95/p99/p99.9): the ratio
+//!   current / baseline against [`BaselineOptions::latency_ratio`] (and its
+//!   inverse, an improvement); an endpoint's **error rate** by the
+//!   two-proportion test on errors out of requests.
+//!
+//! A change is *flagged* when the test's p-value is below
+//! [`BaselineOptions::alpha`] (or the latency ratio is out of bounds), and a
+//! *regression* when it is flagged and goes the bad way. Which way is bad
+//! depends on the measure, and for a rejection rate on the truth: a false
+//! positive rate should not rise, power should not fall. Where the direction
+//! is not known, a regression is any flagged change.
+//!
+//! The output is deterministic: scenarios in the current run's order (then
+//! those only in the baseline, in its order), and within a scenario the
+//! measures in a fixed order.
+
+use serde::{Deserialize, Serialize};
+use umpire_loadgen::load::result::{EndpointResult, LoadResult};
+use umpire_sim::bandit::result::{BanditResult, PolicyResult};
+use umpire_sim::experiment::Measure;
+use umpire_sim::outcome::{ComparisonResult, ExperimentResult, MeanEstimate, MethodResult};
+use umpire_sim::stats::Proportion;
+
+use crate::AnyResult;
+
+/// How strict the comparison is.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineOptions {
+    /// Significance level of the two-proportion and Welch tests (two-sided).
+    /// Small by default: a suite compares hundreds of measures.
+    pub alpha: f64,
+    /// A latency percentile is flagged when current / baseline exceeds this
+    /// (a regression) or falls below its inverse (an improvement).
+    pub latency_ratio: f64,
+    /// … and only when the two values differ by more than this many
+    /// milliseconds: on loopback, sub-millisecond percentiles move by large
+    /// ratios with scheduler noise alone.
+    pub latency_floor_ms: f64,
+}
+
+impl Default for BaselineOptions {
+    fn default() -> Self {
+        Self {
+            alpha: 0.001,
+            latency_ratio: 1.25,
+            latency_floor_ms: 1.0,
+        }
+    }
+}
+
+/// One measure of one scenario, in the baseline and the current run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    pub scenario: String,
+    /// What was compared, e.g. `naive/conversion/treatment rejection_rate`,
+    /// `thompson regret` or `overall p99_ms (corrected)`.
+    pub measure: String,
+    pub baseline: f64,
+    pub current: f64,
+    /// `current - baseline`.
+    pub delta: f64,
+    /// How it was judged, e.g. `two-proportion z = 3.40, p = 6.75e-4 (…)` or
+    /// `ratio 1.31 > 1.25`; or why no test was possible.
+    pub test: String,
+    pub p_value: Option<f64>,
+    /// A significant (or over-ratio) change, either way.
+    pub flagged: bool,
+    /// Flagged and in the bad direction; where the bad direction is not
+    /// known, equal to `flagged`.
+    pub regression: bool,
+}
+
+/// Which way a measure gets worse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bad {
+    Up,
+    Down,
+    Unknown,
+}
+
+impl Bad {
+    fn is_worse(self, delta: f64) -> bool {
+        match self {
+            Bad::Up => delta > 0.0,
+            Bad::Down => delta < 0.0,
+            Bad::Unknown => true,
+        }
+    }
+}
+
+/// Two-sided p-value of a standard-normal statistic, 2·(1 − Φ(|z|)), via
+/// erfc so tiny p-values keep their precision.
+fn two_sided_p(z: f64) -> f64 {
+    statrs::function::erf::erfc(z.abs() / std::f64::consts::SQRT_2).min(1.0)
+}
+
+/// Pooled two-proportion z-test of `x1 / n1` (current) against `x2 / n2`
+/// (baseline): `(z, two-sided p)`, z positive when the current rate is
+/// higher. `None` when no test is possible: an empty sample, a count above
+/// its trials, or a pooled rate of 0 or 1 (no variance).
+pub fn two_proportion_z_test(x1: u64, n1: u64, x2: u64, n2: u64) -> Option<(f64, f64)> {
+    if n1 == 0 || n2 == 0 || x1 > n1 || x2 > n2 {
+        return None;
+    }
+    let (n1f, n2f) = (n1 as f64, n2 as f64);
+    let pooled = (x1 + x2) as f64 / (n1f + n2f);
+    if pooled <= 0.0 || pooled >= 1.0 {
+        return None;
+    }
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1f + 1.0 / n2f)).sqrt();
+    let z = (x1 as f64 / n1f - x2 as f64 / n2f) / se;
+    Some((z, two_sided_p(z)))
+}
+
+/// Welch z-test of the mean `m1` (sd `sd1` over `n1` replications, current)
+/// against `m2` (baseline): `(z, two-sided p)` with
+/// SE = √(sd₁²/n₁ + sd₂²/n₂), z positive when the current mean is higher.
+/// `None` when no test is possible: an empty sample, a non-finite input, or
+/// a zero standard error.
+pub fn welch_z_test(m1: f64, sd1: f64, n1: u64, m2: f64, sd2: f64, n2: u64) -> Option<(f64, f64)> {
+    if n1 == 0 || n2 == 0 || ![m1, sd1, m2, sd2].iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let se = (sd1 * sd1 / n1 as f64 + sd2 * sd2 / n2 as f64).sqrt();
+    if se <= 0.0 || !se.is_finite() {
+        return None;
+    }
+    let z = (m1 - m2) / se;
+    Some((z, two_sided_p(z)))
+}
+
+/// Compare every result of `current` with the baseline result of the same
+/// scenario.
+pub fn compare(
+    current: &[AnyResult],
+    baseline: &[AnyResult],
+    opts: &BaselineOptions,
+) -> Vec<Delta> {
+    let mut out = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for cur in current {
+        let name = cur.scenario();
+        if seen.contains(&name) {
+            continue;
+        }
+        seen.push(name);
+        let mut c = Cmp {
+            scenario: name,
+            opts,
+            out: &mut out,
+        };
+        match baseline.iter().find(|b| b.scenario() == name) {
+            None => c.note(
+                "missing in baseline",
+                "not compared: the baseline has no result for this scenario (values are 0)",
+            ),
+            Some(base) => match (cur, base) {
+                (AnyResult::Experiment(cur), AnyResult::Experiment(base)) => {
+                    c.experiment(cur, base)
+                }
+                (AnyResult::Bandit(cur), AnyResult::Bandit(base)) => c.bandit(cur, base),
+                (AnyResult::Load(cur), AnyResult::Load(base)) => c.load(cur, base),
+                _ => c.note(
+                    "kind changed",
+                    &format!(
+                        "not compared: a {} result in the baseline, a {} result now (values are 0)",
+                        base.kind(),
+                        cur.kind()
+                    ),
+                ),
+            },
+        }
+    }
+    for base in baseline {
+        let name = base.scenario();
+        if seen.contains(&name) {
+            continue;
+        }
+        seen.push(name);
+        Cmp {
+            scenario: name,
+            opts,
+            out: &mut out,
+        }
+        .note(
+            "missing in current run",
+            "not compared: the current run has no result for this scenario (values are 0)",
+        );
+    }
+    out
+}
+
+/// The deltas of one scenario.
+struct Cmp<'a> {
+    scenario: &'a str,
+    opts: &'a BaselineOptions,
+    out: &'a mut Vec<Delta>,
+}
+
+/// The first item of `items` whose key is `key`.
+fn find_by<'t, T>(items: &'t [T], key: &str, key_of: impl Fn(&T) -> String) -> Option<&'t T> {
+    items.iter().find(|t| key_of(t) == key)
+}
+
+fn comparison_key(method: &str, c: &ComparisonResult) -> String {
+    format!("{method}/{}/{}", c.metric, c.variant)
+}
+
+fn rejection_direction(m: Measure) -> Bad {
+    match m {
+        Measure::FalsePositiveRate => Bad::Up,
+        Measure::Power => Bad::Down,
+        _ => Bad::Unknown,
+    }
+}
+
+impl Cmp<'_> {
+    fn push(&mut self, measure: String, baseline: f64, current: f64, test: String) -> &mut Delta {
+        self.out.push(Delta {
+            scenario: self.scenario.to_owned(),
+            measure,
+            baseline,
+            current,
+            delta: current - baseline,
+            test,
+            p_value: None,
+            flagged: false,
+            regression: false,
+        });
+        self.out.last_mut().expect("just pushed")
+    }
+
+    /// A row that compares nothing (a missing scenario or part of one).
+    fn note(&mut self, measure: &str, test: &str) {
+        self.push(measure.to_owned(), 0.0, 0.0, test.to_owned());
+    }
+
+    fn proportion(&mut self, measure: String, cur: &Proportion, base: &Proportion, bad: Bad) {
+        let rate = |p: &Proportion| {
+            if p.trials > 0 {
+                p.successes as f64 / p.trials as f64
+            } else {
+                0.0
+            }
+        };
+        let counts = format!(
+            "{}/{} vs {}/{}",
+            cur.successes, cur.trials, base.successes, base.trials
+        );
+        let alpha = self.opts.alpha;
+        let tested = two_proportion_z_test(cur.successes, cur.trials, base.successes, base.trials);
+        let d = self.push(measure, rate(base), rate(cur), String::new());
+        let Some((z, p)) = tested else {
+            d.test = match (cur.trials, base.trials) {
+                (0, 0) => "no test: no trials in either run".to_owned(),
+                (0, _) => "no test: no trials in the current run".to_owned(),
+                (_, 0) => "no test: no trials in the baseline".to_owned(),
+                _ if cur.successes > cur.trials || base.successes > base.trials => {
+                    format!("no test: more successes than trials ({counts})")
+                }
+                _ if cur.successes + base.successes == 0 => {
+                    format!("no test: pooled rate is 0 ({counts})")
+                }
+                _ => format!("no test: pooled rate is 1 ({counts})"),
+            };
+            return;
+        };
+        d.test = format!("two-proportion z = {z:.2}, p = {p:.2e} ({counts})");
+        judge(d, Some(p), p < alpha, bad, z);
+    }
+
+    fn mean(
+        &mut self,
+        measure: String,
+        cur: (&MeanEstimate, u64),
+        base: (&MeanEstimate, u64),
+        bad: Bad,
+    ) {
+        let ((c, nc), (b, nb)) = (cur, base);
+        let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
+        let alpha = self.opts.alpha;
+        let d = self.push(measure, finite(b.value), finite(c.value), String::new());
+        match welch_z_test(c.value, c.sd, nc, b.value, b.sd, nb) {
+            Some((z, p)) => {
+                d.test = format!(
+                    "Welch z = {z:.2}, p = {p:.2e} (mean {:.4} ± sd {:.4} over {nc} vs {:.4} ± {:.4} over {nb})",
+                    c.value, c.sd, b.value, b.sd
+                );
+                judge(d, Some(p), p < alpha, bad, z);
+            }
+            None => {
+                d.test = if nc == 0 || nb == 0 {
+                    "no test: no replications in one run".to_owned()
+                } else if ![c.value, c.sd, b.value, b.sd].iter().all(|v| v.is_finite()) {
+                    "no test: a mean or standard deviation is not finite (shown as 0)".to_owned()
+                } else {
+                    "no test: both standard deviations are 0".to_owned()
+                };
+            }
+        }
+    }
+
+    fn latency(&mut self, measure: String, cur: (f64, u64), base: (f64, u64)) {
+        let ((c, nc), (b, nb)) = (cur, base);
+        let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
+        let limit = self.opts.latency_ratio;
+        let floor = self.opts.latency_floor_ms;
+        let d = self.push(measure, finite(b), finite(c), String::new());
+        if nc == 0 || nb == 0 {
+            d.test = format!(
+                "no test: no requests in {}",
+                match (nc, nb) {
+                    (0, 0) => "either run",
+                    (0, _) => "the current run",
+                    _ => "the baseline",
+                }
+            );
+            return;
+        }
+        if !(b > 0.0 && b.is_finite() && c.is_finite()) {
+            d.test = "no ratio: the baseline is not a positive latency".to_owned();
+            return;
+        }
+        let ratio = c / b;
+        if (c - b).abs() < floor {
+            d.test = format!(
+                "ratio {ratio:.2}, but a change of {:.3} ms < {floor} ms",
+                (c - b).abs()
+            );
+        } else if ratio > limit {
+            d.test = format!("ratio {ratio:.2} > {limit}");
+            judge(d, None, true, Bad::Up, ratio - 1.0);
+        } else if ratio < 1.0 / limit {
+            d.test = format!("ratio {ratio:.2} < {:.2} (1/{limit}): faster", 1.0 / limit);
+            judge(d, None, true, Bad::Up, ratio - 1.0);
+        } else {
+            d.test = format!("ratio {ratio:.2} within [{:.2}, {limit}]", 1.0 / limit);
+        }
+    }
+
+    fn experiment(&mut self, cur: &ExperimentResult, base: &ExperimentResult) {
+        for m in &cur.methods {
+            match find_by(&base.methods, &m.name, |b: &MethodResult| b.name.clone()) {
+                None => self.note(
+                    &format!("{} missing in baseline", m.name),
+                    "not compared: the baseline has no such method (values are 0)",
+                ),
+                Some(bm) => self.method(m, bm),
+            }
+        }
+        for bm in &base.methods {
+            if find_by(&cur.methods, &bm.name, |m: &MethodResult| m.name.clone()).is_none() {
+                self.note(
+                    &format!("{} missing in current run", bm.name),
+                    "not compared: the current run has no such method (values are 0)",
+                );
+            }
+        }
+        self.proportion(
+            "srm_detection_rate".to_owned(),
+            &cur.srm_detection_rate,
+            &base.srm_detection_rate,
+            srm_direction(cur),
+        );
+    }
+
+    fn method(&mut self, m: &MethodResult, bm: &MethodResult) {
+        for c in &m.comparisons {
+            let key = comparison_key(&m.name, c);
+            let Some(bc) = find_by(&bm.comparisons, &key, |b| comparison_key(&bm.name, b)) else {
+                self.note(
+                    &format!("{key} missing in baseline"),
+                    "not compared: the baseline has no such comparison (values are 0)",
+                );
+                continue;
+            };
+            // The truth decides which way a rejection rate should not move;
+            // if it differs between the runs, no direction is known.
+            let bad = if c.rejection_measure == bc.rejection_measure {
+                rejection_direction(c.rejection_measure)
+            } else {
+                Bad::Unknown
+            };
+            self.proportion(
+                format!("{key} rejection_rate"),
+                &c.rejection_rate,
+                &bc.rejection_rate,
+                bad,
+            );
+            self.proportion(
+                format!("{key} coverage"),
+                &c.coverage,
+                &bc.coverage,
+                Bad::Down,
+            );
+            self.proportion(
+                format!("{key} relative_coverage"),
+                &c.relative_coverage,
+                &bc.relative_coverage,
+                Bad::Down,
+            );
+        }
+        for bc in &bm.comparisons {
+            let key = comparison_key(&bm.name, bc);
+            if find_by(&m.comparisons, &key, |c| comparison_key(&m.name, c)).is_none() {
+                self.note(
+                    &format!("{key} missing in current run"),
+                    "not compared: the current run has no such comparison (values are 0)",
+                );
+            }
+        }
+        // The family-wise error rate counts rejected true nulls: without a
+        // true null it is 0 by construction, and not worth a row.
+        let has_null = |m: &MethodResult| {
+            m.comparisons
+                .iter()
+                .any(|c| c.rejection_measure == Measure::FalsePositiveRate)
+        };
+        if has_null(m) || has_null(bm) {
+            self.proportion(
+                format!("{} family_wise_error_rate", m.name),
+                &m.family_wise_error_rate,
+                &bm.family_wise_error_rate,
+                Bad::Up,
+            );
+        }
+    }
+
+    fn bandit(&mut self, cur: &BanditResult, base: &BanditResult) {
+        for p in &cur.policies {
+            let Some(bp) = find_by(&base.policies, &p.name, |b: &PolicyResult| b.name.clone())
+            else {
+                self.note(
+                    &format!("{} missing in baseline", p.name),
+                    "not compared: the baseline has no such policy (values are 0)",
+                );
+                continue;
+            };
+            self.mean(
+                format!("{} regret", p.name),
+                (&p.final_regret, cur.replications),
+                (&bp.final_regret, base.replications),
+                Bad::Up,
+            );
+            self.proportion(
+                format!("{} best_arm_identified", p.name),
+                &p.best_arm_identified,
+                &bp.best_arm_identified,
+                Bad::Down,
+            );
+        }
+        for bp in &base.policies {
+            if find_by(&cur.policies, &bp.name, |p: &PolicyResult| p.name.clone()).is_none() {
+                self.note(
+                    &format!("{} missing in current run", bp.name),
+                    "not compared: the current run has no such policy (values are 0)",
+                );
+            }
+        }
+    }
+
+    fn load(&mut self, cur: &LoadResult, base: &LoadResult) {
+        let key = |e: &EndpointResult| e.endpoint.key().to_owned();
+        for e in &cur.endpoints {
+            let name = key(e);
+            let Some(be) = find_by(&base.endpoints, &name, key) else {
+                self.note(
+                    &format!("{name} missing in baseline"),
+                    "not compared: the baseline has no such endpoint (values are 0)",
+                );
+                continue;
+            };
+            let (c, b) = (&e.corrected, &be.corrected);
+            for (what, cv, bv) in [
+                ("p50_ms", c.p50_ms, b.p50_ms),
+                ("p95_ms", c.p95_ms, b.p95_ms),
+                ("p99_ms", c.p99_ms, b.p99_ms),
+                ("p999_ms", c.p999_ms, b.p999_ms),
+            ] {
+                self.latency(
+                    format!("{name} {what} (corrected)"),
+                    (cv, e.count),
+                    (bv, be.count),
+                );
+            }
+            let errors = |e: &EndpointResult| Proportion {
+                value: e.error_rate,
+                lo: 0.0,
+                hi: 1.0,
+                successes: e.errors,
+                trials: e.count,
+            };
+            self.proportion(
+                format!("{name} error_rate"),
+                &errors(e),
+                &errors(be),
+                Bad::Up,
+            );
+        }
+        for be in &base.endpoints {
+            let name = key(be);
+            if find_by(&cur.endpoints, &name, key).is_none() {
+                self.note(
+                    &format!("{name} missing in current run"),
+                    "not compared: the current run has no such endpoint (values are 0)",
+                );
+            }
+        }
+    }
+}
+
+/// Record a test's verdict: flagged when `significant`, a regression when
+/// also in the bad direction (`signed` is positive when the current value
+/// is higher).
+fn judge(d: &mut Delta, p: Option<f64>, significant: bool, bad: Bad, signed: f64) {
+    d.p_value = p;
+    d.flagged = significant;
+    d.regression = significant && bad.is_worse(signed);
+}
+
+/// Which way the SRM detection rate should not move. The result does not
+/// record the scenario's faults, so the scenario's own expectation on the
+/// rate says what it is: a floor (`min`) makes it a detection power (down is
+/// bad), a ceiling alone (`max`) a false positive rate (up is bad). Without
+/// such an expectation the direction is unknown.
+fn srm_direction(r: &ExperimentResult) -> Bad {
+    let bounds: Vec<_> = r
+        .expectations
+        .iter()
+        .filter(|e| e.measure == Measure::SrmDetectionRate)
+        .map(|e| e.bound)
+        .collect();
+    let floor = bounds.iter().any(|b| b.min.is_some());
+    let ceiling = bounds.iter().any(|b| b.max.is_some());
+    match (floor, ceiling) {
+        (true, false) => Bad::Down,
+        (false, true) => Bad::Up,
+        _ => Bad::Unknown,
+    }
+}

@@ -1,0 +1,728 @@
+//! The baseline comparison on real results (tests/data/baseline, see its
+//! README), and its tests against reference values computed once with
+//! statsmodels and scipy (tests/reference/two_proportion.py, committed with
+//! its output).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use umpire_reports::AnyResult;
+use umpire_reports::baseline::{
+    BaselineOptions, Delta, compare, two_proportion_z_test, welch_z_test,
+};
+use umpire_sim::experiment::{Bound, Measure};
+use umpire_sim::outcome::{ExpectationResult, ExperimentResult};
+use umpire_sim::stats::{Proportion, wilson};
+
+const TOL: f64 = 1e-9;
+
+fn data(dir: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/baseline")
+        .join(dir)
+}
+
+/// Every result in a run directory, in file-name order.
+fn load(dir: &str) -> Vec<AnyResult> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data(dir))
+        .expect("test data directory")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).expect("readable");
+            AnyResult::from_json(&f.display().to_string(), &text).unwrap_or_else(|e| {
+                panic!("{e}\n(regenerate the test data: see tests/data/baseline/README.md)")
+            })
+        })
+        .collect()
+}
+
+fn one(dir: &str, scenario: &str) -> AnyResult {
+    load(dir)
+        .into_iter()
+        .find(|r| r.scenario() == scenario)
+        .unwrap_or_else(|| panic!("{scenario} in {dir}"))
+}
+
+fn experiment(r: &mut AnyResult) -> &mut ExperimentResult {
+    match r {
+        AnyResult::Experiment(e) => e,
+        _ => panic!("not an experiment result"),
+    }
+}
+
+fn row<'d>(deltas: &'d [Delta], scenario: &str, measure: &str) -> &'d Delta {
+    deltas
+        .iter()
+        .find(|d| d.scenario == scenario && d.measure == measure)
+        .unwrap_or_else(|| panic!("no row {scenario} / {measure} in {deltas:#?}"))
+}
+
+fn flagged(deltas: &[Delta]) -> Vec<&Delta> {
+    deltas
+        .iter()
+        .filter(|d| d.flagged || d.regression)
+        .collect()
+}
+
+fn prop(successes: u64, trials: u64) -> Proportion {
+    wilson(successes, trials, 0.05)
+}
+
+fn opts() -> BaselineOptions {
+    BaselineOptions::default()
+}
+
+const FPR: &str = "fixed/conversion/treatment rejection_rate";
+
+#[test]
+fn defaults() {
+    let o = BaselineOptions::default();
+    assert_eq!(o.alpha, 0.001);
+    assert_eq!(o.latency_ratio, 1.25);
+}
+
+#[test]
+fn a_run_compared_with_itself_flags_nothing() {
+    for dir in ["run_a", "run_b"] {
+        let run = load(dir);
+        let deltas = compare(&run, &run, &opts());
+        assert!(flagged(&deltas).is_empty(), "{:#?}", flagged(&deltas));
+        for d in &deltas {
+            assert_eq!(d.delta, 0.0, "{d:?}");
+            assert!(!d.measure.contains("missing"), "{d:?}");
+            // Every test that ran found no difference at all.
+            if let Some(p) = d.p_value {
+                assert_eq!(p, 1.0, "{d:?}");
+            }
+        }
+        // Every scenario is there, in the run's order.
+        let mut scenarios: Vec<&str> = deltas.iter().map(|d| d.scenario.as_str()).collect();
+        scenarios.dedup();
+        let expected: Vec<&str> = run.iter().map(AnyResult::scenario).collect();
+        assert_eq!(scenarios, expected);
+    }
+}
+
+#[test]
+fn measures_come_in_a_fixed_order() {
+    let (cur, base) = (load("run_b"), load("run_a"));
+    let deltas = compare(&cur, &base, &opts());
+    let of = |s: &str| -> Vec<&str> {
+        deltas
+            .iter()
+            .filter(|d| d.scenario == s)
+            .map(|d| d.measure.as_str())
+            .collect()
+    };
+    assert_eq!(
+        of("aa_conversion"),
+        [
+            FPR,
+            "fixed/conversion/treatment coverage",
+            "fixed/conversion/treatment relative_coverage",
+            "fixed family_wise_error_rate",
+            "srm_detection_rate",
+        ]
+    );
+    // No true null: no family-wise error rate row.
+    assert_eq!(
+        of("ab_conversion_power"),
+        [
+            FPR,
+            "fixed/conversion/treatment coverage",
+            "fixed/conversion/treatment relative_coverage",
+            "srm_detection_rate",
+        ]
+    );
+    assert_eq!(
+        of("bandit_small"),
+        [
+            "ucb1 regret",
+            "ucb1 best_arm_identified",
+            "thompson regret",
+            "thompson best_arm_identified",
+        ]
+    );
+    // Only in the baseline: reported last, not compared.
+    assert_eq!(of("serving_slo"), ["missing in current run"]);
+    assert_eq!(deltas.last().unwrap().scenario, "serving_slo");
+    // The same inputs give the same rows.
+    assert_eq!(deltas, compare(&cur, &base, &opts()));
+}
+
+#[test]
+fn two_seeds_of_the_same_scenarios_flag_nothing() {
+    let (cur, base) = (load("run_b"), load("run_a"));
+    let deltas = compare(&cur, &base, &opts());
+    assert!(flagged(&deltas).is_empty(), "{:#?}", flagged(&deltas));
+    // Every row of a compared scenario ran its test.
+    assert!(
+        deltas
+            .iter()
+            .filter(|d| d.scenario != "serving_slo")
+            .all(|d| d.p_value.is_some()),
+        "{deltas:#?}"
+    );
+
+    // The A/A false positive rate, 115/2000 (seed 7) vs 92/2000 (seed
+    // 20261125): the pooled two-proportion z by hand.
+    let d = row(&deltas, "aa_conversion", FPR);
+    let (mut c, mut b) = (cur[0].clone(), base[0].clone());
+    let (c, b) = (experiment(&mut c), experiment(&mut b));
+    assert_eq!(
+        (c.scenario.as_str(), b.scenario.as_str()),
+        ("aa_conversion", "aa_conversion")
+    );
+    let (x1, n1) = (
+        c.methods[0].comparisons[0].rejection_rate.successes as f64,
+        c.methods[0].comparisons[0].rejection_rate.trials as f64,
+    );
+    let (x2, n2) = (
+        b.methods[0].comparisons[0].rejection_rate.successes as f64,
+        b.methods[0].comparisons[0].rejection_rate.trials as f64,
+    );
+    assert_eq!((x1, n1, x2, n2), (115.0, 2000.0, 92.0, 2000.0));
+    let pooled = (x1 + x2) / (n1 + n2);
+    let z = (x1 / n1 - x2 / n2) / (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
+    let p = statrs::function::erf::erfc(z.abs() / std::f64::consts::SQRT_2);
+    assert!((z - 1.641_652_519_742_423_4).abs() < TOL, "z = {z}"); // the scipy reference
+    assert!(
+        (d.p_value.unwrap() - p).abs() <= 1e-12 * p,
+        "{d:?} vs p = {p}"
+    );
+    assert!(
+        d.test
+            .starts_with(&format!("two-proportion z = {z:.2}, p = ")),
+        "{}",
+        d.test
+    );
+    assert!(d.test.contains("(115/2000 vs 92/2000)"), "{}", d.test);
+    assert_eq!((d.baseline, d.current), (x2 / n2, x1 / n1));
+    assert!((d.delta - (x1 / n1 - x2 / n2)).abs() < 1e-15);
+
+    // alpha is what decides: p ≈ 0.10 is flagged at alpha = 0.2 (and, the
+    // truth being a null, up is a regression).
+    let loose = BaselineOptions {
+        alpha: 0.2,
+        ..opts()
+    };
+    let d = row(&compare(&cur, &base, &loose), "aa_conversion", FPR).clone();
+    assert!(d.flagged && d.regression, "{d:?}");
+}
+
+/// aa_conversion (a true null) with its rejection rate set in both runs.
+fn fpr_pair(current: (u64, u64), baseline: (u64, u64)) -> Vec<Delta> {
+    let (mut c, mut b) = (one("run_a", "aa_conversion"), one("run_a", "aa_conversion"));
+    experiment(&mut c).methods[0].comparisons[0].rejection_rate = prop(current.0, current.1);
+    experiment(&mut b).methods[0].comparisons[0].rejection_rate = prop(baseline.0, baseline.1);
+    compare(&[c], &[b], &opts())
+}
+
+#[test]
+fn a_false_positive_rate_that_rises_is_a_regression() {
+    // 0.05 -> 0.08 at 20,000 replications.
+    let deltas = fpr_pair((1600, 20000), (1000, 20000));
+    let d = row(&deltas, "aa_conversion", FPR);
+    assert!(d.flagged && d.regression, "{d:?}");
+    assert_eq!((d.baseline, d.current), (0.05, 0.08));
+    assert!((d.delta - 0.03).abs() < 1e-15);
+    assert!(d.p_value.unwrap() < 1e-30, "{d:?}");
+    assert!(
+        d.test.starts_with("two-proportion z = 12.17, p = 4.54e-34"),
+        "{}",
+        d.test
+    );
+    // Nothing else moved.
+    assert_eq!(flagged(&deltas).len(), 1, "{deltas:#?}");
+}
+
+#[test]
+fn a_false_positive_rate_that_falls_is_flagged_but_no_regression() {
+    let deltas = fpr_pair((1000, 20000), (1600, 20000));
+    let d = row(&deltas, "aa_conversion", FPR);
+    assert!(d.flagged && !d.regression, "{d:?}");
+    assert!(
+        d.test.starts_with("two-proportion z = -12.17"),
+        "{}",
+        d.test
+    );
+}
+
+#[test]
+fn a_small_move_is_not_flagged() {
+    // 0.050 -> 0.053 at 20,000: z ≈ 1.4.
+    let d = fpr_pair((1060, 20000), (1000, 20000));
+    let d = row(&d, "aa_conversion", FPR);
+    assert!(!d.flagged && !d.regression, "{d:?}");
+}
+
+/// ab_conversion_power (a true effect) with its rejection rate set in both runs.
+fn power_pair(current: u64, baseline: u64) -> Delta {
+    let (mut c, mut b) = (
+        one("run_a", "ab_conversion_power"),
+        one("run_a", "ab_conversion_power"),
+    );
+    let comp = &experiment(&mut c).methods[0].comparisons[0];
+    assert_eq!(comp.rejection_measure, Measure::Power);
+    experiment(&mut c).methods[0].comparisons[0].rejection_rate = prop(current, 2000);
+    experiment(&mut b).methods[0].comparisons[0].rejection_rate = prop(baseline, 2000);
+    row(&compare(&[c], &[b], &opts()), "ab_conversion_power", FPR).clone()
+}
+
+#[test]
+fn power_that_falls_is_a_regression_and_power_that_rises_is_not() {
+    let down = power_pair(1400, 1600);
+    assert!(down.flagged && down.regression, "{down:?}");
+    assert_eq!(
+        down.p_value,
+        two_proportion_z_test(1400, 2000, 1600, 2000).map(|t| t.1)
+    );
+    let up = power_pair(1600, 1400);
+    assert!(up.flagged && !up.regression, "{up:?}");
+}
+
+#[test]
+fn coverage_that_falls_and_a_family_wise_error_rate_that_rises_are_regressions() {
+    let (mut c, b) = (one("run_a", "aa_conversion"), one("run_a", "aa_conversion"));
+    let trials = experiment(&mut c).methods[0].comparisons[0].coverage.trials;
+    experiment(&mut c).methods[0].comparisons[0].coverage = prop(trials * 90 / 100, trials);
+    let fwer = experiment(&mut c).methods[0].family_wise_error_rate;
+    experiment(&mut c).methods[0].family_wise_error_rate = prop(fwer.successes * 2, fwer.trials);
+    let deltas = compare(&[c], &[b], &opts());
+    let cov = row(
+        &deltas,
+        "aa_conversion",
+        "fixed/conversion/treatment coverage",
+    );
+    assert!(cov.flagged && cov.regression, "{cov:?}");
+    let fw = row(&deltas, "aa_conversion", "fixed family_wise_error_rate");
+    assert!(fw.flagged && fw.regression, "{fw:?}");
+    assert_eq!(flagged(&deltas).len(), 2, "{deltas:#?}");
+}
+
+fn srm_expectation(bound: Bound) -> ExpectationResult {
+    ExpectationResult {
+        key: "expect.srm_detection_rate".to_owned(),
+        measure: Measure::SrmDetectionRate,
+        method: "fixed".to_owned(),
+        metric: None,
+        variant: None,
+        bound,
+        measured: 0.0,
+        interval: None,
+        theory: None,
+        passed: true,
+        message: String::new(),
+    }
+}
+
+fn srm_pair(current: u64, baseline: u64, bound: Option<Bound>) -> Delta {
+    let (mut c, mut b) = (one("run_a", "aa_conversion"), one("run_a", "aa_conversion"));
+    for (r, x) in [(&mut c, current), (&mut b, baseline)] {
+        let e = experiment(r);
+        e.srm_detection_rate = prop(x, 2000);
+        e.expectations.extend(bound.map(srm_expectation));
+    }
+    row(
+        &compare(&[c], &[b], &opts()),
+        "aa_conversion",
+        "srm_detection_rate",
+    )
+    .clone()
+}
+
+#[test]
+fn the_srm_detection_rate_direction_comes_from_the_scenarios_expectation() {
+    let ceiling = Bound {
+        max: Some(0.005),
+        ..Bound::default()
+    };
+    let floor = Bound {
+        min: Some(0.97),
+        ..Bound::default()
+    };
+    // A ceiling: a false positive rate, up is bad.
+    let d = srm_pair(40, 2, Some(ceiling));
+    assert!(d.flagged && d.regression, "{d:?}");
+    let d = srm_pair(2, 40, Some(ceiling));
+    assert!(d.flagged && !d.regression, "{d:?}");
+    // A floor: a detection power, down is bad.
+    let d = srm_pair(1900, 1990, Some(floor));
+    assert!(d.flagged && d.regression, "{d:?}");
+    let d = srm_pair(1990, 1900, Some(floor));
+    assert!(d.flagged && !d.regression, "{d:?}");
+    // No expectation (aa_conversion's own): unknown, any flagged change counts.
+    let d = srm_pair(40, 2, None);
+    assert!(d.flagged && d.regression, "{d:?}");
+    let d = srm_pair(2, 40, None);
+    assert!(d.flagged && d.regression, "{d:?}");
+}
+
+#[test]
+fn no_test_is_possible_without_variance_or_trials() {
+    // Pooled rate 0: no SRM detections in either run.
+    let d = srm_pair(0, 0, None);
+    assert!(!d.flagged && !d.regression && d.p_value.is_none(), "{d:?}");
+    assert_eq!(d.test, "no test: pooled rate is 0 (0/2000 vs 0/2000)");
+    // Pooled rate 1.
+    let d = srm_pair(2000, 2000, None);
+    assert_eq!(d.test, "no test: pooled rate is 1 (2000/2000 vs 2000/2000)");
+    assert!(!d.flagged && d.p_value.is_none());
+    // No trials.
+    let (mut c, b) = (one("run_a", "aa_conversion"), one("run_a", "aa_conversion"));
+    experiment(&mut c).methods[0].comparisons[0].coverage = prop(0, 0);
+    let deltas = compare(&[c], &[b], &opts());
+    let d = row(
+        &deltas,
+        "aa_conversion",
+        "fixed/conversion/treatment coverage",
+    );
+    assert_eq!(d.test, "no test: no trials in the current run");
+    assert!(!d.flagged && !d.regression && d.p_value.is_none() && d.current == 0.0);
+
+    assert_eq!(two_proportion_z_test(0, 0, 5, 10), None);
+    assert_eq!(two_proportion_z_test(5, 10, 0, 0), None);
+    assert_eq!(two_proportion_z_test(0, 10, 0, 10), None);
+    assert_eq!(two_proportion_z_test(10, 10, 10, 10), None);
+    assert_eq!(two_proportion_z_test(11, 10, 5, 10), None);
+    assert_eq!(welch_z_test(1.0, 0.0, 10, 2.0, 0.0, 10), None);
+    assert_eq!(welch_z_test(1.0, 1.0, 0, 2.0, 1.0, 10), None);
+    assert_eq!(welch_z_test(f64::NAN, 1.0, 10, 2.0, 1.0, 10), None);
+}
+
+fn bandit_pair(edit: impl FnOnce(&mut umpire_sim::bandit::result::BanditResult)) -> Vec<Delta> {
+    let (mut c, b) = (one("run_a", "bandit_small"), one("run_a", "bandit_small"));
+    match &mut c {
+        AnyResult::Bandit(r) => edit(r),
+        _ => panic!("not a bandit result"),
+    }
+    compare(&[c], &[b], &opts())
+}
+
+#[test]
+fn regret_that_rises_is_a_regression() {
+    // Thompson: 19.53 ± sd 9.91 over 200 replications; SE of the difference
+    // ≈ 0.99, so +5 is z ≈ 5.
+    let deltas = bandit_pair(|r| r.policies[1].final_regret.value += 5.0);
+    let d = row(&deltas, "bandit_small", "thompson regret");
+    assert!(d.flagged && d.regression, "{d:?}");
+    assert!((d.delta - 5.0).abs() < 1e-9, "{d:?}");
+    let sd = 9.909_628_103_807_906_f64;
+    let z = 5.0 / (2.0 * sd * sd / 200.0).sqrt();
+    assert!(
+        d.test.starts_with(&format!("Welch z = {z:.2}, p = ")),
+        "{}",
+        d.test
+    );
+    assert_eq!(flagged(&deltas).len(), 1, "{deltas:#?}");
+
+    let deltas = bandit_pair(|r| r.policies[1].final_regret.value -= 5.0);
+    let d = row(&deltas, "bandit_small", "thompson regret");
+    assert!(d.flagged && !d.regression, "{d:?}");
+
+    // +1 is z ≈ 1: not flagged.
+    let deltas = bandit_pair(|r| r.policies[1].final_regret.value += 1.0);
+    assert!(flagged(&deltas).is_empty(), "{deltas:#?}");
+}
+
+#[test]
+fn best_arm_identification_that_falls_is_a_regression() {
+    // ucb1 identified the best arm in 183 of 200; 140 of 200 is z ≈ -5.
+    let deltas = bandit_pair(|r| r.policies[0].best_arm_identified = prop(140, 200));
+    let d = row(&deltas, "bandit_small", "ucb1 best_arm_identified");
+    assert!(d.flagged && d.regression, "{d:?}");
+    assert!(d.test.contains("(140/200 vs 183/200)"), "{}", d.test);
+}
+
+fn load_pair_with(
+    o: &BaselineOptions,
+    edit: impl FnOnce(&mut umpire_loadgen::load::result::LoadResult),
+) -> Vec<Delta> {
+    let (mut c, b) = (one("run_a", "serving_slo"), one("run_a", "serving_slo"));
+    match &mut c {
+        AnyResult::Load(r) => edit(r),
+        _ => panic!("not a load result"),
+    }
+    compare(&[c], &[b], o)
+}
+
+/// The ratio rule alone: loopback latencies are below the default 1 ms floor.
+fn load_pair(edit: impl FnOnce(&mut umpire_loadgen::load::result::LoadResult)) -> Vec<Delta> {
+    let o = BaselineOptions {
+        latency_floor_ms: 0.0,
+        ..opts()
+    };
+    load_pair_with(&o, edit)
+}
+
+#[test]
+fn latency_changes_under_the_floor_are_not_flagged() {
+    const P99: &str = "overall p99_ms (corrected)";
+    let scale = |f: f64| {
+        move |r: &mut umpire_loadgen::load::result::LoadResult| {
+            r.endpoints[0].corrected.p99_ms *= f;
+        }
+    };
+    // serving_slo's p99 is under a millisecond: doubling it moves it by less
+    // than the default 1 ms floor, so it is noise, not a regression.
+    let p99 = match one("run_a", "serving_slo") {
+        AnyResult::Load(r) => r.endpoints[0].corrected.p99_ms,
+        _ => panic!("not a load result"),
+    };
+    assert!(p99 < 1.0, "the test needs a sub-millisecond p99, got {p99}");
+    let d = load_pair_with(&opts(), scale(2.0));
+    assert!(
+        !row(&d, "serving_slo", P99).flagged,
+        "{:#?}",
+        row(&d, "serving_slo", P99)
+    );
+    // Moved by more than the floor, the same ratio rule applies.
+    let d = load_pair_with(&opts(), scale(1.0 + 2.0 / p99));
+    assert!(row(&d, "serving_slo", P99).regression);
+}
+
+#[test]
+fn latency_is_judged_by_its_ratio() {
+    const P99: &str = "overall p99_ms (corrected)";
+    let same = load_pair(|_| {});
+    assert!(flagged(&same).is_empty(), "{same:#?}");
+    let measures: Vec<&str> = same
+        .iter()
+        .filter(|d| d.measure.starts_with("overall "))
+        .map(|d| d.measure.as_str())
+        .collect();
+    assert_eq!(
+        measures,
+        [
+            "overall p50_ms (corrected)",
+            "overall p95_ms (corrected)",
+            P99,
+            "overall p999_ms (corrected)",
+            "overall error_rate",
+        ]
+    );
+    assert_eq!(
+        row(&same, "serving_slo", P99).test,
+        "ratio 1.00 within [0.80, 1.25]"
+    );
+
+    // × 1.5: a regression.
+    let deltas = load_pair(|r| r.endpoints[0].corrected.p99_ms *= 1.5);
+    let d = row(&deltas, "serving_slo", P99);
+    assert!(d.flagged && d.regression && d.p_value.is_none(), "{d:?}");
+    assert_eq!(d.test, "ratio 1.50 > 1.25");
+    assert_eq!(flagged(&deltas).len(), 1, "{deltas:#?}");
+
+    // × 1.1: within bounds.
+    let deltas = load_pair(|r| r.endpoints[0].corrected.p99_ms *= 1.1);
+    let d = row(&deltas, "serving_slo", P99);
+    assert!(!d.flagged && !d.regression, "{d:?}");
+    assert_eq!(d.test, "ratio 1.10 within [0.80, 1.25]");
+
+    // × 0.5: faster, flagged but no regression.
+    let deltas = load_pair(|r| r.endpoints[0].corrected.p99_ms *= 0.5);
+    let d = row(&deltas, "serving_slo", P99);
+    assert!(d.flagged && !d.regression, "{d:?}");
+    assert_eq!(d.test, "ratio 0.50 < 0.80 (1/1.25): faster");
+
+    // Raw latency is not judged.
+    let deltas = load_pair(|r| r.endpoints[0].raw.p99_ms *= 3.0);
+    assert!(flagged(&deltas).is_empty(), "{deltas:#?}");
+}
+
+#[test]
+fn an_error_rate_that_grows_is_a_regression() {
+    let deltas = load_pair(|r| {
+        let e = &mut r.endpoints[0];
+        e.errors = 20;
+        e.error_rate = 20.0 / e.count as f64;
+    });
+    let d = row(&deltas, "serving_slo", "overall error_rate");
+    assert!(d.flagged && d.regression, "{d:?}");
+    // The baseline had no errors: both at 0 is no test at all.
+    let same = load_pair(|_| {});
+    let d = row(&same, "serving_slo", "overall error_rate");
+    assert!(
+        d.test.starts_with("no test: pooled rate is 0"),
+        "{}",
+        d.test
+    );
+}
+
+#[test]
+fn missing_scenarios_are_reported_not_compared() {
+    let (aa, bandit) = (one("run_a", "aa_conversion"), one("run_a", "bandit_small"));
+    let deltas = compare(
+        std::slice::from_ref(&aa),
+        std::slice::from_ref(&bandit),
+        &opts(),
+    );
+    assert_eq!(deltas.len(), 2, "{deltas:#?}");
+    assert_eq!(
+        (deltas[0].scenario.as_str(), deltas[0].measure.as_str()),
+        ("aa_conversion", "missing in baseline")
+    );
+    assert_eq!(
+        (deltas[1].scenario.as_str(), deltas[1].measure.as_str()),
+        ("bandit_small", "missing in current run")
+    );
+    for d in &deltas {
+        assert!(!d.flagged && !d.regression && d.p_value.is_none(), "{d:?}");
+        assert_eq!((d.baseline, d.current, d.delta), (0.0, 0.0, 0.0));
+        assert!(d.test.contains("values are 0"), "{}", d.test);
+    }
+    // Valid JSON, and it reads back.
+    let json = serde_json::to_string(&deltas).unwrap();
+    assert_eq!(serde_json::from_str::<Vec<Delta>>(&json).unwrap(), deltas);
+
+    // Same name, another kind.
+    let mut renamed = bandit.clone();
+    if let AnyResult::Bandit(r) = &mut renamed {
+        r.scenario = "aa_conversion".to_owned();
+    }
+    let deltas = compare(&[aa], &[renamed], &opts());
+    assert_eq!(deltas.len(), 1, "{deltas:#?}");
+    assert_eq!(deltas[0].measure, "kind changed");
+    assert!(!deltas[0].flagged && !deltas[0].regression);
+}
+
+#[test]
+fn a_missing_method_or_policy_is_reported() {
+    let (c, mut b) = (one("run_a", "bandit_small"), one("run_a", "bandit_small"));
+    if let AnyResult::Bandit(r) = &mut b {
+        r.policies[1].name = "thompson_old".to_owned();
+    }
+    let deltas = compare(&[c], &[b], &opts());
+    let measures: Vec<&str> = deltas.iter().map(|d| d.measure.as_str()).collect();
+    assert_eq!(
+        measures,
+        [
+            "ucb1 regret",
+            "ucb1 best_arm_identified",
+            "thompson missing in baseline",
+            "thompson_old missing in current run",
+        ]
+    );
+    assert!(flagged(&deltas).is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Reference values (scipy / statsmodels)
+// ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct Reference {
+    two_proportion: Vec<TwoProportionCase>,
+    welch_z: Vec<WelchCase>,
+}
+
+#[derive(Deserialize)]
+struct TwoProportionCase {
+    name: String,
+    x1: u64,
+    n1: u64,
+    x2: u64,
+    n2: u64,
+    z: f64,
+    p_value: f64,
+}
+
+#[derive(Deserialize)]
+struct WelchCase {
+    name: String,
+    m1: f64,
+    sd1: f64,
+    n1: u64,
+    m2: f64,
+    sd2: f64,
+    n2: u64,
+    z: f64,
+    p_value: f64,
+}
+
+fn reference() -> Reference {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/two_proportion.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("reference JSON"))
+        .expect("reference shape")
+}
+
+/// z to 1e-9 absolute (relative beyond 1); p-values to 1e-9 relative, as
+/// they span hundreds of orders of magnitude.
+fn check(name: &str, got: (f64, f64), z: f64, p: f64) {
+    assert!(
+        (got.0 - z).abs() <= TOL * z.abs().max(1.0),
+        "{name}: z {} vs {z}",
+        got.0
+    );
+    assert!(
+        (got.1 - p).abs() <= TOL * p,
+        "{name}: p {:e} vs {p:e}",
+        got.1
+    );
+}
+
+#[test]
+fn two_proportion_test_matches_statsmodels() {
+    let r = reference();
+    assert_eq!(r.two_proportion.len(), 12);
+    for c in &r.two_proportion {
+        let got = two_proportion_z_test(c.x1, c.n1, c.x2, c.n2)
+            .unwrap_or_else(|| panic!("{}: no test", c.name));
+        check(&c.name, got, c.z, c.p_value);
+    }
+}
+
+#[test]
+fn welch_z_test_matches_scipy() {
+    let r = reference();
+    assert_eq!(r.welch_z.len(), 5);
+    for c in &r.welch_z {
+        let got = welch_z_test(c.m1, c.sd1, c.n1, c.m2, c.sd2, c.n2)
+            .unwrap_or_else(|| panic!("{}: no test", c.name));
+        check(&c.name, got, c.z, c.p_value);
+    }
+}
+
+#[test]
+fn the_deltas_carry_the_reference_p_values() {
+    // The real two-seed comparison's rows, against the reference computed
+    // from the same counts and means.
+    let r = reference();
+    let deltas = compare(&load("run_b"), &load("run_a"), &opts());
+    let case = |name: &str| r.two_proportion.iter().find(|c| c.name == name).unwrap();
+    for (scenario, name) in [
+        ("aa_conversion", "aa_fpr_seed7_vs_seed20261125"),
+        ("ab_conversion_power", "ab_power_seed7_vs_seed8020"),
+    ] {
+        let c = case(name);
+        let d = row(&deltas, scenario, FPR);
+        assert!(
+            d.test
+                .contains(&format!("({}/{} vs {}/{})", c.x1, c.n1, c.x2, c.n2))
+        );
+        let p = d.p_value.unwrap();
+        assert!(
+            (p - c.p_value).abs() <= TOL * c.p_value,
+            "{scenario}: {p} vs {}",
+            c.p_value
+        );
+    }
+    let w = r
+        .welch_z
+        .iter()
+        .find(|c| c.name == "thompson_seed32_vs_seed31")
+        .unwrap();
+    let d = row(&deltas, "bandit_small", "thompson regret");
+    assert_eq!((d.current, d.baseline), (w.m1, w.m2));
+    let p = d.p_value.unwrap();
+    assert!(
+        (p - w.p_value).abs() <= TOL * w.p_value,
+        "{p} vs {}",
+        w.p_value
+    );
+}

@@ -1,0 +1,271 @@
+//! `umpire merge SHARD.json… -o RESULT.json`: fold shard results, in
+//! replication order, into the result of the whole run. The merged file is
+//! byte-identical to an unsharded run's.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use umpire_reports::AnyResult;
+use umpire_sim::bandit::result::BanditResult;
+use umpire_sim::bandit::run::BanditEngine;
+use umpire_sim::outcome::{ExperimentResult, Provenance, RunMeta};
+use umpire_sim::runner::Engine;
+use umpire_sim::runner::SimPath;
+use umpire_sim::scenario::Scenario;
+
+use crate::{EXIT_INPUT, EXIT_OK, MergeArgs, load};
+
+/// What every shard of one run must agree on.
+#[derive(PartialEq, Debug)]
+struct Key<'a> {
+    kind: &'static str,
+    scenario: &'a str,
+    scenario_hash: &'a str,
+    scenario_file: &'a str,
+    seed: u64,
+    shards: Option<u64>,
+    git_commit: Option<&'a str>,
+    reproduce: &'a str,
+}
+
+fn key(r: &AnyResult) -> Option<Key<'_>> {
+    match r {
+        AnyResult::Experiment(e) => Some(Key {
+            kind: "experiment",
+            scenario: &e.scenario,
+            scenario_hash: &e.scenario_hash,
+            scenario_file: &e.scenario_file,
+            seed: e.seed,
+            shards: e.shard.map(|s| s.count),
+            git_commit: e.git_commit.as_deref(),
+            reproduce: &e.reproduce,
+        }),
+        AnyResult::Bandit(b) => Some(Key {
+            kind: "bandit",
+            scenario: &b.scenario,
+            scenario_hash: &b.scenario_hash,
+            scenario_file: &b.scenario_file,
+            seed: b.seed,
+            shards: b.shard.map(|s| s.count),
+            git_commit: b.git_commit.as_deref(),
+            reproduce: &b.reproduce,
+        }),
+        AnyResult::Load(_) => None,
+    }
+}
+
+fn range(r: &AnyResult) -> (u64, u64) {
+    match r {
+        AnyResult::Experiment(e) => e.replication_range,
+        AnyResult::Bandit(b) => b.replication_range,
+        AnyResult::Load(_) => (0, 0),
+    }
+}
+
+fn shard_index(r: &AnyResult) -> Option<u64> {
+    match r {
+        AnyResult::Experiment(e) => e.shard.map(|s| s.index),
+        AnyResult::Bandit(b) => b.shard.map(|s| s.index),
+        AnyResult::Load(_) => None,
+    }
+}
+
+pub fn main(args: &MergeArgs) -> anyhow::Result<u8> {
+    let mut shards = Vec::new();
+    for f in &args.shards {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
+        match AnyResult::from_json(&f.display().to_string(), &text) {
+            Ok(r) => shards.push((f.clone(), r)),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(EXIT_INPUT);
+            }
+        }
+    }
+    match merge(&shards) {
+        Ok(json) => {
+            if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            std::fs::write(&args.output, json)
+                .with_context(|| format!("cannot write {}", args.output.display()))?;
+            eprintln!(
+                "merged {} shards into {}",
+                shards.len(),
+                args.output.display()
+            );
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("umpire merge: {e:#}");
+            Ok(EXIT_INPUT)
+        }
+    }
+}
+
+fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
+    let Some((first_file, first)) = shards.first() else {
+        bail!("no shard files given");
+    };
+    if let AnyResult::Load(l0) = first {
+        return merge_load(shards, l0);
+    }
+    let Some(k0) = key(first) else {
+        bail!("{}: cannot be merged", first_file.display());
+    };
+    let Some(count) = k0.shards else {
+        bail!(
+            "{}: a whole run's result, not a shard (run shards with `umpire run FILE --shard I/N`)",
+            first_file.display()
+        );
+    };
+    for (f, r) in shards {
+        match key(r) {
+            Some(k) if k == k0 => {}
+            _ => bail!(
+                "{}: not a shard of the same run as {} (scenario, file hash, seed, shard count, build and command must all agree)",
+                f.display(),
+                first_file.display()
+            ),
+        }
+    }
+    let mut order: Vec<&(PathBuf, AnyResult)> = shards.iter().collect();
+    order.sort_by_key(|(_, r)| shard_index(r));
+    let indices: Vec<u64> = order.iter().filter_map(|(_, r)| shard_index(r)).collect();
+    if indices != (0..count).collect::<Vec<u64>>() {
+        bail!(
+            "shards {indices:?} given, but the run has {count}: each of 0..{} must be given once",
+            count - 1
+        );
+    }
+    let mut next = 0;
+    for (f, r) in &order {
+        let (a, b) = range(r);
+        if a != next {
+            bail!(
+                "{}: replications {a}..{b} do not follow {next}",
+                f.display()
+            );
+        }
+        next = b;
+    }
+    let replications = next;
+    let loaded = load::load(Path::new(k0.scenario_file))
+        .map_err(|e| anyhow::anyhow!("{e} (merge re-reads the scenario file the shards name)"))?;
+    if loaded.hash != k0.scenario_hash {
+        bail!(
+            "{}: the file has changed since the shards ran (hash {} ≠ {})",
+            k0.scenario_file,
+            loaded.hash,
+            k0.scenario_hash
+        );
+    }
+    let provenance = |quick_scale| Provenance {
+        scenario_hash: k0.scenario_hash.to_owned(),
+        scenario_file: k0.scenario_file.to_owned(),
+        git_commit: k0.git_commit.map(str::to_owned),
+        reproduce: k0.reproduce.to_owned(),
+        shard: None,
+        quick_scale,
+    };
+    let mut json = match (&loaded.scenario, first) {
+        (Scenario::Experiment(exp), AnyResult::Experiment(r0)) => {
+            let mut exp = (**exp).clone();
+            exp.seed = k0.seed;
+            exp.replications = replications;
+            let acc = merge_all(order.iter().map(|(_, r)| match r {
+                AnyResult::Experiment(e) => Some(&e.accumulators),
+                _ => None,
+            }))?;
+            let engine = Engine::new(&exp, r0.path == SimPath::PerUnit);
+            let meta = RunMeta {
+                provenance: provenance(r0.quick_scale),
+                path: r0.path,
+                critical_values: engine.critical_values(),
+            };
+            serde_json::to_string_pretty(&ExperimentResult::build(&exp, acc, meta))?
+        }
+        (Scenario::Bandit(b), AnyResult::Bandit(r0)) => {
+            let mut b = (**b).clone();
+            b.seed = k0.seed;
+            b.replications = replications;
+            let mut accs = order.iter().map(|(_, r)| match r {
+                AnyResult::Bandit(x) => Some(&x.accumulators),
+                _ => None,
+            });
+            let mut acc = accs
+                .next()
+                .flatten()
+                .cloned()
+                .context("a shard without accumulators")?;
+            for a in accs {
+                acc.merge(a.context("a shard of another kind")?)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            let engine = BanditEngine::new(&b.env, &b.policies, b.seed);
+            serde_json::to_string_pretty(&BanditResult::build(
+                &b,
+                acc,
+                engine.checkpoints.clone(),
+                engine.max_gap(),
+                provenance(r0.quick_scale),
+            ))?
+        }
+        _ => bail!(
+            "{}: is no longer a scenario of the shards' kind",
+            k0.scenario_file
+        ),
+    };
+    json.push('\n');
+    Ok(json)
+}
+
+/// Pool the results of load generators that ran one scenario at the same
+/// time: their histograms add exactly.
+fn merge_load(
+    shards: &[(PathBuf, AnyResult)],
+    l0: &umpire_loadgen::load::result::LoadResult,
+) -> anyhow::Result<String> {
+    let mut loads = Vec::new();
+    for (f, r) in shards {
+        match r {
+            AnyResult::Load(l) if l.scenario_hash == l0.scenario_hash => loads.push((**l).clone()),
+            _ => bail!(
+                "{}: not a result of the same load scenario as the first",
+                f.display()
+            ),
+        }
+    }
+    let loaded = load::load(Path::new(&l0.scenario_file))
+        .map_err(|e| anyhow::anyhow!("{e} (merge re-reads the scenario file the results name)"))?;
+    if loaded.hash != l0.scenario_hash {
+        bail!(
+            "{}: the file has changed since the load tests ran",
+            l0.scenario_file
+        );
+    }
+    let Scenario::Load(s) = &loaded.scenario else {
+        bail!("{}: is no longer a load scenario", l0.scenario_file);
+    };
+    let merged = umpire_loadgen::load::result::merge(&loads, s).map_err(|e| anyhow::anyhow!(e))?;
+    let mut json = serde_json::to_string_pretty(&merged)?;
+    json.push('\n');
+    Ok(json)
+}
+
+fn merge_all<'a>(
+    mut accs: impl Iterator<Item = Option<&'a umpire_sim::outcome::ExperimentAcc>>,
+) -> anyhow::Result<umpire_sim::outcome::ExperimentAcc> {
+    let mut acc = accs
+        .next()
+        .flatten()
+        .cloned()
+        .context("a shard without accumulators")?;
+    for a in accs {
+        acc.merge(a.context("a shard of another kind")?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(acc)
+}
