@@ -210,6 +210,92 @@ fn suite_runs_every_file_and_reports_failures() {
         text(&o.stdout)
     );
     assert!(out.join("a.json").exists() && out.join("b.json").exists());
+    // The reports: the failed expectation is a JUnit failure and a ❌ row.
+    let junit = std::fs::read_to_string(out.join("junit.xml")).expect("junit.xml");
+    assert_eq!(junit.matches("<failure").count(), 1, "{junit}");
+    assert!(junit.contains("<testsuite name=\"b\""), "{junit}");
+    let md = std::fs::read_to_string(out.join("summary.md")).expect("summary.md");
+    assert!(md.contains("❌"), "{md}");
+    let html = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    assert!(html.contains("<svg") && !html.contains("<script"));
+    assert!(text(&o.stdout).contains("index.html"));
+
+    // A baseline from a clean run: the second run's FPR bound fails again,
+    // but nothing moved, so there is no regression; --quick records its scale.
+    let base_dir = scratch("suite-base");
+    write(&base_dir, "a.toml", SMALL);
+    let base_out = base_dir.join("out");
+    let o = umpire(&[
+        "suite",
+        base_dir.to_str().unwrap(),
+        "--out",
+        base_out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    let again = base_dir.join("again");
+    let o = umpire(&[
+        "suite",
+        base_dir.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+        "--baseline",
+        base_out.join("suite.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("0 regressions"),
+        "{}",
+        text(&o.stdout)
+    );
+    // Against a baseline in which the treatment had a real 50% lift, the
+    // rejection rate differs far beyond noise: the two-proportion test flags
+    // it, and the suite fails.
+    let lifted = scratch("suite-lifted");
+    write(
+        &lifted,
+        "a.toml",
+        &format!("{SMALL}[effect.treatment]\nconv = {{ relative = 0.5 }}\n")
+            .replace("[expect]\nfalse_positive_rate = { max = 0.2 }\n", ""),
+    );
+    let lifted_out = lifted.join("out");
+    let o = umpire(&[
+        "suite",
+        lifted.to_str().unwrap(),
+        "--out",
+        lifted_out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    let o = umpire(&[
+        "suite",
+        base_dir.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+        "--baseline",
+        lifted_out.join("suite.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("REGRESSION a "),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = umpire(&[
+        "suite",
+        base_dir.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+        "--quick",
+    ]);
+    assert!(
+        text(&o.stdout).contains("scaled by 0.1"),
+        "{}",
+        text(&o.stdout)
+    );
+    let quick: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join("a.json")).expect("a.json"))
+            .expect("json");
+    assert_eq!(quick["quick_scale"], 0.1);
+    assert_eq!(quick["replications"], 50);
     let empty = scratch("suite-empty");
     assert_eq!(
         umpire(&["suite", empty.to_str().unwrap()]).status.code(),
