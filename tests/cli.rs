@@ -442,3 +442,34 @@ fn every_result_kind_reads_back_to_the_same_bytes() {
         assert_eq!(again, original, "{}", f.display());
     }
 }
+
+#[test]
+fn report_renders_saved_results_in_each_format() {
+    let dir = scratch("report");
+    let file = write(&dir, "small.toml", SMALL);
+    let o = umpire(&["run", &file, "--out", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let result = dir.join("small.json");
+    let result = result.to_str().unwrap();
+    let md = umpire(&["report", result, "--format", "md"]);
+    assert!(md.status.success(), "{}", text(&md.stderr));
+    assert!(text(&md.stdout).contains("small"), "{}", text(&md.stdout));
+    let junit = umpire(&["report", result, "--format", "junit"]);
+    assert!(
+        text(&junit.stdout).starts_with("<?xml"),
+        "{}",
+        text(&junit.stdout)
+    );
+    let html = dir.join("r.html");
+    let o = umpire(&["report", result, "-o", html.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(
+        std::fs::read_to_string(&html)
+            .expect("html")
+            .contains("<svg")
+    );
+    // Not a result: a clear input error.
+    let o = umpire(&["report", &file]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("not JSON"), "{}", text(&o.stderr));
+}

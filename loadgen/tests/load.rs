@@ -146,6 +146,18 @@ async fn a_short_paced_run_passes_with_parity() {
     // Exported histograms decode to the counts they summarise.
     let h = umpire_loadgen::load::result::decode(&overall.corrected_histogram).expect("decodes");
     assert_eq!(h.len(), overall.count);
+    // Two workers' results merge exactly: pooling a result with itself
+    // doubles every count and leaves every percentile where it was.
+    let s = scenario(None, ExpectedVerdict::Pass);
+    let merged = umpire_loadgen::load::result::merge(&[r.clone(), r.clone()], &s).expect("merges");
+    assert_eq!(merged.workers, 2);
+    for (m, e) in merged.endpoints.iter().zip(&r.endpoints) {
+        assert_eq!(m.count, 2 * e.count);
+        assert_eq!(m.corrected, e.corrected);
+        assert_eq!(m.raw, e.raw);
+    }
+    assert_eq!(merged.parity.checked, 2 * r.parity.checked);
+    assert_eq!(merged.verdict, Verdict::Pass);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
