@@ -43,3 +43,15 @@ pub fn scenario_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     files.sort();
     Ok(files)
 }
+
+/// A bearer token from a file: its content without surrounding whitespace,
+/// which must not be empty.
+pub fn read_token(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read the token file: {e}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!("{}: the token file is empty", path.display()));
+    }
+    Ok(token.to_owned())
+}

@@ -69,28 +69,16 @@ pub fn run_load(
         Ok(c) => c,
         Err(msg) => return Ok(Err(format!("{}: target.serve: {msg}", loaded.file))),
     };
-    let token = match &scenario.target.token_file {
-        Some(f) => {
-            let path = file.parent().unwrap_or_else(|| Path::new(".")).join(f);
-            match std::fs::read_to_string(&path) {
-                Ok(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
-                Ok(_) => {
-                    return Ok(Err(format!(
-                        "{}: target.token_file: {} is empty",
-                        loaded.file,
-                        path.display()
-                    )));
-                }
-                Err(e) => {
-                    return Ok(Err(format!(
-                        "{}: target.token_file: {}: {e}",
-                        loaded.file,
-                        path.display()
-                    )));
-                }
-            }
-        }
-        None => None,
+    let dir = file.parent().unwrap_or_else(|| Path::new("."));
+    let token = match scenario
+        .target
+        .token_file
+        .as_ref()
+        .map(|f| crate::load::read_token(&dir.join(f)))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(msg) => return Ok(Err(format!("{}: target.token_file: {msg}", loaded.file))),
     };
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let goose_report = out.join(format!("{}-goose.html", scenario.name));

@@ -175,10 +175,13 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
             let mut exp = (**exp).clone();
             exp.seed = k0.seed;
             exp.replications = replications;
-            let acc = merge_all(order.iter().map(|(_, r)| match r {
-                AnyResult::Experiment(e) => Some(&e.accumulators),
-                _ => None,
-            }))?;
+            let acc = fold(
+                order.iter().map(|(_, r)| match r {
+                    AnyResult::Experiment(e) => Some(&e.accumulators),
+                    _ => None,
+                }),
+                umpire_sim::outcome::ExperimentAcc::merge,
+            )?;
             let engine = Engine::new(&exp, r0.path == SimPath::PerUnit);
             let meta = RunMeta {
                 provenance: provenance(r0.quick_scale),
@@ -191,19 +194,13 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
             let mut b = (**b).clone();
             b.seed = k0.seed;
             b.replications = replications;
-            let mut accs = order.iter().map(|(_, r)| match r {
-                AnyResult::Bandit(x) => Some(&x.accumulators),
-                _ => None,
-            });
-            let mut acc = accs
-                .next()
-                .flatten()
-                .cloned()
-                .context("a shard without accumulators")?;
-            for a in accs {
-                acc.merge(a.context("a shard of another kind")?)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            }
+            let acc = fold(
+                order.iter().map(|(_, r)| match r {
+                    AnyResult::Bandit(x) => Some(&x.accumulators),
+                    _ => None,
+                }),
+                umpire_sim::bandit::run::BanditAcc::merge,
+            )?;
             let engine = BanditEngine::new(&b.env, &b.policies, b.seed);
             serde_json::to_string_pretty(&BanditResult::build(
                 &b,
@@ -255,16 +252,18 @@ fn merge_load(
     Ok(json)
 }
 
-fn merge_all<'a>(
-    mut accs: impl Iterator<Item = Option<&'a umpire_sim::outcome::ExperimentAcc>>,
-) -> anyhow::Result<umpire_sim::outcome::ExperimentAcc> {
+/// Fold the shards' accumulators in order with `merge`.
+fn fold<'a, A: Clone + 'a>(
+    mut accs: impl Iterator<Item = Option<&'a A>>,
+    merge: fn(&mut A, &A) -> Result<(), umpire_sim::outcome::MergeError>,
+) -> anyhow::Result<A> {
     let mut acc = accs
         .next()
         .flatten()
         .cloned()
         .context("a shard without accumulators")?;
     for a in accs {
-        acc.merge(a.context("a shard of another kind")?)
+        merge(&mut acc, a.context("a shard of another kind")?)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(acc)

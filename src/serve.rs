@@ -24,18 +24,12 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<u8> {
             return Ok(EXIT_INPUT);
         }
     };
-    let token = match &args.token_file {
-        Some(path) => {
-            let t = std::fs::read_to_string(path)
-                .with_context(|| format!("{}: cannot read the token file", path.display()))?;
-            let t = t.trim().to_owned();
-            if t.is_empty() {
-                eprintln!("{}: the token file is empty", path.display());
-                return Ok(EXIT_INPUT);
-            }
-            Some(t)
+    let token = match args.token_file.as_deref().map(load::read_token).transpose() {
+        Ok(t) => t,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return Ok(EXIT_INPUT);
         }
-        None => None,
     };
     let opts = ServeOptions {
         addr: args.addr,

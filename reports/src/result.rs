@@ -2,7 +2,7 @@
 //! load, told apart by `kind`, with a uniform view of its expectations.
 
 use serde::{Deserialize, Serialize};
-use umpire_loadgen::load::result::{LoadResult, Verdict};
+use umpire_loadgen::load::result::LoadResult;
 use umpire_sim::bandit::result::BanditResult;
 use umpire_sim::load::ExpectedVerdict;
 use umpire_sim::outcome::{ExperimentResult, RESULT_SCHEMA};
@@ -46,12 +46,7 @@ pub struct ExpectationRow {
 }
 
 fn bound_text(b: &umpire_sim::experiment::Bound) -> String {
-    let range = match (b.min, b.max) {
-        (Some(a), Some(c)) => format!("≥ {a} and ≤ {c}"),
-        (Some(a), None) => format!("≥ {a}"),
-        (None, Some(c)) => format!("≤ {c}"),
-        (None, None) => String::new(),
-    };
+    let range = b.parts().join(" and ");
     match (b.near_theory, range.is_empty()) {
         (true, true) => "the closed form, within Monte Carlo error".to_owned(),
         (true, false) => format!("{range}, and the closed form within Monte Carlo error"),
@@ -146,29 +141,42 @@ impl AnyResult {
             Self::Experiment(r) => r
                 .expectations
                 .iter()
-                .map(|e| ExpectationRow {
-                    key: e.key.clone(),
-                    measured: e.measured,
-                    interval: e.interval,
-                    bound: bound_text(&e.bound),
-                    passed: e.passed,
-                    message: e.message.clone(),
+                .map(|e| {
+                    judged_row(
+                        &e.key, e.measured, e.interval, &e.bound, e.passed, &e.message,
+                    )
                 })
                 .collect(),
             Self::Bandit(r) => r
                 .expectations
                 .iter()
-                .map(|e| ExpectationRow {
-                    key: e.key.clone(),
-                    measured: e.measured,
-                    interval: e.interval,
-                    bound: bound_text(&e.bound),
-                    passed: e.passed,
-                    message: e.message.clone(),
+                .map(|e| {
+                    judged_row(
+                        &e.key, e.measured, e.interval, &e.bound, e.passed, &e.message,
+                    )
                 })
                 .collect(),
             Self::Load(r) => load_rows(r),
         }
+    }
+}
+
+/// The row of an expectation judged by the simulator.
+fn judged_row(
+    key: &str,
+    measured: f64,
+    interval: Option<(f64, f64)>,
+    bound: &umpire_sim::experiment::Bound,
+    passed: bool,
+    message: &str,
+) -> ExpectationRow {
+    ExpectationRow {
+        key: key.to_owned(),
+        measured,
+        interval,
+        bound: bound_text(bound),
+        passed,
+        message: message.to_owned(),
     }
 }
 
@@ -240,10 +248,7 @@ fn load_rows(r: &LoadResult) -> Vec<ExpectationRow> {
             message: format!("{} = {:.2}, expected {}", b.measure, b.measured, b.bound),
         });
     }
-    let verdict_ok = matches!(
-        (r.verdict, r.expected_verdict),
-        (Verdict::Pass, ExpectedVerdict::Pass) | (Verdict::Fail, ExpectedVerdict::Fail)
-    );
+    let verdict_ok = r.verdict.is(r.expected_verdict);
     rows.push(ExpectationRow {
         key: "expect.verdict".to_owned(),
         measured: f64::NAN,

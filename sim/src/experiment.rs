@@ -177,6 +177,20 @@ pub struct Bound {
     pub near_theory: bool,
 }
 
+impl Bound {
+    /// The bound in words, one part per side: `["≥ 0.75", "≤ 0.85"]`.
+    pub fn parts(&self) -> Vec<String> {
+        let mut parts = Vec::new();
+        if let Some(min) = self.min {
+            parts.push(format!("≥ {min}"));
+        }
+        if let Some(max) = self.max {
+            parts.push(format!("≤ {max}"));
+        }
+        parts
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Expectation {
     /// The dotted key in the scenario, e.g. `expect.msprt.false_positive_rate`.

@@ -673,17 +673,10 @@ fn judge(
 /// Whether `measured` lies within the bound's `min` and `max` (a non-finite
 /// value never does), and the bound's parts for the message.
 pub(crate) fn check_min_max(measured: f64, bound: &Bound) -> (bool, Vec<String>) {
-    let mut passed = measured.is_finite();
-    let mut parts = Vec::new();
-    if let Some(min) = bound.min {
-        passed &= measured >= min;
-        parts.push(format!("≥ {min}"));
-    }
-    if let Some(max) = bound.max {
-        passed &= measured <= max;
-        parts.push(format!("≤ {max}"));
-    }
-    (passed, parts)
+    let passed = measured.is_finite()
+        && bound.min.is_none_or(|min| measured >= min)
+        && bound.max.is_none_or(|max| measured <= max);
+    (passed, bound.parts())
 }
 
 /// The one-line verdict printed for an expectation.

@@ -20,9 +20,10 @@ use super::recorder::{Kind, Recorder};
 /// A bandit as the generator drives it.
 pub struct BanditTarget {
     pub name: String,
-    pub arms: usize,
     /// True means for simulated rewards (Bernoulli draws); 0.5 when unknown.
     pub means: Vec<f64>,
+    /// The arm with the highest true mean, when the means are known.
+    pub best_arm: Option<usize>,
     /// A context to send, for contextual bandits (the first one).
     pub context: Option<String>,
 }

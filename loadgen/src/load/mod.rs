@@ -14,7 +14,7 @@ use std::time::Duration;
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::{GooseAttack, Scenario};
 use umpire_sim::assignment::HashAssigner;
-use umpire_sim::load::{LoadScenario, Model};
+use umpire_sim::load::LoadScenario;
 use umpire_sim::serve::ServeConfig;
 
 use crate::server::{self, ServeOptions, ServerError};
@@ -132,8 +132,13 @@ fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> 
         .iter()
         .map(|b| BanditTarget {
             name: b.name.clone(),
-            arms: b.arms.len(),
             means: b.means.clone().unwrap_or_else(|| vec![0.5; b.arms.len()]),
+            best_arm: b.means.as_ref().and_then(|m| {
+                m.iter()
+                    .enumerate()
+                    .max_by(|x, y| x.1.total_cmp(y.1))
+                    .map(|(i, _)| i)
+            }),
             context: b.contexts.first().cloned(),
         })
         .collect();
@@ -171,21 +176,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     } = targets(&s, &plan.serve)?;
     let best_arms: Vec<(String, Option<usize>)> = bandits
         .iter()
-        .map(|b| {
-            let best = plan
-                .serve
-                .bandits
-                .iter()
-                .find(|x| x.name == b.name)
-                .and_then(|x| x.means.as_ref())
-                .and_then(|m| {
-                    m.iter()
-                        .enumerate()
-                        .max_by(|a, b| a.1.total_cmp(b.1))
-                        .map(|(i, _)| i)
-                });
-            (b.name.clone(), best)
-        })
+        .map(|b| (b.name.clone(), b.best_arm))
         .collect();
     let (base, running) = match &s.target.host {
         Some(h) => {
@@ -283,11 +274,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         .map_err(|_| LoadError::Goose("a recorder lock was poisoned".into()))?;
     // Users stop at the run time; measure rates over it, not over the
     // shutdown that follows.
-    let seconds = match s.traffic.model {
-        Model::Paced { .. } | Model::Closed { .. } => {
-            seconds.min(run_time as f64 + s.traffic.ramp_up_seconds)
-        }
-    };
+    let seconds = seconds.min(run_time as f64 + s.traffic.ramp_up_seconds);
     Ok(result::build(Measured {
         scenario: &s,
         scenario_hash: plan.scenario_hash,

@@ -17,8 +17,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Assign, Kind::Decide, Kind::Reward];
-
     pub fn name(self) -> &'static str {
         match self {
             Kind::Assign => "assign",

@@ -117,6 +117,17 @@ pub enum Verdict {
     Inconclusive,
 }
 
+impl Verdict {
+    /// Whether this is the verdict a scenario expects; an inconclusive run
+    /// never is.
+    pub fn is(self, expected: ExpectedVerdict) -> bool {
+        matches!(
+            (self, expected),
+            (Verdict::Pass, ExpectedVerdict::Pass) | (Verdict::Fail, ExpectedVerdict::Fail)
+        )
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadResult {
     pub schema: String,
@@ -519,11 +530,7 @@ fn judge(
             r.bound, r.measured
         ));
     }
-    let verdict_as_expected = matches!(
-        (verdict, s.expect.verdict),
-        (Verdict::Pass, ExpectedVerdict::Pass) | (Verdict::Fail, ExpectedVerdict::Fail)
-    );
-    let passed = verdict_as_expected && ratio.as_ref().is_none_or(|r| r.passed);
+    let passed = verdict.is(s.expect.verdict) && ratio.as_ref().is_none_or(|r| r.passed);
     Judged {
         verdict,
         ratio,

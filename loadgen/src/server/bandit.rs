@@ -344,13 +344,12 @@ pub async fn decide(
         .inc();
     // With a state dir the decision is written to the log before it is
     // answered, so a reward for it can be matched after a crash.
-    let ack = if s.durable {
+    let (ack_tx, ack_rx) = if s.durable {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        Some((tx, rx))
+        (Some(tx), Some(rx))
     } else {
-        None
+        (None, None)
     };
-    let (ack_tx, ack_rx) = ack.map_or((None, None), |(t, r)| (Some(t), Some(r)));
     s.send(Msg::Decision {
         bandit: rt.index,
         id,

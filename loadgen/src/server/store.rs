@@ -98,6 +98,18 @@ pub enum LogRecord {
     Apply { b: u32 },
 }
 
+impl LogRecord {
+    /// The index of the bandit the record belongs to.
+    fn bandit(&self) -> usize {
+        match *self {
+            LogRecord::Decision { b, .. }
+            | LogRecord::Reward { b, .. }
+            | LogRecord::Reserve { b, .. }
+            | LogRecord::Apply { b } => b as usize,
+        }
+    }
+}
+
 /// A request to the update thread.
 pub enum Msg {
     Decision {
@@ -427,12 +439,7 @@ fn replay(
                 });
             }
         };
-        let b = match rec {
-            LogRecord::Decision { b, .. }
-            | LogRecord::Reward { b, .. }
-            | LogRecord::Reserve { b, .. }
-            | LogRecord::Apply { b } => b as usize,
-        };
+        let b = rec.bandit();
         let Some(m) = masters.get_mut(b) else {
             return Err(StoreError::Corrupt {
                 path: path.to_owned(),
@@ -682,12 +689,7 @@ impl Writer {
         }
         let mut changed = vec![false; self.masters.len()];
         for rec in &records {
-            let b = match *rec {
-                LogRecord::Decision { b, .. }
-                | LogRecord::Reward { b, .. }
-                | LogRecord::Reserve { b, .. }
-                | LogRecord::Apply { b } => b as usize,
-            };
+            let b = rec.bandit();
             let (Some(m), Some(rt)) = (self.masters.get_mut(b), self.runtimes.get(b)) else {
                 continue;
             };

@@ -100,11 +100,6 @@ impl Environment {
         }
     }
 
-    /// Number of contexts a contextual policy keeps: one per segment, at least 1.
-    pub fn contexts(&self) -> usize {
-        self.segments.len().max(1)
-    }
-
     /// Upper thresholds on a 32-bit word for picking a segment: the step's
     /// segment is the first whose threshold exceeds the word. The last is
     /// 2^32, so every word maps to a segment.
