@@ -104,7 +104,14 @@ pub fn bounded_rewards(spec: &PolicySpec) -> bool {
 pub const MAX_ABS_REWARD: f64 = 1e9;
 
 impl BanditRuntime {
-    pub fn new(index: u32, config: ServedBandit, seed: u64, state: PolicyState) -> Self {
+    /// A runtime publishing `state` (snapshot `version`) for decisions.
+    pub fn new(
+        index: u32,
+        config: ServedBandit,
+        seed: u64,
+        state: PolicyState,
+        version: u64,
+    ) -> Self {
         let arms = config.arms.len();
         let key = StreamKey::new(
             seed,
@@ -130,7 +137,7 @@ impl BanditRuntime {
             reward_sums: zeros(),
             config,
         };
-        rt.publish(state, 0);
+        rt.publish(state, version);
         rt
     }
 

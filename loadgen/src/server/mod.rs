@@ -210,6 +210,7 @@ pub async fn start(config: ServeConfig, opts: ServeOptions) -> Result<RunningSer
                 b.clone(),
                 config.seed,
                 PolicyState::clone(&m.state),
+                m.version,
             ))
         })
         .collect();

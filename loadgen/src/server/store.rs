@@ -489,9 +489,10 @@ fn replay(
     Ok(good)
 }
 
-/// Install recovered state into the runtimes: counters, pending decisions,
-/// the id allocator (restarting at the reserved mark, since ids below it may
-/// have been handed out), and the published snapshot.
+/// Install recovered state into the runtimes (which were created publishing
+/// the recovered policy states): counters, pending decisions, and the id
+/// allocator, restarting at the reserved mark since ids below it may have
+/// been handed out.
 pub fn install(recovered: &Recovered, runtimes: &[Arc<BanditRuntime>]) {
     for ((m, rt), pending) in recovered
         .masters
@@ -518,7 +519,6 @@ pub fn install(recovered: &Recovered, runtimes: &[Arc<BanditRuntime>]) {
             rt.next_id.store(start, Ordering::Relaxed);
             rt.reserved.store(m.reserved, Ordering::Release);
         }
-        rt.publish(m.state.clone(), m.version);
     }
 }
 
