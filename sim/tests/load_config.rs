@@ -2,11 +2,13 @@
 //! every key has its default, and every bad input is one clear
 //! `file:line:column: key: message` line.
 
+mod common;
+use common::{errors, line_keys, lines};
 use umpire_sim::load::{
     Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
     Target, Traffic,
 };
-use umpire_sim::scenario::{Scenario, ScenarioError, parse};
+use umpire_sim::scenario::{Scenario, parse};
 use umpire_sim::serve::{ServeConfig, ServeError, Stall};
 
 fn load(file: &str, text: &str) -> LoadScenario {
@@ -17,22 +19,6 @@ fn load(file: &str, text: &str) -> LoadScenario {
         },
         Err(e) => panic!("load scenario does not parse:\n{e}\n---\n{text}"),
     }
-}
-
-fn errors(text: &str) -> ScenarioError {
-    match parse("bad.toml", text) {
-        Ok(l) => panic!("scenario should be rejected:\n{text}\nparsed: {l:?}"),
-        Err(e) => e,
-    }
-}
-
-/// The one-line renderings of the problems.
-fn lines(text: &str) -> Vec<String> {
-    errors(text)
-        .to_string()
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 /// A small valid scenario: every optional table and key left out.
@@ -640,11 +626,7 @@ fn every_problem_is_reported_at_once() {
                 [expect]\n\
                 verdict = \"maybe\"\n";
     let e = errors(text);
-    let got: Vec<(usize, &str)> = e
-        .problems
-        .iter()
-        .map(|p| (p.line, p.key.as_str()))
-        .collect();
+    let got = line_keys(&e);
     assert_eq!(
         got,
         [

@@ -3,12 +3,8 @@
 
 use umpire_sim::scenario::{ScenarioError, parse};
 
-fn errors(text: &str) -> ScenarioError {
-    match parse("bad.toml", text) {
-        Ok(_) => panic!("scenario should be rejected:\n{text}"),
-        Err(e) => e,
-    }
-}
+mod common;
+use common::{errors, line_keys};
 
 const GOOD: &str = "kind = \"experiment\"\n[population]\nusers = 100\n[metrics.c]\ntype = \"bernoulli\"\np = 0.1\n";
 
@@ -67,11 +63,7 @@ fn every_problem_is_reported_at_once_in_line_order() {
     let text = "kind = \"experiment\"\n[run]\nseed = 1.5\nreplications = 0\n[population]\nusers = 0\n\
                 [assignment]\nweights = [0.7, 0.7]\ncoverage = 2\n[metrics.c]\ntype = \"bernoulli\"\np = 1.2\n";
     let e = errors(text);
-    let got: Vec<(usize, &str)> = e
-        .problems
-        .iter()
-        .map(|p| (p.line, p.key.as_str()))
-        .collect();
+    let got = line_keys(&e);
     assert_eq!(
         got,
         [

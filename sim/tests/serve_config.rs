@@ -3,9 +3,11 @@
 //! `file:line:column: key: message` line, and simulation scenarios convert
 //! with `ServeConfig::from_scenario`.
 
+mod common;
+use common::lines;
 use umpire_sim::assignment::{HashVersion, Method, Namespace};
 use umpire_sim::bandit::policy::PolicySpec;
-use umpire_sim::scenario::{Scenario, ScenarioError, parse};
+use umpire_sim::scenario::{Scenario, parse};
 use umpire_sim::serve::{
     Fsync, ServeConfig, ServeError, ServerSettings, Stall, UpdateEvery, servable,
 };
@@ -31,22 +33,6 @@ fn serve(file: &str, text: &str) -> ServeConfig {
         },
         Err(e) => panic!("serve config does not parse:\n{e}\n---\n{text}"),
     }
-}
-
-fn errors(text: &str) -> ScenarioError {
-    match parse("bad.toml", text) {
-        Ok(l) => panic!("config should be rejected:\n{text}\nparsed: {l:?}"),
-        Err(e) => e,
-    }
-}
-
-/// The one-line renderings of the problems.
-fn lines(text: &str) -> Vec<String> {
-    errors(text)
-        .to_string()
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 /// A small valid config: one experiment with every default, one bandit.

@@ -4,7 +4,7 @@
 use umpire_sim::experiment::Experiment;
 use umpire_sim::outcome::{ExperimentAcc, ExperimentResult, RunMeta};
 use umpire_sim::runner::Engine;
-use umpire_sim::scenario::{Scenario, parse};
+use umpire_sim::scenario::{Scenario, ScenarioError, parse};
 
 pub fn experiment(toml: &str) -> Experiment {
     match parse("test.toml", toml) {
@@ -56,4 +56,29 @@ pub fn proportions_agree(a: f64, n1: u64, b: f64, n2: u64, k: f64) -> bool {
     let p = (a * n1 as f64 + b * n2 as f64) / (n1 + n2) as f64;
     let se = (p * (1.0 - p) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt();
     (a - b).abs() <= k * se.max(1e-12)
+}
+
+/// The problems of a file that must be rejected (named `bad.toml`).
+pub fn errors(text: &str) -> ScenarioError {
+    match parse("bad.toml", text) {
+        Ok(l) => panic!("should be rejected:\n{text}\nparsed: {l:?}"),
+        Err(e) => e,
+    }
+}
+
+/// The one-line renderings of the problems, as a user reads them.
+pub fn lines(text: &str) -> Vec<String> {
+    errors(text)
+        .to_string()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// (line, dotted key) of each problem, in report order.
+pub fn line_keys(e: &ScenarioError) -> Vec<(usize, &str)> {
+    e.problems
+        .iter()
+        .map(|p| (p.line, p.key.as_str()))
+        .collect()
 }
