@@ -1,5 +1,7 @@
-//! Runs the GrowthBook SDK reference vectors (`shared/testdata/growthbook-bucketing-cases.json`,
-//! described in the `.md` next to it) against `assignment::growthbook`.
+//! Runs the GrowthBook SDK reference vectors (`tests/data/growthbook/growthbook-bucketing-cases.json`,
+//! vendored from the MIT-licensed GrowthBook JS SDK and described, with its source and licence, in
+//! the `.md` next to it) against `assignment::growthbook`. The file is compiled in, so the test
+//! reads nothing at run time and needs nothing outside the checkout.
 //!
 //! Each section collects every mismatch before failing, so one run shows all broken cases.
 //! Entry counts are asserted too, so a truncated or edited file cannot pass by having fewer cases.
@@ -7,19 +9,11 @@
 use serde_json::Value;
 use umpire_sim::assignment::growthbook::*;
 
-const CASES_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/testdata/growthbook-bucketing-cases.json"
-);
+const CASES_PATH: &str = "tests/data/growthbook/growthbook-bucketing-cases.json";
+const CASES: &str = include_str!("data/growthbook/growthbook-bucketing-cases.json");
 
 fn load() -> Value {
-    let text = std::fs::read_to_string(CASES_PATH).unwrap_or_else(|e| {
-        panic!(
-            "cannot read GrowthBook test vectors at {CASES_PATH}: {e}\n\
-             (the shared/ folder must sit beside the workspace checkout)"
-        )
-    });
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{CASES_PATH} is not valid JSON: {e}"))
+    serde_json::from_str(CASES).unwrap_or_else(|e| panic!("{CASES_PATH} is not valid JSON: {e}"))
 }
 
 fn section(name: &str, expected_len: usize) -> Vec<Value> {

@@ -15,8 +15,8 @@
 //! the input, so feeding the pieces one after another gives the same state as hashing the
 //! concatenation.
 //!
-//! The reference vectors live in `shared/testdata/growthbook-bucketing-cases.json` and are checked
-//! by `tests/growthbook_vectors.rs`.
+//! The reference vectors are vendored in `sim/tests/data/growthbook/` (with their source and
+//! licence) and checked by `tests/growthbook_vectors.rs`.
 
 use serde::{Deserialize, Serialize};
 
