@@ -303,6 +303,102 @@ fn suite_runs_every_file_and_reports_failures() {
     );
 }
 
+/// Two-sided 99.9% normal quantile: the Monte Carlo margin `near_theory`
+/// bounds use, and the one `suite --quick` keeps for a band on a rate.
+const Z999: f64 = 3.290_526_731_491_926;
+
+#[test]
+fn quick_suite_passes_on_every_shipped_scenario() {
+    // The whole shipped suite at --quick: about 40 s on two cores, most of it
+    // the two load scenarios (~15 s, fixed durations) and the bandits.
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let out = scratch("suite-quick-shipped");
+    let o = umpire(&[
+        "suite",
+        scenarios.to_str().unwrap(),
+        "--quick",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}{}", text(&o.stderr));
+    // cuped's coverage band [0.93, 0.97] is centred on 0.95 with half-width
+    // 0.02: --quick keeps enough replications that the 99.9% Monte Carlo
+    // half-width at the centre fits in it, instead of a tenth (200).
+    let cuped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("cuped.json")).expect("cuped.json"))
+            .expect("json");
+    let need = (Z999 * Z999 * 0.95 * 0.05 / (0.02 * 0.02)).ceil() as u64;
+    let reps = cuped["replications"].as_u64().expect("replications");
+    assert!(
+        reps >= need && reps < 2000,
+        "cuped ran {reps}, need ≥ {need}"
+    );
+    assert_eq!(cuped["quick_scale"], 0.1);
+    assert!(stdout.contains("scaled by 0.1"), "{stdout}");
+}
+
+#[test]
+fn suite_names_each_failing_bound_under_its_fail_line() {
+    let dir = scratch("suite-fail-lines");
+    write(&dir, "a.toml", SMALL);
+    write(
+        &dir,
+        "b.toml",
+        &SMALL.replace(
+            "false_positive_rate = { max = 0.2 }",
+            "false_positive_rate = { max = 0.001 }\ncoverage = { min = 0.5 }\nsrm_detection_rate = { min = 0.9 }",
+        ),
+    );
+    let out = dir.join("out");
+    let o = umpire(&[
+        "suite",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let stdout = text(&o.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let fail = lines
+        .iter()
+        .position(|l| l.starts_with("FAIL b "))
+        .unwrap_or_else(|| panic!("no FAIL line for b:\n{stdout}"));
+    // The two bounds that failed follow the FAIL line, indented, each with
+    // its measure, value, Monte Carlo interval and bound; the one that held
+    // does not.
+    let under: Vec<&str> = lines[fail + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("  "))
+        .copied()
+        .collect();
+    assert_eq!(under.len(), 2, "{stdout}");
+    let fpr = under
+        .iter()
+        .find(|l| l.contains("false_positive_rate = "))
+        .unwrap_or_else(|| panic!("no false_positive_rate line:\n{stdout}"));
+    assert!(
+        fpr.contains("FAILED") && fpr.contains("expected ≤ 0.001"),
+        "{fpr}"
+    );
+    assert!(
+        fpr.contains(" [") && fpr.contains("], "),
+        "no interval: {fpr}"
+    );
+    let srm = under
+        .iter()
+        .find(|l| l.contains("srm_detection_rate = "))
+        .unwrap_or_else(|| panic!("no srm_detection_rate line:\n{stdout}"));
+    assert!(srm.contains("expected ≥ 0.9"), "{srm}");
+    assert!(!under.iter().any(|l| l.contains("coverage")), "{stdout}");
+    // A passing scenario has no such lines.
+    let pass = lines
+        .iter()
+        .position(|l| l.starts_with("PASS a "))
+        .expect("PASS line for a");
+    assert!(!lines[pass + 1].starts_with("  "), "{stdout}");
+}
+
 #[test]
 fn a_closed_stdout_pipe_ends_the_run_quietly() {
     use std::io::Read;
