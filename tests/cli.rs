@@ -303,41 +303,6 @@ fn suite_runs_every_file_and_reports_failures() {
     );
 }
 
-/// Two-sided 99.9% normal quantile: the Monte Carlo margin `near_theory`
-/// bounds use, and the one `suite --quick` keeps for a band on a rate.
-const Z999: f64 = 3.290_526_731_491_926;
-
-#[test]
-fn quick_suite_passes_on_every_shipped_scenario() {
-    // The whole shipped suite at --quick: about 40 s on two cores, most of it
-    // the two load scenarios (~15 s, fixed durations) and the bandits.
-    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let out = scratch("suite-quick-shipped");
-    let o = umpire(&[
-        "suite",
-        scenarios.to_str().unwrap(),
-        "--quick",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let stdout = text(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{stdout}{}", text(&o.stderr));
-    // cuped's coverage band [0.93, 0.97] is centred on 0.95 with half-width
-    // 0.02: --quick keeps enough replications that the 99.9% Monte Carlo
-    // half-width at the centre fits in it, instead of a tenth (200).
-    let cuped: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("cuped.json")).expect("cuped.json"))
-            .expect("json");
-    let need = (Z999 * Z999 * 0.95 * 0.05 / (0.02 * 0.02)).ceil() as u64;
-    let reps = cuped["replications"].as_u64().expect("replications");
-    assert!(
-        reps >= need && reps < 2000,
-        "cuped ran {reps}, need ≥ {need}"
-    );
-    assert_eq!(cuped["quick_scale"], 0.1);
-    assert!(stdout.contains("scaled by 0.1"), "{stdout}");
-}
-
 #[test]
 fn suite_names_each_failing_bound_under_its_fail_line() {
     let dir = scratch("suite-fail-lines");
