@@ -36,13 +36,51 @@ struct SuiteFile {
     results: Vec<serde_json::Value>,
 }
 
-fn scaled(replications: u64, quick: Option<f64>) -> u64 {
+fn scaled(replications: u64, quick: Option<f64>, floor: u64) -> u64 {
     match quick {
         Some(s) => ((replications as f64 * s).round() as u64)
             .max(QUICK_MIN_REPLICATIONS)
+            .max(floor)
             .min(replications),
         None => replications,
     }
+}
+
+/// The fewest replications at which an experiment's bands on rates still
+/// mean what they say, so that `--quick` does not scale below it.
+///
+/// A band `{ min, max }` on a rate (a rejection rate, coverage, FWER, SRM
+/// detection) is written around the value the scenario expects, so take its
+/// centre p as the truth and its half-width h as the margin. The estimate
+/// over R replications has Monte Carlo standard error √(p(1 − p)/R); the band
+/// holds with probability ≥ 99.9% once z·√(p(1 − p)/R) ≤ h, z = 3.29 (the
+/// two-sided 99.9% quantile `near_theory` uses), i.e. R ≥ z²·p(1 − p)/h².
+/// cuped's coverage band [0.93, 0.97] needs 1286; at a tenth (200) its
+/// standard error 0.015 put the bound 1.3 SE from the centre, and it failed.
+/// `near_theory` tolerances already scale with R, and one-sided bounds name
+/// no expected value, so neither raises the floor.
+fn quick_floor(exp: &umpire_sim::experiment::Experiment) -> u64 {
+    use umpire_sim::experiment::Measure;
+    exp.expectations
+        .iter()
+        .filter(|e| {
+            e.measure.is_rejection_rate()
+                || matches!(
+                    e.measure,
+                    Measure::Coverage
+                        | Measure::RelativeCoverage
+                        | Measure::FamilyWiseErrorRate
+                        | Measure::SrmDetectionRate
+                )
+        })
+        .filter_map(|e| {
+            let (min, max) = (e.bound.min?, e.bound.max?);
+            let (p, h) = ((min + max) / 2.0, (max - min) / 2.0);
+            let z = umpire_sim::outcome::NEAR_THEORY_Z;
+            (h > 0.0 && p > 0.0 && p < 1.0).then(|| (z * z * p * (1.0 - p) / (h * h)).ceil() as u64)
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Read a baseline: a `suite.json`, or a directory holding one.
@@ -121,7 +159,7 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
             Scenario::Experiment(exp) => {
                 let overrides = Overrides {
                     seed: None,
-                    replications: Some(scaled(exp.replications, quick)),
+                    replications: Some(scaled(exp.replications, quick, quick_floor(exp))),
                 };
                 let exp = apply(exp, overrides);
                 pool.install(|| run_experiment(l, &exp, &args.common, part, Console::Silent))
@@ -129,7 +167,7 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
             }
             Scenario::Bandit(b) => {
                 let mut b = (**b).clone();
-                b.replications = scaled(b.replications, quick);
+                b.replications = scaled(b.replications, quick, 0);
                 pool.install(|| {
                     crate::bandit::run_bandit(l, &b, &args.common, part, Console::Silent)
                 })
@@ -164,10 +202,21 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
             checks.len(),
             started.elapsed().as_secs_f64()
         );
-        if bar.is_hidden() {
-            crate::outln!("{line}");
-        } else {
-            bar.println(line);
+        // Each bound that failed, under its scenario's line, so the console
+        // says why without opening a report.
+        let mut lines = vec![line];
+        lines.extend(
+            checks
+                .iter()
+                .filter(|e| !e.passed)
+                .map(|e| format!("    {}", summary::failed_bound(e))),
+        );
+        for line in lines {
+            if bar.is_hidden() {
+                crate::outln!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
         bar.inc(1);
         rows.push(summary::Row::from_any(&result));
@@ -234,7 +283,7 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
     }
     if let Some(s) = quick {
         crate::outln!(
-            "quick: replication counts scaled by {s} (at least {QUICK_MIN_REPLICATIONS})"
+            "quick: replication counts scaled by {s} (at least {QUICK_MIN_REPLICATIONS}, and enough for each band on a rate to hold within 99.9% Monte Carlo error)"
         );
     }
     if !skipped.is_empty() {

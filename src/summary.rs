@@ -125,6 +125,28 @@ pub fn print_result(
     let _ = writeln!(out, "  verdict: {}", if r.passed { "PASS" } else { "FAIL" });
 }
 
+/// A failed expectation in one line: its key, the measured value with its
+/// Monte Carlo interval, and the bound. Simulator verdicts already read so
+/// ("FAILED power = 0.61 [0.58, 0.64], expected ≥ 0.75"); a load row's
+/// message may not name its bound, so that line is built from the row.
+pub fn failed_bound(e: &umpire_reports::result::ExpectationRow) -> String {
+    if e.message.starts_with("FAILED ") {
+        return e.message.clone();
+    }
+    let measured = if e.measured.is_finite() {
+        format!(" = {:.4}", e.measured)
+    } else {
+        String::new()
+    };
+    let interval = e
+        .interval
+        .map_or_else(String::new, |(lo, hi)| format!(" [{lo:.4}, {hi:.4}]"));
+    format!(
+        "FAILED {}{measured}{interval}, expected {} ({})",
+        e.key, e.bound, e.message
+    )
+}
+
 /// One scenario's line in the overview table.
 pub struct Row {
     pub scenario: String,

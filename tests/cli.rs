@@ -304,6 +304,67 @@ fn suite_runs_every_file_and_reports_failures() {
 }
 
 #[test]
+fn suite_names_each_failing_bound_under_its_fail_line() {
+    let dir = scratch("suite-fail-lines");
+    write(&dir, "a.toml", SMALL);
+    write(
+        &dir,
+        "b.toml",
+        &SMALL.replace(
+            "false_positive_rate = { max = 0.2 }",
+            "false_positive_rate = { max = 0.001 }\ncoverage = { min = 0.5 }\nsrm_detection_rate = { min = 0.9 }",
+        ),
+    );
+    let out = dir.join("out");
+    let o = umpire(&[
+        "suite",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let stdout = text(&o.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let fail = lines
+        .iter()
+        .position(|l| l.starts_with("FAIL b "))
+        .unwrap_or_else(|| panic!("no FAIL line for b:\n{stdout}"));
+    // The two bounds that failed follow the FAIL line, indented, each with
+    // its measure, value, Monte Carlo interval and bound; the one that held
+    // does not.
+    let under: Vec<&str> = lines[fail + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("  "))
+        .copied()
+        .collect();
+    assert_eq!(under.len(), 2, "{stdout}");
+    let fpr = under
+        .iter()
+        .find(|l| l.contains("false_positive_rate = "))
+        .unwrap_or_else(|| panic!("no false_positive_rate line:\n{stdout}"));
+    assert!(
+        fpr.contains("FAILED") && fpr.contains("expected ≤ 0.001"),
+        "{fpr}"
+    );
+    assert!(
+        fpr.contains(" [") && fpr.contains("], "),
+        "no interval: {fpr}"
+    );
+    let srm = under
+        .iter()
+        .find(|l| l.contains("srm_detection_rate = "))
+        .unwrap_or_else(|| panic!("no srm_detection_rate line:\n{stdout}"));
+    assert!(srm.contains("expected ≥ 0.9"), "{srm}");
+    assert!(!under.iter().any(|l| l.contains("coverage")), "{stdout}");
+    // A passing scenario has no such lines.
+    let pass = lines
+        .iter()
+        .position(|l| l.starts_with("PASS a "))
+        .expect("PASS line for a");
+    assert!(!lines[pass + 1].starts_with("  "), "{stdout}");
+}
+
+#[test]
 fn a_closed_stdout_pipe_ends_the_run_quietly() {
     use std::io::Read;
     use std::process::Stdio;

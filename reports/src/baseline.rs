@@ -10,13 +10,19 @@
 //! - **means** (a bandit policy's regret at the horizon): a Welch z-test on
 //!   the difference of the means, SE = √(sd₁²/n₁ + sd₂²/n₂), n the
 //!   replications;
-//! - **latency** (a load endpoint's corrected p50/p95/p99/p99.9): the ratio
-//!   current / baseline against [`BaselineOptions::latency_ratio`] (and its
-//!   inverse, an improvement); an endpoint's **error rate** by the
+//! - **latency** (a load endpoint's corrected p50/p95/p99/p99.9): a
+//!   distribution-free confidence interval on each percentile from the order
+//!   statistics of the exported histogram ([`quantile_ci_ranks`], level
+//!   1 − [`BaselineOptions::alpha`]). A percentile is flagged only when the
+//!   intervals of the two runs lie apart by more than
+//!   [`BaselineOptions::latency_ratio`] (and by more than
+//!   [`BaselineOptions::latency_floor_ms`]), and only when both runs have
+//!   enough requests for it ([`BaselineOptions::latency_min_tail`] expected
+//!   beyond the percentile). An endpoint's **error rate** is judged by the
 //!   two-proportion test on errors out of requests.
 //!
 //! A change is *flagged* when the test's p-value is below
-//! [`BaselineOptions::alpha`] (or the latency ratio is out of bounds), and a
+//! [`BaselineOptions::alpha`] (or the latency intervals lie apart), and a
 //! *regression* when it is flagged and goes the bad way. Which way is bad
 //! depends on the measure, and for a rejection rate on the truth: a false
 //! positive rate should not rise, power should not fall. Where the direction
@@ -26,8 +32,10 @@
 //! those only in the baseline, in its order), and within a scenario the
 //! measures in a fixed order.
 
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
-use umpire_loadgen::load::result::{EndpointResult, LoadResult};
+use statrs::distribution::{Binomial, DiscreteCDF};
+use umpire_loadgen::load::result::{EndpointResult, LoadResult, decode};
 use umpire_sim::bandit::result::{BanditResult, PolicyResult};
 use umpire_sim::experiment::Measure;
 use umpire_sim::outcome::{ComparisonResult, ExperimentResult, MeanEstimate, MethodResult};
@@ -41,13 +49,23 @@ pub struct BaselineOptions {
     /// Significance level of the two-proportion and Welch tests (two-sided).
     /// Small by default: a suite compares hundreds of measures.
     pub alpha: f64,
-    /// A latency percentile is flagged when current / baseline exceeds this
-    /// (a regression) or falls below its inverse (an improvement).
+    /// A latency percentile is flagged when the lower end of its current
+    /// interval exceeds this times the upper end of the baseline's (a
+    /// regression), or the other way round (an improvement).
     pub latency_ratio: f64,
-    /// … and only when the two values differ by more than this many
-    /// milliseconds: on loopback, sub-millisecond percentiles move by large
-    /// ratios with scheduler noise alone.
+    /// … and only when the intervals lie more than this many milliseconds
+    /// apart: on loopback, sub-millisecond percentiles move by large ratios
+    /// with scheduler noise alone.
     pub latency_floor_ms: f64,
+    /// A percentile q is compared only when both runs have at least
+    /// `latency_min_tail / min(q, 1 − q)` requests, i.e. this many expected
+    /// on its far side: p99.9 needs 10,000 requests at the default 10.
+    #[serde(default = "default_min_tail")]
+    pub latency_min_tail: u64,
+}
+
+fn default_min_tail() -> u64 {
+    10
 }
 
 impl Default for BaselineOptions {
@@ -56,6 +74,7 @@ impl Default for BaselineOptions {
             alpha: 0.001,
             latency_ratio: 1.25,
             latency_floor_ms: 1.0,
+            latency_min_tail: default_min_tail(),
         }
     }
 }
@@ -139,6 +158,83 @@ pub fn welch_z_test(m1: f64, sd1: f64, n1: u64, m2: f64, sd2: f64, n2: u64) -> O
     }
     let z = (m1 - m2) / se;
     Some((z, two_sided_p(z)))
+}
+
+/// The smallest `k` in `0..=n` for which `holds(k)`, for a predicate that
+/// turns true once and stays true (it must hold at `n`).
+fn first_k(n: u64, holds: impl Fn(u64) -> bool) -> u64 {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if holds(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
+/// The 1-based ranks `(l, u)` of the order statistics that bound the
+/// q-quantile of a continuous distribution from `n` independent draws with
+/// confidence at least `1 − alpha`, equal tails.
+///
+/// The number B of draws below the quantile is Binomial(n, q), so
+/// P(X₍ₗ₎ > ξ) = P(B ≤ l − 1) and P(X₍ᵤ₎ < ξ) = P(B ≥ u). `l` is the smallest
+/// k with P(B ≤ k) ≥ α/2 and `u − 1` the smallest k with P(B > k) ≤ α/2
+/// (scipy's `binom.ppf(α/2)` and `binom.ppf(1 − α/2) + 1`). `l = 0` means no
+/// draw bounds it below, `u = n + 1` none above: too few draws.
+pub fn quantile_ci_ranks(n: u64, q: f64, alpha: f64) -> (u64, u64) {
+    let Ok(b) = Binomial::new(q, n) else {
+        return (0, n + 1);
+    };
+    if n == 0 || !(alpha > 0.0 && alpha < 1.0) {
+        return (0, n + 1);
+    }
+    let tail = alpha / 2.0;
+    let lo = first_k(n, |k| b.cdf(k) >= tail);
+    let hi = first_k(n, |k| b.sf(k) <= tail) + 1;
+    (lo, hi)
+}
+
+/// The value (µs) of the rank-th smallest recorded value, as the range of
+/// its histogram bucket `(lowest, highest)` equivalent value; `None` past
+/// the count.
+fn order_statistic(h: &Histogram<u64>, rank: u64) -> Option<(u64, u64)> {
+    let mut seen = 0u64;
+    for v in h.iter_recorded() {
+        seen += v.count_at_value();
+        if seen >= rank {
+            let x = v.value_iterated_to();
+            return Some((h.lowest_equivalent(x), h.highest_equivalent(x)));
+        }
+    }
+    None
+}
+
+/// A confidence interval (ms) on the q-quantile of a latency histogram from
+/// its order statistics, at level `1 − alpha`. The ends are widened to
+/// their buckets' edges, so the histogram's resolution only makes it wider.
+/// An open end is 0 below and infinity above.
+pub fn latency_quantile_ci(h: &Histogram<u64>, q: f64, alpha: f64) -> (f64, f64) {
+    let (l, u) = quantile_ci_ranks(h.len(), q, alpha);
+    let ms = |us: u64| us as f64 / 1000.0;
+    let lo = match l {
+        0 => 0.0,
+        r => order_statistic(h, r).map_or(0.0, |(lo, _)| ms(lo)),
+    };
+    let hi = order_statistic(h, u).map_or(f64::INFINITY, |(_, hi)| ms(hi));
+    (lo, hi)
+}
+
+/// Requests a run needs for percentile `q` to be compared: `min_tail`
+/// expected on the rarer side of it.
+pub fn min_requests(q: f64, min_tail: u64) -> u64 {
+    let side = q.min(1.0 - q);
+    if side <= 0.0 {
+        return u64::MAX;
+    }
+    (min_tail as f64 / side - 1e-9).ceil() as u64
 }
 
 /// Compare every result of `current` with the baseline result of the same
@@ -312,12 +408,31 @@ impl Cmp<'_> {
         }
     }
 
-    fn latency(&mut self, measure: String, cur: (f64, u64), base: (f64, u64)) {
-        let ((c, nc), (b, nb)) = (cur, base);
+    /// One latency percentile: the stored values are shown, the intervals
+    /// from the histograms judge.
+    fn latency(&mut self, measure: String, q: f64, cur: Latency<'_>, base: Latency<'_>) {
         let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
-        let limit = self.opts.latency_ratio;
-        let floor = self.opts.latency_floor_ms;
-        let d = self.push(measure, finite(b), finite(c), String::new());
+        let (limit, floor) = (self.opts.latency_ratio, self.opts.latency_floor_ms);
+        let alpha = self.opts.alpha;
+        let tail = self.opts.latency_min_tail;
+        let need = min_requests(q, tail);
+        let d = self.push(
+            measure,
+            finite(base.value),
+            finite(cur.value),
+            String::new(),
+        );
+        let (hc, hb) = match (decode(cur.histogram), decode(base.histogram)) {
+            (Some(c), Some(b)) => (c, b),
+            (c, _) => {
+                d.test = format!(
+                    "no test: the {} histogram does not decode",
+                    if c.is_none() { "current" } else { "baseline" }
+                );
+                return;
+            }
+        };
+        let (nc, nb) = (hc.len(), hb.len());
         if nc == 0 || nb == 0 {
             d.test = format!(
                 "no test: no requests in {}",
@@ -329,24 +444,29 @@ impl Cmp<'_> {
             );
             return;
         }
-        if !(b > 0.0 && b.is_finite() && c.is_finite()) {
-            d.test = "no ratio: the baseline is not a positive latency".to_owned();
+        let label = percentile_label(q);
+        if nc < need || nb < need {
+            d.test = format!(
+                "no test: {label} needs ≥ {need} requests per run ({tail} beyond it), {nc} now and {nb} in the baseline"
+            );
             return;
         }
-        let ratio = c / b;
-        if (c - b).abs() < floor {
-            d.test = format!(
-                "ratio {ratio:.2}, but a change of {:.3} ms < {floor} ms",
-                (c - b).abs()
-            );
-        } else if ratio > limit {
-            d.test = format!("ratio {ratio:.2} > {limit}");
-            judge(d, None, true, Bad::Up, ratio - 1.0);
-        } else if ratio < 1.0 / limit {
-            d.test = format!("ratio {ratio:.2} < {:.2} (1/{limit}): faster", 1.0 / limit);
-            judge(d, None, true, Bad::Up, ratio - 1.0);
+        let (cl, ch) = latency_quantile_ci(&hc, q, alpha);
+        let (bl, bh) = latency_quantile_ci(&hb, q, alpha);
+        let level = (1.0 - alpha) * 100.0;
+        let cis = format!(
+            "{level}% order-statistic CIs: [{cl:.3}, {ch:.3}] ms now, [{bl:.3}, {bh:.3}] ms in the baseline ({nc} vs {nb} requests)"
+        );
+        if cl > bh * limit && cl - bh > floor {
+            d.test = format!("slower: {cis}; {cl:.3} > {limit} × {bh:.3}");
+            judge(d, None, true, Bad::Up, 1.0);
+        } else if bl > ch * limit && bl - ch > floor {
+            d.test = format!("faster: {cis}; {bl:.3} > {limit} × {ch:.3}");
+            judge(d, None, true, Bad::Up, -1.0);
+        } else if cl > bh * limit || bl > ch * limit {
+            d.test = format!("{cis}; apart by more than × {limit}, but by less than {floor} ms");
         } else {
-            d.test = format!("ratio {ratio:.2} within [{:.2}, {limit}]", 1.0 / limit);
+            d.test = format!("{cis}; not apart by more than × {limit}");
         }
     }
 
@@ -483,16 +603,23 @@ impl Cmp<'_> {
                 continue;
             };
             let (c, b) = (&e.corrected, &be.corrected);
-            for (what, cv, bv) in [
-                ("p50_ms", c.p50_ms, b.p50_ms),
-                ("p95_ms", c.p95_ms, b.p95_ms),
-                ("p99_ms", c.p99_ms, b.p99_ms),
-                ("p999_ms", c.p999_ms, b.p999_ms),
+            for (what, q, cv, bv) in [
+                ("p50_ms", 0.5, c.p50_ms, b.p50_ms),
+                ("p95_ms", 0.95, c.p95_ms, b.p95_ms),
+                ("p99_ms", 0.99, c.p99_ms, b.p99_ms),
+                ("p999_ms", 0.999, c.p999_ms, b.p999_ms),
             ] {
                 self.latency(
                     format!("{name} {what} (corrected)"),
-                    (cv, e.count),
-                    (bv, be.count),
+                    q,
+                    Latency {
+                        value: cv,
+                        histogram: &e.corrected_histogram,
+                    },
+                    Latency {
+                        value: bv,
+                        histogram: &be.corrected_histogram,
+                    },
                 );
             }
             let errors = |e: &EndpointResult| Proportion {
@@ -519,6 +646,18 @@ impl Cmp<'_> {
             }
         }
     }
+}
+
+/// One run's latency percentile: the stored value and the exported
+/// histogram it came from.
+struct Latency<'h> {
+    value: f64,
+    histogram: &'h str,
+}
+
+/// "p99.9" for 0.999.
+fn percentile_label(q: f64) -> String {
+    format!("p{}", (q * 1000.0).round() / 10.0)
 }
 
 /// Record a test's verdict: flagged when `significant`, a regression when
