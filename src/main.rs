@@ -189,17 +189,18 @@ pub struct SuiteArgs {
     /// flag regressions.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
-    /// Scale simulation replication counts down (×0.1, at least 50) for a
-    /// fast smoke run; the scale is recorded in the results.
+    /// Scale simulation replication counts down (×0.1, at least 50, and
+    /// enough for each band on a rate to hold) for a fast smoke run; the
+    /// scale is recorded in the results.
     #[arg(long)]
     quick: bool,
-    /// With --baseline: flag a latency percentile that grows by more than
-    /// this factor.
-    #[arg(long, value_name = "RATIO", default_value_t = 1.25)]
+    /// With --baseline: flag a latency percentile whose new confidence
+    /// interval lies above the old one by more than this factor.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.25, value_parser = positive_finite)]
     latency_ratio: f64,
     /// With --baseline: ignore latency changes smaller than this many
     /// milliseconds, whatever their ratio.
-    #[arg(long, value_name = "MS", default_value_t = 1.0)]
+    #[arg(long, value_name = "MS", default_value_t = 1.0, value_parser = non_negative_finite)]
     latency_floor_ms: f64,
     #[command(flatten)]
     common: CommonArgs,
@@ -222,5 +223,21 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(EXIT_INPUT)
         }
+    }
+}
+
+/// A command-line number that must be finite and above zero.
+fn positive_finite(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("`{s}` is not a finite number above 0")),
+    }
+}
+
+/// A command-line number that must be finite and not negative.
+fn non_negative_finite(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("`{s}` is not a finite number of at least 0")),
     }
 }
