@@ -21,6 +21,8 @@ use umpire_sim::assignment::{Assignment, HashVersion, Method as Assign};
 use umpire_sim::bandit::policy::PolicySpec;
 use umpire_sim::serve::{ServeConfig, ServedBandit, ServedExperiment, ServerSettings, UpdateEvery};
 
+use super::{RunningServer, ServeOptions, ServerError, router, start};
+
 const METHODS: [Method; 7] = [
     Method::GET,
     Method::POST,
@@ -188,4 +190,40 @@ pub async fn one(router: &Router, data: &[u8]) -> Result<(), String> {
         return Err(format!("{what}: unexpected status {status}"));
     }
     Ok(())
+}
+
+/// A [`config`] server on 127.0.0.1 with its own runtime, for callers that
+/// are not async (the fuzz target): one per process, reused for every input.
+pub struct Harness {
+    runtime: tokio::runtime::Runtime,
+    app: Router,
+    _server: RunningServer,
+}
+
+impl Harness {
+    pub fn new() -> Result<Self, ServerError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ServerError::Writer(e.to_string()))?;
+        let server = runtime.block_on(start(
+            config(),
+            ServeOptions {
+                addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                state_dir: None,
+                token: None,
+            },
+        ))?;
+        let app = router(server.state().clone());
+        Ok(Self {
+            runtime,
+            app,
+            _server: server,
+        })
+    }
+
+    /// [`one`] on this harness's server.
+    pub fn check(&self, data: &[u8]) -> Result<(), String> {
+        self.runtime.block_on(one(&self.app, data))
+    }
 }
