@@ -661,6 +661,22 @@ fn encode(case: &(u8, String, Vec<String>, String)) -> Vec<u8> {
     out
 }
 
+/// The fuzz target's entry point (its own runtime and server) runs the same
+/// check on raw bytes; here on random ones, as libFuzzer would start.
+#[test]
+fn the_fuzz_harness_checks_raw_bytes() -> R {
+    let h = probe::Harness::new()?;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for n in 0..2_000 {
+        let len = rng.random_range(0..300);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        h.check(&bytes)
+            .map_err(|e| format!("case {n}: {e}\ninput: {bytes:?}"))?;
+    }
+    h.check(b"\x01/v1/decide/thompson\ncontent-type: application/json\n\n{\"unit\": \"u\"}")?;
+    Ok(())
+}
+
 /// CASES valid requests, each mutated one to three times (truncation, wrong
 /// types, huge numbers, NaN strings, non-UTF-8 bytes, duplicate keys and
 /// parameters, odd headers, oversized bodies), plus pure random bytes, sent
