@@ -8,6 +8,8 @@
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus text)
 //!
 //! Every error is `{"error": {"code", "message"}}` with a 4xx or 5xx status.
+//! Connections are served by the `conn` module's accept loop, with a header-read
+//! timeout, an idle timeout and a cap on concurrent connections.
 
 pub mod assign;
 pub mod bandit;
