@@ -155,7 +155,14 @@ async fn acknowledged_rewards_survive_kill_9_and_sigterm() {
         json!({"unit": "late"}),
     )
     .await;
-    let id: u64 = d["decision_id"].as_str().expect("id").parse().expect("u64");
+    let id: u64 = d["decision_id"]
+        .as_str()
+        .expect("id")
+        .split('-')
+        .next()
+        .expect("seq")
+        .parse()
+        .expect("u64");
     assert!(id >= 220, "id {id} may repeat an earlier decision");
     let mid = summary(&c, &base).await;
     let status = stop(&mut b, "-TERM");

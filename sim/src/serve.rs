@@ -72,6 +72,8 @@ pub enum Fsync {
 }
 
 /// A test-only fault: stall one request in every `every` for `ms` ms.
+/// Never applied to `/healthz`, `/readyz` or `/metrics`, so a stalled
+/// server still answers its probes.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stall {
     pub every: u64,
@@ -92,6 +94,45 @@ pub struct ServerSettings {
     /// Write a snapshot (and start a new log) after this many log records.
     pub snapshot_every: u64,
     pub stall: Option<Stall>,
+    /// A connection must deliver each request head within this many
+    /// milliseconds of its first byte (the first request: of the accept).
+    pub header_read_timeout_ms: u64,
+    /// A keep-alive connection with no request in progress is closed after
+    /// this many milliseconds without a byte.
+    pub idle_timeout_ms: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+/// The largest value each `[server]` setting accepts. Each becomes memory,
+/// a `Duration` or a wait in the server, so an absurd value must be refused
+/// at validation rather than overflow or hang at run time.
+pub mod caps {
+    /// 64 MiB: a body is buffered whole before it is decoded.
+    pub const MAX_BODY_BYTES: u64 = 64 << 20;
+    /// 10 minutes.
+    pub const REQUEST_TIMEOUT_MS: u64 = 600_000;
+    /// 30 days: pending decisions are held in memory this long.
+    pub const DECISION_TTL_SECONDS: u64 = 30 * 86_400;
+    /// One million assignments per batch request.
+    pub const MAX_BATCH: u64 = 1_000_000;
+    /// Ten million log records between snapshots (bounds replay time).
+    pub const SNAPSHOT_EVERY: u64 = 10_000_000;
+    /// One minute between fsyncs.
+    pub const FSYNC_INTERVAL_MS: u64 = 60_000;
+    /// A stall of at most one minute.
+    pub const STALL_MS: u64 = 60_000;
+    /// One stall in at most a billion requests.
+    pub const STALL_EVERY: u64 = 1_000_000_000;
+    /// 10 minutes to send a request head.
+    pub const HEADER_READ_TIMEOUT_MS: u64 = 600_000;
+    /// One hour idle.
+    pub const IDLE_TIMEOUT_MS: u64 = 3_600_000;
+    /// 65536 connections (each holds a file descriptor).
+    pub const MAX_CONNECTIONS: u64 = 65_536;
+    /// `update_every_seconds` between 10 ms (a shorter tick only burns CPU)
+    /// and one day (a `Duration` far beyond overflows).
+    pub const UPDATE_EVERY_SECONDS: (f64, f64) = (0.01, 86_400.0);
 }
 
 impl Default for ServerSettings {
@@ -104,6 +145,9 @@ impl Default for ServerSettings {
             fsync: Fsync::Always,
             snapshot_every: 100_000,
             stall: None,
+            header_read_timeout_ms: 5_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 512,
         }
     }
 }

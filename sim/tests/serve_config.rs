@@ -9,7 +9,7 @@ use umpire_sim::assignment::{HashVersion, Method, Namespace};
 use umpire_sim::bandit::policy::PolicySpec;
 use umpire_sim::scenario::{Scenario, parse};
 use umpire_sim::serve::{
-    Fsync, ServeConfig, ServeError, ServerSettings, Stall, UpdateEvery, servable,
+    Fsync, ServeConfig, ServeError, ServerSettings, Stall, UpdateEvery, caps, servable,
 };
 
 fn scenario_path(name: &str) -> String {
@@ -170,6 +170,9 @@ fn overrides() {
                 fsync = { interval_ms = 100 }\n\
                 snapshot_every = 3\n\
                 stall = { every = 100, ms = 200 }\n\
+                header_read_timeout_ms = 250\n\
+                idle_timeout_ms = 1500\n\
+                max_connections = 8\n\
                 [experiments.v1-exp.x]\n\
                 [experiments.\"hash.v1\"]\n\
                 hash_version = 1\n\
@@ -188,7 +191,7 @@ fn overrides() {
     assert_eq!(
         l,
         [
-            "bad.toml:13:21: experiments.v1-exp.x: unknown key (allowed keys: coverage, hash_version, method, namespace, salt, salt_per_replication, variants, weights)"
+            "bad.toml:16:21: experiments.v1-exp.x: unknown key (allowed keys: coverage, hash_version, method, namespace, salt, salt_per_replication, variants, weights)"
         ]
     );
 
@@ -208,6 +211,9 @@ fn overrides() {
                 every: 100,
                 ms: 200
             }),
+            header_read_timeout_ms: 250,
+            idle_timeout_ms: 1500,
+            max_connections: 8,
         }
     );
     let e = &c.experiments[0];
@@ -410,7 +416,131 @@ fn update_every_or_seconds_not_both() {
     );
     assert_eq!(
         lines(&format!("{BASE}update_every_seconds = 0\n")),
-        ["bad.toml:6:24: bandits.band.update_every_seconds: must be positive (seconds), found 0"]
+        [
+            "bad.toml:6:24: bandits.band.update_every_seconds: must be between 0.01 and 86400 (seconds), found 0"
+        ]
+    );
+}
+
+/// Periods the update thread turns into a `Duration` or a tick: 1e19 and
+/// 1e300 seconds overflowed it (a panic in the update thread), and 1e-300
+/// made an idle server spin. Both ends are refused with their location.
+#[test]
+fn update_every_seconds_is_bounded() {
+    for (value, shown) in [
+        ("1e19", "1e19"),
+        ("1e300", "1e300"),
+        ("1e-300", "1e-300"),
+        ("86400.5", "86400.5"),
+        ("0.009", "0.009"),
+        ("-1.0", "-1"),
+    ] {
+        let l = lines(&format!("{BASE}update_every_seconds = {value}\n"));
+        assert_eq!(
+            l,
+            [format!(
+                "bad.toml:6:24: bandits.band.update_every_seconds: must be between 0.01 and 86400 (seconds), found {shown}"
+            )],
+            "update_every_seconds = {value}"
+        );
+    }
+    assert_eq!(
+        lines(&format!("{BASE}update_every_seconds = nan\n")),
+        ["bad.toml:6:24: bandits.band.update_every_seconds: expected a finite number"]
+    );
+    for (value, want) in [("0.01", 0.01), ("86400", 86_400.0), ("5", 5.0)] {
+        let c = serve("x.toml", &format!("{BASE}update_every_seconds = {value}\n"));
+        assert_eq!(c.bandits[0].update, UpdateEvery::Seconds(want));
+    }
+}
+
+/// Every `[server]` size and duration has a documented upper bound, reported
+/// at the value with the key; the bound itself is accepted.
+#[test]
+fn server_settings_are_bounded() {
+    let cases: &[(&str, &str, u64)] = &[
+        ("max_body_bytes", "max_body_bytes", caps::MAX_BODY_BYTES),
+        (
+            "request_timeout_ms",
+            "request_timeout_ms",
+            caps::REQUEST_TIMEOUT_MS,
+        ),
+        (
+            "decision_ttl_seconds",
+            "decision_ttl_seconds",
+            caps::DECISION_TTL_SECONDS,
+        ),
+        ("max_batch", "max_batch", caps::MAX_BATCH),
+        ("snapshot_every", "snapshot_every", caps::SNAPSHOT_EVERY),
+        (
+            "header_read_timeout_ms",
+            "header_read_timeout_ms",
+            caps::HEADER_READ_TIMEOUT_MS,
+        ),
+        ("idle_timeout_ms", "idle_timeout_ms", caps::IDLE_TIMEOUT_MS),
+        ("max_connections", "max_connections", caps::MAX_CONNECTIONS),
+    ];
+    for &(key, path, max) in cases {
+        let col = key.len() + 4;
+        for value in [max + 1, i64::MAX as u64] {
+            assert_eq!(
+                lines(&format!("{BASE}[server]\n{key} = {value}\n")),
+                [format!(
+                    "bad.toml:7:{col}: server.{path}: must be at most {max}, found {value}"
+                )],
+                "{key} = {value}"
+            );
+        }
+        assert_eq!(
+            lines(&format!("{BASE}[server]\n{key} = 0\n")),
+            [format!(
+                "bad.toml:7:{col}: server.{path}: must be at least 1"
+            )],
+        );
+        serve("x.toml", &format!("{BASE}[server]\n{key} = {max}\n"));
+    }
+    assert_eq!(
+        lines(&format!(
+            "{BASE}[server]\nfsync = {{ interval_ms = 60001 }}\n"
+        )),
+        ["bad.toml:7:25: server.fsync.interval_ms: must be at most 60000, found 60001"]
+    );
+    let c = serve(
+        "x.toml",
+        &format!("{BASE}[server]\nfsync = {{ interval_ms = 60000 }}\n"),
+    );
+    assert_eq!(c.server.fsync, Fsync::IntervalMs(60_000));
+}
+
+/// `stall = { every = 1, ms = 9223372036854775807 }` hung every request
+/// (health probes too) for ever: both numbers are bounded.
+#[test]
+fn stall_is_bounded() {
+    assert_eq!(
+        lines(&format!(
+            "{BASE}[server]\nstall = {{ every = 1, ms = 9223372036854775807 }}\n"
+        )),
+        ["bad.toml:7:27: server.stall.ms: must be at most 60000, found 9223372036854775807"]
+    );
+    assert_eq!(
+        lines(&format!(
+            "{BASE}[server]\nstall = {{ every = 1000000001, ms = 60001 }}\n"
+        )),
+        [
+            "bad.toml:7:19: server.stall.every: must be at most 1000000000, found 1000000001",
+            "bad.toml:7:36: server.stall.ms: must be at most 60000, found 60001",
+        ]
+    );
+    let c = serve(
+        "x.toml",
+        &format!("{BASE}[server]\nstall = {{ every = 1000000000, ms = 60000 }}\n"),
+    );
+    assert_eq!(
+        c.server.stall,
+        Some(Stall {
+            every: 1_000_000_000,
+            ms: 60_000
+        })
     );
 }
 

@@ -12,21 +12,24 @@
 //! of the log reproduce the state exactly.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use axum::Json;
 use axum::extract::State;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use umpire_sim::bandit::policy::{Policy, PolicySpec, PolicyState};
 use umpire_sim::rng::{Purpose, StreamKey};
 use umpire_sim::serve::ServedBandit;
 
-use super::AppState;
 use super::assign::check_unit;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::store::{Msg, now_ms};
+use super::{AppState, same_secret};
 
 const SHARDS: usize = 64;
 
@@ -68,11 +71,81 @@ pub struct Published {
     pub exact: bool,
 }
 
+/// Decision ids as clients see them: `<seq>-<tag>`, the decision's sequence
+/// number in canonical decimal and 16 hex digits of HMAC-SHA256 over it.
+///
+/// The MAC key is SHA-256 of the seed, the bearer token (when one is
+/// configured) and the bandit's name. So the same config, seed and token give
+/// the same ids (decisions stay reproducible), an id of one bandit is not one
+/// of another, and with a token an id cannot be made up: guessing a tag
+/// succeeds with probability 2⁻⁶⁴. Without a token the key follows from the
+/// config, so ids are canonical but not secret. HMAC-SHA256 rather than the
+/// simulator's ChaCha streams: the token has arbitrary length and needs a
+/// hash to become a key, and sha2 is already a dependency of umpire-sim
+/// (`hmac` is RustCrypto's construction over it).
+#[derive(Clone)]
+pub struct DecisionIds {
+    mac: Hmac<Sha256>,
+}
+
+/// Longest canonical id: 20 digits, `-`, 16 hex digits.
+pub const MAX_DECISION_ID_BYTES: usize = 20 + 1 + 16;
+
+impl DecisionIds {
+    pub fn new(seed: u64, token: Option<&str>, bandit: &str) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"umpire decision id v1\0");
+        h.update(seed.to_le_bytes());
+        // Lengths first, so that no two (token, name) pairs hash alike.
+        let token = token.unwrap_or("");
+        h.update((token.len() as u64).to_le_bytes());
+        h.update(token.as_bytes());
+        h.update((bandit.len() as u64).to_le_bytes());
+        h.update(bandit.as_bytes());
+        let key = h.finalize();
+        Self {
+            // HMAC takes keys of any length.
+            mac: Hmac::<Sha256>::new_from_slice(&key).unwrap_or_else(|_| unreachable!()),
+        }
+    }
+
+    /// The id of decision `seq`.
+    pub fn format(&self, seq: u64) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(&seq.to_le_bytes());
+        let tag = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(MAX_DECISION_ID_BYTES);
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{seq}-");
+        for b in &tag[..8] {
+            let _ = write!(out, "{b:02x}");
+        }
+        out
+    }
+
+    /// The sequence number of a canonical id of this bandit; `None` for
+    /// anything else (a sign, leading zeros, spaces, upper-case hex or a
+    /// wrong tag), so no two strings name one decision.
+    pub fn parse(&self, id: &str) -> Option<u64> {
+        if id.len() > MAX_DECISION_ID_BYTES {
+            return None;
+        }
+        let (seq, _) = id.split_once('-')?;
+        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let seq: u64 = seq.parse().ok()?;
+        // Comparing the whole canonical form rejects every other spelling.
+        same_secret(self.format(seq).as_bytes(), id.as_bytes()).then_some(seq)
+    }
+}
+
 pub struct BanditRuntime {
     pub index: u32,
     pub config: ServedBandit,
     seed: u64,
     key: StreamKey,
+    pub ids: DecisionIds,
     pub published: ArcSwap<Published>,
     pub next_id: AtomicU64,
     /// Ids below this are persisted as reserved (u64::MAX without a state dir).
@@ -104,11 +177,13 @@ pub fn bounded_rewards(spec: &PolicySpec) -> bool {
 pub const MAX_ABS_REWARD: f64 = 1e9;
 
 impl BanditRuntime {
-    /// A runtime publishing `state` (snapshot `version`) for decisions.
+    /// A runtime publishing `state` (snapshot `version`) for decisions;
+    /// `token` keys its decision ids along with the seed.
     pub fn new(
         index: u32,
         config: ServedBandit,
         seed: u64,
+        token: Option<&str>,
         state: PolicyState,
         version: u64,
     ) -> Self {
@@ -122,6 +197,7 @@ impl BanditRuntime {
             index,
             seed,
             key,
+            ids: DecisionIds::new(seed, token, &config.name),
             published: ArcSwap::from_pointee(Published {
                 state: state.clone(),
                 version: 0,
@@ -372,7 +448,7 @@ pub async fn decide(
             .map_err(|e| ApiError::unavailable("storage_unavailable", e))?;
     }
     Ok(Json(DecideResponse {
-        decision_id: id.to_string(),
+        decision_id: rt.ids.format(id),
         arm: rt.config.arms[arm].clone(),
         arm_index: arm,
         propensity,
@@ -421,10 +497,10 @@ pub async fn reward(
             format!("rewards must be within ±{MAX_ABS_REWARD:e}, got {r}"),
         ));
     }
-    let id: u64 = req.decision_id.parse().map_err(|_| {
+    let id = rt.ids.parse(&req.decision_id).ok_or_else(|| {
         ApiError::not_found(
             "unknown_decision",
-            format!("`{}` is not a decision id of this server", req.decision_id),
+            format!("bandit `{name}` issued no such decision id"),
         )
     })?;
     let ttl_ms = s.config.server.decision_ttl_seconds.saturating_mul(1000);
@@ -445,8 +521,8 @@ pub async fn reward(
                 axum::http::StatusCode::GONE,
                 "decision_expired",
                 format!(
-                    "decision {id} is older than server.decision_ttl_seconds = {}",
-                    s.config.server.decision_ttl_seconds
+                    "decision {} is older than server.decision_ttl_seconds = {}",
+                    req.decision_id, s.config.server.decision_ttl_seconds
                 ),
             )),
             Some(p) => {
@@ -457,13 +533,13 @@ pub async fn reward(
                 axum::http::StatusCode::GONE,
                 "decision_expired",
                 format!(
-                    "decision {id} has expired (server.decision_ttl_seconds = {}) or was not recorded before a restart",
-                    s.config.server.decision_ttl_seconds
+                    "decision {} has expired (server.decision_ttl_seconds = {}) or was not recorded before a restart",
+                    req.decision_id, s.config.server.decision_ttl_seconds
                 ),
             )),
             None => Err(ApiError::not_found(
                 "unknown_decision",
-                format!("bandit `{name}` has made no decision {id}"),
+                format!("bandit `{name}` has made no decision {}", req.decision_id),
             )),
         }
     };

@@ -58,6 +58,14 @@ impl ApiError {
         )
     }
 
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than the server's cap (server.max_body_bytes)",
+        )
+    }
+
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
@@ -107,11 +115,7 @@ fn rejection(r: &JsonRejection) -> ApiError {
             "unsupported_media_type",
             "send the body as `Content-Type: application/json`",
         ),
-        _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the request body is larger than the server's cap (server.max_body_bytes)",
-        ),
+        _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::body_too_large(),
         _ => ApiError::bad_request("bad_body", text),
     }
 }

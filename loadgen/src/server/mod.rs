@@ -8,11 +8,15 @@
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus text)
 //!
 //! Every error is `{"error": {"code", "message"}}` with a 4xx or 5xx status.
+//! Connections are served by the `conn` module's accept loop, with a header-read
+//! timeout, an idle timeout and a cap on concurrent connections.
 
 pub mod assign;
 pub mod bandit;
+mod conn;
 pub mod error;
 pub mod metrics;
+pub mod probe;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -69,8 +73,6 @@ pub enum ServerError {
     Metrics(#[from] prometheus::Error),
     #[error("the update thread stopped: {0}")]
     Writer(String),
-    #[error("the server failed: {0}")]
-    Serve(std::io::Error),
 }
 
 /// Shared by every handler.
@@ -112,7 +114,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     state: Arc<AppState>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    serve: tokio::task::JoinHandle<std::io::Result<()>>,
+    serve: tokio::task::JoinHandle<()>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -140,7 +142,7 @@ impl RunningServer {
     }
 
     async fn finish(&mut self) -> Result<(), ServerError> {
-        let served = (&mut self.serve).await;
+        let served = (&mut self.serve).await.map_err(|e| e.to_string());
         self.state.ready.store(false, Ordering::Relaxed);
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let _ = self.state.send(Msg::Shutdown { done: done_tx });
@@ -159,11 +161,7 @@ impl RunningServer {
         .await
         .map_err(|e| ServerError::Writer(e.to_string()))?;
         snapshot.map_err(ServerError::Writer)?;
-        match served {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ServerError::Serve(e)),
-            Err(e) => Err(ServerError::Writer(e.to_string())),
-        }
+        served.map_err(ServerError::Writer)
     }
 }
 
@@ -209,6 +207,7 @@ pub async fn start(config: ServeConfig, opts: ServeOptions) -> Result<RunningSer
                 i as u32,
                 b.clone(),
                 config.seed,
+                opts.token.as_deref(),
                 PolicyState::clone(&m.state),
                 m.version,
             ))
@@ -249,13 +248,14 @@ pub async fn start(config: ServeConfig, opts: ServeOptions) -> Result<RunningSer
     })?;
     let app = router(state.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serve = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let serve = tokio::spawn(conn::serve(
+        listener,
+        app,
+        conn::Limits::of(&state.config.server),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
     spawn_expiry(&state);
     state.ready.store(true, Ordering::Relaxed);
     Ok(RunningServer {
@@ -313,7 +313,34 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+        // Outermost, so that a declared body over the cap is refused before
+        // routing, extraction or the test stall, without reading it.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            declared_length,
+        ))
         .with_state(state)
+}
+
+/// 413 at once for a `Content-Length` over `max_body_bytes`: the body
+/// extractor would otherwise wait for bytes the client may never send.
+async fn declared_length(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let cap = s.config.server.max_body_bytes;
+    let too_long = req
+        .headers()
+        .get_all(header::CONTENT_LENGTH)
+        .iter()
+        .any(|v| {
+            // An unparsable length never gets here over HTTP: hyper refuses it.
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > cap as u64)
+        });
+    if too_long {
+        return error::ApiError::body_too_large().into_response();
+    }
+    next.run(req).await
 }
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
@@ -334,7 +361,7 @@ async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
 }
 
 /// Compare in time independent of where the strings differ.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -364,7 +391,10 @@ async fn observe(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Re
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    // Probes never stall: a stalled server must still say it is alive.
+    let probe = matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics");
     if let Some(stall) = s.config.server.stall
+        && !probe
         && n % stall.every == 0
     {
         tokio::time::sleep(Duration::from_millis(stall.ms)).await;

@@ -14,7 +14,7 @@ use super::experiment::{AssignmentMode, read_assignment_table};
 use super::reader::{Ctx, Field, Table, as_string, as_table};
 use crate::bandit::policy::PolicyState;
 use crate::serve::{
-    Fsync, ServeConfig, ServedBandit, ServedExperiment, ServerSettings, Stall, UpdateEvery,
+    Fsync, ServeConfig, ServedBandit, ServedExperiment, ServerSettings, Stall, UpdateEvery, caps,
     servable,
 };
 
@@ -76,17 +76,28 @@ pub(super) fn positive_count(ctx: &mut Ctx, t: &mut Table, key: &'static str) ->
     }
 }
 
-/// Like [`positive_count`] for a size held in a `usize`.
-fn positive_size(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Field<usize> {
+/// An integer in 1..=`max` at `key`.
+fn bounded_count(ctx: &mut Ctx, t: &mut Table, key: &'static str, max: u64) -> Field<u64> {
     match positive_count(ctx, t, key) {
-        Field::Valid(n) => match usize::try_from(n) {
-            Ok(n) => Field::Valid(n),
-            Err(_) => {
-                let span = t.table.get(key).map_or(t.span.clone(), |v| v.span());
-                ctx.error(&span, &t.key_path(key), "too large", None);
-                Field::Invalid
-            }
-        },
+        Field::Valid(n) if n > max => {
+            let span = t.table.get(key).map_or(t.span.clone(), |v| v.span());
+            ctx.error(
+                &span,
+                &t.key_path(key),
+                format!("must be at most {max}, found {n}"),
+                None,
+            );
+            Field::Invalid
+        }
+        f => f,
+    }
+}
+
+/// Like [`bounded_count`] for a size held in a `usize`.
+fn bounded_size(ctx: &mut Ctx, t: &mut Table, key: &'static str, max: u64) -> Field<usize> {
+    match bounded_count(ctx, t, key, max) {
+        // Every cap fits a 32-bit usize, so this conversion cannot fail.
+        Field::Valid(n) => usize::try_from(n).map_or(Field::Invalid, Field::Valid),
         Field::Invalid => Field::Invalid,
         Field::Absent => Field::Absent,
     }
@@ -111,15 +122,34 @@ fn read_server(ctx: &mut Ctx, root: &mut Table) -> Option<(u64, ServerSettings)>
             DEFAULT_SEED
         }
     };
-    s.max_body_bytes = positive_size(ctx, &mut t, "max_body_bytes").or(s.max_body_bytes, &mut ok);
+    s.max_body_bytes = bounded_size(ctx, &mut t, "max_body_bytes", caps::MAX_BODY_BYTES)
+        .or(s.max_body_bytes, &mut ok);
     s.request_timeout_ms =
-        positive_count(ctx, &mut t, "request_timeout_ms").or(s.request_timeout_ms, &mut ok);
-    s.decision_ttl_seconds =
-        positive_count(ctx, &mut t, "decision_ttl_seconds").or(s.decision_ttl_seconds, &mut ok);
-    s.max_batch = positive_size(ctx, &mut t, "max_batch").or(s.max_batch, &mut ok);
+        bounded_count(ctx, &mut t, "request_timeout_ms", caps::REQUEST_TIMEOUT_MS)
+            .or(s.request_timeout_ms, &mut ok);
+    s.decision_ttl_seconds = bounded_count(
+        ctx,
+        &mut t,
+        "decision_ttl_seconds",
+        caps::DECISION_TTL_SECONDS,
+    )
+    .or(s.decision_ttl_seconds, &mut ok);
+    s.max_batch = bounded_size(ctx, &mut t, "max_batch", caps::MAX_BATCH).or(s.max_batch, &mut ok);
     s.fsync = read_fsync(ctx, &mut t).or(s.fsync, &mut ok);
-    s.snapshot_every = positive_count(ctx, &mut t, "snapshot_every").or(s.snapshot_every, &mut ok);
+    s.snapshot_every = bounded_count(ctx, &mut t, "snapshot_every", caps::SNAPSHOT_EVERY)
+        .or(s.snapshot_every, &mut ok);
     s.stall = read_stall(ctx, &mut t).optional(&mut ok);
+    s.header_read_timeout_ms = bounded_count(
+        ctx,
+        &mut t,
+        "header_read_timeout_ms",
+        caps::HEADER_READ_TIMEOUT_MS,
+    )
+    .or(s.header_read_timeout_ms, &mut ok);
+    s.idle_timeout_ms = bounded_count(ctx, &mut t, "idle_timeout_ms", caps::IDLE_TIMEOUT_MS)
+        .or(s.idle_timeout_ms, &mut ok);
+    s.max_connections = bounded_size(ctx, &mut t, "max_connections", caps::MAX_CONNECTIONS)
+        .or(s.max_connections, &mut ok);
     t.finish(ctx);
     ok.then_some((seed, s))
 }
@@ -149,7 +179,7 @@ fn read_fsync(ctx: &mut Ctx, t: &mut Table) -> Field<Fsync> {
             let Some(mut ft) = as_table(ctx, &path, v) else {
                 return Field::Invalid;
             };
-            let interval = positive_count(ctx, &mut ft, "interval_ms");
+            let interval = bounded_count(ctx, &mut ft, "interval_ms", caps::FSYNC_INTERVAL_MS);
             if interval == Field::Absent {
                 ctx.error(
                     &ft.span,
@@ -179,7 +209,8 @@ fn read_fsync(ctx: &mut Ctx, t: &mut Table) -> Field<Fsync> {
     }
 }
 
-/// `stall = { every = N, ms = M }`, both required and at least 1.
+/// `stall = { every = N, ms = M }`, both required, at least 1 and at most
+/// [`caps::STALL_EVERY`] and [`caps::STALL_MS`].
 pub(super) fn read_stall(ctx: &mut Ctx, t: &mut Table) -> Field<Stall> {
     let Some(mut st) = t.subtable(ctx, "stall") else {
         return if t.table.get("stall").is_some() {
@@ -190,7 +221,9 @@ pub(super) fn read_stall(ctx: &mut Ctx, t: &mut Table) -> Field<Stall> {
     };
     let mut ok = true;
     let mut required =
-        |ctx: &mut Ctx, st: &mut Table, key: &'static str| match positive_count(ctx, st, key) {
+        |ctx: &mut Ctx, st: &mut Table, key: &'static str, max: u64| match bounded_count(
+            ctx, st, key, max,
+        ) {
             Field::Valid(n) => n,
             Field::Invalid => {
                 ok = false;
@@ -207,8 +240,8 @@ pub(super) fn read_stall(ctx: &mut Ctx, t: &mut Table) -> Field<Stall> {
                 1
             }
         };
-    let every = required(ctx, &mut st, "every");
-    let ms = required(ctx, &mut st, "ms");
+    let every = required(ctx, &mut st, "every", caps::STALL_EVERY);
+    let ms = required(ctx, &mut st, "ms", caps::STALL_MS);
     st.finish(ctx);
     if ok {
         Field::Valid(Stall { every, ms })
@@ -350,6 +383,32 @@ fn read_bandits(ctx: &mut Ctx, root: &mut Table) -> Option<Vec<ServedBandit>> {
     ok.then_some(out)
 }
 
+/// `update_every_seconds`, within [`caps::UPDATE_EVERY_SECONDS`].
+fn update_every_seconds(ctx: &mut Ctx, t: &mut Table) -> Field<f64> {
+    const KEY: &str = "update_every_seconds";
+    let (lo, hi) = caps::UPDATE_EVERY_SECONDS;
+    match t.number(ctx, KEY) {
+        Some((x, _)) if (lo..=hi).contains(&x) => Field::Valid(x),
+        Some((x, span)) => {
+            // Extremes in exponent form: 1e300 is not worth 301 digits.
+            let shown = if x.is_finite() && x != 0.0 && !(1e-4..1e15).contains(&x.abs()) {
+                format!("{x:e}")
+            } else {
+                format!("{x}")
+            };
+            ctx.error(
+                &span,
+                &t.key_path(KEY),
+                format!("must be between {lo} and {hi} (seconds), found {shown}"),
+                None,
+            );
+            Field::Invalid
+        }
+        None if t.table.get(KEY).is_some() => Field::Invalid,
+        None => Field::Absent,
+    }
+}
+
 /// One bandit's keys, all read (so that `finish` reports only unknown ones)
 /// before the result is decided.
 fn read_bandit(ctx: &mut Ctx, t: &mut Table, name: &str) -> Option<ServedBandit> {
@@ -399,12 +458,9 @@ fn read_bandit(ctx: &mut Ctx, t: &mut Table, name: &str) -> Option<ServedBandit>
         }
     };
     let rewards = positive_count(ctx, t, "update_every");
-    let seconds = t.number_in(
-        ctx,
-        "update_every_seconds",
-        |x| x > 0.0,
-        "positive (seconds)",
-    );
+    // Bounded both ways: the update thread ticks at this period, so a tiny
+    // one spins and a huge one overflows a `Duration`.
+    let seconds = update_every_seconds(ctx, t);
     let update = match (rewards, seconds) {
         (Field::Absent, Field::Absent) => UpdateEvery::Rewards(1),
         (Field::Valid(n), Field::Absent) => UpdateEvery::Rewards(n),

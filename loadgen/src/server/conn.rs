@@ -1,0 +1,302 @@
+//! The accept loop: HTTP/1 connections served by hyper with the router, a
+//! cap on concurrent connections, and the header-read and idle timeouts
+//! (`[server] max_connections`, `header_read_timeout_ms`,
+//! `idle_timeout_ms`).
+//!
+//! `axum::serve` has none of these, so a client that sends half a request
+//! head holds its connection (and a file descriptor) for ever. Here every
+//! connection has a [`Clock`] in one of three phases:
+//! - `Head`: a request head is expected; it must be complete within the
+//!   header-read timeout of the accept or of its first byte;
+//! - `Idle`: between keep-alive requests, with no byte yet; closed after the
+//!   idle timeout;
+//! - `Busy`: a request is in the router, whose own timeout
+//!   (`request_timeout_ms`) bounds it.
+//!
+//! A connection that misses its deadline is dropped, which closes the socket:
+//! no response is in progress in `Head` or `Idle`, so nothing is cut short.
+//! The cap is a semaphore taken before `accept`, so connections beyond it wait
+//! in the kernel's listen backlog without holding a descriptor, and are served
+//! as soon as a slot frees. Graceful shutdown stops accepting, lets in-flight
+//! requests finish and waits until every slot is back.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+use tower::ServiceExt;
+use umpire_sim::serve::{ServerSettings, caps};
+
+/// The connection settings of `[server]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub header_read: Duration,
+    pub idle: Duration,
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// Clamped to the validated ranges, for settings built in code: a zero
+    /// timeout would spin the watchdog, and a huge one overflow an `Instant`.
+    pub fn of(s: &ServerSettings) -> Self {
+        let ms = |v: u64, cap: u64| Duration::from_millis(v.clamp(1, cap));
+        Self {
+            header_read: ms(s.header_read_timeout_ms, caps::HEADER_READ_TIMEOUT_MS),
+            idle: ms(s.idle_timeout_ms, caps::IDLE_TIMEOUT_MS),
+            max_connections: s.max_connections.clamp(1, caps::MAX_CONNECTIONS as usize),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Head,
+    Idle,
+    Busy,
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    /// When the phase began (`Head`: the accept or the head's first byte).
+    since: Instant,
+    in_flight: u32,
+}
+
+/// One connection's phase, shared by its reader, its service and its
+/// watchdog.
+#[derive(Debug)]
+struct Clock(Mutex<State>);
+
+impl Clock {
+    fn new() -> Self {
+        Self(Mutex::new(State {
+            phase: Phase::Head,
+            since: Instant::now(),
+            in_flight: 0,
+        }))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Bytes arrived: an idle connection starts a request head.
+    fn read(&self) {
+        self.with(|s| {
+            if s.phase == Phase::Idle {
+                s.phase = Phase::Head;
+                s.since = Instant::now();
+            }
+        });
+    }
+
+    fn begin(&self) {
+        self.with(|s| {
+            s.in_flight += 1;
+            s.phase = Phase::Busy;
+        });
+    }
+
+    fn end(&self) {
+        self.with(|s| {
+            s.in_flight = s.in_flight.saturating_sub(1);
+            if s.in_flight == 0 {
+                s.phase = Phase::Idle;
+                s.since = Instant::now();
+            }
+        });
+    }
+
+    fn deadline(&self, l: &Limits) -> Option<Instant> {
+        self.with(|s| match s.phase {
+            Phase::Head => Some(s.since + l.header_read),
+            Phase::Idle => Some(s.since + l.idle),
+            Phase::Busy => None,
+        })
+    }
+}
+
+/// Resolves when the connection has missed its deadline.
+///
+/// It re-reads the phase at least every min(header, idle): a phase that
+/// begins after a wake-up at `w` has a deadline after `w` + min(header,
+/// idle), so no deadline is overslept.
+async fn expired(clock: &Clock, l: &Limits) {
+    let step = l.header_read.min(l.idle);
+    loop {
+        let now = Instant::now();
+        match clock.deadline(l) {
+            Some(d) if d <= now => return,
+            Some(d) => tokio::time::sleep_until(d.min(now + step)).await,
+            None => tokio::time::sleep(step).await,
+        }
+    }
+}
+
+/// Ends the request in the clock however the response future finishes
+/// (including being dropped with the connection).
+struct InFlight(Arc<Clock>);
+
+impl InFlight {
+    fn new(clock: Arc<Clock>) -> Self {
+        clock.begin();
+        Self(clock)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+/// A stream that tells its clock when bytes arrive.
+struct Watched {
+    io: TcpStream,
+    clock: Arc<Clock>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.clock.read();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Errors that concern one connection, not the listener (as in
+/// `axum::serve`): accept the next one at once.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Serve `app` on `listener` until `stop` resolves, then drain.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stopping_tx, stopping_rx) = watch::channel(false);
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            () = &mut stop => break,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            () = &mut stop => break,
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(_) => {
+                    // Out of descriptors or memory: back off rather than spin
+                    // (axum::serve waits a second; a shorter wait recovers
+                    // sooner once a connection closes).
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Small responses go out at once rather than wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut stopping = stopping_rx.clone();
+        tokio::spawn(async move {
+            let clock = Arc::new(Clock::new());
+            let io = TokioIo::new(Watched {
+                io: stream,
+                clock: clock.clone(),
+            });
+            let svc_clock = clock.clone();
+            let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                let guard = InFlight::new(svc_clock.clone());
+                let fut = app.clone().oneshot(req);
+                async move {
+                    let r = fut.await;
+                    drop(guard);
+                    r
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
+            let mut conn = std::pin::pin!(conn);
+            let mut draining = false;
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    () = expired(&clock, &limits) => break,
+                    r = stopping.changed(), if !draining => {
+                        draining = true;
+                        if r.is_ok() {
+                            conn.as_mut().graceful_shutdown();
+                        }
+                    }
+                }
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = stopping_tx.send(true);
+    // Every slot back means every connection has closed; each is bounded by
+    // the request timeout or its header/idle deadline.
+    let n = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(n).await;
+}
