@@ -20,11 +20,20 @@ use serde_json::{Value, json};
 /// Decision ids are reserved in blocks of this many (`ID_BLOCK` in the server).
 const ID_BLOCK: u64 = 1 << 16;
 
-fn scratch(name: &str) -> PathBuf {
+/// A scratch directory, removed when dropped (after what was declared
+/// later, such as servers and a mount in it).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("umpire-faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    Scratch(dir)
 }
 
 /// A serve config with one three-armed Thompson bandit, `hero`.
@@ -343,8 +352,8 @@ impl Drop for SmallDisk {
 async fn a_full_disk_never_acknowledges_a_reward_it_then_loses() {
     let dir = scratch("full");
     // Declared before the servers, so they are killed before it unmounts.
-    let disk = SmallDisk::new(&dir);
-    full_disk(&dir, disk).await;
+    let disk = SmallDisk::new(&dir.0);
+    full_disk(&dir.0, disk).await;
 }
 
 /// The stand-in for machines that cannot mount, run everywhere so that it
@@ -352,7 +361,7 @@ async fn a_full_disk_never_acknowledges_a_reward_it_then_loses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_size_limit_never_acknowledges_a_reward_it_then_loses() {
     let dir = scratch("fsize");
-    full_disk(&dir, SmallDisk::FileSize { pid: None }).await;
+    full_disk(&dir.0, SmallDisk::FileSize { pid: None }).await;
 }
 
 async fn full_disk(dir: &Path, mut disk: SmallDisk) {
@@ -433,7 +442,6 @@ async fn full_disk(dir: &Path, mut disk: SmallDisk) {
     assert_state(&c, &d, &exp, "after SIGTERM").await;
     drop(d);
     drop(disk);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Names and sizes of the logs in a state directory.
@@ -454,8 +462,8 @@ fn logs(state: &Path) -> Vec<(String, u64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_or_damaged_snapshot_is_refused_and_the_logs_are_kept() {
     let dir = scratch("snapshot");
-    let config = config(&dir, 20);
-    let state = dir.join("state");
+    let config = config(&dir.0, 20);
+    let state = dir.0.join("state");
     let c = reqwest::Client::new();
     let mut exp = Expected::new();
     let a = start(umpire(&config, &state));
@@ -476,19 +484,24 @@ async fn a_lost_or_damaged_snapshot_is_refused_and_the_logs_are_kept() {
         err.contains("log-") && err.contains("no snapshot.json"),
         "{err}"
     );
-    assert_eq!(logs(&state), before, "a refused start deleted or changed a log");
+    assert_eq!(
+        logs(&state),
+        before,
+        "a refused start deleted or changed a log"
+    );
 
     // One changed digit in the snapshot: its checksum fails.
     let text = String::from_utf8(saved.clone()).expect("utf-8");
     let at = text.find("\"rewards\":[").expect("rewards") + "\"rewards\":[".len();
     let mut damaged = saved.clone();
-    damaged[at] = if damaged[at] == b'9' { b'8' } else { damaged[at] + 1 };
+    damaged[at] = if damaged[at] == b'9' {
+        b'8'
+    } else {
+        damaged[at] + 1
+    };
     std::fs::write(&snapshot, &damaged).expect("damage");
     let err = refused(umpire(&config, &state));
-    assert!(
-        err.contains("snapshot.json:1: checksum mismatch"),
-        "{err}"
-    );
+    assert!(err.contains("snapshot.json:1: checksum mismatch"), "{err}");
     assert_eq!(logs(&state), before);
 
     // The snapshot back: everything acknowledged is there, ids go on.
@@ -499,7 +512,6 @@ async fn a_lost_or_damaged_snapshot_is_refused_and_the_logs_are_kept() {
     let id: u64 = d["decision_id"].as_str().expect("id").parse().expect("u64");
     assert!(id >= ID_BLOCK, "decision id {id} may repeat an earlier one");
     drop(b);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// CRC-32 (IEEE), bit by bit: an implementation independent of the server's.
@@ -548,8 +560,8 @@ async fn killed_after(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_last_record_is_reported_and_a_torn_one_is_cut() {
     let dir = scratch("corrupt");
-    let config = config(&dir, 100_000);
-    let state = dir.join("state");
+    let config = config(&dir.0, 100_000);
+    let state = dir.0.join("state");
     let log_path = state.join("log-0.jsonl");
     let c = reqwest::Client::new();
     let (exp, log) = killed_after(&c, &config, &state, 10).await;
@@ -581,15 +593,18 @@ async fn a_damaged_last_record_is_reported_and_a_torn_one_is_cut() {
     let b = start(umpire(&config, &state));
     assert_state(&c, &b, &exp, "after a torn write").await;
     drop(b);
-    assert_eq!(std::fs::read(&log_path).expect("log"), log, "the torn tail is cut");
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        std::fs::read(&log_path).expect("log"),
+        log,
+        "the torn tail is cut"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_range_indices_and_wrapped_reservations_are_refused_on_replay() {
     let dir = scratch("range");
-    let config = config(&dir, 100_000);
-    let state = dir.join("state");
+    let config = config(&dir.0, 100_000);
+    let state = dir.0.join("state");
     let log_path = state.join("log-0.jsonl");
     let c = reqwest::Client::new();
     let (exp, log) = killed_after(&c, &config, &state, 5).await;
@@ -642,5 +657,4 @@ async fn out_of_range_indices_and_wrapped_reservations_are_refused_on_replay() {
     let b = start(umpire(&config, &state));
     assert_state(&c, &b, &exp, "with the log as written").await;
     drop(b);
-    let _ = std::fs::remove_dir_all(&dir);
 }

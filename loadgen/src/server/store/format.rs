@@ -13,8 +13,8 @@ use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::server::bandit::Pending;
 use super::{LogRecord, Master};
+use crate::server::bandit::Pending;
 
 pub const STATE_FORMAT: &str = "umpire.serve-state";
 pub const STATE_FORMAT_VERSION: u32 = 2;
@@ -39,12 +39,14 @@ pub fn decode_record(line: &[u8], scratch: &mut Vec<u8>) -> Result<LogRecord, St
     let n = line.len();
     let member = n.checked_sub(CRC_SUFFIX_LEN).map(|at| &line[at..]);
     let Some(suffix) = member.filter(|s| s.starts_with(CRC_MEMBER) && s.ends_with(b"\"}")) else {
-        return Err(if line.first() == Some(&b'{') && !line.windows(6).any(|w| w == b"\"crc\":") {
-            "record without a checksum (state format 1, written by an older umpire, is not read)"
+        return Err(
+            if line.first() == Some(&b'{') && !line.windows(6).any(|w| w == b"\"crc\":") {
+                "record without a checksum (state format 1, written by an older umpire, is not read)"
                 .into()
-        } else {
-            "not a checksummed log record".into()
-        });
+            } else {
+                "not a checksummed log record".into()
+            },
+        );
     };
     let digits = &suffix[CRC_MEMBER.len()..CRC_MEMBER.len() + 8];
     let want = std::str::from_utf8(digits)
@@ -75,7 +77,9 @@ pub struct SnapshotState {
 }
 
 fn snapshot_prefix() -> String {
-    format!("{{\"format\":\"{STATE_FORMAT}\",\"format_version\":{STATE_FORMAT_VERSION},\"crc32\":\"")
+    format!(
+        "{{\"format\":\"{STATE_FORMAT}\",\"format_version\":{STATE_FORMAT_VERSION},\"crc32\":\""
+    )
 }
 
 const STATE_MEMBER: &[u8] = b"\",\"state\":";
@@ -120,11 +124,15 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotState, SnapshotProblem> {
             ),
         ));
     }
-    let layout = || (1, "the snapshot is not laid out as umpire writes it, so its checksum cannot be checked".to_owned());
+    let layout = || {
+        (
+            1,
+            "the snapshot is not laid out as umpire writes it, so its checksum cannot be checked"
+                .to_owned(),
+        )
+    };
     let prefix = snapshot_prefix();
-    let rest = bytes
-        .strip_prefix(prefix.as_bytes())
-        .ok_or_else(layout)?;
+    let rest = bytes.strip_prefix(prefix.as_bytes()).ok_or_else(layout)?;
     let (digits, rest) = rest.split_at_checked(8).ok_or_else(layout)?;
     let body = rest
         .strip_prefix(STATE_MEMBER)
@@ -138,7 +146,9 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotState, SnapshotProblem> {
     if got != want {
         return Err((
             1,
-            format!("checksum mismatch (stored {want:08x}, computed {got:08x}): the snapshot is damaged"),
+            format!(
+                "checksum mismatch (stored {want:08x}, computed {got:08x}): the snapshot is damaged"
+            ),
         ));
     }
     serde_json::from_slice(body).map_err(|e| (e.line(), format!("unreadable state: {e}")))
@@ -168,7 +178,10 @@ mod tests {
         for i in 0..line.len() {
             let mut bad = line.to_vec();
             bad[i] ^= 0x01;
-            assert!(decode_record(&bad, &mut scratch).is_err(), "byte {i} flipped");
+            assert!(
+                decode_record(&bad, &mut scratch).is_err(),
+                "byte {i} flipped"
+            );
         }
     }
 

@@ -226,7 +226,12 @@ fn load_snapshot(path: &Path, bytes: &[u8], fresh: &[Master]) -> Result<Snapshot
         for (id, p) in pending {
             check_indices(m, p.arm, p.ctx)
                 .and_then(|()| check_id(m, *id))
-                .map_err(|e| corrupt(1, format!("bandit `{}`, pending decision {id}: {e}", m.name)))?;
+                .map_err(|e| {
+                    corrupt(
+                        1,
+                        format!("bandit `{}`, pending decision {id}: {e}", m.name),
+                    )
+                })?;
         }
         m.update = f.update;
     }
@@ -272,7 +277,9 @@ fn policy_arms(s: &PolicyState) -> Option<u64> {
 fn check_master(m: &Master, fresh: &Master) -> Result<(), String> {
     let arms = m.arms.len();
     if m.decisions.len() != arms || m.rewards.len() != arms || m.reward_sums.len() != arms {
-        return Err(format!("its counters do not have one entry per arm ({arms})"));
+        return Err(format!(
+            "its counters do not have one entry per arm ({arms})"
+        ));
     }
     if m.state.contexts() != fresh.state.contexts()
         || policy_arms(&m.state) != policy_arms(&fresh.state)
@@ -327,7 +334,7 @@ fn check_id(m: &Master, id: u64) -> Result<(), String> {
 
 /// A reservation is a whole number of id blocks, at most [`MAX_RESERVED`].
 fn check_reservation(upto: u64) -> Result<(), String> {
-    if upto % ID_BLOCK != 0 || upto > MAX_RESERVED {
+    if !upto.is_multiple_of(ID_BLOCK) || upto > MAX_RESERVED {
         return Err(format!(
             "reservation of ids below {upto} is not a multiple of {ID_BLOCK} up to 2^63 \
              (a wrapped or forged reservation)"

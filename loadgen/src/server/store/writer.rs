@@ -434,9 +434,7 @@ mod tests {
                 .bandits
                 .iter()
                 .zip(&recovered.masters)
-                .map(|(b, m)| {
-                    Arc::new(BanditRuntime::new(0, b.clone(), 1, m.state.clone(), 0))
-                })
+                .map(|(b, m)| Arc::new(BanditRuntime::new(0, b.clone(), 1, m.state.clone(), 0)))
                 .collect();
             let writer = Writer::new(&config, recovered, runtimes);
             assert!(writer.next_wakeup() <= Duration::from_millis(200), "{s}");
@@ -446,9 +444,22 @@ mod tests {
     #[test]
     fn any_update_period_is_a_usable_duration() {
         let now = Instant::now();
-        for s in [1e300, 1e19, f64::MAX, f64::INFINITY, 5.0, 1e-300, 0.0, -1.0, f64::NAN] {
+        for s in [
+            1e300,
+            1e19,
+            f64::MAX,
+            f64::INFINITY,
+            5.0,
+            1e-300,
+            0.0,
+            -1.0,
+            f64::NAN,
+        ] {
             let d = apply_period(s);
-            assert!((MIN_APPLY_PERIOD..=MAX_APPLY_PERIOD).contains(&d), "{s} -> {d:?}");
+            assert!(
+                (MIN_APPLY_PERIOD..=MAX_APPLY_PERIOD).contains(&d),
+                "{s} -> {d:?}"
+            );
             assert!(now.checked_add(d).is_some(), "{s}");
         }
         assert_eq!(apply_period(5.0), Duration::from_secs(5));
