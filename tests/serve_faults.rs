@@ -656,5 +656,46 @@ async fn out_of_range_indices_and_wrapped_reservations_are_refused_on_replay() {
     std::fs::write(&log_path, &log).expect("restore");
     let b = start(umpire(&config, &state));
     assert_state(&c, &b, &exp, "with the log as written").await;
-    drop(b);
+    sigterm(b);
+
+    // The same checks on a snapshot whose checksum is made to fit.
+    let snapshot = state.join("snapshot.json");
+    let saved = std::fs::read_to_string(&snapshot).expect("snapshot");
+    let reserved = format!("\"reserved\":{ID_BLOCK}");
+    assert!(saved.contains(&reserved), "{saved}");
+    // A pending decision's arm (0, 1 or 2) made 7.
+    let mut arm_7 = saved.clone();
+    let at = saved.find("\"arm\":").expect("a pending decision") + "\"arm\":".len();
+    arm_7.replace_range(at..=at, "7");
+    let cases = [
+        (
+            saved.replacen(&reserved, &format!("\"reserved\":{u64_max}"), 1),
+            "wrapped or forged reservation",
+        ),
+        (arm_7, "arm index 7 is out of range"),
+    ];
+    for (text, why) in &cases {
+        assert_ne!(text, &saved);
+        std::fs::write(&snapshot, resealed(text)).expect("write");
+        let err = refused(umpire(&config, &state));
+        assert!(
+            err.contains("snapshot.json:1:") && err.contains(why),
+            "{err}"
+        );
+    }
+    std::fs::write(&snapshot, &saved).expect("restore");
+    let d = start(umpire(&config, &state));
+    assert_state(&c, &d, &exp, "with the snapshot as written").await;
+}
+
+/// A snapshot with its checksum recomputed for its (changed) state.
+fn resealed(snapshot: &str) -> String {
+    let (head, state) = snapshot.split_once(",\"state\":").expect("a state member");
+    let state = state
+        .trim_end()
+        .strip_suffix('}')
+        .expect("the closing brace");
+    let (head, _) = head.rsplit_once("\"crc32\":").expect("a crc32 member");
+    let crc = crc32(state.as_bytes());
+    format!("{head}\"crc32\":\"{crc:08x}\",\"state\":{state}}}\n")
 }
