@@ -271,6 +271,13 @@ impl BanditRuntime {
         }
     }
 
+    /// Forget a decision whose log write failed (it was never answered).
+    pub fn remove_pending(&self, id: u64) {
+        if let Ok(mut m) = self.shard(id).lock() {
+            m.remove(&id);
+        }
+    }
+
     /// Mark a decision rewarded (the update thread, after logging).
     pub fn mark_rewarded(&self, id: u64, arm: u32, ctx: u32, issued_ms: u64) {
         if let Ok(mut m) = self.shard(id).lock() {
@@ -418,13 +425,6 @@ pub async fn decide(
             state: PendingState::Open,
         },
     );
-    if let Some(n) = rt.decisions.get(arm) {
-        n.fetch_add(1, Ordering::Relaxed);
-    }
-    s.metrics
-        .decisions
-        .with_label_values(&[rt.config.name.as_str(), rt.config.arms[arm].as_str()])
-        .inc();
     // With a state dir the decision is written to the log before it is
     // answered, so a reward for it can be matched after a crash.
     let (ack_tx, ack_rx) = if s.durable {
@@ -433,7 +433,7 @@ pub async fn decide(
     } else {
         (None, None)
     };
-    s.send(Msg::Decision {
+    let sent = s.send(Msg::Decision {
         bandit: rt.index,
         id,
         arm: arm as u32,
@@ -441,12 +441,26 @@ pub async fn decide(
         t: issued_ms,
         unit: req.unit,
         ack: ack_tx,
-    })?;
-    if let Some(rx) = ack_rx {
-        rx.await
-            .map_err(|_| s.store_gone())?
-            .map_err(|e| ApiError::unavailable("storage_unavailable", e))?;
+    });
+    let outcome = match (sent, ack_rx) {
+        (Ok(()), Some(rx)) => rx
+            .await
+            .map_err(|_| s.store_gone())
+            .and_then(|r| r.map_err(|e| ApiError::unavailable("storage_unavailable", e))),
+        (sent, _) => sent,
+    };
+    if let Err(e) = outcome {
+        // Not logged: neither served nor counted, and not rewardable.
+        rt.remove_pending(id);
+        return Err(e);
     }
+    if let Some(n) = rt.decisions.get(arm) {
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+    s.metrics
+        .decisions
+        .with_label_values(&[rt.config.name.as_str(), rt.config.arms[arm].as_str()])
+        .inc();
     Ok(Json(DecideResponse {
         decision_id: rt.ids.format(id),
         arm: rt.config.arms[arm].clone(),

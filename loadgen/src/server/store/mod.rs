@@ -1,0 +1,252 @@
+//! The update path and durability.
+//!
+//! One thread owns the master policy states ([`writer`]). It appends every
+//! decision, reward and id reservation to the log, applies rewards in log
+//! order, publishes new policy snapshots for `decide`, and writes state
+//! snapshots. It takes messages in batches, so one write (and one fsync)
+//! covers every request that arrived meanwhile (group commit).
+//!
+//! With a state directory:
+//! - `snapshot.json` holds the master states, counters and pending decisions,
+//!   and names the live log, `log-N.jsonl`. It is written to a temporary file,
+//!   fsynced and renamed, then the directory is fsynced. A fresh directory
+//!   gets one before its first log, so a log without a snapshot is always a
+//!   lost snapshot, never a new directory.
+//! - Every log line and the snapshot carry a CRC-32 ([`format`]), so damage
+//!   is told apart from a write cut short by a crash.
+//! - A reward is acknowledged only after its log line is written (and fsynced
+//!   under `fsync = "always"`), so every acknowledged reward is in the
+//!   snapshot or in the log that follows it, which is replayed on start. A
+//!   failed write is cut back off the log before anyone hears of it.
+//! - Replay runs the same code as live updates ([`Master::apply`]), so the
+//!   recovered state equals the state before the stop, bit for bit; and it
+//!   starts only from a state that accounts for every log ([`recovery`]).
+
+mod format;
+mod recovery;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use umpire_sim::bandit::policy::{Policy, PolicyState};
+use umpire_sim::serve::{ServeConfig, UpdateEvery};
+
+pub use recovery::{Recovered, install, recover};
+pub use writer::Writer;
+
+pub type Ack = oneshot::Sender<Result<(), String>>;
+
+/// Milliseconds since the Unix epoch (wall clock: timestamps survive restarts).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "{path}: this state directory is in use by another umpire server (or cannot be locked)"
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "{path}: the saved state does not match the config: {message}; use a fresh --state directory"
+    )]
+    Mismatch { path: PathBuf, message: String },
+    /// Logs the loaded state does not cover: starting would drop their
+    /// acknowledged rewards.
+    #[error("{path}: {message}; refusing to start rather than lose the rewards in it")]
+    Unaccounted { path: PathBuf, message: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// One line of the log (before its checksum, see [`format`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum LogRecord {
+    Decision {
+        b: u32,
+        id: u64,
+        arm: u32,
+        ctx: u32,
+        t: u64,
+        unit: String,
+    },
+    Reward {
+        b: u32,
+        id: u64,
+        arm: u32,
+        ctx: u32,
+        r: f64,
+        /// When the decision was issued (kept for expiry after replay).
+        issued: u64,
+        t: u64,
+    },
+    /// Decision ids below `upto` may be handed out.
+    Reserve { b: u32, upto: u64 },
+    /// A time-based batch update was applied.
+    Apply { b: u32 },
+}
+
+impl LogRecord {
+    /// The index of the bandit the record belongs to.
+    fn bandit(&self) -> usize {
+        match *self {
+            LogRecord::Decision { b, .. }
+            | LogRecord::Reward { b, .. }
+            | LogRecord::Reserve { b, .. }
+            | LogRecord::Apply { b } => b as usize,
+        }
+    }
+}
+
+/// A request to the update thread.
+pub enum Msg {
+    Decision {
+        bandit: u32,
+        id: u64,
+        arm: u32,
+        ctx: u32,
+        t: u64,
+        unit: String,
+        /// With a state dir: answered once the decision is written.
+        ack: Option<Ack>,
+    },
+    Reward {
+        bandit: u32,
+        id: u64,
+        arm: u32,
+        ctx: u32,
+        reward: f64,
+        issued_ms: u64,
+        t: u64,
+        ack: Ack,
+    },
+    Reserve {
+        bandit: u32,
+        upto: u64,
+        ack: Ack,
+    },
+    /// Finish what is queued, write a final snapshot and stop.
+    Shutdown {
+        done: std::sync::mpsc::Sender<Result<(), String>>,
+    },
+}
+
+/// A bandit's authoritative state, owned by the update thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Master {
+    pub name: String,
+    pub arms: Vec<String>,
+    pub contexts: Vec<String>,
+    pub state: PolicyState,
+    /// Rewards received and not yet applied: (context, arm, reward).
+    pub buffer: Vec<(u32, u32, f64)>,
+    pub decisions: Vec<u64>,
+    pub rewards: Vec<u64>,
+    pub reward_sums: Vec<f64>,
+    /// Ids below this were reserved and may have been handed out.
+    pub reserved: u64,
+    /// One past the largest id decided.
+    pub next_id: u64,
+    pub version: u64,
+    #[serde(skip)]
+    update: Option<UpdateEvery>,
+}
+
+impl Master {
+    fn apply_buffer(&mut self) {
+        for &(c, a, r) in &self.buffer {
+            self.state.update(c as usize, a as usize, r);
+        }
+        self.buffer.clear();
+        self.version += 1;
+    }
+
+    /// The effect of one log record; the same code runs live and in replay.
+    /// Returns true when the policy state changed.
+    fn apply(&mut self, rec: &LogRecord) -> bool {
+        match *rec {
+            LogRecord::Decision { id, arm, .. } => {
+                if let Some(n) = self.decisions.get_mut(arm as usize) {
+                    *n += 1;
+                }
+                self.next_id = self.next_id.max(id.saturating_add(1));
+                false
+            }
+            LogRecord::Reward { ctx, arm, r, .. } => {
+                let a = arm as usize;
+                if a < self.rewards.len() {
+                    self.rewards[a] += 1;
+                    self.reward_sums[a] += r;
+                }
+                self.buffer.push((ctx, arm, r));
+                match self.update {
+                    Some(UpdateEvery::Rewards(n)) if self.buffer.len() as u64 >= n => {
+                        self.apply_buffer();
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            LogRecord::Reserve { upto, .. } => {
+                self.reserved = self.reserved.max(upto);
+                false
+            }
+            LogRecord::Apply { .. } => {
+                self.apply_buffer();
+                true
+            }
+        }
+    }
+}
+
+fn fresh_masters(config: &ServeConfig) -> Result<Vec<Master>, String> {
+    config
+        .bandits
+        .iter()
+        .map(|b| {
+            let arms = b.arms.len();
+            let state = PolicyState::new(&b.policy, arms, b.contexts.len().max(1))
+                .map_err(|e| format!("bandit `{}`: {e}", b.name))?;
+            Ok(Master {
+                name: b.name.clone(),
+                arms: b.arms.clone(),
+                contexts: b.contexts.clone(),
+                state,
+                buffer: Vec::new(),
+                decisions: vec![0; arms],
+                rewards: vec![0; arms],
+                reward_sums: vec![0.0; arms],
+                reserved: 0,
+                next_id: 0,
+                version: 0,
+                update: Some(b.update),
+            })
+        })
+        .collect()
+}
+
+fn log_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("log-{n}.jsonl"))
+}

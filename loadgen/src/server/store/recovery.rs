@@ -1,0 +1,492 @@
+//! Starting from a state directory: load the snapshot, check that it
+//! accounts for every log, replay the live log with every record checked,
+//! and hand the recovered state to the runtimes.
+//!
+//! The server refuses to start (and `umpire serve` exits 2), naming the file
+//! and line, rather than start from a state that is missing acknowledged
+//! rewards or that would make a later request panic:
+//! - a log without `snapshot.json` (a state directory gets its snapshot
+//!   before its first log, so the snapshot was lost);
+//! - a non-empty log newer than the one the snapshot names (an older
+//!   snapshot put back);
+//! - a damaged record: a failed checksum or unparseable JSON anywhere, the
+//!   last line included when it ends with a newline. Only a last line
+//!   without a newline is a write cut short by a crash; it was never
+//!   acknowledged and is cut off;
+//! - a record or snapshot naming a bandit, arm or context the config lacks,
+//!   a decision id that was never reserved, or a reservation that is not a
+//!   block boundary below [`MAX_RESERVED`] (a wrapped one);
+//! - a snapshot with a failed checksum or another state format.
+//!
+//! Only logs the loaded state covers (older than the one the snapshot names)
+//! and empty newer ones are deleted.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use umpire_sim::bandit::policy::PolicyState;
+use umpire_sim::serve::ServeConfig;
+
+use super::format::{SnapshotState, decode_record, decode_snapshot};
+use super::writer::write_snapshot_file;
+use super::{LogRecord, Master, StoreError, fresh_masters, io, log_path};
+use crate::server::bandit::{BanditRuntime, ID_BLOCK, Pending, PendingState};
+
+/// Reservations never go above 2⁶³: at a million decisions a second that is
+/// 290,000 years of ids, so a larger mark is damage or forgery, and keeping
+/// marks there keeps the id allocator's `u64` arithmetic far from wrapping
+/// (a wrapped allocator would hand out ids from 0 again).
+pub const MAX_RESERVED: u64 = 1 << 63;
+
+/// The live log file.
+pub(super) struct Log {
+    pub dir: PathBuf,
+    pub number: u64,
+    pub file: File,
+    /// Bytes of whole, written records: where the next write starts, and
+    /// what a failed write is cut back to.
+    pub len: u64,
+    /// Held for the server's life: a second server on the same directory
+    /// would interleave logs.
+    _lock: File,
+}
+
+/// Everything recovered from a state directory (or fresh, without one).
+pub struct Recovered {
+    pub masters: Vec<Master>,
+    pub(super) log: Option<Log>,
+    pub(super) pending: Vec<Vec<(u64, Pending)>>,
+}
+
+/// Load the snapshot and replay the log after it. Without a directory,
+/// fresh states.
+pub fn recover(config: &ServeConfig, dir: Option<&Path>) -> Result<Recovered, StoreError> {
+    let fresh = fresh_masters(config).map_err(|message| StoreError::Mismatch {
+        path: dir.map_or_else(PathBuf::new, Path::to_owned),
+        message,
+    })?;
+    let Some(dir) = dir else {
+        return Ok(Recovered {
+            masters: fresh,
+            log: None,
+            pending: vec![Vec::new(); config.bandits.len()],
+        });
+    };
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let lock_path = dir.join("lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    if lock.try_lock().is_err() {
+        return Err(StoreError::Locked {
+            path: dir.to_owned(),
+        });
+    }
+    let (logs, temporaries) = list_dir(dir)?;
+    let snap_path = dir.join("snapshot.json");
+    let loaded = match fs::read(&snap_path) {
+        Ok(bytes) => Some(load_snapshot(&snap_path, &bytes, &fresh)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(&snap_path)(e)),
+    };
+    let new_dir = loaded.is_none();
+    let (mut masters, next_log, mut pending) = match loaded {
+        Some(s) => (s.bandits, s.next_log, s.pending),
+        None => {
+            if let Some((_, path)) = logs.first() {
+                return Err(StoreError::Unaccounted {
+                    path: path.clone(),
+                    message: "this log has no snapshot.json beside it, so the state before it \
+                              is lost (a state directory gets its snapshot before its first log; \
+                              one written by an umpire older than state format 2 has none either)"
+                        .into(),
+                });
+            }
+            (fresh, 0, vec![Vec::new(); config.bandits.len()])
+        }
+    };
+    for (n, path) in &logs {
+        let len = fs::metadata(path).map_err(io(path))?.len();
+        if *n > next_log && len > 0 {
+            return Err(StoreError::Unaccounted {
+                path: path.clone(),
+                message: format!(
+                    "this log is newer than log-{next_log}.jsonl, which snapshot.json names, and \
+                     holds records the snapshot does not cover (was an older snapshot.json put back?)"
+                ),
+            });
+        }
+    }
+    let path = log_path(dir, next_log);
+    let good_len = replay(&path, &mut masters, &mut pending)?;
+    // Older logs are covered by the snapshot; a newer one is empty (checked
+    // above): created just before a snapshot that never landed.
+    for (n, old) in &logs {
+        if *n != next_log {
+            let _ = fs::remove_file(old);
+        }
+    }
+    for tmp in &temporaries {
+        let _ = fs::remove_file(tmp);
+    }
+    if new_dir {
+        // Before the first log exists, so that a log is never without a snapshot.
+        let state = SnapshotState {
+            next_log: 0,
+            bandits: masters.clone(),
+            pending: pending.clone(),
+        };
+        write_snapshot_file(dir, &state).map_err(|e| StoreError::Io {
+            path: snap_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    // Cut a torn last line (a crash mid-write) before appending after it.
+    file.set_len(good_len).map_err(io(&path))?;
+    file.seek(SeekFrom::Start(good_len)).map_err(io(&path))?;
+    Ok(Recovered {
+        masters,
+        log: Some(Log {
+            dir: dir.to_owned(),
+            number: next_log,
+            file,
+            len: good_len,
+            _lock: lock,
+        }),
+        pending,
+    })
+}
+
+impl Log {
+    /// The live log's handle, as a writer swaps it on rotation.
+    pub(super) fn rotate(&mut self, number: u64, file: File) {
+        self.number = number;
+        self.file = file;
+        self.len = 0;
+    }
+}
+
+type Listing = (Vec<(u64, PathBuf)>, Vec<PathBuf>);
+
+/// The logs (by number) and temporary files in a state directory.
+fn list_dir(dir: &Path) -> Result<Listing, StoreError> {
+    let mut logs = Vec::new();
+    let mut temporaries = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_prefix("log-")
+            .and_then(|n| n.strip_suffix(".jsonl"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            logs.push((n, entry.path()));
+        } else if name.ends_with(".tmp") {
+            temporaries.push(entry.path());
+        }
+    }
+    logs.sort();
+    Ok((logs, temporaries))
+}
+
+fn load_snapshot(path: &Path, bytes: &[u8], fresh: &[Master]) -> Result<SnapshotState, StoreError> {
+    let corrupt = |line: usize, message: String| StoreError::Corrupt {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    let mut snap = decode_snapshot(bytes).map_err(|(line, m)| corrupt(line, m))?;
+    check_matches(path, &snap.bandits, fresh)?;
+    if snap.pending.len() != snap.bandits.len() {
+        return Err(corrupt(
+            1,
+            format!(
+                "pending decisions for {} bandits, the snapshot has {}",
+                snap.pending.len(),
+                snap.bandits.len()
+            ),
+        ));
+    }
+    for ((m, f), pending) in snap.bandits.iter_mut().zip(fresh).zip(&snap.pending) {
+        check_master(m, f).map_err(|e| corrupt(1, format!("bandit `{}`: {e}", m.name)))?;
+        for (id, p) in pending {
+            check_indices(m, p.arm, p.ctx)
+                .and_then(|()| check_id(m, *id))
+                .map_err(|e| {
+                    corrupt(
+                        1,
+                        format!("bandit `{}`, pending decision {id}: {e}", m.name),
+                    )
+                })?;
+        }
+        m.update = f.update;
+    }
+    Ok(snap)
+}
+
+fn check_matches(path: &Path, saved: &[Master], fresh: &[Master]) -> Result<(), StoreError> {
+    let mismatch = |message: String| StoreError::Mismatch {
+        path: path.to_owned(),
+        message,
+    };
+    if saved.len() != fresh.len() {
+        return Err(mismatch(format!(
+            "it has {} bandits, the config {}",
+            saved.len(),
+            fresh.len()
+        )));
+    }
+    for (s, f) in saved.iter().zip(fresh) {
+        if s.name != f.name || s.arms != f.arms || s.contexts != f.contexts {
+            return Err(mismatch(format!(
+                "bandit `{}` with arms {:?} was saved where the config has `{}` with arms {:?}",
+                s.name, s.arms, f.name, f.arms
+            )));
+        }
+        if s.state.spec() != f.state.spec() {
+            return Err(mismatch(format!(
+                "bandit `{}` was saved with another policy",
+                s.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The arm count a policy state was built for (not exposed by umpire-sim;
+/// read from its serialised form, once per bandit at start).
+fn policy_arms(s: &PolicyState) -> Option<u64> {
+    serde_json::to_value(s).ok()?.get("arms")?.as_u64()
+}
+
+/// A saved bandit whose counters and policy fit its arms and contexts.
+fn check_master(m: &Master, fresh: &Master) -> Result<(), String> {
+    let arms = m.arms.len();
+    if m.decisions.len() != arms || m.rewards.len() != arms || m.reward_sums.len() != arms {
+        return Err(format!(
+            "its counters do not have one entry per arm ({arms})"
+        ));
+    }
+    if m.state.contexts() != fresh.state.contexts()
+        || policy_arms(&m.state) != policy_arms(&fresh.state)
+    {
+        return Err("its policy state has other dimensions than its arms and contexts".into());
+    }
+    if m.reward_sums.iter().any(|s| !s.is_finite()) {
+        return Err("a reward sum is not finite".into());
+    }
+    for &(ctx, arm, r) in &m.buffer {
+        check_indices(m, arm, ctx)?;
+        if !r.is_finite() {
+            return Err("a buffered reward is not finite".into());
+        }
+    }
+    check_reservation(m.reserved)?;
+    if m.next_id > m.reserved {
+        return Err(format!(
+            "decision ids up to {} were used but only ids below {} were reserved",
+            m.next_id, m.reserved
+        ));
+    }
+    Ok(())
+}
+
+fn check_indices(m: &Master, arm: u32, ctx: u32) -> Result<(), String> {
+    if arm as usize >= m.arms.len() {
+        return Err(format!(
+            "arm index {arm} is out of range (the bandit has {} arms)",
+            m.arms.len()
+        ));
+    }
+    let contexts = m.contexts.len().max(1);
+    if ctx as usize >= contexts {
+        return Err(format!(
+            "context index {ctx} is out of range (the bandit has {contexts})"
+        ));
+    }
+    Ok(())
+}
+
+/// Ids are handed out only below a logged reservation.
+fn check_id(m: &Master, id: u64) -> Result<(), String> {
+    if id >= m.reserved {
+        return Err(format!(
+            "decision id {id} was never reserved (ids below {} were)",
+            m.reserved
+        ));
+    }
+    Ok(())
+}
+
+/// A reservation is a whole number of id blocks, at most [`MAX_RESERVED`].
+fn check_reservation(upto: u64) -> Result<(), String> {
+    if !upto.is_multiple_of(ID_BLOCK) || upto > MAX_RESERVED {
+        return Err(format!(
+            "reservation of ids below {upto} is not a multiple of {ID_BLOCK} up to 2^63 \
+             (a wrapped or forged reservation)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a record can have been written by a live server with this state.
+fn check_record(m: &Master, rec: &LogRecord) -> Result<(), String> {
+    match *rec {
+        LogRecord::Decision { id, arm, ctx, .. } => {
+            check_indices(m, arm, ctx)?;
+            check_id(m, id)
+        }
+        LogRecord::Reward {
+            id, arm, ctx, r, ..
+        } => {
+            check_indices(m, arm, ctx)?;
+            if !r.is_finite() {
+                return Err("the reward is not finite".into());
+            }
+            check_id(m, id)
+        }
+        LogRecord::Reserve { upto, .. } => {
+            if upto == 0 {
+                return Err("reservation of ids below 0 (a wrapped reservation)".into());
+            }
+            check_reservation(upto)
+        }
+        LogRecord::Apply { .. } => Ok(()),
+    }
+}
+
+/// Replay a log into the masters; returns the length of its well-formed
+/// prefix. Only a last line without a newline (a torn write) is cut; any
+/// other damage is an error naming the line.
+fn replay(
+    path: &Path,
+    masters: &mut [Master],
+    pending: &mut [Vec<(u64, Pending)>],
+) -> Result<u64, StoreError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let mut reader = BufReader::new(file);
+    let mut good = 0u64;
+    let mut line = Vec::new();
+    let mut scratch = Vec::new();
+    let mut number = 0usize;
+    // Pending decisions by id, per bandit, updated as records replay.
+    let mut maps: Vec<BTreeMap<u64, Pending>> = pending
+        .iter()
+        .map(|p| p.iter().copied().collect())
+        .collect();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        let Some(body) = line.strip_suffix(b"\n") else {
+            // A torn tail: the write that was cut off was never acknowledged.
+            break;
+        };
+        let corrupt = |message: String| StoreError::Corrupt {
+            path: path.to_owned(),
+            line: number,
+            message,
+        };
+        let rec = decode_record(body, &mut scratch).map_err(corrupt)?;
+        let b = rec.bandit();
+        let Some(m) = masters.get_mut(b) else {
+            return Err(corrupt(format!(
+                "record for bandit {b}, which the config does not have"
+            )));
+        };
+        check_record(m, &rec).map_err(|e| corrupt(format!("bandit `{}`: {e}", m.name)))?;
+        m.apply(&rec);
+        match rec {
+            LogRecord::Decision {
+                id, arm, ctx, t, ..
+            } => {
+                maps[b].insert(
+                    id,
+                    Pending {
+                        arm,
+                        ctx,
+                        issued_ms: t,
+                        state: PendingState::Open,
+                    },
+                );
+            }
+            LogRecord::Reward {
+                id,
+                arm,
+                ctx,
+                issued,
+                ..
+            } => {
+                maps[b]
+                    .entry(id)
+                    .and_modify(|p| p.state = PendingState::Rewarded)
+                    .or_insert(Pending {
+                        arm,
+                        ctx,
+                        issued_ms: issued,
+                        state: PendingState::Rewarded,
+                    });
+            }
+            _ => {}
+        }
+        good += n as u64;
+    }
+    for (p, m) in pending.iter_mut().zip(maps) {
+        *p = m.into_iter().collect();
+    }
+    Ok(good)
+}
+
+/// Install recovered state into the runtimes (which were created publishing
+/// the recovered policy states): counters, pending decisions, and the id
+/// allocator, restarting at the reserved mark since ids below it may have
+/// been handed out.
+pub fn install(recovered: &Recovered, runtimes: &[Arc<BanditRuntime>]) {
+    for ((m, rt), pending) in recovered
+        .masters
+        .iter()
+        .zip(runtimes)
+        .zip(&recovered.pending)
+    {
+        for (k, n) in m.decisions.iter().enumerate() {
+            rt.decisions[k].store(*n, Ordering::Relaxed);
+        }
+        for (k, n) in m.rewards.iter().enumerate() {
+            rt.rewards[k].store(*n, Ordering::Relaxed);
+            rt.reward_sums[k].store(m.reward_sums[k].to_bits(), Ordering::Relaxed);
+        }
+        rt.buffered.store(m.buffer.len() as u64, Ordering::Relaxed);
+        for &(id, mut p) in pending {
+            if p.state == PendingState::Committing {
+                p.state = PendingState::Open;
+            }
+            rt.put_pending(id, p);
+        }
+        if recovered.log.is_some() {
+            let start = m.next_id.max(m.reserved);
+            rt.next_id.store(start, Ordering::Relaxed);
+            rt.reserved.store(m.reserved, Ordering::Release);
+        }
+    }
+}
