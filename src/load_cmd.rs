@@ -238,7 +238,10 @@ pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
     if r.parity.no_data() {
         let _ = writeln!(out, "  no data parity: no served assignment was checked");
     } else if r.parity.checked == 0 {
-        let _ = writeln!(out, "  - parity: off (no assignments to check, or parity_every = 0)");
+        let _ = writeln!(
+            out,
+            "  - parity: off (no assignments to check, or parity_every = 0)"
+        );
     } else {
         let _ = writeln!(
             out,

@@ -134,9 +134,7 @@ async fn timed(s: LoadScenario) -> (LoadResult, Duration) {
 }
 
 fn bound(s: &LoadScenario) -> Duration {
-    Duration::from_secs_f64(s.traffic.ramp_up_seconds + s.traffic.duration_seconds)
-        + GRACE
-        + MARGIN
+    Duration::from_secs_f64(s.traffic.ramp_up_seconds + s.traffic.duration_seconds) + GRACE + MARGIN
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +244,9 @@ async fn a_host_that_answers_every_request_500_fails() {
     assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.messages);
     assert!(!r.passed);
     assert!(
-        r.messages.iter().any(|m| m.contains("no request succeeded")),
+        r.messages
+            .iter()
+            .any(|m| m.contains("no request succeeded")),
         "{:?}",
         r.messages
     );
@@ -285,11 +285,7 @@ async fn a_server_that_cannot_keep_up_fails_without_slos() {
     assert!(took <= bound(&s), "took {took:?}");
     let o = &r.endpoints[0];
     assert_eq!(o.errors, 0, "{o:?}");
-    assert!(
-        r.generator.achieved_rps < 0.5 * 100.0,
-        "{:?}",
-        r.generator
-    );
+    assert!(r.generator.achieved_rps < 0.5 * 100.0, "{:?}", r.generator);
     assert!(!r.generator.generator_bound, "{:?}", r.generator);
     assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.messages);
     assert!(
@@ -328,7 +324,11 @@ fn checks_without_samples_do_not_pass() {
     assert!(r.parity.no_data() && !r.parity.passed, "{:?}", r.parity);
     assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.messages);
     assert!(!r.passed);
-    for wanted in ["no data: no request was sent", "no data: SRM button", "no data: parity"] {
+    for wanted in [
+        "no data: no request was sent",
+        "no data: SRM button",
+        "no data: parity",
+    ] {
         assert!(
             r.messages.iter().any(|m| m.starts_with(wanted)),
             "{wanted}: {:?}",
@@ -337,7 +337,12 @@ fn checks_without_samples_do_not_pass() {
     }
     let merged = merge(&[r.clone(), r], &s).expect("merges");
     assert!(!merged.srm[0].passed && !merged.parity.passed);
-    assert_eq!(merged.verdict, Verdict::Inconclusive, "{:?}", merged.messages);
+    assert_eq!(
+        merged.verdict,
+        Verdict::Inconclusive,
+        "{:?}",
+        merged.messages
+    );
 
     // Assignments checked, but a convergence check with no decision: that
     // says nothing about learning, so the run is inconclusive, not a fail
@@ -363,7 +368,12 @@ fn checks_without_samples_do_not_pass() {
     rec.splits[0].counts = vec![10, 10, 0];
     rec.parity_checked = 20;
     let r = build(measured(&s, &rec));
-    assert!(r.srm[0].passed && r.parity.passed, "{:?} {:?}", r.srm, r.parity);
+    assert!(
+        r.srm[0].passed && r.parity.passed,
+        "{:?} {:?}",
+        r.srm,
+        r.parity
+    );
     assert!(r.convergence[0].no_data() && !r.convergence[0].passed);
     assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.messages);
     assert!(

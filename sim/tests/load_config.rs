@@ -335,7 +335,9 @@ fn durations_rates_and_waits_are_bounded() {
         let column = key.len() + 4;
         assert_eq!(
             lines(&text),
-            [format!("bad.toml:{line}:{column}: traffic.{key}: {message}")],
+            [format!(
+                "bad.toml:{line}:{column}: traffic.{key}: {message}"
+            )],
             "{key} = {value}"
         );
     }
@@ -375,7 +377,9 @@ fn durations_rates_and_waits_are_bounded() {
         }
     );
     assert_eq!(
-        load("x.toml", &BASE.replace("rate = 100", "rate = 1e6")).traffic.model,
+        load("x.toml", &BASE.replace("rate = 100", "rate = 1e6"))
+            .traffic
+            .model,
         Model::Paced { rate: 1e6 }
     );
 }
@@ -461,10 +465,7 @@ fn host_port_name_and_path() {
             "http://[::1:8080",
             "`[::1:8080` is not a bracketed IPv6 address",
         ),
-        (
-            "http://[::1]x",
-            "`[::1]x` is not a bracketed IPv6 address",
-        ),
+        ("http://[::1]x", "`[::1]x` is not a bracketed IPv6 address"),
         (
             "http://user:pw@127.0.0.1:8080",
             "user info is not supported, found `http://user:pw@127.0.0.1:8080` (give the token in token_file)",
@@ -515,8 +516,14 @@ fn host_port_name_and_path() {
     }
     // The generator sends every request under the base path.
     use umpire_sim::load::split_host as split;
-    assert_eq!(split("http://127.0.0.1:8080"), ("http://127.0.0.1:8080", ""));
-    assert_eq!(split("http://127.0.0.1:8080/"), ("http://127.0.0.1:8080", ""));
+    assert_eq!(
+        split("http://127.0.0.1:8080"),
+        ("http://127.0.0.1:8080", "")
+    );
+    assert_eq!(
+        split("http://127.0.0.1:8080/"),
+        ("http://127.0.0.1:8080", "")
+    );
     assert_eq!(
         split("https://[::1]:8443/api/v2/"),
         ("https://[::1]:8443", "/api/v2")

@@ -207,8 +207,7 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
     let intended = st.start + st.interval.mul_f64(st.k as f64);
     // A slot past the window is never waited for (the original cause of
     // runs lasting 4000 times their duration at low rates).
-    if matches!(shared.scenario.traffic.model, Model::Paced { .. })
-        && intended >= shared.send_until
+    if matches!(shared.scenario.traffic.model, Model::Paced { .. }) && intended >= shared.send_until
     {
         return idle(shared).await;
     }
@@ -260,9 +259,7 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         .cut_off
         .saturating_duration_since(send)
         .min(REQUEST_TIMEOUT);
-    let mut builder = user
-        .get_request_builder(&method, &path)?
-        .timeout(timeout);
+    let mut builder = user.get_request_builder(&method, &path)?.timeout(timeout);
     if let Some(b) = &body {
         builder = builder.json(b);
     }

@@ -211,7 +211,11 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
                 },
             )
             .await?;
-            (format!("http://{}", running.addr), String::new(), Some(running))
+            (
+                format!("http://{}", running.addr),
+                String::new(),
+                Some(running),
+            )
         }
     };
     on_start(&base);

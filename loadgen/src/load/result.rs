@@ -381,7 +381,12 @@ pub fn build(m: Measured) -> LoadResult {
         checked: rec.parity_checked,
         mismatches: rec.parity_mismatches,
         examples: rec.parity_examples.clone(),
-        passed: parity_passed(s, m.experiments.len(), rec.parity_checked, rec.parity_mismatches),
+        passed: parity_passed(
+            s,
+            m.experiments.len(),
+            rec.parity_checked,
+            rec.parity_mismatches,
+        ),
     };
     let half = (m.seconds / 2.0) as f32;
     let convergence: Vec<ConvergenceCheck> = s
@@ -918,7 +923,14 @@ mod tests {
             passed: true,
         };
         let clean = endpoint_result(Endpoint::Overall, &record, 1.0, None);
-        let ok = judge(&s, &[clean.clone()], &generator, &[], &parity, &[]);
+        let ok = judge(
+            &s,
+            std::slice::from_ref(&clean),
+            &generator,
+            &[],
+            &parity,
+            &[],
+        );
         assert_eq!(ok.verdict, Verdict::Pass, "{:?}", ok.messages);
         for poison in 0..3 {
             let mut e = clean.clone();
@@ -931,7 +943,12 @@ mod tests {
             for expected in [ExpectedVerdict::Pass, ExpectedVerdict::Fail] {
                 s.expect.verdict = expected;
                 let j = judge(&s, &[e.clone()], &g, &[], &parity, &[]);
-                assert_eq!(j.verdict, Verdict::Fail, "poison {poison}: {:?}", j.messages);
+                assert_eq!(
+                    j.verdict,
+                    Verdict::Fail,
+                    "poison {poison}: {:?}",
+                    j.messages
+                );
                 assert!(!j.passed, "poison {poison}, expected {expected:?}");
                 assert!(
                     j.messages.iter().any(|m| m.starts_with("not a number: ")),

@@ -162,7 +162,9 @@ fn host_problem(host: &str) -> Option<String> {
         Some(v6) => match v6.split_once(']') {
             Some((addr, tail))
                 if !addr.is_empty()
-                    && addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+                    && addr
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
                     && (tail.is_empty() || tail.starts_with(':')) =>
             {
                 (addr, tail.strip_prefix(':'))
@@ -192,7 +194,9 @@ fn host_problem(host: &str) -> Option<String> {
             && port.chars().all(|c| c.is_ascii_digit())
             && port.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p));
         if !valid {
-            return Some(format!("the port must be a number in 1–65535, found `{port}`"));
+            return Some(format!(
+                "the port must be a number in 1–65535, found `{port}`"
+            ));
         }
     }
     let bytes = path.as_bytes();
@@ -338,7 +342,9 @@ fn read_traffic(ctx: &mut Ctx, root: &mut Table) -> Option<Traffic> {
             ctx.error(
                 &span,
                 &t.key_path("think_time_ms"),
-                format!("must be at most {MAX_THINK_TIME_MS} (an hour, in milliseconds), found {ms}"),
+                format!(
+                    "must be at most {MAX_THINK_TIME_MS} (an hour, in milliseconds), found {ms}"
+                ),
                 None,
             );
             Field::Invalid
