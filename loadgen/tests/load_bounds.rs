@@ -193,9 +193,17 @@ async fn read_request(conn: &mut TcpStream) -> Option<String> {
     head.split_whitespace().nth(1).map(str::to_owned)
 }
 
+/// Every request path a misbehaving host was sent, `/healthz` aside.
+static PATHS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 async fn serve_connection(mut conn: TcpStream, host: Host) {
     while let Some(path) = read_request(&mut conn).await {
-        let answer = if path == "/healthz" {
+        if !path.ends_with("/healthz")
+            && let Ok(mut p) = PATHS.lock()
+        {
+            p.push(path.clone());
+        }
+        let answer = if path.ends_with("/healthz") {
             "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok".to_owned()
         } else {
             match host {
@@ -256,6 +264,26 @@ async fn a_host_that_answers_every_request_500_fails() {
     let (r, _) = timed(s).await;
     assert_eq!(r.verdict, Verdict::Fail);
     assert!(!r.passed, "{:?}", r.messages);
+}
+
+/// goose joins a request path onto the host and drops any path the host
+/// has; the generator keeps the host's base path in front of every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_go_under_the_hosts_base_path() {
+    let _guard = SERIAL.lock().await;
+    PATHS.lock().expect("paths").clear();
+    let mut s = scenario(2, 1.0, 20.0);
+    s.target.host = Some(format!("{}/api/v2/", start_host(Host::Errors).await));
+    let (r, _) = timed(s).await;
+    assert!(r.endpoints[0].count > 0);
+    let paths = PATHS.lock().expect("paths").clone();
+    assert!(!paths.is_empty());
+    assert!(
+        paths
+            .iter()
+            .all(|p| p.starts_with("/api/v2/v1/assign/button?unit=user-")),
+        "{paths:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,9 @@ use umpire_sim::load::LoadScenario;
 use umpire_sim::serve::ServeConfig;
 
 use crate::server::{self, ServeOptions, ServerError};
+use attack::{BanditTarget, ExperimentTarget, Shared};
+use recorder::Recorder;
+use result::{LoadResult, Measured};
 
 /// How long after the end of its sending window (ramp-up plus duration) a
 /// run may still wait for answers. No request is sent after the window,
@@ -26,9 +29,6 @@ use crate::server::{self, ServeOptions, ServerError};
 /// run ends within the grace of its duration whatever the rate or the
 /// target does. The grace also covers goose's whole-second run time.
 pub const GRACE: Duration = Duration::from_secs(2);
-use attack::{BanditTarget, ExperimentTarget, Shared};
-use recorder::Recorder;
-use result::{LoadResult, Measured};
 
 /// A load test ready to run: the scenario, the serve config it names (read
 /// by the caller), and where to write goose's HTML report.
