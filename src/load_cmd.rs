@@ -137,8 +137,9 @@ pub fn run_load(
     Ok(Ok(result))
 }
 
-/// 0 when the expectations held, 3 when the generator could not keep its
-/// schedule (inconclusive), 1 otherwise.
+/// 0 when the expectations held, 3 when the run was inconclusive (the
+/// generator could not keep its schedule, or a check got no data), 1
+/// otherwise.
 pub fn exit_code(r: &LoadResult) -> u8 {
     if r.passed {
         EXIT_OK
@@ -219,24 +220,46 @@ pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
             ""
         }
     );
+    // A check without samples says `no data`, never `ok`: it does not pass.
     for c in &r.srm {
+        if c.no_data() {
+            let _ = writeln!(out, "  no data SRM {}: no unit was assigned", c.experiment);
+        } else {
+            let _ = writeln!(
+                out,
+                "  {} SRM {}: distinct units {:?}, p = {:.3}",
+                if c.passed { "ok" } else { "FAIL" },
+                c.experiment,
+                c.counts,
+                c.p_value
+            );
+        }
+    }
+    if r.parity.no_data() {
+        let _ = writeln!(out, "  no data parity: no served assignment was checked");
+    } else if r.parity.checked == 0 {
         let _ = writeln!(
             out,
-            "  {} SRM {}: distinct units {:?}, p = {:.3}",
-            if c.passed { "ok" } else { "FAIL" },
-            c.experiment,
-            c.counts,
-            c.p_value
+            "  - parity: off (no assignments to check, or parity_every = 0)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  {} parity: {} served assignments checked against umpire-sim, {} differ",
+            if r.parity.passed { "ok" } else { "FAIL" },
+            r.parity.checked,
+            r.parity.mismatches
         );
     }
-    let _ = writeln!(
-        out,
-        "  {} parity: {} served assignments checked against umpire-sim, {} differ",
-        if r.parity.passed { "ok" } else { "FAIL" },
-        r.parity.checked,
-        r.parity.mismatches
-    );
     for c in &r.convergence {
+        if c.no_data() {
+            let _ = writeln!(
+                out,
+                "  no data convergence {}: no decision in the second half of the run",
+                c.bandit
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "  {} convergence {}: {:.3} of {} decisions in the second half went to the best arm {} (want ≥ {})",
@@ -269,7 +292,8 @@ pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
     let verdict = match r.verdict {
         Verdict::Pass => "PASS",
         Verdict::Fail => "FAIL",
-        Verdict::Inconclusive => "INCONCLUSIVE (generator-bound)",
+        Verdict::Inconclusive if r.generator.generator_bound => "INCONCLUSIVE (generator-bound)",
+        Verdict::Inconclusive => "INCONCLUSIVE (no data)",
     };
     let _ = writeln!(
         out,
@@ -281,4 +305,89 @@ pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
             "NOT as expected"
         }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use umpire_loadgen::load::recorder::Recorder;
+    use umpire_loadgen::load::result::{Measured, build};
+    use umpire_sim::load::{
+        Checks, Convergence, ExpectedVerdict, LoadExpect, Mix, Model, Target, Traffic,
+    };
+
+    use super::*;
+
+    /// A run in which nothing was measured: every check has zero samples.
+    /// The table says `no data` for each and never `ok`, and the verdict is
+    /// not a pass (the original printed `ok SRM` on 0 units, `ok parity` on
+    /// 0 checked, and PASS).
+    #[test]
+    fn checks_with_no_samples_print_no_data() {
+        let s = LoadScenario {
+            name: "empty".into(),
+            seed: 1,
+            target: Target {
+                serve: "s.toml".into(),
+                host: None,
+                token_file: None,
+                stall: None,
+            },
+            traffic: Traffic {
+                users: 1,
+                ramp_up_seconds: 0.0,
+                duration_seconds: 1.0,
+                model: Model::Closed { think_time_ms: 0 },
+            },
+            mix: Mix {
+                assign: 1,
+                decide: 1,
+                reward: 1,
+                experiments: Vec::new(),
+                bandits: Vec::new(),
+                units: 10,
+            },
+            slos: Vec::new(),
+            checks: Checks {
+                srm_alpha: 0.001,
+                parity_every: 1,
+                convergence: vec![Convergence {
+                    bandit: "hero".into(),
+                    min_best_share: 0.5,
+                }],
+                max_generator_lag_ms: 10.0,
+                min_rate_ratio: 0.9,
+            },
+            expect: LoadExpect {
+                verdict: ExpectedVerdict::Pass,
+                corrected_over_raw_p99: None,
+            },
+        };
+        let rec = Recorder::new(&[2]).expect("recorder");
+        let r = build(Measured {
+            scenario: &s,
+            scenario_hash: "sha256:test".into(),
+            scenario_file: "empty.toml".into(),
+            target: "test".into(),
+            recorder: &rec,
+            seconds: 1.0,
+            experiments: vec![("button".into(), vec![0.5, 0.5])],
+            bandits: vec![("hero".into(), Some(0))],
+            reproduce: "test".into(),
+            goose_report: None,
+            git_commit: None,
+        });
+        let mut out = Vec::new();
+        print_table(&mut out, &r, Path::new("empty.json"));
+        let text = String::from_utf8(out).expect("utf-8");
+        for line in [
+            "  no data SRM button: no unit was assigned",
+            "  no data parity: no served assignment was checked",
+            "  no data convergence hero: no decision in the second half of the run",
+            "  verdict: INCONCLUSIVE (no data), expected Pass: NOT as expected",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+        }
+        assert!(!text.contains(" ok "), "{text}");
+        assert_eq!(exit_code(&r), EXIT_INCONCLUSIVE);
+    }
 }

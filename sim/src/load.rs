@@ -38,6 +38,25 @@ pub struct Target {
     pub stall: Option<Stall>,
 }
 
+impl Target {
+    /// The external host split into its origin (`scheme://host[:port]`) and
+    /// its base path (empty, or starting with `/` and without a trailing
+    /// one), which every request path goes under. None without a host.
+    pub fn host_parts(&self) -> Option<(&str, &str)> {
+        self.host.as_deref().map(split_host)
+    }
+}
+
+/// `http://h:8080/api/` → (`http://h:8080`, `/api`). The host is validated
+/// (scenario reader), so it has a scheme and an authority.
+pub fn split_host(host: &str) -> (&str, &str) {
+    let after_scheme = host.find("://").map_or(0, |i| i + 3);
+    let end = host[after_scheme..]
+        .find('/')
+        .map_or(host.len(), |i| after_scheme + i);
+    (&host[..end], host[end..].trim_end_matches('/'))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model", rename_all = "snake_case")]
 pub enum Model {

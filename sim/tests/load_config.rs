@@ -244,7 +244,9 @@ fn rate_or_think_time_not_both_nor_neither() {
     );
     assert_eq!(
         lines(&BASE.replace("rate = 100", "rate = 0")),
-        ["bad.toml:5:8: traffic.rate: must be positive (requests per second in total), found 0"]
+        [
+            "bad.toml:5:8: traffic.rate: must be in [0.001, 1000000] (requests per second in total), found 0"
+        ]
     );
     assert_eq!(
         lines(&BASE.replace("rate = 100", "think_time_ms = 1.5")),
@@ -262,8 +264,8 @@ fn traffic_ranges() {
         lines(&text),
         [
             "bad.toml:6:9: traffic.users: must be at least 1",
-            "bad.toml:7:19: traffic.ramp_up_seconds: must be at least 0 (seconds), found -1",
-            "bad.toml:8:20: traffic.duration_seconds: must be positive (seconds), found 0",
+            "bad.toml:7:19: traffic.ramp_up_seconds: must be in [0, 3600] (seconds), found -1",
+            "bad.toml:8:20: traffic.duration_seconds: must be in (0, 86400] (seconds), found 0",
         ]
     );
     assert_eq!(
@@ -278,6 +280,107 @@ fn traffic_ranges() {
         .traffic
         .users,
         10_000
+    );
+}
+
+/// Every size or duration that becomes a `Duration`, a goose option or a
+/// wait has a cap, so a run can neither panic ("overflow when converting
+/// float to duration"), nor be refused by goose at run time ("GooseError:
+/// invalid option"), nor outlast its duration by days.
+#[test]
+fn durations_rates_and_waits_are_bounded() {
+    for (key, value, message) in [
+        (
+            "ramp_up_seconds",
+            "1e9",
+            "must be in [0, 3600] (seconds), found 1000000000",
+        ),
+        (
+            "ramp_up_seconds",
+            "3600.5",
+            "must be in [0, 3600] (seconds), found 3600.5",
+        ),
+        (
+            "duration_seconds",
+            "86401",
+            "must be in (0, 86400] (seconds), found 86401",
+        ),
+        (
+            "duration_seconds",
+            "1e7",
+            "must be in (0, 86400] (seconds), found 10000000",
+        ),
+        (
+            "rate",
+            "1e-6",
+            "must be in [0.001, 1000000] (requests per second in total), found 0.000001",
+        ),
+        (
+            "rate",
+            "0.0009",
+            "must be in [0.001, 1000000] (requests per second in total), found 0.0009",
+        ),
+        (
+            "rate",
+            "1e7",
+            "must be in [0.001, 1000000] (requests per second in total), found 10000000",
+        ),
+    ] {
+        let text = if key == "rate" {
+            BASE.replace("rate = 100", &format!("rate = {value}"))
+        } else {
+            BASE.replace("rate = 100", &format!("rate = 100\n{key} = {value}"))
+        };
+        let line = if key == "rate" { 5 } else { 6 };
+        let column = key.len() + 4;
+        assert_eq!(
+            lines(&text),
+            [format!(
+                "bad.toml:{line}:{column}: traffic.{key}: {message}"
+            )],
+            "{key} = {value}"
+        );
+    }
+    assert_eq!(
+        lines(&BASE.replace("rate = 100", "think_time_ms = 3600001")),
+        [
+            "bad.toml:5:17: traffic.think_time_ms: must be at most 3600000 (an hour, in milliseconds), found 3600001"
+        ]
+    );
+    assert_eq!(
+        lines(&format!("{BASE}[checks]\nmax_generator_lag_ms = 1e12\n")),
+        [
+            "bad.toml:9:24: checks.max_generator_lag_ms: must be in (0, 600000] (milliseconds), found 1000000000000"
+        ]
+    );
+    // The caps themselves are allowed.
+    let s = load(
+        "x.toml",
+        &BASE.replace(
+            "rate = 100",
+            "rate = 0.001\nramp_up_seconds = 3600\nduration_seconds = 86400",
+        ),
+    );
+    assert_eq!(s.traffic.model, Model::Paced { rate: 0.001 });
+    assert_eq!(
+        (s.traffic.ramp_up_seconds, s.traffic.duration_seconds),
+        (3600.0, 86400.0)
+    );
+    let s = load(
+        "x.toml",
+        &BASE.replace("rate = 100", "think_time_ms = 3600000"),
+    );
+    assert_eq!(
+        s.traffic.model,
+        Model::Closed {
+            think_time_ms: 3_600_000
+        }
+    );
+    assert_eq!(
+        load("x.toml", &BASE.replace("rate = 100", "rate = 1e6"))
+            .traffic
+            .model,
+        Model::Paced { rate: 1e6 }
     );
 }
 
@@ -325,6 +428,106 @@ fn host_needs_an_http_scheme() {
             "host = {host:?}"
         );
     }
+}
+
+/// A host goose or reqwest would refuse at run time ("invalid host",
+/// "builder error") is refused here, with its line.
+#[test]
+fn host_port_name_and_path() {
+    const HINT: &str = "(e.g. host = \"http://127.0.0.1:8080\")";
+    for (host, message) in [
+        (
+            "http://127.0.0.1:99999",
+            "the port must be a number in 1–65535, found `99999`",
+        ),
+        (
+            "http://127.0.0.1:0",
+            "the port must be a number in 1–65535, found `0`",
+        ),
+        (
+            "http://127.0.0.1:",
+            "the port must be a number in 1–65535, found ``",
+        ),
+        (
+            "http://127.0.0.1:80a",
+            "the port must be a number in 1–65535, found `80a`",
+        ),
+        (
+            "http://127.0.0.1:18446744073709551617",
+            "the port must be a number in 1–65535, found `18446744073709551617`",
+        ),
+        ("http://:8080", "no host name in `http://:8080`"),
+        (
+            "http://exa<mple.com",
+            "`exa<mple.com` is not a host name (letters, digits, `-`, `.` and `_`; an IPv6 address goes in brackets)",
+        ),
+        (
+            "http://[::1:8080",
+            "`[::1:8080` is not a bracketed IPv6 address",
+        ),
+        ("http://[::1]x", "`[::1]x` is not a bracketed IPv6 address"),
+        (
+            "http://user:pw@127.0.0.1:8080",
+            "user info is not supported, found `http://user:pw@127.0.0.1:8080` (give the token in token_file)",
+        ),
+        (
+            "http://127.0.0.1:8080/api?x=1",
+            "a base URL takes no query or fragment, found `http://127.0.0.1:8080/api?x=1`",
+        ),
+        (
+            "http://127.0.0.1:8080#top",
+            "a base URL takes no query or fragment, found `http://127.0.0.1:8080#top`",
+        ),
+        (
+            "http://127.0.0.1:8080/a%zz",
+            "the path `/a%zz` has a `%` not followed by two hex digits",
+        ),
+        (
+            "http://127.0.0.1:8080/a%2",
+            "the path `/a%2` has a `%` not followed by two hex digits",
+        ),
+        (
+            "http://127.0.0.1:8080/a^b",
+            "the path `/a^b` has a character a URL cannot carry unescaped: `^`",
+        ),
+        (
+            "http://127.0.0.1:8080/api/é",
+            "the path `/api/é` has a character a URL cannot carry unescaped: `é`",
+        ),
+    ] {
+        assert_eq!(
+            lines(&BASE.replace("[traffic]", &format!("host = \"{host}\"\n[traffic]"))),
+            [format!("bad.toml:4:8: target.host: {message} {HINT}")],
+            "host = {host:?}"
+        );
+    }
+    for host in [
+        "http://127.0.0.1:65535",
+        "http://127.0.0.1:1/",
+        "https://[::1]:8443/api/v2/",
+        "http://[::1]",
+        "http://serving-api.internal_zone.example/base%20path/~x",
+    ] {
+        let s = load(
+            "x.toml",
+            &BASE.replace("[traffic]", &format!("host = \"{host}\"\n[traffic]")),
+        );
+        assert_eq!(s.target.host.as_deref(), Some(host));
+    }
+    // The generator sends every request under the base path.
+    use umpire_sim::load::split_host as split;
+    assert_eq!(
+        split("http://127.0.0.1:8080"),
+        ("http://127.0.0.1:8080", "")
+    );
+    assert_eq!(
+        split("http://127.0.0.1:8080/"),
+        ("http://127.0.0.1:8080", "")
+    );
+    assert_eq!(
+        split("https://[::1]:8443/api/v2/"),
+        ("https://[::1]:8443", "/api/v2")
+    );
 }
 
 #[test]
@@ -500,7 +703,7 @@ fn checks() {
         [
             "bad.toml:9:13: checks.srm_alpha: must be in (0, 1), found 1",
             "bad.toml:10:16: checks.parity_every: must not be negative, found -1",
-            "bad.toml:11:24: checks.max_generator_lag_ms: must be positive (milliseconds), found 0",
+            "bad.toml:11:24: checks.max_generator_lag_ms: must be in (0, 600000] (milliseconds), found 0",
             "bad.toml:12:18: checks.min_rate_ratio: must be in (0, 1], found 1.1",
         ]
     );

@@ -2,6 +2,10 @@
 //! the request's slot in the pacing schedule, picks assign, decide or reward
 //! by the mix, sends it through goose (so goose's own metrics and report see
 //! every request), and records raw and corrected latency.
+//!
+//! The run is bounded by its sending window (ramp-up plus duration): no
+//! wait outlasts it, nothing is sent after it, and no request outlives it by
+//! more than [`super::GRACE`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -42,8 +46,14 @@ pub struct Shared {
     pub experiments: Vec<ExperimentTarget>,
     pub bandits: Vec<BanditTarget>,
     pub token: Option<String>,
+    /// The external host's base path, in front of every request path.
+    pub base_path: String,
     pub recorder: Mutex<Recorder>,
     pub start: Instant,
+    /// The end of the sending window: no request is sent from then on.
+    pub send_until: Instant,
+    /// The window plus the grace: no request waits past it.
+    pub cut_off: Instant,
     key: StreamKey,
 }
 
@@ -53,6 +63,7 @@ impl Shared {
         experiments: Vec<ExperimentTarget>,
         bandits: Vec<BanditTarget>,
         token: Option<String>,
+        base_path: String,
         recorder: Recorder,
     ) -> Self {
         let key = StreamKey::new(
@@ -61,13 +72,22 @@ impl Shared {
                 "load-generator",
             )),
         );
+        let start = Instant::now();
+        // Validated: ramp-up ≤ an hour and duration ≤ a day, so this fits.
+        let window = Duration::from_secs_f64(
+            scenario.traffic.ramp_up_seconds + scenario.traffic.duration_seconds,
+        );
+        let send_until = start + window;
         Self {
             scenario,
             experiments,
             bandits,
             token,
+            base_path,
             recorder: Mutex::new(recorder),
-            start: Instant::now(),
+            start,
+            send_until,
+            cut_off: send_until + super::GRACE,
             key,
         }
     }
@@ -89,6 +109,23 @@ struct UserState {
 
 /// Most decisions a user keeps for later rewards.
 const MAX_PENDING: usize = 1024;
+
+/// The longest a request may take when the run has longer left: goose's
+/// own default timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a user past the sending window idles before handing control
+/// back to goose, which ends users only between transactions (and up to
+/// a second after the window, as it counts whole seconds).
+const IDLE: Duration = Duration::from_millis(100);
+
+/// Past the window: idle briefly without sending, so goose can stop the
+/// user without it spinning.
+async fn idle(shared: &Shared) -> TransactionResult {
+    let until = (Instant::now() + IDLE).min(shared.cut_off);
+    tokio::time::sleep_until(until.into()).await;
+    Ok(())
+}
 
 pub fn transaction(shared: Arc<Shared>) -> Transaction {
     Transaction::new(Arc::new(move |user: &mut GooseUser| {
@@ -161,10 +198,19 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
             pending: VecDeque::new(),
         });
     }
+    if Instant::now() >= shared.send_until {
+        return idle(shared).await;
+    }
     let Some(st) = user.get_session_data_mut::<UserState>() else {
         return Ok(());
     };
     let intended = st.start + st.interval.mul_f64(st.k as f64);
+    // A slot past the window is never waited for (the original cause of
+    // runs lasting 4000 times their duration at low rates).
+    if matches!(shared.scenario.traffic.model, Model::Paced { .. }) && intended >= shared.send_until
+    {
+        return idle(shared).await;
+    }
     st.k += 1;
     let planned = plan(shared, st);
     let prev_done = st.prev_done;
@@ -176,8 +222,8 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
             Kind::Assign,
             GooseMethod::Get,
             format!(
-                "/v1/assign/{}?unit=user-{unit}",
-                shared.experiments[*exp].name
+                "{}/v1/assign/{}?unit=user-{unit}",
+                shared.base_path, shared.experiments[*exp].name
             ),
             None,
         ),
@@ -190,7 +236,7 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
             (
                 Kind::Decide,
                 GooseMethod::Post,
-                format!("/v1/decide/{}", b.name),
+                format!("{}/v1/decide/{}", shared.base_path, b.name),
                 Some(body),
             )
         }
@@ -199,12 +245,21 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         } => (
             Kind::Reward,
             GooseMethod::Post,
-            format!("/v1/reward/{}", shared.bandits[*bandit].name),
+            format!(
+                "{}/v1/reward/{}",
+                shared.base_path, shared.bandits[*bandit].name
+            ),
             Some(json!({ "decision_id": id, "reward": reward })),
         ),
     };
     let send = Instant::now();
-    let mut builder = user.get_request_builder(&method, &path)?;
+    // A request gets at most what is left of the window plus the grace; one
+    // still unanswered then is cut off and counts as an error.
+    let timeout = shared
+        .cut_off
+        .saturating_duration_since(send)
+        .min(REQUEST_TIMEOUT);
+    let mut builder = user.get_request_builder(&method, &path)?.timeout(timeout);
     if let Some(b) = &body {
         builder = builder.json(b);
     }
@@ -271,7 +326,8 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
     if let Model::Closed { think_time_ms } = shared.scenario.traffic.model
         && think_time_ms > 0
     {
-        tokio::time::sleep(Duration::from_millis(think_time_ms)).await;
+        let wake = (Instant::now() + Duration::from_millis(think_time_ms)).min(shared.send_until);
+        tokio::time::sleep_until(wake.into()).await;
     }
     Ok(())
 }

@@ -22,6 +22,14 @@ use attack::{BanditTarget, ExperimentTarget, Shared};
 use recorder::Recorder;
 use result::{LoadResult, Measured};
 
+/// How long after the end of its sending window (ramp-up plus duration) a
+/// run may still wait for answers. No request is sent after the window,
+/// each request's timeout is capped at what is left of window plus grace,
+/// and a request still unanswered then counts as an error (a timeout). So a
+/// run ends within the grace of its duration whatever the rate or the
+/// target does. The grace also covers goose's whole-second run time.
+pub const GRACE: Duration = Duration::from_secs(2);
+
 /// A load test ready to run: the scenario, the serve config it names (read
 /// by the caller), and where to write goose's HTML report.
 pub struct LoadPlan {
@@ -116,6 +124,9 @@ fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> 
             )));
         }
     }
+    // Experiments that get no assignments have nothing to check: a
+    // decide-only mix must not fail an SRM test for want of data.
+    let exps = if s.mix.assign == 0 { Vec::new() } else { exps };
     let shares = exps
         .iter()
         .map(|e| (e.name.clone(), e.assignment.expected_shares()))
@@ -178,10 +189,13 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         .iter()
         .map(|b| (b.name.clone(), b.best_arm))
         .collect();
-    let (base, running) = match &s.target.host {
-        Some(h) => {
-            check_reachable(h).await?;
-            (h.trim_end_matches('/').to_owned(), None)
+    // goose joins each request path onto the host's origin, replacing any
+    // path there, so the base path goes in front of every request path.
+    let (base, base_path, running) = match s.target.host_parts() {
+        Some((origin, base_path)) => {
+            let base = format!("{origin}{base_path}");
+            check_reachable(&base).await?;
+            (base, base_path.to_owned(), None)
         }
         None => {
             let mut cfg = plan.serve.clone();
@@ -197,7 +211,11 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
                 },
             )
             .await?;
-            (format!("http://{}", running.addr), Some(running))
+            (
+                format!("http://{}", running.addr),
+                String::new(),
+                Some(running),
+            )
         }
     };
     on_start(&base);
@@ -213,23 +231,25 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         experiments,
         bandits,
         plan.token.clone(),
+        base_path,
         recorder,
     ));
     let users = s.traffic.users as usize;
-    let hatch = if s.traffic.ramp_up_seconds > 0.0 {
-        users as f64 / s.traffic.ramp_up_seconds
-    } else {
-        // All users at once.
-        users as f64 * 1000.0
-    };
+    // Users per second. A ramp-up under a millisecond starts all users at
+    // once, and validation caps the ramp-up well inside goose's slowest
+    // rate (one user a day).
+    let hatch = users as f64 / s.traffic.ramp_up_seconds.max(1e-3);
+    // goose counts whole seconds; the users stop sending at the exact
+    // duration (see `GRACE`).
     let run_time = s.traffic.duration_seconds.ceil().max(1.0) as usize;
+    let origin = s.target.host_parts().map_or(base.as_str(), |(o, _)| o);
     let mut attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(goose_err)?
         .register_scenario(
             Scenario::new("umpire").register_transaction(attack::transaction(shared.clone())),
         );
     attack = *attack
-        .set_default(GooseDefault::Host, base.as_str())
+        .set_default(GooseDefault::Host, origin)
         .map_err(goose_err)?;
     attack = *attack
         .set_default(GooseDefault::Users, users)
@@ -272,9 +292,9 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         .recorder
         .lock()
         .map_err(|_| LoadError::Goose("a recorder lock was poisoned".into()))?;
-    // Users stop at the run time; measure rates over it, not over the
-    // shutdown that follows.
-    let seconds = seconds.min(run_time as f64 + s.traffic.ramp_up_seconds);
+    // Users stop sending at the end of the window; measure rates over it,
+    // not over the grace and the shutdown that follow.
+    let seconds = seconds.min(s.traffic.ramp_up_seconds + s.traffic.duration_seconds);
     Ok(result::build(Measured {
         scenario: &s,
         scenario_hash: plan.scenario_hash,

@@ -327,6 +327,9 @@ pub fn build(m: Measured) -> LoadResult {
             s.checks.max_generator_lag_ms
         ));
     } else if let Some(t) = target_rps
+        // An empty run has no p50 to say the server kept up: it is judged
+        // as missing data instead.
+        && overall.count > 0
         && achieved < s.checks.min_rate_ratio * t
         // The server kept up when a user's interval was not spent waiting on it.
         && raw_p50 < 1000.0 * s.traffic.users as f64 / t
@@ -369,7 +372,8 @@ pub fn build(m: Measured) -> LoadResult {
                 counts: split.counts.clone(),
                 expected_shares: shares,
                 p_value: p,
-                passed: p >= s.checks.srm_alpha,
+                // No units, no test: the statistic of an empty split is 0.
+                passed: split.counts.iter().sum::<u64>() > 0 && p >= s.checks.srm_alpha,
             }
         })
         .collect();
@@ -377,7 +381,12 @@ pub fn build(m: Measured) -> LoadResult {
         checked: rec.parity_checked,
         mismatches: rec.parity_mismatches,
         examples: rec.parity_examples.clone(),
-        passed: rec.parity_mismatches == 0,
+        passed: parity_passed(
+            s,
+            m.experiments.len(),
+            rec.parity_checked,
+            rec.parity_mismatches,
+        ),
     };
     let half = (m.seconds / 2.0) as f32;
     let convergence: Vec<ConvergenceCheck> = s
@@ -448,6 +457,114 @@ pub fn build(m: Measured) -> LoadResult {
     }
 }
 
+/// Whether the parity check runs: it needs assignments to check.
+fn parity_on(s: &LoadScenario, experiments: usize) -> bool {
+    s.checks.parity_every > 0 && s.mix.assign > 0 && experiments > 0
+}
+
+/// A parity check that runs passes only on data: at least one served
+/// assignment checked, and none differing. One that does not run passes.
+fn parity_passed(s: &LoadScenario, experiments: usize, checked: u64, mismatches: u64) -> bool {
+    !parity_on(s, experiments) || (checked > 0 && mismatches == 0)
+}
+
+impl SrmCheck {
+    /// No unit was assigned: the split is untested.
+    pub fn no_data(&self) -> bool {
+        self.counts.iter().all(|&c| c == 0)
+    }
+}
+
+impl ParityCheck {
+    /// The check ran but had nothing to compare. (A check that is off has
+    /// no data either, but passes.)
+    pub fn no_data(&self) -> bool {
+        self.checked == 0 && !self.passed
+    }
+}
+
+impl ConvergenceCheck {
+    /// No decision fell in the second half of the run.
+    pub fn no_data(&self) -> bool {
+        self.decisions == 0
+    }
+}
+
+/// The figures of a result that are not finite numbers, by name. Any one
+/// makes the verdict FAIL: a NaN compares false with every bound, so it
+/// would otherwise pass every `≤` check that is written as "not above".
+fn non_finite(
+    endpoints: &[EndpointResult],
+    generator: &GeneratorCheck,
+    srm: &[SrmCheck],
+    convergence: &[ConvergenceCheck],
+    ratio: Option<&BoundCheck>,
+) -> Vec<String> {
+    let mut figures: Vec<(String, f64)> = Vec::new();
+    for e in endpoints {
+        let k = e.endpoint.key();
+        figures.push((format!("{k} error_rate"), e.error_rate));
+        figures.push((format!("{k} rps"), e.rps));
+        for (which, p) in [("raw", &e.raw), ("corrected", &e.corrected)] {
+            for (name, x) in [
+                ("p50_ms", p.p50_ms),
+                ("p95_ms", p.p95_ms),
+                ("p99_ms", p.p99_ms),
+                ("p999_ms", p.p999_ms),
+                ("max_ms", p.max_ms),
+            ] {
+                figures.push((format!("{k} {name} ({which})"), x));
+            }
+        }
+        for b in &e.slo {
+            figures.push((format!("{k} {}", b.measure), b.measured));
+        }
+    }
+    figures.push(("generator achieved_rps".into(), generator.achieved_rps));
+    figures.push(("generator lag_p99_ms".into(), generator.lag_p99_ms));
+    figures.push(("generator lag_max_ms".into(), generator.lag_max_ms));
+    if let Some(t) = generator.target_rps {
+        figures.push(("generator target_rps".into(), t));
+    }
+    for c in srm {
+        figures.push((format!("SRM {} p_value", c.experiment), c.p_value));
+    }
+    for c in convergence {
+        figures.push((format!("convergence {} best_share", c.bandit), c.best_share));
+    }
+    if let Some(r) = ratio {
+        figures.push((r.measure.clone(), r.measured));
+    }
+    figures
+        .into_iter()
+        .filter(|(_, x)| !x.is_finite())
+        .map(|(name, x)| format!("{name} = {x}"))
+        .collect()
+}
+
+/// Paced load the server could not sustain: the achieved rate is below
+/// `min_rate_ratio` × the target while the server took at least a user's
+/// interval to answer (its raw p50), so the users were waiting on it. The
+/// mirror case, the server answering quickly, is the generator's fault
+/// (generator-bound).
+fn server_behind(s: &LoadScenario, overall: &EndpointResult, g: &GeneratorCheck) -> Option<String> {
+    let (Model::Paced { rate }, Some(target)) = (s.traffic.model, g.target_rps) else {
+        return None;
+    };
+    let interval_ms = 1000.0 * s.traffic.users as f64 / rate;
+    let raw_p50 = overall.raw.p50_ms;
+    (overall.count > 0
+        && g.achieved_rps < s.checks.min_rate_ratio * target
+        && raw_p50 >= interval_ms)
+        .then(|| {
+            format!(
+                "throughput: the server did not keep up: achieved {:.1} req/s < {} × the target {target} req/s, \
+                 with a raw p50 of {raw_p50:.2} ms against each user's interval of {interval_ms:.2} ms",
+                g.achieved_rps, s.checks.min_rate_ratio
+            )
+        })
+}
+
 /// The verdict and the expectations' outcome, from what was measured.
 struct Judged {
     verdict: Verdict,
@@ -456,6 +573,20 @@ struct Judged {
     messages: Vec<String>,
 }
 
+/// The verdict, in this order:
+/// 1. FAIL when the server is wrong whatever the generator did: a check
+///    with data failed (SRM, parity, convergence), no request succeeded
+///    (every one failed: non-2xx, transport error or timeout), or a figure
+///    is not a number;
+/// 2. INCONCLUSIVE when the run cannot judge the server: the generator fell
+///    behind its schedule (generator-bound), no request was sent, or a
+///    check got no data;
+/// 3. FAIL on an SLO miss, or paced load the server did not keep up with;
+/// 4. PASS otherwise.
+///
+/// A run in which no request succeeded, or with a figure that is not a
+/// number, never meets its expectations, not even an expected failure: a
+/// failure demonstration needs a working target.
 fn judge(
     s: &LoadScenario,
     endpoints: &[EndpointResult],
@@ -465,6 +596,7 @@ fn judge(
     convergence: &[ConvergenceCheck],
 ) -> Judged {
     let mut messages = Vec::new();
+    let overall = &endpoints[0];
     let slo_failed: Vec<String> = endpoints
         .iter()
         .flat_map(|e| {
@@ -479,15 +611,32 @@ fn judge(
             })
         })
         .collect();
-    let checks_failed =
-        srm.iter().any(|c| !c.passed) || !parity.passed || convergence.iter().any(|c| !c.passed);
-    for c in srm.iter().filter(|c| !c.passed) {
-        messages.push(format!(
-            "SRM: {} split {:?} against shares {:?}, p = {:.2e} < {}",
-            c.experiment, c.counts, c.expected_shares, c.p_value, s.checks.srm_alpha
-        ));
+    let mut no_data = Vec::new();
+    if overall.count == 0 {
+        no_data.push(
+            "no data: no request was sent (the first scheduled send fell after the end of the run)"
+                .to_owned(),
+        );
     }
-    if !parity.passed {
+    let mut checks_failed = false;
+    for c in srm {
+        if c.no_data() {
+            no_data.push(format!(
+                "no data: SRM {}: no unit was assigned, so the split is untested",
+                c.experiment
+            ));
+        } else if !c.passed {
+            checks_failed = true;
+            messages.push(format!(
+                "SRM: {} split {:?} against shares {:?}, p = {:.2e} < {}",
+                c.experiment, c.counts, c.expected_shares, c.p_value, s.checks.srm_alpha
+            ));
+        }
+    }
+    if parity.no_data() {
+        no_data.push("no data: parity: no served assignment was checked".to_owned());
+    } else if !parity.passed {
+        checks_failed = true;
         messages.push(format!(
             "parity: {} of {} served assignments differ from umpire-sim's, e.g. {}",
             parity.mismatches,
@@ -495,28 +644,32 @@ fn judge(
             parity.examples.join("; ")
         ));
     }
-    for c in convergence.iter().filter(|c| !c.passed) {
+    for c in convergence {
+        if c.no_data() {
+            no_data.push(format!(
+                "no data: convergence {}: no decision in the second half of the run",
+                c.bandit
+            ));
+        } else if !c.passed {
+            checks_failed = true;
+            messages.push(format!(
+                "convergence: bandit {} sent {:.3} of {} late decisions to its best arm {}, expected ≥ {}",
+                c.bandit, c.best_share, c.decisions, c.best_arm, c.min_best_share
+            ));
+        }
+    }
+    let none_succeeded = overall.count > 0 && overall.errors == overall.count;
+    if none_succeeded {
         messages.push(format!(
-            "convergence: bandit {} sent {:.3} of {} late decisions to its best arm {}, expected ≥ {}",
-            c.bandit, c.best_share, c.decisions, c.best_arm, c.min_best_share
+            "no request succeeded: all {} failed (non-2xx answers, transport errors or timeouts)",
+            overall.count
         ));
     }
     messages.extend(slo_failed.iter().cloned());
-    let verdict = if checks_failed {
-        Verdict::Fail
-    } else if generator.generator_bound {
-        Verdict::Inconclusive
-    } else if slo_failed.is_empty() {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    };
-    if let Some(r) = &generator.reason {
-        messages.push(format!("inconclusive: generator-bound: {r}"));
-    }
+    let behind = server_behind(s, overall, generator);
+    messages.extend(behind.iter().cloned());
     let ratio = s.expect.corrected_over_raw_p99.map(|min| {
-        let o = &endpoints[0];
-        let measured = o.corrected.p99_ms / o.raw.p99_ms.max(1e-9);
+        let measured = overall.corrected.p99_ms / overall.raw.p99_ms.max(1e-9);
         BoundCheck {
             measure: "corrected p99 / raw p99".into(),
             measured,
@@ -524,13 +677,33 @@ fn judge(
             passed: measured >= min,
         }
     });
+    let nan = non_finite(endpoints, generator, srm, convergence, ratio.as_ref());
+    if !nan.is_empty() {
+        messages.push(format!("not a number: {}", nan.join(", ")));
+    }
+    let verdict = if checks_failed || none_succeeded || !nan.is_empty() {
+        Verdict::Fail
+    } else if generator.generator_bound || !no_data.is_empty() {
+        Verdict::Inconclusive
+    } else if slo_failed.is_empty() && behind.is_none() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    if let Some(r) = &generator.reason {
+        messages.push(format!("inconclusive: generator-bound: {r}"));
+    }
+    messages.extend(no_data);
     if let Some(r) = ratio.as_ref().filter(|r| !r.passed) {
         messages.push(format!(
             "expected corrected p99 / raw p99 {} but measured {:.2}",
             r.bound, r.measured
         ));
     }
-    let passed = verdict.is(s.expect.verdict) && ratio.as_ref().is_none_or(|r| r.passed);
+    let passed = verdict.is(s.expect.verdict)
+        && ratio.as_ref().is_none_or(|r| r.passed)
+        && !none_succeeded
+        && nan.is_empty();
     Judged {
         verdict,
         ratio,
@@ -611,22 +784,24 @@ pub fn merge(results: &[LoadResult], s: &LoadScenario) -> Result<LoadResult, Str
             let p = srm_chi_square(tested, &c.expected_shares).p_value;
             SrmCheck {
                 experiment: c.experiment.clone(),
+                passed: counts.iter().sum::<u64>() > 0 && p >= s.checks.srm_alpha,
                 counts,
                 expected_shares: c.expected_shares.clone(),
                 p_value: p,
-                passed: p >= s.checks.srm_alpha,
             }
         })
         .collect::<Vec<_>>();
+    let checked = results.iter().map(|r| r.parity.checked).sum();
+    let mismatches = results.iter().map(|r| r.parity.mismatches).sum();
     let parity = ParityCheck {
-        checked: results.iter().map(|r| r.parity.checked).sum(),
-        mismatches: results.iter().map(|r| r.parity.mismatches).sum(),
+        checked,
+        mismatches,
         examples: results
             .iter()
             .flat_map(|r| r.parity.examples.iter().cloned())
             .take(5)
             .collect(),
-        passed: results.iter().all(|r| r.parity.passed),
+        passed: parity_passed(s, first.srm.len(), checked, mismatches),
     };
     let convergence = first
         .convergence
@@ -670,4 +845,117 @@ pub fn merge(results: &[LoadResult], s: &LoadScenario) -> Result<LoadResult, Str
         goose_report: None,
         ..first.clone()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use umpire_sim::load::{Checks, LoadExpect, Mix, Target, Traffic};
+
+    fn scenario() -> LoadScenario {
+        LoadScenario {
+            name: "nan".into(),
+            seed: 1,
+            target: Target {
+                serve: "s.toml".into(),
+                host: None,
+                token_file: None,
+                stall: None,
+            },
+            traffic: Traffic {
+                users: 1,
+                ramp_up_seconds: 0.0,
+                duration_seconds: 1.0,
+                model: Model::Closed { think_time_ms: 0 },
+            },
+            mix: Mix {
+                assign: 0,
+                decide: 1,
+                reward: 0,
+                experiments: Vec::new(),
+                bandits: Vec::new(),
+                units: 10,
+            },
+            slos: Vec::new(),
+            checks: Checks {
+                srm_alpha: 0.001,
+                parity_every: 0,
+                convergence: Vec::new(),
+                max_generator_lag_ms: 10.0,
+                min_rate_ratio: 0.9,
+            },
+            expect: LoadExpect {
+                verdict: ExpectedVerdict::Pass,
+                corrected_over_raw_p99: None,
+            },
+        }
+    }
+
+    /// Without SLO tables nothing compares a latency with a bound, so a
+    /// NaN would slip through as a pass; it must not, even when a failure
+    /// is expected.
+    #[test]
+    fn a_nan_figure_is_never_a_pass() {
+        let mut s = scenario();
+        let mut record = EndpointRecord {
+            raw: super::super::recorder::new_histogram().expect("histogram"),
+            corrected: super::super::recorder::new_histogram().expect("histogram"),
+            count: 10,
+            errors: 0,
+        };
+        for _ in 0..10 {
+            record.raw.record(500).expect("in range");
+            record.corrected.record(500).expect("in range");
+        }
+        let generator = GeneratorCheck {
+            target_rps: None,
+            achieved_rps: 10.0,
+            lag_p99_ms: 0.1,
+            lag_max_ms: 0.1,
+            lag_histogram: String::new(),
+            generator_bound: false,
+            reason: None,
+        };
+        let parity = ParityCheck {
+            checked: 0,
+            mismatches: 0,
+            examples: Vec::new(),
+            passed: true,
+        };
+        let clean = endpoint_result(Endpoint::Overall, &record, 1.0, None);
+        let ok = judge(
+            &s,
+            std::slice::from_ref(&clean),
+            &generator,
+            &[],
+            &parity,
+            &[],
+        );
+        assert_eq!(ok.verdict, Verdict::Pass, "{:?}", ok.messages);
+        for poison in 0..3 {
+            let mut e = clean.clone();
+            let mut g = generator.clone();
+            match poison {
+                0 => e.corrected.p99_ms = f64::NAN,
+                1 => e.rps = f64::INFINITY,
+                _ => g.achieved_rps = f64::NAN,
+            }
+            for expected in [ExpectedVerdict::Pass, ExpectedVerdict::Fail] {
+                s.expect.verdict = expected;
+                let j = judge(&s, &[e.clone()], &g, &[], &parity, &[]);
+                assert_eq!(
+                    j.verdict,
+                    Verdict::Fail,
+                    "poison {poison}: {:?}",
+                    j.messages
+                );
+                assert!(!j.passed, "poison {poison}, expected {expected:?}");
+                assert!(
+                    j.messages.iter().any(|m| m.starts_with("not a number: ")),
+                    "{:?}",
+                    j.messages
+                );
+            }
+        }
+    }
 }

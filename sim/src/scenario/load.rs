@@ -23,6 +23,23 @@ const DEFAULT_USERS: u64 = 8;
 /// Most simulated users: each is a task in the generator.
 const MAX_USERS: u64 = 10_000;
 const DEFAULT_DURATION_SECONDS: f64 = 10.0;
+/// Longest run: a day (the CLI's `--duration` has the same cap). Every
+/// duration below becomes a `Duration` or a goose option, so each has a cap
+/// that keeps it representable and the run bounded.
+const MAX_DURATION_SECONDS: f64 = 86_400.0;
+/// Longest ramp-up: an hour. goose refuses a launch rate under one user a
+/// day, which users / ramp-up stays well above.
+const MAX_RAMP_UP_SECONDS: f64 = 3_600.0;
+/// Slowest paced rate: even then a day-long run sends about 86 requests,
+/// and each user's interval (users / rate) stays a representable `Duration`.
+const MIN_RATE: f64 = 0.001;
+/// Fastest paced rate: a 1 µs interval for a single user.
+const MAX_RATE: f64 = 1_000_000.0;
+/// Longest closed-loop think time: an hour, in milliseconds.
+const MAX_THINK_TIME_MS: u64 = 3_600_000;
+/// Largest lag bound: the histograms' top (10 minutes); a larger bound could
+/// never be exceeded.
+const MAX_GENERATOR_LAG_MS: f64 = 600_000.0;
 const DEFAULT_UNITS: u64 = 100_000;
 const DEFAULT_SRM_ALPHA: f64 = 0.001;
 const DEFAULT_PARITY_EVERY: u64 = 10;
@@ -107,7 +124,13 @@ fn non_empty_string(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Field<St
     }
 }
 
-/// Why `host` is not a base URL the generator can use, if it is not.
+/// Why `host` is not a base URL the generator can use, if it is not. It
+/// takes an http(s) scheme, a host name or address, an optional port in
+/// 1–65535 and an optional base path. The generator builds each request's
+/// path and query under that base, so a query or fragment has no place, and
+/// neither has user info (the token goes in `token_file`). Checking all of it
+/// here is what keeps goose from failing at run time ("invalid host",
+/// "builder error").
 fn host_problem(host: &str) -> Option<String> {
     let Some(rest) = host
         .strip_prefix("http://")
@@ -117,13 +140,88 @@ fn host_problem(host: &str) -> Option<String> {
             "must start with http:// or https://, found `{host}`"
         ));
     };
-    if rest.is_empty() || rest.starts_with('/') {
-        Some(format!("no host name in `{host}`"))
-    } else if rest.contains(char::is_whitespace) {
-        Some(format!("must not contain spaces, found `{host}`"))
-    } else {
-        None
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    if authority.is_empty() {
+        return Some(format!("no host name in `{host}`"));
     }
+    if rest.contains(char::is_whitespace) {
+        return Some(format!("must not contain spaces, found `{host}`"));
+    }
+    if rest.contains(['?', '#']) {
+        return Some(format!(
+            "a base URL takes no query or fragment, found `{host}`"
+        ));
+    }
+    if authority.contains('@') {
+        return Some(format!(
+            "user info is not supported, found `{host}` (give the token in token_file)"
+        ));
+    }
+    let (name, port) = match authority.strip_prefix('[') {
+        // An IPv6 address: `[::1]` or `[::1]:8080`.
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, tail))
+                if !addr.is_empty()
+                    && addr
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+                    && (tail.is_empty() || tail.starts_with(':')) =>
+            {
+                (addr, tail.strip_prefix(':'))
+            }
+            _ => return Some(format!("`{authority}` is not a bracketed IPv6 address")),
+        },
+        None => match authority.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if name.is_empty() {
+        return Some(format!("no host name in `{host}`"));
+    }
+    if !authority.starts_with('[')
+        && !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    {
+        return Some(format!(
+            "`{name}` is not a host name (letters, digits, `-`, `.` and `_`; an IPv6 address goes in brackets)"
+        ));
+    }
+    if let Some(port) = port {
+        let valid = !port.is_empty()
+            && port.len() <= 5
+            && port.chars().all(|c| c.is_ascii_digit())
+            && port.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p));
+        if !valid {
+            return Some(format!(
+                "the port must be a number in 1–65535, found `{port}`"
+            ));
+        }
+    }
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'%' {
+            let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(i + 1) && hex(i + 2)) {
+                return Some(format!(
+                    "the path `{path}` has a `%` not followed by two hex digits"
+                ));
+            }
+            i += 3;
+            continue;
+        }
+        if !(c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&c)) {
+            return Some(format!(
+                "the path `{path}` has a character a URL cannot carry unescaped: `{}`",
+                path[i..].chars().next().unwrap_or('?')
+            ));
+        }
+        i += 1;
+    }
+    None
 }
 
 /// `[target]`: the serve config, and an external host or the in-process
@@ -217,19 +315,40 @@ fn read_traffic(ctx: &mut Ctx, root: &mut Table) -> Option<Traffic> {
         users => users.or(DEFAULT_USERS, &mut ok),
     };
     let ramp_up_seconds = t
-        .number_in(ctx, "ramp_up_seconds", |x| x >= 0.0, "at least 0 (seconds)")
+        .number_in(
+            ctx,
+            "ramp_up_seconds",
+            |x| (0.0..=MAX_RAMP_UP_SECONDS).contains(&x),
+            "in [0, 3600] (seconds)",
+        )
         .or(0.0, &mut ok);
     let duration_seconds = t
-        .number_in(ctx, "duration_seconds", |x| x > 0.0, "positive (seconds)")
+        .number_in(
+            ctx,
+            "duration_seconds",
+            |x| x > 0.0 && x <= MAX_DURATION_SECONDS,
+            "in (0, 86400] (seconds)",
+        )
         .or(DEFAULT_DURATION_SECONDS, &mut ok);
     let rate = t.number_in(
         ctx,
         "rate",
-        |x| x > 0.0,
-        "positive (requests per second in total)",
+        |x| (MIN_RATE..=MAX_RATE).contains(&x),
+        "in [0.001, 1000000] (requests per second in total)",
     );
     let think = match t.count(ctx, "think_time_ms") {
-        Some((ms, _)) => Field::Valid(ms),
+        Some((ms, _)) if ms <= MAX_THINK_TIME_MS => Field::Valid(ms),
+        Some((ms, span)) => {
+            ctx.error(
+                &span,
+                &t.key_path("think_time_ms"),
+                format!(
+                    "must be at most {MAX_THINK_TIME_MS} (an hour, in milliseconds), found {ms}"
+                ),
+                None,
+            );
+            Field::Invalid
+        }
         None if t.table.get("think_time_ms").is_some() => Field::Invalid,
         None => Field::Absent,
     };
@@ -442,8 +561,8 @@ fn read_checks(ctx: &mut Ctx, root: &mut Table, mix: Option<&Mix>) -> Option<Che
         .number_in(
             ctx,
             "max_generator_lag_ms",
-            |x| x > 0.0,
-            "positive (milliseconds)",
+            |x| x > 0.0 && x <= MAX_GENERATOR_LAG_MS,
+            "in (0, 600000] (milliseconds)",
         )
         .or(checks.max_generator_lag_ms, &mut ok);
     checks.min_rate_ratio = t
