@@ -434,7 +434,16 @@ mod tests {
                 .bandits
                 .iter()
                 .zip(&recovered.masters)
-                .map(|(b, m)| Arc::new(BanditRuntime::new(0, b.clone(), 1, m.state.clone(), 0)))
+                .map(|(b, m)| {
+                    Arc::new(BanditRuntime::new(
+                        0,
+                        b.clone(),
+                        1,
+                        None,
+                        m.state.clone(),
+                        0,
+                    ))
+                })
                 .collect();
             let writer = Writer::new(&config, recovered, runtimes);
             assert!(writer.next_wakeup() <= Duration::from_millis(200), "{s}");
