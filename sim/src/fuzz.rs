@@ -19,7 +19,7 @@ use crate::bandit::result::BanditResult;
 use crate::bandit::run::BanditEngine;
 use crate::outcome::{ExperimentResult, Provenance, RunMeta};
 use crate::runner::Engine;
-use crate::scenario::{self, Scenario, limits};
+use crate::scenario::{self, Scenario};
 
 /// Replications of the runs [`check`] makes.
 pub const RUN_REPLICATIONS: u64 = 2;
@@ -70,9 +70,6 @@ pub fn check(text: &str, run: bool) -> Result<Checked, String> {
     };
     let ran = match loaded.scenario {
         Scenario::Experiment(exp) => {
-            limits::check_experiment(&exp)
-                .and_then(|()| limits::check_experiment_shape(&exp))
-                .map_err(|e| format!("validated but over the caps: {e}"))?;
             let small =
                 exp.population.users as f64 * exp.metrics.len() as f64 * RUN_REPLICATIONS as f64
                     <= RUN_BUDGET
@@ -88,7 +85,6 @@ pub fn check(text: &str, run: bool) -> Result<Checked, String> {
             run && small
         }
         Scenario::Bandit(b) => {
-            limits::check_bandit(&b).map_err(|e| format!("validated but over the caps: {e}"))?;
             let work = b.env.horizon as f64
                 * b.policies.len() as f64
                 * b.env.arms() as f64
@@ -229,6 +225,102 @@ const VALUES: &[&str] = &[
     "\"load\"",
 ];
 
+/// Schema keys by the table they belong in, for mutations that add a key
+/// (most shipped scenarios leave these at their defaults).
+const KEYS: &[(&str, &[&str])] = &[
+    ("[run]", &["replications", "seed"]),
+    (
+        "[population]",
+        &["users", "duration_days", "id_prefix", "segments"],
+    ),
+    (
+        "[assignment]",
+        &[
+            "variants",
+            "weights",
+            "coverage",
+            "method",
+            "hash_version",
+            "salt",
+            "namespace",
+        ],
+    ),
+    (
+        "[metrics.",
+        &[
+            "type",
+            "p",
+            "mean",
+            "sd",
+            "lambda",
+            "p_nonzero",
+            "log_mean",
+            "log_sd",
+            "covariate_correlation",
+            "test",
+        ],
+    ),
+    (
+        "[analysis]",
+        &["looks", "looks_at", "alpha", "srm_alpha", "primary_metric"],
+    ),
+    (
+        "[analysis.methods.",
+        &[
+            "type",
+            "cuped",
+            "tau",
+            "correction",
+            "min_chance",
+            "prior_a",
+        ],
+    ),
+    (
+        "[bandit]",
+        &[
+            "horizon",
+            "means",
+            "reward",
+            "reward_sd",
+            "delay",
+            "update_every",
+            "drift_to",
+        ],
+    ),
+    (
+        "[policies.",
+        &[
+            "type",
+            "prior_mean",
+            "prior_var",
+            "noise_var",
+            "window",
+            "gamma",
+            "temperature",
+            "epsilon",
+            "c",
+            "beta",
+            "contextual",
+        ],
+    ),
+    ("[expect", &["min", "max", "to", "near_theory"]),
+];
+
+/// Numbers at the edges of what the schema allows, and beyond.
+const EXTREMES: &[&str] = &[
+    "0",
+    "-1",
+    "1e-308",
+    "1e9",
+    "1e300",
+    "1e308",
+    "-1e308",
+    "9223372036854775807",
+    "[1e308, -1e308]",
+    "[1e300, 1e300]",
+    "\"gaussian\"",
+];
+
 fn pick<'a>(rng: &mut ChaCha8Rng, items: &'a [&'a str]) -> &'a str {
     items[rng.random_range(0..items.len())]
 }
@@ -268,7 +360,7 @@ pub fn mutate(text: &str, rng: &mut ChaCha8Rng) -> String {
     let mut truncate = false;
     for _ in 0..rng.random_range(1..=3) {
         let i = rng.random_range(0..lines.len());
-        match rng.random_range(0..10) {
+        match rng.random_range(0..12) {
             // Replace a whole value.
             0..=3 => {
                 let assigned: Vec<usize> = (0..lines.len())
@@ -339,6 +431,26 @@ pub fn mutate(text: &str, rng: &mut ChaCha8Rng) -> String {
                     let (ka, kb) = (lines[i][..a].to_owned(), lines[j][..b].to_owned());
                     lines[i].replace_range(..a, &kb);
                     lines[j].replace_range(..b, &ka);
+                }
+            }
+            // Add a schema key of the table under a header.
+            9 | 10 => {
+                let headers: Vec<(usize, &[&str])> = (0..lines.len())
+                    .filter_map(|j| {
+                        KEYS.iter()
+                            .find(|(prefix, _)| lines[j].trim_start().starts_with(prefix))
+                            .map(|&(_, keys)| (j, keys))
+                    })
+                    .collect();
+                if !headers.is_empty() {
+                    let (j, keys) = headers[rng.random_range(0..headers.len())];
+                    let v = if rng.random_range(0..2) == 0 {
+                        pick(rng, EXTREMES).to_owned()
+                    } else {
+                        value(rng)
+                    };
+                    let line = format!("{} = {v}", pick(rng, keys));
+                    lines.insert(j + 1, line);
                 }
             }
             _ => truncate = true,
