@@ -10,9 +10,9 @@ use rand_core::SeedableRng;
 use rayon::prelude::*;
 use umpire_sim::fuzz::{Checked, check, mutate};
 
-/// Mutants per shipped scenario: 4,750 cases with the 19 shipped scenarios,
-/// in about 15 s in release on two loaded cores (the test prints its counts).
-const MUTANTS: u64 = 250;
+/// Mutants per shipped scenario: 7,600 cases with the 19 shipped scenarios,
+/// in about 20 s in release on two loaded cores (the test prints its counts).
+const MUTANTS: u64 = 400;
 
 #[test]
 fn mutated_scenarios_never_panic_and_never_pass_on_nan() {
