@@ -109,12 +109,12 @@ fn replications_on_the_command_line_go_through_the_work_cap() {
             ],
             LIMIT,
         ),
-        "big.toml: with --replications 100000: estimated work 100000 replications × 1000000000 users × 1 metrics = 1e14 unit draws is over the cap of 1e12",
+        "big.toml: with --replications 100000: estimated work 100000 replications × 1000000000 users × 1 metrics = 1e14 unit draws is over the cap of 1e11",
     );
     let bandit = write(
         &dir,
         "b.toml",
-        "kind = \"bandit\"\n[run]\nreplications = 10\n[bandit]\nhorizon = 1000000000\nmeans = [0.1, 0.2]\n\
+        "kind = \"bandit\"\n[run]\nreplications = 2\n[bandit]\nhorizon = 1000000000\nmeans = [0.1, 0.2]\n\
          [policies.t]\ntype = \"thompson_beta\"\n",
     );
     refused(
@@ -122,7 +122,7 @@ fn replications_on_the_command_line_go_through_the_work_cap() {
             &["run", &bandit, "--replications", "1000", "--out", &out],
             LIMIT,
         ),
-        "b.toml: with --replications 1000: estimated work 1000 replications × horizon 1000000000 × 1 policies × 2 arms = 2e12 arm-steps is over the cap of 1e11",
+        "b.toml: with --replications 1000: estimated work 1000 replications × horizon 1000000000 × 1 policies × 2 arms = 2e12 arm-steps is over the cap of 1e10",
     );
 }
 

@@ -55,14 +55,16 @@ pub const MAX_LOOK_CELLS: u64 = 1_000_000;
 pub const MAX_MAGNITUDE: f64 = 1e9;
 
 /// Experiment work: replications × users × metrics, the draws of the per-unit
-/// path (the aggregate path does less). At the 0.6–1.6 ·10^8 draws per second
-/// per core measured on the shipped scenarios this is at most a few hours on
-/// one core; the largest shipped scenario needs 1.4·10^10.
-pub const MAX_UNIT_DRAWS: f64 = 1e12;
+/// path (the aggregate path does less). The shipped per-unit scenarios ran at
+/// 2–7·10^7 draws per second on two busy cores, so this is at most about an
+/// hour; the largest shipped scenario needs 1.4·10^10.
+pub const MAX_UNIT_DRAWS: f64 = 1e11;
 
 /// Experiment work: replications × looks × methods × comparisons, the tests
-/// evaluated (about 10^7 per second per core).
-pub const MAX_LOOK_TESTS: f64 = 1e11;
+/// evaluated. The shipped sequential scenarios ran at 1.6–2.5·10^6 per second
+/// (with their simulation) on two busy cores, so this is at most about an
+/// hour and a half; they need 10^6.
+pub const MAX_LOOK_TESTS: f64 = 1e10;
 
 /// Steps per bandit replication. The loop counter and the checkpoints are u64;
 /// 2^63 − 1 steps ran for ever.
@@ -86,10 +88,12 @@ pub const MAX_CHANGES: usize = 1000;
 /// Each is 16–32 bytes per worker, so 10^6 is at most 32 MB per worker.
 pub const MAX_PENDING: u64 = 1_000_000;
 
-/// Bandit work: replications × horizon × policies × arms. Selecting an arm
-/// costs about one operation per arm for the index and Thompson policies; at
-/// 10^8 arm-steps per second per core this is at most about 20 minutes.
-pub const MAX_ARM_STEPS: f64 = 1e11;
+/// Bandit work: replications × horizon × policies × arms (selecting an arm
+/// costs about one operation per arm for the index and Thompson policies).
+/// The shipped scenarios ran at about 10^7 arm-steps per second on two busy
+/// cores (KL-UCB is the slowest), so this is at most about 20 minutes; they
+/// need at most 1.8·10^8.
+pub const MAX_ARM_STEPS: f64 = 1e10;
 
 /// Replications × (horizon × largest gap)²: the sum of squared regrets over
 /// replications, kept in exact fixed point, must stay below its ±1.5·10^26
