@@ -4,9 +4,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
+use umpire_sim::bandit::result::BanditScenario;
 use umpire_sim::experiment::Experiment;
 use umpire_sim::outcome::{ExperimentResult, Provenance, RunMeta, Shard};
 use umpire_sim::runner::Engine;
+use umpire_sim::scenario::limits::{self, MAX_TRACE_STEPS};
 use umpire_sim::scenario::{Loaded, Scenario};
 
 use crate::{
@@ -79,6 +81,16 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
         seed: args.seed,
         replications: args.replications,
     };
+    if args.trace && args.trace_steps > MAX_TRACE_STEPS {
+        eprintln!(
+            "--trace-steps {} is over the cap of {MAX_TRACE_STEPS}",
+            args.trace_steps
+        );
+        return Ok(EXIT_INPUT);
+    }
+    if !within_limits(&loaded, overrides) {
+        return Ok(EXIT_INPUT);
+    }
     pool.install(|| {
         let mut code = EXIT_OK;
         let mut rows = Vec::new();
@@ -86,9 +98,7 @@ pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
             let exp = match &l.scenario {
                 Scenario::Experiment(exp) => apply(exp, overrides),
                 Scenario::Bandit(b) => {
-                    let mut b = (**b).clone();
-                    b.seed = overrides.seed.unwrap_or(b.seed);
-                    b.replications = overrides.replications.unwrap_or(b.replications);
+                    let b = apply_bandit(b, overrides);
                     if let Some(r) = args.replication {
                         if r >= b.replications {
                             eprintln!("{}: --replication {r} is out of range (the run has {} replications)", l.file, b.replications);
@@ -177,6 +187,31 @@ pub fn thread_pool(common: &CommonArgs) -> anyhow::Result<rayon::ThreadPool> {
         b = b.num_threads(t);
     }
     b.build().context("cannot start worker threads")
+}
+
+/// `--replications` changes the work validation checked: every scenario is
+/// checked again against the same caps before any of them runs.
+fn within_limits(loaded: &[Loaded], o: Overrides) -> bool {
+    let mut ok = true;
+    for l in loaded {
+        let checked = match &l.scenario {
+            Scenario::Experiment(exp) => limits::check_experiment(&apply(exp, o)),
+            Scenario::Bandit(b) => limits::check_bandit(&apply_bandit(b, o)),
+            Scenario::Serve(_) | Scenario::Load(_) => Ok(()),
+        };
+        if let (Err(e), Some(r)) = (checked, o.replications) {
+            eprintln!("{}: with --replications {r}: {e}", l.file);
+            ok = false;
+        }
+    }
+    ok
+}
+
+pub fn apply_bandit(b: &BanditScenario, o: Overrides) -> BanditScenario {
+    let mut b = b.clone();
+    b.seed = o.seed.unwrap_or(b.seed);
+    b.replications = o.replications.unwrap_or(b.replications);
+    b
 }
 
 pub fn apply(exp: &Experiment, o: Overrides) -> Experiment {

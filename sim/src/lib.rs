@@ -10,6 +10,7 @@ pub mod bandit;
 pub mod binomial;
 pub mod effect;
 pub mod experiment;
+pub mod fuzz;
 pub mod load;
 pub mod method;
 pub mod metric;

@@ -72,6 +72,16 @@ impl Distribution {
         }
     }
 
+    /// Whether the mean and standard deviation are within
+    /// [`MAX_MAGNITUDE`](crate::scenario::limits::MAX_MAGNITUDE), which keeps
+    /// every sum the engine forms from the draws finite.
+    pub fn within_magnitude(&self) -> bool {
+        let cap = crate::scenario::limits::MAX_MAGNITUDE;
+        let var = self.variance();
+        // NaN fails every comparison, so a NaN mean or variance is out.
+        self.mean().abs() <= cap && var <= cap * cap
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             Distribution::Bernoulli { .. } => "bernoulli",
@@ -88,12 +98,13 @@ impl Distribution {
     /// The same distribution with its mean moved to `mean`, the way a treatment
     /// moves it: a shifted probability, mean or rate; for revenue, the non-zero
     /// values scaled (so the conversion-to-purchase rate is unchanged). Returns
-    /// None when the new mean is outside the family's range.
+    /// None when the new mean is outside the family's range, or the new
+    /// distribution is not [`within_magnitude`](Self::within_magnitude).
     pub fn with_mean(&self, mean: f64) -> Option<Distribution> {
         if !mean.is_finite() {
             return None;
         }
-        match *self {
+        let moved = match *self {
             Distribution::Bernoulli { .. } => (0.0..=1.0)
                 .contains(&mean)
                 .then_some(Distribution::Bernoulli { p: mean }),
@@ -113,7 +124,8 @@ impl Distribution {
             Distribution::Count { .. } => (0.0..=MAX_POISSON_LAMBDA)
                 .contains(&mean)
                 .then_some(Distribution::Count { lambda: mean }),
-        }
+        };
+        moved.filter(Distribution::within_magnitude)
     }
 }
 

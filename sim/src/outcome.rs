@@ -53,6 +53,28 @@ pub struct ComparisonAcc {
     /// Monte Carlo interval of the mean).
     pub variance_reduction: ExactSum,
     pub variance_reduction_sq: ExactSum,
+    /// Replications whose estimate did not fit the exact sums' fixed-point
+    /// range: the sums are then meaningless, and the run fails.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub overflowed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Adds `x` to an exact sum, and says whether the sum stayed exact: false when
+/// the term alone, or the running total, ran out of the fixed-point range
+/// (the sum saturates rather than wrap, so its value is then meaningless).
+/// Non-finite terms are left out by the sum itself and do not count here.
+pub(crate) fn add_exact(sum: &mut ExactSum, x: f64) -> bool {
+    let range = ExactSum {
+        fixed: i128::MAX,
+        ..ExactSum::default()
+    }
+    .total();
+    sum.add(x);
+    !(x.is_finite() && x.abs() >= range) && sum.fixed != i128::MAX && sum.fixed != i128::MIN
 }
 
 impl ComparisonAcc {
@@ -82,19 +104,22 @@ impl ComparisonAcc {
             self.rel_interval_defined += 1;
             self.rel_covered += u64::from(d.rel_ci.0 <= true_rel && true_rel <= d.rel_ci.1);
         }
-        self.estimate.add(d.diff);
-        self.estimate_sq.add(d.diff * d.diff);
-        self.rel_estimate.add(d.rel);
+        let mut exact = add_exact(&mut self.estimate, d.diff);
+        exact &= add_exact(&mut self.estimate_sq, d.diff * d.diff);
+        exact &= add_exact(&mut self.rel_estimate, d.rel);
         self.stopping_look.add((d.look + 1) as f64);
         self.sample_size.add(d.sample_size as f64);
         if let Some(s) = self.sample_size_by_stopping_look.get_mut(d.look) {
             s.add(d.sample_size as f64);
         }
         if !d.variance_reduction.is_nan() {
-            self.variance_reduction.add(d.variance_reduction);
-            self.variance_reduction_sq
-                .add(d.variance_reduction * d.variance_reduction);
+            exact &= add_exact(&mut self.variance_reduction, d.variance_reduction);
+            exact &= add_exact(
+                &mut self.variance_reduction_sq,
+                d.variance_reduction * d.variance_reduction,
+            );
         }
+        self.overflowed += u64::from(!exact);
     }
 
     fn merge(&mut self, o: &ComparisonAcc) {
@@ -118,6 +143,7 @@ impl ComparisonAcc {
             .for_each(|(a, b)| a.merge(b));
         self.variance_reduction.merge(&o.variance_reduction);
         self.variance_reduction_sq.merge(&o.variance_reduction_sq);
+        self.overflowed += o.overflowed;
     }
 }
 
@@ -329,6 +355,8 @@ pub struct ExpectationResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     pub bound: Bound,
+    /// NaN when the measure is not a finite number (JSON `null`).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub measured: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<(f64, f64)>,
@@ -428,11 +456,14 @@ impl ExperimentResult {
             })
             .collect();
         let srm_detection_rate = wilson(acc.srm_detections, r, INTERVAL_ALPHA);
-        let expectations: Vec<ExpectationResult> = exp
+        let mut expectations: Vec<ExpectationResult> = exp
             .expectations
             .iter()
             .map(|e| judge(e, &methods, &srm_detection_rate, r))
             .collect();
+        if r > 0 {
+            expectations.extend(undefined_measures(&methods, &acc));
+        }
         ExperimentResult {
             schema: RESULT_SCHEMA.to_owned(),
             schema_version: RESULT_SCHEMA_VERSION,
@@ -670,6 +701,108 @@ fn judge(
     }
 }
 
+/// A failed verdict for a measure that came out as no finite number, whether
+/// or not the scenario bounds it: a NaN must never let a run pass.
+pub(crate) fn not_finite_message(key: &str, measured: f64) -> String {
+    format!(
+        "FAILED {key} = {measured}: not a finite number, so the run cannot pass (values beyond what the simulator can sum; see the caps in scenarios/README.md)"
+    )
+}
+
+/// Every measure of every method and comparison that is not a finite number,
+/// or whose exact sum overflowed, as a failed verdict. Validation's caps keep
+/// this empty for every scenario that validates; this is the last line of
+/// defence, so that no overflow can ever pass silently.
+fn undefined_measures(methods: &[MethodResult], acc: &ExperimentAcc) -> Vec<ExpectationResult> {
+    let mut out = Vec::new();
+    let bad_mean = |m: &Option<MeanEstimate>| {
+        m.is_some_and(|m| !(m.value.is_finite() && m.lo.is_finite() && m.hi.is_finite()))
+    };
+    for (m, macc) in methods.iter().zip(&acc.methods) {
+        let mut flag =
+            |measure: Measure, key: String, value: f64, comp: Option<&ComparisonResult>| {
+                out.push(ExpectationResult {
+                    message: not_finite_message(&key, value),
+                    key,
+                    measure,
+                    method: m.name.clone(),
+                    metric: comp.map(|c| c.metric.clone()),
+                    variant: comp.map(|c| c.variant.clone()),
+                    bound: Bound::default(),
+                    measured: value,
+                    interval: None,
+                    theory: None,
+                    passed: false,
+                });
+            };
+        for (c, a) in m.comparisons.iter().zip(&macc.comparisons) {
+            let at = |measure: Measure| {
+                format!("{}.{}.{}.{}", m.name, c.metric, c.variant, measure.key())
+            };
+            let mut checks = vec![
+                (
+                    Measure::MeanStoppingLook,
+                    !c.mean_stopping_look.is_finite(),
+                    Some(c.mean_stopping_look),
+                ),
+                (
+                    Measure::MeanSampleSize,
+                    !c.mean_sample_size.is_finite(),
+                    Some(c.mean_sample_size),
+                ),
+                (
+                    Measure::KsDistance,
+                    c.ks_distance.is_some_and(|k| !k.is_finite()),
+                    c.ks_distance,
+                ),
+            ];
+            // No finite estimate in any replication (it overflowed, or an arm
+            // was always empty) leaves nothing to measure: undefined, not 0.
+            let overflowed = a.overflowed > 0;
+            checks.push((
+                Measure::MeanEstimate,
+                overflowed || c.mean_estimate.is_none() || bad_mean(&c.mean_estimate),
+                c.mean_estimate.map(|m| m.value),
+            ));
+            checks.push((
+                Measure::Bias,
+                overflowed || c.bias.is_none() || bad_mean(&c.bias),
+                c.bias.map(|m| m.value),
+            ));
+            if c.variance_reduction.is_some() {
+                checks.push((
+                    Measure::VarianceReduction,
+                    overflowed || bad_mean(&c.variance_reduction),
+                    c.variance_reduction.map(|m| m.value),
+                ));
+            }
+            for (measure, bad, value) in checks {
+                if bad {
+                    // A saturated sum has a finite but meaningless value.
+                    let shown = value.filter(|x| !x.is_finite()).unwrap_or(f64::NAN);
+                    flag(measure, at(measure), shown, Some(c));
+                }
+            }
+        }
+        if bad_mean(&m.false_discovery_rate) {
+            let value = m
+                .false_discovery_rate
+                .map(|f| f.value)
+                .filter(|x| !x.is_finite())
+                .unwrap_or(f64::NAN);
+            let key = format!("{}.{}", m.name, Measure::FalseDiscoveryRate.key());
+            flag(Measure::FalseDiscoveryRate, key, value, None);
+        }
+    }
+    out
+}
+
+/// Reads a JSON number, or `null` (what serde_json writes for NaN) as NaN,
+/// so a result holding a non-finite measure still reads back.
+pub(crate) fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// Whether `measured` lies within the bound's `min` and `max` (a non-finite
 /// value never does), and the bound's parts for the message.
 pub(crate) fn check_min_max(measured: f64, bound: &Bound) -> (bool, Vec<String>) {
@@ -687,6 +820,13 @@ pub(crate) fn verdict_message(
     interval: Option<(f64, f64)>,
     parts: &[String],
 ) -> String {
+    if !measured.is_finite() {
+        return format!(
+            "{}, expected {}",
+            not_finite_message(key.trim_start_matches("expect."), measured),
+            parts.join(" and ")
+        );
+    }
     let shown = match interval {
         Some((lo, hi)) => format!("{measured:.4} [{lo:.4}, {hi:.4}]"),
         None => format!("{measured:.4}"),

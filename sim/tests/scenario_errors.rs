@@ -243,3 +243,74 @@ fn range_and_consistency_checks() {
         assert!(shown.starts_with("bad.toml:"), "{shown}");
     }
 }
+
+/// One root cause, one problem: a wrong `reward` used to bring three
+/// follow-on problems (reward_sd "only applies to gaussian", on the table
+/// header's line, and each mean outside [0, 1] checked as Bernoulli).
+#[test]
+fn a_wrong_reward_is_one_problem_not_a_cascade() {
+    let text = "kind = \"bandit\"\n[bandit]\nhorizon = 100\nreward = \"normal\"\nreward_sd = 2.0\n\
+                means = [1.0, 1.5, 2.5]\ndrift_to = [2.0, 1.0, 1.5]\n[[bandit.changes]]\nstep = 50\n\
+                means = [3.0, 1.0, 2.0]\n[policies.u]\ntype = \"uniform\"\n";
+    let e = errors(text);
+    assert_eq!(
+        lines(&e),
+        ["bad.toml:4:10: bandit.reward: unknown reward `normal` (\"bernoulli\" or \"gaussian\")"]
+    );
+    // A misspelt kind gets a suggestion, still as one problem.
+    let e = errors(&text.replace("\"normal\"", "\"gausian\""));
+    assert_eq!(
+        lines(&e),
+        ["bad.toml:4:10: bandit.reward: unknown reward `gausian` (did you mean `gaussian`?)"]
+    );
+    // reward_sd with Bernoulli rewards is reported at its own line.
+    let e = errors(
+        &text
+            .replace("reward = \"normal\"\n", "")
+            .replace("[1.0, 1.5, 2.5]", "[0.1, 0.2, 0.3]")
+            .replace("[2.0, 1.0, 1.5]", "[0.3, 0.2, 0.1]")
+            .replace("[3.0, 1.0, 2.0]", "[0.2, 0.1, 0.3]"),
+    );
+    assert_eq!(line_keys(&e), [(4, "bandit.reward_sd")], "{e}");
+}
+
+/// Problems of dependent keys are not reported when what they depend on is
+/// wrong itself: arm counts against invalid means, a primary metric among
+/// invalid metrics.
+#[test]
+fn dependent_keys_are_not_checked_against_invalid_values() {
+    let bandit = "kind = \"bandit\"\n[bandit]\nhorizon = 100\nmeans = [0.1, 1.2]\ndrift_to = [0.2, 0.1]\n\
+                  [[bandit.changes]]\nstep = 50\nmeans = [0.2, 0.1]\n[policies.u]\ntype = \"uniform\"\n";
+    let e = errors(bandit);
+    assert_eq!(line_keys(&e), [(4, "bandit.means")], "{e}");
+    let exp = format!(
+        "{}[analysis]\nprimary_metric = \"c\"\n",
+        GOOD.replace("p = 0.1", "p = 1.1")
+    );
+    let e = errors(&exp);
+    assert_eq!(line_keys(&e), [(6, "metrics.c.p")], "{e}");
+}
+
+/// scenarios/README.md says `prior_mean` and `prior_var` are required for
+/// `thompson_gaussian`; they used to default to 0 and 1, a prior whose scale
+/// need not match the rewards'.
+#[test]
+fn thompson_gaussian_needs_its_prior() {
+    let text = "kind = \"bandit\"\n[bandit]\nhorizon = 100\nreward = \"gaussian\"\nmeans = [1.0, 1.5]\n\
+                [policies.t]\ntype = \"thompson_gaussian\"\n";
+    let e = errors(text);
+    assert_eq!(
+        lines(&e),
+        [
+            "bad.toml:6:1: policies.t.prior_mean: missing",
+            "bad.toml:6:1: policies.t.prior_var: missing",
+        ]
+    );
+    let e = errors(&format!("{text}prior_mean = 0.0\n"));
+    assert_eq!(line_keys(&e), [(6, "policies.t.prior_var")], "{e}");
+    parse(
+        "ok.toml",
+        &format!("{text}prior_mean = 1.0\nprior_var = 4.0\n"),
+    )
+    .expect("valid");
+}

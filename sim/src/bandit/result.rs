@@ -8,7 +8,8 @@ use super::env::{Environment, RewardKind};
 use super::run::{BanditAcc, NamedPolicy, REGRET_BINS};
 use crate::experiment::Bound;
 use crate::outcome::{
-    INTERVAL_ALPHA, MeanEstimate, Provenance, Shard, check_min_max, mean_estimate, verdict_message,
+    INTERVAL_ALPHA, MeanEstimate, Provenance, Shard, check_min_max, f64_or_nan, mean_estimate,
+    not_finite_message, verdict_message,
 };
 use crate::stats::{ExactSum, Proportion, wilson};
 
@@ -120,6 +121,8 @@ pub struct BanditExpectationResult {
     pub measure: BanditMeasure,
     pub policy: String,
     pub bound: Bound,
+    /// NaN when the measure is not a finite number (JSON `null`).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub measured: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<(f64, f64)>,
@@ -258,12 +261,21 @@ impl BanditResult {
                         .map(|row| row.iter().map(|x| x.mean().unwrap_or(f64::NAN)).collect())
                         .collect(),
                     best_arm_identified: wilson(a.recommended_best, r, INTERVAL_ALPHA),
-                    lower_bound_ratio: lai.as_ref().and_then(|l| l.last()).map(|&b| last.value / b),
+                    // Undefined (not NaN) when the bound is 0: equal arms, or
+                    // a horizon of one step.
+                    lower_bound_ratio: lai
+                        .as_ref()
+                        .and_then(|l| l.last())
+                        .filter(|&&b| b > 0.0)
+                        .map(|&b| last.value / b),
                 }
             })
             .collect();
-        let expectations: Vec<BanditExpectationResult> =
+        let mut expectations: Vec<BanditExpectationResult> =
             s.expectations.iter().map(|e| judge(e, &policies)).collect();
+        if r > 0 {
+            expectations.extend(undefined_measures(&policies, &acc));
+        }
         BanditResult {
             schema: BANDIT_SCHEMA.to_owned(),
             schema_version: BANDIT_SCHEMA_VERSION,
@@ -290,6 +302,60 @@ impl BanditResult {
             accumulators: acc,
         }
     }
+}
+
+/// Every policy measure that is not a finite number, or whose exact sum
+/// overflowed, as a failed verdict (Gaussian means of 1e308 once gave a NaN
+/// regret and a pass). Validation's caps keep this empty for every scenario
+/// that validates.
+fn undefined_measures(policies: &[PolicyResult], acc: &BanditAcc) -> Vec<BanditExpectationResult> {
+    let mut out = Vec::new();
+    for (p, a) in policies.iter().zip(&acc.policies) {
+        let finite = |xs: &[f64]| xs.iter().all(|x| x.is_finite());
+        let curve = &p.regret;
+        let checks = [
+            (
+                BanditMeasure::Regret,
+                !finite(&[p.final_regret.value, p.final_regret.lo, p.final_regret.hi])
+                    || !finite(&curve.mean)
+                    || a.overflowed > 0,
+                p.final_regret.value,
+            ),
+            (
+                BanditMeasure::RealisedRegret,
+                !p.realised_regret.is_finite() || a.overflowed > 0,
+                p.realised_regret,
+            ),
+            (
+                BanditMeasure::BestArmShare,
+                !p.best_arm_share.is_finite() || !finite(&p.pull_shares),
+                p.best_arm_share,
+            ),
+            (
+                BanditMeasure::LowerBoundRatio,
+                p.lower_bound_ratio.is_some_and(|x| !x.is_finite()),
+                p.lower_bound_ratio.unwrap_or(f64::NAN),
+            ),
+        ];
+        for (measure, bad, value) in checks {
+            if bad {
+                let key = format!("{}.{}", p.name, measure.key());
+                // A saturated sum has a finite but meaningless value.
+                let shown = if value.is_finite() { f64::NAN } else { value };
+                out.push(BanditExpectationResult {
+                    message: not_finite_message(&key, shown),
+                    key,
+                    measure,
+                    policy: p.name.clone(),
+                    bound: Bound::default(),
+                    measured: shown,
+                    interval: None,
+                    passed: false,
+                });
+            }
+        }
+    }
+    out
 }
 
 fn judge(e: &BanditExpectation, policies: &[PolicyResult]) -> BanditExpectationResult {

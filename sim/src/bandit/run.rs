@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::env::{Delay, Environment, RewardKind};
 use super::policy::{Policy, PolicySpec, PolicyState};
+use crate::outcome::add_exact;
 use crate::rng::{Purpose, StreamKey, join_words, open_unit_f64};
 use crate::stats::ExactSum;
 
@@ -264,6 +265,14 @@ pub struct PolicyAcc {
     /// Per checkpoint and arm: the sum of pull shares up to the checkpoint.
     pub pull_shares_at: Vec<Vec<ExactSum>>,
     pub recommended_best: u64,
+    /// Replications whose regret did not fit the exact sums' fixed-point
+    /// range: the sums are then meaningless, and the run fails.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub overflowed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -284,6 +293,7 @@ impl BanditAcc {
             pull_shares: vec![ExactSum::default(); arms],
             pull_shares_at: vec![vec![ExactSum::default(); arms]; checkpoints],
             recommended_best: 0,
+            overflowed: 0,
         };
         Self {
             first,
@@ -298,9 +308,10 @@ impl BanditAcc {
 
     fn add(&mut self, runs: &[PolicyRun], checkpoints: &[u64], max_gap: f64, horizon: u64) {
         for (acc, run) in self.policies.iter_mut().zip(runs) {
+            let mut exact = true;
             for (c, &x) in run.regret.iter().enumerate() {
-                acc.regret[c].add(x);
-                acc.regret_sq[c].add(x * x);
+                exact &= add_exact(&mut acc.regret[c], x);
+                exact &= add_exact(&mut acc.regret_sq[c], x * x);
                 let top = checkpoints[c] as f64 * max_gap;
                 let bin = if top > 0.0 {
                     ((x / top).clamp(0.0, 1.0) * REGRET_BINS as f64) as usize
@@ -309,7 +320,8 @@ impl BanditAcc {
                 };
                 acc.regret_hist[c][bin.min(REGRET_BINS - 1)] += 1;
             }
-            acc.realised_regret.add(run.realised_regret);
+            exact &= add_exact(&mut acc.realised_regret, run.realised_regret);
+            acc.overflowed += u64::from(!exact);
             acc.best_share.add(run.best_pulls as f64 / horizon as f64);
             for (s, &n) in acc.pull_shares.iter_mut().zip(&run.pulls) {
                 s.add(n as f64 / horizon as f64);
@@ -359,6 +371,7 @@ impl BanditAcc {
                 x.iter_mut().zip(y).for_each(|(p, q)| p.merge(q));
             }
             a.recommended_best += b.recommended_best;
+            a.overflowed += b.overflowed;
         }
         self.end = next.end;
         Ok(())
@@ -392,7 +405,14 @@ impl BanditEngine<'_> {
         let np = self.policies.len();
         let mut acc = BanditAcc::new(range.start, np, self.checkpoints.len(), self.env.arms());
         let max_gap = self.max_gap();
-        let chunk = (2_000_000 / self.env.horizon.max(1)).clamp(2, 256);
+        // A chunk's runs hold pull counts per checkpoint, arm and policy; keep
+        // them under about 256 MB (chunking never changes results: runs are
+        // folded in replication order).
+        let run_bytes = 8 * (np * (self.checkpoints.len() + 1) * self.env.arms()).max(1) as u64;
+        let chunk = (2_000_000 / self.env.horizon.max(1))
+            .clamp(2, 256)
+            .min((256 << 20) / run_bytes)
+            .max(1);
         let mut start = range.start;
         while start < range.end {
             let n = chunk.min(range.end - start);

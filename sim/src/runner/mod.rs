@@ -132,13 +132,19 @@ pub struct Engine<'a> {
     methods: Vec<PreparedMethod>,
 }
 
+/// Most decisions (about 90 bytes each) one chunk holds before its fold:
+/// about 190 MB, whatever the methods × comparisons.
+const CHUNK_DECISIONS: u64 = 1 << 21;
+
 /// Replications per parallel chunk: large enough to keep both cores busy and
 /// amortise the fold, small enough to bound memory and keep progress moving.
-fn chunk_len(path: SimPath, users: u64) -> u64 {
-    match path {
+/// Chunking never changes results: they are folded in replication order.
+fn chunk_len(path: SimPath, users: u64, decisions_per_replication: usize) -> u64 {
+    let by_path = match path {
         SimPath::Aggregate => 16_384,
         SimPath::PerUnit => (4_000_000 / users.max(1)).clamp(16, 4096),
-    }
+    };
+    by_path.min((CHUNK_DECISIONS / decisions_per_replication.max(1) as u64).max(1))
 }
 
 impl Scratch {
@@ -320,7 +326,7 @@ impl<'a> Engine<'a> {
             self.comparisons.len(),
             self.exp.analysis.looks,
         );
-        let chunk = chunk_len(self.path(), self.exp.population.users);
+        let chunk = chunk_len(self.path(), self.exp.population.users, per_rep);
         let mut decisions = Vec::new();
         let mut srm = Vec::new();
         let mut units = Vec::new();

@@ -1,7 +1,13 @@
 //! The `kind = "bandit"` schema: environment, policies and expectations
 //! (documented key by key in scenarios/README.md).
 
-use super::reader::{Ctx, Field, Table, as_table, count_value, number_value, suggest};
+use super::limits::{
+    self, MAX_ARMS, MAX_CHANGES, MAX_HORIZON, MAX_MAGNITUDE, MAX_PENDING, MAX_POLICIES,
+    MAX_SEGMENTS,
+};
+use super::reader::{
+    Ctx, Field, Table, as_table, count_value, number_value, show, span_at, suggest,
+};
 use crate::bandit::env::{Change, Delay, Environment, RewardKind, Segment};
 use crate::bandit::policy::{PolicySpec, PolicyState};
 use crate::bandit::result::{BanditExpectation, BanditMeasure, BanditScenario};
@@ -15,6 +21,8 @@ fn hint(s: &str) -> Option<String> {
     Some(s.to_owned())
 }
 
+/// An array of arm means: in [0, 1] for Bernoulli arms, within
+/// [`MAX_MAGNITUDE`] otherwise, and at most [`MAX_ARMS`] of them.
 pub(super) fn means_array(
     ctx: &mut Ctx,
     t: &mut Table,
@@ -23,6 +31,15 @@ pub(super) fn means_array(
 ) -> Option<Vec<f64>> {
     let (items, span) = t.array(ctx, key)?;
     let path = t.key_path(key);
+    if items.len() > MAX_ARMS {
+        ctx.error(
+            &span,
+            &path,
+            format!("at most {MAX_ARMS} arms, found {}", items.len()),
+            None,
+        );
+        return None;
+    }
     let mut ok = true;
     let mut out = Vec::new();
     for v in items {
@@ -31,7 +48,19 @@ pub(super) fn means_array(
                 ctx.error(
                     &v.span(),
                     &path,
-                    format!("a Bernoulli arm's mean must be in [0, 1], found {x}"),
+                    format!(
+                        "a Bernoulli arm's mean must be in [0, 1], found {}",
+                        show(x)
+                    ),
+                    None,
+                );
+                ok = false;
+            }
+            Some(x) if x.abs() > MAX_MAGNITUDE => {
+                ctx.error(
+                    &v.span(),
+                    &path,
+                    format!("an arm's mean must be in [-1e9, 1e9], found {}", show(x)),
                     None,
                 );
                 ok = false;
@@ -58,16 +87,7 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Bandi
         .string(ctx, "name")
         .map_or_else(|| default_name.to_owned(), |(n, _)| n);
     let _ = root.string(ctx, "description");
-    let (mut seed, mut replications) = (1u64, 200u64);
-    if let Some(mut run) = root.subtable(ctx, "run") {
-        seed = run.count(ctx, "seed").map_or(seed, |(s, _)| s);
-        match run.count(ctx, "replications") {
-            Some((0, span)) => ctx.error(&span, "run.replications", "must be at least 1", None),
-            Some((r, _)) => replications = r,
-            None => {}
-        }
-        run.finish(ctx);
-    }
+    let (seed, replications) = super::experiment::read_run(ctx, root, 200);
     let env = read_env(ctx, root);
     let policies = read_policies(
         ctx,
@@ -76,15 +96,27 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Bandi
         env.as_ref().map_or(0, |e| e.segments.len()),
     );
     let (env, policies) = (env?, policies?);
-    let expectations = read_expectations(ctx, root, &policies, &env)?;
-    Some(BanditScenario {
+    let mut scenario = BanditScenario {
         name,
         seed,
         replications,
         env,
         policies,
-        expectations,
-    })
+        expectations: Vec::new(),
+    };
+    if let Err(e) = limits::check_bandit(&scenario) {
+        let (key, span) = match span_at(root.table, &["run", "replications"]) {
+            Some(span) => ("run.replications", span),
+            None => (
+                "bandit.horizon",
+                span_at(root.table, &["bandit", "horizon"]).unwrap_or(0..0),
+            ),
+        };
+        ctx.error(&span, key, e, hint("see the caps in scenarios/README.md"));
+        return None;
+    }
+    scenario.expectations = read_expectations(ctx, root, &scenario.policies, &scenario.env)?;
+    Some(scenario)
 }
 
 fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
@@ -105,6 +137,15 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
             ctx.error(&span, "bandit.horizon", "must be at least 1", None);
             None
         }
+        Some((h, span)) if h > MAX_HORIZON => {
+            ctx.error(
+                &span,
+                "bandit.horizon",
+                format!("must be at most {MAX_HORIZON}, found {h}"),
+                None,
+            );
+            None
+        }
         Some((h, _)) => Some(h),
         None => {
             if t.table.get("horizon").is_none() {
@@ -118,31 +159,41 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
             None
         }
     };
+    // None when `reward` itself is wrong: then the keys whose checks depend
+    // on the reward kind are checked only as far as they do not (one root
+    // cause, one problem).
     let reward = match t.string(ctx, "reward") {
-        None => RewardKind::Bernoulli,
+        None => Some(RewardKind::Bernoulli),
         Some((r, span)) => match r.as_str() {
-            "bernoulli" => RewardKind::Bernoulli,
-            "gaussian" => RewardKind::Gaussian { sd: 1.0 },
+            "bernoulli" => Some(RewardKind::Bernoulli),
+            "gaussian" => Some(RewardKind::Gaussian { sd: 1.0 }),
             other => {
                 ctx.error(
                     &span,
                     "bandit.reward",
                     format!("unknown reward `{other}`"),
-                    hint("\"bernoulli\" or \"gaussian\""),
+                    suggest(other, ["bernoulli", "gaussian"])
+                        .or_else(|| hint("\"bernoulli\" or \"gaussian\"")),
                 );
                 ok = false;
-                RewardKind::Bernoulli
+                None
             }
         },
     };
+    let sd_span = t.table.get("reward_sd").map(|v| v.span());
     let reward = match (
         reward,
-        t.number_in(ctx, "reward_sd", |x| x > 0.0, "positive"),
+        t.number_in(
+            ctx,
+            "reward_sd",
+            |x| x > 0.0 && x <= MAX_MAGNITUDE,
+            "in (0, 1e9]",
+        ),
     ) {
-        (RewardKind::Gaussian { .. }, Field::Valid(sd)) => RewardKind::Gaussian { sd },
-        (RewardKind::Bernoulli, Field::Valid(_)) => {
+        (Some(RewardKind::Gaussian { .. }), Field::Valid(sd)) => Some(RewardKind::Gaussian { sd }),
+        (Some(RewardKind::Bernoulli), Field::Valid(_)) => {
             ctx.error(
-                &t.span,
+                &sd_span.unwrap_or_else(|| t.span.clone()),
                 "bandit.reward_sd",
                 "only applies to reward = \"gaussian\"",
                 None,
@@ -156,7 +207,7 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
         }
         (r, _) => r,
     };
-    let bernoulli = reward == RewardKind::Bernoulli;
+    let bernoulli = reward == Some(RewardKind::Bernoulli);
     let segments = if t.table.get("segments").is_some() {
         let segs = read_segments(ctx, &mut t, bernoulli);
         ok &= segs.is_some();
@@ -201,24 +252,41 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
         }
     }
     let arms = means.as_ref().map_or(0, Vec::len);
-    let drift_to = t
-        .table
-        .get("drift_to")
-        .is_some()
-        .then(|| means_array(ctx, &mut t, "drift_to", bernoulli))
-        .flatten();
-    if t.table.get("drift_to").is_some() && drift_to.as_ref().is_none_or(|d| d.len() != arms) {
-        ctx.error(
-            &t.span,
-            "bandit.drift_to",
-            format!("needs one mean per arm ({arms})"),
-            None,
-        );
-        ok = false;
-    }
+    // Arm counts are compared only with valid means, and only where segments
+    // do not already rule the key out.
+    let compare_arms = means.is_some() && segments.is_empty();
+    let drift_to = if segments.is_empty() && t.table.get("drift_to").is_some() {
+        let d = means_array(ctx, &mut t, "drift_to", bernoulli);
+        match (&d, t.table.get("drift_to")) {
+            (Some(d), Some(v)) if compare_arms && d.len() != arms => {
+                ctx.error(
+                    &v.span(),
+                    "bandit.drift_to",
+                    format!("needs one mean per arm ({arms}), found {}", d.len()),
+                    None,
+                );
+                ok = false;
+            }
+            (None, _) => ok = false,
+            _ => {}
+        }
+        d
+    } else {
+        None
+    };
     let update_every = match t.count(ctx, "update_every") {
         Some((0, span)) => {
             ctx.error(&span, "bandit.update_every", "must be at least 1", None);
+            ok = false;
+            1
+        }
+        Some((b, span)) if b > MAX_PENDING => {
+            ctx.error(
+                &span,
+                "bandit.update_every",
+                format!("must be at most {MAX_PENDING}, found {b}"),
+                None,
+            );
             ok = false;
             1
         }
@@ -241,6 +309,16 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
         Some(v) => match v.get_ref() {
             toml::de::DeValue::Integer(_) => match count_value(ctx, "bandit.delay", v) {
                 Some(0) => Delay::None,
+                Some(d) if d > MAX_PENDING => {
+                    ctx.error(
+                        &v.span(),
+                        "bandit.delay",
+                        format!("must be at most {MAX_PENDING}, found {d}"),
+                        None,
+                    );
+                    ok = false;
+                    Delay::None
+                }
                 Some(d) => Delay::Fixed(d),
                 None => {
                     ok = false;
@@ -254,6 +332,16 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                     let span = dt.span.clone();
                     dt.finish(ctx);
                     match (min, max) {
+                        (Some(_), Some(b)) if b > MAX_PENDING => {
+                            ctx.error(
+                                &span,
+                                "bandit.delay.max",
+                                format!("must be at most {MAX_PENDING}, found {b}"),
+                                None,
+                            );
+                            ok = false;
+                            Delay::None
+                        }
                         (Some(a), Some(b)) if a <= b => Delay::Uniform { min: a, max: b },
                         _ => {
                             ctx.error(
@@ -275,18 +363,27 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
         },
     };
     let mut changes = Vec::new();
-    if let Some((items, _)) = t.array(ctx, "changes") {
-        for v in items {
+    if let Some((items, span)) = t.array(ctx, "changes") {
+        if items.len() > MAX_CHANGES {
+            ctx.error(
+                &span,
+                "bandit.changes",
+                format!("at most {MAX_CHANGES} changes, found {}", items.len()),
+                None,
+            );
+            ok = false;
+        }
+        for v in items.iter().take(MAX_CHANGES) {
             let Some(mut ct) = as_table(ctx, "bandit.changes", v) else {
                 ok = false;
                 continue;
             };
             let step = ct.count(ctx, "step").map(|(x, _)| x);
             let m = means_array(ctx, &mut ct, "means", bernoulli);
-            let span = ct.span.clone();
+            let (span, ctable) = (ct.span.clone(), ct.table);
             ct.finish(ctx);
             match (step, m) {
-                (Some(step), Some(means)) if means.len() == arms => {
+                (Some(step), Some(means)) if !compare_arms || means.len() == arms => {
                     if changes.last().is_some_and(|c: &Change| c.step >= step) {
                         ctx.error(
                             &span,
@@ -307,13 +404,18 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                     );
                     ok = false;
                 }
-                _ => {
-                    ctx.error(
-                        &span,
-                        "bandit.changes",
-                        "each change needs `step` and `means`",
-                        None,
-                    );
+                (step, m) => {
+                    // A present but invalid key has its own problem already.
+                    let missing = (step.is_none() && ctable.get("step").is_none())
+                        || (m.is_none() && ctable.get("means").is_none());
+                    if missing {
+                        ctx.error(
+                            &span,
+                            "bandit.changes",
+                            "each change needs `step` and `means`",
+                            None,
+                        );
+                    }
                     ok = false;
                 }
             }
@@ -322,8 +424,8 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
         ok = false;
     }
     t.finish(ctx);
-    match (ok, horizon, means) {
-        (true, Some(horizon), Some(means)) => Some(Environment {
+    match (ok, horizon, means, reward) {
+        (true, Some(horizon), Some(means), Some(reward)) => Some(Environment {
             horizon,
             reward,
             means,
@@ -341,9 +443,19 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
 /// arm in every segment and weights summing to 1.
 fn read_segments(ctx: &mut Ctx, t: &mut Table, bernoulli: bool) -> Option<Vec<Segment>> {
     let mut st = t.subtable(ctx, "segments")?;
+    let entries = st.entries();
+    if entries.len() > MAX_SEGMENTS {
+        ctx.error(
+            &st.span,
+            "bandit.segments",
+            format!("at most {MAX_SEGMENTS} segments, found {}", entries.len()),
+            None,
+        );
+        return None;
+    }
     let mut ok = true;
     let mut out: Vec<Segment> = Vec::new();
-    for (name, _, v) in st.entries() {
+    for (name, _, v) in entries {
         let path = format!("bandit.segments.{name}");
         let Some(mut sg) = as_table(ctx, &path, v) else {
             ok = false;
@@ -440,6 +552,20 @@ fn read_policies(
         };
         let mut pok = true;
         let spec = read_policy_spec(ctx, &mut t);
+        // A simulation runs a window per worker thread; a served bandit has
+        // one, and keeps the larger limit of its policy state.
+        if let Some(PolicySpec::SlidingWindowThompson { window, .. }) = &spec
+            && *window as u64 > MAX_PENDING
+        {
+            let span = t.table.get("window").map_or(t.span.clone(), |v| v.span());
+            ctx.error(
+                &span,
+                &format!("{path}.window"),
+                format!("must be at most {MAX_PENDING}, found {window}"),
+                None,
+            );
+            pok = false;
+        }
         let contextual = t.boolean(ctx, "contextual");
         if t.table.get("contextual").is_some() && contextual.is_none() {
             pok = false;
@@ -487,6 +613,15 @@ fn read_policies(
         );
         ok = false;
     }
+    if out.len() > MAX_POLICIES {
+        ctx.error(
+            &pt.span,
+            "policies",
+            format!("at most {MAX_POLICIES} policies, found {}", out.len()),
+            None,
+        );
+        ok = false;
+    }
     ok.then_some(out)
 }
 
@@ -530,20 +665,20 @@ pub(super) fn read_policy_spec(ctx: &mut Ctx, t: &mut Table) -> Option<PolicySpe
                     Some(PolicySpec::ThompsonBeta { prior_a, prior_b })
                 }
                 "thompson_gaussian" => {
-                    let prior_mean = t
-                        .number_in(ctx, "prior_mean", |_| true, "finite")
-                        .or(0.0, &mut ok);
-                    let prior_var = t
-                        .number_in(ctx, "prior_var", pos, "positive")
-                        .or(1.0, &mut ok);
+                    // No default prior: its scale must match the rewards'.
+                    let prior_mean = t.required_number(ctx, "prior_mean", |_| true, "finite");
+                    let prior_var = t.required_number(ctx, "prior_var", pos, "positive");
                     let noise_var = t
                         .number_in(ctx, "noise_var", pos, "positive")
                         .optional(&mut ok);
-                    Some(PolicySpec::ThompsonGaussian {
-                        prior_mean,
-                        prior_var,
-                        noise_var,
-                    })
+                    match (prior_mean, prior_var) {
+                        (Some(prior_mean), Some(prior_var)) => Some(PolicySpec::ThompsonGaussian {
+                            prior_mean,
+                            prior_var,
+                            noise_var,
+                        }),
+                        _ => None,
+                    }
                 }
                 "exp3" => Some(PolicySpec::Exp3 {
                     gamma: t

@@ -3,7 +3,10 @@
 
 use std::ops::Range;
 
-use super::reader::{Ctx, Table, as_string, as_table, number_value, suggest};
+use super::limits::{
+    self, MAX_DURATION_DAYS, MAX_MAGNITUDE, MAX_METRICS, MAX_REPLICATIONS, MAX_SEGMENTS, MAX_USERS,
+};
+use super::reader::{Ctx, Table, as_string, as_table, number_value, show, span_at, suggest};
 use crate::analysis::group_sequential::boundaries;
 use crate::assignment::growthbook::fnv1a32;
 use crate::assignment::{Assignment, HashVersion, MAX_VARIANTS, Method, Namespace};
@@ -37,7 +40,7 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Exper
         .map_or_else(|| default_name.to_owned(), |(n, _)| n);
     let _description = root.string(ctx, "description");
 
-    let (seed, replications) = read_run(ctx, root);
+    let (seed, replications) = read_run(ctx, root, DEFAULT_REPLICATIONS);
     let population = read_population(ctx, root);
     let assignment = read_assignment(ctx, root, &name);
     let metrics = read_metrics(ctx, root);
@@ -62,9 +65,36 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Exper
         methods,
         expectations: Vec::new(),
     };
+    check_limits(ctx, root, &exp)?;
     check_boundaries(ctx, &exp)?;
     exp.expectations = read_expectations(ctx, root, &exp)?;
     Some(exp)
+}
+
+/// The caps that depend on several keys (see [`limits`]): memory first, then
+/// work. Each is reported once, at the key most likely to be reduced.
+fn check_limits(ctx: &mut Ctx, root: &Table, exp: &Experiment) -> Option<()> {
+    let at = |path: &[&str]| span_at(root.table, path);
+    if let Err(e) = limits::check_experiment_shape(exp) {
+        let (key, span) = match at(&["analysis", "looks"]) {
+            Some(span) if exp.analysis.looks > 1 => ("analysis.looks", span),
+            _ => ("metrics", at(&["metrics"]).unwrap_or(0..0)),
+        };
+        ctx.error(&span, key, e, None);
+        return None;
+    }
+    if let Err(e) = limits::check_experiment(exp) {
+        let (key, span) = match at(&["run", "replications"]) {
+            Some(span) => ("run.replications", span),
+            None => (
+                "population.users",
+                at(&["population", "users"]).unwrap_or(0..0),
+            ),
+        };
+        ctx.error(&span, key, e, hint("see the caps in scenarios/README.md"));
+        return None;
+    }
+    Some(())
 }
 
 /// Group-sequential boundaries must exist for the planned looks; computing
@@ -111,18 +141,29 @@ fn check_boundaries(ctx: &mut Ctx, exp: &Experiment) -> Option<()> {
     ok.then_some(())
 }
 
-fn read_run(ctx: &mut Ctx, root: &mut Table) -> (u64, u64) {
+/// `[run]`: seed and replications, shared by experiment and bandit scenarios.
+/// An invalid value is reported and replaced by its default.
+pub(super) fn read_run(ctx: &mut Ctx, root: &mut Table, default_replications: u64) -> (u64, u64) {
     let Some(mut run) = root.subtable(ctx, "run") else {
-        return (DEFAULT_SEED, DEFAULT_REPLICATIONS);
+        return (DEFAULT_SEED, default_replications);
     };
     let seed = run.count(ctx, "seed").map_or(DEFAULT_SEED, |(s, _)| s);
     let replications = match run.count(ctx, "replications") {
         Some((0, span)) => {
             ctx.error(&span, "run.replications", "must be at least 1", None);
-            DEFAULT_REPLICATIONS
+            default_replications
+        }
+        Some((r, span)) if r > MAX_REPLICATIONS => {
+            ctx.error(
+                &span,
+                "run.replications",
+                format!("must be at most {MAX_REPLICATIONS}, found {r}"),
+                None,
+            );
+            default_replications
         }
         Some((r, _)) => r,
-        None => DEFAULT_REPLICATIONS,
+        None => default_replications,
     };
     run.finish(ctx);
     (seed, replications)
@@ -151,6 +192,15 @@ fn read_population(ctx: &mut Ctx, root: &mut Table) -> Option<Population> {
             );
             None
         }
+        Some((n, span)) if n > MAX_USERS => {
+            ctx.error(
+                &span,
+                "population.users",
+                format!("must be at most {MAX_USERS}, found {n}"),
+                None,
+            );
+            None
+        }
         Some((n, _)) => Some(n),
         None => {
             if t.table.get("users").is_none() {
@@ -168,11 +218,11 @@ fn read_population(ctx: &mut Ctx, root: &mut Table) -> Option<Population> {
         .string(ctx, "id_prefix")
         .map_or_else(|| "user-".to_owned(), |(s, _)| s);
     let duration_days = match t.number(ctx, "duration_days") {
-        Some((d, span)) if d <= 0.0 => {
+        Some((d, span)) if d <= 0.0 || d > MAX_DURATION_DAYS => {
             ctx.error(
                 &span,
                 "population.duration_days",
-                format!("must be positive, found {d}"),
+                format!("must be in (0, {MAX_DURATION_DAYS}], found {}", show(d)),
                 None,
             );
             ok = false;
@@ -199,7 +249,7 @@ fn read_population(ctx: &mut Ctx, root: &mut Table) -> Option<Population> {
                     ctx.error(
                         &span,
                         &key,
-                        format!("segment weight must be in (0, 1], found {w}"),
+                        format!("segment weight must be in (0, 1], found {}", show(w)),
                         None,
                     );
                     ok = false;
@@ -207,8 +257,13 @@ fn read_population(ctx: &mut Ctx, root: &mut Table) -> Option<Population> {
                 None => ok = false,
             }
         }
-        if segments.len() > 200 {
-            ctx.error(&st.span, &path, "at most 200 segments", None);
+        if segments.len() > MAX_SEGMENTS {
+            ctx.error(
+                &st.span,
+                &path,
+                format!("at most {MAX_SEGMENTS} segments"),
+                None,
+            );
             ok = false;
         }
         if !segments.is_empty() && (sum - 1.0).abs() > WEIGHT_TOLERANCE {
@@ -349,7 +404,7 @@ pub(super) fn read_assignment_table(
             ctx.error(
                 &span,
                 &t.key_path("coverage"),
-                format!("must be in (0, 1], found {c}"),
+                format!("must be in (0, 1], found {}", show(c)),
                 None,
             );
             ok = false;
@@ -513,8 +568,10 @@ fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetrics> {
                 .required_number(ctx, "p", prob, "in [0, 1]")
                 .map(|p| Distribution::Bernoulli { p }),
             Some(("normal", _)) => {
-                let mean = t.required_number(ctx, "mean", |_| true, "finite");
-                let sd = t.required_number(ctx, "sd", |x| x > 0.0, "positive");
+                let mean =
+                    t.required_number(ctx, "mean", |x| x.abs() <= MAX_MAGNITUDE, "in [-1e9, 1e9]");
+                let sd =
+                    t.required_number(ctx, "sd", |x| x > 0.0 && x <= MAX_MAGNITUDE, "in (0, 1e9]");
                 mean.zip(sd)
                     .map(|(mean, sd)| Distribution::Normal { mean, sd })
             }
@@ -524,11 +581,26 @@ fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetrics> {
                 let ls = t.required_number(ctx, "log_sd", |x| x > 0.0 && x <= 10.0, "in (0, 10]");
                 match (p, lm, ls) {
                     (Some(p_nonzero), Some(log_mean), Some(log_sd)) => {
-                        Some(Distribution::Revenue {
+                        let d = Distribution::Revenue {
                             p_nonzero,
                             log_mean,
                             log_sd,
-                        })
+                        };
+                        if d.within_magnitude() {
+                            Some(d)
+                        } else {
+                            ctx.error(
+                                &t.span,
+                                &path,
+                                format!(
+                                    "this revenue distribution has mean {:.3e} and sd {:.3e}; each must be at most 1e9",
+                                    d.mean(),
+                                    d.variance().sqrt()
+                                ),
+                                hint("lower log_mean or log_sd"),
+                            );
+                            None
+                        }
                     }
                     _ => None,
                 }
@@ -601,6 +673,15 @@ fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetrics> {
             "metrics",
             "no metrics",
             hint("add e.g. [metrics.conversion]"),
+        );
+        ok = false;
+    }
+    if out.len() > MAX_METRICS {
+        ctx.error(
+            &mt.span,
+            "metrics",
+            format!("at most {MAX_METRICS} metrics, found {}", out.len()),
+            None,
         );
         ok = false;
     }
@@ -680,10 +761,12 @@ fn read_analysis(
         if let Some((name, span)) = t.string(ctx, "primary_metric") {
             match metrics
                 .as_ref()
-                .and_then(|ms| ms.iter().position(|(m, _)| m.name == name))
+                .map(|ms| ms.iter().position(|(m, _)| m.name == name))
             {
-                Some(i) => primary = i,
-                None => {
+                Some(Some(i)) => primary = i,
+                // A metric with a problem of its own: the name may be right.
+                None => ok = false,
+                Some(None) => {
                     let names = metrics.iter().flatten().map(|(m, _)| m.name.as_str());
                     ctx.error(
                         &span,
@@ -860,14 +943,17 @@ fn read_effects(
                         &lift_span,
                         &path,
                         format!(
-                            "the lifted mean {target}{where_} is impossible for a {} metric",
+                            "the lifted mean {}{where_} is impossible for a {} metric",
+                            show(target),
                             base.type_name()
                         ),
                         hint(match base {
                             Distribution::Bernoulli { .. } => "a probability must stay in [0, 1]",
-                            Distribution::Revenue { .. } => "revenue's mean must stay positive",
+                            Distribution::Revenue { .. } => {
+                                "revenue's mean must stay positive, its mean and sd at most 1e9"
+                            }
                             Distribution::Count { .. } => "a count's mean must stay in [0, 10000]",
-                            Distribution::Normal { .. } => "the mean must be finite",
+                            Distribution::Normal { .. } => "a normal mean must stay in [-1e9, 1e9]",
                         }),
                     );
                     ok = false;
@@ -907,7 +993,7 @@ fn read_faults(ctx: &mut Ctx, root: &mut Table, a: &Assignment, ms: &[Metric]) -
                         ctx.error(
                             &val.span(),
                             &key,
-                            format!("a loss rate must be in [0, 1), found {x}"),
+                            format!("a loss rate must be in [0, 1), found {}", show(x)),
                             None,
                         );
                         *ok = false;

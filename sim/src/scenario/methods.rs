@@ -1,6 +1,7 @@
 //! The `[analysis.methods.NAME]` tables: which analyses read the looks, with
 //! their parameters (documented in scenarios/README.md).
 
+use super::limits::MAX_METHODS;
 use super::reader::{Ctx, Table, as_table};
 use crate::analysis::group_sequential::BoundaryKind;
 use crate::analysis::multiple::Correction;
@@ -87,6 +88,15 @@ pub fn read_methods(
             "analysis.methods",
             "no methods",
             hint("add e.g. [analysis.methods.naive] type = \"naive\""),
+        );
+        ok = false;
+    }
+    if out.len() > MAX_METHODS {
+        ctx.error(
+            &mt.span,
+            "analysis.methods",
+            format!("at most {MAX_METHODS} methods, found {}", out.len()),
+            None,
         );
         ok = false;
     }

@@ -5,6 +5,7 @@
 
 mod bandit;
 mod experiment;
+pub mod limits;
 mod load;
 mod methods;
 mod reader;

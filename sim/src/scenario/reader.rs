@@ -22,24 +22,30 @@ pub struct Problem {
 /// Source text and the problems found so far.
 pub struct Ctx<'s> {
     src: &'s str,
+    /// Byte offset of the start of each line, so that locating a problem is a
+    /// binary search (a file with many bad values is not quadratic).
+    line_starts: Vec<usize>,
     pub problems: Vec<Problem>,
 }
 
 impl<'s> Ctx<'s> {
     pub fn new(src: &'s str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(src.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Self {
             src,
+            line_starts,
             problems: Vec::new(),
         }
     }
 
-    /// 1-based line and column of a byte offset.
+    /// 1-based line and column (in bytes) of a byte offset.
     pub fn position(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.src.len());
-        let before = &self.src[..offset];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
-        (line, column)
+        let line = self.line_starts.partition_point(|&s| s <= offset);
+        let start = self.line_starts[line - 1];
+        (line, offset - start + 1)
     }
 
     pub fn error(
@@ -57,6 +63,16 @@ impl<'s> Ctx<'s> {
             message: message.into(),
             hint,
         });
+    }
+}
+
+/// A number as a message shows it: plain, or in scientific notation when
+/// plain would be a long run of digits (`1e300`, not 301 digits).
+pub fn show(x: f64) -> String {
+    if x != 0.0 && !(1e-6..1e16).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
     }
 }
 
@@ -246,7 +262,7 @@ impl<'a, 'i> Table<'a, 'i> {
                 ctx.error(
                     &span,
                     &self.key_path(key),
-                    format!("must be {range}, found {x}"),
+                    format!("must be {range}, found {}", show(x)),
                     None,
                 );
                 Field::Invalid
@@ -391,6 +407,17 @@ pub fn as_table<'a, 'i>(ctx: &mut Ctx, path: &str, v: Value<'a, 'i>) -> Option<T
             );
             None
         }
+    }
+}
+
+/// The span of the value at a dotted path of nested tables, if present.
+pub fn span_at(table: &DeTable<'_>, path: &[&str]) -> Option<Range<usize>> {
+    let (first, rest) = path.split_first()?;
+    let v = table.get(*first)?;
+    match (rest.is_empty(), v.get_ref()) {
+        (true, _) => Some(v.span()),
+        (false, DeValue::Table(t)) => span_at(t, rest),
+        (false, _) => None,
     }
 }
 
