@@ -6,10 +6,14 @@
 //! What is checked:
 //! - A plain fenced block whose first line starts with `$ ` is a session: each
 //!   `$ cargo run --release -- ARGS` (or `$ umpire ARGS`) runs the binary from
-//!   a scratch folder that sees the repository's `scenarios/`, and each
-//!   `$ curl …` is sent to a reference server (`umpire serve
+//!   a scratch folder that sees the repository's `scenarios/` and `docs/`,
+//!   and each `$ curl …` is sent to a reference server (`umpire serve
 //!   scenarios/serve_reference.toml`) started for that block. The lines that
-//!   follow, up to the next `$ `, are the expected stdout.
+//!   follow, up to the next `$ `, are the expected stdout, then stderr.
+//! - A command must exit 0, unless it ends in `; echo $?`, which prints its
+//!   exit code as the last line, as a shell would. A load test that the
+//!   generator could not drive (exit 3, inconclusive: a busy machine) is
+//!   reported and not compared: it says nothing about the docs.
 //! - A line `...` in an expected output stands for any number of lines.
 //! - Wall-clock figures are masked on both sides: a `time:` line's figures,
 //!   and the loopback port. A load test's output is a measurement, so in a
@@ -147,15 +151,17 @@ fn matches(expected: &[String], actual: &[String], mode: Compare) -> bool {
 }
 
 /// A scratch folder where the examples run: it sees the repository's
-/// `scenarios/` and keeps their `reports/out/` out of the checkout.
+/// `scenarios/` and `docs/` and keeps their `reports/out/` out of the checkout.
 fn workdir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("readme")
         .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    std::os::unix::fs::symlink(Path::new(ROOT).join("scenarios"), dir.join("scenarios"))
-        .expect("link scenarios");
+    for linked in ["scenarios", "docs"] {
+        std::os::unix::fs::symlink(Path::new(ROOT).join(linked), dir.join(linked))
+            .expect("link a repository folder");
+    }
     dir
 }
 
@@ -252,9 +258,20 @@ fn curl(args: &[String], server: &Server) -> String {
     body.to_owned()
 }
 
-/// Runs one step and returns its stdout lines and how to compare them.
-fn run(step: &Step, dir: &Path, server: &mut Option<Server>) -> (Vec<String>, Compare) {
-    let words = shlex::split(&step.command)
+/// What a step printed, and how to compare it with the page.
+enum Ran {
+    Output(Vec<String>, Compare),
+    /// A load test the generator could not drive: nothing to compare.
+    Inconclusive(String),
+}
+
+/// Runs one step and returns its output (stdout, then stderr).
+fn run(step: &Step, dir: &Path, server: &mut Option<Server>) -> Ran {
+    let (command, echo_status) = match step.command.strip_suffix("; echo $?") {
+        Some(c) => (c, true),
+        None => (step.command.as_str(), false),
+    };
+    let words = shlex::split(command)
         .unwrap_or_else(|| panic!("line {}: cannot split {:?}", step.line, step.command));
     let args: &[String] = match words.as_slice() {
         [cargo, run, release, dashes, rest @ ..]
@@ -266,7 +283,7 @@ fn run(step: &Step, dir: &Path, server: &mut Option<Server>) -> (Vec<String>, Co
         [curl_cmd, rest @ ..] if curl_cmd == "curl" => {
             let server = server.get_or_insert_with(|| Server::start(dir));
             let out = curl(rest, server);
-            return (out.lines().map(str::to_owned).collect(), Compare::Exact);
+            return Ran::Output(out.lines().map(str::to_owned).collect(), Compare::Exact);
         }
         _ => panic!(
             "line {}: the README test cannot run {:?}",
@@ -284,19 +301,52 @@ fn run(step: &Step, dir: &Path, server: &mut Option<Server>) -> (Vec<String>, Co
         .stdin(Stdio::null())
         .output()
         .expect("run umpire");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    (stdout.lines().map(str::to_owned).collect(), mode)
+    let code = out.status.code().unwrap_or(-1);
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+        .map(str::to_owned)
+        .collect();
+    if echo_status {
+        lines.push(code.to_string());
+    } else if mode == Compare::Words && code == 3 {
+        return Ran::Inconclusive(lines.join("\n"));
+    } else {
+        assert_eq!(
+            code,
+            0,
+            "line {}: `{}` exited {code}:\n{}",
+            step.line,
+            step.command,
+            lines.join("\n")
+        );
+    }
+    Ran::Output(lines, mode)
 }
 
 /// Runs every session of a document and returns one message per mismatch.
 fn check_sessions(doc: &str) -> Vec<String> {
     let text = std::fs::read_to_string(Path::new(ROOT).join(doc)).expect("read doc");
     let mut problems = Vec::new();
-    for (n, session) in sessions(&text).iter().enumerate() {
+    let sessions = sessions(&text);
+    assert!(
+        !sessions.is_empty(),
+        "{doc} shows no session: nothing is checked"
+    );
+    for (n, session) in sessions.iter().enumerate() {
         let dir = workdir(&format!("{}-{n}", doc.replace('/', "_")));
         let mut server = None;
         for step in session {
-            let (actual, mode) = run(step, &dir, &mut server);
+            let (actual, mode) = match run(step, &dir, &mut server) {
+                Ran::Output(lines, mode) => (lines, mode),
+                Ran::Inconclusive(output) => {
+                    eprintln!(
+                        "{doc}:{}: `{}` was inconclusive (the generator could not keep up on this machine); not compared:\n{output}",
+                        step.line, step.command
+                    );
+                    continue;
+                }
+            };
             if !matches(&step.expected, &actual, mode) {
                 problems.push(format!(
                     "{doc}:{}: `{}` printed something else ({mode:?} comparison).\n--- the page shows:\n{}\n--- the binary printed:\n{}\n",
@@ -377,7 +427,9 @@ fn a_one_digit_edit_of_an_output_block_fails() {
     let step = sessions(&text)[0][0].clone();
     assert!(step.command.contains(" run "), "{}", step.command);
     let dir = workdir("digit-edit");
-    let (actual, mode) = run(&step, &dir, &mut None);
+    let Ran::Output(actual, mode) = run(&step, &dir, &mut None) else {
+        panic!("a run is never inconclusive")
+    };
     assert_eq!(mode, Compare::Exact);
     assert!(
         matches(&step.expected, &actual, mode),
