@@ -14,8 +14,8 @@ use std::ops::Range;
 use super::reader::{Ctx, Field, Table, as_table, number_value, suggest};
 use super::serve::{names_array, positive_count, read_stall};
 use crate::load::{
-    Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
-    Target, Traffic,
+    Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, MAX_DURATION_SECONDS,
+    Mix, Model, Slo, Target, Traffic,
 };
 
 const DEFAULT_SEED: u64 = 1;
@@ -23,10 +23,8 @@ const DEFAULT_USERS: u64 = 8;
 /// Most simulated users: each is a task in the generator.
 const MAX_USERS: u64 = 10_000;
 const DEFAULT_DURATION_SECONDS: f64 = 10.0;
-/// Longest run: a day (the CLI's `--duration` has the same cap). Every
-/// duration below becomes a `Duration` or a goose option, so each has a cap
-/// that keeps it representable and the run bounded.
-const MAX_DURATION_SECONDS: f64 = 86_400.0;
+// Every duration below becomes a `Duration` or a goose option, so each has
+// a cap that keeps it representable and the run bounded.
 /// Longest ramp-up: an hour. goose refuses a launch rate under one user a
 /// day, which users / ramp-up stays well above.
 const MAX_RAMP_UP_SECONDS: f64 = 3_600.0;
@@ -339,7 +337,7 @@ fn read_traffic(ctx: &mut Ctx, root: &mut Table) -> Option<Traffic> {
             ctx,
             "duration_seconds",
             |x| x > 0.0 && x <= MAX_DURATION_SECONDS,
-            "in (0, 86400] (seconds)",
+            &format!("in (0, {MAX_DURATION_SECONDS}] (seconds)"),
         )
         .or(DEFAULT_DURATION_SECONDS, &mut ok);
     let rate = t.number_in(
