@@ -175,9 +175,12 @@ fn parse_shard(s: &str) -> Result<umpire_sim::outcome::Shard, String> {
 }
 
 fn parse_duration(s: &str) -> Result<f64, String> {
+    use umpire_sim::load::MAX_DURATION_SECONDS;
     match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 && x <= 86_400.0 => Ok(x),
-        _ => Err(format!("`{s}` is not a duration in seconds in (0, 86400]")),
+        Ok(x) if x.is_finite() && x > 0.0 && x <= MAX_DURATION_SECONDS => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a duration in seconds in (0, {MAX_DURATION_SECONDS}]"
+        )),
     }
 }
 

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::serve::Stall;
 
+/// Longest load run: a day. Both `traffic.duration_seconds` and the CLI's
+/// `--duration` are held to it, so the run stays bounded and each duration
+/// a representable `Duration`.
+pub const MAX_DURATION_SECONDS: f64 = 86_400.0;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadScenario {
     pub name: String,

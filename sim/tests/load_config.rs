@@ -463,9 +463,12 @@ fn host_port_name_and_path() {
         ),
         (
             "http://[::1:8080",
-            "`[::1:8080` is not a bracketed IPv6 address",
+            "`[::1:8080` is not a valid IPv6 address in brackets",
         ),
-        ("http://[::1]x", "`[::1]x` is not a bracketed IPv6 address"),
+        (
+            "http://[::1]x",
+            "`[::1]x` is not a valid IPv6 address in brackets",
+        ),
         (
             "http://user:pw@127.0.0.1:8080",
             "user info is not supported, found `http://user:pw@127.0.0.1:8080` (give the token in token_file)",
@@ -528,6 +531,40 @@ fn host_port_name_and_path() {
         split("https://[::1]:8443/api/v2/"),
         ("https://[::1]:8443", "/api/v2")
     );
+}
+
+/// Hosts the old hand-written check passed and reqwest then refused at run
+/// time: a host that ends in a number is an IPv4 address to a URL parser, so
+/// it must be one, and a bracketed address must be IPv6.
+#[test]
+fn host_addresses_a_url_parser_refuses() {
+    const HINT: &str = "(e.g. host = \"http://127.0.0.1:8080\")";
+    const IPV4: &str = "is not a valid IPv4 address (a host that ends in a number is read as one)";
+    for (host, message) in [
+        ("http://256.1.1.1", format!("`256.1.1.1` {IPV4}")),
+        ("http://1.2.3.4.5:8080", format!("`1.2.3.4.5` {IPV4}")),
+        ("https://99999999999/api", format!("`99999999999` {IPV4}")),
+        (
+            "http://[::1::2]",
+            "`[::1::2]` is not a valid IPv6 address in brackets".to_owned(),
+        ),
+        // A URL parser lets this name through; hyper would not.
+        (
+            "http://ex{ample.com",
+            "`ex{ample.com` is not a host name (letters, digits, `-`, `.` and `_`; an IPv6 address goes in brackets)".to_owned(),
+        ),
+        // A backslash starts the path for a URL parser; `\\` is TOML's escape.
+        (
+            "http://127.0.0.1:8080\\\\api",
+            "the path `\\api` has a character a URL cannot carry unescaped: `\\`".to_owned(),
+        ),
+    ] {
+        assert_eq!(
+            lines(&BASE.replace("[traffic]", &format!("host = \"{host}\"\n[traffic]"))),
+            [format!("bad.toml:4:8: target.host: {message} {HINT}")],
+            "host = {host:?}"
+        );
+    }
 }
 
 #[test]

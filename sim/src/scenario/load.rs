@@ -14,8 +14,8 @@ use std::ops::Range;
 use super::reader::{Ctx, Field, Table, as_table, number_value, suggest};
 use super::serve::{names_array, positive_count, read_stall};
 use crate::load::{
-    Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
-    Target, Traffic,
+    Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, MAX_DURATION_SECONDS,
+    Mix, Model, Slo, Target, Traffic,
 };
 
 const DEFAULT_SEED: u64 = 1;
@@ -23,10 +23,8 @@ const DEFAULT_USERS: u64 = 8;
 /// Most simulated users: each is a task in the generator.
 const MAX_USERS: u64 = 10_000;
 const DEFAULT_DURATION_SECONDS: f64 = 10.0;
-/// Longest run: a day (the CLI's `--duration` has the same cap). Every
-/// duration below becomes a `Duration` or a goose option, so each has a cap
-/// that keeps it representable and the run bounded.
-const MAX_DURATION_SECONDS: f64 = 86_400.0;
+// Every duration below becomes a `Duration` or a goose option, so each has
+// a cap that keeps it representable and the run bounded.
 /// Longest ramp-up: an hour. goose refuses a launch rate under one user a
 /// day, which users / ramp-up stays well above.
 const MAX_RAMP_UP_SECONDS: f64 = 3_600.0;
@@ -128,9 +126,10 @@ fn non_empty_string(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Field<St
 /// takes an http(s) scheme, a host name or address, an optional port in
 /// 1–65535 and an optional base path. The generator builds each request's
 /// path and query under that base, so a query or fragment has no place, and
-/// neither has user info (the token goes in `token_file`). Checking all of it
-/// here is what keeps goose from failing at run time ("invalid host",
-/// "builder error").
+/// neither has user info (the token goes in `token_file`). The `url` crate,
+/// the parser reqwest and goose use, judges the address and port, so what
+/// passes here cannot fail at run time ("invalid host", "builder error");
+/// the checks around it are stricter than a URL parser, on purpose.
 fn host_problem(host: &str) -> Option<String> {
     let Some(rest) = host
         .strip_prefix("http://")
@@ -140,65 +139,76 @@ fn host_problem(host: &str) -> Option<String> {
             "must start with http:// or https://, found `{host}`"
         ));
     };
-    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    if authority.is_empty() {
-        return Some(format!("no host name in `{host}`"));
-    }
+    // A URL parser drops tabs and newlines and trims spaces silently.
     if rest.contains(char::is_whitespace) {
         return Some(format!("must not contain spaces, found `{host}`"));
     }
-    if rest.contains(['?', '#']) {
-        return Some(format!(
-            "a base URL takes no query or fragment, found `{host}`"
-        ));
+    // Where a URL parser ends the authority for http(s). An empty one is
+    // refused here because the parser would skip the extra slashes and read
+    // `https:///path` as the host `path`.
+    let (authority, path) = rest
+        .find(['/', '\\', '?', '#'])
+        .map_or((rest, ""), |i| rest.split_at(i));
+    if authority.is_empty() {
+        return Some(format!("no host name in `{host}`"));
     }
+    // Any `@`, even with empty user info, which a URL parser would drop.
     if authority.contains('@') {
         return Some(format!(
             "user info is not supported, found `{host}` (give the token in token_file)"
         ));
     }
-    let (name, port) = match authority.strip_prefix('[') {
-        // An IPv6 address: `[::1]` or `[::1]:8080`.
-        Some(v6) => match v6.split_once(']') {
-            Some((addr, tail))
-                if !addr.is_empty()
-                    && addr
-                        .chars()
-                        .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-                    && (tail.is_empty() || tail.starts_with(':')) =>
-            {
-                (addr, tail.strip_prefix(':'))
-            }
-            _ => return Some(format!("`{authority}` is not a bracketed IPv6 address")),
-        },
-        None => match authority.split_once(':') {
-            Some((name, port)) => (name, Some(port)),
-            None => (authority, None),
-        },
+    // The port as written (the parser reports it only as a number, and drops
+    // an empty one); a `]` after the last `:` means that colon is IPv6's.
+    let port = authority
+        .rsplit_once(':')
+        .map(|(_, port)| port)
+        .filter(|port| !port.contains(']'));
+    let name = port.map_or(authority, |p| &authority[..authority.len() - p.len() - 1]);
+    let port_problem = |port: &str| format!("the port must be a number in 1–65535, found `{port}`");
+    let name_problem = |name: &str| {
+        format!(
+            "`{name}` is not a host name (letters, digits, `-`, `.` and `_`; an IPv6 address goes in brackets)"
+        )
     };
-    if name.is_empty() {
-        return Some(format!("no host name in `{host}`"));
-    }
-    if !authority.starts_with('[')
-        && !name
+    let url = match url::Url::parse(host) {
+        Ok(url) => url,
+        Err(e) => {
+            use url::ParseError as E;
+            return Some(match e {
+                E::EmptyHost => format!("no host name in `{host}`"),
+                E::InvalidPort => port_problem(port.unwrap_or(authority)),
+                E::InvalidIpv4Address => format!(
+                    "`{name}` is not a valid IPv4 address (a host that ends in a number is read as one)"
+                ),
+                E::InvalidIpv6Address => {
+                    format!("`{authority}` is not a valid IPv6 address in brackets")
+                }
+                E::InvalidDomainCharacter | E::IdnaError => name_problem(name),
+                e => format!("`{host}` is not a URL: {e}"),
+            });
+        }
+    };
+    // The parser maps a non-ASCII name to punycode; a name it lets through
+    // with other characters (`{`, `"`, …) is one hyper refuses.
+    if let Some(url::Host::Domain(domain)) = url.host()
+        && !domain
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
     {
+        return Some(name_problem(name));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
         return Some(format!(
-            "`{name}` is not a host name (letters, digits, `-`, `.` and `_`; an IPv6 address goes in brackets)"
+            "a base URL takes no query or fragment, found `{host}`"
         ));
     }
-    if let Some(port) = port {
-        let valid = !port.is_empty()
-            && port.len() <= 5
-            && port.chars().all(|c| c.is_ascii_digit())
-            && port.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p));
-        if !valid {
-            return Some(format!(
-                "the port must be a number in 1–65535, found `{port}`"
-            ));
-        }
+    // The parser reads an empty port as the default one: refused as a slip.
+    if port == Some("") || url.port() == Some(0) {
+        return Some(port_problem(port.unwrap_or("0")));
     }
+    // The parser escapes or resolves what a path should not carry; the
+    // generator pastes this path in front of each request's, as written.
     let bytes = path.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -327,7 +337,7 @@ fn read_traffic(ctx: &mut Ctx, root: &mut Table) -> Option<Traffic> {
             ctx,
             "duration_seconds",
             |x| x > 0.0 && x <= MAX_DURATION_SECONDS,
-            "in (0, 86400] (seconds)",
+            &format!("in (0, {MAX_DURATION_SECONDS}] (seconds)"),
         )
         .or(DEFAULT_DURATION_SECONDS, &mut ok);
     let rate = t.number_in(
