@@ -277,7 +277,16 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
             .set_default(GooseDefault::ReportFile, p.to_string_lossy().as_ref())
             .map_err(goose_err)?;
     }
-    let executed = attack.execute().await;
+    // goose's own run timer starts only once every user is launched, so
+    // with many users it can end well after the window. A hard stop one
+    // grace after the cut-off bounds the run whatever goose does: no
+    // request is sent or awaited by then, and only goose's own report
+    // (not written when stopped) is lost.
+    let hard_stop = shared.cut_off + GRACE;
+    let executed = tokio::select! {
+        r = attack.execute() => r.map(|_| ()),
+        () = tokio::time::sleep_until(hard_stop.into()) => Ok(()),
+    };
     let seconds = shared.start.elapsed().as_secs_f64();
     if let Some(r) = running {
         r.shutdown().await?;
