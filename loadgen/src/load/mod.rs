@@ -191,7 +191,8 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         .collect();
     // goose joins each request path onto the host's origin, replacing any
     // path there, so the base path goes in front of every request path.
-    let (base, base_path, running) = match s.target.host_parts() {
+    let host_parts = s.target.host_parts();
+    let (base, base_path, running) = match host_parts {
         Some((origin, base_path)) => {
             let base = format!("{origin}{base_path}");
             check_reachable(&base).await?;
@@ -242,7 +243,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     // goose counts whole seconds; the users stop sending at the exact
     // duration (see `GRACE`).
     let run_time = s.traffic.duration_seconds.ceil().max(1.0) as usize;
-    let origin = s.target.host_parts().map_or(base.as_str(), |(o, _)| o);
+    let origin = host_parts.map_or(base.as_str(), |(o, _)| o);
     let mut attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(goose_err)?
         .register_scenario(
