@@ -160,6 +160,30 @@ fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> 
     })
 }
 
+/// Connections the in-process server serves beyond one per user: the
+/// reachability check, and a user's client reconnecting after its
+/// keep-alive connection was closed.
+pub const CONNECTION_MARGIN: usize = 64;
+
+/// The serve config the in-process server runs with: the scenario's stall,
+/// and room for a connection per user. goose gives each user its own client
+/// and keep-alive connection, so a server that serves fewer connections
+/// than there are users (the default `max_connections` is 512, a load test
+/// may have 10,000 users) leaves the rest in the listen backlog until their
+/// requests time out. A larger configured cap is kept.
+pub fn in_process_config(serve: &ServeConfig, s: &LoadScenario) -> ServeConfig {
+    let mut cfg = serve.clone();
+    if let Some(stall) = s.target.stall {
+        cfg.server.stall = Some(stall);
+    }
+    let users = usize::try_from(s.traffic.users).unwrap_or(usize::MAX);
+    cfg.server.max_connections = cfg
+        .server
+        .max_connections
+        .max(users.saturating_add(CONNECTION_MARGIN));
+    cfg
+}
+
 async fn check_reachable(host: &str) -> Result<(), LoadError> {
     let unreachable = |message: String| LoadError::Unreachable {
         host: host.to_owned(),
@@ -199,12 +223,8 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
             (base, base_path.to_owned(), None)
         }
         None => {
-            let mut cfg = plan.serve.clone();
-            if let Some(stall) = s.target.stall {
-                cfg.server.stall = Some(stall);
-            }
             let running = server::start(
-                cfg,
+                in_process_config(&plan.serve, &s),
                 ServeOptions {
                     addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
                     state_dir: None,
