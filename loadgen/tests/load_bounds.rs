@@ -19,7 +19,7 @@ use umpire_loadgen::load::{CONNECTION_MARGIN, GRACE, LoadPlan, in_process_config
 use umpire_sim::assignment::{Assignment, HashVersion, Method};
 use umpire_sim::bandit::policy::PolicySpec;
 use umpire_sim::load::{
-    Checks, Convergence, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Target,
+    Checks, Convergence, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo, Target,
     Traffic,
 };
 use umpire_sim::serve::{
@@ -467,4 +467,53 @@ fn the_in_process_server_has_a_connection_per_user() {
         in_process_config(&serve, &s).server.stall,
         Some(Stall { every: 3, ms: 7 })
     );
+}
+
+/// A target that answers most requests 500 but not all: the run without
+/// `[slo]` tables fails on the default error-rate bound (the original
+/// passed it, as only a run with no success at all failed). An error rate
+/// under the bound still passes, and a scenario's own `error_rate` SLO
+/// replaces the default.
+#[test]
+fn mostly_failing_requests_fail_without_slos() {
+    let mut s = scenario(2, 2.0, 10.0);
+    s.mix.assign = 0;
+    s.mix.decide = 1;
+    let run = |s: &LoadScenario, errors: u32, total: u32| {
+        let mut rec = Recorder::new(&[]).expect("recorder");
+        for i in 0..total {
+            rec.request(
+                Kind::Decide,
+                i >= errors,
+                Duration::from_micros(300),
+                Duration::from_micros(300),
+                Duration::from_micros(10),
+                f64::from(i) * 2.0 / f64::from(total),
+            );
+        }
+        let mut m = measured(s, &rec);
+        m.experiments.clear();
+        build(m)
+    };
+    let r = run(&s, 999, 1000);
+    assert_eq!(r.endpoints[0].errors, 999);
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.messages);
+    assert!(!r.passed);
+    assert!(
+        r.messages
+            .iter()
+            .any(|m| m.starts_with("error rate: 999 of 1000 requests failed")),
+        "{:?}",
+        r.messages
+    );
+    // 0.5% errors: under the default bound of 1%.
+    let r = run(&s, 5, 1000);
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.messages);
+    // A scenario that allows 100% errors has chosen its own bound.
+    s.slos = vec![Slo {
+        error_rate: Some(1.0),
+        ..Slo::default()
+    }];
+    let r = run(&s, 999, 1000);
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.messages);
 }
