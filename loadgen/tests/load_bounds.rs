@@ -15,11 +15,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use umpire_loadgen::load::recorder::{Kind, Recorder};
 use umpire_loadgen::load::result::{LoadResult, Measured, Verdict, build, merge};
-use umpire_loadgen::load::{GRACE, LoadPlan, run};
+use umpire_loadgen::load::{CONNECTION_MARGIN, GRACE, LoadPlan, in_process_config, run};
 use umpire_sim::assignment::{Assignment, HashVersion, Method};
 use umpire_sim::bandit::policy::PolicySpec;
 use umpire_sim::load::{
-    Checks, Convergence, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Target, Traffic,
+    Checks, Convergence, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo, Target,
+    Traffic,
 };
 use umpire_sim::serve::{
     ServeConfig, ServedBandit, ServedExperiment, ServerSettings, Stall, UpdateEvery,
@@ -435,5 +436,84 @@ fn parity_off_is_not_missing_data() {
     m.experiments.clear();
     let r = build(m);
     assert!(r.parity.passed && !r.parity.no_data(), "{:?}", r.parity);
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.messages);
+}
+
+/// goose gives each user its own client and keep-alive connection, so an
+/// in-process server that serves fewer connections than there are users
+/// leaves the rest in the listen backlog until their requests time out.
+/// The in-process server gets a connection per user and a margin; a larger
+/// configured cap is kept. (A live run with 600 users is not used here:
+/// building 600 goose clients takes seconds on a loaded machine, longer
+/// than a short run's window.)
+#[test]
+fn the_in_process_server_has_a_connection_per_user() {
+    let serve = serve_config();
+    let default = serve.server.max_connections;
+    for users in [1, 600, 10_000] {
+        let s = scenario(users, 2.0, 300.0);
+        let cfg = in_process_config(&serve, &s);
+        let wanted = (users as usize + CONNECTION_MARGIN).max(default);
+        assert_eq!(cfg.server.max_connections, wanted, "{users} users");
+    }
+    let mut big = serve_config();
+    big.server.max_connections = 20_000;
+    let s = scenario(600, 2.0, 300.0);
+    assert_eq!(in_process_config(&big, &s).server.max_connections, 20_000);
+    // The scenario's stall still reaches the server.
+    let mut s = scenario(2, 2.0, 10.0);
+    s.target.stall = Some(Stall { every: 3, ms: 7 });
+    assert_eq!(
+        in_process_config(&serve, &s).server.stall,
+        Some(Stall { every: 3, ms: 7 })
+    );
+}
+
+/// A target that answers most requests 500 but not all: the run without
+/// `[slo]` tables fails on the default error-rate bound (the original
+/// passed it, as only a run with no success at all failed). An error rate
+/// under the bound still passes, and a scenario's own `error_rate` SLO
+/// replaces the default.
+#[test]
+fn mostly_failing_requests_fail_without_slos() {
+    let mut s = scenario(2, 2.0, 10.0);
+    s.mix.assign = 0;
+    s.mix.decide = 1;
+    let run = |s: &LoadScenario, errors: u32, total: u32| {
+        let mut rec = Recorder::new(&[]).expect("recorder");
+        for i in 0..total {
+            rec.request(
+                Kind::Decide,
+                i >= errors,
+                Duration::from_micros(300),
+                Duration::from_micros(300),
+                Duration::from_micros(10),
+                f64::from(i) * 2.0 / f64::from(total),
+            );
+        }
+        let mut m = measured(s, &rec);
+        m.experiments.clear();
+        build(m)
+    };
+    let r = run(&s, 999, 1000);
+    assert_eq!(r.endpoints[0].errors, 999);
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.messages);
+    assert!(!r.passed);
+    assert!(
+        r.messages
+            .iter()
+            .any(|m| m.starts_with("error rate: 999 of 1000 requests failed")),
+        "{:?}",
+        r.messages
+    );
+    // 0.5% errors: under the default bound of 1%.
+    let r = run(&s, 5, 1000);
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.messages);
+    // A scenario that allows 100% errors has chosen its own bound.
+    s.slos = vec![Slo {
+        error_rate: Some(1.0),
+        ..Slo::default()
+    }];
+    let r = run(&s, 999, 1000);
     assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.messages);
 }

@@ -119,11 +119,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// a second after the window, as it counts whole seconds).
 const IDLE: Duration = Duration::from_millis(100);
 
-/// Past the window: idle briefly without sending, so goose can stop the
-/// user without it spinning.
-async fn idle(shared: &Shared) -> TransactionResult {
-    let until = (Instant::now() + IDLE).min(shared.cut_off);
-    tokio::time::sleep_until(until.into()).await;
+/// Past the window: idle a fixed interval without sending, so goose can
+/// stop the user without it spinning. The interval is never shortened to
+/// the cut-off: once that has passed, a shortened sleep would return at
+/// once and every user would loop hot, each loop a transaction to goose.
+async fn idle() -> TransactionResult {
+    tokio::time::sleep(IDLE).await;
     Ok(())
 }
 
@@ -199,7 +200,7 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         });
     }
     if Instant::now() >= shared.send_until {
-        return idle(shared).await;
+        return idle().await;
     }
     let Some(st) = user.get_session_data_mut::<UserState>() else {
         return Ok(());
@@ -209,7 +210,7 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
     // runs lasting 4000 times their duration at low rates).
     if matches!(shared.scenario.traffic.model, Model::Paced { .. }) && intended >= shared.send_until
     {
-        return idle(shared).await;
+        return idle().await;
     }
     st.k += 1;
     let planned = plan(shared, st);

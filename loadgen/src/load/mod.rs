@@ -160,6 +160,30 @@ fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> 
     })
 }
 
+/// Connections the in-process server serves beyond one per user: the
+/// reachability check, and a user's client reconnecting after its
+/// keep-alive connection was closed.
+pub const CONNECTION_MARGIN: usize = 64;
+
+/// The serve config the in-process server runs with: the scenario's stall,
+/// and room for a connection per user. goose gives each user its own client
+/// and keep-alive connection, so a server that serves fewer connections
+/// than there are users (the default `max_connections` is 512, a load test
+/// may have 10,000 users) leaves the rest in the listen backlog until their
+/// requests time out. A larger configured cap is kept.
+pub fn in_process_config(serve: &ServeConfig, s: &LoadScenario) -> ServeConfig {
+    let mut cfg = serve.clone();
+    if let Some(stall) = s.target.stall {
+        cfg.server.stall = Some(stall);
+    }
+    let users = usize::try_from(s.traffic.users).unwrap_or(usize::MAX);
+    cfg.server.max_connections = cfg
+        .server
+        .max_connections
+        .max(users.saturating_add(CONNECTION_MARGIN));
+    cfg
+}
+
 async fn check_reachable(host: &str) -> Result<(), LoadError> {
     let unreachable = |message: String| LoadError::Unreachable {
         host: host.to_owned(),
@@ -191,19 +215,16 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         .collect();
     // goose joins each request path onto the host's origin, replacing any
     // path there, so the base path goes in front of every request path.
-    let (base, base_path, running) = match s.target.host_parts() {
+    let host_parts = s.target.host_parts();
+    let (base, base_path, running) = match host_parts {
         Some((origin, base_path)) => {
             let base = format!("{origin}{base_path}");
             check_reachable(&base).await?;
             (base, base_path.to_owned(), None)
         }
         None => {
-            let mut cfg = plan.serve.clone();
-            if let Some(stall) = s.target.stall {
-                cfg.server.stall = Some(stall);
-            }
             let running = server::start(
-                cfg,
+                in_process_config(&plan.serve, &s),
                 ServeOptions {
                     addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
                     state_dir: None,
@@ -242,7 +263,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     // goose counts whole seconds; the users stop sending at the exact
     // duration (see `GRACE`).
     let run_time = s.traffic.duration_seconds.ceil().max(1.0) as usize;
-    let origin = s.target.host_parts().map_or(base.as_str(), |(o, _)| o);
+    let origin = host_parts.map_or(base.as_str(), |(o, _)| o);
     let mut attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(goose_err)?
         .register_scenario(
@@ -277,7 +298,16 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
             .set_default(GooseDefault::ReportFile, p.to_string_lossy().as_ref())
             .map_err(goose_err)?;
     }
-    let executed = attack.execute().await;
+    // goose's own run timer starts only once every user is launched, so
+    // with many users it can end well after the window. A hard stop one
+    // grace after the cut-off bounds the run whatever goose does: no
+    // request is sent or awaited by then, and only goose's own report
+    // (not written when stopped) is lost.
+    let hard_stop = shared.cut_off + GRACE;
+    let executed = tokio::select! {
+        r = attack.execute() => r.map(|_| ()),
+        () = tokio::time::sleep_until(hard_stop.into()) => Ok(()),
+    };
     let seconds = shared.start.elapsed().as_secs_f64();
     if let Some(r) = running {
         r.shutdown().await?;

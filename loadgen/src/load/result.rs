@@ -326,17 +326,12 @@ pub fn build(m: Measured) -> LoadResult {
             "the generator's own send lag has p99 {lag_p99:.2} ms > {} ms",
             s.checks.max_generator_lag_ms
         ));
-    } else if let Some(t) = target_rps
-        // An empty run has no p50 to say the server kept up: it is judged
-        // as missing data instead.
-        && overall.count > 0
-        && achieved < s.checks.min_rate_ratio * t
-        // The server kept up when a user's interval was not spent waiting on it.
-        && raw_p50 < 1000.0 * s.traffic.users as f64 / t
+    } else if let Some(gap) = rate_gap(s, &endpoints[0], achieved, target_rps)
+        && gap.fault == Fault::Generator
     {
         reason = Some(format!(
-            "achieved {achieved:.0} req/s < {} × the target {t} req/s while the server answered in {raw_p50:.2} ms (p50)",
-            s.checks.min_rate_ratio
+            "achieved {achieved:.0} req/s < {} × the target {} req/s while the server answered in {raw_p50:.2} ms (p50)",
+            s.checks.min_rate_ratio, gap.target
         ));
     }
     let generator = GeneratorCheck {
@@ -542,27 +537,86 @@ fn non_finite(
         .collect()
 }
 
-/// Paced load the server could not sustain: the achieved rate is below
-/// `min_rate_ratio` × the target while the server took at least a user's
-/// interval to answer (its raw p50), so the users were waiting on it. The
-/// mirror case, the server answering quickly, is the generator's fault
-/// (generator-bound).
-fn server_behind(s: &LoadScenario, overall: &EndpointResult, g: &GeneratorCheck) -> Option<String> {
-    let (Model::Paced { rate }, Some(target)) = (s.traffic.model, g.target_rps) else {
+/// Whose fault a paced run's shortfall is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// The server answered within each user's interval, so the users could
+    /// have kept the schedule: the generator fell behind (generator-bound).
+    Generator,
+    /// The server took at least each user's interval to answer (its raw
+    /// p50), so the users were waiting on it: it did not keep up.
+    Server,
+}
+
+/// A paced run whose achieved rate fell below `min_rate_ratio` × the target.
+struct RateGap {
+    fault: Fault,
+    target: f64,
+    raw_p50_ms: f64,
+    interval_ms: f64,
+}
+
+/// The one place that decides whether paced load fell short and whose
+/// fault that was, so that generator-bound and server-behind stay
+/// complementary. `target` is the (possibly pooled) target rate; an empty
+/// run has no p50 to judge by and is judged as missing data instead.
+fn rate_gap(
+    s: &LoadScenario,
+    overall: &EndpointResult,
+    achieved: f64,
+    target: Option<f64>,
+) -> Option<RateGap> {
+    let (Model::Paced { rate }, Some(target)) = (s.traffic.model, target) else {
         return None;
     };
+    if overall.count == 0 || achieved >= s.checks.min_rate_ratio * target {
+        return None;
+    }
     let interval_ms = 1000.0 * s.traffic.users as f64 / rate;
-    let raw_p50 = overall.raw.p50_ms;
-    (overall.count > 0
-        && g.achieved_rps < s.checks.min_rate_ratio * target
-        && raw_p50 >= interval_ms)
-        .then(|| {
-            format!(
-                "throughput: the server did not keep up: achieved {:.1} req/s < {} × the target {target} req/s, \
-                 with a raw p50 of {raw_p50:.2} ms against each user's interval of {interval_ms:.2} ms",
-                g.achieved_rps, s.checks.min_rate_ratio
-            )
-        })
+    let raw_p50_ms = overall.raw.p50_ms;
+    let fault = if raw_p50_ms < interval_ms {
+        Fault::Generator
+    } else {
+        Fault::Server
+    };
+    Some(RateGap {
+        fault,
+        target,
+        raw_p50_ms,
+        interval_ms,
+    })
+}
+
+/// Paced load the server could not sustain (see [`rate_gap`]).
+fn server_behind(s: &LoadScenario, overall: &EndpointResult, g: &GeneratorCheck) -> Option<String> {
+    let gap = rate_gap(s, overall, g.achieved_rps, g.target_rps)?;
+    (gap.fault == Fault::Server).then(|| {
+        format!(
+            "throughput: the server did not keep up: achieved {:.1} req/s < {} × the target {} req/s, \
+             with a raw p50 of {:.2} ms against each user's interval of {:.2} ms",
+            g.achieved_rps, s.checks.min_rate_ratio, gap.target, gap.raw_p50_ms, gap.interval_ms
+        )
+    })
+}
+
+/// The largest overall error rate a run may have when no `[slo]` table
+/// bounds `error_rate`: a run in which most requests fail says nothing good
+/// about the server, SLO tables or not.
+pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.01;
+
+/// The default error-rate bound's miss, when no SLO sets an error rate of
+/// its own (a scenario that does has chosen its bound).
+fn default_error_bound(s: &LoadScenario, overall: &EndpointResult) -> Option<String> {
+    let own = s.slos.iter().any(|x| x.error_rate.is_some());
+    (!own && overall.error_rate > DEFAULT_MAX_ERROR_RATE).then(|| {
+        format!(
+            "error rate: {} of {} requests failed ({:.2}%), above the default bound of {}% (no [slo] sets error_rate)",
+            overall.errors,
+            overall.count,
+            100.0 * overall.error_rate,
+            100.0 * DEFAULT_MAX_ERROR_RATE
+        )
+    })
 }
 
 /// The verdict and the expectations' outcome, from what was measured.
@@ -581,7 +635,9 @@ struct Judged {
 /// 2. INCONCLUSIVE when the run cannot judge the server: the generator fell
 ///    behind its schedule (generator-bound), no request was sent, or a
 ///    check got no data;
-/// 3. FAIL on an SLO miss, or paced load the server did not keep up with;
+/// 3. FAIL on an SLO miss (including an overall error rate above
+///    [`DEFAULT_MAX_ERROR_RATE`] when no SLO bounds the error rate), or
+///    paced load the server did not keep up with;
 /// 4. PASS otherwise.
 ///
 /// A run in which no request succeeded, or with a figure that is not a
@@ -597,7 +653,7 @@ fn judge(
 ) -> Judged {
     let mut messages = Vec::new();
     let overall = &endpoints[0];
-    let slo_failed: Vec<String> = endpoints
+    let mut slo_failed: Vec<String> = endpoints
         .iter()
         .flat_map(|e| {
             e.slo.iter().filter(|b| !b.passed).map(move |b| {
@@ -665,6 +721,7 @@ fn judge(
             overall.count
         ));
     }
+    slo_failed.extend(default_error_bound(s, overall));
     messages.extend(slo_failed.iter().cloned());
     let behind = server_behind(s, overall, generator);
     messages.extend(behind.iter().cloned());
