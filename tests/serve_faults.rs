@@ -587,7 +587,10 @@ async fn a_snapshot_naming_a_missing_log_keeps_the_older_log() {
         "{err}"
     );
     assert_eq!(logs(&state), before, "a refused start deleted a log");
-    assert_eq!(std::fs::read(state.join("log-0.jsonl")).expect("log-0"), log);
+    assert_eq!(
+        std::fs::read(state.join("log-0.jsonl")).expect("log-0"),
+        log
+    );
 
     // With the snapshot as written, every acknowledged reward is there.
     std::fs::write(&snapshot, &saved).expect("restore");

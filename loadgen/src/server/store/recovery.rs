@@ -164,7 +164,7 @@ pub fn recover(config: &ServeConfig, dir: Option<&Path>) -> Result<Recovered, St
         };
         write_snapshot_file(dir, &state).map_err(|e| StoreError::Io {
             path: snap_path.clone(),
-            source: std::io::Error::other(e),
+            source: std::io::Error::other(e.to_string()),
         })?;
     }
     let mut file = OpenOptions::new()
