@@ -467,7 +467,7 @@ async fn a_lost_or_damaged_snapshot_is_refused_and_the_logs_are_kept() {
     let c = reqwest::Client::new();
     let mut exp = Expected::new();
     let a = start(umpire(&config, &state));
-    // 61 records: snapshots after 20 and 40, so the live log is log-3.
+    // 61 records: snapshots after 20, 40 and 60, so the live log is log-3.
     pairs(&c, &a, 30, "u", &mut exp).await;
     kill_9(a);
     let before = logs(&state);
@@ -561,6 +561,41 @@ async fn killed_after(
         assert_eq!(sealed(&format!("{record}}}")), format!("{line}\n"));
     }
     (exp, log)
+}
+
+/// A snapshot that names a log which is not there, beside an older log with
+/// records: the state a rotation leaves when its snapshot landed but the new
+/// log was lost. The older log's records may postdate the snapshot, so the
+/// start is refused and the older log kept, not deleted as covered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_naming_a_missing_log_keeps_the_older_log() {
+    let dir = scratch("missing-log");
+    let config = config(&dir.0, 100_000);
+    let state = dir.0.join("state");
+    let c = reqwest::Client::new();
+    let (exp, log) = killed_after(&c, &config, &state, 5).await;
+    assert!(!log.is_empty(), "log-0 holds the five pairs");
+    let snapshot = state.join("snapshot.json");
+    let saved = std::fs::read_to_string(&snapshot).expect("snapshot");
+    assert!(saved.contains("\"next_log\":0,"), "{saved}");
+    let ahead = resealed(&saved.replacen("\"next_log\":0,", "\"next_log\":1,", 1));
+    std::fs::write(&snapshot, &ahead).expect("write");
+    let before = logs(&state);
+    let err = refused(umpire(&config, &state));
+    assert!(
+        err.contains("log-0.jsonl") && err.contains("log-1.jsonl"),
+        "{err}"
+    );
+    assert_eq!(logs(&state), before, "a refused start deleted a log");
+    assert_eq!(
+        std::fs::read(state.join("log-0.jsonl")).expect("log-0"),
+        log
+    );
+
+    // With the snapshot as written, every acknowledged reward is there.
+    std::fs::write(&snapshot, &saved).expect("restore");
+    let b = start(umpire(&config, &state));
+    assert_state(&c, &b, &exp, "with the snapshot as written").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

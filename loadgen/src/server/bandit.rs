@@ -292,11 +292,13 @@ impl BanditRuntime {
         }
     }
 
-    fn set_state(&self, id: u64, state: PendingState) {
+    /// Open a decision whose reward was not logged to a retry again.
+    pub fn reopen(&self, id: u64) {
         if let Ok(mut m) = self.shard(id).lock()
             && let Some(p) = m.get_mut(&id)
+            && p.state == PendingState::Committing
         {
-            p.state = state;
+            p.state = PendingState::Open;
         }
     }
 
@@ -318,6 +320,13 @@ impl BanditRuntime {
             if let Ok(mut m) = s.lock() {
                 m.retain(|_, p| p.issued_ms >= cutoff_ms);
             }
+        }
+    }
+
+    /// Count a served decision into the live counters.
+    pub fn count_decision(&self, arm: usize) {
+        if let Some(n) = self.decisions.get(arm) {
+            n.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -450,12 +459,15 @@ pub async fn decide(
         (sent, _) => sent,
     };
     if let Err(e) = outcome {
-        // Not logged: neither served nor counted, and not rewardable.
+        // Not logged: neither served nor counted, and not rewardable. (The
+        // update thread forgets it too, in case this handler is dropped
+        // while it waits.)
         rt.remove_pending(id);
         return Err(e);
     }
-    if let Some(n) = rt.decisions.get(arm) {
-        n.fetch_add(1, Ordering::Relaxed);
+    if !s.durable {
+        // With a state dir the update thread counts it once it is written.
+        rt.count_decision(arm);
     }
     s.metrics
         .decisions
@@ -577,18 +589,25 @@ pub async fn reward(
         t: now,
         ack: tx,
     });
+    // A failed write is undone by the update thread (the decision reopened
+    // before the answer), which does it even when this handler is dropped by
+    // a timeout or a disconnect; reopening here as well could reopen a retry
+    // that is committing meanwhile. Only what the update thread never
+    // answered is reopened here.
     let outcome = match sent {
-        Ok(()) => rx
-            .await
-            .map_err(|_| s.store_gone())
-            .and_then(|r| r.map_err(|e| ApiError::unavailable("storage_unavailable", e))),
-        Err(e) => Err(e),
+        Ok(()) => match rx.await {
+            Ok(r) => r.map_err(|e| ApiError::unavailable("storage_unavailable", e)),
+            Err(_) => {
+                rt.reopen(id);
+                Err(s.store_gone())
+            }
+        },
+        Err(e) => {
+            rt.reopen(id);
+            Err(e)
+        }
     };
-    if let Err(e) = outcome {
-        // Not logged, not applied: the decision can be rewarded again.
-        rt.set_state(id, PendingState::Open);
-        return Err(e);
-    }
+    outcome?;
     s.metrics
         .rewards
         .with_label_values(&[rt.config.name.as_str(), arm_name.as_str()])

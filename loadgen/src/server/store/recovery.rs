@@ -8,7 +8,8 @@
 //! - a log without `snapshot.json` (a state directory gets its snapshot
 //!   before its first log, so the snapshot was lost);
 //! - a non-empty log newer than the one the snapshot names (an older
-//!   snapshot put back);
+//!   snapshot put back), or a non-empty older one when the named log is
+//!   missing (the new log of a rotation lost);
 //! - a damaged record: a failed checksum or unparseable JSON anywhere, the
 //!   last line included when it ends with a newline. Only a last line
 //!   without a newline is a write cut short by a crash; it was never
@@ -125,6 +126,24 @@ pub fn recover(config: &ServeConfig, dir: Option<&Path>) -> Result<Recovered, St
         }
     }
     let path = log_path(dir, next_log);
+    if !logs.iter().any(|(n, _)| *n == next_log) {
+        // A rotation creates the new log before the snapshot naming it, so
+        // an older log with records and no named one means the named log
+        // was lost: the older one may hold rewards acknowledged after the
+        // snapshot, so it is not "covered".
+        for (n, older) in &logs {
+            let len = fs::metadata(older).map_err(io(older))?.len();
+            if *n < next_log && len > 0 {
+                return Err(StoreError::Unaccounted {
+                    path: older.clone(),
+                    message: format!(
+                        "snapshot.json names log-{next_log}.jsonl, which is missing, so this \
+                         older log may hold records the snapshot does not cover"
+                    ),
+                });
+            }
+        }
+    }
     let good_len = replay(&path, &mut masters, &mut pending)?;
     // Older logs are covered by the snapshot; a newer one is empty (checked
     // above): created just before a snapshot that never landed.
@@ -145,7 +164,7 @@ pub fn recover(config: &ServeConfig, dir: Option<&Path>) -> Result<Recovered, St
         };
         write_snapshot_file(dir, &state).map_err(|e| StoreError::Io {
             path: snap_path.clone(),
-            source: std::io::Error::other(e),
+            source: std::io::Error::other(e.to_string()),
         })?;
     }
     let mut file = OpenOptions::new()

@@ -32,6 +32,11 @@ use crate::server::bandit::BanditRuntime;
 const MIN_APPLY_PERIOD: Duration = Duration::from_millis(1);
 const MAX_APPLY_PERIOD: Duration = Duration::from_secs(100 * 365 * 86_400);
 
+/// The wait before retrying a failed snapshot, doubled after each failure
+/// up to the maximum.
+const SNAPSHOT_BACKOFF_MIN: Duration = Duration::from_millis(50);
+const SNAPSHOT_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
 /// The period of `update_every_seconds = s`, clamped (NaN to the minimum).
 fn apply_period(s: f64) -> Duration {
     let d = Duration::try_from_secs_f64(s).unwrap_or(if s > 0.0 {
@@ -42,24 +47,58 @@ fn apply_period(s: f64) -> Duration {
     d.clamp(MIN_APPLY_PERIOD, MAX_APPLY_PERIOD)
 }
 
+/// Why a snapshot write did not end well.
+#[derive(Debug)]
+pub(super) enum SnapshotFailure {
+    /// The snapshot was not put in place: the previous one stands.
+    NotWritten(String),
+    /// The snapshot was renamed into place, so it is the one a start reads,
+    /// but the directory fsync failed: the rename (and the creation of the
+    /// log it names) may not survive a crash.
+    Unsynced(String),
+}
+
+impl std::fmt::Display for SnapshotFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SnapshotFailure::NotWritten(e) => f.write_str(e),
+            SnapshotFailure::Unsynced(e) => write!(f, "{e} (after the snapshot was put in place)"),
+        }
+    }
+}
+
 /// Write a snapshot atomically: a temporary file, fsynced and renamed, then
 /// the directory fsynced. The temporary is removed on failure, so that a
-/// full disk is not made fuller by every retry.
-pub(super) fn write_snapshot_file(dir: &Path, state: &SnapshotState) -> Result<(), String> {
-    let bytes = encode_snapshot(state)?;
+/// full disk is not made fuller by every retry. The directory is opened
+/// before the rename, so that running out of descriptors cannot fail the
+/// fsync after the snapshot is already in place; a failed directory fsync
+/// is retried once.
+pub(super) fn write_snapshot_file(
+    dir: &Path,
+    state: &SnapshotState,
+) -> Result<(), SnapshotFailure> {
+    let bytes = encode_snapshot(state).map_err(SnapshotFailure::NotWritten)?;
     let tmp = dir.join("snapshot.json.tmp");
     let target = dir.join("snapshot.json");
-    let write = || -> std::io::Result<()> {
+    let failed = |e: std::io::Error| format!("{}: {e}", target.display());
+    let put = || -> std::io::Result<File> {
+        let dir_handle = File::open(dir)?;
         let mut f = File::create(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, &target)?;
-        File::open(dir)?.sync_all()
+        Ok(dir_handle)
     };
-    write().map_err(|e| {
+    let dir_handle = put().map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        format!("{}: {e}", target.display())
-    })
+        SnapshotFailure::NotWritten(failed(e))
+    })?;
+    dir_handle
+        .sync_all()
+        .or_else(|_| dir_handle.sync_all())
+        .map_err(|e| {
+            SnapshotFailure::Unsynced(format!("fsync of the state directory: {}", failed(e)))
+        })
 }
 
 /// The update thread.
@@ -77,6 +116,16 @@ pub struct Writer {
     broken: Option<String>,
     /// Per bandit with time-based updates: when the buffer is next applied.
     apply_due: Vec<Option<(Duration, Instant)>>,
+    /// Snapshots attempted (for the tests of the retry schedule).
+    snapshots_tried: u64,
+    /// After a failed snapshot: no other is tried before this instant.
+    snapshot_retry_at: Instant,
+    /// The wait after the next failure (zero while snapshots succeed).
+    snapshot_backoff: Duration,
+    /// Older logs kept after a snapshot whose directory fsync failed (a
+    /// crash could bring the previous snapshot back, which names them);
+    /// deleted after the next snapshot that is synced.
+    superseded: Vec<std::path::PathBuf>,
 }
 
 impl Writer {
@@ -108,6 +157,10 @@ impl Writer {
             unsynced: false,
             broken: None,
             apply_due,
+            snapshots_tried: 0,
+            snapshot_retry_at: now,
+            snapshot_backoff: Duration::ZERO,
+            superseded: Vec::new(),
         }
     }
 
@@ -226,17 +279,38 @@ impl Writer {
         }
         if self.broken.is_some() && !records.is_empty() {
             // A snapshot holds everything acknowledged and starts a clean log.
-            if self.snapshot().is_ok() {
+            if self.snapshot_when_due().is_ok() {
                 self.broken = None;
             }
         }
         let written = self.write(&records);
         if let Err(e) = &written {
+            // Undone here, not by the request handlers: a handler dropped by
+            // a timeout or a disconnect would otherwise leave its reward
+            // `Committing` (refused as in progress until it expires) or its
+            // decision pending. Before the acks, so a retry that follows
+            // one finds the decision open again.
+            for rec in &records {
+                match *rec {
+                    LogRecord::Reward { b, id, .. } => {
+                        if let Some(rt) = self.runtimes.get(b as usize) {
+                            rt.reopen(id);
+                        }
+                    }
+                    LogRecord::Decision { b, id, .. } => {
+                        if let Some(rt) = self.runtimes.get(b as usize) {
+                            rt.remove_pending(id);
+                        }
+                    }
+                    _ => {}
+                }
+            }
             for ack in acks {
                 let _ = ack.send(Err(e.clone()));
             }
             return shutdown;
         }
+        let durable = self.log.is_some();
         let mut changed = vec![false; self.masters.len()];
         for rec in &records {
             let b = rec.bandit();
@@ -256,6 +330,10 @@ impl Writer {
                     rt.mark_rewarded(id, arm, ctx, issued);
                     rt.count_reward(arm as usize, r);
                 }
+                // Counted here, with the master's count, even if the handler
+                // is gone; without a state dir nothing is awaited and the
+                // handler counts it.
+                LogRecord::Decision { arm, .. } if durable => rt.count_decision(arm as usize),
                 LogRecord::Reserve { upto, .. } => {
                     rt.reserved.fetch_max(upto, Ordering::AcqRel);
                 }
@@ -275,9 +353,28 @@ impl Writer {
         self.records_since_snapshot += records.len() as u64;
         if self.log.is_some() && self.records_since_snapshot >= self.snapshot_every {
             // A failed snapshot leaves the log growing; it is retried later.
-            let _ = self.snapshot();
+            let _ = self.snapshot_when_due();
         }
         shutdown
+    }
+
+    /// A snapshot, unless one failed recently: each failure doubles the
+    /// wait before the next try (up to [`SNAPSHOT_BACKOFF_MAX`]), so a full
+    /// disk is not rewritten with the whole state on every batch.
+    fn snapshot_when_due(&mut self) -> Result<(), String> {
+        let now = Instant::now();
+        if now < self.snapshot_retry_at {
+            return Err("a snapshot failed moments ago; retrying later".into());
+        }
+        let r = self.snapshot();
+        if r.is_ok() {
+            self.snapshot_backoff = Duration::ZERO;
+        } else {
+            self.snapshot_backoff =
+                (self.snapshot_backoff * 2).clamp(SNAPSHOT_BACKOFF_MIN, SNAPSHOT_BACKOFF_MAX);
+            self.snapshot_retry_at = now + self.snapshot_backoff;
+        }
+        r
     }
 
     /// Append a batch to the log. On failure nothing of it stays in the log.
@@ -369,6 +466,7 @@ impl Writer {
         let Some(log) = &mut self.log else {
             return Ok(());
         };
+        self.snapshots_tried += 1;
         let dir = log.dir.clone();
         let next = log.number + 1;
         let new_path = log_path(&dir, next);
@@ -388,17 +486,34 @@ impl Writer {
                 .map(|rt| rt.pending_entries())
                 .collect(),
         };
-        if let Err(e) = write_snapshot_file(&dir, &snap) {
-            // Empty and named by no snapshot: recovery would delete it too.
-            drop(new_file);
-            let _ = fs::remove_file(&new_path);
-            return Err(e);
-        }
+        let unsynced = match write_snapshot_file(&dir, &snap) {
+            Ok(()) => None,
+            Err(SnapshotFailure::NotWritten(e)) => {
+                // Empty and named by no snapshot: recovery would delete it too.
+                drop(new_file);
+                let _ = fs::remove_file(&new_path);
+                return Err(e);
+            }
+            Err(SnapshotFailure::Unsynced(e)) => Some(e),
+        };
+        // The snapshot is in place and names the new log: from here on the
+        // new log is the one a start replays, whatever else fails.
         let old = log_path(&dir, log.number);
         log.rotate(next, new_file);
-        let _ = fs::remove_file(old);
         self.records_since_snapshot = 0;
         self.unsynced = false;
+        if let Some(e) = unsynced {
+            // A crash could still bring the previous snapshot back, which
+            // names the old log, and lose the new log's name: keep the old
+            // log, and acknowledge nothing until a snapshot is synced.
+            self.superseded.push(old);
+            self.broken = Some(e.clone());
+            return Err(e);
+        }
+        let _ = fs::remove_file(old);
+        for older in self.superseded.drain(..) {
+            let _ = fs::remove_file(older);
+        }
         Ok(())
     }
 }
@@ -409,7 +524,8 @@ mod tests {
     use umpire_sim::serve::{ServedBandit, ServerSettings};
 
     use super::*;
-    use crate::server::store::recover;
+    use crate::server::bandit::{Pending, PendingState};
+    use crate::server::store::{now_ms, recover};
 
     /// A config validation would refuse is still no reason to panic.
     #[test]
@@ -472,5 +588,189 @@ mod tests {
             assert!(now.checked_add(d).is_some(), "{s}");
         }
         assert_eq!(apply_period(5.0), Duration::from_secs(5));
+    }
+
+    /// A scratch state directory, removed when dropped.
+    struct Scratch(std::path::PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("umpire-writer-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        Scratch(dir)
+    }
+
+    /// A writer on a state directory with one two-armed bandit, and its runtime.
+    fn durable_writer(dir: &Path, snapshot_every: u64) -> (Writer, Arc<BanditRuntime>) {
+        let config = ServeConfig {
+            name: "w".into(),
+            seed: 1,
+            experiments: Vec::new(),
+            bandits: vec![ServedBandit {
+                name: "b".into(),
+                arms: vec!["x".into(), "y".into()],
+                policy: PolicySpec::Uniform,
+                contexts: Vec::new(),
+                update: UpdateEvery::Rewards(1),
+                means: None,
+            }],
+            server: ServerSettings {
+                snapshot_every,
+                ..ServerSettings::default()
+            },
+        };
+        let recovered = recover(&config, Some(dir)).expect("recover");
+        let rt = Arc::new(BanditRuntime::new(
+            0,
+            config.bandits[0].clone(),
+            1,
+            None,
+            recovered.masters[0].state.clone(),
+            0,
+        ));
+        (Writer::new(&config, recovered, vec![rt.clone()]), rt)
+    }
+
+    /// Make every log write fail: the live log's handle becomes read-only.
+    fn fail_writes(w: &mut Writer) {
+        let log = w.log.as_mut().expect("a log");
+        log.file = File::open(log_path(&log.dir, log.number)).expect("reopen");
+    }
+
+    fn pending(rt: &BanditRuntime, id: u64) -> Option<PendingState> {
+        rt.pending_entries()
+            .into_iter()
+            .find(|&(i, _)| i == id)
+            .map(|(_, p)| p.state)
+    }
+
+    fn open(state: PendingState) -> Pending {
+        Pending {
+            arm: 1,
+            ctx: 0,
+            issued_ms: now_ms(),
+            state,
+        }
+    }
+
+    /// The request handler may be gone (a timeout or a disconnect drops it)
+    /// when a write fails, so the writer itself undoes what the handler
+    /// prepared: a reward's decision is open to a retry again, a decision
+    /// is not left pending. And a decision that was written is counted even
+    /// if nobody waits for the answer.
+    #[test]
+    fn the_writer_settles_bookkeeping_whether_or_not_the_handler_waits() {
+        let dir = scratch("settle");
+        let (mut w, rt) = durable_writer(&dir.0, 1_000_000);
+        fail_writes(&mut w);
+        rt.put_pending(5, open(PendingState::Committing));
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        // The handler is gone: its receiver was dropped.
+        drop(w.process(&mut vec![Msg::Reward {
+            bandit: 0,
+            id: 5,
+            arm: 1,
+            ctx: 0,
+            reward: 1.0,
+            issued_ms: now_ms(),
+            t: now_ms(),
+            ack: tx,
+        }]));
+        assert!(matches!(rx.try_recv(), Ok(Err(_))), "the write failed");
+        assert_eq!(pending(&rt, 5), Some(PendingState::Open));
+        assert_eq!(rt.rewards[1].load(Ordering::Relaxed), 0);
+
+        let (mut w, rt) = durable_writer(&dir.0.join("decision"), 1_000_000);
+        fail_writes(&mut w);
+        rt.put_pending(6, open(PendingState::Open));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        drop(rx);
+        drop(w.process(&mut vec![Msg::Decision {
+            bandit: 0,
+            id: 6,
+            arm: 1,
+            ctx: 0,
+            t: now_ms(),
+            unit: "u".into(),
+            ack: Some(tx),
+        }]));
+        assert_eq!(pending(&rt, 6), None, "an unwritten decision stays pending");
+        assert_eq!(rt.decisions[1].load(Ordering::Relaxed), 0);
+
+        let (mut w, rt) = durable_writer(&dir.0.join("written"), 1_000_000);
+        rt.put_pending(7, open(PendingState::Open));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        drop(rx);
+        drop(w.process(&mut vec![Msg::Decision {
+            bandit: 0,
+            id: 7,
+            arm: 1,
+            ctx: 0,
+            t: now_ms(),
+            unit: "u".into(),
+            ack: Some(tx),
+        }]));
+        assert_eq!(w.masters[0].decisions, vec![0, 1]);
+        assert_eq!(
+            rt.decisions[1].load(Ordering::Relaxed),
+            1,
+            "the live count agrees with the state"
+        );
+    }
+
+    /// The most snapshots a schedule starting at `SNAPSHOT_BACKOFF_MIN` and
+    /// doubling up to `SNAPSHOT_BACKOFF_MAX` allows within `elapsed`.
+    fn attempts_allowed(elapsed: Duration) -> u64 {
+        let (mut n, mut t, mut wait) = (1, Duration::ZERO, SNAPSHOT_BACKOFF_MIN);
+        while t + wait <= elapsed {
+            t += wait;
+            n += 1;
+            wait = (wait * 2).min(SNAPSHOT_BACKOFF_MAX);
+        }
+        n
+    }
+
+    /// A rotation that fails is not retried on every batch, but after a
+    /// wait that doubles; once the obstacle is gone it succeeds.
+    #[test]
+    fn a_failing_rotation_backs_off() {
+        let dir = scratch("backoff");
+        let (mut w, _rt) = durable_writer(&dir.0, 1);
+        // The next log's name taken by a directory: creating it fails.
+        let blocker = log_path(&dir.0, 1);
+        fs::create_dir(&blocker).expect("blocker");
+        let start = Instant::now();
+        for i in 0..200u64 {
+            let (tx, _rx) = tokio::sync::oneshot::channel();
+            drop(w.process(&mut vec![Msg::Reserve {
+                bandit: 0,
+                upto: (i + 1) * crate::server::bandit::ID_BLOCK,
+                ack: tx,
+            }]));
+        }
+        let allowed = attempts_allowed(start.elapsed());
+        assert!(
+            (1..=allowed).contains(&w.snapshots_tried),
+            "{} snapshot attempts in 200 batches ({allowed} allowed)",
+            w.snapshots_tried
+        );
+        assert_eq!(w.log.as_ref().map(|l| l.number), Some(0));
+        fs::remove_dir(&blocker).expect("unblock");
+        std::thread::sleep(
+            w.snapshot_retry_at
+                .saturating_duration_since(Instant::now()),
+        );
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        drop(w.process(&mut vec![Msg::Reserve {
+            bandit: 0,
+            upto: 201 * crate::server::bandit::ID_BLOCK,
+            ack: tx,
+        }]));
+        assert_eq!(w.log.as_ref().map(|l| l.number), Some(1), "rotated");
     }
 }
