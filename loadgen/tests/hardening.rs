@@ -291,6 +291,36 @@ async fn the_stall_spares_the_probes() -> R {
     Ok(())
 }
 
+/// The stall is inside the request timeout: a one-minute stall with
+/// `request_timeout_ms = 300` is answered 503 `timeout`, and the server
+/// then stops at once. The stall used to run before the timeout, so the
+/// request hung for the whole minute and shutdown waited on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_is_bounded_by_the_request_timeout() -> R {
+    let server = serve_with(
+        |s| {
+            s.request_timeout_ms = 300;
+            s.stall = Some(Stall {
+                every: 1,
+                ms: 60_000,
+            });
+        },
+        None,
+    )
+    .await?;
+    let url = format!("http://{}/v1/assign/ab?unit=u1", server.addr);
+    let resp = tokio::time::timeout(BOUND, reqwest::Client::new().get(url).send())
+        .await
+        .map_err(|_| format!("a stalled request was unanswered after {BOUND:?}"))??;
+    assert_eq!(resp.status(), 503);
+    let v: Value = resp.json().await?;
+    assert_eq!(v["error"]["code"], "timeout", "{v}");
+    tokio::time::timeout(BOUND, server.shutdown())
+        .await
+        .map_err(|_| format!("shutdown took longer than {BOUND:?}"))??;
+    Ok(())
+}
+
 /// A client that stops reading a large response cannot hold a stopping
 /// server for the idle timeout (here a minute): each connection gets the
 /// request timeout (300 ms) and a second to finish once shutdown begins.

@@ -393,14 +393,25 @@ async fn observe(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Re
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     // Probes never stall: a stalled server must still say it is alive.
     let probe = matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics");
-    if let Some(stall) = s.config.server.stall
-        && !probe
-        && n % stall.every == 0
-    {
-        tokio::time::sleep(Duration::from_millis(stall.ms)).await;
-    }
+    let stall = s
+        .config
+        .server
+        .stall
+        .filter(|st| !probe && n % st.every == 0)
+        .map_or(Duration::ZERO, |st| Duration::from_millis(st.ms));
+    // The stall is part of the request, inside its timeout: a stall longer
+    // than `request_timeout_ms` is answered 503 `timeout` at the timeout, and
+    // a stopping server never waits on a stall beyond it.
+    let run = async {
+        // Not even a zero sleep on the common path: it would wait for a
+        // timer tick.
+        if !stall.is_zero() {
+            tokio::time::sleep(stall).await;
+        }
+        next.run(req).await
+    };
     let timeout = Duration::from_millis(s.config.server.request_timeout_ms);
-    let resp = match tokio::time::timeout(timeout, next.run(req)).await {
+    let resp = match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
