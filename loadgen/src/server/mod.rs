@@ -360,9 +360,13 @@ async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// Compare in time independent of where the strings differ.
+/// Compare in time independent of where the strings differ and of their
+/// lengths: both are hashed first, so a wrong guess learns neither the
+/// position of its first wrong byte nor whether its length is right.
 pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn require_token(
@@ -432,4 +436,18 @@ async fn observe(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Re
         .with_label_values(&[route.as_str()])
         .observe(started.elapsed().as_secs_f64());
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn same_secret_compares_whole_strings() {
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(same_secret(b"", b""));
+        for other in [&b"s3cre"[..], b"s3cret!", b"s3creT", b"", b"S3cret"] {
+            assert!(!same_secret(b"s3cret", other), "{other:?}");
+        }
+    }
 }
