@@ -170,13 +170,8 @@ fn read_server(ctx: &mut Ctx, root: &mut Table) -> Option<(u64, ServerSettings)>
         (min, caps::HEADER_READ_TIMEOUT_MS),
     )
     .or(s.header_read_timeout_ms, &mut ok);
-    s.idle_timeout_ms = ranged_count(
-        ctx,
-        &mut t,
-        "idle_timeout_ms",
-        (min, caps::IDLE_TIMEOUT_MS),
-    )
-    .or(s.idle_timeout_ms, &mut ok);
+    s.idle_timeout_ms = ranged_count(ctx, &mut t, "idle_timeout_ms", (min, caps::IDLE_TIMEOUT_MS))
+        .or(s.idle_timeout_ms, &mut ok);
     s.max_connections = bounded_size(ctx, &mut t, "max_connections", caps::MAX_CONNECTIONS)
         .or(s.max_connections, &mut ok);
     t.finish(ctx);
