@@ -129,24 +129,40 @@ async fn a_half_sent_request_is_closed_at_the_header_timeout() -> R {
         "a half-sent request was still open after {BOUND:?}"
     );
 
-    // Dripping bytes does not extend the deadline.
+    // Dripping bytes does not extend the deadline: the close must come
+    // while the drip is still going. 100 bytes, one every 50 ms, take 5 s; a
+    // server that restarted its deadline on each byte would never close
+    // during them (50 ms between bytes < 300 ms), only 300 ms after the
+    // last. The close must be seen with at least half the bytes unsent
+    // (2.5 s, 8× the timeout), so a slow machine has margin and the
+    // restart-per-byte server cannot pass.
     let mut drip = TcpStream::connect(server.addr).await?;
-    let t = Instant::now();
-    let head = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    let mut closed = false;
-    for &b in head {
-        if drip.write_all(&[b]).await.is_err() || t.elapsed() > BOUND {
-            closed = true;
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: {}",
+        "a".repeat(100 - 40)
+    );
+    assert_eq!(head.len(), 100);
+    let mut sent = 0;
+    let mut buf = [0u8; 64];
+    for &b in head.as_bytes() {
+        if drip.write_all(&[b]).await.is_err() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        sent += 1;
+        // A read between bytes sees the close (EOF or reset) as it happens.
+        let closed = tokio::select! {
+            r = drip.read(&mut buf) => matches!(r, Ok(0) | Err(_)),
+            () = tokio::time::sleep(Duration::from_millis(50)) => false,
+        };
+        if closed {
+            break;
+        }
     }
-    // 48 bytes at 100 ms each outlast the 300 ms deadline by far; a closed
-    // socket shows on a write or, at the latest, on a read.
-    if !closed {
-        closed = closed_within(&mut drip).await.is_some();
-    }
-    assert!(closed, "a dripped request head was never closed");
+    assert!(
+        sent <= head.len() / 2,
+        "a dripped request head was still open after {sent} of {} bytes, one every 50 ms",
+        head.len()
+    );
 
     // The server still serves.
     let mut ok = TcpStream::connect(server.addr).await?;
@@ -272,6 +288,81 @@ async fn the_stall_spares_the_probes() -> R {
         assert_eq!(resp.status(), 200, "{path}");
     }
     server.shutdown().await?;
+    Ok(())
+}
+
+/// The stall is inside the request timeout: a one-minute stall with
+/// `request_timeout_ms = 300` is answered 503 `timeout`, and the server
+/// then stops at once. The stall used to run before the timeout, so the
+/// request hung for the whole minute and shutdown waited on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_is_bounded_by_the_request_timeout() -> R {
+    let server = serve_with(
+        |s| {
+            s.request_timeout_ms = 300;
+            s.stall = Some(Stall {
+                every: 1,
+                ms: 60_000,
+            });
+        },
+        None,
+    )
+    .await?;
+    let url = format!("http://{}/v1/assign/ab?unit=u1", server.addr);
+    let resp = tokio::time::timeout(BOUND, reqwest::Client::new().get(url).send())
+        .await
+        .map_err(|_| format!("a stalled request was unanswered after {BOUND:?}"))??;
+    assert_eq!(resp.status(), 503);
+    let v: Value = resp.json().await?;
+    assert_eq!(v["error"]["code"], "timeout", "{v}");
+    tokio::time::timeout(BOUND, server.shutdown())
+        .await
+        .map_err(|_| format!("shutdown took longer than {BOUND:?}"))??;
+    Ok(())
+}
+
+/// A client that stops reading a large response cannot hold a stopping
+/// server for the idle timeout (here a minute): each connection gets the
+/// request timeout (300 ms) and a second to finish once shutdown begins.
+/// The response (about 200 000 assignments, several MB) outgrows the
+/// socket buffers (a 4 KiB receive buffer here, at most 4 MiB of send
+/// buffer on Linux by default), so the server is still writing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_reader_does_not_hold_shutdown() -> R {
+    const UNITS: usize = 200_000;
+    let server = serve_with(
+        |s| {
+            s.request_timeout_ms = 300;
+            s.idle_timeout_ms = 60_000;
+            s.max_batch = UNITS;
+            s.max_body_bytes = 16 << 20;
+        },
+        None,
+    )
+    .await?;
+    let units: Vec<String> = (0..UNITS).map(|i| format!("unit-{i}")).collect();
+    let body = serde_json::to_vec(&json!({ "units": units }))?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    let mut c = socket.connect(server.addr).await?;
+    let head = format!(
+        "POST /v1/assign HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes()).await?;
+    c.write_all(&body).await?;
+    // The answer has begun (its status line is here); then stop reading.
+    let mut first = [0u8; 12];
+    tokio::time::timeout(BOUND, c.read_exact(&mut first))
+        .await
+        .map_err(|_| "no response")??;
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let t = Instant::now();
+    tokio::time::timeout(BOUND, server.shutdown())
+        .await
+        .map_err(|_| format!("shutdown waited on a stuck reader for over {BOUND:?}"))??;
+    assert!(t.elapsed() < BOUND);
+    drop(c);
     Ok(())
 }
 

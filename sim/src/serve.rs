@@ -73,7 +73,8 @@ pub enum Fsync {
 
 /// A test-only fault: stall one request in every `every` for `ms` ms.
 /// Never applied to `/healthz`, `/readyz` or `/metrics`, so a stalled
-/// server still answers its probes.
+/// server still answers its probes. The stall counts against
+/// `request_timeout_ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stall {
     pub every: u64,
@@ -96,9 +97,11 @@ pub struct ServerSettings {
     pub stall: Option<Stall>,
     /// A connection must deliver each request head within this many
     /// milliseconds of its first byte (the first request: of the accept).
+    /// At least [`caps::MIN_CONNECTION_TIMEOUT_MS`].
     pub header_read_timeout_ms: u64,
     /// A keep-alive connection with no request in progress is closed after
-    /// this many milliseconds without a byte.
+    /// this many milliseconds without a byte read or written. At least
+    /// [`caps::MIN_CONNECTION_TIMEOUT_MS`].
     pub idle_timeout_ms: u64,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
@@ -124,6 +127,10 @@ pub mod caps {
     pub const STALL_MS: u64 = 60_000;
     /// One stall in at most a billion requests.
     pub const STALL_EVERY: u64 = 1_000_000_000;
+    /// The shortest header-read and idle timeouts, 100 ms: the connection
+    /// watchdog wakes at these deadlines, so 1 ms on hundreds of connections
+    /// would burn CPU, and no real client sends a head that fast anyway.
+    pub const MIN_CONNECTION_TIMEOUT_MS: u64 = 100;
     /// 10 minutes to send a request head.
     pub const HEADER_READ_TIMEOUT_MS: u64 = 600_000;
     /// One hour idle.

@@ -472,12 +472,6 @@ fn server_settings_are_bounded() {
         ),
         ("max_batch", "max_batch", caps::MAX_BATCH),
         ("snapshot_every", "snapshot_every", caps::SNAPSHOT_EVERY),
-        (
-            "header_read_timeout_ms",
-            "header_read_timeout_ms",
-            caps::HEADER_READ_TIMEOUT_MS,
-        ),
-        ("idle_timeout_ms", "idle_timeout_ms", caps::IDLE_TIMEOUT_MS),
         ("max_connections", "max_connections", caps::MAX_CONNECTIONS),
     ];
     for &(key, path, max) in cases {
@@ -499,6 +493,20 @@ fn server_settings_are_bounded() {
         );
         serve("x.toml", &format!("{BASE}[server]\n{key} = {max}\n"));
     }
+    for (key, max) in [
+        ("header_read_timeout_ms", caps::HEADER_READ_TIMEOUT_MS),
+        ("idle_timeout_ms", caps::IDLE_TIMEOUT_MS),
+    ] {
+        let col = key.len() + 4;
+        assert_eq!(
+            lines(&format!("{BASE}[server]\n{key} = {}\n", max + 1)),
+            [format!(
+                "bad.toml:7:{col}: server.{key}: must be at most {max}, found {}",
+                max + 1
+            )],
+        );
+        serve("x.toml", &format!("{BASE}[server]\n{key} = {max}\n"));
+    }
     assert_eq!(
         lines(&format!(
             "{BASE}[server]\nfsync = {{ interval_ms = 60001 }}\n"
@@ -510,6 +518,27 @@ fn server_settings_are_bounded() {
         &format!("{BASE}[server]\nfsync = {{ interval_ms = 60000 }}\n"),
     );
     assert_eq!(c.server.fsync, Fsync::IntervalMs(60_000));
+}
+
+/// A 1 ms header-read or idle timeout woke the connection watchdog every
+/// millisecond on every connection (CPU burn, as `update_every_seconds =
+/// 1e-300` did): both have a floor of 100 ms, reported at the value.
+#[test]
+fn connection_timeouts_have_a_floor() {
+    let min: u64 = 100;
+    for key in ["header_read_timeout_ms", "idle_timeout_ms"] {
+        let col = key.len() + 4;
+        for value in [0, 1, min - 1] {
+            assert_eq!(
+                lines(&format!("{BASE}[server]\n{key} = {value}\n")),
+                [format!(
+                    "bad.toml:7:{col}: server.{key}: must be at least {min}, found {value}"
+                )],
+                "{key} = {value}"
+            );
+        }
+        serve("x.toml", &format!("{BASE}[server]\n{key} = {min}\n"));
+    }
 }
 
 /// `stall = { every = 1, ms = 9223372036854775807 }` hung every request

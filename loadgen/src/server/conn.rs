@@ -8,17 +8,24 @@
 //! connection has a [`Clock`] in one of three phases:
 //! - `Head`: a request head is expected; it must be complete within the
 //!   header-read timeout of the accept or of its first byte;
-//! - `Idle`: between keep-alive requests, with no byte yet; closed after the
-//!   idle timeout;
+//! - `Idle`: no request in the router; closed after the idle timeout without
+//!   a byte moved either way. A response being written to a slow reader is
+//!   `Idle` too (hyper writes it after the router has answered), but every
+//!   write that makes progress restarts the clock, so a reader that keeps
+//!   reading is never cut, and one that stops reading is closed after the
+//!   idle timeout like a silent client;
 //! - `Busy`: a request is in the router, whose own timeout
 //!   (`request_timeout_ms`) bounds it.
 //!
-//! A connection that misses its deadline is dropped, which closes the socket:
-//! no response is in progress in `Head` or `Idle`, so nothing is cut short.
-//! The cap is a semaphore taken before `accept`, so connections beyond it wait
-//! in the kernel's listen backlog without holding a descriptor, and are served
-//! as soon as a slot frees. Graceful shutdown stops accepting, lets in-flight
-//! requests finish and waits until every slot is back.
+//! A connection that misses its deadline is dropped, which closes the socket.
+//! The watchdog sleeps until the phase's deadline, or, while `Busy`, until the
+//! phase changes: it never polls. The cap is a semaphore taken before
+//! `accept`, so connections beyond it wait in the kernel's listen backlog
+//! without holding a descriptor, and are served as soon as a slot frees.
+//! Graceful shutdown stops accepting and lets in-flight requests finish, but
+//! each connection gets at most [`Limits::drain`] (the request timeout and
+//! one second to write the answer) before it is dropped, so a slow reader
+//! cannot hold a stopping server for the idle timeout.
 
 use std::future::Future;
 use std::io;
@@ -32,7 +39,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 use umpire_sim::serve::{ServerSettings, caps};
@@ -43,17 +50,24 @@ pub struct Limits {
     pub header_read: Duration,
     pub idle: Duration,
     pub max_connections: usize,
+    /// How long a connection may keep a stopping server waiting.
+    pub drain: Duration,
 }
 
 impl Limits {
-    /// Clamped to the validated ranges, for settings built in code: a zero
-    /// timeout would spin the watchdog, and a huge one overflow an `Instant`.
+    /// Clamped to the validated ranges, for settings built in code: a tiny
+    /// timeout would wake the watchdog too often, and a huge one overflow an
+    /// `Instant`.
     pub fn of(s: &ServerSettings) -> Self {
-        let ms = |v: u64, cap: u64| Duration::from_millis(v.clamp(1, cap));
+        let min = caps::MIN_CONNECTION_TIMEOUT_MS;
+        let ms = |v: u64, cap: u64| Duration::from_millis(v.clamp(min, cap));
         Self {
             header_read: ms(s.header_read_timeout_ms, caps::HEADER_READ_TIMEOUT_MS),
             idle: ms(s.idle_timeout_ms, caps::IDLE_TIMEOUT_MS),
             max_connections: s.max_connections.clamp(1, caps::MAX_CONNECTIONS as usize),
+            drain: Duration::from_millis(
+                s.request_timeout_ms.clamp(1, caps::REQUEST_TIMEOUT_MS) + 1_000,
+            ),
         }
     }
 }
@@ -74,28 +88,51 @@ struct State {
 }
 
 /// One connection's phase, shared by its reader, its service and its
-/// watchdog.
+/// watchdog. `changed` wakes the watchdog when a deadline may have moved
+/// earlier or appeared (`Idle` to `Head`, `Busy` to `Idle`); later deadlines
+/// it finds when it wakes at the old one.
 #[derive(Debug)]
-struct Clock(Mutex<State>);
+struct Clock {
+    state: Mutex<State>,
+    changed: Notify,
+}
 
 impl Clock {
     fn new() -> Self {
-        Self(Mutex::new(State {
-            phase: Phase::Head,
-            since: Instant::now(),
-            in_flight: 0,
-        }))
+        Self {
+            state: Mutex::new(State {
+                phase: Phase::Head,
+                since: Instant::now(),
+                in_flight: 0,
+            }),
+            changed: Notify::new(),
+        }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Bytes arrived: an idle connection starts a request head.
     fn read(&self) {
+        let started = self.with(|s| {
+            let idle = s.phase == Phase::Idle;
+            if idle {
+                s.phase = Phase::Head;
+                s.since = Instant::now();
+            }
+            idle
+        });
+        if started {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Bytes of a response left: the reader is alive, so an idle
+    /// connection's clock restarts (its deadline only moves later).
+    fn wrote(&self) {
         self.with(|s| {
             if s.phase == Phase::Idle {
-                s.phase = Phase::Head;
                 s.since = Instant::now();
             }
         });
@@ -109,13 +146,18 @@ impl Clock {
     }
 
     fn end(&self) {
-        self.with(|s| {
+        let idle = self.with(|s| {
             s.in_flight = s.in_flight.saturating_sub(1);
-            if s.in_flight == 0 {
+            let idle = s.in_flight == 0;
+            if idle {
                 s.phase = Phase::Idle;
                 s.since = Instant::now();
             }
+            idle
         });
+        if idle {
+            self.changed.notify_one();
+        }
     }
 
     fn deadline(&self, l: &Limits) -> Option<Instant> {
@@ -129,17 +171,21 @@ impl Clock {
 
 /// Resolves when the connection has missed its deadline.
 ///
-/// It re-reads the phase at least every min(header, idle): a phase that
-/// begins after a wake-up at `w` has a deadline after `w` + min(header,
-/// idle), so no deadline is overslept.
+/// It sleeps until the current deadline or a phase change, whichever comes
+/// first; while `Busy` it has no deadline and waits for the change alone. A
+/// change signalled between reading the deadline and waiting is not lost:
+/// `notify_one` keeps a permit for the next wait.
 async fn expired(clock: &Clock, l: &Limits) {
-    let step = l.header_read.min(l.idle);
     loop {
-        let now = Instant::now();
         match clock.deadline(l) {
-            Some(d) if d <= now => return,
-            Some(d) => tokio::time::sleep_until(d.min(now + step)).await,
-            None => tokio::time::sleep(step).await,
+            Some(d) if d <= Instant::now() => return,
+            Some(d) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(d) => {}
+                    () = clock.changed.notified() => {}
+                }
+            }
+            None => clock.changed.notified().await,
         }
     }
 }
@@ -188,7 +234,11 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.wrote();
+        }
+        r
     }
 
     fn poll_write_vectored(
@@ -196,7 +246,11 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.wrote();
+        }
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -277,16 +331,21 @@ pub async fn serve(
             });
             let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
             let mut conn = std::pin::pin!(conn);
+            // Polled only once draining, after a reset to its deadline.
+            let drained = tokio::time::sleep(limits.drain);
+            let mut drained = std::pin::pin!(drained);
             let mut draining = false;
             loop {
                 tokio::select! {
                     _ = conn.as_mut() => break,
                     () = expired(&clock, &limits) => break,
+                    () = drained.as_mut(), if draining => break,
                     r = stopping.changed(), if !draining => {
                         draining = true;
                         if r.is_ok() {
                             conn.as_mut().graceful_shutdown();
                         }
+                        drained.as_mut().reset(Instant::now() + limits.drain);
                     }
                 }
             }
@@ -296,7 +355,7 @@ pub async fn serve(
     drop(listener);
     let _ = stopping_tx.send(true);
     // Every slot back means every connection has closed; each is bounded by
-    // the request timeout or its header/idle deadline.
+    // its header/idle deadline or by `limits.drain`.
     let n = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(n).await;
 }

@@ -360,9 +360,16 @@ async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// Compare in time independent of where the strings differ.
+/// Compare in time independent of where the strings differ and of their
+/// lengths: both are hashed first, so a wrong guess learns neither the
+/// position of its first wrong byte nor whether its length is right.
 pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 async fn require_token(
@@ -393,14 +400,25 @@ async fn observe(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Re
     let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     // Probes never stall: a stalled server must still say it is alive.
     let probe = matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics");
-    if let Some(stall) = s.config.server.stall
-        && !probe
-        && n % stall.every == 0
-    {
-        tokio::time::sleep(Duration::from_millis(stall.ms)).await;
-    }
+    let stall = s
+        .config
+        .server
+        .stall
+        .filter(|st| !probe && n % st.every == 0)
+        .map_or(Duration::ZERO, |st| Duration::from_millis(st.ms));
+    // The stall is part of the request, inside its timeout: a stall longer
+    // than `request_timeout_ms` is answered 503 `timeout` at the timeout, and
+    // a stopping server never waits on a stall beyond it.
+    let run = async {
+        // Not even a zero sleep on the common path: it would wait for a
+        // timer tick.
+        if !stall.is_zero() {
+            tokio::time::sleep(stall).await;
+        }
+        next.run(req).await
+    };
     let timeout = Duration::from_millis(s.config.server.request_timeout_ms);
-    let resp = match tokio::time::timeout(timeout, next.run(req)).await {
+    let resp = match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -421,4 +439,18 @@ async fn observe(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Re
         .with_label_values(&[route.as_str()])
         .observe(started.elapsed().as_secs_f64());
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn same_secret_compares_whole_strings() {
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(same_secret(b"", b""));
+        for other in [&b"s3cre"[..], b"s3cret!", b"s3creT", b"", b"S3cret"] {
+            assert!(!same_secret(b"s3cret", other), "{other:?}");
+        }
+    }
 }

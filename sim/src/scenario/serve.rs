@@ -93,6 +93,29 @@ fn bounded_count(ctx: &mut Ctx, t: &mut Table, key: &'static str, max: u64) -> F
     }
 }
 
+/// An integer in `min`..=`max` at `key`, for a minimum above 1.
+fn ranged_count(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    key: &'static str,
+    (min, max): (u64, u64),
+) -> Field<u64> {
+    match t.count(ctx, key) {
+        Some((n, span)) if n < min => {
+            ctx.error(
+                &span,
+                &t.key_path(key),
+                format!("must be at least {min}, found {n}"),
+                None,
+            );
+            Field::Invalid
+        }
+        Some(_) => bounded_count(ctx, t, key, max),
+        None if t.table.get(key).is_some() => Field::Invalid,
+        None => Field::Absent,
+    }
+}
+
 /// Like [`bounded_count`] for a size held in a `usize`.
 fn bounded_size(ctx: &mut Ctx, t: &mut Table, key: &'static str, max: u64) -> Field<usize> {
     match bounded_count(ctx, t, key, max) {
@@ -139,14 +162,15 @@ fn read_server(ctx: &mut Ctx, root: &mut Table) -> Option<(u64, ServerSettings)>
     s.snapshot_every = bounded_count(ctx, &mut t, "snapshot_every", caps::SNAPSHOT_EVERY)
         .or(s.snapshot_every, &mut ok);
     s.stall = read_stall(ctx, &mut t).optional(&mut ok);
-    s.header_read_timeout_ms = bounded_count(
+    let min = caps::MIN_CONNECTION_TIMEOUT_MS;
+    s.header_read_timeout_ms = ranged_count(
         ctx,
         &mut t,
         "header_read_timeout_ms",
-        caps::HEADER_READ_TIMEOUT_MS,
+        (min, caps::HEADER_READ_TIMEOUT_MS),
     )
     .or(s.header_read_timeout_ms, &mut ok);
-    s.idle_timeout_ms = bounded_count(ctx, &mut t, "idle_timeout_ms", caps::IDLE_TIMEOUT_MS)
+    s.idle_timeout_ms = ranged_count(ctx, &mut t, "idle_timeout_ms", (min, caps::IDLE_TIMEOUT_MS))
         .or(s.idle_timeout_ms, &mut ok);
     s.max_connections = bounded_size(ctx, &mut t, "max_connections", caps::MAX_CONNECTIONS)
         .or(s.max_connections, &mut ok);
