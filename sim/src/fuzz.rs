@@ -170,7 +170,7 @@ fn within_caps(s: &Scenario) -> Result<(), String> {
                 .chain(env.drift_to.iter().flatten())
                 .chain(env.segments.iter().flat_map(|s| &s.means));
             for &m in means {
-                if !(m.abs() <= MAX_MAGNITUDE) {
+                if m.is_nan() || m.abs() > MAX_MAGNITUDE {
                     return Err(format!("an arm mean of {m} is beyond ±{MAX_MAGNITUDE}"));
                 }
             }
