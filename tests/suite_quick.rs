@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Two-sided 99.9% normal quantile: the Monte Carlo margin `near_theory`
-/// bounds use, and the one `suite --quick` keeps for a band on a rate.
-const Z999: f64 = 3.290_526_731_491_926;
+// The two-sided 99.9% normal quantile: the Monte Carlo margin `near_theory`
+// bounds use, and the one `suite --quick` keeps for a band on a rate.
+use umpire_sim::outcome::NEAR_THEORY_Z;
 
 #[test]
 fn quick_suite_passes_on_every_shipped_scenario() {
@@ -51,7 +51,7 @@ fn quick_suite_passes_on_every_shipped_scenario() {
     let cuped: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("cuped.json")).expect("cuped.json"))
             .expect("json");
-    let need = (Z999 * Z999 * 0.95 * 0.05 / (0.02 * 0.02)).ceil() as u64;
+    let need = (NEAR_THEORY_Z * NEAR_THEORY_Z * 0.95 * 0.05 / (0.02 * 0.02)).ceil() as u64;
     let reps = cuped["replications"].as_u64().expect("replications");
     assert!(
         reps >= need && reps < 2000,

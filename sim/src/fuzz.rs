@@ -68,6 +68,7 @@ pub fn check(text: &str, run: bool) -> Result<Checked, String> {
         }
         Ok(l) => l,
     };
+    within_caps(&loaded.scenario).map_err(|e| format!("valid but beyond the caps: {e}"))?;
     let ran = match loaded.scenario {
         Scenario::Experiment(exp) => {
             let small =
@@ -101,6 +102,82 @@ pub fn check(text: &str, run: bool) -> Result<Checked, String> {
         Scenario::Serve(_) | Scenario::Load(_) => false,
     };
     Ok(Checked::Valid { ran })
+}
+
+/// Whether a scenario that validated is within every cap of
+/// [`crate::scenario::limits`]: the multi-key checks validation makes, and
+/// the per-key caps, checked here again on the loaded values so that a key
+/// validation forgot to cap is a failure, not a silent pass.
+fn within_caps(s: &Scenario) -> Result<(), String> {
+    use crate::assignment::MAX_VARIANTS;
+    use crate::bandit::env::Delay;
+    use crate::scenario::limits::*;
+    let cap = |what: &str, n: f64, max: f64| {
+        if n <= max {
+            Ok(())
+        } else {
+            Err(format!("{what} = {n} is over the cap of {max}"))
+        }
+    };
+    match s {
+        Scenario::Experiment(exp) => {
+            check_experiment_shape(exp)?;
+            check_experiment(exp)?;
+            let p = &exp.population;
+            cap(
+                "replications",
+                exp.replications as f64,
+                MAX_REPLICATIONS as f64,
+            )?;
+            cap("users", p.users as f64, MAX_USERS as f64)?;
+            // Written so that NaN fails too.
+            if !(p.duration_days > 0.0 && p.duration_days <= MAX_DURATION_DAYS) {
+                return Err(format!(
+                    "duration_days = {} is outside (0, {MAX_DURATION_DAYS}]",
+                    p.duration_days
+                ));
+            }
+            cap("segments", p.segments.len() as f64, MAX_SEGMENTS as f64)?;
+            cap("variants", exp.arms() as f64, MAX_VARIANTS as f64)?;
+            cap("metrics", exp.metrics.len() as f64, MAX_METRICS as f64)?;
+            cap("methods", exp.methods.len() as f64, MAX_METHODS as f64)?;
+            cap("looks", exp.analysis.looks as f64, MAX_LOOKS as f64)?;
+        }
+        Scenario::Bandit(b) => {
+            check_bandit(b)?;
+            let env = &b.env;
+            cap(
+                "replications",
+                b.replications as f64,
+                MAX_REPLICATIONS as f64,
+            )?;
+            cap("horizon", env.horizon as f64, MAX_HORIZON as f64)?;
+            cap("arms", env.arms() as f64, MAX_ARMS as f64)?;
+            cap("policies", b.policies.len() as f64, MAX_POLICIES as f64)?;
+            cap("segments", env.segments.len() as f64, MAX_SEGMENTS as f64)?;
+            cap("changes", env.changes.len() as f64, MAX_CHANGES as f64)?;
+            cap("update_every", env.update_every as f64, MAX_PENDING as f64)?;
+            let delay = match env.delay {
+                Delay::None => 0,
+                Delay::Fixed(d) => d,
+                Delay::Uniform { max, .. } => max,
+            };
+            cap("delay", delay as f64, MAX_PENDING as f64)?;
+            let means = env
+                .means
+                .iter()
+                .chain(env.changes.iter().flat_map(|c| &c.means))
+                .chain(env.drift_to.iter().flatten())
+                .chain(env.segments.iter().flat_map(|s| &s.means));
+            for &m in means {
+                if m.is_nan() || m.abs() > MAX_MAGNITUDE {
+                    return Err(format!("an arm mean of {m} is beyond ±{MAX_MAGNITUDE}"));
+                }
+            }
+        }
+        Scenario::Serve(_) | Scenario::Load(_) => {}
+    }
+    Ok(())
 }
 
 fn run_experiment(exp: &crate::experiment::Experiment, per_unit: bool) -> Result<(), String> {
@@ -466,4 +543,47 @@ pub fn mutate(text: &str, rng: &mut ChaCha8Rng) -> String {
         out.truncate(at);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::limits::{MAX_ARM_STEPS, MAX_USERS};
+
+    fn loaded(text: &str) -> Scenario {
+        scenario::parse("t.toml", text).expect("valid").scenario
+    }
+
+    /// Before, `check` never looked at the caps, so a scenario that
+    /// validated beyond them (a validation gap) was a silent pass.
+    #[test]
+    fn a_valid_scenario_beyond_the_caps_is_a_failure() {
+        let exp = "kind = \"experiment\"\n[population]\nusers = 100\n[metrics.m]\ntype = \"bernoulli\"\np = 0.1\n";
+        assert_eq!(within_caps(&loaded(exp)), Ok(()));
+        let Scenario::Experiment(mut e) = loaded(exp) else {
+            panic!("an experiment")
+        };
+        e.population.users = MAX_USERS + 1;
+        e.replications = 1;
+        let err = within_caps(&Scenario::Experiment(e.clone())).unwrap_err();
+        assert!(err.contains("users"), "{err}");
+        e.population.users = 100;
+        e.population.duration_days = f64::NAN;
+        assert!(within_caps(&Scenario::Experiment(e)).is_err());
+
+        let bandit = "kind = \"bandit\"\n[bandit]\nhorizon = 100\nmeans = [0.1, 0.2]\n[policies.t]\ntype = \"thompson_beta\"\n";
+        assert_eq!(within_caps(&loaded(bandit)), Ok(()));
+        let Scenario::Bandit(mut b) = loaded(bandit) else {
+            panic!("a bandit")
+        };
+        // 10^6 × 10^4 × 1 × 2 arm-steps is twice the cap.
+        b.replications = 1_000_000;
+        b.env.horizon = (MAX_ARM_STEPS / 1e6) as u64;
+        let err = within_caps(&Scenario::Bandit(b.clone())).unwrap_err();
+        assert!(err.contains("arm-steps"), "{err}");
+        b.replications = 1;
+        b.env.horizon = 100;
+        b.env.means[0] = 1e300;
+        assert!(within_caps(&Scenario::Bandit(b)).is_err());
+    }
 }

@@ -10,7 +10,7 @@ use crate::analysis::group_sequential::exit_probability;
 use crate::experiment::{Bound, Comparison, Experiment, Measure, TestKind};
 use crate::method::{Method, MethodKind};
 use crate::runner::{Decision, SimPath};
-use crate::stats::{ExactSum, PValueHistogram, Proportion, wilson};
+use crate::stats::{ExactSum, PValueHistogram, Proportion, is_zero, wilson};
 
 /// Confidence level of reported Monte Carlo intervals.
 pub const INTERVAL_ALPHA: f64 = 0.05;
@@ -54,27 +54,11 @@ pub struct ComparisonAcc {
     pub variance_reduction: ExactSum,
     pub variance_reduction_sq: ExactSum,
     /// Replications whose estimate did not fit the exact sums' fixed-point
-    /// range: the sums are then meaningless, and the run fails.
+    /// range or was not finite although both arms had enough units (plus one
+    /// per merge whose total ran out of range): the sums are then
+    /// meaningless, and the run fails.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub overflowed: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-/// Adds `x` to an exact sum, and says whether the sum stayed exact: false when
-/// the term alone, or the running total, ran out of the fixed-point range
-/// (the sum saturates rather than wrap, so its value is then meaningless).
-/// Non-finite terms are left out by the sum itself and do not count here.
-pub(crate) fn add_exact(sum: &mut ExactSum, x: f64) -> bool {
-    let range = ExactSum {
-        fixed: i128::MAX,
-        ..ExactSum::default()
-    }
-    .total();
-    sum.add(x);
-    !(x.is_finite() && x.abs() >= range) && sum.fixed != i128::MAX && sum.fixed != i128::MIN
 }
 
 impl ComparisonAcc {
@@ -104,20 +88,27 @@ impl ComparisonAcc {
             self.rel_interval_defined += 1;
             self.rel_covered += u64::from(d.rel_ci.0 <= true_rel && true_rel <= d.rel_ci.1);
         }
-        let mut exact = add_exact(&mut self.estimate, d.diff);
-        exact &= add_exact(&mut self.estimate_sq, d.diff * d.diff);
-        exact &= add_exact(&mut self.rel_estimate, d.rel);
+        // A non-finite estimate is undefined when an arm had too few units
+        // (it is counted in `non_finite` and reported), and an overflow when
+        // the arms had enough. The relative estimate is legitimately
+        // undefined whenever the control mean is 0, so only its range counts.
+        let diff_ok = |exact: bool, x: f64| exact || (!x.is_finite() && !d.defined);
+        let mut exact = diff_ok(self.estimate.add_checked(d.diff), d.diff);
+        let sq = d.diff * d.diff;
+        exact &= diff_ok(self.estimate_sq.add_checked(sq), d.diff);
+        exact &= self.rel_estimate.add_checked(d.rel) || !d.rel.is_finite();
         self.stopping_look.add((d.look + 1) as f64);
         self.sample_size.add(d.sample_size as f64);
         if let Some(s) = self.sample_size_by_stopping_look.get_mut(d.look) {
             s.add(d.sample_size as f64);
         }
         if !d.variance_reduction.is_nan() {
-            exact &= add_exact(&mut self.variance_reduction, d.variance_reduction);
-            exact &= add_exact(
-                &mut self.variance_reduction_sq,
-                d.variance_reduction * d.variance_reduction,
-            );
+            // Infinite only from a degenerate (constant) metric; an overflow
+            // shows in the estimate itself.
+            let vr = d.variance_reduction;
+            let vr_sq = vr * vr;
+            exact &= self.variance_reduction.add_checked(vr) || !vr.is_finite();
+            exact &= self.variance_reduction_sq.add_checked(vr_sq) || !vr.is_finite();
         }
         self.overflowed += u64::from(!exact);
     }
@@ -132,18 +123,24 @@ impl ComparisonAcc {
         self.covered += o.covered;
         self.rel_interval_defined += o.rel_interval_defined;
         self.rel_covered += o.rel_covered;
-        self.estimate.merge(&o.estimate);
-        self.estimate_sq.merge(&o.estimate_sq);
-        self.rel_estimate.merge(&o.rel_estimate);
-        self.stopping_look.merge(&o.stopping_look);
-        self.sample_size.merge(&o.sample_size);
-        self.sample_size_by_stopping_look
+        // Each shard's sums may fit while their total does not.
+        let mut exact = self.estimate.merge_checked(&o.estimate);
+        exact &= self.estimate_sq.merge_checked(&o.estimate_sq);
+        exact &= self.rel_estimate.merge_checked(&o.rel_estimate);
+        exact &= self.stopping_look.merge_checked(&o.stopping_look);
+        exact &= self.sample_size.merge_checked(&o.sample_size);
+        for (a, b) in self
+            .sample_size_by_stopping_look
             .iter_mut()
             .zip(&o.sample_size_by_stopping_look)
-            .for_each(|(a, b)| a.merge(b));
-        self.variance_reduction.merge(&o.variance_reduction);
-        self.variance_reduction_sq.merge(&o.variance_reduction_sq);
-        self.overflowed += o.overflowed;
+        {
+            exact &= a.merge_checked(b);
+        }
+        exact &= self.variance_reduction.merge_checked(&o.variance_reduction);
+        exact &= self
+            .variance_reduction_sq
+            .merge_checked(&o.variance_reduction_sq);
+        self.overflowed += o.overflowed + u64::from(!exact);
     }
 }
 
@@ -685,7 +682,23 @@ fn judge(
             }
         }
     }
-    let message = verdict_message(passed, &e.key, measured, interval, &parts);
+    // A mean with no replication to average over is undefined: say so rather
+    // than blame an overflow.
+    let undefined = match (e.measure, comp) {
+        (Measure::Bias, Some(c)) => c.bias.is_none(),
+        (Measure::MeanEstimate, Some(c)) => c.mean_estimate.is_none(),
+        (Measure::VarianceReduction, Some(c)) => c.variance_reduction.is_none(),
+        _ => false,
+    };
+    let message = if undefined {
+        format!(
+            "FAILED {}: undefined: an arm never had enough units, expected {}",
+            e.key.trim_start_matches("expect."),
+            parts.join(" and ")
+        )
+    } else {
+        verdict_message(passed, &e.key, measured, interval, &parts)
+    };
     ExpectationResult {
         key: e.key.clone(),
         measure: e.measure,
@@ -756,17 +769,18 @@ fn undefined_measures(methods: &[MethodResult], acc: &ExperimentAcc) -> Vec<Expe
                     c.ks_distance,
                 ),
             ];
-            // No finite estimate in any replication (it overflowed, or an arm
-            // was always empty) leaves nothing to measure: undefined, not 0.
+            // No estimate at all (an arm never had enough units) is
+            // undefined, not an overflow: it is reported as such, and fails
+            // only a bound on it (in `judge`).
             let overflowed = a.overflowed > 0;
             checks.push((
                 Measure::MeanEstimate,
-                overflowed || c.mean_estimate.is_none() || bad_mean(&c.mean_estimate),
+                overflowed || bad_mean(&c.mean_estimate),
                 c.mean_estimate.map(|m| m.value),
             ));
             checks.push((
                 Measure::Bias,
-                overflowed || c.bias.is_none() || bad_mean(&c.bias),
+                overflowed || bad_mean(&c.bias),
                 c.bias.map(|m| m.value),
             ));
             if c.variance_reduction.is_some() {
@@ -837,4 +851,60 @@ pub(crate) fn verdict_message(
         key.trim_start_matches("expect."),
         parts.join(" and ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(diff: f64, defined: bool) -> Decision {
+        Decision {
+            diff,
+            sample_size: 2,
+            defined,
+            ..Decision::empty()
+        }
+    }
+
+    /// Before, non-finite terms were left out of the sums and not counted, so
+    /// an estimate that overflowed to ±inf in one replication vanished and the
+    /// others' mean was reported as if nothing had happened.
+    #[test]
+    fn a_partial_overflow_to_infinity_is_counted() {
+        let mut acc = ComparisonAcc::new(1);
+        for _ in 0..9 {
+            acc.add(&decision(0.1, true), 0.0, 0.0);
+        }
+        acc.add(&decision(f64::INFINITY, true), 0.0, 0.0);
+        assert_eq!(acc.overflowed, 1);
+        let mut nan = ComparisonAcc::new(1);
+        nan.add(&decision(f64::NAN, true), 0.0, 0.0);
+        assert_eq!(nan.overflowed, 1, "inf − inf in a defined test overflowed");
+    }
+
+    #[test]
+    fn an_undefined_estimate_is_not_an_overflow() {
+        let mut acc = ComparisonAcc::new(1);
+        acc.add(&decision(f64::NAN, false), 0.0, 0.0);
+        acc.add(&decision(0.1, true), 0.0, 0.0);
+        assert_eq!(acc.overflowed, 0);
+        assert_eq!((acc.estimate.count, acc.estimate.non_finite), (1, 1));
+    }
+
+    /// Before, merging saturated silently: two shards whose estimate sums
+    /// each fit gave a saturated total and no overflow.
+    #[test]
+    fn merging_accumulators_beyond_the_range_overflows() {
+        let near = ExactSum::RANGE * 0.75;
+        let (mut a, mut b) = (ComparisonAcc::new(1), ComparisonAcc::new(1));
+        assert!(a.estimate.add_checked(near) && b.estimate.add_checked(near));
+        a.merge(&b);
+        assert_eq!(a.overflowed, 1);
+        // Merges that fit stay exact.
+        let (mut c, mut d) = (ComparisonAcc::new(1), ComparisonAcc::new(1));
+        c.add(&decision(1e6, true), 0.0, 0.0);
+        d.add(&decision(-1e6, true), 0.0, 0.0);
+        c.merge(&d);
+        assert_eq!(c.overflowed, 0);
+    }
 }

@@ -69,6 +69,12 @@ pub fn wilson(successes: u64, trials: u64, alpha: f64) -> Proportion {
 /// term, and a range of ±1.5e26 for the running sum.
 const EXACT_SCALE: f64 = (1u64 << 40) as f64;
 
+/// Serde's `skip_serializing_if` for counters that are absent from results
+/// while zero (so results without them keep their bytes).
+pub(crate) fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// A sum of f64 terms in 128-bit fixed point. Integer addition is associative,
 /// so sums over contiguous replication ranges merge to exactly the value a single
 /// sequential pass gives: the foundation of byte-identical sharded results.
@@ -86,6 +92,57 @@ pub struct ExactSum {
 }
 
 impl ExactSum {
+    /// The largest magnitude the fixed-point sum holds (2^87 ≈ 1.5e26): a
+    /// term or total at or beyond it saturates, and the sum is meaningless.
+    pub const RANGE: f64 = i128::MAX as f64 / EXACT_SCALE;
+
+    /// Adds `x` and says whether the sum is still exact: false when `x` is not
+    /// finite (it is counted in `non_finite`, not summed), when `x` alone is
+    /// beyond [`Self::RANGE`], or when the running total ran out of range (it
+    /// then saturates rather than wrap).
+    #[must_use]
+    pub fn add_checked(&mut self, x: f64) -> bool {
+        if !x.is_finite() {
+            self.non_finite += 1;
+            return false;
+        }
+        self.count += 1;
+        // The cast saturates, so a term beyond the range saturates the sum.
+        let term = (x * EXACT_SCALE).round() as i128;
+        if x.abs() >= Self::RANGE {
+            self.fixed = self.fixed.saturating_add(term);
+            return false;
+        }
+        match self.fixed.checked_add(term) {
+            Some(sum) => {
+                self.fixed = sum;
+                true
+            }
+            None => {
+                self.fixed = self.fixed.saturating_add(term);
+                false
+            }
+        }
+    }
+
+    /// Appends another sum and says whether the total is still exact (false
+    /// when it ran out of range and saturated).
+    #[must_use]
+    pub fn merge_checked(&mut self, other: &ExactSum) -> bool {
+        self.count += other.count;
+        self.non_finite += other.non_finite;
+        match self.fixed.checked_add(other.fixed) {
+            Some(sum) => {
+                self.fixed = sum;
+                true
+            }
+            None => {
+                self.fixed = self.fixed.saturating_add(other.fixed);
+                false
+            }
+        }
+    }
+
     pub fn add(&mut self, x: f64) {
         if x.is_finite() {
             // Saturate rather than wrap: a term near f64::MAX is meaningless as a
@@ -210,6 +267,24 @@ mod tests {
         }
         let naive: f64 = xs.iter().sum();
         assert!((whole.total() - naive).abs() < 1e-6);
+    }
+
+    #[test]
+    fn checked_sums_say_when_they_ran_out_of_range() {
+        let near = ExactSum::RANGE * 0.75;
+        let mut s = ExactSum::default();
+        assert!(s.add_checked(near));
+        assert!(!s.add_checked(near), "the total is beyond the range");
+        assert!(!ExactSum::default().add_checked(ExactSum::RANGE));
+        assert!(!ExactSum::default().add_checked(f64::NEG_INFINITY));
+        let (mut a, mut b) = (ExactSum::default(), ExactSum::default());
+        assert!(a.add_checked(near) && b.add_checked(near));
+        assert!(!a.merge_checked(&b));
+        assert_eq!(a.fixed, i128::MAX, "saturated, not wrapped");
+        let (mut a, mut b) = (ExactSum::default(), ExactSum::default());
+        assert!(a.add_checked(near) && b.add_checked(-near));
+        assert!(a.merge_checked(&b));
+        assert_eq!(a.total(), 0.0);
     }
 
     #[test]

@@ -111,3 +111,76 @@ fn an_overflowing_metric_fails_the_experiment_run() {
     assert_eq!(back.len(), r.expectations.len());
     assert!(back.iter().any(|e| e.measured.is_nan()));
 }
+
+/// Before, a scenario too small for its test (one user, so an arm is always
+/// empty) failed with "values beyond what the simulator can sum": undefined
+/// is not overflow. It runs, its verdicts stand, and only a bound on the
+/// undefined measure fails, saying why.
+#[test]
+fn a_scenario_too_small_to_test_is_undefined_not_overflowed() {
+    for (users, metric) in [
+        (1, "type = \"bernoulli\"\np = 0.5\n"),
+        (3, "type = \"normal\"\nmean = 1.0\nsd = 1.0\n"),
+    ] {
+        let text = format!(
+            "kind = \"experiment\"\n[run]\nreplications = 50\n[population]\nusers = {users}\n\
+             [metrics.m]\n{metric}[expect]\nfalse_positive_rate = {{ max = 1.0 }}\n"
+        );
+        let exp = common::experiment(&text);
+        let engine = Engine::new(&exp, false);
+        let acc = engine.run(0..exp.replications, &|_| {});
+        let meta = || RunMeta {
+            provenance: Provenance::default(),
+            path: engine.path(),
+            critical_values: engine.critical_values(),
+        };
+        let r = ExperimentResult::build(&exp, acc.clone(), meta());
+        assert!(r.passed, "users = {users}: {:#?}", r.expectations);
+        assert!(
+            r.expectations
+                .iter()
+                .all(|e| !e.message.contains("not a finite number")),
+            "{:#?}",
+            r.expectations
+        );
+        let c = &r.methods[0].comparisons[0];
+        // Too few users for both arms to have enough units, ever.
+        assert_eq!(c.undefined_estimates, exp.replications, "users = {users}");
+        assert!(c.mean_estimate.is_none() && c.bias.is_none());
+        // A bound on the undefined measure fails, and says it is undefined.
+        {
+            let mut bounded = exp.clone();
+            let e = &mut bounded.expectations[0];
+            e.comparison = Some(0);
+            e.measure = umpire_sim::experiment::Measure::Bias;
+            e.key = "expect.fixed.m.treatment.bias".into();
+            let r = ExperimentResult::build(&bounded, acc, meta());
+            assert!(!r.passed);
+            let e = &r.expectations[0];
+            assert!(
+                !e.passed
+                    && e.message
+                        .contains("undefined: an arm never had enough units"),
+                "{}",
+                e.message
+            );
+        }
+    }
+}
+
+/// Before, merging shards saturated the exact sums silently: each shard's
+/// regret fitted, their total did not, and the run passed.
+#[test]
+fn merging_bandit_shards_beyond_the_exact_range_overflows() {
+    use umpire_sim::bandit::run::BanditAcc;
+    use umpire_sim::stats::ExactSum;
+    let near = ExactSum::RANGE * 0.75;
+    let mut a = BanditAcc::new(0, 1, 1, 2);
+    let mut b = BanditAcc::new(1, 1, 1, 2);
+    a.end = 1;
+    b.end = 2;
+    assert!(a.policies[0].realised_regret.add_checked(near));
+    assert!(b.policies[0].realised_regret.add_checked(near));
+    a.merge(&b).expect("contiguous");
+    assert_eq!(a.policies[0].overflowed, 1);
+}

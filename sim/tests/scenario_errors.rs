@@ -314,3 +314,44 @@ fn thompson_gaussian_needs_its_prior() {
     )
     .expect("valid");
 }
+
+/// `prior_var = 5e-324` used to validate and give inf/inf = NaN posterior
+/// means: a silently broken policy. The prior and the noise variance are
+/// bounded, each error located at its key.
+#[test]
+fn thompson_gaussian_prior_is_bounded() {
+    let text = "kind = \"bandit\"\n[bandit]\nhorizon = 100\nreward = \"gaussian\"\nmeans = [1.0, 1.5]\n\
+                [policies.t]\ntype = \"thompson_gaussian\"\n";
+    for (extra, key) in [
+        (
+            "prior_mean = 0.0\nprior_var = 5e-324\n",
+            "policies.t.prior_var",
+        ),
+        (
+            "prior_mean = 0.0\nprior_var = 1e19\n",
+            "policies.t.prior_var",
+        ),
+        (
+            "prior_mean = 1e300\nprior_var = 1.0\n",
+            "policies.t.prior_mean",
+        ),
+        (
+            "prior_mean = 0.0\nprior_var = 1.0\nnoise_var = 5e-324\n",
+            "policies.t.noise_var",
+        ),
+    ] {
+        let e = errors(&format!("{text}{extra}"));
+        let line = 8 + extra
+            .lines()
+            .position(|l| l.starts_with(key.rsplit('.').next().unwrap()))
+            .unwrap();
+        assert_eq!(line_keys(&e), [(line, key)], "{e}");
+        assert!(e.to_string().contains("in ["), "{e}");
+    }
+    // The bounds themselves are valid.
+    parse(
+        "ok.toml",
+        &format!("{text}prior_mean = -1e9\nprior_var = 1e-12\nnoise_var = 1e18\n"),
+    )
+    .expect("valid");
+}

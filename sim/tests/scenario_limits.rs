@@ -227,10 +227,27 @@ fn experiment_sizes_are_capped() {
             "run.replications",
             "10000000 replications × 10000 looks × 2 methods × 1 comparisons = 2e11 tests",
         ),
+        // Daily looks draw one binomial per day and replication, whatever
+        // the users: 10^7 replications × 10^4 days passed every cap.
+        (
+            format!(
+                "{}[analysis]\nlooks = 2\nlooks_at = \"days\"\n",
+                EXP.replace("replications = 10", "replications = 10000000")
+                    .replace("users = 100", "users = 1\nduration_days = 10000")
+            ),
+            3,
+            "run.replications",
+            "estimated work 10000000 replications × 10000 days (looks_at = \"days\") = 1e11 arrival draws is over the cap of 1e10",
+        ),
     ];
     for (text, line, key, message) in cases {
         assert_one(text, *line, key, message);
     }
+    // The same days with looks by sample size draw no daily arrivals.
+    valid(
+        &EXP.replace("replications = 10", "replications = 10000000")
+            .replace("users = 100", "users = 1\nduration_days = 10000"),
+    );
     valid(
         &EXP.replace("users = 100", "users = 1000000000")
             .replace("replications = 10", "replications = 100"),

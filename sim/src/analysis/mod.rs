@@ -132,6 +132,16 @@ impl TestSetup {
     }
 }
 
+/// Whether both arms have enough units for the test: one each for the
+/// z-test, two each for Welch's (a variance needs two).
+pub fn testable(kind: TestKind, control: &ArmStats, treatment: &ArmStats) -> bool {
+    let min = match kind {
+        TestKind::Z => 1,
+        TestKind::Welch => 2,
+    };
+    control.n >= min && treatment.n >= min
+}
+
 pub fn run_test(
     kind: TestKind,
     setup: &TestSetup,

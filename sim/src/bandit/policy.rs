@@ -46,6 +46,19 @@ pub trait Policy {
     fn recommend(&self, context: usize) -> usize;
 }
 
+/// Largest |`prior_mean`| of `thompson_gaussian`: the scale of the rewards
+/// it models (arm means are capped at the same magnitude).
+pub const GAUSSIAN_MEAN_MAX: f64 = crate::scenario::limits::MAX_MAGNITUDE;
+/// Smallest `prior_var` and `noise_var` of `thompson_gaussian`. Precisions
+/// then stay at most 10^12 per observation, so the posterior's precision
+/// (≤ 10^12 + horizon·10^12 ≤ 10^21.1) and precision-weighted mean
+/// (≤ 10^9 · 10^21.1) stay finite. `prior_var = 5e-324` gave inf/inf = NaN
+/// posterior means and a silently broken policy.
+pub const GAUSSIAN_VAR_MIN: f64 = 1e-12;
+/// Largest `prior_var` and `noise_var`: the square of the largest reward
+/// scale; anything wider is as uninformative and only loses precision.
+pub const GAUSSIAN_VAR_MAX: f64 = GAUSSIAN_MEAN_MAX * GAUSSIAN_MEAN_MAX;
+
 /// Upper bound on `arms × contexts` and on `window × contexts`: larger states
 /// are refused at construction rather than aborting on allocation.
 pub const MAX_CELLS: usize = 1 << 24;
@@ -248,10 +261,21 @@ impl PolicySpec {
                 prior_var,
                 noise_var,
             } => {
-                check("prior_mean", prior_mean, true, "finite")?;
-                check("prior_var", prior_var, prior_var > 0.0, "finite and > 0")?;
+                check(
+                    "prior_mean",
+                    prior_mean,
+                    prior_mean.abs() <= GAUSSIAN_MEAN_MAX,
+                    "in [-1e9, 1e9]",
+                )?;
+                let var_ok = |v: f64| (GAUSSIAN_VAR_MIN..=GAUSSIAN_VAR_MAX).contains(&v);
+                check(
+                    "prior_var",
+                    prior_var,
+                    var_ok(prior_var),
+                    "in [1e-12, 1e18]",
+                )?;
                 match noise_var {
-                    Some(v) => check("noise_var", v, v > 0.0, "finite and > 0"),
+                    Some(v) => check("noise_var", v, var_ok(v), "in [1e-12, 1e18]"),
                     None => Ok(()),
                 }
             }

@@ -10,9 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::env::{Delay, Environment, RewardKind};
 use super::policy::{Policy, PolicySpec, PolicyState};
-use crate::outcome::add_exact;
 use crate::rng::{Purpose, StreamKey, join_words, open_unit_f64};
-use crate::stats::ExactSum;
+use crate::stats::{ExactSum, is_zero};
 
 /// Bins of the regret histogram at each checkpoint, over [0, t·Δmax].
 pub const REGRET_BINS: usize = 2000;
@@ -265,14 +264,11 @@ pub struct PolicyAcc {
     /// Per checkpoint and arm: the sum of pull shares up to the checkpoint.
     pub pull_shares_at: Vec<Vec<ExactSum>>,
     pub recommended_best: u64,
-    /// Replications whose regret did not fit the exact sums' fixed-point
-    /// range: the sums are then meaningless, and the run fails.
+    /// Replications whose regret was not finite or did not fit the exact
+    /// sums' fixed-point range (plus one per merge whose total ran out of
+    /// range): the sums are then meaningless, and the run fails.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub overflowed: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -310,8 +306,8 @@ impl BanditAcc {
         for (acc, run) in self.policies.iter_mut().zip(runs) {
             let mut exact = true;
             for (c, &x) in run.regret.iter().enumerate() {
-                exact &= add_exact(&mut acc.regret[c], x);
-                exact &= add_exact(&mut acc.regret_sq[c], x * x);
+                exact &= acc.regret[c].add_checked(x);
+                exact &= acc.regret_sq[c].add_checked(x * x);
                 let top = checkpoints[c] as f64 * max_gap;
                 let bin = if top > 0.0 {
                     ((x / top).clamp(0.0, 1.0) * REGRET_BINS as f64) as usize
@@ -320,7 +316,7 @@ impl BanditAcc {
                 };
                 acc.regret_hist[c][bin.min(REGRET_BINS - 1)] += 1;
             }
-            exact &= add_exact(&mut acc.realised_regret, run.realised_regret);
+            exact &= acc.realised_regret.add_checked(run.realised_regret);
             acc.overflowed += u64::from(!exact);
             acc.best_share.add(run.best_pulls as f64 / horizon as f64);
             for (s, &n) in acc.pull_shares.iter_mut().zip(&run.pulls) {
@@ -350,28 +346,31 @@ impl BanditAcc {
             ));
         }
         for (a, b) in self.policies.iter_mut().zip(&next.policies) {
+            // Each shard's sums may fit while their total does not.
+            let mut exact = true;
+            let mut merge = |x: &mut ExactSum, y: &ExactSum| exact &= x.merge_checked(y);
             a.regret
                 .iter_mut()
                 .zip(&b.regret)
-                .for_each(|(x, y)| x.merge(y));
+                .for_each(|(x, y)| merge(x, y));
             a.regret_sq
                 .iter_mut()
                 .zip(&b.regret_sq)
-                .for_each(|(x, y)| x.merge(y));
+                .for_each(|(x, y)| merge(x, y));
             for (x, y) in a.regret_hist.iter_mut().zip(&b.regret_hist) {
                 x.iter_mut().zip(y).for_each(|(p, q)| *p += q);
             }
-            a.realised_regret.merge(&b.realised_regret);
-            a.best_share.merge(&b.best_share);
+            merge(&mut a.realised_regret, &b.realised_regret);
+            merge(&mut a.best_share, &b.best_share);
             a.pull_shares
                 .iter_mut()
                 .zip(&b.pull_shares)
-                .for_each(|(x, y)| x.merge(y));
+                .for_each(|(x, y)| merge(x, y));
             for (x, y) in a.pull_shares_at.iter_mut().zip(&b.pull_shares_at) {
-                x.iter_mut().zip(y).for_each(|(p, q)| p.merge(q));
+                x.iter_mut().zip(y).for_each(|(p, q)| merge(p, q));
             }
             a.recommended_best += b.recommended_best;
-            a.overflowed += b.overflowed;
+            a.overflowed += b.overflowed + u64::from(!exact);
         }
         self.end = next.end;
         Ok(())

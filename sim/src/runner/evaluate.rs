@@ -7,7 +7,7 @@ use crate::analysis::bayes::{self, Posterior};
 use crate::analysis::group_sequential::{BoundaryError, boundaries};
 use crate::analysis::msprt::{Msprt, MsprtState};
 use crate::analysis::multiple::{Correction, reject};
-use crate::analysis::{ArmStats, TestResult, TestSetup, pooled_z, run_test};
+use crate::analysis::{ArmStats, TestResult, TestSetup, pooled_z, run_test, testable};
 use crate::experiment::{Comparison, Experiment, TestKind};
 use crate::method::{Method, MethodKind};
 
@@ -27,6 +27,9 @@ pub struct Decision {
     pub sample_size: u64,
     /// CUPED's variance reduction at the stopping look (NaN without CUPED).
     pub variance_reduction: f64,
+    /// Whether both arms had enough units for the test at the stopping look:
+    /// a non-finite estimate is then an overflow, not merely undefined.
+    pub defined: bool,
 }
 
 impl Decision {
@@ -41,6 +44,7 @@ impl Decision {
             rel_ci: (f64::NAN, f64::NAN),
             sample_size: 0,
             variance_reduction: f64::NAN,
+            defined: false,
         }
     }
 }
@@ -165,6 +169,9 @@ fn variance_of_diff(control: &ArmStats, treatment: &ArmStats, kind: TestKind) ->
 
 fn from_test(t: &TestResult, look: usize, n: u64, vr: f64, rejected: bool) -> Decision {
     Decision {
+        // The test is undefined exactly when an arm has too few units (and
+        // the caller overrides this otherwise).
+        defined: true,
         rejected,
         look,
         p_value: t.p_value,
@@ -253,12 +260,21 @@ impl Evaluator<'_> {
         };
         let test_at = |k: usize| {
             let (ctl, trt, vr) = arms_at(&looks[k], arms, c, cuped);
-            (run_test(kind, &self.setup, &ctl, &trt), vr, size(&looks[k]))
+            let defined = testable(kind, &ctl, &trt);
+            (
+                run_test(kind, &self.setup, &ctl, &trt),
+                vr,
+                size(&looks[k]),
+                defined,
+            )
         };
         match pm.method.kind {
             MethodKind::Fixed { .. } => {
-                let (t, vr, n) = test_at(last);
-                from_test(&t, last, n, vr, t.p_value < self.setup.alpha)
+                let (t, vr, n, defined) = test_at(last);
+                Decision {
+                    defined,
+                    ..from_test(&t, last, n, vr, t.p_value < self.setup.alpha)
+                }
             }
             MethodKind::Naive => {
                 for (k, look) in looks.iter().enumerate() {
@@ -271,9 +287,12 @@ impl Evaluator<'_> {
                     if go_on {
                         continue;
                     }
-                    let (t, vr, n) = test_at(k);
+                    let (t, vr, n, defined) = test_at(k);
                     if t.p_value < self.setup.alpha || k == last {
-                        return from_test(&t, k, n, vr, t.p_value < self.setup.alpha);
+                        return Decision {
+                            defined,
+                            ..from_test(&t, k, n, vr, t.p_value < self.setup.alpha)
+                        };
                     }
                 }
                 Decision::empty()
@@ -288,11 +307,14 @@ impl Evaluator<'_> {
                     if go_on {
                         continue;
                     }
-                    let (t, vr, n) = test_at(k);
+                    let (t, vr, n, defined) = test_at(k);
                     let rejected = t.statistic.abs() >= crit;
                     if rejected || k == last {
                         return repeated_interval(
-                            from_test(&t, k, n, vr, rejected),
+                            Decision {
+                                defined,
+                                ..from_test(&t, k, n, vr, rejected)
+                            },
                             &t,
                             crit,
                             self.setup.z_crit,
@@ -313,6 +335,7 @@ impl Evaluator<'_> {
                         // The relative interval is the fixed-horizon one: mSPRT's
                         // always-valid interval is for the difference.
                         return Decision {
+                            defined: testable(kind, &ctl, &trt),
                             p_value: state.p_value,
                             diff_ci: (state.lo, state.hi),
                             ..from_test(&t, k, size(look), vr, rejected)
@@ -348,6 +371,7 @@ impl Evaluator<'_> {
                         let (m, s) = (pt.mean - pc.mean, (pt.var + pc.var).sqrt());
                         let z = self.setup.z_crit;
                         return Decision {
+                            defined: testable(kind, &ctl, &trt),
                             p_value: f64::NAN,
                             diff: m,
                             diff_ci: (m - z * s, m + z * s),

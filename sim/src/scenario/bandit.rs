@@ -666,10 +666,21 @@ pub(super) fn read_policy_spec(ctx: &mut Ctx, t: &mut Table) -> Option<PolicySpe
                 }
                 "thompson_gaussian" => {
                     // No default prior: its scale must match the rewards'.
-                    let prior_mean = t.required_number(ctx, "prior_mean", |_| true, "finite");
-                    let prior_var = t.required_number(ctx, "prior_var", pos, "positive");
+                    // Bounded so that the posterior stays finite (see the
+                    // constants); the reader and `validate` share them.
+                    use crate::bandit::policy::{
+                        GAUSSIAN_MEAN_MAX, GAUSSIAN_VAR_MAX, GAUSSIAN_VAR_MIN,
+                    };
+                    let var = |x: f64| (GAUSSIAN_VAR_MIN..=GAUSSIAN_VAR_MAX).contains(&x);
+                    let prior_mean = t.required_number(
+                        ctx,
+                        "prior_mean",
+                        |x| x.abs() <= GAUSSIAN_MEAN_MAX,
+                        "in [-1e9, 1e9]",
+                    );
+                    let prior_var = t.required_number(ctx, "prior_var", var, "in [1e-12, 1e18]");
                     let noise_var = t
-                        .number_in(ctx, "noise_var", pos, "positive")
+                        .number_in(ctx, "noise_var", var, "in [1e-12, 1e18]")
                         .optional(&mut ok);
                     match (prior_mean, prior_var) {
                         (Some(prior_mean), Some(prior_var)) => Some(PolicySpec::ThompsonGaussian {

@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use super::limits::MAX_LOOKS;
 use super::limits::{
     self, MAX_DURATION_DAYS, MAX_MAGNITUDE, MAX_METRICS, MAX_REPLICATIONS, MAX_SEGMENTS, MAX_USERS,
 };
@@ -20,9 +21,6 @@ use crate::metric::{Distribution, MAX_POISSON_LAMBDA};
 use crate::population::{Population, Segment};
 
 const DEFAULT_SEED: u64 = 1;
-/// Most looks a scenario may ask for (a look after every 100 units of a
-/// million-unit population).
-const MAX_LOOKS: u64 = 10_000;
 const DEFAULT_REPLICATIONS: u64 = 1000;
 /// Sums of weights must be 1 to within this.
 const WEIGHT_TOLERANCE: f64 = 1e-9;

@@ -10,7 +10,7 @@
 //! [`check_bandit`], the same functions validation uses.
 
 use crate::bandit::result::BanditScenario;
-use crate::experiment::Experiment;
+use crate::experiment::{Experiment, LookSchedule};
 
 /// Replications of any simulation. Memory does not grow with them (runs fold
 /// chunk by chunk); the work caps below bound their time.
@@ -28,6 +28,10 @@ pub const MAX_DURATION_DAYS: f64 = 10_000.0;
 
 /// Metrics of an experiment.
 pub const MAX_METRICS: usize = 100;
+
+/// Looks of an experiment (a look after every 100 units of a million-unit
+/// population).
+pub const MAX_LOOKS: u64 = 10_000;
 
 /// Analysis methods of an experiment.
 pub const MAX_METHODS: usize = 32;
@@ -65,6 +69,13 @@ pub const MAX_UNIT_DRAWS: f64 = 1e11;
 /// (with their simulation) on two busy cores, so this is at most about an
 /// hour and a half; they need 10^6.
 pub const MAX_LOOK_TESTS: f64 = 1e10;
+
+/// Experiment work with `looks_at = "days"`: replications × ⌈duration_days⌉,
+/// the binomial draws (and per-day counts) of the arrival schedule, made
+/// whatever the number of users. Each cap alone allowed 10^7 × 10^4 = 10^11.
+/// 10^7 of them (10^3 replications × 10^4 days, at 10^3 or 10^8 users) took
+/// 0.5 s on two busy cores, so this is at most about 10 minutes.
+pub const MAX_DAY_DRAWS: f64 = 1e10;
 
 /// Steps per bandit replication. The loop counter and the checkpoints are u64;
 /// 2^63 − 1 steps ran for ever.
@@ -134,6 +145,19 @@ pub fn check_experiment(exp: &Experiment) -> Result<(), String> {
             sci(draws),
             sci(MAX_UNIT_DRAWS)
         ));
+    }
+    if exp.analysis.looks_at == LookSchedule::Days {
+        let days = exp.population.duration_days.ceil().max(1.0);
+        let day_draws = r * days;
+        if day_draws > MAX_DAY_DRAWS {
+            return Err(format!(
+                "estimated work {} replications × {} days (looks_at = \"days\") = {} arrival draws is over the cap of {}",
+                exp.replications,
+                days,
+                sci(day_draws),
+                sci(MAX_DAY_DRAWS)
+            ));
+        }
     }
     let comparisons = exp.comparisons().len() as f64;
     let tests = r * exp.analysis.looks as f64 * exp.methods.len() as f64 * comparisons;
