@@ -2,7 +2,9 @@
 //! determinism of result JSON across thread counts and re-runs, and error
 //! output for bad input.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{scratch, write};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn umpire(args: &[&str]) -> Output {
@@ -14,19 +16,6 @@ fn umpire(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, body).expect("write scenario");
-    p.display().to_string()
 }
 
 const SMALL: &str = r#"

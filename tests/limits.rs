@@ -3,7 +3,8 @@
 //! a user runs it: no panic, no abort on allocation, no run for ever, no pass
 //! on a NaN.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{scratch, write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,19 +26,6 @@ fn umpire(args: &[&str], limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().expect("output")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, body).expect("write scenario");
-    p.display().to_string()
 }
 
 /// Exit 2 within the time limit, with `want` on stderr.
