@@ -185,16 +185,27 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("start umpire serve");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("read the listening line");
-        let addr = first
+        // Read the listening line on a thread, so a server that never
+        // prints it fails the test in bounded time instead of hanging it.
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let first = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        // Built before the check, so the child is killed however it ends.
+        let mut server = Server {
+            child,
+            addr: String::new(),
+        };
+        server.addr = first
             .trim()
             .strip_prefix("listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line from umpire serve: {first:?}"))
             .to_owned();
-        Server { child, addr }
+        server
     }
 }
 
