@@ -531,20 +531,7 @@ mod tests {
     #[test]
     fn huge_update_periods_start_a_writer_without_panicking() {
         for s in [1e19, 1e300, f64::INFINITY] {
-            let config = ServeConfig {
-                name: "huge".into(),
-                seed: 1,
-                experiments: Vec::new(),
-                bandits: vec![ServedBandit {
-                    name: "b".into(),
-                    arms: vec!["x".into(), "y".into()],
-                    policy: PolicySpec::Uniform,
-                    contexts: Vec::new(),
-                    update: UpdateEvery::Seconds(s),
-                    means: None,
-                }],
-                server: ServerSettings::default(),
-            };
+            let config = two_arm_config(UpdateEvery::Seconds(s), ServerSettings::default());
             let recovered = recover(&config, None).expect("recover");
             let runtimes = config
                 .bandits
@@ -605,9 +592,9 @@ mod tests {
         Scratch(dir)
     }
 
-    /// A writer on a state directory with one two-armed bandit, and its runtime.
-    fn durable_writer(dir: &Path, snapshot_every: u64) -> (Writer, Arc<BanditRuntime>) {
-        let config = ServeConfig {
+    /// A serve config with one uniform two-armed bandit `b`.
+    fn two_arm_config(update: UpdateEvery, server: ServerSettings) -> ServeConfig {
+        ServeConfig {
             name: "w".into(),
             seed: 1,
             experiments: Vec::new(),
@@ -616,14 +603,20 @@ mod tests {
                 arms: vec!["x".into(), "y".into()],
                 policy: PolicySpec::Uniform,
                 contexts: Vec::new(),
-                update: UpdateEvery::Rewards(1),
+                update,
                 means: None,
             }],
-            server: ServerSettings {
-                snapshot_every,
-                ..ServerSettings::default()
-            },
+            server,
+        }
+    }
+
+    /// A writer on a state directory with one two-armed bandit, and its runtime.
+    fn durable_writer(dir: &Path, snapshot_every: u64) -> (Writer, Arc<BanditRuntime>) {
+        let settings = ServerSettings {
+            snapshot_every,
+            ..ServerSettings::default()
         };
+        let config = two_arm_config(UpdateEvery::Rewards(1), settings);
         let recovered = recover(&config, Some(dir)).expect("recover");
         let rt = Arc::new(BanditRuntime::new(
             0,
