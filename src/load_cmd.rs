@@ -22,12 +22,12 @@ fn serve_config(scenario_file: &Path, serve: &str) -> Result<ServeConfig, String
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(serve);
-    let loaded = crate::load::load(&path)?;
+    let loaded = crate::input::read(&path)?;
     ServeConfig::from_scenario(&loaded.scenario).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub fn main(args: &LoadArgs) -> anyhow::Result<u8> {
-    let loaded = match crate::load::load(&args.file) {
+    let loaded = match crate::input::read(&args.file) {
         Ok(l) => l,
         Err(msg) => {
             eprintln!("{msg}");
@@ -74,7 +74,7 @@ pub fn run_load(
         .target
         .token_file
         .as_ref()
-        .map(|f| crate::load::read_token(&dir.join(f)))
+        .map(|f| crate::input::read_token(&dir.join(f)))
         .transpose()
     {
         Ok(t) => t,

@@ -2,7 +2,7 @@
 //! codes. All simulation lives in the umpire-sim crate.
 
 mod bandit;
-mod load;
+mod input;
 mod load_cmd;
 mod merge;
 mod out;

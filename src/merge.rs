@@ -13,7 +13,7 @@ use umpire_sim::runner::Engine;
 use umpire_sim::runner::SimPath;
 use umpire_sim::scenario::Scenario;
 
-use crate::{EXIT_INPUT, EXIT_OK, MergeArgs, load};
+use crate::{EXIT_INPUT, EXIT_OK, MergeArgs, input};
 
 /// What every shard of one run must agree on.
 #[derive(PartialEq, Debug)]
@@ -152,7 +152,7 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
         next = b;
     }
     let replications = next;
-    let loaded = load::load(Path::new(k0.scenario_file))
+    let loaded = input::read(Path::new(k0.scenario_file))
         .map_err(|e| anyhow::anyhow!("{e} (merge re-reads the scenario file the shards name)"))?;
     if loaded.hash != k0.scenario_hash {
         bail!(
@@ -235,7 +235,7 @@ fn merge_load(
             ),
         }
     }
-    let loaded = load::load(Path::new(&l0.scenario_file))
+    let loaded = input::read(Path::new(&l0.scenario_file))
         .map_err(|e| anyhow::anyhow!("{e} (merge re-reads the scenario file the results name)"))?;
     if loaded.hash != l0.scenario_hash {
         bail!(

@@ -12,7 +12,7 @@ use umpire_sim::scenario::limits::{self, MAX_TRACE_STEPS};
 use umpire_sim::scenario::{Loaded, Scenario};
 
 use crate::{
-    CommonArgs, EXIT_EXPECTATION_FAILED, EXIT_INPUT, EXIT_OK, RunArgs, load, progress, summary,
+    CommonArgs, EXIT_EXPECTATION_FAILED, EXIT_INPUT, EXIT_OK, RunArgs, input, progress, summary,
 };
 
 /// Overrides from the command line.
@@ -73,7 +73,7 @@ impl Part {
 }
 
 pub fn main(args: &RunArgs) -> anyhow::Result<u8> {
-    let Some(loaded) = load::load_all(&args.files) else {
+    let Some(loaded) = input::read_all(&args.files) else {
         return Ok(EXIT_INPUT);
     };
     let pool = thread_pool(&args.common)?;

@@ -7,10 +7,10 @@ use anyhow::Context;
 use umpire_loadgen::server::{self, ServeOptions};
 use umpire_sim::serve::ServeConfig;
 
-use crate::{EXIT_INPUT, EXIT_OK, ServeArgs, load};
+use crate::{EXIT_INPUT, EXIT_OK, ServeArgs, input};
 
 pub fn main(args: &ServeArgs) -> anyhow::Result<u8> {
-    let loaded = match load::load(&args.file) {
+    let loaded = match input::read(&args.file) {
         Ok(l) => l,
         Err(msg) => {
             eprintln!("{msg}");
@@ -24,7 +24,7 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<u8> {
             return Ok(EXIT_INPUT);
         }
     };
-    let token = match args.token_file.as_deref().map(load::read_token).transpose() {
+    let token = match args.token_file.as_deref().map(input::read_token).transpose() {
         Ok(t) => t,
         Err(msg) => {
             eprintln!("{msg}");

@@ -14,7 +14,7 @@ use umpire_sim::scenario::Scenario;
 
 use crate::run::{Console, Overrides, Part, apply, run_experiment, thread_pool};
 use crate::{
-    EXIT_EXPECTATION_FAILED, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, SuiteArgs, load, progress,
+    EXIT_EXPECTATION_FAILED, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, SuiteArgs, input, progress,
     summary,
 };
 
@@ -116,12 +116,12 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
-    let files = load::scenario_files(&args.dir)?;
+    let files = input::scenario_files(&args.dir)?;
     if files.is_empty() {
         eprintln!("{}: no scenario files (*.toml)", args.dir.display());
         return Ok(EXIT_INPUT);
     }
-    let Some(loaded) = load::load_all(&files) else {
+    let Some(loaded) = input::read_all(&files) else {
         return Ok(EXIT_INPUT);
     };
     let baseline = match &args.baseline {

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use crate::{EXIT_INPUT, EXIT_OK, load};
+use crate::{EXIT_INPUT, EXIT_OK, input};
 
 pub fn main(files: &[PathBuf]) -> anyhow::Result<u8> {
     let mut bad = false;
     for file in files {
-        match load::load(file) {
+        match input::read(file) {
             Ok(l) => crate::outln!("{}: ok ({})", l.file, l.scenario.name()),
             Err(msg) => {
                 eprintln!("{msg}");

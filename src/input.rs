@@ -1,4 +1,5 @@
-//! Reading scenario files from disk and reporting their problems.
+//! Reading scenario files (and token files) from disk and reporting their
+//! problems: the inputs of every subcommand.
 
 use std::path::{Path, PathBuf};
 
@@ -6,11 +7,11 @@ use umpire_sim::scenario::{self, Loaded};
 
 /// Parse every file; print every problem of every file to stderr. Returns the
 /// scenarios only when all of them are valid.
-pub fn load_all(files: &[PathBuf]) -> Option<Vec<Loaded>> {
+pub fn read_all(files: &[PathBuf]) -> Option<Vec<Loaded>> {
     let mut loaded = Vec::new();
     let mut failed = false;
     for file in files {
-        match load(file) {
+        match read(file) {
             Ok(l) => loaded.push(l),
             Err(msg) => {
                 eprintln!("{msg}");
@@ -21,7 +22,7 @@ pub fn load_all(files: &[PathBuf]) -> Option<Vec<Loaded>> {
     (!failed).then_some(loaded)
 }
 
-pub fn load(file: &Path) -> Result<Loaded, String> {
+pub fn read(file: &Path) -> Result<Loaded, String> {
     let name = file.display().to_string();
     let text = std::fs::read(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
     let text = String::from_utf8(text).map_err(|e| {
