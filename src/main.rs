@@ -3,7 +3,7 @@
 
 mod bandit;
 mod input;
-mod load_cmd;
+mod load;
 mod merge;
 mod out;
 mod progress;
@@ -215,7 +215,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(&args),
         Command::Suite(args) => suite::main(&args),
         Command::Serve(args) => serve::main(&args),
-        Command::Load(args) => load_cmd::main(&args),
+        Command::Load(args) => load::main(&args),
         Command::Merge(args) => merge::main(&args),
         Command::Report(args) => report::main(&args),
         Command::Validate { files } => validate::main(&files),

@@ -174,7 +174,7 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
                 .map(|r| AnyResult::Bandit(Box::new(r)))?
             }
             Scenario::Load(s) => {
-                match crate::load_cmd::run_load(l, s, &out, None, Console::Silent)? {
+                match crate::load::run_load(l, s, &out, None, Console::Silent)? {
                     Ok(r) => AnyResult::Load(Box::new(r)),
                     Err(msg) => {
                         bar.println(format!("ERROR {msg}"));
