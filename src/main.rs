@@ -5,7 +5,7 @@ mod bandit;
 mod input;
 mod load;
 mod merge;
-mod out;
+mod output;
 mod progress;
 mod report;
 mod run;

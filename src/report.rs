@@ -73,7 +73,7 @@ pub fn main(args: &ReportArgs) -> anyhow::Result<u8> {
         None => {
             let mut out = std::io::stdout().lock();
             if out.write_all(text.as_bytes()).is_err() {
-                return Ok(crate::out::EXIT_BROKEN_PIPE as u8);
+                return Ok(crate::output::EXIT_BROKEN_PIPE as u8);
             }
         }
     }

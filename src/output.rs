@@ -24,9 +24,9 @@ pub fn line(args: std::fmt::Arguments) {
 #[macro_export]
 macro_rules! outln {
     () => {
-        $crate::out::line(format_args!(""))
+        $crate::output::line(format_args!(""))
     };
     ($($arg:tt)*) => {
-        $crate::out::line(format_args!($($arg)*))
+        $crate::output::line(format_args!($($arg)*))
     };
 }
