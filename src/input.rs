@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 use umpire_sim::scenario::{self, Loaded};
 
+use crate::error::CliError;
+
 /// Parse every file; print every problem of every file to stderr. Returns the
 /// scenarios only when all of them are valid.
-pub fn read_all(files: &[PathBuf]) -> Option<Vec<Loaded>> {
+pub fn read_all(files: &[PathBuf]) -> Result<Vec<Loaded>, CliError> {
     let mut loaded = Vec::new();
     let mut failed = false;
     for file in files {
@@ -19,9 +21,13 @@ pub fn read_all(files: &[PathBuf]) -> Option<Vec<Loaded>> {
             }
         }
     }
-    (!failed).then_some(loaded)
+    if failed {
+        return Err(CliError::InputReported);
+    }
+    Ok(loaded)
 }
 
+/// One scenario file, parsed and checked; the error names the file.
 pub fn read(file: &Path) -> Result<Loaded, String> {
     let name = file.display().to_string();
     let text = std::fs::read(file).map_err(|e| format!("{name}: cannot read: {e}"))?;

@@ -13,8 +13,11 @@ use umpire_sim::load::LoadScenario;
 use umpire_sim::scenario::{Loaded, Scenario};
 use umpire_sim::serve::ServeConfig;
 
-use crate::run::Console;
-use crate::{EXIT_EXPECTATION_FAILED, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, LoadArgs, progress};
+use crate::cli::{LoadArgs, git_commit};
+use crate::error::CliError;
+use crate::output::Console;
+use crate::result_file::write_json;
+use crate::{input, progress};
 
 /// Read the serve config a load scenario names, relative to the scenario.
 fn serve_config(scenario_file: &Path, serve: &str) -> Result<ServeConfig, String> {
@@ -22,63 +25,52 @@ fn serve_config(scenario_file: &Path, serve: &str) -> Result<ServeConfig, String
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(serve);
-    let loaded = crate::input::read(&path)?;
+    let loaded = input::read(&path)?;
     ServeConfig::from_scenario(&loaded.scenario).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-pub fn main(args: &LoadArgs) -> anyhow::Result<u8> {
-    let loaded = match crate::input::read(&args.file) {
-        Ok(l) => l,
-        Err(msg) => {
-            eprintln!("{msg}");
-            return Ok(EXIT_INPUT);
-        }
-    };
+pub fn main(args: &LoadArgs) -> Result<(), CliError> {
+    let loaded = input::read(&args.file).map_err(CliError::Input)?;
     let Scenario::Load(scenario) = &loaded.scenario else {
-        eprintln!(
+        return Err(CliError::Input(format!(
             "{}: not a load scenario (kind = \"load\"); `umpire run` runs simulations and `umpire serve` serves configs",
             loaded.file
-        );
-        return Ok(EXIT_INPUT);
+        )));
     };
-    match run_load(&loaded, scenario, &args.out, args.duration, Console::Stdout)? {
-        Ok(r) => Ok(exit_code(&r)),
-        Err(msg) => {
-            eprintln!("{msg}");
-            Ok(EXIT_INPUT)
-        }
-    }
+    let r = run_load(&loaded, scenario, &args.out, args.duration, Console::Stdout)?;
+    outcome(&r)
 }
 
 /// Run one load scenario, write its result and goose report under `out`,
-/// and print its table to `console`. The inner error is bad input (a
-/// message naming the file), which the caller reports with exit code 2.
+/// and print its table to `console`. Bad input (this scenario's, or its
+/// target's) is a `CliError::Input` naming the file.
 pub fn run_load(
     loaded: &Loaded,
     scenario: &LoadScenario,
     out: &Path,
     duration: Option<f64>,
     console: Console,
-) -> anyhow::Result<Result<LoadResult, String>> {
+) -> Result<LoadResult, CliError> {
     let file = Path::new(&loaded.file);
+    let bad = |msg: String| CliError::Input(format!("{}: {msg}", loaded.file));
     let mut scenario = scenario.clone();
     if let Some(d) = duration {
         scenario.traffic.duration_seconds = d;
     }
     let serve = match serve_config(file, &scenario.target.serve) {
         Ok(c) => c,
-        Err(msg) => return Ok(Err(format!("{}: target.serve: {msg}", loaded.file))),
+        Err(msg) => return Err(bad(format!("target.serve: {msg}"))),
     };
     let dir = file.parent().unwrap_or_else(|| Path::new("."));
     let token = match scenario
         .target
         .token_file
         .as_ref()
-        .map(|f| crate::input::read_token(&dir.join(f)))
+        .map(|f| input::read_token(&dir.join(f)))
         .transpose()
     {
         Ok(t) => t,
-        Err(msg) => return Ok(Err(format!("{}: target.token_file: {msg}", loaded.file))),
+        Err(msg) => return Err(bad(format!("target.token_file: {msg}"))),
     };
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let goose_report = out.join(format!("{}-goose.html", scenario.name));
@@ -94,7 +86,7 @@ pub fn run_load(
         token,
         goose_report: Some(goose_report),
         reproduce,
-        git_commit: crate::git_commit(),
+        git_commit: git_commit(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -125,42 +117,52 @@ pub fn run_load(
     let result = match outcome {
         Ok(r) => r,
         Err(e @ (LoadError::BadInput(_) | LoadError::Unreachable { .. })) => {
-            return Ok(Err(format!("{}: {e}", loaded.file)));
+            return Err(bad(e.to_string()));
         }
         Err(LoadError::Server(e)) => {
-            return Ok(Err(format!("{}: the in-process server: {e}", loaded.file)));
+            return Err(bad(format!("the in-process server: {e}")));
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(anyhow::Error::new(e).into()),
     };
-    let path = crate::run::write_json(out, &result.scenario, &result)?;
-    print_table(&mut *console.writer(), &result, &path);
-    Ok(Ok(result))
+    let path = write_json(out, &result.scenario, &result)?;
+    console.print(|w| print_table(w, &result, &path))?;
+    Ok(result)
 }
 
-/// 0 when the expectations held, 3 when the run was inconclusive (the
-/// generator could not keep its schedule, or a check got no data), 1
-/// otherwise.
-pub fn exit_code(r: &LoadResult) -> u8 {
+/// Success when the expectations held; inconclusive (exit 3) when the
+/// generator could not keep its schedule or a check got no data; else an
+/// expectation failed.
+pub fn outcome(r: &LoadResult) -> Result<(), CliError> {
     if r.passed {
-        EXIT_OK
+        Ok(())
     } else if r.verdict == Verdict::Inconclusive {
-        EXIT_INCONCLUSIVE
+        Err(CliError::Inconclusive)
     } else {
-        EXIT_EXPECTATION_FAILED
+        Err(CliError::ExpectationFailed)
     }
 }
 
-pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
+/// The load test's console table: latency per endpoint, the generator's
+/// own lag, each check, and the verdict.
+pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) -> std::io::Result<()> {
+    print_endpoints(out, r)?;
+    print_checks(out, r)?;
+    print_verdict(out, r, file)
+}
+
+/// The header, one row per endpoint (raw and corrected latency, SLOs) and
+/// the generator's line.
+fn print_endpoints(out: &mut dyn Write, r: &LoadResult) -> std::io::Result<()> {
     let g = &r.generator;
     let target = g
         .target_rps
         .map_or_else(|| "closed loop".to_owned(), |t| format!("{t} req/s paced"));
-    let _ = writeln!(
+    writeln!(
         out,
         "{}  (load, {}, {} users, {target}, {:.1} s)",
         r.scenario, r.target, r.users, r.duration_seconds
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         out,
         "  {:<9} {:>8} {:>8} {:>7}   {:>15} {:>15} {:>15} {:>15} {:>15}  SLO",
         "endpoint",
@@ -172,7 +174,7 @@ pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
         "p99 raw/corr",
         "p999 raw/corr",
         "max raw/corr",
-    );
+    )?;
     for e in &r.endpoints {
         let pair = |a: f64, b: f64| format!("{a:.2}/{b:.2}");
         let slo = if e.slo.is_empty() {
@@ -188,7 +190,7 @@ pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
                 .collect();
             format!("FAIL: {}", failed.join(", "))
         };
-        let _ = writeln!(
+        writeln!(
             out,
             "  {:<9} {:>8} {:>8.1} {:>6.2}%   {:>15} {:>15} {:>15} {:>15} {:>15}  {slo}",
             e.endpoint.key(),
@@ -200,13 +202,13 @@ pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
             pair(e.raw.p99_ms, e.corrected.p99_ms),
             pair(e.raw.p999_ms, e.corrected.p999_ms),
             pair(e.raw.max_ms, e.corrected.max_ms),
-        );
+        )?;
     }
-    let _ = writeln!(
+    writeln!(
         out,
         "  latencies in ms: raw from the actual send; corrected adds any wait for the previous response past the intended send (verdicts use corrected)"
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         out,
         "  generator: {:.1} req/s achieved{}; its own send lag p99 {:.2} ms, max {:.2} ms{}",
         g.achieved_rps,
@@ -219,48 +221,53 @@ pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
         } else {
             ""
         }
-    );
+    )?;
+    Ok(())
+}
+
+/// SRM, parity, convergence and the corrected/raw ratio.
+fn print_checks(out: &mut dyn Write, r: &LoadResult) -> std::io::Result<()> {
     // A check without samples says `no data`, never `ok`: it does not pass.
     for c in &r.srm {
         if c.no_data() {
-            let _ = writeln!(out, "  no data SRM {}: no unit was assigned", c.experiment);
+            writeln!(out, "  no data SRM {}: no unit was assigned", c.experiment)?;
         } else {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {} SRM {}: distinct units {:?}, p = {:.3}",
                 if c.passed { "ok" } else { "FAIL" },
                 c.experiment,
                 c.counts,
                 c.p_value
-            );
+            )?;
         }
     }
     if r.parity.no_data() {
-        let _ = writeln!(out, "  no data parity: no served assignment was checked");
+        writeln!(out, "  no data parity: no served assignment was checked")?;
     } else if r.parity.checked == 0 {
-        let _ = writeln!(
+        writeln!(
             out,
             "  - parity: off (no assignments to check, or parity_every = 0)"
-        );
+        )?;
     } else {
-        let _ = writeln!(
+        writeln!(
             out,
             "  {} parity: {} served assignments checked against umpire-sim, {} differ",
             if r.parity.passed { "ok" } else { "FAIL" },
             r.parity.checked,
             r.parity.mismatches
-        );
+        )?;
     }
     for c in &r.convergence {
         if c.no_data() {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  no data convergence {}: no decision in the second half of the run",
                 c.bandit
-            );
+            )?;
             continue;
         }
-        let _ = writeln!(
+        writeln!(
             out,
             "  {} convergence {}: {:.3} of {} decisions in the second half went to the best arm {} (want ≥ {})",
             if c.passed { "ok" } else { "FAIL" },
@@ -269,33 +276,38 @@ pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
             c.decisions,
             c.best_arm,
             c.min_best_share
-        );
+        )?;
     }
     if let Some(b) = &r.corrected_over_raw_p99 {
-        let _ = writeln!(
+        writeln!(
             out,
             "  {} {} = {:.2}, expected {}",
             if b.passed { "ok" } else { "FAIL" },
             b.measure,
             b.measured,
             b.bound
-        );
+        )?;
     }
+    Ok(())
+}
+
+/// The messages, where the files are, how to reproduce, and the verdict.
+fn print_verdict(out: &mut dyn Write, r: &LoadResult, file: &Path) -> std::io::Result<()> {
     for m in &r.messages {
-        let _ = writeln!(out, "  {m}");
+        writeln!(out, "  {m}")?;
     }
-    let _ = writeln!(out, "  result: {}", file.display());
+    writeln!(out, "  result: {}", file.display())?;
     if let Some(g) = &r.goose_report {
-        let _ = writeln!(out, "  goose report: {g}");
+        writeln!(out, "  goose report: {g}")?;
     }
-    let _ = writeln!(out, "  reproduce: {}", r.reproduce);
+    writeln!(out, "  reproduce: {}", r.reproduce)?;
     let verdict = match r.verdict {
         Verdict::Pass => "PASS",
         Verdict::Fail => "FAIL",
         Verdict::Inconclusive if r.generator.generator_bound => "INCONCLUSIVE (generator-bound)",
         Verdict::Inconclusive => "INCONCLUSIVE (no data)",
     };
-    let _ = writeln!(
+    writeln!(
         out,
         "  verdict: {verdict}, expected {:?}: {}",
         r.expected_verdict,
@@ -304,7 +316,8 @@ pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
         } else {
             "NOT as expected"
         }
-    );
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -377,7 +390,7 @@ mod tests {
             git_commit: None,
         });
         let mut out = Vec::new();
-        print_table(&mut out, &r, Path::new("empty.json"));
+        print_table(&mut out, &r, Path::new("empty.json")).expect("write to a Vec");
         let text = String::from_utf8(out).expect("utf-8");
         for line in [
             "  no data SRM button: no unit was assigned",
@@ -388,6 +401,6 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
         }
         assert!(!text.contains(" ok "), "{text}");
-        assert_eq!(exit_code(&r), EXIT_INCONCLUSIVE);
+        assert!(matches!(outcome(&r), Err(CliError::Inconclusive)));
     }
 }

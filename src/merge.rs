@@ -13,7 +13,9 @@ use umpire_sim::runner::Engine;
 use umpire_sim::runner::SimPath;
 use umpire_sim::scenario::Scenario;
 
-use crate::{EXIT_INPUT, EXIT_OK, MergeArgs, input};
+use crate::cli::MergeArgs;
+use crate::error::CliError;
+use crate::input;
 
 /// What every shard of one run must agree on.
 #[derive(PartialEq, Debug)]
@@ -70,39 +72,27 @@ fn shard_index(r: &AnyResult) -> Option<u64> {
     }
 }
 
-pub fn main(args: &MergeArgs) -> anyhow::Result<u8> {
+pub fn main(args: &MergeArgs) -> Result<(), CliError> {
     let mut shards = Vec::new();
     for f in &args.shards {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
-        match AnyResult::from_json(&f.display().to_string(), &text) {
-            Ok(r) => shards.push((f.clone(), r)),
-            Err(e) => {
-                eprintln!("{e}");
-                return Ok(EXIT_INPUT);
-            }
-        }
+        let r = AnyResult::from_json(&f.display().to_string(), &text)
+            .map_err(|e| CliError::Input(e.to_string()))?;
+        shards.push((f.clone(), r));
     }
-    match merge(&shards) {
-        Ok(json) => {
-            if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-            }
-            std::fs::write(&args.output, json)
-                .with_context(|| format!("cannot write {}", args.output.display()))?;
-            eprintln!(
-                "merged {} shards into {}",
-                shards.len(),
-                args.output.display()
-            );
-            Ok(EXIT_OK)
-        }
-        Err(e) => {
-            eprintln!("umpire merge: {e:#}");
-            Ok(EXIT_INPUT)
-        }
+    let json = merge(&shards).map_err(|e| CliError::Input(format!("umpire merge: {e:#}")))?;
+    if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    std::fs::write(&args.output, json)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    eprintln!(
+        "merged {} shards into {}",
+        shards.len(),
+        args.output.display()
+    );
+    Ok(())
 }
 
 fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
