@@ -14,6 +14,8 @@ mod error;
 mod input;
 mod load;
 mod merge;
+#[cfg(test)]
+mod module_graph;
 mod output;
 mod progress;
 mod report;
