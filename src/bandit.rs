@@ -9,8 +9,11 @@ use umpire_sim::bandit::run::BanditEngine;
 use umpire_sim::outcome::Provenance;
 use umpire_sim::scenario::Loaded;
 
-use crate::run::Part;
-use crate::{CommonArgs, progress};
+use crate::cli::{CommonArgs, git_commit};
+use crate::error::CliError;
+use crate::output::Console;
+use crate::progress;
+use crate::result_file::{Part, write_json};
 
 /// The command that reproduces a bandit run exactly.
 pub fn reproduce(file: &str, s: &BanditScenario) -> String {
@@ -25,8 +28,8 @@ pub fn run_bandit(
     s: &BanditScenario,
     common: &CommonArgs,
     part: Part,
-    console: crate::run::Console,
-) -> anyhow::Result<BanditResult> {
+    console: Console,
+) -> Result<BanditResult, CliError> {
     let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
     let range = part.range(s.replications);
     let bar = progress::bar(range.end - range.start, &s.name);
@@ -42,35 +45,37 @@ pub fn run_bandit(
         Provenance {
             scenario_hash: l.hash.clone(),
             scenario_file: l.file.clone(),
-            git_commit: crate::git_commit(),
+            git_commit: git_commit(),
             reproduce: reproduce(&l.file, s),
             shard: part.shard,
             quick_scale: part.quick_scale,
         },
     );
-    let path = crate::run::write_json(&common.out, &part.file_stem(&result.scenario), &result)?;
+    let path = write_json(&common.out, &part.file_stem(&result.scenario), &result)?;
     let pulls = result.replications * s.env.horizon * s.policies.len() as u64;
-    print_summary(&mut *console.writer(), &result, &path, elapsed, pulls);
+    console.print(|w| print_summary(w, &result, &path, elapsed, pulls))?;
     Ok(result)
 }
 
+/// The bandit run's table: regret, best-arm share and identification,
+/// and the ratio to the Lai–Robbins bound, per policy.
 pub fn print_summary(
     out: &mut dyn Write,
     r: &BanditResult,
     file: &std::path::Path,
     seconds: f64,
     pulls: u64,
-) {
+) -> std::io::Result<()> {
     let segments = if r.segments.is_empty() {
         String::new()
     } else {
         format!(", segments {}", r.segments.join("/"))
     };
-    let _ = writeln!(
+    writeln!(
         out,
         "{}  (bandit, {} arms{segments}, horizon {}, {} replications, seed {})",
         r.scenario, r.arms, r.horizon, r.replications, r.seed
-    );
+    )?;
     let names: Vec<String> = r
         .policies
         .iter()
@@ -88,17 +93,17 @@ pub fn print_summary(
         .max()
         .unwrap_or(0)
         .max(24);
-    let _ = writeln!(
+    writeln!(
         out,
         "  {:<w$} {:>30} {:>10} {:>10} {:>10}",
         "policy", "regret at T [95% CI]", "best-arm", "identified", "÷ bound"
-    );
+    )?;
     for (p, name) in r.policies.iter().zip(&names) {
         let f = &p.final_regret;
         let ratio = p
             .lower_bound_ratio
             .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
-        let _ = writeln!(
+        writeln!(
             out,
             "  {:<w$} {:>30} {:>10.4} {:>10.4} {:>10}",
             name,
@@ -106,29 +111,30 @@ pub fn print_summary(
             p.best_arm_share,
             p.best_arm_identified.value,
             ratio
-        );
+        )?;
     }
     if let Some(l) = r.lai_robbins.as_ref().and_then(|l| l.last()) {
-        let _ = writeln!(out, "  Lai-Robbins lower bound at T: {l:.2}");
+        writeln!(out, "  Lai-Robbins lower bound at T: {l:.2}")?;
     }
     for e in &r.expectations {
-        let _ = writeln!(out, "  {}", e.message);
+        writeln!(out, "  {}", e.message)?;
     }
-    let _ = writeln!(out, "  result: {}", file.display());
-    let _ = writeln!(out, "  reproduce: {}", r.reproduce);
-    let _ = writeln!(
+    writeln!(out, "  result: {}", file.display())?;
+    writeln!(out, "  reproduce: {}", r.reproduce)?;
+    writeln!(
         out,
         "  time: {seconds:.3} s, {:.1} M pulls/s",
         pulls as f64 / seconds.max(1e-9) / 1e6
-    );
-    let _ = writeln!(out, "  verdict: {}", if r.passed { "PASS" } else { "FAIL" });
+    )?;
+    writeln!(out, "  verdict: {}", if r.passed { "PASS" } else { "FAIL" })?;
+    Ok(())
 }
 
 /// `--replication N` for a bandit scenario: each policy's outcome, and with
 /// `trace` its first `steps` steps.
-pub fn print_trace(s: &BanditScenario, r: u64, trace: bool, steps: usize) {
+pub fn print_trace(s: &BanditScenario, r: u64, trace: bool, steps: usize) -> Result<(), CliError> {
     let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
-    crate::outln!("{}: replication {r} (bandit, seed {})", s.name, s.seed);
+    crate::outln!("{}: replication {r} (bandit, seed {})", s.name, s.seed)?;
     for (p, named) in s.policies.iter().enumerate() {
         let mut buf = Vec::with_capacity(if trace { steps } else { 0 });
         let run = engine.run_policy(p, r, trace.then_some(&mut buf));
@@ -140,7 +146,7 @@ pub fn print_trace(s: &BanditScenario, r: u64, trace: bool, steps: usize) {
             run.realised_regret,
             shares.join(" "),
             run.recommended_best
-        );
+        )?;
         for st in &buf {
             let segment = s
                 .env
@@ -153,7 +159,8 @@ pub fn print_trace(s: &BanditScenario, r: u64, trace: bool, steps: usize) {
                 st.arm,
                 st.reward,
                 st.regret
-            );
+            )?;
         }
     }
+    Ok(())
 }

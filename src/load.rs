@@ -1,57 +1,406 @@
-//! Reading scenario files from disk and reporting their problems.
+//! `umpire load FILE`: run a load scenario's goose attack against the
+//! reference server (in process) or an external service, print the table per
+//! endpoint, and write the result JSON and goose's HTML report.
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use umpire_sim::scenario::{self, Loaded};
+use anyhow::Context;
+use umpire_loadgen::load::result::{LoadResult, Verdict};
+use umpire_loadgen::load::{self, LoadError, LoadPlan};
+use umpire_sim::load::LoadScenario;
+use umpire_sim::scenario::{Loaded, Scenario};
+use umpire_sim::serve::ServeConfig;
 
-/// Parse every file; print every problem of every file to stderr. Returns the
-/// scenarios only when all of them are valid.
-pub fn load_all(files: &[PathBuf]) -> Option<Vec<Loaded>> {
-    let mut loaded = Vec::new();
-    let mut failed = false;
-    for file in files {
-        match load(file) {
-            Ok(l) => loaded.push(l),
-            Err(msg) => {
-                eprintln!("{msg}");
-                failed = true;
-            }
+use crate::cli::{LoadArgs, git_commit};
+use crate::error::CliError;
+use crate::output::Console;
+use crate::result_file::write_json;
+use crate::{input, progress};
+
+/// Read the serve config a load scenario names, relative to the scenario.
+fn serve_config(scenario_file: &Path, serve: &str) -> Result<ServeConfig, String> {
+    let path = scenario_file
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(serve);
+    let loaded = input::read(&path)?;
+    ServeConfig::from_scenario(&loaded.scenario).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn main(args: &LoadArgs) -> Result<(), CliError> {
+    let loaded = input::read(&args.file).map_err(CliError::Input)?;
+    let Scenario::Load(scenario) = &loaded.scenario else {
+        return Err(CliError::Input(format!(
+            "{}: not a load scenario (kind = \"load\"); `umpire run` runs simulations and `umpire serve` serves configs",
+            loaded.file
+        )));
+    };
+    let r = run_load(&loaded, scenario, &args.out, args.duration, Console::Stdout)?;
+    outcome(&r)
+}
+
+/// Run one load scenario, write its result and goose report under `out`,
+/// and print its table to `console`. Bad input (this scenario's, or its
+/// target's) is a `CliError::Input` naming the file.
+pub fn run_load(
+    loaded: &Loaded,
+    scenario: &LoadScenario,
+    out: &Path,
+    duration: Option<f64>,
+    console: Console,
+) -> Result<LoadResult, CliError> {
+    let file = Path::new(&loaded.file);
+    let bad = |msg: String| CliError::Input(format!("{}: {msg}", loaded.file));
+    let mut scenario = scenario.clone();
+    if let Some(d) = duration {
+        scenario.traffic.duration_seconds = d;
+    }
+    let serve = match serve_config(file, &scenario.target.serve) {
+        Ok(c) => c,
+        Err(msg) => return Err(bad(format!("target.serve: {msg}"))),
+    };
+    let dir = file.parent().unwrap_or_else(|| Path::new("."));
+    let token = match scenario
+        .target
+        .token_file
+        .as_ref()
+        .map(|f| input::read_token(&dir.join(f)))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(msg) => return Err(bad(format!("target.token_file: {msg}"))),
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let goose_report = out.join(format!("{}-goose.html", scenario.name));
+    let reproduce = format!(
+        "umpire load {} --duration {}",
+        loaded.file, scenario.traffic.duration_seconds
+    );
+    let plan = LoadPlan {
+        scenario: scenario.clone(),
+        scenario_hash: loaded.hash.clone(),
+        scenario_file: loaded.file.clone(),
+        serve,
+        token,
+        goose_report: Some(goose_report),
+        reproduce,
+        git_commit: git_commit(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let total =
+        (scenario.traffic.duration_seconds + scenario.traffic.ramp_up_seconds).ceil() as u64;
+    let bar = progress::timed(total, &scenario.name);
+    let outcome = rt.block_on(async {
+        let ticker = {
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                loop {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    bar.set_position(started.elapsed().as_secs().min(total));
+                }
+            })
+        };
+        let r = load::run(plan, |base| {
+            bar.set_message(format!("→ {base}"));
+        })
+        .await;
+        ticker.abort();
+        r
+    });
+    bar.finish_and_clear();
+    let result = match outcome {
+        Ok(r) => r,
+        Err(e @ (LoadError::BadInput(_) | LoadError::Unreachable { .. })) => {
+            return Err(bad(e.to_string()));
+        }
+        Err(LoadError::Server(e)) => {
+            return Err(bad(format!("the in-process server: {e}")));
+        }
+        Err(e) => return Err(anyhow::Error::new(e).into()),
+    };
+    let path = write_json(out, &result.scenario, &result)?;
+    console.print(|w| print_table(w, &result, &path))?;
+    Ok(result)
+}
+
+/// Success when the expectations held; inconclusive (exit 3) when the
+/// generator could not keep its schedule or a check got no data; else an
+/// expectation failed.
+pub fn outcome(r: &LoadResult) -> Result<(), CliError> {
+    if r.passed {
+        Ok(())
+    } else if r.verdict == Verdict::Inconclusive {
+        Err(CliError::Inconclusive)
+    } else {
+        Err(CliError::ExpectationFailed)
+    }
+}
+
+/// The load test's console table: latency per endpoint, the generator's
+/// own lag, each check, and the verdict.
+pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) -> std::io::Result<()> {
+    print_endpoints(out, r)?;
+    print_checks(out, r)?;
+    print_verdict(out, r, file)
+}
+
+/// The header, one row per endpoint (raw and corrected latency, SLOs) and
+/// the generator's line.
+fn print_endpoints(out: &mut dyn Write, r: &LoadResult) -> std::io::Result<()> {
+    let g = &r.generator;
+    let target = g
+        .target_rps
+        .map_or_else(|| "closed loop".to_owned(), |t| format!("{t} req/s paced"));
+    writeln!(
+        out,
+        "{}  (load, {}, {} users, {target}, {:.1} s)",
+        r.scenario, r.target, r.users, r.duration_seconds
+    )?;
+    writeln!(
+        out,
+        "  {:<9} {:>8} {:>8} {:>7}   {:>15} {:>15} {:>15} {:>15} {:>15}  SLO",
+        "endpoint",
+        "count",
+        "req/s",
+        "errors",
+        "p50 raw/corr",
+        "p95 raw/corr",
+        "p99 raw/corr",
+        "p999 raw/corr",
+        "max raw/corr",
+    )?;
+    for e in &r.endpoints {
+        let pair = |a: f64, b: f64| format!("{a:.2}/{b:.2}");
+        let slo = if e.slo.is_empty() {
+            "-".to_owned()
+        } else if e.slo.iter().all(|b| b.passed) {
+            "pass".to_owned()
+        } else {
+            let failed: Vec<String> = e
+                .slo
+                .iter()
+                .filter(|b| !b.passed)
+                .map(|b| format!("{} {:.2} (want {})", b.measure, b.measured, b.bound))
+                .collect();
+            format!("FAIL: {}", failed.join(", "))
+        };
+        writeln!(
+            out,
+            "  {:<9} {:>8} {:>8.1} {:>6.2}%   {:>15} {:>15} {:>15} {:>15} {:>15}  {slo}",
+            e.endpoint.key(),
+            e.count,
+            e.rps,
+            100.0 * e.error_rate,
+            pair(e.raw.p50_ms, e.corrected.p50_ms),
+            pair(e.raw.p95_ms, e.corrected.p95_ms),
+            pair(e.raw.p99_ms, e.corrected.p99_ms),
+            pair(e.raw.p999_ms, e.corrected.p999_ms),
+            pair(e.raw.max_ms, e.corrected.max_ms),
+        )?;
+    }
+    writeln!(
+        out,
+        "  latencies in ms: raw from the actual send; corrected adds any wait for the previous response past the intended send (verdicts use corrected)"
+    )?;
+    writeln!(
+        out,
+        "  generator: {:.1} req/s achieved{}; its own send lag p99 {:.2} ms, max {:.2} ms{}",
+        g.achieved_rps,
+        g.target_rps
+            .map_or_else(String::new, |t| format!(" of {t} target")),
+        g.lag_p99_ms,
+        g.lag_max_ms,
+        if g.generator_bound {
+            " — GENERATOR-BOUND"
+        } else {
+            ""
+        }
+    )?;
+    Ok(())
+}
+
+/// SRM, parity, convergence and the corrected/raw ratio.
+fn print_checks(out: &mut dyn Write, r: &LoadResult) -> std::io::Result<()> {
+    // A check without samples says `no data`, never `ok`: it does not pass.
+    for c in &r.srm {
+        if c.no_data() {
+            writeln!(out, "  no data SRM {}: no unit was assigned", c.experiment)?;
+        } else {
+            writeln!(
+                out,
+                "  {} SRM {}: distinct units {:?}, p = {:.3}",
+                if c.passed { "ok" } else { "FAIL" },
+                c.experiment,
+                c.counts,
+                c.p_value
+            )?;
         }
     }
-    (!failed).then_some(loaded)
-}
-
-pub fn load(file: &Path) -> Result<Loaded, String> {
-    let name = file.display().to_string();
-    let text = std::fs::read(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
-    let text = String::from_utf8(text).map_err(|e| {
-        format!(
-            "{name}: not UTF-8 text (byte {})",
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    scenario::parse(&name, &text).map_err(|e| e.to_string())
-}
-
-/// The scenario files of a directory, sorted by name.
-pub fn scenario_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("{}: cannot read directory: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// A bearer token from a file: its content without surrounding whitespace,
-/// which must not be empty.
-pub fn read_token(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read the token file: {e}", path.display()))?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(format!("{}: the token file is empty", path.display()));
+    if r.parity.no_data() {
+        writeln!(out, "  no data parity: no served assignment was checked")?;
+    } else if r.parity.checked == 0 {
+        writeln!(
+            out,
+            "  - parity: off (no assignments to check, or parity_every = 0)"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "  {} parity: {} served assignments checked against umpire-sim, {} differ",
+            if r.parity.passed { "ok" } else { "FAIL" },
+            r.parity.checked,
+            r.parity.mismatches
+        )?;
     }
-    Ok(token.to_owned())
+    for c in &r.convergence {
+        if c.no_data() {
+            writeln!(
+                out,
+                "  no data convergence {}: no decision in the second half of the run",
+                c.bandit
+            )?;
+            continue;
+        }
+        writeln!(
+            out,
+            "  {} convergence {}: {:.3} of {} decisions in the second half went to the best arm {} (want ≥ {})",
+            if c.passed { "ok" } else { "FAIL" },
+            c.bandit,
+            c.best_share,
+            c.decisions,
+            c.best_arm,
+            c.min_best_share
+        )?;
+    }
+    if let Some(b) = &r.corrected_over_raw_p99 {
+        writeln!(
+            out,
+            "  {} {} = {:.2}, expected {}",
+            if b.passed { "ok" } else { "FAIL" },
+            b.measure,
+            b.measured,
+            b.bound
+        )?;
+    }
+    Ok(())
+}
+
+/// The messages, where the files are, how to reproduce, and the verdict.
+fn print_verdict(out: &mut dyn Write, r: &LoadResult, file: &Path) -> std::io::Result<()> {
+    for m in &r.messages {
+        writeln!(out, "  {m}")?;
+    }
+    writeln!(out, "  result: {}", file.display())?;
+    if let Some(g) = &r.goose_report {
+        writeln!(out, "  goose report: {g}")?;
+    }
+    writeln!(out, "  reproduce: {}", r.reproduce)?;
+    let verdict = match r.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Inconclusive if r.generator.generator_bound => "INCONCLUSIVE (generator-bound)",
+        Verdict::Inconclusive => "INCONCLUSIVE (no data)",
+    };
+    writeln!(
+        out,
+        "  verdict: {verdict}, expected {:?}: {}",
+        r.expected_verdict,
+        if r.passed {
+            "as expected"
+        } else {
+            "NOT as expected"
+        }
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use umpire_loadgen::load::recorder::Recorder;
+    use umpire_loadgen::load::result::{Measured, build};
+    use umpire_sim::load::{
+        Checks, Convergence, ExpectedVerdict, LoadExpect, Mix, Model, Target, Traffic,
+    };
+
+    use super::*;
+
+    /// A run in which nothing was measured: every check has zero samples.
+    /// The table says `no data` for each and never `ok`, and the verdict is
+    /// not a pass (the original printed `ok SRM` on 0 units, `ok parity` on
+    /// 0 checked, and PASS).
+    #[test]
+    fn checks_with_no_samples_print_no_data() {
+        let s = LoadScenario {
+            name: "empty".into(),
+            seed: 1,
+            target: Target {
+                serve: "s.toml".into(),
+                host: None,
+                token_file: None,
+                stall: None,
+            },
+            traffic: Traffic {
+                users: 1,
+                ramp_up_seconds: 0.0,
+                duration_seconds: 1.0,
+                model: Model::Closed { think_time_ms: 0 },
+            },
+            mix: Mix {
+                assign: 1,
+                decide: 1,
+                reward: 1,
+                experiments: Vec::new(),
+                bandits: Vec::new(),
+                units: 10,
+            },
+            slos: Vec::new(),
+            checks: Checks {
+                srm_alpha: 0.001,
+                parity_every: 1,
+                convergence: vec![Convergence {
+                    bandit: "hero".into(),
+                    min_best_share: 0.5,
+                }],
+                max_generator_lag_ms: 10.0,
+                min_rate_ratio: 0.9,
+            },
+            expect: LoadExpect {
+                verdict: ExpectedVerdict::Pass,
+                corrected_over_raw_p99: None,
+            },
+        };
+        let rec = Recorder::new(&[2]).expect("recorder");
+        let r = build(Measured {
+            scenario: &s,
+            scenario_hash: "sha256:test".into(),
+            scenario_file: "empty.toml".into(),
+            target: "test".into(),
+            recorder: &rec,
+            seconds: 1.0,
+            experiments: vec![("button".into(), vec![0.5, 0.5])],
+            bandits: vec![("hero".into(), Some(0))],
+            reproduce: "test".into(),
+            goose_report: None,
+            git_commit: None,
+        });
+        let mut out = Vec::new();
+        print_table(&mut out, &r, Path::new("empty.json")).expect("write to a Vec");
+        let text = String::from_utf8(out).expect("utf-8");
+        for line in [
+            "  no data SRM button: no unit was assigned",
+            "  no data parity: no served assignment was checked",
+            "  no data convergence hero: no decision in the second half of the run",
+            "  verdict: INCONCLUSIVE (no data), expected Pass: NOT as expected",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+        }
+        assert!(!text.contains(" ok "), "{text}");
+        assert!(matches!(outcome(&r), Err(CliError::Inconclusive)));
+    }
 }

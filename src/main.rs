@@ -1,246 +1,51 @@
-//! The `umpire` command line: argument parsing, progress, summaries and exit
-//! codes. All simulation lives in the umpire-sim crate.
+//! The `umpire` command line: parse the arguments, run the subcommand, turn
+//! its outcome into the exit code. All simulation lives in the umpire-sim
+//! crate; each subcommand has a module named for it.
+//!
+//! Modules import one way (no module imports one that imports it back):
+//! subcommands (`run`, `suite`, `serve`, `load`, `merge`, `report`,
+//! `validate`) use the helpers (`bandit`, `summary`, `result_file`, `input`,
+//! `progress`), and everything may use the leaves `cli`, `error` and
+//! `output`.
 
 mod bandit;
+mod cli;
+mod error;
+mod input;
 mod load;
-mod load_cmd;
 mod merge;
-mod out;
+#[cfg(test)]
+mod module_graph;
+mod output;
 mod progress;
 mod report;
+mod result_file;
 mod run;
 mod serve;
 mod suite;
 mod summary;
 mod validate;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 
-/// The commit this binary was built from, when known (see build.rs).
-pub fn git_commit() -> Option<String> {
-    option_env!("UMPIRE_GIT_COMMIT")
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-/// Exit codes of the CLI contract.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_EXPECTATION_FAILED: u8 = 1;
-pub const EXIT_INPUT: u8 = 2;
-/// A load test whose generator could not keep its schedule.
-pub const EXIT_INCONCLUSIVE: u8 = 3;
-
-#[derive(Parser)]
-#[command(
-    name = "umpire",
-    version,
-    about = "Deterministic simulation and load-testing harness for online experiments"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run scenario files and check their expectations.
-    Run(RunArgs),
-    /// Run every scenario file in a directory.
-    Suite(SuiteArgs),
-    /// Serve a serve config's (or a scenario's) experiments and bandits over HTTP.
-    Serve(ServeArgs),
-    /// Run a load scenario against the serving API and judge its SLOs.
-    Load(LoadArgs),
-    /// Fold shard results (`run --shard I/N`) into the whole run's result.
-    Merge(MergeArgs),
-    /// Render saved results (or a suite.json) as HTML, Markdown or JUnit XML.
-    Report(ReportArgs),
-    /// Check scenario files without running them.
-    Validate {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
-}
-
-/// Options shared by `run` and `suite`.
-#[derive(Args, Clone)]
-pub struct CommonArgs {
-    /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, value_name = "T")]
-    threads: Option<usize>,
-    /// Directory for result JSON.
-    #[arg(long, value_name = "DIR", default_value = "reports/out")]
-    out: PathBuf,
-    /// Simulate every unit even when the aggregate fast path applies.
-    #[arg(long)]
-    per_unit: bool,
-}
-
-#[derive(Args)]
-pub struct RunArgs {
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-    /// Override the scenario's seed.
-    #[arg(long, value_name = "S")]
-    seed: Option<u64>,
-    /// Override the scenario's replication count.
-    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
-    replications: Option<u64>,
-    /// Re-run only replication N and print its per-arm counts and test statistics.
-    #[arg(long, value_name = "N")]
-    replication: Option<u64>,
-    /// Print each result's JSON on stdout (the summary goes to stderr).
-    #[arg(long)]
-    json: bool,
-    /// Run only shard I of N (0-based): a contiguous slice of the
-    /// replications. `umpire merge` folds the shards' results into the
-    /// whole run's result, byte for byte.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "replication")]
-    shard: Option<umpire_sim::outcome::Shard>,
-    /// With --replication on a bandit scenario: print each step's arm and reward.
-    #[arg(long, requires = "replication")]
-    trace: bool,
-    /// How many steps --trace prints per policy.
-    #[arg(long, value_name = "STEPS", default_value_t = 50)]
-    trace_steps: usize,
-    #[command(flatten)]
-    common: CommonArgs,
-}
-
-#[derive(Args)]
-pub struct ServeArgs {
-    /// A `kind = "serve"` config, or an experiment or bandit scenario.
-    file: PathBuf,
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    addr: std::net::SocketAddr,
-    /// Persist bandit state and the decision log in this directory, and
-    /// recover from it on start.
-    #[arg(long, value_name = "DIR")]
-    state: Option<PathBuf>,
-    /// Require `Authorization: Bearer <token>` on decide and reward; the
-    /// token is this file's content.
-    #[arg(long, value_name = "F")]
-    token_file: Option<PathBuf>,
-}
-
-#[derive(Args)]
-pub struct ReportArgs {
-    /// Result files, or a suite's suite.json.
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value = "html")]
-    format: report::Format,
-    /// Write here instead of stdout.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    output: Option<PathBuf>,
-}
-
-#[derive(Args)]
-pub struct MergeArgs {
-    /// The shards' result files, in any order.
-    #[arg(required = true)]
-    shards: Vec<PathBuf>,
-    /// Where to write the merged result.
-    #[arg(short = 'o', long = "output", value_name = "RESULT.json")]
-    output: PathBuf,
-}
-
-#[derive(Args)]
-pub struct LoadArgs {
-    /// A `kind = "load"` scenario.
-    file: PathBuf,
-    /// Override the scenario's duration, in seconds (e.g. 300 for a real run).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
-    duration: Option<f64>,
-    /// Directory for the result JSON and goose's HTML report.
-    #[arg(long, value_name = "DIR", default_value = "reports/out")]
-    out: PathBuf,
-}
-
-fn parse_shard(s: &str) -> Result<umpire_sim::outcome::Shard, String> {
-    let bad = || format!("`{s}` is not a shard I/N with 0 ≤ I < N, e.g. 0/4");
-    let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (index, count): (u64, u64) = (
-        i.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
-    );
-    if count == 0 || index >= count {
-        return Err(bad());
-    }
-    Ok(umpire_sim::outcome::Shard { index, count })
-}
-
-fn parse_duration(s: &str) -> Result<f64, String> {
-    use umpire_sim::load::MAX_DURATION_SECONDS;
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 && x <= MAX_DURATION_SECONDS => Ok(x),
-        _ => Err(format!(
-            "`{s}` is not a duration in seconds in (0, {MAX_DURATION_SECONDS}]"
-        )),
-    }
-}
-
-#[derive(Args)]
-pub struct SuiteArgs {
-    /// Directory of scenario files (*.toml).
-    dir: PathBuf,
-    /// Compare against an earlier run's `suite.json` (or its directory) and
-    /// flag regressions.
-    #[arg(long, value_name = "FILE")]
-    baseline: Option<PathBuf>,
-    /// Scale simulation replication counts down (×0.1, at least 50, and
-    /// enough for each band on a rate to hold) for a fast smoke run; the
-    /// scale is recorded in the results.
-    #[arg(long)]
-    quick: bool,
-    /// With --baseline: flag a latency percentile whose new confidence
-    /// interval lies above the old one by more than this factor.
-    #[arg(long, value_name = "RATIO", default_value_t = 1.25, value_parser = positive_finite)]
-    latency_ratio: f64,
-    /// With --baseline: ignore latency changes smaller than this many
-    /// milliseconds, whatever their ratio.
-    #[arg(long, value_name = "MS", default_value_t = 1.0, value_parser = non_negative_finite)]
-    latency_floor_ms: f64,
-    #[command(flatten)]
-    common: CommonArgs,
-}
+use crate::cli::{Cli, Command};
+use crate::error::EXIT_OK;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let code = match cli.command {
+    let outcome = match cli.command {
         Command::Run(args) => run::main(&args),
         Command::Suite(args) => suite::main(&args),
         Command::Serve(args) => serve::main(&args),
-        Command::Load(args) => load_cmd::main(&args),
+        Command::Load(args) => load::main(&args),
         Command::Merge(args) => merge::main(&args),
         Command::Report(args) => report::main(&args),
         Command::Validate { files } => validate::main(&files),
     };
-    match code {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_INPUT)
-        }
-    }
-}
-
-/// A command-line number that must be finite and above zero.
-fn positive_finite(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err(format!("`{s}` is not a finite number above 0")),
-    }
-}
-
-/// A command-line number that must be finite and not negative.
-fn non_negative_finite(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(format!("`{s}` is not a finite number of at least 0")),
-    }
+    ExitCode::from(match outcome {
+        Ok(()) => EXIT_OK,
+        Err(e) => e.report(),
+    })
 }

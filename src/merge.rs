@@ -13,7 +13,9 @@ use umpire_sim::runner::Engine;
 use umpire_sim::runner::SimPath;
 use umpire_sim::scenario::Scenario;
 
-use crate::{EXIT_INPUT, EXIT_OK, MergeArgs, load};
+use crate::cli::MergeArgs;
+use crate::error::CliError;
+use crate::input;
 
 /// What every shard of one run must agree on.
 #[derive(PartialEq, Debug)]
@@ -70,39 +72,27 @@ fn shard_index(r: &AnyResult) -> Option<u64> {
     }
 }
 
-pub fn main(args: &MergeArgs) -> anyhow::Result<u8> {
+pub fn main(args: &MergeArgs) -> Result<(), CliError> {
     let mut shards = Vec::new();
     for f in &args.shards {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
-        match AnyResult::from_json(&f.display().to_string(), &text) {
-            Ok(r) => shards.push((f.clone(), r)),
-            Err(e) => {
-                eprintln!("{e}");
-                return Ok(EXIT_INPUT);
-            }
-        }
+        let r = AnyResult::from_json(&f.display().to_string(), &text)
+            .map_err(|e| CliError::Input(e.to_string()))?;
+        shards.push((f.clone(), r));
     }
-    match merge(&shards) {
-        Ok(json) => {
-            if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-            }
-            std::fs::write(&args.output, json)
-                .with_context(|| format!("cannot write {}", args.output.display()))?;
-            eprintln!(
-                "merged {} shards into {}",
-                shards.len(),
-                args.output.display()
-            );
-            Ok(EXIT_OK)
-        }
-        Err(e) => {
-            eprintln!("umpire merge: {e:#}");
-            Ok(EXIT_INPUT)
-        }
+    let json = merge(&shards).map_err(|e| CliError::Input(format!("umpire merge: {e:#}")))?;
+    if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    std::fs::write(&args.output, json)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    eprintln!(
+        "merged {} shards into {}",
+        shards.len(),
+        args.output.display()
+    );
+    Ok(())
 }
 
 fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
@@ -152,7 +142,7 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
         next = b;
     }
     let replications = next;
-    let loaded = load::load(Path::new(k0.scenario_file))
+    let loaded = input::read(Path::new(k0.scenario_file))
         .map_err(|e| anyhow::anyhow!("{e} (merge re-reads the scenario file the shards name)"))?;
     if loaded.hash != k0.scenario_hash {
         bail!(
@@ -235,7 +225,7 @@ fn merge_load(
             ),
         }
     }
-    let loaded = load::load(Path::new(&l0.scenario_file))
+    let loaded = input::read(Path::new(&l0.scenario_file))
         .map_err(|e| anyhow::anyhow!("{e} (merge re-reads the scenario file the results name)"))?;
     if loaded.hash != l0.scenario_hash {
         bail!(

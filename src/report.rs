@@ -1,20 +1,12 @@
 //! `umpire report RESULT.json… --format html|md|junit`: render saved results
 //! (single results or a suite's `suite.json`) without re-running anything.
 
-use std::io::Write;
-
 use anyhow::Context;
-use clap::ValueEnum;
 use umpire_reports::{AnyResult, Suite};
 
-use crate::{EXIT_INPUT, EXIT_OK, ReportArgs};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Html,
-    Md,
-    Junit,
-}
+use crate::cli::{Format, ReportArgs};
+use crate::error::CliError;
+use crate::output;
 
 /// The results a file holds: one result, or every result of a `suite.json`.
 fn read(file: &std::path::Path) -> Result<(Vec<AnyResult>, Option<f64>), String> {
@@ -41,20 +33,13 @@ fn read(file: &std::path::Path) -> Result<(Vec<AnyResult>, Option<f64>), String>
         .map_err(|e| e.to_string())
 }
 
-pub fn main(args: &ReportArgs) -> anyhow::Result<u8> {
+pub fn main(args: &ReportArgs) -> Result<(), CliError> {
     let mut results = Vec::new();
     let mut quick_scale = None;
     for f in &args.files {
-        match read(f) {
-            Ok((rs, q)) => {
-                results.extend(rs);
-                quick_scale = quick_scale.or(q);
-            }
-            Err(msg) => {
-                eprintln!("{msg}");
-                return Ok(EXIT_INPUT);
-            }
-        }
+        let (rs, q) = read(f).map_err(CliError::Input)?;
+        results.extend(rs);
+        quick_scale = quick_scale.or(q);
     }
     let suite = Suite {
         results,
@@ -70,12 +55,7 @@ pub fn main(args: &ReportArgs) -> anyhow::Result<u8> {
         Some(p) => {
             std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?
         }
-        None => {
-            let mut out = std::io::stdout().lock();
-            if out.write_all(text.as_bytes()).is_err() {
-                return Ok(crate::out::EXIT_BROKEN_PIPE as u8);
-            }
-        }
+        None => output::stdout(|w| w.write_all(text.as_bytes()))?,
     }
-    Ok(EXIT_OK)
+    Ok(())
 }

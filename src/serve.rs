@@ -1,36 +1,24 @@
 //! `umpire serve FILE`: run the reference serving API for a serve config or
 //! a scenario's experiments and bandits, until SIGINT or SIGTERM.
 
-use std::io::Write;
-
 use anyhow::Context;
 use umpire_loadgen::server::{self, ServeOptions};
 use umpire_sim::serve::ServeConfig;
 
-use crate::{EXIT_INPUT, EXIT_OK, ServeArgs, load};
+use crate::cli::ServeArgs;
+use crate::error::CliError;
+use crate::input;
 
-pub fn main(args: &ServeArgs) -> anyhow::Result<u8> {
-    let loaded = match load::load(&args.file) {
-        Ok(l) => l,
-        Err(msg) => {
-            eprintln!("{msg}");
-            return Ok(EXIT_INPUT);
-        }
-    };
-    let config = match ServeConfig::from_scenario(&loaded.scenario) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{}: {e}", loaded.file);
-            return Ok(EXIT_INPUT);
-        }
-    };
-    let token = match args.token_file.as_deref().map(load::read_token).transpose() {
-        Ok(t) => t,
-        Err(msg) => {
-            eprintln!("{msg}");
-            return Ok(EXIT_INPUT);
-        }
-    };
+pub fn main(args: &ServeArgs) -> Result<(), CliError> {
+    let loaded = input::read(&args.file).map_err(CliError::Input)?;
+    let config = ServeConfig::from_scenario(&loaded.scenario)
+        .map_err(|e| CliError::Input(format!("{}: {e}", loaded.file)))?;
+    let token = args
+        .token_file
+        .as_deref()
+        .map(input::read_token)
+        .transpose()
+        .map_err(CliError::Input)?;
     let opts = ServeOptions {
         addr: args.addr,
         state_dir: args.state.clone(),
@@ -41,13 +29,9 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let running = match server::start(config.clone(), opts.clone()).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("umpire serve: {e}");
-                return Ok(EXIT_INPUT);
-            }
-        };
+        let running = server::start(config.clone(), opts.clone())
+            .await
+            .map_err(|e| CliError::Input(format!("umpire serve: {e}")))?;
         let names = |v: Vec<&str>| {
             if v.is_empty() {
                 "-".to_owned()
@@ -55,10 +39,9 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<u8> {
                 v.join(", ")
             }
         };
-        // One line on stdout, flushed, so scripts and tests can read the
-        // address (useful with --addr 127.0.0.1:0).
-        crate::outln!("listening on http://{}", running.addr);
-        let _ = std::io::stdout().flush();
+        // One line on stdout, flushed (as every write there is), so scripts
+        // and tests can read the address (useful with --addr 127.0.0.1:0).
+        crate::outln!("listening on http://{}", running.addr)?;
         eprintln!(
             "umpire serve: {} — experiments: {}; bandits: {}; state: {}; auth: {}",
             config.name,
@@ -76,6 +59,6 @@ pub fn main(args: &ServeArgs) -> anyhow::Result<u8> {
         );
         running.run_until_signal().await.context("umpire serve")?;
         eprintln!("umpire serve: stopped cleanly");
-        Ok(EXIT_OK)
+        Ok::<(), CliError>(())
     })
 }

@@ -10,13 +10,14 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use umpire_reports::baseline::{BaselineOptions, compare};
 use umpire_reports::{AnyResult, Suite};
-use umpire_sim::scenario::Scenario;
+use umpire_sim::scenario::{Loaded, Scenario};
 
-use crate::run::{Console, Overrides, Part, apply, run_experiment, thread_pool};
-use crate::{
-    EXIT_EXPECTATION_FAILED, EXIT_INCONCLUSIVE, EXIT_INPUT, EXIT_OK, SuiteArgs, load, progress,
-    summary,
-};
+use crate::cli::SuiteArgs;
+use crate::error::CliError;
+use crate::output::{self, Console};
+use crate::result_file::Part;
+use crate::run::{Overrides, apply, run_experiment, thread_pool};
+use crate::{input, progress, summary};
 
 /// `--quick` runs this share of each simulation's replications.
 pub const QUICK_SCALE: f64 = 0.1;
@@ -115,117 +116,28 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
-    let files = load::scenario_files(&args.dir)?;
+pub fn main(args: &SuiteArgs) -> Result<(), CliError> {
+    let files = input::scenario_files(&args.dir)?;
     if files.is_empty() {
-        eprintln!("{}: no scenario files (*.toml)", args.dir.display());
-        return Ok(EXIT_INPUT);
+        return Err(CliError::Input(format!(
+            "{}: no scenario files (*.toml)",
+            args.dir.display()
+        )));
     }
-    let Some(loaded) = load::load_all(&files) else {
-        return Ok(EXIT_INPUT);
-    };
-    let baseline = match &args.baseline {
-        Some(p) => match read_baseline(p) {
-            Ok(b) => Some(b),
-            Err(msg) => {
-                eprintln!("--baseline {msg}");
-                return Ok(EXIT_INPUT);
-            }
-        },
-        None => None,
-    };
+    let loaded = input::read_all(&files)?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(read_baseline)
+        .transpose()
+        .map_err(|msg| CliError::Input(format!("--baseline {msg}")))?;
     let quick = args.quick.then_some(QUICK_SCALE);
     let out: PathBuf = args.common.out.clone();
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let runnable = loaded
-        .iter()
-        .filter(|l| !matches!(l.scenario, Scenario::Serve(_)))
-        .count();
-    let pool = thread_pool(&args.common)?;
-    progress::hide_per_scenario_bars();
-    let bar = progress::scenarios(runnable as u64);
-    let mut results: Vec<AnyResult> = Vec::new();
-    let mut rows = Vec::new();
-    let mut skipped = Vec::new();
-    let mut input_errors = 0;
-    for l in &loaded {
-        bar.set_message(l.scenario.name().to_owned());
-        let started = Instant::now();
-        let part = Part {
-            shard: None,
-            quick_scale: quick,
-        };
-        let result = match &l.scenario {
-            Scenario::Experiment(exp) => {
-                let overrides = Overrides {
-                    seed: None,
-                    replications: Some(scaled(exp.replications, quick, quick_floor(exp))),
-                };
-                let exp = apply(exp, overrides);
-                pool.install(|| run_experiment(l, &exp, &args.common, part, Console::Silent))
-                    .map(|r| AnyResult::Experiment(Box::new(r)))?
-            }
-            Scenario::Bandit(b) => {
-                let mut b = (**b).clone();
-                b.replications = scaled(b.replications, quick, 0);
-                pool.install(|| {
-                    crate::bandit::run_bandit(l, &b, &args.common, part, Console::Silent)
-                })
-                .map(|r| AnyResult::Bandit(Box::new(r)))?
-            }
-            Scenario::Load(s) => {
-                match crate::load_cmd::run_load(l, s, &out, None, Console::Silent)? {
-                    Ok(r) => AnyResult::Load(Box::new(r)),
-                    Err(msg) => {
-                        bar.println(format!("ERROR {msg}"));
-                        input_errors += 1;
-                        bar.inc(1);
-                        continue;
-                    }
-                }
-            }
-            // A serve config is an input of `umpire serve` and of load
-            // scenarios, not a scenario with expectations.
-            Scenario::Serve(_) => {
-                skipped.push(l.scenario.name().to_owned());
-                continue;
-            }
-        };
-        let checks = result.expectations();
-        let checks_ok = checks.iter().filter(|e| e.passed).count();
-        let line = format!(
-            "{} {:<32} {:<10} {:>3}/{:<3} expectations  {:>7.1} s",
-            if result.passed() { "PASS" } else { "FAIL" },
-            result.scenario(),
-            result.kind(),
-            checks_ok,
-            checks.len(),
-            started.elapsed().as_secs_f64()
-        );
-        // Each bound that failed, under its scenario's line, so the console
-        // says why without opening a report.
-        let mut lines = vec![line];
-        lines.extend(
-            checks
-                .iter()
-                .filter(|e| !e.passed)
-                .map(|e| format!("    {}", summary::failed_bound(e))),
-        );
-        for line in lines {
-            if bar.is_hidden() {
-                crate::outln!("{line}");
-            } else {
-                bar.println(line);
-            }
-        }
-        bar.inc(1);
-        rows.push(summary::Row::from_any(&result));
-        results.push(result);
-    }
-    bar.finish_and_clear();
+    let ran = run_all(args, &loaded, quick, &out)?;
     let deltas = baseline.as_ref().map(|b| {
         compare(
-            &results,
+            &ran.results,
             b,
             &BaselineOptions {
                 latency_ratio: args.latency_ratio,
@@ -234,11 +146,156 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
             },
         )
     });
+    let suite = Suite {
+        results: ran.results,
+        quick_scale: quick,
+        baseline: deltas,
+    };
+    write_reports(&out, &suite)?;
+    crate::outln!()?;
+    output::stdout(|w| summary::print_overview(w, &ran.rows))?;
+    let regressions = regressions(&suite);
+    print_notes(&suite, &regressions, &ran.skipped, &out)?;
+    verdict(&suite, &regressions, ran.input_errors)
+}
+
+/// What running the suite's scenarios gave.
+struct Ran {
+    results: Vec<AnyResult>,
+    rows: Vec<summary::Row>,
+    /// Serve configs, which are inputs, not scenarios with expectations.
+    skipped: Vec<String>,
+    /// Load scenarios that could not run (bad input), already reported.
+    input_errors: usize,
+}
+
+/// Run every scenario in file order, with one line each as it finishes.
+fn run_all(
+    args: &SuiteArgs,
+    loaded: &[Loaded],
+    quick: Option<f64>,
+    out: &Path,
+) -> Result<Ran, CliError> {
+    let runnable = loaded
+        .iter()
+        .filter(|l| !matches!(l.scenario, Scenario::Serve(_)))
+        .count();
+    let pool = thread_pool(&args.common)?;
+    progress::hide_per_scenario_bars();
+    let bar = progress::scenarios(runnable as u64);
+    let mut ran = Ran {
+        results: Vec::new(),
+        rows: Vec::new(),
+        skipped: Vec::new(),
+        input_errors: 0,
+    };
+    for l in loaded {
+        bar.set_message(l.scenario.name().to_owned());
+        let started = Instant::now();
+        let result = match run_one(args, l, quick, out, &pool) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                ran.skipped.push(l.scenario.name().to_owned());
+                continue;
+            }
+            Err(CliError::Input(msg)) => {
+                bar.println(format!("ERROR {msg}"));
+                ran.input_errors += 1;
+                bar.inc(1);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for line in scenario_lines(&result, started.elapsed().as_secs_f64()) {
+            if bar.is_hidden() {
+                crate::outln!("{line}")?;
+            } else {
+                bar.println(line);
+            }
+        }
+        bar.inc(1);
+        ran.rows.push(summary::Row::from_any(&result));
+        ran.results.push(result);
+    }
+    bar.finish_and_clear();
+    Ok(ran)
+}
+
+/// Run one scenario, scaled by `--quick`, without its console summary; a
+/// serve config gives `None`. A load scenario's bad input is a
+/// `CliError::Input`, which the suite counts and goes on.
+fn run_one(
+    args: &SuiteArgs,
+    l: &Loaded,
+    quick: Option<f64>,
+    out: &Path,
+    pool: &rayon::ThreadPool,
+) -> Result<Option<AnyResult>, CliError> {
+    let part = Part {
+        shard: None,
+        quick_scale: quick,
+    };
+    Ok(Some(match &l.scenario {
+        Scenario::Experiment(exp) => {
+            let overrides = Overrides {
+                seed: None,
+                replications: Some(scaled(exp.replications, quick, quick_floor(exp))),
+            };
+            let exp = apply(exp, overrides);
+            pool.install(|| run_experiment(l, &exp, &args.common, part, Console::Silent))
+                .map(|r| AnyResult::Experiment(Box::new(r)))?
+        }
+        Scenario::Bandit(b) => {
+            let mut b = (**b).clone();
+            b.replications = scaled(b.replications, quick, 0);
+            pool.install(|| crate::bandit::run_bandit(l, &b, &args.common, part, Console::Silent))
+                .map(|r| AnyResult::Bandit(Box::new(r)))?
+        }
+        Scenario::Load(s) => AnyResult::Load(Box::new(crate::load::run_load(
+            l,
+            s,
+            out,
+            None,
+            Console::Silent,
+        )?)),
+        // A serve config is an input of `umpire serve` and of load
+        // scenarios, not a scenario with expectations.
+        Scenario::Serve(_) => return Ok(None),
+    }))
+}
+
+/// A scenario's line, and under it each bound that failed, so the console
+/// says why without opening a report.
+fn scenario_lines(result: &AnyResult, seconds: f64) -> Vec<String> {
+    let checks = result.expectations();
+    let checks_ok = checks.iter().filter(|e| e.passed).count();
+    let line = format!(
+        "{} {:<32} {:<10} {:>3}/{:<3} expectations  {:>7.1} s",
+        if result.passed() { "PASS" } else { "FAIL" },
+        result.scenario(),
+        result.kind(),
+        checks_ok,
+        checks.len(),
+        seconds
+    );
+    let mut lines = vec![line];
+    lines.extend(
+        checks
+            .iter()
+            .filter(|e| !e.passed)
+            .map(|e| format!("    {}", summary::failed_bound(e))),
+    );
+    lines
+}
+
+/// `suite.json`, `index.html`, `summary.md` and `junit.xml` under `out`.
+fn write_reports(out: &Path, suite: &Suite) -> Result<(), CliError> {
     let suite_file = SuiteFile {
         schema: SUITE_SCHEMA.to_owned(),
         schema_version: SUITE_SCHEMA_VERSION,
-        quick_scale: quick,
-        results: results
+        quick_scale: suite.quick_scale,
+        results: suite
+            .results
             .iter()
             .map(AnyResult::to_json_value)
             .collect::<Result<_, _>>()?,
@@ -246,19 +303,15 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
     let mut json = serde_json::to_string_pretty(&suite_file)?;
     json.push('\n');
     write(&out.join("suite.json"), &json)?;
-    let suite = Suite {
-        results,
-        quick_scale: quick,
-        baseline: deltas,
-    };
-    let index = out.join("index.html");
-    write(&index, &umpire_reports::html(&suite))?;
-    write(&out.join("summary.md"), &umpire_reports::markdown(&suite))?;
-    write(&out.join("junit.xml"), &umpire_reports::junit(&suite))?;
+    write(&out.join("index.html"), &umpire_reports::html(suite))?;
+    write(&out.join("summary.md"), &umpire_reports::markdown(suite))?;
+    write(&out.join("junit.xml"), &umpire_reports::junit(suite))?;
+    Ok(())
+}
 
-    crate::outln!();
-    summary::print_overview(&mut std::io::stdout().lock(), &rows);
-    let regressions: Vec<String> = suite
+/// The baseline's regressions, one line each.
+fn regressions(suite: &Suite) -> Vec<String> {
+    suite
         .baseline
         .iter()
         .flatten()
@@ -269,73 +322,86 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
                 d.scenario, d.measure, d.baseline, d.current, d.test
             )
         })
-        .collect();
+        .collect()
+}
+
+/// After the overview: the baseline comparison, the `--quick` scale, the
+/// skipped serve configs and where the reports are.
+fn print_notes(
+    suite: &Suite,
+    regressions: &[String],
+    skipped: &[String],
+    out: &Path,
+) -> Result<(), CliError> {
     if let Some(d) = &suite.baseline {
         crate::outln!(
             "baseline: {} measures compared, {} changed significantly, {} regressions",
             d.len(),
             d.iter().filter(|x| x.flagged).count(),
             regressions.len()
-        );
-        for r in &regressions {
-            crate::outln!("  REGRESSION {r}");
+        )?;
+        for r in regressions {
+            crate::outln!("  REGRESSION {r}")?;
         }
     }
-    if let Some(s) = quick {
+    if let Some(s) = suite.quick_scale {
         crate::outln!(
             "quick: replication counts scaled by {s} (at least {QUICK_MIN_REPLICATIONS}, and enough for each band on a rate to hold within 99.9% Monte Carlo error)"
-        );
+        )?;
     }
     if !skipped.is_empty() {
         crate::outln!(
             "skipped (serve configs, inputs of `umpire serve`): {}",
             skipped.join(", ")
-        );
+        )?;
     }
     crate::outln!(
         "reports: {} (open in a browser), {}, {}, {}",
-        index.display(),
+        out.join("index.html").display(),
         out.join("summary.md").display(),
         out.join("junit.xml").display(),
         out.join("suite.json").display()
-    );
-    let failed: Vec<&AnyResult> = suite.results.iter().filter(|r| !r.passed()).collect();
+    )
+}
+
+/// The suite's last line and its outcome: bad input first, then failures
+/// and regressions; inconclusive only when every problem is a load test
+/// whose generator fell behind, as the run then says nothing either way.
+fn verdict(suite: &Suite, regressions: &[String], input_errors: usize) -> Result<(), CliError> {
     if input_errors > 0 {
-        crate::outln!("suite: {input_errors} scenario(s) could not run (bad input)");
-        return Ok(EXIT_INPUT);
+        crate::outln!("suite: {input_errors} scenario(s) could not run (bad input)")?;
+        return Err(CliError::InputReported);
     }
+    let failed: Vec<&AnyResult> = suite.results.iter().filter(|r| !r.passed()).collect();
     if failed.is_empty() && regressions.is_empty() {
         crate::outln!(
             "suite: all {} scenarios met their expectations",
             suite.results.len()
-        );
-        Ok(EXIT_OK)
-    } else {
-        if !failed.is_empty() {
-            let names: Vec<&str> = failed.iter().map(|r| r.scenario()).collect();
-            crate::outln!(
-                "suite: {} of {} scenarios FAILED: {}",
-                failed.len(),
-                suite.results.len(),
-                names.join(", ")
-            );
-        }
-        if !regressions.is_empty() {
-            crate::outln!(
-                "suite: {} regressions against the baseline",
-                regressions.len()
-            );
-        }
-        // Inconclusive only when every problem is a load test whose
-        // generator fell behind: the run then says nothing either way.
-        let only_inconclusive = regressions.is_empty()
-            && failed.iter().all(|r| {
-                matches!(r, AnyResult::Load(l) if l.verdict == umpire_loadgen::load::result::Verdict::Inconclusive)
-            });
-        Ok(if only_inconclusive {
-            EXIT_INCONCLUSIVE
-        } else {
-            EXIT_EXPECTATION_FAILED
-        })
+        )?;
+        return Ok(());
     }
+    if !failed.is_empty() {
+        let names: Vec<&str> = failed.iter().map(|r| r.scenario()).collect();
+        crate::outln!(
+            "suite: {} of {} scenarios FAILED: {}",
+            failed.len(),
+            suite.results.len(),
+            names.join(", ")
+        )?;
+    }
+    if !regressions.is_empty() {
+        crate::outln!(
+            "suite: {} regressions against the baseline",
+            regressions.len()
+        )?;
+    }
+    let only_inconclusive = regressions.is_empty()
+        && failed.iter().all(|r| {
+            matches!(r, AnyResult::Load(l) if l.verdict == umpire_loadgen::load::result::Verdict::Inconclusive)
+        });
+    Err(if only_inconclusive {
+        CliError::Inconclusive
+    } else {
+        CliError::ExpectationFailed
+    })
 }

@@ -9,6 +9,8 @@ use umpire_sim::outcome::ExperimentResult;
 use umpire_sim::runner::{ReplicationTrace, SimPath};
 use umpire_sim::stats::Proportion;
 
+use crate::error::CliError;
+
 fn path_name(p: SimPath) -> &'static str {
     match p {
         SimPath::Aggregate => "aggregate path",
@@ -20,16 +22,15 @@ fn prop(p: &Proportion) -> String {
     format!("{:.4} [{:.4}, {:.4}]", p.value, p.lo, p.hi)
 }
 
-/// The per-scenario summary. Write errors (a closed pipe) are ignored: the
-/// result file is what matters.
+/// The per-scenario summary.
 pub fn print_result(
     out: &mut dyn Write,
     r: &ExperimentResult,
     file: &Path,
     seconds: f64,
     unit_events_per_rep: u64,
-) {
-    let _ = writeln!(
+) -> std::io::Result<()> {
+    writeln!(
         out,
         "{}  ({}, {} replications of {} users, seed {})",
         r.scenario,
@@ -37,8 +38,8 @@ pub fn print_result(
         r.replications,
         r.users,
         r.seed
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         out,
         "  {:<16} {:<12} {:<12} {:<5} {:>9}  {:<30} {:>7}  {:<26} {:>6} {:>6}",
         "method",
@@ -51,7 +52,7 @@ pub fn print_result(
         "coverage [95% CI]",
         "stop",
         "KS"
-    );
+    )?;
     for m in &r.methods {
         let name = if m.cuped {
             format!("{} (cuped)", m.name)
@@ -70,7 +71,7 @@ pub fn print_result(
             let ks = c
                 .ks_distance
                 .map_or_else(|| "-".to_owned(), |k| format!("{k:.4}"));
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {:<16} {:<12} {:<12} {:<5} {:>9.4}  {:<30} {:>7}  {:<26} {:>6.2} {:>6}",
                 name,
@@ -83,36 +84,36 @@ pub fn print_result(
                 prop(&c.coverage),
                 c.mean_stopping_look,
                 ks
-            );
+            )?;
             if let (Some(v), Some(t)) = (c.variance_reduction, c.theoretical_variance_reduction) {
-                let _ = writeln!(
+                writeln!(
                     out,
                     "  {:<16} variance reduction {:.4} [{:.4}, {:.4}], theory ρ² = {t:.4}",
                     "", v.value, v.lo, v.hi
-                );
+                )?;
             }
         }
         if r.methods.iter().any(|m| m.comparisons.len() > 1) {
             let fdr = m.false_discovery_rate.map_or(f64::NAN, |f| f.value);
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {:<16} family-wise error rate {}, false discovery rate {fdr:.4}",
                 "",
                 prop(&m.family_wise_error_rate)
-            );
+            )?;
         }
     }
-    let _ = writeln!(
+    writeln!(
         out,
         "  SRM detection rate (alpha {}): {}",
         r.srm_alpha,
         prop(&r.srm_detection_rate)
-    );
+    )?;
     for e in &r.expectations {
-        let _ = writeln!(out, "  {}", e.message);
+        writeln!(out, "  {}", e.message)?;
     }
-    let _ = writeln!(out, "  result: {}", file.display());
-    let _ = writeln!(out, "  reproduce: {}", r.reproduce);
+    writeln!(out, "  result: {}", file.display())?;
+    writeln!(out, "  reproduce: {}", r.reproduce)?;
     let rate = r.replications as f64 / seconds.max(1e-9);
     let mut timing = format!("  time: {seconds:.3} s, {rate:.0} replications/s");
     if r.path == SimPath::PerUnit {
@@ -121,8 +122,9 @@ pub fn print_result(
             rate * unit_events_per_rep as f64 / 1e6
         ));
     }
-    let _ = writeln!(out, "{timing}");
-    let _ = writeln!(out, "  verdict: {}", if r.passed { "PASS" } else { "FAIL" });
+    writeln!(out, "{timing}")?;
+    writeln!(out, "  verdict: {}", if r.passed { "PASS" } else { "FAIL" })?;
+    Ok(())
 }
 
 /// A failed expectation in one line: its key, the measured value with its
@@ -208,14 +210,14 @@ impl Row {
 }
 
 /// One line per scenario: the compact table at the end of a multi-scenario run.
-pub fn print_overview(out: &mut dyn Write, rows: &[Row]) {
-    let _ = writeln!(
+pub fn print_overview(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
+    writeln!(
         out,
         "{:<32} {:<10} {:>12} {:>12}  verdict",
         "scenario", "path", "replications", "expectations"
-    );
+    )?;
     for r in rows {
-        let _ = writeln!(
+        writeln!(
             out,
             "{:<32} {:<10} {:>12} {:>12}  {}",
             r.scenario,
@@ -223,34 +225,36 @@ pub fn print_overview(out: &mut dyn Write, rows: &[Row]) {
             r.replications,
             format!("{}/{} ok", r.expectations_ok, r.expectations),
             if r.passed { "PASS" } else { "FAIL" }
-        );
+        )?;
     }
+    Ok(())
 }
 
-pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
+/// `--replication N` for an experiment: per-arm counts and test statistics.
+pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) -> Result<(), CliError> {
     crate::outln!(
         "{}: replication {} ({}, seed {})",
         exp.name,
         t.replication,
         path_name(t.path),
         exp.seed
-    );
+    )?;
     let arms = exp.arms();
-    crate::outln!("  {:<12} {:>10} {:>10}", "arm", "assigned", "analysed");
+    crate::outln!("  {:<12} {:>10} {:>10}", "arm", "assigned", "analysed")?;
     for (a, name) in exp.assignment.variants.iter().enumerate() {
         crate::outln!(
             "  {:<12} {:>10} {:>10}",
             name,
             t.stats.assigned[a],
             t.stats.analysed[a]
-        );
+        )?;
     }
     for (m, metric) in exp.metrics.iter().enumerate() {
         crate::outln!(
             "  metric {} ({}):",
             metric.name,
             metric.baseline.type_name()
-        );
+        )?;
         for (a, name) in exp.assignment.variants.iter().enumerate() {
             let s = &t.stats.metrics[m * arms + a];
             let mut line = format!(
@@ -267,7 +271,7 @@ pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
                     s.covariate_correlation()
                 ));
             }
-            crate::outln!("{line}");
+            crate::outln!("{line}")?;
         }
     }
     for (c, test) in exp.comparisons().iter().zip(&t.tests) {
@@ -289,7 +293,7 @@ pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
             test.rel,
             test.rel_ci.0,
             test.rel_ci.1
-        );
+        )?;
     }
     if exp.analysis.looks > 1 || exp.methods.len() > 1 {
         let comparisons = exp.comparisons();
@@ -311,7 +315,7 @@ pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
                     d.diff,
                     d.diff_ci.0,
                     d.diff_ci.1
-                );
+                )?;
             }
         }
     }
@@ -320,7 +324,8 @@ pub fn print_trace(exp: &Experiment, t: &ReplicationTrace) {
         t.srm.chi2,
         t.srm.df,
         t.srm.p_value
-    );
+    )?;
     let days: Vec<String> = t.arrivals_per_day.iter().map(u64::to_string).collect();
-    crate::outln!("  arrivals per day: {}", days.join(" "));
+    crate::outln!("  arrivals per day: {}", days.join(" "))?;
+    Ok(())
 }

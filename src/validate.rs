@@ -2,18 +2,22 @@
 
 use std::path::PathBuf;
 
-use crate::{EXIT_INPUT, EXIT_OK, load};
+use crate::error::CliError;
+use crate::input;
 
-pub fn main(files: &[PathBuf]) -> anyhow::Result<u8> {
+pub fn main(files: &[PathBuf]) -> Result<(), CliError> {
     let mut bad = false;
     for file in files {
-        match load::load(file) {
-            Ok(l) => crate::outln!("{}: ok ({})", l.file, l.scenario.name()),
+        match input::read(file) {
+            Ok(l) => crate::outln!("{}: ok ({})", l.file, l.scenario.name())?,
             Err(msg) => {
                 eprintln!("{msg}");
                 bad = true;
             }
         }
     }
-    Ok(if bad { EXIT_INPUT } else { EXIT_OK })
+    if bad {
+        return Err(CliError::InputReported);
+    }
+    Ok(())
 }

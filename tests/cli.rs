@@ -386,6 +386,50 @@ fn a_closed_stdout_pipe_ends_the_run_quietly() {
     );
 }
 
+/// Every command that prints on stdout stops with the SIGPIPE status 141
+/// when the reader has gone, whichever printer wrote: a run's summary
+/// table (experiment and bandit), `--json`, `validate` and `report`. The
+/// pipe's reader is closed before the child starts, so its first write
+/// fails, at no particular time.
+#[test]
+fn every_stdout_writer_stops_with_141_on_a_closed_pipe() {
+    use std::process::Stdio;
+    let dir = scratch("closed-pipe");
+    let small = write(&dir, "small.toml", SMALL);
+    let out = dir.join("out").display().to_string();
+    let o = umpire(&["run", &small, "--out", &out]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let result = dir.join("out/small.json").display().to_string();
+    let cases: [&[&str]; 6] = [
+        &["run", &small, "--out", &out],
+        &["run", &small, &small, "--out", &out],
+        &["run", &small, "--json", "--out", &out],
+        &[
+            "run",
+            "scenarios/bandit_bernoulli_10arms.toml",
+            "--replications",
+            "2",
+            "--out",
+            &out,
+        ],
+        &["validate", &small],
+        &["report", &result, "--format", "md"],
+    ];
+    for args in cases {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let o = Command::new(env!("CARGO_BIN_EXE_umpire"))
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run umpire");
+        let stderr = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn merged_shards_are_byte_identical_to_the_whole_run() {
     let dir = scratch("shards");

@@ -23,13 +23,16 @@
 //!   (comments and blank lines aside), and every `toml` block that starts with
 //!   `kind = ` must be a scenario that validates.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use common::serve::{self, Server};
 use regex::Regex;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -166,54 +169,16 @@ fn workdir(name: &str) -> PathBuf {
 }
 
 /// A reference server for a block's `curl` steps, stopped when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_umpire"))
-            .args([
-                "serve",
-                "scenarios/serve_reference.toml",
-                "--addr",
-                "127.0.0.1:0",
-            ])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start umpire serve");
-        // Read the listening line on a thread, so a server that never
-        // prints it fails the test in bounded time instead of hanging it.
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let first = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-        // Built before the check, so the child is killed however it ends.
-        let mut server = Server {
-            child,
-            addr: String::new(),
-        };
-        server.addr = first
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line from umpire serve: {first:?}"))
-            .to_owned();
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_server(dir: &Path) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_umpire"));
+    cmd.args([
+        "serve",
+        "scenarios/serve_reference.toml",
+        "--addr",
+        "127.0.0.1:0",
+    ])
+    .current_dir(dir);
+    serve::start(cmd)
 }
 
 /// Sends what a README `curl` line asks for and returns the response body.
@@ -247,7 +212,7 @@ fn curl(args: &[String], server: &Server) -> String {
     let body = body.unwrap_or_default();
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        server.addr,
+        server.addr(),
         body.len()
     );
     for h in &headers {
@@ -256,7 +221,7 @@ fn curl(args: &[String], server: &Server) -> String {
     }
     req.push_str("\r\n");
     req.push_str(&body);
-    let mut stream = TcpStream::connect(&server.addr).expect("connect to umpire serve");
+    let mut stream = TcpStream::connect(server.addr()).expect("connect to umpire serve");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
@@ -292,7 +257,7 @@ fn run(step: &Step, dir: &Path, server: &mut Option<Server>) -> Ran {
         }
         [umpire, rest @ ..] if umpire == "umpire" => rest,
         [curl_cmd, rest @ ..] if curl_cmd == "curl" => {
-            let server = server.get_or_insert_with(|| Server::start(dir));
+            let server = server.get_or_insert_with(|| start_server(dir));
             let out = curl(rest, server);
             return Ran::Output(out.lines().map(str::to_owned).collect(), Compare::Exact);
         }

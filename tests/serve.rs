@@ -2,68 +2,24 @@
 //! acknowledged reward after `kill -9` and after SIGTERM, the token file, and
 //! `umpire load`'s input errors.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
+use std::process::Command;
+
+use common::scratch;
+use common::serve::{self, Server, stop};
 use serde_json::{Value, json};
 
 const SCENARIO: &str = "scenarios/bandit_bernoulli_10arms.toml";
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("umpire-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-/// Start `umpire serve` and return it with its base URL, read from its first
-/// stdout line (bounded wait).
-fn start(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_umpire"))
-        .arg("serve")
+/// Start `umpire serve` on the bandit scenario at a free port.
+fn start(args: &[&str]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_umpire"));
+    cmd.arg("serve")
         .arg(SCENARIO)
         .args(["--addr", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn umpire serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("umpire serve printed its address within 30 s");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, url)
-}
-
-fn stop(child: &mut Child, signal: &str) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
-    // Bounded: the server drains and snapshots in well under a second.
-    for _ in 0..300 {
-        if let Some(s) = child.try_wait().expect("wait") {
-            return s;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    panic!("umpire serve did not stop within 6 s of {signal}");
+        .args(args);
+    serve::start(cmd)
 }
 
 async fn post(c: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
@@ -93,10 +49,11 @@ fn rewards_per_arm(s: &Value) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_rewards_survive_kill_9_and_sigterm() {
-    let dir = scratch("recovery");
+    let dir = scratch("serve-recovery");
     let state = dir.to_str().expect("utf-8 path");
     let c = reqwest::Client::new();
-    let (mut a, base) = start(&["--state", state]);
+    let mut a = start(&["--state", state]);
+    let base = a.base.clone();
     let mut acked = vec![0u64; 10];
     let mut open = Vec::new();
     for i in 0..220u64 {
@@ -125,10 +82,11 @@ async fn acknowledged_rewards_survive_kill_9_and_sigterm() {
     assert_eq!(before["rewards"], 200);
     assert_eq!(before["decisions"], 220);
     // kill -9 right after the last acknowledgement: nothing gets flushed on the way out.
-    a.kill().expect("kill -9");
-    let _ = a.wait();
+    a.child.kill().expect("kill -9");
+    let _ = a.child.wait();
 
-    let (mut b, base) = start(&["--state", state]);
+    let mut b = start(&["--state", state]);
+    let base = b.base.clone();
     let after = summary(&c, &base).await;
     assert_eq!(rewards_per_arm(&after), acked, "{after}");
     assert_eq!(after["decisions"], 220);
@@ -168,7 +126,8 @@ async fn acknowledged_rewards_survive_kill_9_and_sigterm() {
     let status = stop(&mut b, "-TERM");
     assert!(status.success(), "SIGTERM exit: {status:?}");
 
-    let (mut c2, base) = start(&["--state", state]);
+    let mut c2 = start(&["--state", state]);
+    let base = c2.base.clone();
     let last = summary(&c, &base).await;
     assert_eq!(last["rewards"], 201);
     assert_eq!(last["arms"], mid["arms"], "state after SIGTERM differs");
@@ -178,10 +137,11 @@ async fn acknowledged_rewards_survive_kill_9_and_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_file_guards_decide_and_reward() {
-    let dir = scratch("token");
+    let dir = scratch("serve-token");
     let token = dir.join("token");
     std::fs::write(&token, "s3cret\n").expect("write token");
-    let (mut child, base) = start(&["--token-file", token.to_str().expect("path")]);
+    let mut child = start(&["--token-file", token.to_str().expect("path")]);
+    let base = child.base.clone();
     let c = reqwest::Client::new();
     let url = format!("{base}/v1/decide/thompson");
     let no = c
@@ -223,7 +183,7 @@ fn serving_a_random_assignment_scenario_is_a_clear_input_error() {
 
 #[test]
 fn load_against_an_unreachable_host_is_a_clear_input_error() {
-    let dir = scratch("unreachable");
+    let dir = scratch("serve-unreachable");
     let scenario = dir.join("unreachable.toml");
     let serve = std::fs::canonicalize("scenarios/serve_reference.toml").expect("serve config");
     std::fs::write(

@@ -9,12 +9,13 @@
 //! elsewhere a file-size limit (`ulimit -f`, with SIGXFSZ ignored) makes the
 //! same writes fail with EFBIG, so the test never skips.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::serve::{Launch, Server, launch, start, stop};
 use serde_json::{Value, json};
 
 /// Decision ids are reserved in blocks of this many (`ID_BLOCK` in the server).
@@ -31,9 +32,7 @@ impl Drop for Scratch {
 }
 
 fn scratch(name: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("umpire-faults-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    Scratch(dir)
+    Scratch(common::scratch(&format!("faults-{name}")))
 }
 
 /// A serve config with one three-armed Thompson bandit, `hero`.
@@ -70,79 +69,11 @@ fn umpire(config: &Path, state: &Path) -> Command {
     cmd
 }
 
-/// A running `umpire serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What a spawned `umpire serve` did: printed its address, or exited.
-enum Outcome {
-    Listening(Server),
-    Exited { code: Option<i32>, stderr: String },
-}
-
-/// Spawn and wait (bounded) until it listens or exits.
-fn launch(mut cmd: Command) -> Outcome {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn umpire serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    // A start replays a short log: well under a second; 30 s is the bound.
-    for _ in 0..1500 {
-        if let Ok(line) = rx.try_recv()
-            && let Some(url) = line.trim().strip_prefix("listening on ")
-        {
-            return Outcome::Listening(Server {
-                base: url.to_owned(),
-                child,
-            });
-        }
-        if let Some(status) = child.try_wait().expect("wait") {
-            let mut stderr = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-            }
-            return Outcome::Exited {
-                code: status.code(),
-                stderr,
-            };
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    panic!("umpire serve neither listened nor exited within 30 s");
-}
-
-fn start(cmd: Command) -> Server {
-    match launch(cmd) {
-        Outcome::Listening(s) => s,
-        Outcome::Exited { code, stderr } => {
-            panic!("umpire serve exited ({code:?}) instead of starting: {stderr}")
-        }
-    }
-}
-
 /// Start must be refused with exit 2; returns stderr.
 fn refused(cmd: Command) -> String {
     match launch(cmd) {
-        Outcome::Listening(_) => panic!("umpire serve started where it must refuse"),
-        Outcome::Exited { code, stderr } => {
+        Launch::Listening(_) => panic!("umpire serve started where it must refuse"),
+        Launch::Exited { code, stderr } => {
             assert_eq!(code, Some(2), "{stderr}");
             stderr
         }
@@ -150,19 +81,8 @@ fn refused(cmd: Command) -> String {
 }
 
 fn sigterm(mut server: Server) {
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
-    for _ in 0..300 {
-        if let Some(s) = server.child.try_wait().expect("wait") {
-            assert!(s.success(), "exit after SIGTERM: {s:?}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("umpire serve did not stop within 6 s of SIGTERM");
+    let s = stop(&mut server, "-TERM");
+    assert!(s.success(), "exit after SIGTERM: {s:?}");
 }
 
 fn kill_9(mut server: Server) {

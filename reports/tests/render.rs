@@ -396,3 +396,54 @@ fn the_xml_check_catches_mismatched_tags() {
 fn the_xml_check_catches_unclosed_tags() {
     parse_xml("<a><b></b>");
 }
+
+/// The suite with every branch of the page's header: a failed expectation,
+/// a quick scale, and a baseline with one flagged regression.
+fn everything_suite() -> Suite {
+    let mut s = failing_suite();
+    s.quick_scale = Some(0.1);
+    let current = s.results.clone();
+    let mut deltas = compare(&current, &suite().results, &BaselineOptions::default());
+    deltas[0].flagged = true;
+    deltas[0].regression = true;
+    s.baseline = Some(deltas);
+    s
+}
+
+/// Every byte of each rendering of the fixed results, against a copy
+/// committed before the HTML renderer was split into modules
+/// (tests/data/render/pinned/). `UMPIRE_BLESS=1` rewrites the copies, for a
+/// deliberate change of the output only.
+#[test]
+fn renderings_match_their_pinned_bytes() {
+    let dir = format!("{}/tests/data/render/pinned", env!("CARGO_MANIFEST_DIR"));
+    let bless = std::env::var_os("UMPIRE_BLESS").is_some();
+    let (plain, everything) = (suite(), everything_suite());
+    let cases = [
+        ("suite.html", html(&plain)),
+        ("everything.html", html(&everything)),
+        ("everything.md", markdown(&everything)),
+        ("everything.xml", junit(&everything)),
+    ];
+    for (name, got) in cases {
+        let path = format!("{dir}/{name}");
+        if bless {
+            std::fs::create_dir_all(&dir).expect("pinned dir");
+            std::fs::write(&path, &got).expect("write pinned copy");
+        }
+        let want = std::fs::read_to_string(&path).expect(&path);
+        if got != want {
+            let line = got
+                .lines()
+                .zip(want.lines())
+                .position(|(a, b)| a != b)
+                .map_or(got.lines().count().min(want.lines().count()), |i| i);
+            panic!(
+                "{name} differs from its pinned copy from line {}:\n got: {:?}\nwant: {:?}",
+                line + 1,
+                got.lines().nth(line),
+                want.lines().nth(line)
+            );
+        }
+    }
+}

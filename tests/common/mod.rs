@@ -1,5 +1,11 @@
 //! Helpers shared by the binary's test files: scratch folders and scenario
-//! files under cargo's per-target temporary directory.
+//! files under cargo's per-target temporary directory, and a spawned
+//! `umpire serve` (`serve`).
+//!
+//! Each test file compiles this module and uses a part of it.
+#![allow(dead_code)]
+
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 

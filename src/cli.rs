@@ -1,0 +1,213 @@
+//! The command line's shape: the subcommands and their arguments (clap),
+//! the parsers of argument values, and the build this binary came from.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The commit this binary was built from, when known (see build.rs).
+pub fn git_commit() -> Option<String> {
+    option_env!("UMPIRE_GIT_COMMIT")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+#[derive(Parser)]
+#[command(
+    name = "umpire",
+    version,
+    about = "Deterministic simulation and load-testing harness for online experiments"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run scenario files and check their expectations.
+    Run(RunArgs),
+    /// Run every scenario file in a directory.
+    Suite(SuiteArgs),
+    /// Serve a serve config's (or a scenario's) experiments and bandits over HTTP.
+    Serve(ServeArgs),
+    /// Run a load scenario against the serving API and judge its SLOs.
+    Load(LoadArgs),
+    /// Fold shard results (`run --shard I/N`) into the whole run's result.
+    Merge(MergeArgs),
+    /// Render saved results (or a suite.json) as HTML, Markdown or JUnit XML.
+    Report(ReportArgs),
+    /// Check scenario files without running them.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Options shared by `run` and `suite`.
+#[derive(Args, Clone)]
+pub struct CommonArgs {
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+    /// Directory for result JSON.
+    #[arg(long, value_name = "DIR", default_value = "reports/out")]
+    pub out: PathBuf,
+    /// Simulate every unit even when the aggregate fast path applies.
+    #[arg(long)]
+    pub per_unit: bool,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Override the scenario's replication count.
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
+    pub replications: Option<u64>,
+    /// Re-run only replication N and print its per-arm counts and test statistics.
+    #[arg(long, value_name = "N")]
+    pub replication: Option<u64>,
+    /// Print each result's JSON on stdout (the summary goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Run only shard I of N (0-based): a contiguous slice of the
+    /// replications. `umpire merge` folds the shards' results into the
+    /// whole run's result, byte for byte.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "replication")]
+    pub shard: Option<umpire_sim::outcome::Shard>,
+    /// With --replication on a bandit scenario: print each step's arm and reward.
+    #[arg(long, requires = "replication")]
+    pub trace: bool,
+    /// How many steps --trace prints per policy.
+    #[arg(long, value_name = "STEPS", default_value_t = 50)]
+    pub trace_steps: usize,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// A `kind = "serve"` config, or an experiment or bandit scenario.
+    pub file: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Persist bandit state and the decision log in this directory, and
+    /// recover from it on start.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Require `Authorization: Bearer <token>` on decide and reward; the
+    /// token is this file's content.
+    #[arg(long, value_name = "F")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Result files, or a suite's suite.json.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: Format,
+    /// Write here instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The shards' result files, in any order.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// Where to write the merged result.
+    #[arg(short = 'o', long = "output", value_name = "RESULT.json")]
+    pub output: PathBuf,
+}
+
+#[derive(Args)]
+pub struct LoadArgs {
+    /// A `kind = "load"` scenario.
+    pub file: PathBuf,
+    /// Override the scenario's duration, in seconds (e.g. 300 for a real run).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    pub duration: Option<f64>,
+    /// Directory for the result JSON and goose's HTML report.
+    #[arg(long, value_name = "DIR", default_value = "reports/out")]
+    pub out: PathBuf,
+}
+
+fn parse_shard(s: &str) -> Result<umpire_sim::outcome::Shard, String> {
+    let bad = || format!("`{s}` is not a shard I/N with 0 ≤ I < N, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (index, count): (u64, u64) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if count == 0 || index >= count {
+        return Err(bad());
+    }
+    Ok(umpire_sim::outcome::Shard { index, count })
+}
+
+fn parse_duration(s: &str) -> Result<f64, String> {
+    use umpire_sim::load::MAX_DURATION_SECONDS;
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= MAX_DURATION_SECONDS => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a duration in seconds in (0, {MAX_DURATION_SECONDS}]"
+        )),
+    }
+}
+
+#[derive(Args)]
+pub struct SuiteArgs {
+    /// Directory of scenario files (*.toml).
+    pub dir: PathBuf,
+    /// Compare against an earlier run's `suite.json` (or its directory) and
+    /// flag regressions.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Scale simulation replication counts down (×0.1, at least 50, and
+    /// enough for each band on a rate to hold) for a fast smoke run; the
+    /// scale is recorded in the results.
+    #[arg(long)]
+    pub quick: bool,
+    /// With --baseline: flag a latency percentile whose new confidence
+    /// interval lies above the old one by more than this factor.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.25, value_parser = positive_finite)]
+    pub latency_ratio: f64,
+    /// With --baseline: ignore latency changes smaller than this many
+    /// milliseconds, whatever their ratio.
+    #[arg(long, value_name = "MS", default_value_t = 1.0, value_parser = non_negative_finite)]
+    pub latency_floor_ms: f64,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// A command-line number that must be finite and above zero.
+fn positive_finite(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("`{s}` is not a finite number above 0")),
+    }
+}
+
+/// A command-line number that must be finite and not negative.
+fn non_negative_finite(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("`{s}` is not a finite number of at least 0")),
+    }
+}
+
+/// `umpire report --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Html,
+    Md,
+    Junit,
+}
