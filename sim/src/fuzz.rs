@@ -17,8 +17,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::bandit::result::BanditResult;
 use crate::bandit::run::BanditEngine;
-use crate::outcome::{ExperimentResult, Provenance, RunMeta};
-use crate::runner::Engine;
+use crate::experiment::engine::Engine;
+use crate::experiment::result::{ExperimentResult, RunMeta};
+use crate::result::Provenance;
 use crate::scenario::{self, Scenario};
 
 /// Replications of the runs [`check`] makes.

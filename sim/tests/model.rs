@@ -10,7 +10,7 @@ use common::{experiment, proportions_agree, run_on};
 use umpire_sim::assignment::growthbook::{choose_variation, hash_with};
 use umpire_sim::assignment::{EXCLUDED, HashAssigner};
 use umpire_sim::experiment::Comparison;
-use umpire_sim::runner::Engine;
+use umpire_sim::experiment::engine::Engine;
 
 /// Within `k` standard errors of a proportion's true value.
 fn near(p_hat: f64, p: f64, n: u64, k: f64) -> bool {
@@ -110,7 +110,7 @@ fn trace_stats(
     text: &str,
 ) -> (
     umpire_sim::experiment::Experiment,
-    umpire_sim::runner::ReplicationTrace,
+    umpire_sim::experiment::engine::ReplicationTrace,
 ) {
     let exp = experiment(text);
     let t = Engine::new(&exp, true).trace(0);

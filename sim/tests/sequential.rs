@@ -6,7 +6,7 @@
 mod common;
 
 use common::{experiment, run_on};
-use umpire_sim::outcome::ExperimentAcc;
+use umpire_sim::experiment::accumulator::ExperimentAcc;
 
 /// Within `k` standard errors of a proportion's true value `p` over `n`.
 fn near(p_hat: f64, p: f64, n: u64, k: f64) -> bool {

@@ -8,17 +8,18 @@ use super::limits::{
     self, MAX_DURATION_DAYS, MAX_MAGNITUDE, MAX_METRICS, MAX_REPLICATIONS, MAX_SEGMENTS, MAX_USERS,
 };
 use super::reader::{Ctx, Table, as_string, as_table, number_value, show, span_at, suggest};
+use crate::analysis::TestKind;
 use crate::analysis::group_sequential::boundaries;
 use crate::assignment::growthbook::fnv1a32;
 use crate::assignment::{Assignment, HashVersion, MAX_VARIANTS, Method, Namespace};
 use crate::effect::{Faults, Lift, LiftKind};
 use crate::experiment::{
-    AnalysisConfig, Bound, Expectation, Experiment, LookSchedule, Measure, MeasureScope, Metric,
-    TestKind,
+    AnalysisConfig, Expectation, Experiment, LookSchedule, Measure, MeasureScope, Metric,
 };
 use crate::method::MethodKind;
 use crate::metric::{Distribution, MAX_POISSON_LAMBDA};
 use crate::population::{Population, Segment};
+use crate::result::Bound;
 
 const DEFAULT_SEED: u64 = 1;
 const DEFAULT_REPLICATIONS: u64 = 1000;

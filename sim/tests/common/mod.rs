@@ -2,8 +2,9 @@
 #![allow(dead_code)]
 
 use umpire_sim::experiment::Experiment;
-use umpire_sim::outcome::{ExperimentAcc, ExperimentResult, RunMeta};
-use umpire_sim::runner::Engine;
+use umpire_sim::experiment::accumulator::ExperimentAcc;
+use umpire_sim::experiment::engine::Engine;
+use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
 use umpire_sim::scenario::{Scenario, ScenarioError, parse};
 
 pub fn experiment(toml: &str) -> Experiment {
@@ -39,7 +40,7 @@ pub fn run_on(
 pub fn result_json(exp: &Experiment, acc: ExperimentAcc, per_unit: bool) -> String {
     let engine = Engine::new(exp, per_unit);
     let meta = RunMeta {
-        provenance: umpire_sim::outcome::Provenance {
+        provenance: umpire_sim::result::Provenance {
             scenario_hash: "sha256:test".into(),
             reproduce: "umpire run test.toml".into(),
             ..Default::default()

@@ -3,51 +3,15 @@
 //! comparison: methods see only sufficient statistics.
 
 use super::ReplicationStats;
+use crate::analysis::TestKind;
 use crate::analysis::bayes::{self, Posterior};
 use crate::analysis::group_sequential::{BoundaryError, boundaries};
 use crate::analysis::msprt::{Msprt, MsprtState};
 use crate::analysis::multiple::{Correction, reject};
 use crate::analysis::{ArmStats, TestResult, TestSetup, pooled_z, run_test, testable};
-use crate::experiment::{Comparison, Experiment, TestKind};
+use crate::experiment::accumulator::Decision;
+use crate::experiment::{Comparison, Experiment};
 use crate::method::{Method, MethodKind};
-
-/// What a method concluded for one comparison in one replication.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Decision {
-    pub rejected: bool,
-    /// The look at which the method stopped, or the last look.
-    pub look: usize,
-    /// NaN for methods without p-values.
-    pub p_value: f64,
-    pub diff: f64,
-    pub diff_ci: (f64, f64),
-    pub rel: f64,
-    pub rel_ci: (f64, f64),
-    /// Units in the compared arms at the stopping look.
-    pub sample_size: u64,
-    /// CUPED's variance reduction at the stopping look (NaN without CUPED).
-    pub variance_reduction: f64,
-    /// Whether both arms had enough units for the test at the stopping look:
-    /// a non-finite estimate is then an overflow, not merely undefined.
-    pub defined: bool,
-}
-
-impl Decision {
-    pub fn empty() -> Self {
-        Decision {
-            rejected: false,
-            look: 0,
-            p_value: f64::NAN,
-            diff: f64::NAN,
-            diff_ci: (f64::NAN, f64::NAN),
-            rel: f64::NAN,
-            rel_ci: (f64::NAN, f64::NAN),
-            sample_size: 0,
-            variance_reduction: f64::NAN,
-            defined: false,
-        }
-    }
-}
 
 /// A method with everything it needs precomputed.
 pub struct PreparedMethod {
