@@ -124,6 +124,11 @@ fn within_caps(s: &Scenario) -> Result<(), String> {
         Scenario::Experiment(exp) => {
             check_experiment_shape(exp)?;
             check_experiment(exp)?;
+            // The reader and the method types agree on what is valid.
+            for m in &exp.methods {
+                m.validate()
+                    .map_err(|e| format!("method {}: {e}", m.name))?;
+            }
             let p = &exp.population;
             cap(
                 "replications",
