@@ -3,15 +3,16 @@
 
 use std::ops::Range;
 
+use super::assignment::{WEIGHT_TOLERANCE, read_assignment};
 use super::limits::MAX_LOOKS;
 use super::limits::{
     self, MAX_DURATION_DAYS, MAX_MAGNITUDE, MAX_METRICS, MAX_REPLICATIONS, MAX_SEGMENTS, MAX_USERS,
 };
-use super::reader::{Ctx, Table, as_string, as_table, number_value, show, span_at, suggest};
+use super::reader::{Ctx, Table, as_table, number_value, show, span_at, suggest};
 use crate::analysis::TestKind;
 use crate::analysis::group_sequential::boundaries;
+use crate::assignment::Assignment;
 use crate::assignment::growthbook::fnv1a32;
-use crate::assignment::{Assignment, HashVersion, MAX_VARIANTS, Method, Namespace};
 use crate::effect::{Faults, Lift, LiftKind};
 use crate::experiment::{
     AnalysisConfig, Expectation, Experiment, LookSchedule, Measure, MeasureScope, Metric,
@@ -23,8 +24,6 @@ use crate::result::Bound;
 
 const DEFAULT_SEED: u64 = 1;
 const DEFAULT_REPLICATIONS: u64 = 1000;
-/// Sums of weights must be 1 to within this.
-const WEIGHT_TOLERANCE: f64 = 1e-9;
 
 fn hint(s: &str) -> Option<String> {
     Some(s.to_owned())
@@ -287,256 +286,6 @@ fn read_population(ctx: &mut Ctx, root: &mut Table) -> Option<Population> {
         id_prefix,
         duration_days,
         segments,
-    })
-}
-
-fn read_assignment(ctx: &mut Ctx, root: &mut Table, name: &str) -> Option<Assignment> {
-    let Some(t) = root.subtable(ctx, "assignment") else {
-        if root.table.get("assignment").is_some() {
-            return None;
-        }
-        return Some(Assignment {
-            variants: default_variants(),
-            weights: vec![0.5, 0.5],
-            coverage: 1.0,
-            method: Method::Random,
-            namespace: None,
-        });
-    };
-    read_assignment_table(ctx, t, name, AssignmentMode::Simulation)
-}
-
-fn default_variants() -> Vec<String> {
-    vec!["control".to_owned(), "treatment".to_owned()]
-}
-
-/// What an assignment table is read for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum AssignmentMode {
-    /// An experiment scenario's `[assignment]`: `method` defaults to
-    /// `"random"`, and a hash salt is per replication unless told otherwise.
-    Simulation,
-    /// A served experiment: `method` defaults to `"hash"`, `"random"` is an
-    /// error (it depends on the replication), `salt_per_replication` is not
-    /// allowed, and the salt is the same for every request.
-    Serving,
-}
-
-/// Reads the keys of an assignment table (`variants`, `weights`, `coverage`,
-/// `method`, `hash_version`, `salt`, `salt_per_replication`, `namespace`) and
-/// reports unknown ones. Problems name keys under the table's own path, e.g.
-/// `assignment.weights` or `experiments.checkout.weights`. `default_salt` is
-/// the hash salt when `salt` is absent.
-pub(super) fn read_assignment_table(
-    ctx: &mut Ctx,
-    mut t: Table,
-    default_salt: &str,
-    mode: AssignmentMode,
-) -> Option<Assignment> {
-    let serving = mode == AssignmentMode::Serving;
-    let mut ok = true;
-    let variants = match t.array(ctx, "variants") {
-        Some((items, span)) => {
-            let path = t.key_path("variants");
-            let v: Vec<String> = items
-                .iter()
-                .filter_map(|i| as_string(ctx, &path, i))
-                .collect();
-            if v.len() != items.len() {
-                ok = false;
-            }
-            if v.len() < 2 || v.len() > MAX_VARIANTS {
-                ctx.error(
-                    &span,
-                    &path,
-                    format!("need 2 to {MAX_VARIANTS} variants, found {}", v.len()),
-                    hint("the first is the control"),
-                );
-                ok = false;
-            }
-            let mut sorted = v.clone();
-            sorted.sort();
-            if sorted.windows(2).any(|w| w[0] == w[1]) {
-                ctx.error(&span, &path, "variant names must be unique", None);
-                ok = false;
-            }
-            v
-        }
-        None => default_variants(),
-    };
-    let weights = match t.array(ctx, "weights") {
-        Some((items, span)) => {
-            let path = t.key_path("weights");
-            let w: Vec<f64> = items
-                .iter()
-                .filter_map(|i| number_value(ctx, &path, i))
-                .collect();
-            let sum: f64 = w.iter().sum();
-            if w.len() != items.len() {
-                ok = false;
-            } else if w.len() != variants.len() {
-                ctx.error(
-                    &span,
-                    &path,
-                    format!("{} weights for {} variants", w.len(), variants.len()),
-                    None,
-                );
-                ok = false;
-            } else if w.iter().any(|&x| !(0.0..=1.0).contains(&x)) {
-                ctx.error(&span, &path, "each weight must be in [0, 1]", None);
-                ok = false;
-            } else if (sum - 1.0).abs() > WEIGHT_TOLERANCE {
-                ctx.error(
-                    &span,
-                    &path,
-                    format!("weights must sum to 1, found {sum}"),
-                    hint("e.g. [0.5, 0.5]"),
-                );
-                ok = false;
-            }
-            w
-        }
-        None => vec![1.0 / variants.len() as f64; variants.len()],
-    };
-    let coverage = match t.number(ctx, "coverage") {
-        Some((c, span)) if !(0.0..=1.0).contains(&c) || c == 0.0 => {
-            ctx.error(
-                &span,
-                &t.key_path("coverage"),
-                format!("must be in (0, 1], found {}", show(c)),
-                None,
-            );
-            ok = false;
-            1.0
-        }
-        Some((c, _)) => c,
-        None => 1.0,
-    };
-    let method_name = t.string(ctx, "method");
-    let version = t.count(ctx, "hash_version");
-    let salt = t.string(ctx, "salt");
-    let per_rep = if serving {
-        // A served experiment is one production experiment: its split never
-        // changes, as `salt_per_replication = false` simulates.
-        if let Some(v) = t.get("salt_per_replication") {
-            ctx.error(
-                &v.span(),
-                &t.key_path("salt_per_replication"),
-                "only applies to simulations",
-                hint("a served experiment keeps one salt; remove this key"),
-            );
-            ok = false;
-        }
-        Some(false)
-    } else {
-        t.boolean(ctx, "salt_per_replication")
-    };
-    let default_method = if serving { "hash" } else { "random" };
-    let method = match method_name
-        .as_ref()
-        .map_or((default_method, None), |(m, s)| (m.as_str(), Some(s)))
-    {
-        ("random", span) if serving => {
-            ctx.error(
-                span.unwrap_or(&t.span),
-                &t.key_path("method"),
-                "random assignment cannot be served: it depends on the replication",
-                hint("serving needs method = \"hash\", the default"),
-            );
-            ok = false;
-            Method::Random
-        }
-        ("random", _) => {
-            for (present, key) in [
-                (version.is_some(), "hash_version"),
-                (salt.is_some(), "salt"),
-                (per_rep.is_some(), "salt_per_replication"),
-            ] {
-                if present {
-                    let span = t.table.get(key).map_or(t.span.clone(), |v| v.span());
-                    ctx.error(
-                        &span,
-                        &t.key_path(key),
-                        "only applies to `method = \"hash\"`",
-                        None,
-                    );
-                    ok = false;
-                }
-            }
-            Method::Random
-        }
-        ("hash", _) => {
-            let version = match version {
-                None => HashVersion::V2,
-                Some((v, span)) => HashVersion::from_number(v as i64).unwrap_or_else(|| {
-                    ctx.error(
-                        &span,
-                        &t.key_path("hash_version"),
-                        format!("must be 1 or 2, found {v}"),
-                        None,
-                    );
-                    ok = false;
-                    HashVersion::V2
-                }),
-            };
-            Method::Hash {
-                version,
-                salt: salt.map_or_else(|| default_salt.to_owned(), |(s, _)| s),
-                salt_per_replication: per_rep.unwrap_or(true),
-            }
-        }
-        (other, span) => {
-            ctx.error(
-                span.unwrap_or(&t.span),
-                &t.key_path("method"),
-                format!("unknown method `{other}`"),
-                hint(if serving {
-                    "expected \"hash\": serving needs hash assignment"
-                } else {
-                    "expected \"random\" or \"hash\""
-                }),
-            );
-            ok = false;
-            Method::Random
-        }
-    };
-    let namespace_path = t.key_path("namespace");
-    let namespace = t.subtable(ctx, "namespace").and_then(|mut ns| {
-        let id = ns.string(ctx, "id");
-        let start = ns.number(ctx, "start");
-        let end = ns.number(ctx, "end");
-        let span = ns.span.clone();
-        ns.finish(ctx);
-        match (id, start, end) {
-            (Some((id, _)), Some((start, _)), Some((end, _)))
-                if (0.0..=1.0).contains(&start) && start < end && end <= 1.0 =>
-            {
-                Some(Namespace { id, start, end })
-            }
-            (Some(_), Some(_), Some(_)) => {
-                ctx.error(&span, &namespace_path, "need 0 ≤ start < end ≤ 1", None);
-                ok = false;
-                None
-            }
-            _ => {
-                ctx.error(
-                    &span,
-                    &namespace_path,
-                    "needs `id`, `start` and `end`",
-                    hint("e.g. { id = \"checkout\", start = 0.0, end = 0.5 }"),
-                );
-                ok = false;
-                None
-            }
-        }
-    });
-    t.finish(ctx);
-    ok.then_some(Assignment {
-        variants,
-        weights,
-        coverage,
-        method,
-        namespace,
     })
 }
 

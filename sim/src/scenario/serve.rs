@@ -10,8 +10,8 @@
 use std::ops::Range;
 
 use super::Scenario;
+use super::assignment::{AssignmentMode, read_assignment_table};
 use super::bandit::{means_array, read_policy_spec};
-use super::experiment::{AssignmentMode, read_assignment_table};
 use super::reader::{Ctx, Field, Table, as_string, as_table};
 use crate::bandit::policy::PolicyState;
 use crate::serve::{
