@@ -5,10 +5,13 @@
 
 mod assignment;
 mod bandit;
+mod effects;
+mod expect;
 mod experiment;
 pub mod limits;
 mod load;
 mod methods;
+mod metrics;
 mod reader;
 mod serve;
 
