@@ -6,16 +6,11 @@
 
 mod common;
 
-use common::{experiment, proportions_agree, run_on};
+use common::{experiment, near, proportions_agree, run_on};
 use umpire_sim::assignment::growthbook::{choose_variation, hash_with};
 use umpire_sim::assignment::{EXCLUDED, HashAssigner};
 use umpire_sim::experiment::Comparison;
 use umpire_sim::experiment::engine::Engine;
-
-/// Within `k` standard errors of a proportion's true value.
-fn near(p_hat: f64, p: f64, n: u64, k: f64) -> bool {
-    (p_hat - p).abs() <= k * (p * (1.0 - p) / n as f64).sqrt()
-}
 
 const AB: &str = r#"
 kind = "experiment"
