@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use super::effects::find_variant;
 use super::reader::{Ctx, Table, as_table, suggest};
-use crate::experiment::{Expectation, Experiment, Measure, MeasureScope};
+use crate::experiment::{Comparison, Expectation, Experiment, Measure, MeasureScope};
 use crate::result::Bound;
 
 fn hint(s: &str) -> Option<String> {
@@ -175,45 +175,9 @@ pub(super) fn read_expectations(
                 None => ok = false,
             }
         } else if let Some(method) = exp.methods.iter().position(|m| m.name == key) {
-            let Some(mut mt) = as_table(ctx, &path, v) else {
-                ok = false;
-                continue;
-            };
-            for (key2, span2, v2) in mt.entries() {
-                let path2 = format!("{path}.{key2}");
-                if let Some(measure) = Measure::from_key(key2) {
-                    items.push(ExpectItem {
-                        measure,
-                        method,
-                        comparison: primary,
-                        depth: 0,
-                        span: span2,
-                        path: path2,
-                        value: v2,
-                    });
-                } else if let Some(m) = exp.metrics.iter().position(|m| m.name == key2) {
-                    match as_table(ctx, &path2, v2) {
-                        Some(t) => {
-                            ok &= read_metric_expectations(ctx, exp, method, m, t, &mut items)
-                        }
-                        None => ok = false,
-                    }
-                } else {
-                    let h = suggest(
-                        key2,
-                        Measure::ALL
-                            .iter()
-                            .map(|m| m.key())
-                            .chain(exp.metrics.iter().map(|m| m.name.as_str())),
-                    );
-                    ctx.error(
-                        &span2,
-                        &path2,
-                        "unknown measure or metric",
-                        h.or_else(|| hint("a measure or a metric name")),
-                    );
-                    ok = false;
-                }
+            match as_table(ctx, &path, v) {
+                Some(mt) => ok &= read_method_expectations(ctx, exp, method, mt, &mut items),
+                None => ok = false,
             }
         } else {
             let h =
@@ -225,55 +189,10 @@ pub(super) fn read_expectations(
     let comparisons = exp.comparisons();
     let mut out = Vec::new();
     for item in items {
-        let comparison = match item.measure.scope() {
-            MeasureScope::Experiment if item.path != "expect.srm_detection_rate" => {
-                ctx.error(
-                    &item.span,
-                    &item.path,
-                    "srm_detection_rate is experiment-wide",
-                    hint("put it directly under [expect]"),
-                );
-                ok = false;
-                continue;
-            }
-            MeasureScope::Method if item.depth > 0 => {
-                ctx.error(
-                    &item.span,
-                    &item.path,
-                    format!("{} is method-wide", item.measure.key()),
-                    hint("put it under [expect] or [expect.METHOD]"),
-                );
-                ok = false;
-                continue;
-            }
-            MeasureScope::Experiment | MeasureScope::Method => None,
-            MeasureScope::Comparison => Some(item.comparison),
+        let Some(comparison) = place(ctx, exp, &item, &comparisons) else {
+            ok = false;
+            continue;
         };
-        if let Some(ci) = comparison {
-            let (diff, _) = exp.true_effect(comparisons[ci]);
-            let misfit = match item.measure {
-                Measure::FalsePositiveRate if diff != 0.0 => {
-                    Some("the true effect is not zero here; use `power` or `rejection_rate`")
-                }
-                Measure::Power if diff == 0.0 => {
-                    Some("the true effect is zero here; use `false_positive_rate`")
-                }
-                Measure::VarianceReduction if !exp.methods[item.method].cuped => {
-                    Some("this method does not use CUPED")
-                }
-                _ => None,
-            };
-            if let Some(h) = misfit {
-                ctx.error(
-                    &item.span,
-                    &item.path,
-                    format!("`{}` does not fit here", item.measure.key()),
-                    hint(h),
-                );
-                ok = false;
-                continue;
-            }
-        }
         match read_bound(ctx, &item.path, item.value, item.measure) {
             Some(bound) => out.push(Expectation {
                 key: item.path,
@@ -286,4 +205,111 @@ pub(super) fn read_expectations(
         }
     }
     ok.then_some(out)
+}
+
+/// The entries of `[expect.METHOD]`: measures of the method on the primary
+/// comparison, and per-metric tables. False when any had a problem.
+fn read_method_expectations<'a, 'i>(
+    ctx: &mut Ctx,
+    exp: &Experiment,
+    method: usize,
+    mut mt: Table<'a, 'i>,
+    items: &mut Vec<ExpectItem<'a, 'i>>,
+) -> bool {
+    let mut ok = true;
+    let primary = exp.comparison_index(exp.analysis.primary_metric, 1);
+    let path = mt.path.clone();
+    for (key2, span2, v2) in mt.entries() {
+        let path2 = format!("{path}.{key2}");
+        if let Some(measure) = Measure::from_key(key2) {
+            items.push(ExpectItem {
+                measure,
+                method,
+                comparison: primary,
+                depth: 0,
+                span: span2,
+                path: path2,
+                value: v2,
+            });
+        } else if let Some(m) = exp.metrics.iter().position(|m| m.name == key2) {
+            match as_table(ctx, &path2, v2) {
+                Some(t) => ok &= read_metric_expectations(ctx, exp, method, m, t, items),
+                None => ok = false,
+            }
+        } else {
+            let h = suggest(
+                key2,
+                Measure::ALL
+                    .iter()
+                    .map(|m| m.key())
+                    .chain(exp.metrics.iter().map(|m| m.name.as_str())),
+            );
+            ctx.error(
+                &span2,
+                &path2,
+                "unknown measure or metric",
+                h.or_else(|| hint("a measure or a metric name")),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// Where a bound applies: `Some(Some(comparison))` for a per-comparison
+/// measure, `Some(None)` for a method- or experiment-wide one, and None (a
+/// problem reported) when the measure does not fit where it is written.
+fn place(
+    ctx: &mut Ctx,
+    exp: &Experiment,
+    item: &ExpectItem,
+    comparisons: &[Comparison],
+) -> Option<Option<usize>> {
+    let comparison = match item.measure.scope() {
+        MeasureScope::Experiment if item.path != "expect.srm_detection_rate" => {
+            ctx.error(
+                &item.span,
+                &item.path,
+                "srm_detection_rate is experiment-wide",
+                hint("put it directly under [expect]"),
+            );
+            return None;
+        }
+        MeasureScope::Method if item.depth > 0 => {
+            ctx.error(
+                &item.span,
+                &item.path,
+                format!("{} is method-wide", item.measure.key()),
+                hint("put it under [expect] or [expect.METHOD]"),
+            );
+            return None;
+        }
+        MeasureScope::Experiment | MeasureScope::Method => None,
+        MeasureScope::Comparison => Some(item.comparison),
+    };
+    if let Some(ci) = comparison {
+        let (diff, _) = exp.true_effect(comparisons[ci]);
+        let misfit = match item.measure {
+            Measure::FalsePositiveRate if diff != 0.0 => {
+                Some("the true effect is not zero here; use `power` or `rejection_rate`")
+            }
+            Measure::Power if diff == 0.0 => {
+                Some("the true effect is zero here; use `false_positive_rate`")
+            }
+            Measure::VarianceReduction if !exp.methods[item.method].cuped => {
+                Some("this method does not use CUPED")
+            }
+            _ => None,
+        };
+        if let Some(h) = misfit {
+            ctx.error(
+                &item.span,
+                &item.path,
+                format!("`{}` does not fit here", item.measure.key()),
+                hint(h),
+            );
+            return None;
+        }
+    }
+    Some(comparison)
 }
