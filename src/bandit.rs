@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use umpire_sim::bandit::result::{BanditResult, BanditScenario};
 use umpire_sim::bandit::run::BanditEngine;
-use umpire_sim::outcome::Provenance;
+use umpire_sim::result::Provenance;
 use umpire_sim::scenario::Loaded;
 
 use crate::cli::{CommonArgs, git_commit};

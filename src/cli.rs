@@ -78,7 +78,7 @@ pub struct RunArgs {
     /// replications. `umpire merge` folds the shards' results into the
     /// whole run's result, byte for byte.
     #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "replication")]
-    pub shard: Option<umpire_sim::outcome::Shard>,
+    pub shard: Option<umpire_sim::result::Shard>,
     /// With --replication on a bandit scenario: print each step's arm and reward.
     #[arg(long, requires = "replication")]
     pub trace: bool,
@@ -140,7 +140,7 @@ pub struct LoadArgs {
     pub out: PathBuf,
 }
 
-fn parse_shard(s: &str) -> Result<umpire_sim::outcome::Shard, String> {
+fn parse_shard(s: &str) -> Result<umpire_sim::result::Shard, String> {
     let bad = || format!("`{s}` is not a shard I/N with 0 ≤ I < N, e.g. 0/4");
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
     let (index, count): (u64, u64) = (
@@ -150,7 +150,7 @@ fn parse_shard(s: &str) -> Result<umpire_sim::outcome::Shard, String> {
     if count == 0 || index >= count {
         return Err(bad());
     }
-    Ok(umpire_sim::outcome::Shard { index, count })
+    Ok(umpire_sim::result::Shard { index, count })
 }
 
 fn parse_duration(s: &str) -> Result<f64, String> {

@@ -8,9 +8,10 @@ use anyhow::{Context, bail};
 use umpire_reports::AnyResult;
 use umpire_sim::bandit::result::BanditResult;
 use umpire_sim::bandit::run::BanditEngine;
-use umpire_sim::outcome::{ExperimentResult, Provenance, RunMeta};
-use umpire_sim::runner::Engine;
-use umpire_sim::runner::SimPath;
+use umpire_sim::experiment::accumulator::SimPath;
+use umpire_sim::experiment::engine::Engine;
+use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
+use umpire_sim::result::Provenance;
 use umpire_sim::scenario::Scenario;
 
 use crate::cli::MergeArgs;
@@ -170,7 +171,7 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
                     AnyResult::Experiment(e) => Some(&e.accumulators),
                     _ => None,
                 }),
-                umpire_sim::outcome::ExperimentAcc::merge,
+                umpire_sim::experiment::accumulator::ExperimentAcc::merge,
             )?;
             let engine = Engine::new(&exp, r0.path == SimPath::PerUnit);
             let meta = RunMeta {
@@ -245,7 +246,7 @@ fn merge_load(
 /// Fold the shards' accumulators in order with `merge`.
 fn fold<'a, A: Clone + 'a>(
     mut accs: impl Iterator<Item = Option<&'a A>>,
-    merge: fn(&mut A, &A) -> Result<(), umpire_sim::outcome::MergeError>,
+    merge: fn(&mut A, &A) -> Result<(), umpire_sim::result::MergeError>,
 ) -> anyhow::Result<A> {
     let mut acc = accs
         .next()

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use umpire_sim::outcome::Shard;
+use umpire_sim::result::Shard;
 
 /// How much of a run to do, and how it was scaled.
 #[derive(Default, Clone, Copy)]

@@ -5,8 +5,9 @@ use std::time::Instant;
 use anyhow::Context;
 use umpire_sim::bandit::result::BanditScenario;
 use umpire_sim::experiment::Experiment;
-use umpire_sim::outcome::{ExperimentResult, Provenance, RunMeta};
-use umpire_sim::runner::Engine;
+use umpire_sim::experiment::engine::Engine;
+use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
+use umpire_sim::result::Provenance;
 use umpire_sim::scenario::limits::{self, MAX_TRACE_STEPS};
 use umpire_sim::scenario::{Loaded, Scenario};
 

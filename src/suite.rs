@@ -77,7 +77,7 @@ fn quick_floor(exp: &umpire_sim::experiment::Experiment) -> u64 {
         .filter_map(|e| {
             let (min, max) = (e.bound.min?, e.bound.max?);
             let (p, h) = ((min + max) / 2.0, (max - min) / 2.0);
-            let z = umpire_sim::outcome::NEAR_THEORY_Z;
+            let z = umpire_sim::result::NEAR_THEORY_Z;
             (h > 0.0 && p > 0.0 && p < 1.0).then(|| (z * z * p * (1.0 - p) / (h * h)).ceil() as u64)
         })
         .max()

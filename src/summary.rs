@@ -4,9 +4,10 @@
 use std::io::Write;
 use std::path::Path;
 
+use umpire_sim::experiment::accumulator::SimPath;
+use umpire_sim::experiment::engine::ReplicationTrace;
+use umpire_sim::experiment::result::ExperimentResult;
 use umpire_sim::experiment::{Experiment, Measure};
-use umpire_sim::outcome::ExperimentResult;
-use umpire_sim::runner::{ReplicationTrace, SimPath};
 use umpire_sim::stats::Proportion;
 
 use crate::error::CliError;

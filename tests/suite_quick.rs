@@ -8,7 +8,7 @@ use std::process::Command;
 
 // The two-sided 99.9% normal quantile: the Monte Carlo margin `near_theory`
 // bounds use, and the one `suite --quick` keeps for a band on a rate.
-use umpire_sim::outcome::NEAR_THEORY_Z;
+use umpire_sim::result::NEAR_THEORY_Z;
 
 #[test]
 fn quick_suite_passes_on_every_shipped_scenario() {

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use umpire_loadgen::load::result::LoadResult;
 use umpire_sim::bandit::result::BanditResult;
+use umpire_sim::experiment::result::ExperimentResult;
 use umpire_sim::load::ExpectedVerdict;
-use umpire_sim::outcome::{ExperimentResult, RESULT_SCHEMA};
+use umpire_sim::result::RESULT_SCHEMA;
 
 /// One result of any kind.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,7 +46,7 @@ pub struct ExpectationRow {
     pub message: String,
 }
 
-fn bound_text(b: &umpire_sim::experiment::Bound) -> String {
+fn bound_text(b: &umpire_sim::result::Bound) -> String {
     let range = b.parts().join(" and ");
     match (b.near_theory, range.is_empty()) {
         (true, true) => "the closed form, within Monte Carlo error".to_owned(),
@@ -166,7 +167,7 @@ fn judged_row(
     key: &str,
     measured: f64,
     interval: Option<(f64, f64)>,
-    bound: &umpire_sim::experiment::Bound,
+    bound: &umpire_sim::result::Bound,
     passed: bool,
     message: &str,
 ) -> ExpectationRow {

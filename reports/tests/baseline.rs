@@ -17,8 +17,9 @@ use umpire_reports::baseline::{
     BaselineOptions, Delta, compare, latency_quantile_ci, quantile_ci_ranks, two_proportion_z_test,
     welch_z_test,
 };
-use umpire_sim::experiment::{Bound, Measure};
-use umpire_sim::outcome::{ExpectationResult, ExperimentResult};
+use umpire_sim::experiment::Measure;
+use umpire_sim::experiment::result::{ExpectationResult, ExperimentResult};
+use umpire_sim::result::Bound;
 use umpire_sim::stats::{Proportion, wilson};
 
 const TOL: f64 = 1e-9;

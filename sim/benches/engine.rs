@@ -6,8 +6,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::RngExt;
 use std::hint::black_box;
 use umpire_sim::experiment::Experiment;
+use umpire_sim::experiment::engine::Engine;
 use umpire_sim::rng::{Purpose, StreamKey};
-use umpire_sim::runner::Engine;
 use umpire_sim::scenario::{Scenario, parse};
 
 const USERS: u64 = 10_000;

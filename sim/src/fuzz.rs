@@ -17,8 +17,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::bandit::result::BanditResult;
 use crate::bandit::run::BanditEngine;
-use crate::outcome::{ExperimentResult, Provenance, RunMeta};
-use crate::runner::Engine;
+use crate::experiment::engine::Engine;
+use crate::experiment::result::{ExperimentResult, RunMeta};
+use crate::result::Provenance;
 use crate::scenario::{self, Scenario};
 
 /// Replications of the runs [`check`] makes.
@@ -123,6 +124,11 @@ fn within_caps(s: &Scenario) -> Result<(), String> {
         Scenario::Experiment(exp) => {
             check_experiment_shape(exp)?;
             check_experiment(exp)?;
+            // The reader and the method types agree on what is valid.
+            for m in &exp.methods {
+                m.validate()
+                    .map_err(|e| format!("method {}: {e}", m.name))?;
+            }
             let p = &exp.population;
             cap(
                 "replications",

@@ -1,16 +1,211 @@
 //! Analysis methods: how the looks of a replication are read and when a
 //! method stops. Several methods run on the same simulated data (common random
 //! numbers), so a scenario compares them side by side.
+//!
+//! [`METHOD_TYPES`] is the one list of method types with their parameters,
+//! defaults and accepted values: the scenario reader reads a method's table
+//! from it and turns a [`MethodError`] into a located problem, and a test
+//! checks the table in scenarios/README.md against it.
 
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::group_sequential::BoundaryKind;
 use crate::analysis::multiple::Correction;
 
-/// Defaults, documented in scenarios/README.md.
-pub const DEFAULT_MSPRT_TAU: f64 = 0.1;
-pub const DEFAULT_MIN_CHANCE: f64 = 0.95;
-pub const DEFAULT_MAX_RELATIVE_LOSS: f64 = 0.0025;
+/// A parameter's default, as a scenario would write it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ParamDefault {
+    Number(f64),
+    Text(&'static str),
+}
+
+/// The values a parameter accepts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rule {
+    /// A number > 0.
+    Positive,
+    /// A number in [lo, hi).
+    HalfOpen(f64, f64),
+    /// A multiple-testing correction: one of [`CORRECTION_NAMES`], or its alias.
+    Correction,
+}
+
+/// The names of the corrections, as the scenario writes them (`bh` is also
+/// accepted for `benjamini_hochberg`).
+pub const CORRECTION_NAMES: [&str; 4] = ["none", "bonferroni", "holm", "benjamini_hochberg"];
+
+impl Rule {
+    /// The accepted values in words, as problems show them.
+    pub fn expected(self) -> String {
+        match self {
+            Rule::Positive => "positive".to_owned(),
+            Rule::HalfOpen(lo, hi) => format!("in [{lo}, {hi})"),
+            Rule::Correction => or_list(&CORRECTION_NAMES),
+        }
+    }
+}
+
+/// `a, b, c or d`.
+pub fn or_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// A parameter of a method type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub default: ParamDefault,
+    pub rule: Rule,
+}
+
+/// A method type: the `type` a scenario names, and its parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MethodType {
+    pub name: &'static str,
+    pub params: &'static [ParamSpec],
+}
+
+const fn number(name: &'static str, default: f64, rule: Rule) -> ParamSpec {
+    ParamSpec {
+        name,
+        default: ParamDefault::Number(default),
+        rule,
+    }
+}
+
+/// Every method type, in the order problems list them.
+pub const METHOD_TYPES: &[MethodType] = &[
+    MethodType {
+        name: "fixed",
+        params: &[ParamSpec {
+            name: "correction",
+            default: ParamDefault::Text("none"),
+            rule: Rule::Correction,
+        }],
+    },
+    MethodType {
+        name: "naive",
+        params: &[],
+    },
+    MethodType {
+        name: "msprt",
+        params: &[number("tau", 0.1, Rule::Positive)],
+    },
+    MethodType {
+        name: "pocock",
+        params: &[],
+    },
+    MethodType {
+        name: "obrien_fleming",
+        params: &[],
+    },
+    MethodType {
+        name: "spending_obrien_fleming",
+        params: &[],
+    },
+    MethodType {
+        name: "spending_pocock",
+        params: &[],
+    },
+    MethodType {
+        name: "bayesian",
+        params: &[
+            number("prior_a", 1.0, Rule::Positive),
+            number("prior_b", 1.0, Rule::Positive),
+            number("min_chance", 0.95, Rule::HalfOpen(0.5, 1.0)),
+            number("max_relative_loss", 0.0025, Rule::Positive),
+        ],
+    },
+];
+
+impl MethodType {
+    pub fn named(name: &str) -> Option<&'static MethodType> {
+        METHOD_TYPES.iter().find(|t| t.name == name)
+    }
+
+    /// `fixed, naive, … or bayesian`.
+    pub fn names() -> String {
+        or_list(&METHOD_TYPES.iter().map(|t| t.name).collect::<Vec<_>>())
+    }
+}
+
+/// A parameter's value as given.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParamValue {
+    Number(f64),
+    Text(String),
+}
+
+/// Why a method is not valid.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum MethodError {
+    #[error("unknown method type `{0}`")]
+    UnknownType(String),
+    #[error("{param} must be {}, found {value}", rule.expected())]
+    OutOfRange {
+        param: &'static str,
+        rule: Rule,
+        value: f64,
+    },
+    #[error("unknown {param} `{value}`")]
+    UnknownName {
+        param: &'static str,
+        rule: Rule,
+        value: String,
+    },
+    #[error("{param} must be a {expected}")]
+    WrongType {
+        param: &'static str,
+        expected: &'static str,
+    },
+    #[error("CUPED is not available for {0} methods")]
+    CupedUnavailable(&'static str),
+}
+
+impl ParamSpec {
+    /// Whether `value` is one this parameter accepts.
+    pub fn check(&self, value: &ParamValue) -> Result<(), MethodError> {
+        let param = self.name;
+        match (self.rule, value) {
+            (Rule::Positive, &ParamValue::Number(x)) if x > 0.0 => Ok(()),
+            (Rule::HalfOpen(lo, hi), &ParamValue::Number(x)) if (lo..hi).contains(&x) => Ok(()),
+            (Rule::Positive | Rule::HalfOpen(..), &ParamValue::Number(value)) => {
+                Err(MethodError::OutOfRange {
+                    param,
+                    rule: self.rule,
+                    value,
+                })
+            }
+            (Rule::Correction, ParamValue::Text(name)) => match Correction::from_name(name) {
+                Some(_) => Ok(()),
+                None => Err(MethodError::UnknownName {
+                    param,
+                    rule: self.rule,
+                    value: name.clone(),
+                }),
+            },
+            (Rule::Correction, ParamValue::Number(_)) => Err(MethodError::WrongType {
+                param,
+                expected: "string",
+            }),
+            (_, ParamValue::Text(_)) => Err(MethodError::WrongType {
+                param,
+                expected: "number",
+            }),
+        }
+    }
+
+    fn default_value(&self) -> ParamValue {
+        match self.default {
+            ParamDefault::Number(x) => ParamValue::Number(x),
+            ParamDefault::Text(s) => ParamValue::Text(s.to_owned()),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -57,6 +252,78 @@ impl MethodKind {
     pub fn has_p_values(&self) -> bool {
         !matches!(self, MethodKind::Bayesian { .. })
     }
+
+    /// The method of type `ty` with the parameters `given` names, and the
+    /// defaults of [`METHOD_TYPES`] for the others; every value is checked
+    /// against its rule.
+    pub fn from_params(
+        ty: &str,
+        given: impl Fn(&str) -> Option<ParamValue>,
+    ) -> Result<MethodKind, MethodError> {
+        let spec = MethodType::named(ty).ok_or_else(|| MethodError::UnknownType(ty.to_owned()))?;
+        let mut values = Vec::with_capacity(spec.params.len());
+        for p in spec.params {
+            let v = given(p.name).unwrap_or_else(|| p.default_value());
+            p.check(&v)?;
+            values.push(v);
+        }
+        let num = |i: usize| match values[i] {
+            ParamValue::Number(x) => x,
+            ParamValue::Text(_) => unreachable!("checked by the rule"),
+        };
+        let boundary = |boundary| MethodKind::GroupSequential { boundary };
+        Ok(match ty {
+            "fixed" => MethodKind::Fixed {
+                correction: match &values[0] {
+                    ParamValue::Text(name) => Correction::from_name(name),
+                    ParamValue::Number(_) => None,
+                }
+                .expect("checked by the rule"),
+            },
+            "naive" => MethodKind::Naive,
+            "msprt" => MethodKind::Msprt { tau: num(0) },
+            "pocock" => boundary(BoundaryKind::Pocock),
+            "obrien_fleming" => boundary(BoundaryKind::OBrienFleming),
+            "spending_obrien_fleming" => boundary(BoundaryKind::SpendingObrienFleming),
+            "spending_pocock" => boundary(BoundaryKind::SpendingPocock),
+            "bayesian" => MethodKind::Bayesian {
+                prior_a: num(0),
+                prior_b: num(1),
+                min_chance: num(2),
+                max_relative_loss: num(3),
+            },
+            other => return Err(MethodError::UnknownType(other.to_owned())),
+        })
+    }
+
+    /// The parameters of this method, in the order of its [`MethodType`].
+    pub fn params(&self) -> Vec<ParamValue> {
+        match *self {
+            MethodKind::Fixed { correction } => {
+                vec![ParamValue::Text(correction.name().to_owned())]
+            }
+            MethodKind::Naive | MethodKind::GroupSequential { .. } => Vec::new(),
+            MethodKind::Msprt { tau } => vec![ParamValue::Number(tau)],
+            MethodKind::Bayesian {
+                prior_a,
+                prior_b,
+                min_chance,
+                max_relative_loss,
+            } => [prior_a, prior_b, min_chance, max_relative_loss]
+                .map(ParamValue::Number)
+                .to_vec(),
+        }
+    }
+
+    /// Whether every parameter is one its rule accepts (a method built in
+    /// code, or read back from a result, has not been through the reader).
+    pub fn validate(&self) -> Result<(), MethodError> {
+        let spec = MethodType::named(self.type_name()).expect("every kind has a type");
+        spec.params
+            .iter()
+            .zip(self.params())
+            .try_for_each(|(p, v)| p.check(&v))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,4 +332,76 @@ pub struct Method {
     pub kind: MethodKind,
     /// Regression-adjust each metric with its pre-period covariate (CUPED).
     pub cuped: bool,
+}
+
+impl Method {
+    /// Whether the parameters are valid and CUPED, if asked for, applies.
+    pub fn validate(&self) -> Result<(), MethodError> {
+        self.kind.validate()?;
+        if self.cuped && !self.kind.has_p_values() {
+            return Err(MethodError::CupedUnavailable(self.kind.type_name()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_builds_from_its_defaults_and_reports_them_back() {
+        for t in METHOD_TYPES {
+            let kind = MethodKind::from_params(t.name, |_| None).unwrap();
+            assert_eq!(kind.type_name(), t.name);
+            let defaults: Vec<_> = t.params.iter().map(ParamSpec::default_value).collect();
+            assert_eq!(kind.params(), defaults, "{}", t.name);
+            assert_eq!(kind.validate(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn values_outside_a_rule_are_typed_errors() {
+        let given = |v: f64| move |n: &str| (n == "min_chance").then_some(ParamValue::Number(v));
+        assert_eq!(
+            MethodKind::from_params("bayesian", given(1.0)),
+            Err(MethodError::OutOfRange {
+                param: "min_chance",
+                rule: Rule::HalfOpen(0.5, 1.0),
+                value: 1.0
+            })
+        );
+        assert!(MethodKind::from_params("bayesian", given(0.5)).is_ok());
+        let tau = MethodKind::Msprt { tau: 0.0 };
+        assert_eq!(
+            tau.validate().unwrap_err().to_string(),
+            "tau must be positive, found 0"
+        );
+        let bh = |n: &str| (n == "correction").then(|| ParamValue::Text("bh".to_owned()));
+        assert_eq!(
+            MethodKind::from_params("fixed", bh),
+            Ok(MethodKind::Fixed {
+                correction: Correction::BenjaminiHochberg
+            })
+        );
+        assert_eq!(
+            MethodKind::from_params("sprt", |_| None),
+            Err(MethodError::UnknownType("sprt".to_owned()))
+        );
+    }
+
+    #[test]
+    fn cuped_is_refused_for_bayesian_methods_only() {
+        let method = |ty: &str, cuped| Method {
+            name: ty.to_owned(),
+            kind: MethodKind::from_params(ty, |_| None).unwrap(),
+            cuped,
+        };
+        assert_eq!(
+            method("bayesian", true).validate(),
+            Err(MethodError::CupedUnavailable("bayesian"))
+        );
+        assert_eq!(method("bayesian", false).validate(), Ok(()));
+        assert_eq!(method("msprt", true).validate(), Ok(()));
+    }
 }

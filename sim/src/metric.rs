@@ -32,6 +32,16 @@ pub enum Distribution {
 /// Largest Poisson mean we tabulate; the inverse-CDF table grows with λ.
 pub const MAX_POISSON_LAMBDA: f64 = 10_000.0;
 
+/// Largest |mean| and standard deviation of a metric in any cell (baseline or
+/// lifted), and of a Gaussian bandit arm's mean and its reward noise. A draw
+/// lies within about 9.4 standard deviations of its mean (the inverse normal
+/// CDF of a 64-bit uniform), so values stay below 10^10.1, their squares below
+/// 10^20.2, and sums of squares over 10^9 units below 10^29.2: finite, and
+/// the per-replication estimates summed over 10^7 replications stay inside
+/// the ±1.5·10^26 range of the exact fixed-point sums. Mean = sd = 10^300 used
+/// to overflow to infinity and report a false-positive rate of 1.
+pub const MAX_MAGNITUDE: f64 = 1e9;
+
 impl Distribution {
     /// Stream words a unit consumes for one draw.
     pub const fn stride(&self) -> usize {
@@ -72,11 +82,10 @@ impl Distribution {
         }
     }
 
-    /// Whether the mean and standard deviation are within
-    /// [`MAX_MAGNITUDE`](crate::scenario::limits::MAX_MAGNITUDE), which keeps
-    /// every sum the engine forms from the draws finite.
+    /// Whether the mean and standard deviation are within [`MAX_MAGNITUDE`],
+    /// which keeps every sum the engine forms from the draws finite.
     pub fn within_magnitude(&self) -> bool {
-        let cap = crate::scenario::limits::MAX_MAGNITUDE;
+        let cap = MAX_MAGNITUDE;
         let var = self.variance();
         // NaN fails every comparison, so a NaN mean or variance is out.
         self.mean().abs() <= cap && var <= cap * cap

@@ -2,7 +2,7 @@
 //! bandits (a policy over named arms), with the server's operating settings.
 //!
 //! A `kind = "serve"` file is read into a [`ServeConfig`]; an experiment or
-//! bandit scenario converts into one too ([`ServeConfig::from_scenario`]), so
+//! bandit scenario converts into one too (`ServeConfig::from_scenario`, in [`crate::scenario`]), so
 //! `umpire serve` can serve any scenario. The server (umpire-loadgen) runs the
 //! assignment and policy code of this crate unchanged.
 
@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::assignment::{Assignment, Method};
 use crate::bandit::policy::PolicySpec;
-use crate::scenario::Scenario;
 
 /// Longest unit id the server accepts, in bytes.
 pub const MAX_UNIT_ID_BYTES: usize = 256;
@@ -171,51 +170,6 @@ pub enum ServeError {
         "a load scenario is not served: serve the config its `target.serve` names (`{0}`, relative to the scenario's directory)"
     )]
     LoadScenario(String),
-}
-
-impl ServeConfig {
-    /// The experiments and bandits of a simulation scenario: an experiment
-    /// scenario serves one experiment named after the scenario; a bandit
-    /// scenario serves each policy as a bandit named after the policy, with
-    /// arms `arm0`, `arm1`, …, and the scenario's means.
-    pub fn from_scenario(s: &Scenario) -> Result<Self, ServeError> {
-        match s {
-            Scenario::Experiment(e) => Ok(Self {
-                name: e.name.clone(),
-                seed: e.seed,
-                experiments: vec![ServedExperiment {
-                    name: e.name.clone(),
-                    assignment: servable(&e.name, &e.assignment)?,
-                }],
-                bandits: Vec::new(),
-                server: ServerSettings::default(),
-            }),
-            Scenario::Bandit(b) => Ok(Self {
-                name: b.name.clone(),
-                seed: b.seed,
-                experiments: Vec::new(),
-                bandits: b
-                    .policies
-                    .iter()
-                    .map(|p| ServedBandit {
-                        name: p.name.clone(),
-                        arms: (0..b.env.arms()).map(|k| format!("arm{k}")).collect(),
-                        policy: p.spec.clone(),
-                        contexts: if p.contextual {
-                            b.env.segments.iter().map(|g| g.name.clone()).collect()
-                        } else {
-                            Vec::new()
-                        },
-                        update: UpdateEvery::Rewards(b.env.update_every),
-                        means: Some(b.env.means.clone()),
-                    })
-                    .collect(),
-                server: ServerSettings::default(),
-            }),
-            Scenario::Serve(c) => Ok((**c).clone()),
-            Scenario::Load(l) => Err(ServeError::LoadScenario(l.target.serve.clone())),
-        }
-    }
 }
 
 /// The served form of an assignment: hash assignment with its salt as given

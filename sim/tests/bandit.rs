@@ -4,7 +4,7 @@
 
 use umpire_sim::bandit::result::{BanditResult, BanditScenario};
 use umpire_sim::bandit::run::BanditEngine;
-use umpire_sim::outcome::Provenance;
+use umpire_sim::result::Provenance;
 use umpire_sim::scenario::{Scenario, parse};
 
 const TEXT: &str = r#"

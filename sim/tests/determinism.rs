@@ -162,7 +162,7 @@ fn non_contiguous_shards_are_refused() {
 fn a_replication_traced_alone_matches_its_place_in_the_run() {
     for (name, text, per_unit) in scenarios() {
         let exp = experiment(&text);
-        let engine = umpire_sim::runner::Engine::new(&exp, per_unit);
+        let engine = umpire_sim::experiment::engine::Engine::new(&exp, per_unit);
         let r = 17;
         let alone = engine.trace(r);
         // Running only replication r through the parallel runner gives the same
@@ -219,10 +219,12 @@ lambda = 2.0
 srm = { treatment = 0.05 }
 "#;
     let whole = experiment(base);
-    let full = umpire_sim::runner::Engine::new(&whole, true).trace(3).stats;
+    let full = umpire_sim::experiment::engine::Engine::new(&whole, true)
+        .trace(3)
+        .stats;
     for looks in [2usize, 7, 10, 333] {
         let exp = experiment(&format!("{base}[analysis]\nlooks = {looks}\n"));
-        let engine = umpire_sim::runner::Engine::new(&exp, true);
+        let engine = umpire_sim::experiment::engine::Engine::new(&exp, true);
         let mut scratch = engine.scratch();
         engine.simulate(3, &mut scratch);
         assert_eq!(scratch.looks().len(), looks);
@@ -235,7 +237,7 @@ srm = { treatment = 0.05 }
             .step_by(looks.div_ceil(4))
         {
             let prefix = experiment(&base.replace("users = 5000", &format!("users = {b}")));
-            let alone = umpire_sim::runner::Engine::new(&prefix, true)
+            let alone = umpire_sim::experiment::engine::Engine::new(&prefix, true)
                 .trace(3)
                 .stats;
             assert_eq!(
@@ -266,7 +268,7 @@ looks_at = "days"
     let exp = experiment(text);
     assert_eq!(exp.look_days(), vec![2, 4, 6, 8, 10, 12, 14]);
     for per_unit in [true, false] {
-        let engine = umpire_sim::runner::Engine::new(&exp, per_unit);
+        let engine = umpire_sim::experiment::engine::Engine::new(&exp, per_unit);
         let trace = engine.trace(1);
         let mut scratch = engine.scratch();
         engine.simulate(1, &mut scratch);

@@ -6,16 +6,11 @@
 
 mod common;
 
-use common::{experiment, proportions_agree, run_on};
+use common::{experiment, near, proportions_agree, run_on};
 use umpire_sim::assignment::growthbook::{choose_variation, hash_with};
 use umpire_sim::assignment::{EXCLUDED, HashAssigner};
 use umpire_sim::experiment::Comparison;
-use umpire_sim::runner::Engine;
-
-/// Within `k` standard errors of a proportion's true value.
-fn near(p_hat: f64, p: f64, n: u64, k: f64) -> bool {
-    (p_hat - p).abs() <= k * (p * (1.0 - p) / n as f64).sqrt()
-}
+use umpire_sim::experiment::engine::Engine;
 
 const AB: &str = r#"
 kind = "experiment"
@@ -110,7 +105,7 @@ fn trace_stats(
     text: &str,
 ) -> (
     umpire_sim::experiment::Experiment,
-    umpire_sim::runner::ReplicationTrace,
+    umpire_sim::experiment::engine::ReplicationTrace,
 ) {
     let exp = experiment(text);
     let t = Engine::new(&exp, true).trace(0);

@@ -8,9 +8,10 @@
 
 use umpire_sim::bandit::result::{BanditMeasure, BanditResult};
 use umpire_sim::bandit::run::BanditEngine;
+use umpire_sim::experiment::engine::Engine;
+use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
 use umpire_sim::metric::Distribution;
-use umpire_sim::outcome::{ExperimentResult, Provenance, RunMeta};
-use umpire_sim::runner::Engine;
+use umpire_sim::result::Provenance;
 use umpire_sim::scenario::{Scenario, parse};
 
 mod common;
@@ -106,7 +107,7 @@ fn an_overflowing_metric_fails_the_experiment_run() {
     assert!(bad.contains(&"fixed.m.treatment.mean_estimate"), "{bad:?}");
     // A result with such a verdict still reads back (NaN is written as null).
     let json = serde_json::to_string(&r.expectations).expect("serialise");
-    let back: Vec<umpire_sim::outcome::ExpectationResult> =
+    let back: Vec<umpire_sim::experiment::result::ExpectationResult> =
         serde_json::from_str(&json).expect("reads back");
     assert_eq!(back.len(), r.expectations.len());
     assert!(back.iter().any(|e| e.measured.is_nan()));

@@ -1,17 +1,12 @@
 //! Bad scenario files: every problem is reported at once, each with its line,
 //! column and dotted key, and nothing panics.
 
-use umpire_sim::scenario::{ScenarioError, parse};
+use umpire_sim::scenario::parse;
 
 mod common;
-use common::{errors, line_keys};
+use common::{errors, line_keys, problem_lines as lines};
 
 const GOOD: &str = "kind = \"experiment\"\n[population]\nusers = 100\n[metrics.c]\ntype = \"bernoulli\"\np = 0.1\n";
-
-/// The one-line rendering of the problem, for assertions on what a user reads.
-fn lines(e: &ScenarioError) -> Vec<String> {
-    e.to_string().lines().map(str::to_owned).collect()
-}
 
 #[test]
 fn good_scenario_parses() {

@@ -4,26 +4,13 @@
 //! with `ServeConfig::from_scenario`.
 
 mod common;
-use common::lines;
+use common::{any_scenario_file as scenario_file, lines};
 use umpire_sim::assignment::{HashVersion, Method, Namespace};
 use umpire_sim::bandit::policy::PolicySpec;
 use umpire_sim::scenario::{Scenario, parse};
 use umpire_sim::serve::{
     Fsync, ServeConfig, ServeError, ServerSettings, Stall, UpdateEvery, caps, servable,
 };
-
-fn scenario_path(name: &str) -> String {
-    format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn scenario_file(name: &str) -> Scenario {
-    let path = scenario_path(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    match parse(name, &text) {
-        Ok(l) => l.scenario,
-        Err(e) => panic!("{name} does not parse:\n{e}"),
-    }
-}
 
 fn serve(file: &str, text: &str) -> ServeConfig {
     match parse(file, text) {

@@ -13,7 +13,7 @@ use umpire_sim::load::{Endpoint, ExpectedVerdict, LoadScenario, Model, Slo};
 use super::recorder::{EndpointRecord, Recorder};
 
 /// The schema name and version of [`LoadResult`] JSON.
-pub use umpire_sim::outcome::{
+pub use umpire_sim::result::{
     RESULT_SCHEMA as LOAD_SCHEMA, RESULT_SCHEMA_VERSION as LOAD_SCHEMA_VERSION,
 };
 

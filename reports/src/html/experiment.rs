@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use umpire_sim::experiment::Measure;
-use umpire_sim::outcome::{ComparisonResult, ExperimentResult};
+use umpire_sim::experiment::result::{ComparisonResult, ExperimentResult};
 
 use super::page::{charts_block, done, series};
 use crate::svg::{Axis, Chart, Key, num};

@@ -16,7 +16,15 @@ pub use welch::welch_t;
 
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::TestKind;
+/// Which fixed-horizon test analyses a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestKind {
+    /// Pooled two-proportion z-test (binary metrics).
+    Z,
+    /// Welch's unequal-variance t-test.
+    Welch,
+}
 
 /// Sufficient statistics of one metric in one arm: what both the per-unit and
 /// the aggregate paths produce, and all that the tests read.

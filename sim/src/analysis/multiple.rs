@@ -27,6 +27,30 @@ pub enum Correction {
     BenjaminiHochberg,
 }
 
+impl Correction {
+    /// The name a scenario and a result use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Correction::None => "none",
+            Correction::Bonferroni => "bonferroni",
+            Correction::Holm => "holm",
+            Correction::BenjaminiHochberg => "benjamini_hochberg",
+        }
+    }
+
+    /// The correction a scenario names (`bh` is short for
+    /// `benjamini_hochberg`).
+    pub fn from_name(name: &str) -> Option<Correction> {
+        match name {
+            "none" => Some(Correction::None),
+            "bonferroni" => Some(Correction::Bonferroni),
+            "holm" => Some(Correction::Holm),
+            "benjamini_hochberg" | "bh" => Some(Correction::BenjaminiHochberg),
+            _ => None,
+        }
+    }
+}
+
 /// Which of the hypotheses with these p-values are rejected at family level
 /// `alpha`. Writes into `reject` (same length as `p_values`); `scratch` is a
 /// caller-owned buffer of indices reused across calls so the function does

@@ -23,7 +23,7 @@ pub fn pooled_z(control: &ArmStats, treatment: &ArmStats) -> f64 {
 
 /// `sum` of each arm is its count of successes.
 pub fn two_proportion_z(control: &ArmStats, treatment: &ArmStats, setup: &TestSetup) -> TestResult {
-    if !super::testable(crate::experiment::TestKind::Z, control, treatment) {
+    if !super::testable(super::TestKind::Z, control, treatment) {
         return TestResult::undefined();
     }
     let (nc, nt) = (control.n as f64, treatment.n as f64);

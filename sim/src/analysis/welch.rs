@@ -5,7 +5,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 use super::{ArmStats, TestResult, TestSetup, relative_lift};
 
 pub fn welch_t(control: &ArmStats, treatment: &ArmStats, setup: &TestSetup) -> TestResult {
-    if !super::testable(crate::experiment::TestKind::Welch, control, treatment) {
+    if !super::testable(super::TestKind::Welch, control, treatment) {
         return TestResult::undefined();
     }
     let (nc, nt) = (control.n as f64, treatment.n as f64);

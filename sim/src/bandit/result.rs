@@ -6,15 +6,14 @@ use serde::{Deserialize, Serialize};
 
 use super::env::{Environment, RewardKind};
 use super::run::{BanditAcc, NamedPolicy, REGRET_BINS};
-use crate::experiment::Bound;
-use crate::outcome::{
-    INTERVAL_ALPHA, MeanEstimate, Provenance, Shard, check_min_max, f64_or_nan, mean_estimate,
-    not_finite_message, verdict_message,
+use crate::result::{
+    Bound, INTERVAL_ALPHA, MeanEstimate, Provenance, Shard, check_min_max, f64_or_nan,
+    mean_estimate, not_finite_message, verdict_message,
 };
 use crate::stats::{ExactSum, Proportion, wilson};
 
 /// The schema name and version of [`BanditResult`] JSON.
-pub use crate::outcome::{
+pub use crate::result::{
     RESULT_SCHEMA as BANDIT_SCHEMA, RESULT_SCHEMA_VERSION as BANDIT_SCHEMA_VERSION,
 };
 

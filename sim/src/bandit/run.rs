@@ -339,9 +339,9 @@ impl BanditAcc {
     }
 
     /// Append the accumulator of the range that follows.
-    pub fn merge(&mut self, next: &BanditAcc) -> Result<(), crate::outcome::MergeError> {
+    pub fn merge(&mut self, next: &BanditAcc) -> Result<(), crate::result::MergeError> {
         if next.first != self.end || next.policies.len() != self.policies.len() {
-            return Err(crate::outcome::MergeError::NotContiguous(
+            return Err(crate::result::MergeError::NotContiguous(
                 self.first, self.end, next.first, next.end,
             ));
         }

@@ -12,7 +12,7 @@ use crate::bandit::env::{Change, Delay, Environment, RewardKind, Segment};
 use crate::bandit::policy::{PolicySpec, PolicyState};
 use crate::bandit::result::{BanditExpectation, BanditMeasure, BanditScenario};
 use crate::bandit::run::NamedPolicy;
-use crate::experiment::Bound;
+use crate::result::Bound;
 
 const POLICY_TYPES: &str = "uniform, epsilon_greedy, decaying_epsilon_greedy, ucb1, kl_ucb, thompson_beta, \
      thompson_gaussian, exp3, softmax, top_two_thompson, discounted_thompson or sliding_window_thompson";

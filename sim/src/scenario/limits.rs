@@ -48,15 +48,10 @@ pub const MAX_CELLS: u64 = 10_000;
 /// and metric (48 bytes), so 10^6 look-cells are at most 48 MB per worker.
 pub const MAX_LOOK_CELLS: u64 = 1_000_000;
 
-/// Largest |mean| and standard deviation of a metric in any cell (baseline or
-/// lifted), and of a Gaussian bandit arm's mean and its reward noise. A draw
-/// lies within about 9.4 standard deviations of its mean (the inverse normal
-/// CDF of a 64-bit uniform), so values stay below 10^10.1, their squares below
-/// 10^20.2, and sums of squares over 10^9 units below 10^29.2: finite, and
-/// the per-replication estimates summed over 10^7 replications stay inside
-/// the ±1.5·10^26 range of the exact fixed-point sums. Mean = sd = 10^300 used
-/// to overflow to infinity and report a false-positive rate of 1.
-pub const MAX_MAGNITUDE: f64 = 1e9;
+/// The magnitude cap of metric values and Gaussian arm means (see its
+/// reasons there): defined with the distributions it bounds, so that `metric`
+/// does not depend on the scenario reader, and listed here with the other caps.
+pub use crate::metric::MAX_MAGNITUDE;
 
 /// Experiment work: replications × users × metrics, the draws of the per-unit
 /// path (the aggregate path does less). The shipped per-unit scenarios ran at

@@ -2,17 +2,17 @@
 //! their parameters (documented in scenarios/README.md).
 
 use super::limits::MAX_METHODS;
+use super::reader::show;
 use super::reader::{Ctx, Table, as_table};
-use crate::analysis::group_sequential::BoundaryKind;
 use crate::analysis::multiple::Correction;
-use crate::method::{
-    DEFAULT_MAX_RELATIVE_LOSS, DEFAULT_MIN_CHANCE, DEFAULT_MSPRT_TAU, Method, MethodKind,
-};
-
-const TYPES: &str = "fixed, naive, msprt, pocock, obrien_fleming, spending_obrien_fleming, spending_pocock or bayesian";
+use crate::method::{Method, MethodError, MethodKind, MethodType, ParamDefault, ParamValue};
 
 fn hint(s: &str) -> Option<String> {
     Some(s.to_owned())
+}
+
+fn types() -> Option<String> {
+    Some(MethodType::names())
 }
 
 /// Methods in file order; a single default (`fixed` with one look, `naive`
@@ -54,7 +54,7 @@ pub fn read_methods(
         let kind = match t.string(ctx, "type") {
             None => {
                 if t.table.get("type").is_none() {
-                    ctx.error(&t.span, &format!("{path}.type"), "missing", hint(TYPES));
+                    ctx.error(&t.span, &format!("{path}.type"), "missing", types());
                 }
                 None
             }
@@ -64,20 +64,16 @@ pub fn read_methods(
         t.finish(ctx);
         match kind {
             Some(kind) => {
-                if cuped && matches!(kind, MethodKind::Bayesian { .. }) {
-                    ctx.error(
-                        &span,
-                        &format!("{path}.cuped"),
-                        "CUPED is not available for bayesian methods",
-                        None,
-                    );
-                    ok = false;
-                }
-                out.push(Method {
+                let method = Method {
                     name: name.to_owned(),
                     kind,
                     cuped,
-                });
+                };
+                if let Err(e) = method.validate() {
+                    problem(ctx, &path, &span, &e);
+                    ok = false;
+                }
+                out.push(method);
             }
             None => ok = false,
         }
@@ -103,6 +99,10 @@ pub fn read_methods(
     ok.then_some(out)
 }
 
+/// The method of type `ty`: each parameter its [`MethodType`] lists is read
+/// with the type its default has and checked by its rule, each problem
+/// located at its key; parameters with problems take their default, so that
+/// the table's other problems are still found.
 fn read_kind(
     ctx: &mut Ctx,
     t: &mut Table,
@@ -111,82 +111,65 @@ fn read_kind(
     span: &std::ops::Range<usize>,
     ok: &mut bool,
 ) -> Option<MethodKind> {
-    let positive = |x: f64| x > 0.0;
-    let kind = match ty {
-        "fixed" => {
-            let correction = match t.string(ctx, "correction") {
-                None => Correction::None,
-                Some((c, cspan)) => match c.as_str() {
-                    "none" => Correction::None,
-                    "bonferroni" => Correction::Bonferroni,
-                    "holm" => Correction::Holm,
-                    "benjamini_hochberg" | "bh" => Correction::BenjaminiHochberg,
-                    other => {
-                        ctx.error(
-                            &cspan,
-                            &format!("{path}.correction"),
-                            format!("unknown correction `{other}`"),
-                            hint("none, bonferroni, holm or benjamini_hochberg"),
-                        );
-                        *ok = false;
-                        Correction::None
-                    }
-                },
-            };
-            MethodKind::Fixed { correction }
-        }
-        "naive" => MethodKind::Naive,
-        "msprt" => MethodKind::Msprt {
-            tau: t
-                .number_in(ctx, "tau", positive, "positive")
-                .or(DEFAULT_MSPRT_TAU, ok),
-        },
-        "pocock" => MethodKind::GroupSequential {
-            boundary: BoundaryKind::Pocock,
-        },
-        "obrien_fleming" => MethodKind::GroupSequential {
-            boundary: BoundaryKind::OBrienFleming,
-        },
-        "spending_obrien_fleming" => MethodKind::GroupSequential {
-            boundary: BoundaryKind::SpendingObrienFleming,
-        },
-        "spending_pocock" => MethodKind::GroupSequential {
-            boundary: BoundaryKind::SpendingPocock,
-        },
-        "bayesian" => {
-            let prior_a = t
-                .number_in(ctx, "prior_a", positive, "positive")
-                .or(1.0, ok);
-            let prior_b = t
-                .number_in(ctx, "prior_b", positive, "positive")
-                .or(1.0, ok);
-            let min_chance = t
-                .number_in(
-                    ctx,
-                    "min_chance",
-                    |x| (0.5..1.0).contains(&x),
-                    "in [0.5, 1)",
-                )
-                .or(DEFAULT_MIN_CHANCE, ok);
-            let max_relative_loss = t
-                .number_in(ctx, "max_relative_loss", positive, "positive")
-                .or(DEFAULT_MAX_RELATIVE_LOSS, ok);
-            MethodKind::Bayesian {
-                prior_a,
-                prior_b,
-                min_chance,
-                max_relative_loss,
-            }
-        }
-        other => {
-            ctx.error(
-                span,
-                &format!("{path}.type"),
-                format!("unknown method type `{other}`"),
-                hint(TYPES),
-            );
-            return None;
-        }
+    let Some(spec) = MethodType::named(ty) else {
+        let e = MethodError::UnknownType(ty.to_owned());
+        ctx.error(span, &format!("{path}.type"), e.to_string(), types());
+        return None;
     };
-    Some(kind)
+    let mut values = Vec::with_capacity(spec.params.len());
+    for p in spec.params {
+        let read = match p.default {
+            ParamDefault::Number(_) => t
+                .number(ctx, p.name)
+                .map(|(x, at)| (ParamValue::Number(x), at)),
+            ParamDefault::Text(_) => t
+                .string(ctx, p.name)
+                .map(|(x, at)| (ParamValue::Text(x), at)),
+        };
+        match read {
+            Some((v, at)) => match p.check(&v) {
+                Ok(()) => values.push((p.name, v)),
+                Err(e) => {
+                    problem(ctx, path, &at, &e);
+                    *ok = false;
+                }
+            },
+            // A value of the wrong type, already reported.
+            None if t.table.get(p.name).is_some() => *ok = false,
+            None => {}
+        }
+    }
+    let given = |name: &str| {
+        values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    match MethodKind::from_params(ty, given) {
+        Ok(kind) => Some(kind),
+        Err(e) => {
+            problem(ctx, path, span, &e);
+            *ok = false;
+            None
+        }
+    }
+}
+
+/// A [`MethodError`] as a located problem at `at`, under the key it names.
+fn problem(ctx: &mut Ctx, path: &str, at: &std::ops::Range<usize>, e: &MethodError) {
+    let key = |param: &str| format!("{path}.{param}");
+    match e {
+        MethodError::OutOfRange { param, rule, value } => ctx.error(
+            at,
+            &key(param),
+            format!("must be {}, found {}", rule.expected(), show(*value)),
+            None,
+        ),
+        MethodError::UnknownName { param, rule, .. } => {
+            ctx.error(at, &key(param), e.to_string(), Some(rule.expected()))
+        }
+        MethodError::WrongType { param, .. } => ctx.error(at, &key(param), e.to_string(), None),
+        MethodError::UnknownType(_) => ctx.error(at, &key("type"), e.to_string(), types()),
+        MethodError::CupedUnavailable(_) => ctx.error(at, &key("cuped"), e.to_string(), None),
+    }
 }

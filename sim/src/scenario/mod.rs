@@ -3,11 +3,15 @@
 //! Parsing never stops at the first problem: every wrong type, unknown key and
 //! out-of-range value is reported with its line, column and dotted key.
 
+mod assignment;
 mod bandit;
+mod effects;
+mod expect;
 mod experiment;
 pub mod limits;
 mod load;
 mod methods;
+mod metrics;
 mod reader;
 mod serve;
 

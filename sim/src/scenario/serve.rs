@@ -9,13 +9,14 @@
 
 use std::ops::Range;
 
+use super::Scenario;
+use super::assignment::{AssignmentMode, read_assignment_table};
 use super::bandit::{means_array, read_policy_spec};
-use super::experiment::{AssignmentMode, read_assignment_table};
 use super::reader::{Ctx, Field, Table, as_string, as_table};
 use crate::bandit::policy::PolicyState;
 use crate::serve::{
-    Fsync, ServeConfig, ServedBandit, ServedExperiment, ServerSettings, Stall, UpdateEvery, caps,
-    servable,
+    Fsync, ServeConfig, ServeError, ServedBandit, ServedExperiment, ServerSettings, Stall,
+    UpdateEvery, caps, servable,
 };
 
 /// Longest experiment or bandit name, in bytes: names appear in URL paths.
@@ -24,6 +25,53 @@ const MAX_NAME_BYTES: usize = 64;
 const MAX_ARMS: usize = 64;
 
 const DEFAULT_SEED: u64 = 1;
+
+impl ServeConfig {
+    /// What `umpire serve` serves for a scenario of any kind (defined here,
+    /// next to the reader, so that `serve` does not depend on `scenario`).
+    /// The experiments and bandits of a simulation scenario: an experiment
+    /// scenario serves one experiment named after the scenario; a bandit
+    /// scenario serves each policy as a bandit named after the policy, with
+    /// arms `arm0`, `arm1`, …, and the scenario's means.
+    pub fn from_scenario(s: &Scenario) -> Result<Self, ServeError> {
+        match s {
+            Scenario::Experiment(e) => Ok(Self {
+                name: e.name.clone(),
+                seed: e.seed,
+                experiments: vec![ServedExperiment {
+                    name: e.name.clone(),
+                    assignment: servable(&e.name, &e.assignment)?,
+                }],
+                bandits: Vec::new(),
+                server: ServerSettings::default(),
+            }),
+            Scenario::Bandit(b) => Ok(Self {
+                name: b.name.clone(),
+                seed: b.seed,
+                experiments: Vec::new(),
+                bandits: b
+                    .policies
+                    .iter()
+                    .map(|p| ServedBandit {
+                        name: p.name.clone(),
+                        arms: (0..b.env.arms()).map(|k| format!("arm{k}")).collect(),
+                        policy: p.spec.clone(),
+                        contexts: if p.contextual {
+                            b.env.segments.iter().map(|g| g.name.clone()).collect()
+                        } else {
+                            Vec::new()
+                        },
+                        update: UpdateEvery::Rewards(b.env.update_every),
+                        means: Some(b.env.means.clone()),
+                    })
+                    .collect(),
+                server: ServerSettings::default(),
+            }),
+            Scenario::Serve(c) => Ok((**c).clone()),
+            Scenario::Load(l) => Err(ServeError::LoadScenario(l.target.serve.clone())),
+        }
+    }
+}
 
 fn hint(s: &str) -> Option<String> {
     Some(s.to_owned())

@@ -2,8 +2,9 @@
 #![allow(dead_code)]
 
 use umpire_sim::experiment::Experiment;
-use umpire_sim::outcome::{ExperimentAcc, ExperimentResult, RunMeta};
-use umpire_sim::runner::Engine;
+use umpire_sim::experiment::accumulator::ExperimentAcc;
+use umpire_sim::experiment::engine::Engine;
+use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
 use umpire_sim::scenario::{Scenario, ScenarioError, parse};
 
 pub fn experiment(toml: &str) -> Experiment {
@@ -16,10 +17,27 @@ pub fn experiment(toml: &str) -> Experiment {
     }
 }
 
+/// The path of a shipped scenario.
+pub fn scenario_path(name: &str) -> String {
+    format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn scenario_text(name: &str) -> String {
+    let path = scenario_path(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A shipped experiment scenario.
 pub fn scenario_file(name: &str) -> Experiment {
-    let path = format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    experiment(&text)
+    experiment(&scenario_text(name))
+}
+
+/// A shipped scenario of any kind.
+pub fn any_scenario_file(name: &str) -> Scenario {
+    match parse(name, &scenario_text(name)) {
+        Ok(l) => l.scenario,
+        Err(e) => panic!("{name} does not parse:\n{e}"),
+    }
 }
 
 /// Run replications `range` on a rayon pool of `threads` threads.
@@ -39,7 +57,7 @@ pub fn run_on(
 pub fn result_json(exp: &Experiment, acc: ExperimentAcc, per_unit: bool) -> String {
     let engine = Engine::new(exp, per_unit);
     let meta = RunMeta {
-        provenance: umpire_sim::outcome::Provenance {
+        provenance: umpire_sim::result::Provenance {
             scenario_hash: "sha256:test".into(),
             reproduce: "umpire run test.toml".into(),
             ..Default::default()
@@ -48,6 +66,16 @@ pub fn result_json(exp: &Experiment, acc: ExperimentAcc, per_unit: bool) -> Stri
         critical_values: engine.critical_values(),
     };
     serde_json::to_string_pretty(&ExperimentResult::build(exp, acc, meta)).expect("serialise")
+}
+
+/// Within `k` standard errors of a proportion's true value `p` over `n`.
+pub fn near(p_hat: f64, p: f64, n: u64, k: f64) -> bool {
+    (p_hat - p).abs() <= k * (p * (1.0 - p) / n as f64).sqrt()
+}
+
+/// At most `p` plus `k` standard errors of a proportion over `n`.
+pub fn at_most(p_hat: f64, p: f64, n: u64, k: f64) -> bool {
+    p_hat <= p + k * (p * (1.0 - p) / n as f64).sqrt()
 }
 
 /// |a − b| within `k` standard errors of the difference of two independent
@@ -67,12 +95,13 @@ pub fn errors(text: &str) -> ScenarioError {
 }
 
 /// The one-line renderings of the problems, as a user reads them.
+pub fn problem_lines(e: &ScenarioError) -> Vec<String> {
+    e.to_string().lines().map(str::to_owned).collect()
+}
+
+/// The one-line renderings of the problems of a file that must be rejected.
 pub fn lines(text: &str) -> Vec<String> {
-    errors(text)
-        .to_string()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    problem_lines(&errors(text))
 }
 
 /// (line, dotted key) of each problem, in report order.

@@ -1,15 +1,24 @@
-//! The typed, validated experiment scenario: everything the engine needs, with
-//! derived quantities (per-cell distributions, true effects, theoretical power).
+//! Experiments. This module holds the model: the typed, validated experiment
+//! scenario, everything the engine needs, with derived quantities (per-cell
+//! distributions, true effects, theoretical power). Its submodules hold the
+//! [`engine`] that simulates replications, the [`accumulator`] that folds
+//! them, and the [`result`] built from it.
 //!
 //! Values here have passed validation in [`crate::scenario`]: weights sum to 1,
 //! probabilities are in range, every lifted cell is a valid distribution.
 
+pub mod accumulator;
+pub mod engine;
+pub mod result;
+
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::TestKind;
 use crate::assignment::Assignment;
 use crate::effect::{Faults, Lift};
 use crate::metric::Distribution;
 use crate::population::Population;
+use crate::result::Bound;
 use crate::stats::normal_quantile;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -22,16 +31,6 @@ pub struct Metric {
     /// Correlation of the pre-period covariate with the metric (under control),
     /// in [0, 1]; None when the scenario asks for no covariate.
     pub covariate_correlation: Option<f64>,
-}
-
-/// Which fixed-horizon test analyses a metric.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TestKind {
-    /// Pooled two-proportion z-test (binary metrics).
-    Z,
-    /// Welch's unequal-variance t-test.
-    Welch,
 }
 
 /// When the looks happen.
@@ -163,32 +162,6 @@ pub enum MeasureScope {
     Comparison,
     Method,
     Experiment,
-}
-
-/// Bounds on a measure. `near_theory` asks that the measure lie within 3.29
-/// Monte Carlo standard errors (two-sided 99.9%) of its closed form.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Bound {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub min: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max: Option<f64>,
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
-    pub near_theory: bool,
-}
-
-impl Bound {
-    /// The bound in words, one part per side: `["≥ 0.75", "≤ 0.85"]`.
-    pub fn parts(&self) -> Vec<String> {
-        let mut parts = Vec::new();
-        if let Some(min) = self.min {
-            parts.push(format!("≥ {min}"));
-        }
-        if let Some(max) = self.max {
-            parts.push(format!("≤ {max}"));
-        }
-        parts
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

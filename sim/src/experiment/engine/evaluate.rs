@@ -3,50 +3,19 @@
 //! comparison: methods see only sufficient statistics.
 
 use super::ReplicationStats;
+use crate::analysis::TestKind;
 use crate::analysis::bayes::{self, Posterior};
 use crate::analysis::group_sequential::{BoundaryError, boundaries};
 use crate::analysis::msprt::{Msprt, MsprtState};
 use crate::analysis::multiple::{Correction, reject};
 use crate::analysis::{ArmStats, TestResult, TestSetup, pooled_z, run_test, testable};
-use crate::experiment::{Comparison, Experiment, TestKind};
+use crate::experiment::accumulator::Decision;
+use crate::experiment::{Comparison, Experiment};
 use crate::method::{Method, MethodKind};
 
-/// What a method concluded for one comparison in one replication.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Decision {
-    pub rejected: bool,
-    /// The look at which the method stopped, or the last look.
-    pub look: usize,
-    /// NaN for methods without p-values.
-    pub p_value: f64,
-    pub diff: f64,
-    pub diff_ci: (f64, f64),
-    pub rel: f64,
-    pub rel_ci: (f64, f64),
-    /// Units in the compared arms at the stopping look.
-    pub sample_size: u64,
-    /// CUPED's variance reduction at the stopping look (NaN without CUPED).
-    pub variance_reduction: f64,
-    /// Whether both arms had enough units for the test at the stopping look:
-    /// a non-finite estimate is then an overflow, not merely undefined.
-    pub defined: bool,
-}
-
-impl Decision {
-    pub fn empty() -> Self {
-        Decision {
-            rejected: false,
-            look: 0,
-            p_value: f64::NAN,
-            diff: f64::NAN,
-            diff_ci: (f64::NAN, f64::NAN),
-            rel: f64::NAN,
-            rel_ci: (f64::NAN, f64::NAN),
-            sample_size: 0,
-            variance_reduction: f64::NAN,
-            defined: false,
-        }
-    }
+/// Units in the compared arms at a look.
+fn size(s: &ReplicationStats, c: Comparison, arms: usize) -> u64 {
+    s.metrics[c.metric * arms].n + s.metrics[c.metric * arms + c.variant].n
 }
 
 /// A method with everything it needs precomputed.
@@ -255,16 +224,13 @@ impl Evaluator<'_> {
         let cuped = pm.method.cuped;
         let kind = self.test_kind(c, cuped);
         let last = looks.len() - 1;
-        let size = |s: &ReplicationStats| {
-            s.metrics[c.metric * arms].n + s.metrics[c.metric * arms + c.variant].n
-        };
         let test_at = |k: usize| {
             let (ctl, trt, vr) = arms_at(&looks[k], arms, c, cuped);
             let defined = testable(kind, &ctl, &trt);
             (
                 run_test(kind, &self.setup, &ctl, &trt),
                 vr,
-                size(&looks[k]),
+                size(&looks[k], c, arms),
                 defined,
             )
         };
@@ -323,64 +289,93 @@ impl Evaluator<'_> {
                 }
                 Decision::empty()
             }
-            MethodKind::Msprt { .. } => {
-                let m = &pm.msprt[c.metric];
-                let mut state = MsprtState::default();
-                for (k, look) in looks.iter().enumerate() {
-                    let (ctl, trt, vr) = arms_at(look, arms, c, cuped);
-                    let diff = trt.mean() - ctl.mean();
-                    let rejected = state.update(m, diff, variance_of_diff(&ctl, &trt, kind));
-                    if rejected || k == last {
-                        let t = run_test(kind, &self.setup, &ctl, &trt);
-                        // The relative interval is the fixed-horizon one: mSPRT's
-                        // always-valid interval is for the difference.
-                        return Decision {
-                            defined: testable(kind, &ctl, &trt),
-                            p_value: state.p_value,
-                            diff_ci: (state.lo, state.hi),
-                            ..from_test(&t, k, size(look), vr, rejected)
-                        };
-                    }
-                }
-                Decision::empty()
-            }
+            MethodKind::Msprt { .. } => self.msprt(&pm.msprt[c.metric], c, looks, kind, cuped),
             MethodKind::Bayesian {
                 prior_a,
                 prior_b,
                 min_chance,
                 max_relative_loss,
             } => {
-                let binary = self.exp.metrics[c.metric].baseline.is_binary() && !cuped;
-                let posterior = |a: &ArmStats| {
-                    if binary {
-                        bayes::beta_posterior(a.sum, a.n as f64, prior_a, prior_b)
-                    } else {
-                        bayes::normal_posterior(a.mean(), a.variance(), a.n as f64)
-                    }
-                };
-                for (k, look) in looks.iter().enumerate() {
-                    let (ctl, trt, vr) = arms_at(look, arms, c, cuped);
-                    let (pc, pt): (Posterior, Posterior) = (posterior(&ctl), posterior(&trt));
-                    let cmp = bayes::compare(pc, pt);
-                    let decided =
-                        bayes::decide(&cmp, pc.mean, min_chance, max_relative_loss).is_some();
-                    if decided || k == last {
-                        let t = run_test(kind, &self.setup, &ctl, &trt);
-                        // Credible interval for the difference from the normal
-                        // posterior of D = μ_t − μ_c.
-                        let (m, s) = (pt.mean - pc.mean, (pt.var + pc.var).sqrt());
-                        let z = self.setup.z_crit;
-                        return Decision {
-                            defined: testable(kind, &ctl, &trt),
-                            p_value: f64::NAN,
-                            diff: m,
-                            diff_ci: (m - z * s, m + z * s),
-                            ..from_test(&t, k, size(look), vr, decided)
-                        };
-                    }
-                }
-                Decision::empty()
+                let prior = (prior_a, prior_b);
+                let rule = (min_chance, max_relative_loss);
+                self.bayesian(c, looks, kind, cuped, prior, rule)
             }
         }
+    }
+
+    /// mSPRT: stops at the first look whose mixture likelihood ratio
+    /// reaches 1/alpha, with its always-valid interval.
+    fn msprt(
+        &self,
+        m: &Msprt,
+        c: Comparison,
+        looks: &[ReplicationStats],
+        kind: TestKind,
+        cuped: bool,
+    ) -> Decision {
+        let arms = self.exp.arms();
+        let last = looks.len() - 1;
+        let mut state = MsprtState::default();
+        for (k, look) in looks.iter().enumerate() {
+            let (ctl, trt, vr) = arms_at(look, arms, c, cuped);
+            let diff = trt.mean() - ctl.mean();
+            let rejected = state.update(m, diff, variance_of_diff(&ctl, &trt, kind));
+            if rejected || k == last {
+                let t = run_test(kind, &self.setup, &ctl, &trt);
+                // The relative interval is the fixed-horizon one: mSPRT's
+                // always-valid interval is for the difference.
+                return Decision {
+                    defined: testable(kind, &ctl, &trt),
+                    p_value: state.p_value,
+                    diff_ci: (state.lo, state.hi),
+                    ..from_test(&t, k, size(look, c, arms), vr, rejected)
+                };
+            }
+        }
+        Decision::empty()
+    }
+
+    /// Bayesian: stops at the first look whose leader is decided by the
+    /// chance to beat control and the expected loss.
+    fn bayesian(
+        &self,
+        c: Comparison,
+        looks: &[ReplicationStats],
+        kind: TestKind,
+        cuped: bool,
+        (prior_a, prior_b): (f64, f64),
+        (min_chance, max_relative_loss): (f64, f64),
+    ) -> Decision {
+        let arms = self.exp.arms();
+        let last = looks.len() - 1;
+        let binary = self.exp.metrics[c.metric].baseline.is_binary() && !cuped;
+        let posterior = |a: &ArmStats| {
+            if binary {
+                bayes::beta_posterior(a.sum, a.n as f64, prior_a, prior_b)
+            } else {
+                bayes::normal_posterior(a.mean(), a.variance(), a.n as f64)
+            }
+        };
+        for (k, look) in looks.iter().enumerate() {
+            let (ctl, trt, vr) = arms_at(look, arms, c, cuped);
+            let (pc, pt): (Posterior, Posterior) = (posterior(&ctl), posterior(&trt));
+            let cmp = bayes::compare(pc, pt);
+            let decided = bayes::decide(&cmp, pc.mean, min_chance, max_relative_loss).is_some();
+            if decided || k == last {
+                let t = run_test(kind, &self.setup, &ctl, &trt);
+                // Credible interval for the difference from the normal
+                // posterior of D = μ_t − μ_c.
+                let (m, s) = (pt.mean - pc.mean, (pt.var + pc.var).sqrt());
+                let z = self.setup.z_crit;
+                return Decision {
+                    defined: testable(kind, &ctl, &trt),
+                    p_value: f64::NAN,
+                    diff: m,
+                    diff_ci: (m - z * s, m + z * s),
+                    ..from_test(&t, k, size(look, c, arms), vr, decided)
+                };
+            }
+        }
+        Decision::empty()
     }
 }

@@ -13,28 +13,18 @@ use std::ops::Range;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::accumulator::{Decision, ExperimentAcc, SimPath};
+use super::{Comparison, Experiment, LookSchedule};
 use crate::analysis::{
     ArmStats, SrmResult, TestResult, TestSetup, run_test, srm_chi_square, srm_critical_value,
     srm_statistic,
 };
-use crate::experiment::{Comparison, Experiment, LookSchedule};
-use crate::outcome::ExperimentAcc;
 use crate::population::Arrivals;
 
 pub use aggregate::AggregateSim;
 use evaluate::Evaluator;
-pub use evaluate::{Decision, PreparedMethod, cuped_adjust};
+pub use evaluate::{PreparedMethod, cuped_adjust};
 pub use unit_path::{BLOCK, UnitScratch, UnitSim};
-
-/// How replications are simulated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SimPath {
-    /// Sufficient statistics drawn directly (binomial counts, normal sums).
-    Aggregate,
-    /// Every unit simulated: ids, hashing, per-unit faults and covariates.
-    PerUnit,
-}
 
 /// What one replication produced before analysis.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

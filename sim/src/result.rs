@@ -1,0 +1,171 @@
+//! What every result kind shares: the schema name and version, provenance and
+//! shards, bounds and their verdict messages, Monte Carlo means with their
+//! intervals, and the error of merging accumulators that do not follow on.
+//! Experiment, bandit and load results build on these.
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::ExactSum;
+
+/// Confidence level of reported Monte Carlo intervals.
+pub const INTERVAL_ALPHA: f64 = 0.05;
+/// Half-width, in Monte Carlo standard errors, of the `near_theory` check
+/// (two-sided 99.9%), so a correct simulation fails it one time in a thousand.
+pub const NEAR_THEORY_Z: f64 = 3.290_526_731_491_926;
+
+/// The schema name and version of [`ExperimentResult`] JSON.
+/// One schema for every result kind (experiment, bandit, load): a common
+/// header (`schema`, `schema_version`, `kind`, `scenario`, `scenario_hash`,
+/// `umpire_version`, `git_commit`, `seed`, `reproduce`, `expectations`,
+/// `passed`) and a body per kind. Documented in reports/README.md.
+pub const RESULT_SCHEMA: &str = "umpire.result";
+pub const RESULT_SCHEMA_VERSION: u32 = 3;
+
+/// Bounds on a measure. `near_theory` asks that the measure lie within 3.29
+/// Monte Carlo standard errors (two-sided 99.9%) of its closed form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bound {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub near_theory: bool,
+}
+
+impl Bound {
+    /// The bound in words, one part per side: `["≥ 0.75", "≤ 0.85"]`.
+    pub fn parts(&self) -> Vec<String> {
+        let mut parts = Vec::new();
+        if let Some(min) = self.min {
+            parts.push(format!("≥ {min}"));
+        }
+        if let Some(max) = self.max {
+            parts.push(format!("≤ {max}"));
+        }
+        parts
+    }
+}
+
+/// Why two accumulators cannot merge.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MergeError {
+    #[error("replication ranges are not contiguous: {0}..{1} then {2}..{3}")]
+    NotContiguous(u64, u64, u64, u64),
+    #[error("the results measure different things ({0} vs {1} accumulators)")]
+    Shape(usize, usize),
+}
+
+/// A mean over replications with its normal-approximation Monte Carlo interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeanEstimate {
+    pub value: f64,
+    pub lo: f64,
+    pub hi: f64,
+    /// Standard deviation across replications.
+    pub sd: f64,
+}
+
+pub(crate) fn mean_estimate(
+    sum: &ExactSum,
+    sum_sq: Option<&ExactSum>,
+    offset: f64,
+) -> Option<MeanEstimate> {
+    let n = sum.count as f64;
+    let mean = sum.mean()?;
+    let var = match sum_sq {
+        Some(sq) if sum.count > 1 => ((sq.total() - n * mean * mean) / (n - 1.0)).max(0.0),
+        _ => 0.0,
+    };
+    let sd = var.sqrt();
+    let half = crate::stats::normal_quantile(1.0 - INTERVAL_ALPHA / 2.0) * sd / n.sqrt();
+    Some(MeanEstimate {
+        value: mean - offset,
+        lo: mean - offset - half,
+        hi: mean - offset + half,
+        sd,
+    })
+}
+
+/// Where a result came from and how to redo it: the header fields every
+/// result kind shares.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub scenario_hash: String,
+    /// The scenario file as given on the command line.
+    pub scenario_file: String,
+    /// The commit of the umpire build, when known.
+    pub git_commit: Option<String>,
+    /// The command that reproduces the whole (unsharded) run.
+    pub reproduce: String,
+    /// Set on a shard's result; None on a whole or merged run.
+    pub shard: Option<Shard>,
+    /// `suite --quick`: the factor replication counts were scaled by.
+    pub quick_scale: Option<f64>,
+}
+
+/// Shard `index` (0-based) of `count`: a contiguous slice of replications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// The replications of this shard: ⌊i·R/n⌋ .. ⌊(i+1)·R/n⌋.
+    pub fn range(self, replications: u64) -> std::ops::Range<u64> {
+        let at =
+            |i: u64| (u128::from(i) * u128::from(replications) / u128::from(self.count)) as u64;
+        at(self.index)..at(self.index + 1)
+    }
+}
+
+/// A failed verdict for a measure that came out as no finite number, whether
+/// or not the scenario bounds it: a NaN must never let a run pass.
+pub(crate) fn not_finite_message(key: &str, measured: f64) -> String {
+    format!(
+        "FAILED {key} = {measured}: not a finite number, so the run cannot pass (values beyond what the simulator can sum; see the caps in scenarios/README.md)"
+    )
+}
+
+/// Reads a JSON number, or `null` (what serde_json writes for NaN) as NaN,
+/// so a result holding a non-finite measure still reads back.
+pub(crate) fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// Whether `measured` lies within the bound's `min` and `max` (a non-finite
+/// value never does), and the bound's parts for the message.
+pub(crate) fn check_min_max(measured: f64, bound: &Bound) -> (bool, Vec<String>) {
+    let passed = measured.is_finite()
+        && bound.min.is_none_or(|min| measured >= min)
+        && bound.max.is_none_or(|max| measured <= max);
+    (passed, bound.parts())
+}
+
+/// The one-line verdict printed for an expectation.
+pub(crate) fn verdict_message(
+    passed: bool,
+    key: &str,
+    measured: f64,
+    interval: Option<(f64, f64)>,
+    parts: &[String],
+) -> String {
+    if !measured.is_finite() {
+        return format!(
+            "{}, expected {}",
+            not_finite_message(key.trim_start_matches("expect."), measured),
+            parts.join(" and ")
+        );
+    }
+    let shown = match interval {
+        Some((lo, hi)) => format!("{measured:.4} [{lo:.4}, {hi:.4}]"),
+        None => format!("{measured:.4}"),
+    };
+    format!(
+        "{} {} = {shown}, expected {}",
+        if passed { "ok" } else { "FAILED" },
+        key.trim_start_matches("expect."),
+        parts.join(" and ")
+    )
+}

@@ -1,0 +1,232 @@
+//! The `[metrics.NAME]` tables of an experiment scenario: each metric's
+//! distribution, covariate correlation and test.
+
+use std::ops::Range;
+
+use super::limits::{MAX_MAGNITUDE, MAX_METRICS};
+use super::reader::{Ctx, Table, as_table};
+use crate::analysis::TestKind;
+use crate::assignment::growthbook::fnv1a32;
+use crate::experiment::Metric;
+use crate::metric::{Distribution, MAX_POISSON_LAMBDA};
+
+fn hint(s: &str) -> Option<String> {
+    Some(s.to_owned())
+}
+
+pub(super) fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetrics> {
+    let Some(mut mt) = root.subtable(ctx, "metrics") else {
+        if root.table.get("metrics").is_none() {
+            ctx.error(
+                &(0..0),
+                "metrics",
+                "missing table",
+                hint("add e.g. [metrics.conversion] with type = \"bernoulli\" and p = 0.1"),
+            );
+        }
+        return None;
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for (name, _, v) in mt.entries() {
+        let path = format!("metrics.{name}");
+        let Some(mut t) = as_table(ctx, &path, v) else {
+            ok = false;
+            continue;
+        };
+        let dist = read_distribution(ctx, &mut t, &path);
+        let prob = |x: f64| (0.0..=1.0).contains(&x);
+        let covariate_correlation = t
+            .number_in(ctx, "covariate_correlation", prob, "in [0, 1]")
+            .optional(&mut ok);
+        let test = t
+            .string(ctx, "test")
+            .and_then(|(s, span)| match s.as_str() {
+                "z" => Some((TestKind::Z, span)),
+                "welch" => Some((TestKind::Welch, span)),
+                other => {
+                    ctx.error(
+                        &span,
+                        &format!("{path}.test"),
+                        format!("unknown test `{other}`"),
+                        hint("expected \"z\" or \"welch\""),
+                    );
+                    ok = false;
+                    None
+                }
+            });
+        t.finish(ctx);
+        match dist {
+            Some(baseline) => out.push((
+                Metric {
+                    name: name.to_owned(),
+                    tag: fnv1a32(name),
+                    baseline,
+                    covariate_correlation,
+                },
+                test,
+            )),
+            None => ok = false,
+        }
+    }
+    if out.is_empty() && ok {
+        ctx.error(
+            &mt.span,
+            "metrics",
+            "no metrics",
+            hint("add e.g. [metrics.conversion]"),
+        );
+        ok = false;
+    }
+    if out.len() > MAX_METRICS {
+        ctx.error(
+            &mt.span,
+            "metrics",
+            format!("at most {MAX_METRICS} metrics, found {}", out.len()),
+            None,
+        );
+        ok = false;
+    }
+    ok.then_some(out)
+}
+
+/// A metric's `type` and the parameters of its distribution.
+fn read_distribution(ctx: &mut Ctx, t: &mut Table, path: &str) -> Option<Distribution> {
+    let ty = t.string(ctx, "type");
+    let prob = |x: f64| (0.0..=1.0).contains(&x);
+    match ty.as_ref().map(|(s, span)| (s.as_str(), span)) {
+        Some(("bernoulli", _)) => t
+            .required_number(ctx, "p", prob, "in [0, 1]")
+            .map(|p| Distribution::Bernoulli { p }),
+        Some(("normal", _)) => {
+            let mean =
+                t.required_number(ctx, "mean", |x| x.abs() <= MAX_MAGNITUDE, "in [-1e9, 1e9]");
+            let sd = t.required_number(ctx, "sd", |x| x > 0.0 && x <= MAX_MAGNITUDE, "in (0, 1e9]");
+            mean.zip(sd)
+                .map(|(mean, sd)| Distribution::Normal { mean, sd })
+        }
+        Some(("revenue", _)) => read_revenue(ctx, t, path),
+        Some(("count", _)) => t
+            .required_number(
+                ctx,
+                "lambda",
+                |x| (0.0..=MAX_POISSON_LAMBDA).contains(&x),
+                "in [0, 10000]",
+            )
+            .map(|lambda| Distribution::Count { lambda }),
+        Some((other, span)) => {
+            ctx.error(
+                span,
+                &format!("{path}.type"),
+                format!("unknown metric type `{other}`"),
+                hint("expected bernoulli, normal, revenue or count"),
+            );
+            None
+        }
+        None => {
+            if t.table.get("type").is_none() {
+                ctx.error(
+                    &t.span,
+                    &format!("{path}.type"),
+                    "missing",
+                    hint("bernoulli, normal, revenue or count"),
+                );
+            }
+            None
+        }
+    }
+}
+
+/// A revenue distribution, whose mean and sd must stay within the magnitude
+/// cap.
+fn read_revenue(ctx: &mut Ctx, t: &mut Table, path: &str) -> Option<Distribution> {
+    let p = t.required_number(ctx, "p_nonzero", |x| x > 0.0 && x <= 1.0, "in (0, 1]");
+    let lm = t.required_number(ctx, "log_mean", |x| x.abs() <= 50.0, "in [-50, 50]");
+    let ls = t.required_number(ctx, "log_sd", |x| x > 0.0 && x <= 10.0, "in (0, 10]");
+    match (p, lm, ls) {
+        (Some(p_nonzero), Some(log_mean), Some(log_sd)) => {
+            let d = Distribution::Revenue {
+                p_nonzero,
+                log_mean,
+                log_sd,
+            };
+            if d.within_magnitude() {
+                Some(d)
+            } else {
+                ctx.error(
+                    &t.span,
+                    path,
+                    format!(
+                        "this revenue distribution has mean {:.3e} and sd {:.3e}; each must be at most 1e9",
+                        d.mean(),
+                        d.variance().sqrt()
+                    ),
+                    hint("lower log_mean or log_sd"),
+                );
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+pub(super) type ParsedMetrics = Vec<(Metric, Option<(TestKind, Range<usize>)>)>;
+
+#[cfg(test)]
+mod tests {
+    use toml::de::DeTable;
+
+    use super::*;
+
+    fn read(text: &str) -> (Option<ParsedMetrics>, Vec<(usize, String, String)>) {
+        let doc = DeTable::parse(text).expect("valid TOML");
+        let mut ctx = Ctx::new(text);
+        let mut root = Table::new("", doc.get_ref(), doc.span());
+        let metrics = read_metrics(&mut ctx, &mut root);
+        let problems = ctx
+            .problems
+            .into_iter()
+            .map(|p| (p.line, p.key, p.message))
+            .collect();
+        (metrics, problems)
+    }
+
+    #[test]
+    fn a_metric_gets_its_tag_and_no_default_test() {
+        let (metrics, problems) = read("[metrics.conversion]\ntype = \"bernoulli\"\np = 0.1\n");
+        assert!(problems.is_empty());
+        let (m, test) = &metrics.unwrap()[0];
+        assert_eq!(m.baseline, Distribution::Bernoulli { p: 0.1 });
+        assert_eq!(
+            (m.tag, m.covariate_correlation),
+            (fnv1a32("conversion"), None)
+        );
+        assert!(test.is_none());
+    }
+
+    #[test]
+    fn bad_metrics_are_located_at_their_keys() {
+        let text = "[metrics.a]\ntype = \"normal\"\nmean = 0\nsd = 0\n\
+                    [metrics.b]\ntype = \"poisson\"\n\
+                    [metrics.c]\ntype = \"revenue\"\np_nonzero = 1\nlog_mean = 50\nlog_sd = 1\ntest = \"t\"\n";
+        let (metrics, problems) = read(text);
+        assert!(metrics.is_none());
+        let at = |line: usize, key: &str, message: &str| (line, key.to_owned(), message.to_owned());
+        assert_eq!(
+            problems[0],
+            at(4, "metrics.a.sd", "must be in (0, 1e9], found 0")
+        );
+        assert_eq!(
+            problems[1],
+            at(6, "metrics.b.type", "unknown metric type `poisson`")
+        );
+        assert_eq!((problems[2].0, problems[2].1.as_str()), (7, "metrics.c"));
+        assert!(
+            problems[2]
+                .2
+                .starts_with("this revenue distribution has mean")
+        );
+        assert_eq!(problems[3], at(12, "metrics.c.test", "unknown test `t`"));
+        assert_eq!(problems.len(), 4);
+    }
+}
