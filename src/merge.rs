@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use umpire_reports::AnyResult;
+use umpire_sim::bandit::engine::BanditEngine;
 use umpire_sim::bandit::result::BanditResult;
-use umpire_sim::bandit::run::BanditEngine;
 use umpire_sim::outcome::{ExperimentResult, Provenance, RunMeta};
 use umpire_sim::runner::Engine;
 use umpire_sim::runner::SimPath;
@@ -199,7 +199,7 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
                     AnyResult::Bandit(x) => Some(&x.accumulators),
                     _ => None,
                 }),
-                umpire_sim::bandit::run::BanditAcc::merge,
+                umpire_sim::bandit::accumulator::BanditAcc::merge,
             )?;
             let engine = BanditEngine::new(&b.env, &b.policies, b.seed);
             serde_json::to_string_pretty(&BanditResult::build(

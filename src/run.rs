@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use umpire_sim::bandit::result::BanditScenario;
+use umpire_sim::bandit::model::BanditScenario;
 use umpire_sim::experiment::Experiment;
 use umpire_sim::outcome::{ExperimentResult, Provenance, RunMeta, Shard};
 use umpire_sim::runner::Engine;

@@ -133,7 +133,7 @@ fn aggregate(c: &mut Criterion) {
 fn bandit(c: &mut Criterion) {
     use umpire_sim::bandit::env::{Delay, Environment, RewardKind};
     use umpire_sim::bandit::policy::PolicySpec;
-    use umpire_sim::bandit::run::{BanditEngine, NamedPolicy};
+    use umpire_sim::bandit::{engine::BanditEngine, model::NamedPolicy};
     let horizon = 10_000u64;
     let env = Environment {
         horizon,

@@ -135,13 +135,14 @@ impl Environment {
     pub fn lai_robbins_at(&self, t: u64) -> f64 {
         let t = t as f64;
         if self.segments.is_empty() {
-            return super::run::lai_robbins_coefficient(&self.means) * t.ln();
+            return super::theory::lai_robbins_coefficient(&self.means) * t.ln();
         }
         let total: f64 = self.segments.iter().map(|s| s.weight).sum();
         self.segments
             .iter()
             .map(|s| {
-                super::run::lai_robbins_coefficient(&s.means) * (s.weight / total * t).ln().max(0.0)
+                super::theory::lai_robbins_coefficient(&s.means)
+                    * (s.weight / total * t).ln().max(0.0)
             })
             .sum()
     }

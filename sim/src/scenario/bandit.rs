@@ -9,9 +9,9 @@ use super::reader::{
     Ctx, Field, Table, as_table, count_value, number_value, show, span_at, suggest,
 };
 use crate::bandit::env::{Change, Delay, Environment, RewardKind, Segment};
+use crate::bandit::model::NamedPolicy;
+use crate::bandit::model::{BanditExpectation, BanditMeasure, BanditScenario};
 use crate::bandit::policy::{PolicySpec, PolicyState};
-use crate::bandit::result::{BanditExpectation, BanditMeasure, BanditScenario};
-use crate::bandit::run::NamedPolicy;
 use crate::experiment::Bound;
 
 const POLICY_TYPES: &str = "uniform, epsilon_greedy, decaying_epsilon_greedy, ucb1, kl_ucb, thompson_beta, \
