@@ -210,7 +210,7 @@ fn serving(c: &mut Criterion) {
             }
         })
     });
-    let key = StreamKey::new(1, Purpose::Policy(7));
+    let key = StreamKey::new(1, Purpose::policy("bench"));
     for (name, spec) in [
         (
             "decide_thompson_10_arms",

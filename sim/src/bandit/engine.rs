@@ -65,12 +65,7 @@ impl<'a> BanditEngine<'a> {
             feedback_key: StreamKey::new(seed, Purpose::Feedback),
             policy_keys: policies
                 .iter()
-                .map(|p| {
-                    StreamKey::new(
-                        seed,
-                        Purpose::Policy(crate::assignment::growthbook::fnv1a32(&p.name)),
-                    )
-                })
+                .map(|p| StreamKey::new(seed, Purpose::policy(&p.name)))
                 .collect(),
             checkpoints: checkpoints(env.horizon),
         }
