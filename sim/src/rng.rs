@@ -282,6 +282,26 @@ pub fn u32_threshold(p: f64) -> u64 {
     (p * 4_294_967_296.0).round() as u64
 }
 
+/// Upper thresholds on a 32-bit word for picking a segment by weight: the
+/// word's segment is the first whose threshold exceeds it. Weights are
+/// normalised by their sum, and the last threshold is 2^32, so every word
+/// maps to a segment. Experiments' populations and bandits' environments
+/// both pick segments through it.
+pub fn segment_thresholds(weights: impl Iterator<Item = f64> + Clone) -> Vec<u64> {
+    let total: f64 = weights.clone().sum();
+    let mut acc = 0.0;
+    let mut out: Vec<u64> = weights
+        .map(|w| {
+            acc += w;
+            u32_threshold(acc / total)
+        })
+        .collect();
+    if let Some(last) = out.last_mut() {
+        *last = 1 << 32;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,5 +431,20 @@ mod tests {
         assert_eq!(u32_threshold(1.0), 1 << 32);
         assert_eq!(u32_threshold(0.0), 0);
         assert_eq!(u32_threshold(0.5), 1 << 31);
+    }
+
+    #[test]
+    fn segment_thresholds_normalise_and_end_at_two_to_the_32() {
+        let t = |w: &[f64]| segment_thresholds(w.iter().copied());
+        assert_eq!(t(&[0.25, 0.75]), vec![1 << 30, 1 << 32]);
+        // Weights a hair off 1 in total (readers allow 1e-9) are normalised:
+        // the shares stay exact.
+        assert_eq!(
+            t(&[0.5 * (1.0 + 1e-9), 0.5 * (1.0 + 1e-9)]),
+            vec![1 << 31, 1 << 32]
+        );
+        assert_eq!(t(&[2.0, 6.0]), vec![1 << 30, 1 << 32]);
+        assert_eq!(t(&[1.0]), vec![1 << 32]);
+        assert!(t(&[]).is_empty());
     }
 }

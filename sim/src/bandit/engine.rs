@@ -95,7 +95,7 @@ impl<'a> BanditEngine<'a> {
         // weight 1 reproduces the plain environment bit for bit.
         let words_per_step = reward_words + usize::from(segments > 1);
         let mut words = vec![0u32; 1024 * words_per_step];
-        let thresholds = env.segment_thresholds();
+        let thresholds = crate::rng::segment_thresholds(env.segments.iter().map(|s| s.weight));
         // Row s holds segment s's means (one row without segments); segments
         // are stationary, so `best` per row is computed once.
         let mut means: Vec<f64> = if segments > 0 {
