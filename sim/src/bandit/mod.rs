@@ -13,7 +13,7 @@
 //! Thompson sampling spends most of its time in.
 //!
 //! Imports between these modules run one way only: `engine → accumulator,
-//! model, env, policy`; `result → accumulator, model, env`; `model → env,
+//! model, env, policy`; `result → accumulator, model, env, policy`; `model → env,
 //! policy`; `env, policy → theory`; `policy → beta`.
 
 pub mod accumulator;

@@ -3,16 +3,7 @@
 
 use rand::Rng;
 
-use super::PolicyState;
 use crate::bandit::beta::{uniform, uniform_index};
-
-impl PolicyState {
-    #[inline]
-    pub(super) fn decayed_epsilon(&self, context: usize, c: f64) -> f64 {
-        let t = self.updates[context] as f64 + 1.0;
-        (c * self.arms as f64 / t).min(1.0)
-    }
-}
 
 /// The empirical mean, with unpulled arms at +∞ so that they are tried first.
 #[inline]

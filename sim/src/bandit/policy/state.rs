@@ -326,6 +326,60 @@ impl PolicyState {
     pub(super) fn log_weights(&self, context: usize) -> &[f64] {
         &self.log_weight[context * self.arms..(context + 1) * self.arms]
     }
+
+    #[inline]
+    fn decayed_epsilon(&self, context: usize, c: f64) -> f64 {
+        let t = self.updates[context] as f64 + 1.0;
+        (c * self.arms as f64 / t).min(1.0)
+    }
+
+    /// `2 ln t`, computed once per decision rather than once per arm.
+    #[inline]
+    fn two_ln_t(&self, context: usize) -> f64 {
+        2.0 * (self.updates[context].max(1) as f64).ln()
+    }
+
+    /// `ln t + c ln ln t`; the second term is dropped while `ln t <= 1`, where
+    /// `ln ln t` is negative or undefined.
+    pub(super) fn kl_ucb_exploration(&self, context: usize) -> f64 {
+        let c = match self.spec {
+            PolicySpec::KlUcb { c } => c,
+            _ => 0.0,
+        };
+        let ln_t = (self.updates[context].max(1) as f64).ln();
+        if ln_t > 1.0 && c > 0.0 {
+            ln_t + c * ln_t.ln()
+        } else {
+            ln_t
+        }
+    }
+
+    fn window_push(&mut self, context: usize, arm: usize, reward: f64, window: usize) {
+        let base = context * window;
+        let start = self.window_start[context];
+        let len = self.window_len[context];
+        if len == window {
+            let old_arm = self.window_arm[base + start] as usize;
+            let old = context * self.arms + old_arm;
+            self.count[old] -= 1.0;
+            self.reward_sum[old] -= self.window_reward[base + start];
+            // Counts are whole numbers, so an arm that has left the window is
+            // exactly 0; resetting its sum drops the rounding that adding and
+            // subtracting fractional rewards leaves behind.
+            if self.count[old] < 0.5 {
+                self.count[old] = 0.0;
+                self.reward_sum[old] = 0.0;
+            }
+            self.window_arm[base + start] = arm as u32;
+            self.window_reward[base + start] = reward;
+            self.window_start[context] = (start + 1) % window;
+        } else {
+            let slot = (start + len) % window;
+            self.window_arm[base + slot] = arm as u32;
+            self.window_reward[base + slot] = reward;
+            self.window_len[context] = len + 1;
+        }
+    }
 }
 
 impl Policy for PolicyState {

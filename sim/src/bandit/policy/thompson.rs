@@ -3,7 +3,7 @@
 
 use rand::Rng;
 
-use super::{PolicyState, argmax};
+use super::argmax;
 use crate::bandit::beta::{beta, gamma, standard_normal, uniform};
 
 /// How many times top-two Thompson redraws the posterior looking for a
@@ -15,35 +15,6 @@ const TOP_TWO_RESAMPLES: usize = 100;
 #[inline]
 pub(super) fn successes(n: f64, s: f64) -> f64 {
     s.max(0.0).min(n.max(0.0))
-}
-
-impl PolicyState {
-    pub(super) fn window_push(&mut self, context: usize, arm: usize, reward: f64, window: usize) {
-        let base = context * window;
-        let start = self.window_start[context];
-        let len = self.window_len[context];
-        if len == window {
-            let old_arm = self.window_arm[base + start] as usize;
-            let old = context * self.arms + old_arm;
-            self.count[old] -= 1.0;
-            self.reward_sum[old] -= self.window_reward[base + start];
-            // Counts are whole numbers, so an arm that has left the window is
-            // exactly 0; resetting its sum drops the rounding that adding and
-            // subtracting fractional rewards leaves behind.
-            if self.count[old] < 0.5 {
-                self.count[old] = 0.0;
-                self.reward_sum[old] = 0.0;
-            }
-            self.window_arm[base + start] = arm as u32;
-            self.window_reward[base + start] = reward;
-            self.window_start[context] = (start + 1) % window;
-        } else {
-            let slot = (start + len) % window;
-            self.window_arm[base + slot] = arm as u32;
-            self.window_reward[base + slot] = reward;
-            self.window_len[context] = len + 1;
-        }
-    }
 }
 
 #[inline]

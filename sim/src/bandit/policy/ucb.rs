@@ -1,33 +1,9 @@
 //! Index policies: UCB1 and Bernoulli KL-UCB, deterministic given the state.
 
-use super::{PolicySpec, PolicyState};
 use crate::bandit::theory::bernoulli_kl;
 
 /// Width of the bracket within which the KL-UCB index is solved.
 pub(super) const KL_UCB_TOLERANCE: f64 = 1e-9;
-
-impl PolicyState {
-    /// `2 ln t`, computed once per decision rather than once per arm.
-    #[inline]
-    pub(super) fn two_ln_t(&self, context: usize) -> f64 {
-        2.0 * (self.updates[context].max(1) as f64).ln()
-    }
-
-    /// `ln t + c ln ln t`; the second term is dropped while `ln t <= 1`, where
-    /// `ln ln t` is negative or undefined.
-    pub(super) fn kl_ucb_exploration(&self, context: usize) -> f64 {
-        let c = match self.spec {
-            PolicySpec::KlUcb { c } => c,
-            _ => 0.0,
-        };
-        let ln_t = (self.updates[context].max(1) as f64).ln();
-        if ln_t > 1.0 && c > 0.0 {
-            ln_t + c * ln_t.ln()
-        } else {
-            ln_t
-        }
-    }
-}
 
 /// The UCB1 index of a pulled arm: `s/n + √(2 ln t / n)`.
 #[inline]
