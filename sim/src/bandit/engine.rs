@@ -44,6 +44,66 @@ pub struct Step {
     pub regret: f64,
 }
 
+/// Rewards not yet fed back: a FIFO for fixed delays (due in push order),
+/// a min-heap by due step for random ones.
+#[derive(Default)]
+struct Pending {
+    fifo: VecDeque<(u64, usize, usize, f64)>,
+    heap: BinaryHeap<Reverse<(u64, usize, usize, u64)>>,
+}
+
+impl Pending {
+    /// Queue the reward of step `t`, due after the environment's delay.
+    #[inline]
+    fn push<R: rand::Rng>(
+        &mut self,
+        delay: Delay,
+        t: u64,
+        ctx: usize,
+        arm: usize,
+        reward: f64,
+        rng: &mut R,
+    ) {
+        match delay {
+            Delay::None => self.fifo.push_back((t, ctx, arm, reward)),
+            Delay::Fixed(d) => self.fifo.push_back((t + d, ctx, arm, reward)),
+            Delay::Uniform { min, max } => {
+                let d = min + rng.random_range(0..=max - min);
+                self.heap.push(Reverse((t + d, ctx, arm, reward.to_bits())));
+            }
+        }
+    }
+
+    /// Feed `policy` every reward due by step `t`.
+    #[inline]
+    fn deliver(&mut self, t: u64, policy: &mut PolicyState) {
+        while self.fifo.front().is_some_and(|&(due, ..)| due <= t) {
+            if let Some((_, c, a, rw)) = self.fifo.pop_front() {
+                policy.update(c, a, rw);
+            }
+        }
+        while self.heap.peek().is_some_and(|Reverse((due, ..))| *due <= t) {
+            if let Some(Reverse((_, c, a, bits))) = self.heap.pop() {
+                policy.update(c, a, f64::from_bits(bits));
+            }
+        }
+    }
+}
+
+/// Per row of `k` means (one row per segment): the best arm and its mean.
+#[inline]
+fn best_per_row(means: &[f64], k: usize, best: &mut [usize], best_mean: &mut [f64]) {
+    for (row, (b, bm)) in best.iter_mut().zip(best_mean).enumerate() {
+        *bm = f64::NEG_INFINITY;
+        for (i, &m) in means[row * k..(row + 1) * k].iter().enumerate() {
+            if m > *bm {
+                *bm = m;
+                *b = i;
+            }
+        }
+    }
+}
+
 /// Keys and constants of a bandit scenario, built once.
 pub struct BanditEngine<'a> {
     pub env: &'a Environment,
@@ -115,8 +175,7 @@ impl<'a> BanditEngine<'a> {
             pulls_at: Vec::with_capacity(self.checkpoints.len() * k),
             ..Default::default()
         };
-        let mut fifo: VecDeque<(u64, usize, usize, f64)> = VecDeque::new();
-        let mut heap: BinaryHeap<Reverse<(u64, usize, usize, u64)>> = BinaryHeap::new();
+        let mut pending = Pending::default();
         let immediate = env.delay == Delay::None && env.update_every == 1;
         let mut regret = 0.0;
         let mut next_cp = 0;
@@ -134,15 +193,7 @@ impl<'a> BanditEngine<'a> {
                 recompute = true;
             }
             if recompute {
-                for (row, (b, bm)) in best.iter_mut().zip(&mut best_mean).enumerate() {
-                    *bm = f64::NEG_INFINITY;
-                    for (i, &m) in means[row * k..(row + 1) * k].iter().enumerate() {
-                        if m > *bm {
-                            *bm = m;
-                            *b = i;
-                        }
-                    }
-                }
+                best_per_row(&means, k, &mut best, &mut best_mean);
                 recompute = false;
             }
             let i = (t % 1024) as usize;
@@ -186,25 +237,9 @@ impl<'a> BanditEngine<'a> {
             if immediate {
                 policy.update(ctx, arm, reward);
             } else {
-                match env.delay {
-                    Delay::None => fifo.push_back((t, ctx, arm, reward)),
-                    Delay::Fixed(d) => fifo.push_back((t + d, ctx, arm, reward)),
-                    Delay::Uniform { min, max } => {
-                        let d = min + feedback_rng.random_range(0..=max - min);
-                        heap.push(Reverse((t + d, ctx, arm, reward.to_bits())));
-                    }
-                }
+                pending.push(env.delay, t, ctx, arm, reward, &mut feedback_rng);
                 if (t + 1) % env.update_every == 0 {
-                    while fifo.front().is_some_and(|&(due, ..)| due <= t) {
-                        if let Some((_, c, a, rw)) = fifo.pop_front() {
-                            policy.update(c, a, rw);
-                        }
-                    }
-                    while heap.peek().is_some_and(|Reverse((due, ..))| *due <= t) {
-                        if let Some(Reverse((_, c, a, bits))) = heap.pop() {
-                            policy.update(c, a, f64::from_bits(bits));
-                        }
-                    }
+                    pending.deliver(t, &mut policy);
                 }
             }
             if next_cp < self.checkpoints.len() && t + 1 == self.checkpoints[next_cp] {
