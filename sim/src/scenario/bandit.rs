@@ -224,7 +224,7 @@ fn read_reward(ctx: &mut Ctx, t: &mut Table, ok: &mut bool) -> Option<RewardKind
         },
     };
     let sd_span = t.table.get("reward_sd").map(|v| v.span());
-    let reward = match (
+    match (
         reward,
         t.number_in(
             ctx,
@@ -249,8 +249,7 @@ fn read_reward(ctx: &mut Ctx, t: &mut Table, ok: &mut bool) -> Option<RewardKind
             reward
         }
         (r, _) => r,
-    };
-    reward
+    }
 }
 
 /// `segments` or `means` (not both): the segments, if any, and the arms'
