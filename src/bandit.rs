@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::time::Instant;
 
-use umpire_sim::bandit::result::{BanditResult, BanditScenario};
-use umpire_sim::bandit::run::BanditEngine;
+use umpire_sim::bandit::engine::BanditEngine;
+use umpire_sim::bandit::{model::BanditScenario, result::BanditResult};
 use umpire_sim::result::Provenance;
 use umpire_sim::scenario::Loaded;
 

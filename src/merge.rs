@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use umpire_reports::AnyResult;
+use umpire_sim::bandit::engine::BanditEngine;
 use umpire_sim::bandit::result::BanditResult;
-use umpire_sim::bandit::run::BanditEngine;
 use umpire_sim::experiment::accumulator::SimPath;
 use umpire_sim::experiment::engine::Engine;
 use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
@@ -190,7 +190,7 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
                     AnyResult::Bandit(x) => Some(&x.accumulators),
                     _ => None,
                 }),
-                umpire_sim::bandit::run::BanditAcc::merge,
+                umpire_sim::bandit::accumulator::BanditAcc::merge,
             )?;
             let engine = BanditEngine::new(&b.env, &b.policies, b.seed);
             serde_json::to_string_pretty(&BanditResult::build(

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use umpire_sim::bandit::result::BanditScenario;
+use umpire_sim::bandit::model::BanditScenario;
 use umpire_sim::experiment::Experiment;
 use umpire_sim::experiment::engine::Engine;
 use umpire_sim::experiment::result::{ExperimentResult, RunMeta};

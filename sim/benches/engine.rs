@@ -133,7 +133,7 @@ fn aggregate(c: &mut Criterion) {
 fn bandit(c: &mut Criterion) {
     use umpire_sim::bandit::env::{Delay, Environment, RewardKind};
     use umpire_sim::bandit::policy::PolicySpec;
-    use umpire_sim::bandit::run::{BanditEngine, NamedPolicy};
+    use umpire_sim::bandit::{engine::BanditEngine, model::NamedPolicy};
     let horizon = 10_000u64;
     let env = Environment {
         horizon,
@@ -210,7 +210,7 @@ fn serving(c: &mut Criterion) {
             }
         })
     });
-    let key = StreamKey::new(1, Purpose::Policy(7));
+    let key = StreamKey::new(1, Purpose::policy("bench"));
     for (name, spec) in [
         (
             "decide_thompson_10_arms",

@@ -15,8 +15,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use crate::bandit::engine::BanditEngine;
 use crate::bandit::result::BanditResult;
-use crate::bandit::run::BanditEngine;
 use crate::experiment::engine::Engine;
 use crate::experiment::result::{ExperimentResult, RunMeta};
 use crate::result::Provenance;
@@ -207,7 +207,7 @@ fn run_experiment(exp: &crate::experiment::Experiment, per_unit: bool) -> Result
     Ok(())
 }
 
-fn run_bandit(s: &crate::bandit::result::BanditScenario) -> Result<(), String> {
+fn run_bandit(s: &crate::bandit::model::BanditScenario) -> Result<(), String> {
     let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
     let mut trace = Vec::with_capacity(16);
     let _ = engine.run_policy(0, 0, Some(&mut trace));

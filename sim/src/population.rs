@@ -33,19 +33,7 @@ impl Population {
     /// s with `word < thresholds[s]`; the last threshold is 2^32 so every word
     /// lands somewhere.
     pub fn segment_thresholds(&self) -> Vec<u64> {
-        let mut acc = 0.0;
-        let mut out: Vec<u64> = self
-            .segments
-            .iter()
-            .map(|s| {
-                acc += s.weight;
-                crate::rng::u32_threshold(acc)
-            })
-            .collect();
-        if let Some(last) = out.last_mut() {
-            *last = 1 << 32;
-        }
-        out
+        crate::rng::segment_thresholds(self.segments.iter().map(|s| s.weight))
     }
 }
 

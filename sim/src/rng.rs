@@ -33,15 +33,46 @@ pub enum Purpose {
     /// The aggregate fast path: a replication's sufficient statistics.
     Aggregate,
     /// A bandit policy's own randomness; the tag is the FNV-1a hash of the
-    /// policy's name, so policies in one scenario draw independently.
+    /// policy's name, so policies in one scenario draw independently. Build
+    /// it with [`Purpose::policy`].
     Policy(u32),
     /// Bandit reward draws (shared by every policy: common random numbers).
     Reward,
     /// Random feedback delays of bandit rewards.
     Feedback,
+    /// A served bandit's Monte Carlo propensities in one context; the tag is
+    /// the FNV-1a hash of `"{bandit}/{context}"`. Build it with
+    /// [`Purpose::propensity`].
+    Propensity(u32),
+    /// The load generator's own choices (which experiment, bandit and arm).
+    LoadGenerator,
 }
 
 impl Purpose {
+    /// The stream of the bandit policy named `name`, in the simulator and in
+    /// the serving API alike.
+    pub fn policy(name: &str) -> Self {
+        Purpose::Policy(crate::assignment::growthbook::fnv1a32(name))
+    }
+
+    /// The stream that estimates the propensities of served bandit `bandit`
+    /// in `context`. Its own kind, so no policy name can share it.
+    pub fn propensity(bandit: &str, context: usize) -> Self {
+        Purpose::Propensity(
+            crate::assignment::growthbook::Fnv32::new()
+                .write_str(bandit)
+                .write_str("/")
+                .write_u64_decimal(context as u64)
+                .finish(),
+        )
+    }
+
+    /// The load generator's stream. Its own kind, so a bandit named
+    /// `load-generator` does not share it.
+    pub const fn load_generator() -> Self {
+        Purpose::LoadGenerator
+    }
+
     /// A stable 64-bit code. Changing any of these numbers changes every result
     /// that uses the purpose; the value-stability tests guard them.
     pub const fn code(self) -> u64 {
@@ -57,6 +88,8 @@ impl Purpose {
             Purpose::Policy(p) => (9, p),
             Purpose::Reward => (10, 0),
             Purpose::Feedback => (11, 0),
+            Purpose::Propensity(p) => (12, p),
+            Purpose::LoadGenerator => (13, 0),
         };
         (kind << 32) | index as u64
     }
@@ -249,6 +282,26 @@ pub fn u32_threshold(p: f64) -> u64 {
     (p * 4_294_967_296.0).round() as u64
 }
 
+/// Upper thresholds on a 32-bit word for picking a segment by weight: the
+/// word's segment is the first whose threshold exceeds it. Weights are
+/// normalised by their sum, and the last threshold is 2^32, so every word
+/// maps to a segment. Experiments' populations and bandits' environments
+/// both pick segments through it.
+pub fn segment_thresholds(weights: impl Iterator<Item = f64> + Clone) -> Vec<u64> {
+    let total: f64 = weights.clone().sum();
+    let mut acc = 0.0;
+    let mut out: Vec<u64> = weights
+        .map(|w| {
+            acc += w;
+            u32_threshold(acc / total)
+        })
+        .collect();
+    if let Some(last) = out.last_mut() {
+        *last = 1 << 32;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +323,9 @@ mod tests {
             Purpose::Policy(1),
             Purpose::Reward,
             Purpose::Feedback,
+            Purpose::Propensity(0),
+            Purpose::Propensity(1),
+            Purpose::LoadGenerator,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
@@ -277,6 +333,57 @@ mod tests {
                 assert_ne!(derive_key(1, *a), derive_key(1, *b));
             }
         }
+    }
+
+    /// Every purpose a name can build, over names chosen to collide under
+    /// the old scheme (everything a `Policy` hash): a bandit named like the
+    /// load generator or like another bandit's propensity stream.
+    #[test]
+    fn purposes_built_from_names_never_collide() {
+        let mut names: Vec<String> = [
+            "load-generator",
+            "x",
+            "x/propensity/0",
+            "x/0",
+            "x/1",
+            "thompson",
+            "thompson/0",
+            "",
+            "/",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        names.extend((0..300).map(|i| format!("policy-{i}")));
+        let mut seen = std::collections::HashMap::new();
+        let mut add = |p: Purpose| {
+            if let Some(old) = seen.insert(p.code(), p) {
+                assert_eq!(old, p, "{old:?} and {p:?} share code {:#x}", p.code());
+            }
+        };
+        add(Purpose::load_generator());
+        for name in &names {
+            add(Purpose::policy(name));
+            for context in 0..3 {
+                add(Purpose::propensity(name, context));
+            }
+        }
+        assert_eq!(seen.len(), 1 + names.len() * 4);
+    }
+
+    /// The policy stream is the one results were published with.
+    #[test]
+    fn policy_purpose_keeps_its_code() {
+        let hash = crate::assignment::growthbook::fnv1a32("thompson");
+        assert_eq!(Purpose::policy("thompson"), Purpose::Policy(hash));
+        assert_eq!(
+            Purpose::policy("thompson").code(),
+            (9 << 32) | u64::from(hash)
+        );
+        assert_eq!(
+            Purpose::propensity("thompson", 12),
+            Purpose::Propensity(crate::assignment::growthbook::fnv1a32("thompson/12"))
+        );
     }
 
     #[test]
@@ -324,5 +431,20 @@ mod tests {
         assert_eq!(u32_threshold(1.0), 1 << 32);
         assert_eq!(u32_threshold(0.0), 0);
         assert_eq!(u32_threshold(0.5), 1 << 31);
+    }
+
+    #[test]
+    fn segment_thresholds_normalise_and_end_at_two_to_the_32() {
+        let t = |w: &[f64]| segment_thresholds(w.iter().copied());
+        assert_eq!(t(&[0.25, 0.75]), vec![1 << 30, 1 << 32]);
+        // Weights a hair off 1 in total (readers allow 1e-9) are normalised:
+        // the shares stay exact.
+        assert_eq!(
+            t(&[0.5 * (1.0 + 1e-9), 0.5 * (1.0 + 1e-9)]),
+            vec![1 << 31, 1 << 32]
+        );
+        assert_eq!(t(&[2.0, 6.0]), vec![1 << 30, 1 << 32]);
+        assert_eq!(t(&[1.0]), vec![1 << 32]);
+        assert!(t(&[]).is_empty());
     }
 }

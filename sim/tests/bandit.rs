@@ -2,8 +2,8 @@
 //! random numbers across policies, segments (contextual structure), and clear
 //! errors for bad scenarios.
 
-use umpire_sim::bandit::result::{BanditResult, BanditScenario};
-use umpire_sim::bandit::run::BanditEngine;
+use umpire_sim::bandit::engine::BanditEngine;
+use umpire_sim::bandit::{model::BanditScenario, result::BanditResult};
 use umpire_sim::result::Provenance;
 use umpire_sim::scenario::{Scenario, parse};
 

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use umpire_sim::bandit::env::{Delay, Environment, RewardKind};
 use umpire_sim::bandit::policy::PolicySpec;
-use umpire_sim::bandit::run::{BanditEngine, NamedPolicy};
+use umpire_sim::bandit::{engine::BanditEngine, model::NamedPolicy};
 
 #[derive(Deserialize)]
 struct Curve {
@@ -71,7 +71,7 @@ fn thompson_and_ucb1_match_the_numpy_reference() {
     let reps = 1000u64;
     let acc = engine.run(0..reps, &|_| {});
     assert!(
-        (umpire_sim::bandit::run::lai_robbins_coefficient(&means) - r.lai_robbins.coefficient)
+        (umpire_sim::bandit::theory::lai_robbins_coefficient(&means) - r.lai_robbins.coefficient)
             .abs()
             < 1e-9,
         "Lai-Robbins coefficient"

@@ -6,8 +6,8 @@
 //! arm means of ±1e308 gave a NaN regret and a PASS, and a Normal metric with
 //! mean = sd = 1e300 a false-positive rate of 1.0 and a PASS.
 
-use umpire_sim::bandit::result::{BanditMeasure, BanditResult};
-use umpire_sim::bandit::run::BanditEngine;
+use umpire_sim::bandit::engine::BanditEngine;
+use umpire_sim::bandit::{model::BanditMeasure, result::BanditResult};
 use umpire_sim::experiment::engine::Engine;
 use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
 use umpire_sim::metric::Distribution;
@@ -173,7 +173,7 @@ fn a_scenario_too_small_to_test_is_undefined_not_overflowed() {
 /// regret fitted, their total did not, and the run passed.
 #[test]
 fn merging_bandit_shards_beyond_the_exact_range_overflows() {
-    use umpire_sim::bandit::run::BanditAcc;
+    use umpire_sim::bandit::accumulator::BanditAcc;
     use umpire_sim::stats::ExactSum;
     let near = ExactSum::RANGE * 0.75;
     let mut a = BanditAcc::new(0, 1, 1, 2);

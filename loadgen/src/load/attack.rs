@@ -66,12 +66,7 @@ impl Shared {
         base_path: String,
         recorder: Recorder,
     ) -> Self {
-        let key = StreamKey::new(
-            scenario.seed,
-            Purpose::Policy(umpire_sim::assignment::growthbook::fnv1a32(
-                "load-generator",
-            )),
-        );
+        let key = StreamKey::new(scenario.seed, Purpose::load_generator());
         let start = Instant::now();
         // Validated: ramp-up ≤ an hour and duration ≤ a day, so this fits.
         let window = Duration::from_secs_f64(

@@ -188,10 +188,7 @@ impl BanditRuntime {
         version: u64,
     ) -> Self {
         let arms = config.arms.len();
-        let key = StreamKey::new(
-            seed,
-            Purpose::Policy(umpire_sim::assignment::growthbook::fnv1a32(&config.name)),
-        );
+        let key = StreamKey::new(seed, Purpose::policy(&config.name));
         let zeros = || (0..arms).map(|_| AtomicU64::new(0)).collect::<Box<[_]>>();
         let rt = Self {
             index,
@@ -232,13 +229,8 @@ impl BanditRuntime {
                     exact = false;
                     // Thompson family: the share of posterior draws each arm wins,
                     // from a stream of its own keyed by the snapshot version.
-                    let key = StreamKey::new(
-                        self.seed,
-                        Purpose::Policy(umpire_sim::assignment::growthbook::fnv1a32(&format!(
-                            "{}/propensity/{ctx}",
-                            self.config.name
-                        ))),
-                    );
+                    let key =
+                        StreamKey::new(self.seed, Purpose::propensity(&self.config.name, ctx));
                     let mut rng = key.replication(version);
                     let mut wins = vec![0u32; arms];
                     for _ in 0..PROPENSITY_DRAWS {
@@ -660,25 +652,9 @@ pub struct BanditSummary {
     pub arms: Vec<ArmSummary>,
 }
 
-fn beta_prior(spec: &PolicySpec) -> Option<(f64, f64)> {
-    match *spec {
-        PolicySpec::ThompsonBeta { prior_a, prior_b }
-        | PolicySpec::TopTwoThompson {
-            prior_a, prior_b, ..
-        }
-        | PolicySpec::DiscountedThompson {
-            prior_a, prior_b, ..
-        }
-        | PolicySpec::SlidingWindowThompson {
-            prior_a, prior_b, ..
-        } => Some((prior_a, prior_b)),
-        _ => None,
-    }
-}
-
 pub fn summary(rt: &BanditRuntime) -> BanditSummary {
     let snap = rt.published.load();
-    let prior = beta_prior(&rt.config.policy);
+    let prior = rt.config.policy.beta_prior();
     let context_names: Vec<String> = if rt.config.contexts.is_empty() {
         vec!["all".to_owned()]
     } else {

@@ -100,26 +100,6 @@ impl Environment {
         }
     }
 
-    /// Upper thresholds on a 32-bit word for picking a segment: the step's
-    /// segment is the first whose threshold exceeds the word. The last is
-    /// 2^32, so every word maps to a segment.
-    pub fn segment_thresholds(&self) -> Vec<u64> {
-        let total: f64 = self.segments.iter().map(|s| s.weight).sum();
-        let mut acc = 0.0;
-        let mut out: Vec<u64> = self
-            .segments
-            .iter()
-            .map(|s| {
-                acc += s.weight;
-                ((acc / total) * 4_294_967_296.0).round() as u64
-            })
-            .collect();
-        if let Some(last) = out.last_mut() {
-            *last = 1 << 32;
-        }
-        out
-    }
-
     /// Weight-averaged means of segments (what `means` holds with segments).
     pub fn average_means(segments: &[Segment]) -> Vec<f64> {
         let total: f64 = segments.iter().map(|s| s.weight).sum();
@@ -135,13 +115,14 @@ impl Environment {
     pub fn lai_robbins_at(&self, t: u64) -> f64 {
         let t = t as f64;
         if self.segments.is_empty() {
-            return super::run::lai_robbins_coefficient(&self.means) * t.ln();
+            return super::theory::lai_robbins_coefficient(&self.means) * t.ln();
         }
         let total: f64 = self.segments.iter().map(|s| s.weight).sum();
         self.segments
             .iter()
             .map(|s| {
-                super::run::lai_robbins_coefficient(&s.means) * (s.weight / total * t).ln().max(0.0)
+                super::theory::lai_robbins_coefficient(&s.means)
+                    * (s.weight / total * t).ln().max(0.0)
             })
             .sum()
     }

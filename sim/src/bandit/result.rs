@@ -1,11 +1,12 @@
-//! Bandit scenarios and their results: regret curves with intervals and
-//! percentiles, pull shares, best-arm identification, the Lai–Robbins curve,
-//! and expectation verdicts.
+//! Bandit results: regret curves with intervals and percentiles, pull
+//! shares, best-arm identification, the Lai–Robbins curve, and expectation
+//! verdicts, built from a finished [`BanditAcc`].
 
 use serde::{Deserialize, Serialize};
 
-use super::env::{Environment, RewardKind};
-use super::run::{BanditAcc, NamedPolicy, REGRET_BINS};
+use super::accumulator::{BanditAcc, REGRET_BINS};
+use super::env::RewardKind;
+use super::model::{BanditExpectation, BanditMeasure, BanditScenario};
 use crate::result::{
     Bound, INTERVAL_ALPHA, MeanEstimate, Provenance, Shard, check_min_max, f64_or_nan,
     mean_estimate, not_finite_message, verdict_message,
@@ -16,69 +17,6 @@ use crate::stats::{ExactSum, Proportion, wilson};
 pub use crate::result::{
     RESULT_SCHEMA as BANDIT_SCHEMA, RESULT_SCHEMA_VERSION as BANDIT_SCHEMA_VERSION,
 };
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BanditScenario {
-    pub name: String,
-    pub seed: u64,
-    pub replications: u64,
-    pub env: Environment,
-    pub policies: Vec<NamedPolicy>,
-    pub expectations: Vec<BanditExpectation>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BanditMeasure {
-    /// Mean cumulative pseudo-regret at the horizon.
-    Regret,
-    /// Mean cumulative realised regret (best mean minus rewards) at the horizon.
-    RealisedRegret,
-    /// Mean share of pulls that went to the arm best at the time.
-    BestArmShare,
-    /// Share of replications whose recommendation at the horizon is the best arm.
-    BestArmIdentified,
-    /// Mean regret at the horizon over the Lai–Robbins bound there.
-    LowerBoundRatio,
-    /// Mean regret at the horizon over another policy's.
-    RegretRatio,
-}
-
-impl BanditMeasure {
-    pub const ALL: [BanditMeasure; 6] = [
-        BanditMeasure::Regret,
-        BanditMeasure::RealisedRegret,
-        BanditMeasure::BestArmShare,
-        BanditMeasure::BestArmIdentified,
-        BanditMeasure::LowerBoundRatio,
-        BanditMeasure::RegretRatio,
-    ];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            BanditMeasure::Regret => "regret",
-            BanditMeasure::RealisedRegret => "realised_regret",
-            BanditMeasure::BestArmShare => "best_arm_share",
-            BanditMeasure::BestArmIdentified => "best_arm_identified",
-            BanditMeasure::LowerBoundRatio => "lower_bound_ratio",
-            BanditMeasure::RegretRatio => "regret_ratio",
-        }
-    }
-
-    pub fn from_key(key: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.key() == key)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BanditExpectation {
-    pub key: String,
-    pub policy: usize,
-    pub measure: BanditMeasure,
-    /// For `regret_ratio`: the policy whose regret is the denominator.
-    pub relative_to: Option<usize>,
-    pub bound: Bound,
-}
 
 /// A regret curve: per checkpoint, the mean with its Monte Carlo interval, the
 /// standard error, and the 5/50/95 percentiles across replications.

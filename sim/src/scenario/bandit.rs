@@ -9,13 +9,10 @@ use super::reader::{
     Ctx, Field, Table, as_table, count_value, number_value, show, span_at, suggest,
 };
 use crate::bandit::env::{Change, Delay, Environment, RewardKind, Segment};
-use crate::bandit::policy::{PolicySpec, PolicyState};
-use crate::bandit::result::{BanditExpectation, BanditMeasure, BanditScenario};
-use crate::bandit::run::NamedPolicy;
+use crate::bandit::model::NamedPolicy;
+use crate::bandit::model::{BanditExpectation, BanditMeasure, BanditScenario};
+use crate::bandit::policy::{POLICY_TYPES, ParamDefault, PolicyError, PolicySpec, PolicyState};
 use crate::result::Bound;
-
-const POLICY_TYPES: &str = "uniform, epsilon_greedy, decaying_epsilon_greedy, ucb1, kl_ucb, thompson_beta, \
-     thompson_gaussian, exp3, softmax, top_two_thompson, discounted_thompson or sliding_window_thompson";
 
 fn hint(s: &str) -> Option<String> {
     Some(s.to_owned())
@@ -132,7 +129,50 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
         return None;
     };
     let mut ok = true;
-    let horizon = match t.count(ctx, "horizon") {
+    let horizon = read_horizon(ctx, &mut t);
+    let reward = read_reward(ctx, &mut t, &mut ok);
+    let bernoulli = reward == Some(RewardKind::Bernoulli);
+    let (segments, means) = read_population(ctx, &mut t, bernoulli, &mut ok);
+    let arms = means.as_ref().map_or(0, Vec::len);
+    // Arm counts are compared only with valid means, and only where segments
+    // do not already rule the key out.
+    let compare_arms = means.is_some() && segments.is_empty();
+    let drift_to = read_drift(
+        ctx,
+        &mut t,
+        bernoulli,
+        segments.is_empty(),
+        compare_arms.then_some(arms),
+        &mut ok,
+    );
+    let update_every = read_update_every(ctx, &mut t, horizon, &mut ok);
+    let delay = read_delay(ctx, &mut t, &mut ok);
+    let changes = read_changes(
+        ctx,
+        &mut t,
+        bernoulli,
+        compare_arms.then_some(arms),
+        &mut ok,
+    );
+    t.finish(ctx);
+    match (ok, horizon, means, reward) {
+        (true, Some(horizon), Some(means), Some(reward)) => Some(Environment {
+            horizon,
+            reward,
+            means,
+            segments,
+            changes,
+            drift_to,
+            delay,
+            update_every,
+        }),
+        _ => None,
+    }
+}
+
+/// `horizon`: steps per replication, 1 to [`MAX_HORIZON`].
+fn read_horizon(ctx: &mut Ctx, t: &mut Table) -> Option<u64> {
+    match t.count(ctx, "horizon") {
         Some((0, span)) => {
             ctx.error(&span, "bandit.horizon", "must be at least 1", None);
             None
@@ -158,10 +198,13 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
             }
             None
         }
-    };
-    // None when `reward` itself is wrong: then the keys whose checks depend
-    // on the reward kind are checked only as far as they do not (one root
-    // cause, one problem).
+    }
+}
+
+/// `reward` and `reward_sd`. None when `reward` itself is wrong: then the keys
+/// whose checks depend on the reward kind are checked only as far as they do
+/// not (one root cause, one problem).
+fn read_reward(ctx: &mut Ctx, t: &mut Table, ok: &mut bool) -> Option<RewardKind> {
     let reward = match t.string(ctx, "reward") {
         None => Some(RewardKind::Bernoulli),
         Some((r, span)) => match r.as_str() {
@@ -175,13 +218,13 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                     suggest(other, ["bernoulli", "gaussian"])
                         .or_else(|| hint("\"bernoulli\" or \"gaussian\"")),
                 );
-                ok = false;
+                *ok = false;
                 None
             }
         },
     };
     let sd_span = t.table.get("reward_sd").map(|v| v.span());
-    let reward = match (
+    match (
         reward,
         t.number_in(
             ctx,
@@ -198,26 +241,36 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                 "only applies to reward = \"gaussian\"",
                 None,
             );
-            ok = false;
+            *ok = false;
             reward
         }
         (_, Field::Invalid) => {
-            ok = false;
+            *ok = false;
             reward
         }
         (r, _) => r,
-    };
-    let bernoulli = reward == Some(RewardKind::Bernoulli);
+    }
+}
+
+/// `segments` or `means` (not both): the segments, if any, and the arms'
+/// means (the weight-averaged segment means with segments). Also rejects
+/// `changes` and `drift_to` next to segments.
+fn read_population(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    bernoulli: bool,
+    ok: &mut bool,
+) -> (Vec<Segment>, Option<Vec<f64>>) {
     let segments = if t.table.get("segments").is_some() {
-        let segs = read_segments(ctx, &mut t, bernoulli);
-        ok &= segs.is_some();
+        let segs = read_segments(ctx, t, bernoulli);
+        *ok &= segs.is_some();
         segs.unwrap_or_default()
     } else {
         Vec::new()
     };
     let means = if segments.is_empty() {
-        let means = means_array(ctx, &mut t, "means", bernoulli);
-        if means.is_none() && t.table.get("means").is_none() && ok {
+        let means = means_array(ctx, t, "means", bernoulli);
+        if means.is_none() && t.table.get("means").is_none() && *ok {
             ctx.error(
                 &t.span,
                 "bandit.means",
@@ -234,7 +287,7 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                 "give means per segment or for the whole population, not both",
                 hint("remove `means`: with segments, each [bandit.segments.NAME] has its own"),
             );
-            ok = false;
+            *ok = false;
         }
         Some(Environment::average_means(&segments))
     };
@@ -247,37 +300,54 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                     "not supported together with segments (segment means are stationary)",
                     None,
                 );
-                ok = false;
+                *ok = false;
             }
         }
     }
-    let arms = means.as_ref().map_or(0, Vec::len);
-    // Arm counts are compared only with valid means, and only where segments
-    // do not already rule the key out.
-    let compare_arms = means.is_some() && segments.is_empty();
-    let drift_to = if segments.is_empty() && t.table.get("drift_to").is_some() {
-        let d = means_array(ctx, &mut t, "drift_to", bernoulli);
+    (segments, means)
+}
+
+/// `drift_to`, one mean per arm (`arms`, when known and comparable); only
+/// without segments.
+fn read_drift(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    bernoulli: bool,
+    no_segments: bool,
+    arms: Option<usize>,
+    ok: &mut bool,
+) -> Option<Vec<f64>> {
+    if no_segments && t.table.get("drift_to").is_some() {
+        let d = means_array(ctx, t, "drift_to", bernoulli);
         match (&d, t.table.get("drift_to")) {
-            (Some(d), Some(v)) if compare_arms && d.len() != arms => {
+            (Some(d), Some(v)) if arms.is_some_and(|a| d.len() != a) => {
                 ctx.error(
                     &v.span(),
                     "bandit.drift_to",
-                    format!("needs one mean per arm ({arms}), found {}", d.len()),
+                    format!(
+                        "needs one mean per arm ({}), found {}",
+                        arms.unwrap_or(0),
+                        d.len()
+                    ),
                     None,
                 );
-                ok = false;
+                *ok = false;
             }
-            (None, _) => ok = false,
+            (None, _) => *ok = false,
             _ => {}
         }
         d
     } else {
         None
-    };
-    let update_every = match t.count(ctx, "update_every") {
+    }
+}
+
+/// `update_every`: the batch size, 1 to [`MAX_PENDING`] and at most the horizon.
+fn read_update_every(ctx: &mut Ctx, t: &mut Table, horizon: Option<u64>, ok: &mut bool) -> u64 {
+    match t.count(ctx, "update_every") {
         Some((0, span)) => {
             ctx.error(&span, "bandit.update_every", "must be at least 1", None);
-            ok = false;
+            *ok = false;
             1
         }
         Some((b, span)) if b > MAX_PENDING => {
@@ -287,7 +357,7 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                 format!("must be at most {MAX_PENDING}, found {b}"),
                 None,
             );
-            ok = false;
+            *ok = false;
             1
         }
         Some((b, span)) => {
@@ -298,13 +368,17 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                     format!("batch size {b} is larger than the horizon"),
                     None,
                 );
-                ok = false;
+                *ok = false;
             }
             b
         }
         None => 1,
-    };
-    let delay = match t.get("delay") {
+    }
+}
+
+/// `delay`: a fixed number of steps, or `{ min, max }` for a uniform delay.
+fn read_delay(ctx: &mut Ctx, t: &mut Table, ok: &mut bool) -> Delay {
+    match t.get("delay") {
         None => Delay::None,
         Some(v) => match v.get_ref() {
             toml::de::DeValue::Integer(_) => match count_value(ctx, "bandit.delay", v) {
@@ -316,12 +390,12 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                         format!("must be at most {MAX_PENDING}, found {d}"),
                         None,
                     );
-                    ok = false;
+                    *ok = false;
                     Delay::None
                 }
                 Some(d) => Delay::Fixed(d),
                 None => {
-                    ok = false;
+                    *ok = false;
                     Delay::None
                 }
             },
@@ -339,7 +413,7 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                                 format!("must be at most {MAX_PENDING}, found {b}"),
                                 None,
                             );
-                            ok = false;
+                            *ok = false;
                             Delay::None
                         }
                         (Some(a), Some(b)) if a <= b => Delay::Uniform { min: a, max: b },
@@ -350,18 +424,29 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                                 "needs `min` ≤ `max`",
                                 hint("e.g. delay = { min = 0, max = 200 }"),
                             );
-                            ok = false;
+                            *ok = false;
                             Delay::None
                         }
                     }
                 }
                 None => {
-                    ok = false;
+                    *ok = false;
                     Delay::None
                 }
             },
         },
-    };
+    }
+}
+
+/// `[[bandit.changes]]`: `step` and `means`, by increasing step, one mean per
+/// arm (`arms`, when known and comparable).
+fn read_changes(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    bernoulli: bool,
+    arms: Option<usize>,
+    ok: &mut bool,
+) -> Vec<Change> {
     let mut changes = Vec::new();
     if let Some((items, span)) = t.array(ctx, "changes") {
         if items.len() > MAX_CHANGES {
@@ -371,11 +456,11 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                 format!("at most {MAX_CHANGES} changes, found {}", items.len()),
                 None,
             );
-            ok = false;
+            *ok = false;
         }
         for v in items.iter().take(MAX_CHANGES) {
             let Some(mut ct) = as_table(ctx, "bandit.changes", v) else {
-                ok = false;
+                *ok = false;
                 continue;
             };
             let step = ct.count(ctx, "step").map(|(x, _)| x);
@@ -383,7 +468,7 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
             let (span, ctable) = (ct.span.clone(), ct.table);
             ct.finish(ctx);
             match (step, m) {
-                (Some(step), Some(means)) if !compare_arms || means.len() == arms => {
+                (Some(step), Some(means)) if arms.is_none_or(|a| means.len() == a) => {
                     if changes.last().is_some_and(|c: &Change| c.step >= step) {
                         ctx.error(
                             &span,
@@ -391,7 +476,7 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                             "changes must be in increasing step order",
                             None,
                         );
-                        ok = false;
+                        *ok = false;
                     }
                     changes.push(Change { step, means });
                 }
@@ -399,10 +484,10 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                     ctx.error(
                         &span,
                         "bandit.changes.means",
-                        format!("needs one mean per arm ({arms})"),
+                        format!("needs one mean per arm ({})", arms.unwrap_or(0)),
                         None,
                     );
-                    ok = false;
+                    *ok = false;
                 }
                 (step, m) => {
                     // A present but invalid key has its own problem already.
@@ -416,27 +501,14 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
                             None,
                         );
                     }
-                    ok = false;
+                    *ok = false;
                 }
             }
         }
     } else if t.table.get("changes").is_some() {
-        ok = false;
+        *ok = false;
     }
-    t.finish(ctx);
-    match (ok, horizon, means, reward) {
-        (true, Some(horizon), Some(means), Some(reward)) => Some(Environment {
-            horizon,
-            reward,
-            means,
-            segments,
-            changes,
-            drift_to,
-            delay,
-            update_every,
-        }),
-        _ => None,
-    }
+    changes
 }
 
 /// `[bandit.segments.NAME]` tables: `weight` and `means`, with one mean per
@@ -627,132 +699,87 @@ fn read_policies(
 
 /// Reads a policy's `type` and that type's parameters (with their defaults)
 /// from `t`, leaving its other keys to the caller. A bandit scenario's
-/// `[policies.NAME]` and a serve config's `[bandits.NAME]` share it. `None`
-/// when anything is wrong; the problems are reported.
+/// `[policies.NAME]` and a serve config's `[bandits.NAME]` share it. The
+/// parameters, defaults and ranges are the spec's own ([`POLICY_TYPES`]);
+/// a [`PolicyError`] becomes a problem located at the key. `None` when
+/// anything is wrong; the problems are reported.
 pub(super) fn read_policy_spec(ctx: &mut Ctx, t: &mut Table) -> Option<PolicySpec> {
-    let pos = |x: f64| x > 0.0;
-    let unit = |x: f64| (0.0..=1.0).contains(&x);
+    let Some((name, span)) = t.string(ctx, "type") else {
+        ctx.error(
+            &t.span,
+            &t.key_path("type"),
+            "missing",
+            hint(&policy_types()),
+        );
+        return None;
+    };
+    let Some(ty) = PolicySpec::find_type(&name) else {
+        ctx.error(
+            &span,
+            &t.key_path("type"),
+            format!("unknown policy type `{name}`"),
+            suggest(&name, POLICY_TYPES.iter().map(|t| t.name)).or_else(|| hint(&policy_types())),
+        );
+        return None;
+    };
     let mut ok = true;
-    let spec = match t.string(ctx, "type") {
-        None => {
-            ctx.error(&t.span, &t.key_path("type"), "missing", hint(POLICY_TYPES));
+    let mut given = [None; 3];
+    for (slot, param) in given.iter_mut().zip(ty.params) {
+        let path = t.key_path(param.name);
+        let Some(v) = t.get(param.name) else {
+            if param.default == ParamDefault::Required {
+                ctx.error(&t.span, &path, "missing", None);
+                ok = false;
+            }
+            continue;
+        };
+        let x = if param.range.integer {
+            count_value(ctx, &path, v).map(|x| x as f64)
+        } else {
+            number_value(ctx, &path, v)
+        };
+        match x.map(|x| (x, param.check(x))) {
+            Some((x, Ok(()))) => *slot = Some(x),
+            Some((_, Err(e))) => {
+                ctx.error(&v.span(), &path, policy_problem(&e), None);
+                ok = false;
+            }
+            // Not a number: reported.
+            None => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    match PolicySpec::from_values(ty, &given) {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            ctx.error(&t.span, &t.path, policy_problem(&e), None);
             None
         }
-        Some((ty, span)) => {
-            let prior = |ctx: &mut Ctx, t: &mut Table, ok: &mut bool| {
-                (
-                    t.number_in(ctx, "prior_a", pos, "positive").or(1.0, ok),
-                    t.number_in(ctx, "prior_b", pos, "positive").or(1.0, ok),
-                )
-            };
-            match ty.as_str() {
-                "uniform" => Some(PolicySpec::Uniform),
-                "epsilon_greedy" => Some(PolicySpec::EpsilonGreedy {
-                    epsilon: t
-                        .number_in(ctx, "epsilon", unit, "in [0, 1]")
-                        .or(0.1, &mut ok),
-                }),
-                "decaying_epsilon_greedy" => Some(PolicySpec::DecayingEpsilonGreedy {
-                    c: t.number_in(ctx, "c", pos, "positive").or(1.0, &mut ok),
-                }),
-                "ucb1" => Some(PolicySpec::Ucb1),
-                "kl_ucb" => Some(PolicySpec::KlUcb {
-                    c: t.number_in(ctx, "c", |x| x >= 0.0, "non-negative")
-                        .or(0.0, &mut ok),
-                }),
-                "thompson_beta" => {
-                    let (prior_a, prior_b) = prior(ctx, t, &mut ok);
-                    Some(PolicySpec::ThompsonBeta { prior_a, prior_b })
-                }
-                "thompson_gaussian" => {
-                    // No default prior: its scale must match the rewards'.
-                    // Bounded so that the posterior stays finite (see the
-                    // constants); the reader and `validate` share them.
-                    use crate::bandit::policy::{
-                        GAUSSIAN_MEAN_MAX, GAUSSIAN_VAR_MAX, GAUSSIAN_VAR_MIN,
-                    };
-                    let var = |x: f64| (GAUSSIAN_VAR_MIN..=GAUSSIAN_VAR_MAX).contains(&x);
-                    let prior_mean = t.required_number(
-                        ctx,
-                        "prior_mean",
-                        |x| x.abs() <= GAUSSIAN_MEAN_MAX,
-                        "in [-1e9, 1e9]",
-                    );
-                    let prior_var = t.required_number(ctx, "prior_var", var, "in [1e-12, 1e18]");
-                    let noise_var = t
-                        .number_in(ctx, "noise_var", var, "in [1e-12, 1e18]")
-                        .optional(&mut ok);
-                    match (prior_mean, prior_var) {
-                        (Some(prior_mean), Some(prior_var)) => Some(PolicySpec::ThompsonGaussian {
-                            prior_mean,
-                            prior_var,
-                            noise_var,
-                        }),
-                        _ => None,
-                    }
-                }
-                "exp3" => Some(PolicySpec::Exp3 {
-                    gamma: t
-                        .number_in(ctx, "gamma", |x| x > 0.0 && x <= 1.0, "in (0, 1]")
-                        .or(0.1, &mut ok),
-                }),
-                "softmax" => Some(PolicySpec::Softmax {
-                    temperature: t
-                        .number_in(ctx, "temperature", pos, "positive")
-                        .or(0.1, &mut ok),
-                }),
-                "top_two_thompson" => {
-                    let beta = t
-                        .number_in(ctx, "beta", |x| x > 0.0 && x < 1.0, "in (0, 1)")
-                        .or(0.5, &mut ok);
-                    let (prior_a, prior_b) = prior(ctx, t, &mut ok);
-                    Some(PolicySpec::TopTwoThompson {
-                        beta,
-                        prior_a,
-                        prior_b,
-                    })
-                }
-                "discounted_thompson" => {
-                    let gamma = t
-                        .number_in(ctx, "gamma", |x| x > 0.0 && x <= 1.0, "in (0, 1]")
-                        .or(0.99, &mut ok);
-                    let (prior_a, prior_b) = prior(ctx, t, &mut ok);
-                    Some(PolicySpec::DiscountedThompson {
-                        gamma,
-                        prior_a,
-                        prior_b,
-                    })
-                }
-                "sliding_window_thompson" => {
-                    let window = match t.count(ctx, "window") {
-                        Some((0, s)) => {
-                            ctx.error(&s, &t.key_path("window"), "must be at least 1", None);
-                            ok = false;
-                            1
-                        }
-                        Some((w, _)) => w as usize,
-                        None => 1000,
-                    };
-                    let (prior_a, prior_b) = prior(ctx, t, &mut ok);
-                    Some(PolicySpec::SlidingWindowThompson {
-                        window,
-                        prior_a,
-                        prior_b,
-                    })
-                }
-                other => {
-                    ctx.error(
-                        &span,
-                        &t.key_path("type"),
-                        format!("unknown policy type `{other}`"),
-                        suggest(other, POLICY_TYPES.split(", ")).or_else(|| hint(POLICY_TYPES)),
-                    );
-                    None
-                }
-            }
-        }
-    };
-    ok.then_some(spec).flatten()
+    }
+}
+
+/// A [`PolicyError`] about a parameter as a problem's message, in the
+/// reader's words (`must be in [0, 1], found 2`).
+fn policy_problem(e: &PolicyError) -> String {
+    match e {
+        PolicyError::InvalidParameter {
+            value, expected, ..
+        } => format!("must be {expected}, found {}", show(*value)),
+        PolicyError::MissingParameter { .. } => "missing".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Every policy type, for hints: `uniform, …, discounted_thompson or
+/// sliding_window_thompson`.
+fn policy_types() -> String {
+    let names: Vec<&str> = POLICY_TYPES.iter().map(|t| t.name).collect();
+    match names.split_last() {
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 fn read_expectations(

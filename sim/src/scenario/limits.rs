@@ -9,7 +9,7 @@
 //! binary checks overridden scenarios with [`check_experiment`] and
 //! [`check_bandit`], the same functions validation uses.
 
-use crate::bandit::result::BanditScenario;
+use crate::bandit::model::BanditScenario;
 use crate::experiment::{Experiment, LookSchedule};
 
 /// Replications of any simulation. Memory does not grow with them (runs fold

@@ -29,7 +29,7 @@ use crate::experiment::Experiment;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Scenario {
     Experiment(Box<Experiment>),
-    Bandit(Box<crate::bandit::result::BanditScenario>),
+    Bandit(Box<crate::bandit::model::BanditScenario>),
     /// A serve config: what `umpire serve` serves; not run by `run`/`suite`.
     Serve(Box<crate::serve::ServeConfig>),
     /// A load test against the serving API; run by `umpire load`, not by

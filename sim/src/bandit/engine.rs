@@ -1,5 +1,6 @@
-//! Running bandit replications: each policy against the same environment and
-//! reward stream, folded in replication order into mergeable accumulators.
+//! The bandit engine: each policy against the same environment and reward
+//! stream, replication by replication, folded in replication order into a
+//! [`BanditAcc`].
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -8,23 +9,11 @@ use rand::RngExt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::accumulator::{BanditAcc, PolicyRun};
 use super::env::{Delay, Environment, RewardKind};
-use super::policy::{Policy, PolicySpec, PolicyState};
+use super::model::NamedPolicy;
+use super::policy::{Policy, PolicyState};
 use crate::rng::{Purpose, StreamKey, join_words, open_unit_f64};
-use crate::stats::{ExactSum, is_zero};
-
-/// Bins of the regret histogram at each checkpoint, over [0, t·Δmax].
-pub const REGRET_BINS: usize = 2000;
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NamedPolicy {
-    pub name: String,
-    pub spec: PolicySpec,
-    /// Whether the policy sees the step's segment (and keeps statistics per
-    /// segment) or pools all traffic.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub contextual: bool,
-}
 
 /// Log-spaced checkpoints 1, 2, 5, 10, 20, 50, … up to and including the horizon.
 pub fn checkpoints(horizon: u64) -> Vec<u64> {
@@ -44,21 +33,6 @@ pub fn checkpoints(horizon: u64) -> Vec<u64> {
     out
 }
 
-/// One policy's results in one replication.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PolicyRun {
-    /// Pseudo-regret at each checkpoint.
-    pub regret: Vec<f64>,
-    pub realised_regret: f64,
-    /// Pulls of the arm that was best at the time, over the horizon.
-    pub best_pulls: u64,
-    pub pulls: Vec<u64>,
-    /// Pulls per arm at each checkpoint (checkpoint-major, `arms` per row).
-    pub pulls_at: Vec<u64>,
-    /// Whether the policy's recommendation at the horizon is the best arm.
-    pub recommended_best: bool,
-}
-
 /// A step of a traced run.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Step {
@@ -68,6 +42,66 @@ pub struct Step {
     pub arm: usize,
     pub reward: f64,
     pub regret: f64,
+}
+
+/// Rewards not yet fed back: a FIFO for fixed delays (due in push order),
+/// a min-heap by due step for random ones.
+#[derive(Default)]
+struct Pending {
+    fifo: VecDeque<(u64, usize, usize, f64)>,
+    heap: BinaryHeap<Reverse<(u64, usize, usize, u64)>>,
+}
+
+impl Pending {
+    /// Queue the reward of step `t`, due after the environment's delay.
+    #[inline]
+    fn push<R: rand::Rng>(
+        &mut self,
+        delay: Delay,
+        t: u64,
+        ctx: usize,
+        arm: usize,
+        reward: f64,
+        rng: &mut R,
+    ) {
+        match delay {
+            Delay::None => self.fifo.push_back((t, ctx, arm, reward)),
+            Delay::Fixed(d) => self.fifo.push_back((t + d, ctx, arm, reward)),
+            Delay::Uniform { min, max } => {
+                let d = min + rng.random_range(0..=max - min);
+                self.heap.push(Reverse((t + d, ctx, arm, reward.to_bits())));
+            }
+        }
+    }
+
+    /// Feed `policy` every reward due by step `t`.
+    #[inline]
+    fn deliver(&mut self, t: u64, policy: &mut PolicyState) {
+        while self.fifo.front().is_some_and(|&(due, ..)| due <= t) {
+            if let Some((_, c, a, rw)) = self.fifo.pop_front() {
+                policy.update(c, a, rw);
+            }
+        }
+        while self.heap.peek().is_some_and(|Reverse((due, ..))| *due <= t) {
+            if let Some(Reverse((_, c, a, bits))) = self.heap.pop() {
+                policy.update(c, a, f64::from_bits(bits));
+            }
+        }
+    }
+}
+
+/// Per row of `k` means (one row per segment): the best arm and its mean.
+#[inline]
+fn best_per_row(means: &[f64], k: usize, best: &mut [usize], best_mean: &mut [f64]) {
+    for (row, (b, bm)) in best.iter_mut().zip(best_mean).enumerate() {
+        *bm = f64::NEG_INFINITY;
+        for (i, &m) in means[row * k..(row + 1) * k].iter().enumerate() {
+            if m > *bm {
+                *bm = m;
+                *b = i;
+            }
+        }
+    }
 }
 
 /// Keys and constants of a bandit scenario, built once.
@@ -91,12 +125,7 @@ impl<'a> BanditEngine<'a> {
             feedback_key: StreamKey::new(seed, Purpose::Feedback),
             policy_keys: policies
                 .iter()
-                .map(|p| {
-                    StreamKey::new(
-                        seed,
-                        Purpose::Policy(crate::assignment::growthbook::fnv1a32(&p.name)),
-                    )
-                })
+                .map(|p| StreamKey::new(seed, Purpose::policy(&p.name)))
                 .collect(),
             checkpoints: checkpoints(env.horizon),
         }
@@ -126,7 +155,7 @@ impl<'a> BanditEngine<'a> {
         // weight 1 reproduces the plain environment bit for bit.
         let words_per_step = reward_words + usize::from(segments > 1);
         let mut words = vec![0u32; 1024 * words_per_step];
-        let thresholds = env.segment_thresholds();
+        let thresholds = crate::rng::segment_thresholds(env.segments.iter().map(|s| s.weight));
         // Row s holds segment s's means (one row without segments); segments
         // are stationary, so `best` per row is computed once.
         let mut means: Vec<f64> = if segments > 0 {
@@ -146,8 +175,7 @@ impl<'a> BanditEngine<'a> {
             pulls_at: Vec::with_capacity(self.checkpoints.len() * k),
             ..Default::default()
         };
-        let mut fifo: VecDeque<(u64, usize, usize, f64)> = VecDeque::new();
-        let mut heap: BinaryHeap<Reverse<(u64, usize, usize, u64)>> = BinaryHeap::new();
+        let mut pending = Pending::default();
         let immediate = env.delay == Delay::None && env.update_every == 1;
         let mut regret = 0.0;
         let mut next_cp = 0;
@@ -165,15 +193,7 @@ impl<'a> BanditEngine<'a> {
                 recompute = true;
             }
             if recompute {
-                for (row, (b, bm)) in best.iter_mut().zip(&mut best_mean).enumerate() {
-                    *bm = f64::NEG_INFINITY;
-                    for (i, &m) in means[row * k..(row + 1) * k].iter().enumerate() {
-                        if m > *bm {
-                            *bm = m;
-                            *b = i;
-                        }
-                    }
-                }
+                best_per_row(&means, k, &mut best, &mut best_mean);
                 recompute = false;
             }
             let i = (t % 1024) as usize;
@@ -217,25 +237,9 @@ impl<'a> BanditEngine<'a> {
             if immediate {
                 policy.update(ctx, arm, reward);
             } else {
-                match env.delay {
-                    Delay::None => fifo.push_back((t, ctx, arm, reward)),
-                    Delay::Fixed(d) => fifo.push_back((t + d, ctx, arm, reward)),
-                    Delay::Uniform { min, max } => {
-                        let d = min + feedback_rng.random_range(0..=max - min);
-                        heap.push(Reverse((t + d, ctx, arm, reward.to_bits())));
-                    }
-                }
+                pending.push(env.delay, t, ctx, arm, reward, &mut feedback_rng);
                 if (t + 1) % env.update_every == 0 {
-                    while fifo.front().is_some_and(|&(due, ..)| due <= t) {
-                        if let Some((_, c, a, rw)) = fifo.pop_front() {
-                            policy.update(c, a, rw);
-                        }
-                    }
-                    while heap.peek().is_some_and(|Reverse((due, ..))| *due <= t) {
-                        if let Some(Reverse((_, c, a, bits))) = heap.pop() {
-                            policy.update(c, a, f64::from_bits(bits));
-                        }
-                    }
+                    pending.deliver(t, &mut policy);
                 }
             }
             if next_cp < self.checkpoints.len() && t + 1 == self.checkpoints[next_cp] {
@@ -248,132 +252,6 @@ impl<'a> BanditEngine<'a> {
         run.recommended_best =
             (0..rows).all(|s| policy.recommend(if contextual { s } else { 0 }) == best[s]);
         run
-    }
-}
-
-/// Per policy: everything measured over replications `first..end`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PolicyAcc {
-    pub regret: Vec<ExactSum>,
-    pub regret_sq: Vec<ExactSum>,
-    /// Regret histograms per checkpoint over [0, t·Δmax] in REGRET_BINS bins.
-    pub regret_hist: Vec<Vec<u64>>,
-    pub realised_regret: ExactSum,
-    pub best_share: ExactSum,
-    pub pull_shares: Vec<ExactSum>,
-    /// Per checkpoint and arm: the sum of pull shares up to the checkpoint.
-    pub pull_shares_at: Vec<Vec<ExactSum>>,
-    pub recommended_best: u64,
-    /// Replications whose regret was not finite or did not fit the exact
-    /// sums' fixed-point range (plus one per merge whose total ran out of
-    /// range): the sums are then meaningless, and the run fails.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub overflowed: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BanditAcc {
-    pub first: u64,
-    pub end: u64,
-    pub policies: Vec<PolicyAcc>,
-}
-
-impl BanditAcc {
-    pub fn new(first: u64, policies: usize, checkpoints: usize, arms: usize) -> Self {
-        let p = PolicyAcc {
-            regret: vec![ExactSum::default(); checkpoints],
-            regret_sq: vec![ExactSum::default(); checkpoints],
-            regret_hist: vec![vec![0; REGRET_BINS]; checkpoints],
-            realised_regret: ExactSum::default(),
-            best_share: ExactSum::default(),
-            pull_shares: vec![ExactSum::default(); arms],
-            pull_shares_at: vec![vec![ExactSum::default(); arms]; checkpoints],
-            recommended_best: 0,
-            overflowed: 0,
-        };
-        Self {
-            first,
-            end: first,
-            policies: vec![p; policies],
-        }
-    }
-
-    pub fn replications(&self) -> u64 {
-        self.end - self.first
-    }
-
-    fn add(&mut self, runs: &[PolicyRun], checkpoints: &[u64], max_gap: f64, horizon: u64) {
-        for (acc, run) in self.policies.iter_mut().zip(runs) {
-            let mut exact = true;
-            for (c, &x) in run.regret.iter().enumerate() {
-                exact &= acc.regret[c].add_checked(x);
-                exact &= acc.regret_sq[c].add_checked(x * x);
-                let top = checkpoints[c] as f64 * max_gap;
-                let bin = if top > 0.0 {
-                    ((x / top).clamp(0.0, 1.0) * REGRET_BINS as f64) as usize
-                } else {
-                    0
-                };
-                acc.regret_hist[c][bin.min(REGRET_BINS - 1)] += 1;
-            }
-            exact &= acc.realised_regret.add_checked(run.realised_regret);
-            acc.overflowed += u64::from(!exact);
-            acc.best_share.add(run.best_pulls as f64 / horizon as f64);
-            for (s, &n) in acc.pull_shares.iter_mut().zip(&run.pulls) {
-                s.add(n as f64 / horizon as f64);
-            }
-            let arms = run.pulls.len().max(1);
-            for ((row, pulls), &t) in acc
-                .pull_shares_at
-                .iter_mut()
-                .zip(run.pulls_at.chunks(arms))
-                .zip(checkpoints)
-            {
-                for (s, &n) in row.iter_mut().zip(pulls) {
-                    s.add(n as f64 / t as f64);
-                }
-            }
-            acc.recommended_best += u64::from(run.recommended_best);
-        }
-        self.end += 1;
-    }
-
-    /// Append the accumulator of the range that follows.
-    pub fn merge(&mut self, next: &BanditAcc) -> Result<(), crate::result::MergeError> {
-        if next.first != self.end || next.policies.len() != self.policies.len() {
-            return Err(crate::result::MergeError::NotContiguous(
-                self.first, self.end, next.first, next.end,
-            ));
-        }
-        for (a, b) in self.policies.iter_mut().zip(&next.policies) {
-            // Each shard's sums may fit while their total does not.
-            let mut exact = true;
-            let mut merge = |x: &mut ExactSum, y: &ExactSum| exact &= x.merge_checked(y);
-            a.regret
-                .iter_mut()
-                .zip(&b.regret)
-                .for_each(|(x, y)| merge(x, y));
-            a.regret_sq
-                .iter_mut()
-                .zip(&b.regret_sq)
-                .for_each(|(x, y)| merge(x, y));
-            for (x, y) in a.regret_hist.iter_mut().zip(&b.regret_hist) {
-                x.iter_mut().zip(y).for_each(|(p, q)| *p += q);
-            }
-            merge(&mut a.realised_regret, &b.realised_regret);
-            merge(&mut a.best_share, &b.best_share);
-            a.pull_shares
-                .iter_mut()
-                .zip(&b.pull_shares)
-                .for_each(|(x, y)| merge(x, y));
-            for (x, y) in a.pull_shares_at.iter_mut().zip(&b.pull_shares_at) {
-                x.iter_mut().zip(y).for_each(|(p, q)| merge(p, q));
-            }
-            a.recommended_best += b.recommended_best;
-            a.overflowed += b.overflowed + u64::from(!exact);
-        }
-        self.end = next.end;
-        Ok(())
     }
 }
 
@@ -427,21 +305,4 @@ impl BanditEngine<'_> {
         }
         acc
     }
-}
-
-/// Bernoulli KL divergence KL(p, q).
-pub fn bernoulli_kl(p: f64, q: f64) -> f64 {
-    let term = |a: f64, b: f64| if a <= 0.0 { 0.0 } else { a * (a / b).ln() };
-    term(p, q) + term(1.0 - p, 1.0 - q)
-}
-
-/// The Lai–Robbins coefficient Σ_{k suboptimal} Δ_k / KL(μ_k, μ*): regret
-/// grows at least like this times ln t for any consistent policy.
-pub fn lai_robbins_coefficient(means: &[f64]) -> f64 {
-    let best = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    means
-        .iter()
-        .filter(|&&m| m < best)
-        .map(|&m| (best - m) / bernoulli_kl(m, best))
-        .sum()
 }

@@ -1,0 +1,570 @@
+//! [`PolicySpec`]: which policy to run, and [`POLICY_TYPES`]: each policy's
+//! parameters with their defaults and valid ranges, the one source that
+//! serde's defaults, [`PolicySpec::validate`], the scenario reader and the
+//! documentation table all read.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::PolicyError;
+
+/// Largest |`prior_mean`| of `thompson_gaussian`: the scale of the rewards
+/// it models (arm means are capped at the same magnitude).
+pub const GAUSSIAN_MEAN_MAX: f64 = crate::scenario::limits::MAX_MAGNITUDE;
+/// Smallest `prior_var` and `noise_var` of `thompson_gaussian`. Precisions
+/// then stay at most 10^12 per observation, so the posterior's precision
+/// (≤ 10^12 + horizon·10^12 ≤ 10^21.1) and precision-weighted mean
+/// (≤ 10^9 · 10^21.1) stay finite. `prior_var = 5e-324` gave inf/inf = NaN
+/// posterior means and a silently broken policy.
+pub const GAUSSIAN_VAR_MIN: f64 = 1e-12;
+/// Largest `prior_var` and `noise_var`: the square of the largest reward
+/// scale; anything wider is as uninformative and only loses precision.
+pub const GAUSSIAN_VAR_MAX: f64 = GAUSSIAN_MEAN_MAX * GAUSSIAN_MEAN_MAX;
+
+/// What a parameter takes when it is omitted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ParamDefault {
+    /// This value.
+    Value(f64),
+    /// Nothing: the parameter must be given.
+    Required,
+    /// Nothing: the parameter stays unset (`Option::None`).
+    Unset,
+}
+
+/// The valid values of a parameter: an interval, open or closed at each end
+/// (an infinite end is open), of reals or of integers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParamRange {
+    pub min: f64,
+    pub min_open: bool,
+    pub max: f64,
+    pub max_open: bool,
+    pub integer: bool,
+}
+
+impl ParamRange {
+    const fn new(min: f64, min_open: bool, max: f64, max_open: bool) -> Self {
+        Self {
+            min,
+            min_open,
+            max,
+            max_open,
+            integer: false,
+        }
+    }
+
+    /// Whether `x` is in the range; false for NaN and ±∞.
+    pub fn contains(&self, x: f64) -> bool {
+        let above = if self.min_open {
+            x > self.min
+        } else {
+            x >= self.min
+        };
+        let below = if self.max_open {
+            x < self.max
+        } else {
+            x <= self.max
+        };
+        above && below && x.is_finite() && (!self.integer || x.fract() == 0.0)
+    }
+
+    /// The range as messages and the documentation state it: `in [0, 1]`,
+    /// `> 0`, `integer ≥ 1`.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        if self.integer {
+            out.push_str("integer ");
+        }
+        if self.max.is_infinite() {
+            let op = if self.min_open { ">" } else { "≥" };
+            let _ = write!(out, "{op} {}", show(self.min));
+        } else {
+            let (l, r) = (
+                if self.min_open { '(' } else { '[' },
+                if self.max_open { ')' } else { ']' },
+            );
+            let _ = write!(out, "in {l}{}, {}{r}", show(self.min), show(self.max));
+        }
+        out
+    }
+}
+
+/// A bound or default as the documentation writes it: `0.5`, `1e-12`, `-1e9`.
+pub fn show(x: f64) -> String {
+    if x != 0.0 && !(1e-3..1e6).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// One parameter of a policy type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Param {
+    pub name: &'static str,
+    pub default: ParamDefault,
+    pub range: ParamRange,
+}
+
+impl Param {
+    /// `Ok` if `value` is in range, else the [`PolicyError`] naming it.
+    pub fn check(&self, value: f64) -> Result<(), PolicyError> {
+        if self.range.contains(value) {
+            Ok(())
+        } else {
+            Err(PolicyError::InvalidParameter {
+                name: self.name,
+                value,
+                expected: self.range.describe(),
+            })
+        }
+    }
+
+    /// The default value, for serde. Only parameters with a value default
+    /// name a serde default function, so the fallback is never taken.
+    const fn fallback(&self) -> f64 {
+        match self.default {
+            ParamDefault::Value(x) => x,
+            ParamDefault::Required | ParamDefault::Unset => 0.0,
+        }
+    }
+}
+
+/// A policy type: its `type` tag, its parameters in documentation order, and
+/// a note for the documentation table.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PolicyType {
+    pub name: &'static str,
+    pub params: &'static [Param],
+    pub note: &'static str,
+}
+
+const POSITIVE: ParamRange = ParamRange::new(0.0, true, f64::INFINITY, true);
+const NON_NEGATIVE: ParamRange = ParamRange::new(0.0, false, f64::INFINITY, true);
+const UNIT: ParamRange = ParamRange::new(0.0, false, 1.0, false);
+const RATE: ParamRange = ParamRange::new(0.0, true, 1.0, false);
+const GAUSSIAN_VAR: ParamRange = ParamRange::new(GAUSSIAN_VAR_MIN, false, GAUSSIAN_VAR_MAX, false);
+
+const fn param(name: &'static str, default: f64, range: ParamRange) -> Param {
+    Param {
+        name,
+        default: ParamDefault::Value(default),
+        range,
+    }
+}
+
+const EPSILON: Param = param("epsilon", 0.1, UNIT);
+/// c = 0 makes ε_t = 0: greedy after one pull per arm, as `epsilon = 0` is
+/// for epsilon-greedy. Degenerate but well defined, and served snapshots
+/// with it exist, so it stays valid.
+const DECAY_C: Param = param("c", 1.0, NON_NEGATIVE);
+const KL_C: Param = param("c", 0.0, NON_NEGATIVE);
+const PRIOR_A: Param = param("prior_a", 1.0, POSITIVE);
+const PRIOR_B: Param = param("prior_b", 1.0, POSITIVE);
+const PRIOR_MEAN: Param = Param {
+    name: "prior_mean",
+    default: ParamDefault::Required,
+    range: ParamRange::new(-GAUSSIAN_MEAN_MAX, false, GAUSSIAN_MEAN_MAX, false),
+};
+const PRIOR_VAR: Param = Param {
+    name: "prior_var",
+    default: ParamDefault::Required,
+    range: GAUSSIAN_VAR,
+};
+const NOISE_VAR: Param = Param {
+    name: "noise_var",
+    default: ParamDefault::Unset,
+    range: GAUSSIAN_VAR,
+};
+const EXP3_GAMMA: Param = param("gamma", 0.1, RATE);
+const TEMPERATURE: Param = param("temperature", 0.1, POSITIVE);
+/// β = 1 always plays the leader (plain Thompson sampling) and β = 0 always
+/// a challenger: both well defined, neither divides by β, and served
+/// snapshots with them exist, so the closed interval stays valid.
+const TOP_TWO_BETA: Param = param("beta", 0.5, UNIT);
+const DISCOUNT_GAMMA: Param = param("gamma", 0.99, RATE);
+const WINDOW: Param = param(
+    "window",
+    1000.0,
+    ParamRange {
+        integer: true,
+        ..ParamRange::new(1.0, false, f64::INFINITY, true)
+    },
+);
+
+fn default_epsilon() -> f64 {
+    EPSILON.fallback()
+}
+fn default_decay_c() -> f64 {
+    DECAY_C.fallback()
+}
+fn default_kl_c() -> f64 {
+    KL_C.fallback()
+}
+fn default_prior_a() -> f64 {
+    PRIOR_A.fallback()
+}
+fn default_prior_b() -> f64 {
+    PRIOR_B.fallback()
+}
+fn default_exp3_gamma() -> f64 {
+    EXP3_GAMMA.fallback()
+}
+fn default_temperature() -> f64 {
+    TEMPERATURE.fallback()
+}
+fn default_top_two_beta() -> f64 {
+    TOP_TWO_BETA.fallback()
+}
+fn default_discount_gamma() -> f64 {
+    DISCOUNT_GAMMA.fallback()
+}
+fn default_window() -> usize {
+    WINDOW.fallback() as usize
+}
+
+/// Every policy type, in documentation order.
+pub const POLICY_TYPES: [PolicyType; 12] = [
+    PolicyType {
+        name: "uniform",
+        params: &[],
+        note: "every arm with probability 1/K",
+    },
+    PolicyType {
+        name: "epsilon_greedy",
+        params: &[EPSILON],
+        note: "a uniform arm with probability ε, else the best mean",
+    },
+    PolicyType {
+        name: "decaying_epsilon_greedy",
+        params: &[DECAY_C],
+        note: "ε_t = min(1, c·K/t)",
+    },
+    PolicyType {
+        name: "ucb1",
+        params: &[],
+        note: "mean + √(2 ln t / n), each arm once first",
+    },
+    PolicyType {
+        name: "kl_ucb",
+        params: &[KL_C],
+        note: "exploration ln t + c ln ln t",
+    },
+    PolicyType {
+        name: "thompson_beta",
+        params: &[PRIOR_A, PRIOR_B],
+        note: "Beta(prior_a, prior_b) prior",
+    },
+    PolicyType {
+        name: "thompson_gaussian",
+        params: &[PRIOR_MEAN, PRIOR_VAR, NOISE_VAR],
+        note: "the prior's scale must match the rewards', so it has no default; \
+               noise variance unknown if `noise_var` is absent. The bounds keep the \
+               posterior finite: `prior_var = 5e-324` gave NaN posterior means.",
+    },
+    PolicyType {
+        name: "exp3",
+        params: &[EXP3_GAMMA],
+        note: "uniform-mixing rate γ; rewards in [0, 1]",
+    },
+    PolicyType {
+        name: "softmax",
+        params: &[TEMPERATURE],
+        note: "arm k with probability ∝ exp(mean_k / temperature)",
+    },
+    PolicyType {
+        name: "top_two_thompson",
+        params: &[TOP_TWO_BETA, PRIOR_A, PRIOR_B],
+        note: "the leader with probability β, else a challenger; β = 1 is plain Thompson",
+    },
+    PolicyType {
+        name: "discounted_thompson",
+        params: &[DISCOUNT_GAMMA, PRIOR_A, PRIOR_B],
+        note: "counts decay by γ at each update",
+    },
+    PolicyType {
+        name: "sliding_window_thompson",
+        params: &[WINDOW, PRIOR_A, PRIOR_B],
+        note: "the last `window` rewards; `window` at most 10^6 in a bandit scenario",
+    },
+];
+
+/// Which policy to run and its parameters. Serialised with a snake_case `type`
+/// tag; omitted parameters that have a default take it. Each variant's
+/// parameters, defaults and ranges are its [`PolicyType`] in [`POLICY_TYPES`]:
+/// serde's defaults, [`PolicySpec::validate`], the scenario reader and the
+/// scenarios/README.md table all come from there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PolicySpec {
+    /// Every arm with probability 1/K: the no-learning baseline.
+    Uniform,
+    /// With probability `epsilon` a uniform arm, otherwise the best empirical mean.
+    EpsilonGreedy {
+        #[serde(default = "default_epsilon")]
+        epsilon: f64,
+    },
+    /// Epsilon-greedy with `eps_t = min(1, c·K / t)`, `t` = updates so far + 1
+    /// (the schedule of Auer et al. 2002 with the gap term folded into `c`).
+    DecayingEpsilonGreedy {
+        #[serde(default = "default_decay_c")]
+        c: f64,
+    },
+    /// UCB1 (Auer et al. 2002): `mean + √(2 ln t / n)`, each arm pulled once first.
+    Ucb1,
+    /// Bernoulli KL-UCB (Garivier & Cappé 2011) with exploration `ln t + c ln ln t`;
+    /// `c = 3` is what their proof needs, `c = 0` (the default) works best in practice.
+    KlUcb {
+        #[serde(default = "default_kl_c")]
+        c: f64,
+    },
+    /// Thompson sampling with a Beta(prior_a, prior_b) prior; a reward r in [0, 1]
+    /// adds r to a and 1 − r to b (exact for Bernoulli rewards).
+    ThompsonBeta {
+        #[serde(default = "default_prior_a")]
+        prior_a: f64,
+        #[serde(default = "default_prior_b")]
+        prior_b: f64,
+    },
+    /// Thompson sampling for Gaussian rewards. With `noise_var = Some(σ²)` the
+    /// prior on an arm's mean is N(prior_mean, prior_var) and the posterior is
+    /// conjugate normal. With `None` the noise variance is unknown too and the
+    /// prior is normal-inverse-gamma with κ₀ = 1, α₀ = 1, β₀ = prior_var: one
+    /// pseudo-observation, under which the marginal prior of the mean is a
+    /// Student t with 2 degrees of freedom, location prior_mean and scale
+    /// √prior_var, the same centre and scale as in the known-variance case.
+    ThompsonGaussian {
+        prior_mean: f64,
+        prior_var: f64,
+        #[serde(default)]
+        noise_var: Option<f64>,
+    },
+    /// EXP3 (Auer et al. 2002) with uniform-mixing rate `gamma`; rewards must be in [0, 1].
+    Exp3 {
+        #[serde(default = "default_exp3_gamma")]
+        gamma: f64,
+    },
+    /// Boltzmann exploration: arm k with probability ∝ exp(mean_k / temperature).
+    Softmax {
+        #[serde(default = "default_temperature")]
+        temperature: f64,
+    },
+    /// Top-two Thompson sampling (Russo 2016) for best-arm identification: play
+    /// the posterior-sample leader with probability `beta`, else a challenger.
+    TopTwoThompson {
+        #[serde(default = "default_top_two_beta")]
+        beta: f64,
+        #[serde(default = "default_prior_a")]
+        prior_a: f64,
+        #[serde(default = "default_prior_b")]
+        prior_b: f64,
+    },
+    /// Beta-Bernoulli Thompson sampling whose counts all decay by `gamma` at
+    /// each update in their context, for non-stationary rewards.
+    DiscountedThompson {
+        #[serde(default = "default_discount_gamma")]
+        gamma: f64,
+        #[serde(default = "default_prior_a")]
+        prior_a: f64,
+        #[serde(default = "default_prior_b")]
+        prior_b: f64,
+    },
+    /// Beta-Bernoulli Thompson sampling on the last `window` rewards of each context.
+    SlidingWindowThompson {
+        #[serde(default = "default_window")]
+        window: usize,
+        #[serde(default = "default_prior_a")]
+        prior_a: f64,
+        #[serde(default = "default_prior_b")]
+        prior_b: f64,
+    },
+}
+
+impl PolicySpec {
+    /// The serde tag of the variant, e.g. `"thompson_beta"`.
+    pub fn name(&self) -> &'static str {
+        self.policy_type().name
+    }
+
+    /// The variant's entry in [`POLICY_TYPES`].
+    pub fn policy_type(&self) -> &'static PolicyType {
+        let index = match self {
+            PolicySpec::Uniform => 0,
+            PolicySpec::EpsilonGreedy { .. } => 1,
+            PolicySpec::DecayingEpsilonGreedy { .. } => 2,
+            PolicySpec::Ucb1 => 3,
+            PolicySpec::KlUcb { .. } => 4,
+            PolicySpec::ThompsonBeta { .. } => 5,
+            PolicySpec::ThompsonGaussian { .. } => 6,
+            PolicySpec::Exp3 { .. } => 7,
+            PolicySpec::Softmax { .. } => 8,
+            PolicySpec::TopTwoThompson { .. } => 9,
+            PolicySpec::DiscountedThompson { .. } => 10,
+            PolicySpec::SlidingWindowThompson { .. } => 11,
+        };
+        &POLICY_TYPES[index]
+    }
+
+    /// The type of tag `name`, if there is one.
+    pub fn find_type(name: &str) -> Option<&'static PolicyType> {
+        POLICY_TYPES.iter().find(|t| t.name == name)
+    }
+
+    /// The parameters' values in the order of [`PolicyType::params`]; `None`
+    /// for an unset optional parameter and past the last parameter.
+    pub fn values(&self) -> [Option<f64>; 3] {
+        match *self {
+            PolicySpec::Uniform | PolicySpec::Ucb1 => [None; 3],
+            PolicySpec::EpsilonGreedy { epsilon: x }
+            | PolicySpec::DecayingEpsilonGreedy { c: x }
+            | PolicySpec::KlUcb { c: x }
+            | PolicySpec::Exp3 { gamma: x }
+            | PolicySpec::Softmax { temperature: x } => [Some(x), None, None],
+            PolicySpec::ThompsonBeta { prior_a, prior_b } => [Some(prior_a), Some(prior_b), None],
+            PolicySpec::ThompsonGaussian {
+                prior_mean,
+                prior_var,
+                noise_var,
+            } => [Some(prior_mean), Some(prior_var), noise_var],
+            PolicySpec::TopTwoThompson {
+                beta: x,
+                prior_a,
+                prior_b,
+            }
+            | PolicySpec::DiscountedThompson {
+                gamma: x,
+                prior_a,
+                prior_b,
+            } => [Some(x), Some(prior_a), Some(prior_b)],
+            PolicySpec::SlidingWindowThompson {
+                window,
+                prior_a,
+                prior_b,
+            } => [Some(window as f64), Some(prior_a), Some(prior_b)],
+        }
+    }
+
+    /// The spec of type `ty` from its parameters' values, given in the order
+    /// of its [`PolicyType::params`] (`None`: omitted). Omitted parameters
+    /// take their defaults, and every value is checked against its range.
+    pub fn from_values(ty: &PolicyType, given: &[Option<f64>]) -> Result<PolicySpec, PolicyError> {
+        let mut v = [0.0; 3];
+        let mut set = [false; 3];
+        for (i, p) in ty.params.iter().enumerate() {
+            match (given.get(i).copied().flatten(), p.default) {
+                (Some(x), _) => {
+                    p.check(x)?;
+                    (v[i], set[i]) = (x, true);
+                }
+                (None, ParamDefault::Value(x)) => (v[i], set[i]) = (x, true),
+                (None, ParamDefault::Unset) => {}
+                (None, ParamDefault::Required) => {
+                    return Err(PolicyError::MissingParameter { name: p.name });
+                }
+            }
+        }
+        Ok(match ty.name {
+            "uniform" => PolicySpec::Uniform,
+            "epsilon_greedy" => PolicySpec::EpsilonGreedy { epsilon: v[0] },
+            "decaying_epsilon_greedy" => PolicySpec::DecayingEpsilonGreedy { c: v[0] },
+            "ucb1" => PolicySpec::Ucb1,
+            "kl_ucb" => PolicySpec::KlUcb { c: v[0] },
+            "thompson_beta" => PolicySpec::ThompsonBeta {
+                prior_a: v[0],
+                prior_b: v[1],
+            },
+            "thompson_gaussian" => PolicySpec::ThompsonGaussian {
+                prior_mean: v[0],
+                prior_var: v[1],
+                noise_var: set[2].then_some(v[2]),
+            },
+            "exp3" => PolicySpec::Exp3 { gamma: v[0] },
+            "softmax" => PolicySpec::Softmax { temperature: v[0] },
+            "top_two_thompson" => PolicySpec::TopTwoThompson {
+                beta: v[0],
+                prior_a: v[1],
+                prior_b: v[2],
+            },
+            "discounted_thompson" => PolicySpec::DiscountedThompson {
+                gamma: v[0],
+                prior_a: v[1],
+                prior_b: v[2],
+            },
+            "sliding_window_thompson" => PolicySpec::SlidingWindowThompson {
+                // An integer in range (checked above), so exact.
+                window: v[0] as usize,
+                prior_a: v[1],
+                prior_b: v[2],
+            },
+            other => unreachable!("policy type `{other}` is in POLICY_TYPES but not built"),
+        })
+    }
+
+    /// The fewest arms the policy accepts: top-two needs a challenger.
+    pub fn min_arms(&self) -> usize {
+        match self {
+            PolicySpec::TopTwoThompson { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// The Beta(prior_a, prior_b) prior of the Beta-Bernoulli Thompson family;
+    /// `None` for every other policy.
+    pub fn beta_prior(&self) -> Option<(f64, f64)> {
+        match *self {
+            PolicySpec::ThompsonBeta { prior_a, prior_b }
+            | PolicySpec::TopTwoThompson {
+                prior_a, prior_b, ..
+            }
+            | PolicySpec::DiscountedThompson {
+                prior_a, prior_b, ..
+            }
+            | PolicySpec::SlidingWindowThompson {
+                prior_a, prior_b, ..
+            } => Some((prior_a, prior_b)),
+            _ => None,
+        }
+    }
+
+    /// Checks the parameters alone (not the arm and context counts) against
+    /// the ranges of [`POLICY_TYPES`].
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let ty = self.policy_type();
+        for (p, v) in ty.params.iter().zip(self.values()) {
+            if let Some(x) = v {
+                p.check(x)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The scenarios/README.md table of policy types, one row per type: each
+/// parameter as `` `name` RANGE (DEFAULT) ``, DEFAULT being a number,
+/// `required` or `unset`.
+pub fn docs_table() -> String {
+    let mut out = String::from("| `type` | parameters: range (default) | notes |\n|---|---|---|\n");
+    for ty in &POLICY_TYPES {
+        let params: Vec<String> = ty
+            .params
+            .iter()
+            .map(|p| {
+                let default = match p.default {
+                    ParamDefault::Value(x) => show(x),
+                    ParamDefault::Required => "required".to_owned(),
+                    ParamDefault::Unset => "unset".to_owned(),
+                };
+                format!("`{}` {} ({default})", p.name, p.range.describe())
+            })
+            .collect();
+        let params = if params.is_empty() {
+            "—".to_owned()
+        } else {
+            params.join(", ")
+        };
+        let _ = writeln!(out, "| `{}` | {params} | {} |", ty.name, ty.note);
+    }
+    out
+}
