@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use umpire_loadgen::server::{self, ServeOptions};
+use umpire_serve::{self as server, ServeOptions};
 use umpire_sim::serve::ServeConfig;
 
 use crate::{EXIT_INPUT, EXIT_OK, ServeArgs, load};

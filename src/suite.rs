@@ -330,7 +330,7 @@ pub fn main(args: &SuiteArgs) -> anyhow::Result<u8> {
         // generator fell behind: the run then says nothing either way.
         let only_inconclusive = regressions.is_empty()
             && failed.iter().all(|r| {
-                matches!(r, AnyResult::Load(l) if l.verdict == umpire_loadgen::load::result::Verdict::Inconclusive)
+                matches!(r, AnyResult::Load(l) if l.verdict == umpire_sim::load::result::Verdict::Inconclusive)
             });
         Ok(if only_inconclusive {
             EXIT_INCONCLUSIVE

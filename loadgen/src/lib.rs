@@ -1,11 +1,9 @@
-//! The goose load generator: drives the reference server (started in
+//! umpire-loadgen: the goose load generator. It drives the reference server (started in
 //! process on 127.0.0.1:0) or an external service with a paced request mix,
 //! measures latency from each request's intended send time, checks the
 //! served answers, and judges the run against the scenario's SLOs.
 
-pub mod attack;
-pub mod recorder;
-pub mod result;
+pub mod transaction;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,14 +11,14 @@ use std::time::Duration;
 
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::{GooseAttack, Scenario};
+use umpire_serve::{self as server, ServeOptions, ServerError};
 use umpire_sim::assignment::HashAssigner;
 use umpire_sim::load::LoadScenario;
+use umpire_sim::load::recorder::Recorder;
+use umpire_sim::load::result::{self, LoadResult, Measured};
 use umpire_sim::serve::ServeConfig;
 
-use crate::server::{self, ServeOptions, ServerError};
-use attack::{BanditTarget, ExperimentTarget, Shared};
-use recorder::Recorder;
-use result::{LoadResult, Measured};
+use transaction::{BanditTarget, ExperimentTarget, Shared};
 
 /// How long after the end of its sending window (ramp-up plus duration) a
 /// run may still wait for answers. No request is sent after the window,
@@ -201,22 +199,15 @@ async fn check_reachable(host: &str) -> Result<(), LoadError> {
     }
 }
 
-/// Run the load test. `on_start` is told the base URL once the target is up.
-pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResult, LoadError> {
-    let s = plan.scenario.clone();
-    let Targets {
-        experiments,
-        bandits,
-        shares,
-    } = targets(&s, &plan.serve)?;
-    let best_arms: Vec<(String, Option<usize>)> = bandits
-        .iter()
-        .map(|b| (b.name.clone(), b.best_arm))
-        .collect();
-    // goose joins each request path onto the host's origin, replacing any
-    // path there, so the base path goes in front of every request path.
-    let host_parts = s.target.host_parts();
-    let (base, base_path, running) = match host_parts {
+/// The base URL requests go to, the path goose must put in front of each
+/// request path, and the in-process server when the scenario names no host.
+/// goose joins each request path onto the host's origin, replacing any path
+/// there, so the base path goes in front of every request path.
+async fn start_target(
+    plan: &LoadPlan,
+    s: &LoadScenario,
+) -> Result<(String, String, Option<server::RunningServer>), LoadError> {
+    Ok(match s.target.host_parts() {
         Some((origin, base_path)) => {
             let base = format!("{origin}{base_path}");
             check_reachable(&base).await?;
@@ -224,7 +215,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         }
         None => {
             let running = server::start(
-                in_process_config(&plan.serve, &s),
+                in_process_config(&plan.serve, s),
                 ServeOptions {
                     addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
                     state_dir: None,
@@ -238,7 +229,66 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
                 Some(running),
             )
         }
-    };
+    })
+}
+
+/// goose's settings for the run: the origin, users, hatch rate (users per
+/// second), whole-second run time, and the HTML report, with goose's own
+/// console output, telnet and metric resets off.
+fn configure(
+    mut attack: GooseAttack,
+    origin: &str,
+    users: usize,
+    hatch: f64,
+    run_time: usize,
+    report: Option<&PathBuf>,
+) -> Result<GooseAttack, LoadError> {
+    attack = *attack
+        .set_default(GooseDefault::Host, origin)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::Users, users)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::IncreaseRate, format!("{hatch}").as_str())
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::RunTime, run_time)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::NoTelnet, true)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::NoPrintMetrics, true)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::NoResetMetrics, true)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::Quiet, 1)
+        .map_err(goose_err)?;
+    if let Some(p) = report {
+        attack = *attack
+            .set_default(GooseDefault::ReportFile, p.to_string_lossy().as_ref())
+            .map_err(goose_err)?;
+    }
+    Ok(attack)
+}
+
+/// Run the load test. `on_start` is told the base URL once the target is up.
+pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResult, LoadError> {
+    let s = plan.scenario.clone();
+    let Targets {
+        experiments,
+        bandits,
+        shares,
+    } = targets(&s, &plan.serve)?;
+    let best_arms: Vec<(String, Option<usize>)> = bandits
+        .iter()
+        .map(|b| (b.name.clone(), b.best_arm))
+        .collect();
+    let host_parts = s.target.host_parts();
+    let (base, base_path, running) = start_target(&plan, &s).await?;
     on_start(&base);
     let recorder = Recorder::new(
         &experiments
@@ -264,40 +314,19 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     // duration (see `GRACE`).
     let run_time = s.traffic.duration_seconds.ceil().max(1.0) as usize;
     let origin = host_parts.map_or(base.as_str(), |(o, _)| o);
-    let mut attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
+    let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(goose_err)?
         .register_scenario(
-            Scenario::new("umpire").register_transaction(attack::transaction(shared.clone())),
+            Scenario::new("umpire").register_transaction(transaction::transaction(shared.clone())),
         );
-    attack = *attack
-        .set_default(GooseDefault::Host, origin)
-        .map_err(goose_err)?;
-    attack = *attack
-        .set_default(GooseDefault::Users, users)
-        .map_err(goose_err)?;
-    attack = *attack
-        .set_default(GooseDefault::IncreaseRate, format!("{hatch}").as_str())
-        .map_err(goose_err)?;
-    attack = *attack
-        .set_default(GooseDefault::RunTime, run_time)
-        .map_err(goose_err)?;
-    attack = *attack
-        .set_default(GooseDefault::NoTelnet, true)
-        .map_err(goose_err)?;
-    attack = *attack
-        .set_default(GooseDefault::NoPrintMetrics, true)
-        .map_err(goose_err)?;
-    attack = *attack
-        .set_default(GooseDefault::NoResetMetrics, true)
-        .map_err(goose_err)?;
-    attack = *attack
-        .set_default(GooseDefault::Quiet, 1)
-        .map_err(goose_err)?;
-    if let Some(p) = &plan.goose_report {
-        attack = *attack
-            .set_default(GooseDefault::ReportFile, p.to_string_lossy().as_ref())
-            .map_err(goose_err)?;
-    }
+    let attack = configure(
+        attack,
+        origin,
+        users,
+        hatch,
+        run_time,
+        plan.goose_report.as_ref(),
+    )?;
     // goose's own run timer starts only once every user is launched, so
     // with many users it can end well after the window. A hard stop one
     // grace after the cut-off bounds the run whatever goose does: no

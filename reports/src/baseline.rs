@@ -35,9 +35,9 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, DiscreteCDF};
-use umpire_loadgen::load::result::{EndpointResult, LoadResult, decode};
 use umpire_sim::bandit::result::{BanditResult, PolicyResult};
 use umpire_sim::experiment::Measure;
+use umpire_sim::load::result::{EndpointResult, LoadResult, decode};
 use umpire_sim::outcome::{ComparisonResult, ExperimentResult, MeanEstimate, MethodResult};
 use umpire_sim::stats::Proportion;
 

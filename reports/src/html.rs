@@ -19,9 +19,9 @@
 
 use std::fmt::Write as _;
 
-use umpire_loadgen::load::result::{BoundCheck, EndpointResult, LoadResult, Percentiles, decode};
 use umpire_sim::bandit::result::{BanditResult, PolicyResult};
 use umpire_sim::experiment::Measure;
+use umpire_sim::load::result::{BoundCheck, EndpointResult, LoadResult, Percentiles, decode};
 use umpire_sim::outcome::{ComparisonResult, ExperimentResult};
 
 use crate::svg::{Axis, Chart, Key, esc, num};

@@ -2,9 +2,9 @@
 //! load, told apart by `kind`, with a uniform view of its expectations.
 
 use serde::{Deserialize, Serialize};
-use umpire_loadgen::load::result::LoadResult;
 use umpire_sim::bandit::result::BanditResult;
 use umpire_sim::load::ExpectedVerdict;
+use umpire_sim::load::result::LoadResult;
 use umpire_sim::outcome::{ExperimentResult, RESULT_SCHEMA};
 
 /// One result of any kind.

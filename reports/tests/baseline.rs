@@ -11,13 +11,13 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 use serde::Deserialize;
 use statrs::distribution::{Binomial, DiscreteCDF};
-use umpire_loadgen::load::result::{EndpointResult, decode};
 use umpire_reports::AnyResult;
 use umpire_reports::baseline::{
     BaselineOptions, Delta, compare, latency_quantile_ci, quantile_ci_ranks, two_proportion_z_test,
     welch_z_test,
 };
 use umpire_sim::experiment::{Bound, Measure};
+use umpire_sim::load::result::{EndpointResult, decode};
 use umpire_sim::outcome::{ExpectationResult, ExperimentResult};
 use umpire_sim::stats::{Proportion, wilson};
 
@@ -449,7 +449,7 @@ fn best_arm_identification_that_falls_is_a_regression() {
 
 fn load_pair_with(
     o: &BaselineOptions,
-    edit: impl FnOnce(&mut umpire_loadgen::load::result::LoadResult),
+    edit: impl FnOnce(&mut umpire_sim::load::result::LoadResult),
 ) -> Vec<Delta> {
     let (mut c, b) = (one("run_a", "serving_slo"), one("run_a", "serving_slo"));
     match &mut c {
@@ -467,7 +467,7 @@ fn no_floor() -> BaselineOptions {
     }
 }
 
-fn load_pair(edit: impl FnOnce(&mut umpire_loadgen::load::result::LoadResult)) -> Vec<Delta> {
+fn load_pair(edit: impl FnOnce(&mut umpire_sim::load::result::LoadResult)) -> Vec<Delta> {
     load_pair_with(&no_floor(), edit)
 }
 

@@ -13,8 +13,8 @@ use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LogRecord, Master};
-use crate::server::bandit::Pending;
+use super::{LogRecord, Master, StoreError};
+use crate::runtime::Pending;
 
 pub const STATE_FORMAT: &str = "umpire.serve-state";
 pub const STATE_FORMAT_VERSION: u32 = 2;
@@ -25,13 +25,15 @@ const CRC_MEMBER: &[u8] = b",\"crc\":\"";
 const CRC_SUFFIX_LEN: usize = CRC_MEMBER.len() + 8 + 2;
 
 /// Append one record as a checksummed line, newline included.
-pub fn encode_record(rec: &LogRecord, buf: &mut Vec<u8>) -> Result<(), String> {
+pub fn encode_record(rec: &LogRecord, buf: &mut Vec<u8>) -> Result<(), StoreError> {
     let start = buf.len();
-    serde_json::to_writer(&mut *buf, rec).map_err(|e| e.to_string())?;
+    serde_json::to_writer(&mut *buf, rec)?;
     let crc = crc32fast::hash(&buf[start..]);
     // The record is a JSON object: its closing brace comes back after the checksum.
     buf.pop();
-    writeln!(buf, ",\"crc\":\"{crc:08x}\"}}").map_err(|e| e.to_string())
+    // Writing to a Vec cannot fail.
+    let _ = writeln!(buf, ",\"crc\":\"{crc:08x}\"}}");
+    Ok(())
 }
 
 /// Read one log line (without its newline). `scratch` is reused between lines.
@@ -84,12 +86,13 @@ fn snapshot_prefix() -> String {
 
 const STATE_MEMBER: &[u8] = b"\",\"state\":";
 
-pub fn encode_snapshot(state: &SnapshotState) -> Result<Vec<u8>, String> {
-    let body = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+pub fn encode_snapshot(state: &SnapshotState) -> Result<Vec<u8>, StoreError> {
+    let body = serde_json::to_vec(state)?;
     let crc = crc32fast::hash(&body);
     let mut out = Vec::with_capacity(body.len() + 96);
     out.extend_from_slice(snapshot_prefix().as_bytes());
-    write!(out, "{crc:08x}").map_err(|e| e.to_string())?;
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{crc:08x}");
     out.extend_from_slice(STATE_MEMBER);
     out.extend_from_slice(&body);
     out.extend_from_slice(b"}\n");

@@ -6,6 +6,9 @@
 //! This crate does no I/O: a load scenario names its serve config by path,
 //! and the binary reads it.
 
+pub mod recorder;
+pub mod result;
+
 use serde::{Deserialize, Serialize};
 
 use crate::serve::Stall;
