@@ -4,7 +4,7 @@
 //! in-process server, and the answer must keep the API's contract: no panic,
 //! no 5xx but the documented 503s, every error `{"error": {"code",
 //! "message"}}`. The bounded, seeded version of this runs in CI as
-//! `loadgen/tests/hardening.rs::mutated_requests_get_documented_answers`.
+//! `serve/tests/hardening.rs::mutated_requests_get_documented_answers`.
 //!
 //! `cargo +nightly fuzz run api_request`
 
