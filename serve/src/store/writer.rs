@@ -666,7 +666,18 @@ mod tests {
             },
             ack: Some(tx),
         }]));
-        assert!(matches!(rx.try_recv(), Ok(Err(_))), "the write failed");
+        match rx.try_recv() {
+            Ok(Err(e)) => {
+                // The error names the log it could not write; its text is
+                // what the 503 answer says.
+                assert!(
+                    matches!(&*e, StoreError::LogWrite { path, .. } if path.ends_with("log-0.jsonl")),
+                    "{e:?}"
+                );
+                assert!(e.to_string().starts_with("writing the log: "), "{e}");
+            }
+            other => panic!("the write failed, so its ack is an error: {other:?}"),
+        }
         assert_eq!(pending(&rt, 5), Some(PendingState::Open));
         assert_eq!(rt.rewards[1].load(Ordering::Relaxed), 0);
 
