@@ -8,8 +8,13 @@
 //! them, and a checksum tells a damaged record from one a crash cut short
 //! (which has no newline). State format 1 (no checksums) is refused, not
 //! read: its records cannot be told from damaged ones.
+//!
+//! Also how a snapshot gets onto the disk ([`write_snapshot_file`]), which
+//! both a start ([`super::recovery`]) and a rotation ([`super::writer`]) do.
 
+use std::fs::{self, File};
 use std::io::Write as _;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +102,61 @@ pub fn encode_snapshot(state: &SnapshotState) -> Result<Vec<u8>, StoreError> {
     out.extend_from_slice(&body);
     out.extend_from_slice(b"}\n");
     Ok(out)
+}
+
+/// Why a snapshot write did not end well.
+#[derive(Debug)]
+pub enum SnapshotFailure {
+    /// The snapshot was not put in place: the previous one stands.
+    NotWritten(StoreError),
+    /// The snapshot was renamed into place, so it is the one a start reads,
+    /// but the directory fsync failed ([`StoreError::DirSync`]): the rename
+    /// (and the creation of the log it names) may not survive a crash.
+    Unsynced(StoreError),
+}
+
+impl SnapshotFailure {
+    pub fn into_error(self) -> StoreError {
+        match self {
+            SnapshotFailure::NotWritten(e) | SnapshotFailure::Unsynced(e) => e,
+        }
+    }
+}
+
+/// Write a snapshot atomically: a temporary file, fsynced and renamed, then
+/// the directory fsynced. The temporary is removed on failure, so that a
+/// full disk is not made fuller by every retry. The directory is opened
+/// before the rename, so that running out of descriptors cannot fail the
+/// fsync after the snapshot is already in place; a failed directory fsync
+/// is retried once.
+pub fn write_snapshot_file(dir: &Path, state: &SnapshotState) -> Result<(), SnapshotFailure> {
+    let bytes = encode_snapshot(state).map_err(SnapshotFailure::NotWritten)?;
+    let tmp = dir.join("snapshot.json.tmp");
+    let target = dir.join("snapshot.json");
+    let put = || -> std::io::Result<File> {
+        let dir_handle = File::open(dir)?;
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &target)?;
+        Ok(dir_handle)
+    };
+    let dir_handle = put().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        SnapshotFailure::NotWritten(StoreError::Io {
+            path: target.clone(),
+            source: e,
+        })
+    })?;
+    dir_handle
+        .sync_all()
+        .or_else(|_| dir_handle.sync_all())
+        .map_err(|source| {
+            SnapshotFailure::Unsynced(StoreError::DirSync {
+                path: target.clone(),
+                source,
+            })
+        })
 }
 
 /// Why a snapshot cannot be used: the line and the problem.

@@ -32,8 +32,9 @@ use std::sync::atomic::Ordering;
 use umpire_sim::bandit::policy::PolicyState;
 use umpire_sim::serve::ServeConfig;
 
-use super::format::{SnapshotState, decode_record, decode_snapshot};
-use super::writer::{SnapshotFailure, write_snapshot_file};
+use super::format::{
+    SnapshotFailure, SnapshotState, decode_record, decode_snapshot, write_snapshot_file,
+};
 use super::{LogRecord, Master, StoreError, fresh_masters, io, log_path};
 use crate::runtime::{BanditRuntime, ID_BLOCK, Pending, PendingState};
 

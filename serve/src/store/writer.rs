@@ -11,9 +11,8 @@
 //! the in-memory state, which holds exactly what was acknowledged, lands and
 //! starts a clean log, or the server is restarted.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -21,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use umpire_sim::serve::{Fsync, ServeConfig, UpdateEvery};
 
-use super::format::{SnapshotState, encode_record, encode_snapshot};
+use super::format::{SnapshotFailure, SnapshotState, encode_record, write_snapshot_file};
 use super::recovery::{Log, Recovered};
 use super::{Ack, LogRecord, Master, Msg, StoreError, log_path};
 use crate::runtime::BanditRuntime;
@@ -50,64 +49,6 @@ fn apply_period(s: f64) -> Duration {
 /// The errors of the update thread: one failure answers every request of
 /// its batch, and a broken log keeps its cause, so they are shared.
 type Shared = Arc<StoreError>;
-
-/// Why a snapshot write did not end well.
-#[derive(Debug)]
-pub(super) enum SnapshotFailure {
-    /// The snapshot was not put in place: the previous one stands.
-    NotWritten(StoreError),
-    /// The snapshot was renamed into place, so it is the one a start reads,
-    /// but the directory fsync failed ([`StoreError::DirSync`]): the rename
-    /// (and the creation of the log it names) may not survive a crash.
-    Unsynced(StoreError),
-}
-
-impl SnapshotFailure {
-    pub(super) fn into_error(self) -> StoreError {
-        match self {
-            SnapshotFailure::NotWritten(e) | SnapshotFailure::Unsynced(e) => e,
-        }
-    }
-}
-
-/// Write a snapshot atomically: a temporary file, fsynced and renamed, then
-/// the directory fsynced. The temporary is removed on failure, so that a
-/// full disk is not made fuller by every retry. The directory is opened
-/// before the rename, so that running out of descriptors cannot fail the
-/// fsync after the snapshot is already in place; a failed directory fsync
-/// is retried once.
-pub(super) fn write_snapshot_file(
-    dir: &Path,
-    state: &SnapshotState,
-) -> Result<(), SnapshotFailure> {
-    let bytes = encode_snapshot(state).map_err(SnapshotFailure::NotWritten)?;
-    let tmp = dir.join("snapshot.json.tmp");
-    let target = dir.join("snapshot.json");
-    let put = || -> std::io::Result<File> {
-        let dir_handle = File::open(dir)?;
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, &target)?;
-        Ok(dir_handle)
-    };
-    let dir_handle = put().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        SnapshotFailure::NotWritten(StoreError::Io {
-            path: target.clone(),
-            source: e,
-        })
-    })?;
-    dir_handle
-        .sync_all()
-        .or_else(|_| dir_handle.sync_all())
-        .map_err(|source| {
-            SnapshotFailure::Unsynced(StoreError::DirSync {
-                path: target.clone(),
-                source,
-            })
-        })
-}
 
 /// The update thread.
 pub struct Writer {
@@ -510,6 +451,9 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
+    use std::path::Path;
+
     use umpire_sim::bandit::policy::PolicySpec;
     use umpire_sim::serve::{ServedBandit, ServerSettings};
 
