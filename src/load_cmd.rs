@@ -309,8 +309,8 @@ pub fn print_table(out: &mut dyn Write, r: &LoadResult, file: &Path) {
 
 #[cfg(test)]
 mod tests {
+    use umpire_sim::load::build::{Measured, build};
     use umpire_sim::load::recorder::Recorder;
-    use umpire_sim::load::result::{Measured, build};
     use umpire_sim::load::{
         Checks, Convergence, ExpectedVerdict, LoadExpect, Mix, Model, Target, Traffic,
     };

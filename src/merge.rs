@@ -246,7 +246,7 @@ fn merge_load(
     let Scenario::Load(s) = &loaded.scenario else {
         bail!("{}: is no longer a load scenario", l0.scenario_file);
     };
-    let merged = umpire_sim::load::result::merge(&loads, s).map_err(|e| anyhow::anyhow!(e))?;
+    let merged = umpire_sim::load::build::merge(&loads, s).map_err(|e| anyhow::anyhow!(e))?;
     let mut json = serde_json::to_string_pretty(&merged)?;
     json.push('\n');
     Ok(json)

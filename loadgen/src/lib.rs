@@ -14,8 +14,9 @@ use goose::prelude::{GooseAttack, Scenario};
 use umpire_serve::{self as server, ServeOptions, ServerError};
 use umpire_sim::assignment::HashAssigner;
 use umpire_sim::load::LoadScenario;
+use umpire_sim::load::build::{self, Measured};
 use umpire_sim::load::recorder::Recorder;
-use umpire_sim::load::result::{self, LoadResult, Measured};
+use umpire_sim::load::result::LoadResult;
 use umpire_sim::serve::ServeConfig;
 
 use transaction::{BanditTarget, ExperimentTarget, Shared};
@@ -354,7 +355,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     // Users stop sending at the end of the window; measure rates over it,
     // not over the grace and the shutdown that follow.
     let seconds = seconds.min(s.traffic.ramp_up_seconds + s.traffic.duration_seconds);
-    Ok(result::build(Measured {
+    Ok(build::build(Measured {
         scenario: &s,
         scenario_hash: plan.scenario_hash,
         scenario_file: plan.scenario_file,

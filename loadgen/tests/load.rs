@@ -149,7 +149,7 @@ async fn a_short_paced_run_passes_with_parity() {
     // Two workers' results merge exactly: pooling a result with itself
     // doubles every count and leaves every percentile where it was.
     let s = scenario(None, ExpectedVerdict::Pass);
-    let merged = umpire_sim::load::result::merge(&[r.clone(), r.clone()], &s).expect("merges");
+    let merged = umpire_sim::load::build::merge(&[r.clone(), r.clone()], &s).expect("merges");
     assert_eq!(merged.workers, 2);
     for (m, e) in merged.endpoints.iter().zip(&r.endpoints) {
         assert_eq!(m.count, 2 * e.count);

@@ -16,8 +16,9 @@ use tokio::net::{TcpListener, TcpStream};
 use umpire_loadgen::{CONNECTION_MARGIN, GRACE, LoadPlan, in_process_config, run};
 use umpire_sim::assignment::{Assignment, HashVersion, Method};
 use umpire_sim::bandit::policy::PolicySpec;
+use umpire_sim::load::build::{Measured, build, merge};
 use umpire_sim::load::recorder::{Kind, Recorder};
-use umpire_sim::load::result::{LoadResult, Measured, Verdict, build, merge};
+use umpire_sim::load::result::{LoadResult, Verdict};
 use umpire_sim::load::{
     Checks, Convergence, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo, Target,
     Traffic,
