@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use umpire_loadgen::load::result::{LoadResult, Verdict};
-use umpire_loadgen::load::{self, LoadError, LoadPlan};
+use umpire_loadgen::{self as load, LoadError, LoadPlan};
 use umpire_sim::load::LoadScenario;
+use umpire_sim::load::result::{LoadResult, Verdict};
 use umpire_sim::scenario::{Loaded, Scenario};
 use umpire_sim::serve::ServeConfig;
 
@@ -322,8 +322,8 @@ fn print_verdict(out: &mut dyn Write, r: &LoadResult, file: &Path) -> std::io::R
 
 #[cfg(test)]
 mod tests {
-    use umpire_loadgen::load::recorder::Recorder;
-    use umpire_loadgen::load::result::{Measured, build};
+    use umpire_sim::load::build::{Measured, build};
+    use umpire_sim::load::recorder::Recorder;
     use umpire_sim::load::{
         Checks, Convergence, ExpectedVerdict, LoadExpect, Mix, Model, Target, Traffic,
     };

@@ -214,7 +214,7 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
 /// time: their histograms add exactly.
 fn merge_load(
     shards: &[(PathBuf, AnyResult)],
-    l0: &umpire_loadgen::load::result::LoadResult,
+    l0: &umpire_sim::load::result::LoadResult,
 ) -> anyhow::Result<String> {
     let mut loads = Vec::new();
     for (f, r) in shards {
@@ -237,7 +237,7 @@ fn merge_load(
     let Scenario::Load(s) = &loaded.scenario else {
         bail!("{}: is no longer a load scenario", l0.scenario_file);
     };
-    let merged = umpire_loadgen::load::result::merge(&loads, s).map_err(|e| anyhow::anyhow!(e))?;
+    let merged = umpire_sim::load::build::merge(&loads, s).map_err(|e| anyhow::anyhow!(e))?;
     let mut json = serde_json::to_string_pretty(&merged)?;
     json.push('\n');
     Ok(json)

@@ -2,7 +2,7 @@
 //! a scenario's experiments and bandits, until SIGINT or SIGTERM.
 
 use anyhow::Context;
-use umpire_loadgen::server::{self, ServeOptions};
+use umpire_serve::{self as server, ServeOptions};
 use umpire_sim::serve::ServeConfig;
 
 use crate::cli::ServeArgs;

@@ -397,7 +397,7 @@ fn verdict(suite: &Suite, regressions: &[String], input_errors: usize) -> Result
     }
     let only_inconclusive = regressions.is_empty()
         && failed.iter().all(|r| {
-            matches!(r, AnyResult::Load(l) if l.verdict == umpire_loadgen::load::result::Verdict::Inconclusive)
+            matches!(r, AnyResult::Load(l) if l.verdict == umpire_sim::load::result::Verdict::Inconclusive)
         });
     Err(if only_inconclusive {
         CliError::Inconclusive

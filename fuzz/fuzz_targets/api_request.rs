@@ -1,10 +1,10 @@
 //! cargo-fuzz target for the serving API's request decoders: arbitrary bytes
-//! become one request (`umpire_loadgen::server::probe::request_from_bytes`:
+//! become one request (`umpire_serve::probe::request_from_bytes`:
 //! method byte, target line, header lines, body), sent to the router of an
 //! in-process server, and the answer must keep the API's contract: no panic,
 //! no 5xx but the documented 503s, every error `{"error": {"code",
 //! "message"}}`. The bounded, seeded version of this runs in CI as
-//! `loadgen/tests/hardening.rs::mutated_requests_get_documented_answers`.
+//! `serve/tests/hardening.rs::mutated_requests_get_documented_answers`.
 //!
 //! `cargo +nightly fuzz run api_request`
 
@@ -13,7 +13,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use umpire_loadgen::server::probe::Harness;
+use umpire_serve::probe::Harness;
 
 fn harness() -> &'static Harness {
     static H: OnceLock<Harness> = OnceLock::new();

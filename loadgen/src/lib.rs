@@ -1,6 +1,371 @@
-//! umpire-loadgen: the reference serving API for assignments and bandit
-//! decisions ([`server`]), which runs umpire-sim's assignment and policy code
-//! unchanged, and the goose load generator that drives it ([`load`]).
+//! umpire-loadgen: the goose load generator. It drives the reference server (started in
+//! process on 127.0.0.1:0) or an external service with a paced request mix,
+//! measures latency from each request's intended send time, checks the
+//! served answers, and judges the run against the scenario's SLOs.
 
-pub mod load;
-pub mod server;
+pub mod transaction;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
+use goose::prelude::{GooseAttack, Scenario};
+use umpire_serve::{self as server, ServeOptions, ServerError};
+use umpire_sim::assignment::HashAssigner;
+use umpire_sim::load::LoadScenario;
+use umpire_sim::load::build::{self, Measured};
+use umpire_sim::load::recorder::Recorder;
+use umpire_sim::load::result::LoadResult;
+use umpire_sim::serve::ServeConfig;
+
+use transaction::{BanditTarget, ExperimentTarget, Shared};
+
+/// How long after the end of its sending window (ramp-up plus duration) a
+/// run may still wait for answers. No request is sent after the window,
+/// each request's timeout is capped at what is left of window plus grace,
+/// and a request still unanswered then counts as an error (a timeout). So a
+/// run ends within the grace of its duration whatever the rate or the
+/// target does. The grace also covers goose's whole-second run time.
+pub const GRACE: Duration = Duration::from_secs(2);
+
+/// A load test ready to run: the scenario, the serve config it names (read
+/// by the caller), and where to write goose's HTML report.
+pub struct LoadPlan {
+    pub scenario: LoadScenario,
+    pub scenario_hash: String,
+    /// The scenario file as given, recorded for `umpire merge`.
+    pub scenario_file: String,
+    pub serve: ServeConfig,
+    pub token: Option<String>,
+    pub goose_report: Option<PathBuf>,
+    pub reproduce: String,
+    pub git_commit: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The scenario does not fit its serve config.
+    #[error("{0}")]
+    BadInput(String),
+    #[error("cannot reach {host}: {message}")]
+    Unreachable { host: String, message: String },
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("goose: {0}")]
+    Goose(String),
+}
+
+fn goose_err(e: impl std::fmt::Display) -> LoadError {
+    LoadError::Goose(e.to_string())
+}
+
+fn pick<'a, T>(
+    all: &'a [T],
+    names: &[String],
+    name_of: impl Fn(&T) -> &str,
+    what: &str,
+) -> Result<Vec<&'a T>, LoadError> {
+    if names.is_empty() {
+        return Ok(all.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter().find(|x| name_of(x) == n).ok_or_else(|| {
+                LoadError::BadInput(format!(
+                    "mix.{what}s names `{n}`, which the serve config does not serve (it has: {})",
+                    all.iter().map(&name_of).collect::<Vec<_>>().join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// What the generator drives: experiments, bandits, and each experiment's
+/// expected share per variant (for the SRM test).
+struct Targets {
+    experiments: Vec<ExperimentTarget>,
+    bandits: Vec<BanditTarget>,
+    shares: Vec<(String, Vec<f64>)>,
+}
+
+/// Check the scenario against its serve config and build the targets.
+fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> {
+    let exps = pick(
+        &serve.experiments,
+        &s.mix.experiments,
+        |e| &e.name,
+        "experiment",
+    )?;
+    let bandits = pick(&serve.bandits, &s.mix.bandits, |b| &b.name, "bandit")?;
+    if s.mix.assign > 0 && exps.is_empty() {
+        return Err(LoadError::BadInput(
+            "mix.assign > 0 but the serve config has no experiments".into(),
+        ));
+    }
+    if (s.mix.decide > 0 || s.mix.reward > 0) && bandits.is_empty() {
+        return Err(LoadError::BadInput(
+            "mix.decide or mix.reward > 0 but the serve config has no bandits".into(),
+        ));
+    }
+    for c in &s.checks.convergence {
+        let Some(b) = bandits.iter().find(|b| b.name == c.bandit) else {
+            return Err(LoadError::BadInput(format!(
+                "checks.convergence names bandit `{}`, which this load test does not drive",
+                c.bandit
+            )));
+        };
+        if b.means.is_none() {
+            return Err(LoadError::BadInput(format!(
+                "checks.convergence.{}: the serve config gives no `means` for this bandit, so its best arm is unknown",
+                c.bandit
+            )));
+        }
+    }
+    // Experiments that get no assignments have nothing to check: a
+    // decide-only mix must not fail an SRM test for want of data.
+    let exps = if s.mix.assign == 0 { Vec::new() } else { exps };
+    let shares = exps
+        .iter()
+        .map(|e| (e.name.clone(), e.assignment.expected_shares()))
+        .collect();
+    let experiments = exps
+        .iter()
+        .map(|e| ExperimentTarget {
+            name: e.name.clone(),
+            variants: e.assignment.variants.clone(),
+            assigner: HashAssigner::new(&e.assignment, ""),
+        })
+        .collect();
+    let bandits = bandits
+        .iter()
+        .map(|b| BanditTarget {
+            name: b.name.clone(),
+            means: b.means.clone().unwrap_or_else(|| vec![0.5; b.arms.len()]),
+            best_arm: b.means.as_ref().and_then(|m| {
+                m.iter()
+                    .enumerate()
+                    .max_by(|x, y| x.1.total_cmp(y.1))
+                    .map(|(i, _)| i)
+            }),
+            context: b.contexts.first().cloned(),
+        })
+        .collect();
+    Ok(Targets {
+        experiments,
+        bandits,
+        shares,
+    })
+}
+
+/// Connections the in-process server serves beyond one per user: the
+/// reachability check, and a user's client reconnecting after its
+/// keep-alive connection was closed.
+pub const CONNECTION_MARGIN: usize = 64;
+
+/// The serve config the in-process server runs with: the scenario's stall,
+/// and room for a connection per user. goose gives each user its own client
+/// and keep-alive connection, so a server that serves fewer connections
+/// than there are users (the default `max_connections` is 512, a load test
+/// may have 10,000 users) leaves the rest in the listen backlog until their
+/// requests time out. A larger configured cap is kept.
+pub fn in_process_config(serve: &ServeConfig, s: &LoadScenario) -> ServeConfig {
+    let mut cfg = serve.clone();
+    if let Some(stall) = s.target.stall {
+        cfg.server.stall = Some(stall);
+    }
+    let users = usize::try_from(s.traffic.users).unwrap_or(usize::MAX);
+    cfg.server.max_connections = cfg
+        .server
+        .max_connections
+        .max(users.saturating_add(CONNECTION_MARGIN));
+    cfg
+}
+
+async fn check_reachable(host: &str) -> Result<(), LoadError> {
+    let unreachable = |message: String| LoadError::Unreachable {
+        host: host.to_owned(),
+        message,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| unreachable(e.to_string()))?;
+    let url = format!("{}/healthz", host.trim_end_matches('/'));
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(unreachable(format!("GET {url} answered {}", r.status()))),
+        Err(e) => Err(unreachable(e.to_string())),
+    }
+}
+
+/// The base URL requests go to, the path goose must put in front of each
+/// request path, and the in-process server when the scenario names no host.
+/// goose joins each request path onto the host's origin, replacing any path
+/// there, so the base path goes in front of every request path.
+async fn start_target(
+    plan: &LoadPlan,
+    s: &LoadScenario,
+) -> Result<(String, String, Option<server::RunningServer>), LoadError> {
+    Ok(match s.target.host_parts() {
+        Some((origin, base_path)) => {
+            let base = format!("{origin}{base_path}");
+            check_reachable(&base).await?;
+            (base, base_path.to_owned(), None)
+        }
+        None => {
+            let running = server::start(
+                in_process_config(&plan.serve, s),
+                ServeOptions {
+                    addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                    state_dir: None,
+                    token: plan.token.clone(),
+                },
+            )
+            .await?;
+            (
+                format!("http://{}", running.addr),
+                String::new(),
+                Some(running),
+            )
+        }
+    })
+}
+
+/// goose's settings for the run: the origin, users, hatch rate (users per
+/// second), whole-second run time, and the HTML report, with goose's own
+/// console output, telnet and metric resets off.
+fn configure(
+    mut attack: GooseAttack,
+    origin: &str,
+    users: usize,
+    hatch: f64,
+    run_time: usize,
+    report: Option<&PathBuf>,
+) -> Result<GooseAttack, LoadError> {
+    attack = *attack
+        .set_default(GooseDefault::Host, origin)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::Users, users)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::IncreaseRate, format!("{hatch}").as_str())
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::RunTime, run_time)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::NoTelnet, true)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::NoPrintMetrics, true)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::NoResetMetrics, true)
+        .map_err(goose_err)?;
+    attack = *attack
+        .set_default(GooseDefault::Quiet, 1)
+        .map_err(goose_err)?;
+    if let Some(p) = report {
+        attack = *attack
+            .set_default(GooseDefault::ReportFile, p.to_string_lossy().as_ref())
+            .map_err(goose_err)?;
+    }
+    Ok(attack)
+}
+
+/// Run the load test. `on_start` is told the base URL once the target is up.
+pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResult, LoadError> {
+    let s = plan.scenario.clone();
+    let Targets {
+        experiments,
+        bandits,
+        shares,
+    } = targets(&s, &plan.serve)?;
+    let best_arms: Vec<(String, Option<usize>)> = bandits
+        .iter()
+        .map(|b| (b.name.clone(), b.best_arm))
+        .collect();
+    let host_parts = s.target.host_parts();
+    let (base, base_path, running) = start_target(&plan, &s).await?;
+    on_start(&base);
+    let recorder = Recorder::new(
+        &experiments
+            .iter()
+            .map(|e| e.variants.len())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(goose_err)?;
+    let shared = Arc::new(Shared::new(
+        s.clone(),
+        experiments,
+        bandits,
+        plan.token.clone(),
+        base_path,
+        recorder,
+    ));
+    let users = s.traffic.users as usize;
+    // Users per second. A ramp-up under a millisecond starts all users at
+    // once, and validation caps the ramp-up well inside goose's slowest
+    // rate (one user a day).
+    let hatch = users as f64 / s.traffic.ramp_up_seconds.max(1e-3);
+    // goose counts whole seconds; the users stop sending at the exact
+    // duration (see `GRACE`).
+    let run_time = s.traffic.duration_seconds.ceil().max(1.0) as usize;
+    let origin = host_parts.map_or(base.as_str(), |(o, _)| o);
+    let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
+        .map_err(goose_err)?
+        .register_scenario(
+            Scenario::new("umpire").register_transaction(transaction::transaction(shared.clone())),
+        );
+    let attack = configure(
+        attack,
+        origin,
+        users,
+        hatch,
+        run_time,
+        plan.goose_report.as_ref(),
+    )?;
+    // goose's own run timer starts only once every user is launched, so
+    // with many users it can end well after the window. A hard stop one
+    // grace after the cut-off bounds the run whatever goose does: no
+    // request is sent or awaited by then, and only goose's own report
+    // (not written when stopped) is lost.
+    let hard_stop = shared.cut_off + GRACE;
+    let executed = tokio::select! {
+        r = attack.execute() => r.map(|_| ()),
+        () = tokio::time::sleep_until(hard_stop.into()) => Ok(()),
+    };
+    let seconds = shared.start.elapsed().as_secs_f64();
+    if let Some(r) = running {
+        r.shutdown().await?;
+    }
+    executed.map_err(goose_err)?;
+    let target = if s.target.host.is_some() {
+        base
+    } else {
+        format!("in-process reference server ({base})")
+    };
+    let rec = shared
+        .recorder
+        .lock()
+        .map_err(|_| LoadError::Goose("a recorder lock was poisoned".into()))?;
+    // Users stop sending at the end of the window; measure rates over it,
+    // not over the grace and the shutdown that follow.
+    let seconds = seconds.min(s.traffic.ramp_up_seconds + s.traffic.duration_seconds);
+    Ok(build::build(Measured {
+        scenario: &s,
+        scenario_hash: plan.scenario_hash,
+        scenario_file: plan.scenario_file,
+        target,
+        recorder: &rec,
+        seconds,
+        experiments: shares,
+        bandits: best_arms,
+        reproduce: plan.reproduce,
+        git_commit: plan.git_commit,
+        goose_report: plan.goose_report.as_ref().map(|p| p.display().to_string()),
+    }))
+}

@@ -6,10 +6,10 @@
 //! The two tests run one after the other (a shared lock): each measures
 //! latency, and on a 2-core machine they would otherwise load each other.
 
-use umpire_loadgen::load::result::Verdict;
-use umpire_loadgen::load::{LoadPlan, run};
+use umpire_loadgen::{LoadPlan, run};
 use umpire_sim::assignment::{Assignment, HashVersion, Method};
 use umpire_sim::bandit::policy::PolicySpec;
+use umpire_sim::load::result::Verdict;
 use umpire_sim::load::{
     Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
     Target, Traffic,
@@ -144,12 +144,12 @@ async fn a_short_paced_run_passes_with_parity() {
     assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.messages);
     assert!(r.passed);
     // Exported histograms decode to the counts they summarise.
-    let h = umpire_loadgen::load::result::decode(&overall.corrected_histogram).expect("decodes");
+    let h = umpire_sim::load::result::decode(&overall.corrected_histogram).expect("decodes");
     assert_eq!(h.len(), overall.count);
     // Two workers' results merge exactly: pooling a result with itself
     // doubles every count and leaves every percentile where it was.
     let s = scenario(None, ExpectedVerdict::Pass);
-    let merged = umpire_loadgen::load::result::merge(&[r.clone(), r.clone()], &s).expect("merges");
+    let merged = umpire_sim::load::build::merge(&[r.clone(), r.clone()], &s).expect("merges");
     assert_eq!(merged.workers, 2);
     for (m, e) in merged.endpoints.iter().zip(&r.endpoints) {
         assert_eq!(m.count, 2 * e.count);

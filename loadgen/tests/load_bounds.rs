@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use umpire_loadgen::load::recorder::{Kind, Recorder};
-use umpire_loadgen::load::result::{LoadResult, Measured, Verdict, build, merge};
-use umpire_loadgen::load::{CONNECTION_MARGIN, GRACE, LoadPlan, in_process_config, run};
+use umpire_loadgen::{CONNECTION_MARGIN, GRACE, LoadPlan, in_process_config, run};
 use umpire_sim::assignment::{Assignment, HashVersion, Method};
 use umpire_sim::bandit::policy::PolicySpec;
+use umpire_sim::load::build::{Measured, build, merge};
+use umpire_sim::load::recorder::{Kind, Recorder};
+use umpire_sim::load::result::{LoadResult, Verdict};
 use umpire_sim::load::{
     Checks, Convergence, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo, Target,
     Traffic,

@@ -35,10 +35,10 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, DiscreteCDF};
-use umpire_loadgen::load::result::{EndpointResult, LoadResult, decode};
 use umpire_sim::bandit::result::{BanditResult, PolicyResult};
 use umpire_sim::experiment::Measure;
 use umpire_sim::experiment::result::{ComparisonResult, ExperimentResult, MethodResult};
+use umpire_sim::load::result::{EndpointResult, LoadResult, decode};
 use umpire_sim::result::MeanEstimate;
 use umpire_sim::stats::Proportion;
 

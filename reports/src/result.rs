@@ -2,10 +2,10 @@
 //! load, told apart by `kind`, with a uniform view of its expectations.
 
 use serde::{Deserialize, Serialize};
-use umpire_loadgen::load::result::LoadResult;
 use umpire_sim::bandit::result::BanditResult;
 use umpire_sim::experiment::result::ExperimentResult;
 use umpire_sim::load::ExpectedVerdict;
+use umpire_sim::load::result::LoadResult;
 use umpire_sim::result::RESULT_SCHEMA;
 
 /// One result of any kind.

@@ -11,7 +11,6 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 use serde::Deserialize;
 use statrs::distribution::{Binomial, DiscreteCDF};
-use umpire_loadgen::load::result::{EndpointResult, decode};
 use umpire_reports::AnyResult;
 use umpire_reports::baseline::{
     BaselineOptions, Delta, compare, latency_quantile_ci, quantile_ci_ranks, two_proportion_z_test,
@@ -19,6 +18,7 @@ use umpire_reports::baseline::{
 };
 use umpire_sim::experiment::Measure;
 use umpire_sim::experiment::result::{ExpectationResult, ExperimentResult};
+use umpire_sim::load::result::{EndpointResult, decode};
 use umpire_sim::result::Bound;
 use umpire_sim::stats::{Proportion, wilson};
 
@@ -450,7 +450,7 @@ fn best_arm_identification_that_falls_is_a_regression() {
 
 fn load_pair_with(
     o: &BaselineOptions,
-    edit: impl FnOnce(&mut umpire_loadgen::load::result::LoadResult),
+    edit: impl FnOnce(&mut umpire_sim::load::result::LoadResult),
 ) -> Vec<Delta> {
     let (mut c, b) = (one("run_a", "serving_slo"), one("run_a", "serving_slo"));
     match &mut c {
@@ -468,7 +468,7 @@ fn no_floor() -> BaselineOptions {
     }
 }
 
-fn load_pair(edit: impl FnOnce(&mut umpire_loadgen::load::result::LoadResult)) -> Vec<Delta> {
+fn load_pair(edit: impl FnOnce(&mut umpire_sim::load::result::LoadResult)) -> Vec<Delta> {
     load_pair_with(&no_floor(), edit)
 }
 

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use umpire_loadgen::load::result::{BoundCheck, EndpointResult, LoadResult, Percentiles, decode};
+use umpire_sim::load::result::{BoundCheck, EndpointResult, LoadResult, Percentiles, decode};
 
 use super::page::{charts_block, done};
 use crate::svg::{Axis, Chart, Key, esc, num};

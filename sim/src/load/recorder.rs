@@ -1,14 +1,16 @@
 //! What the generator measures while it runs: latency histograms per
 //! endpoint (raw, from the actual send, and corrected, from the intended
 //! send), its own schedule lag, requests per second, and the served answers
-//! the correctness checks need.
+//! the correctness checks need. umpire-loadgen fills it in; it lives here,
+//! beside [`super::result`], which turns it into a result, so that the result
+//! and its readers need no HTTP stack.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use hdrhistogram::{CreationError, Histogram};
 
-/// Request kinds, in the order of [`umpire_sim::load::Endpoint`] after Overall.
+/// Request kinds, in the order of [`crate::load::Endpoint`] after Overall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Assign = 0,

@@ -14,6 +14,8 @@
 //! which must outlive a one-second TTL; waits on the file system are bounded
 //! polls.
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,16 +26,15 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use umpire_loadgen::server::assign::{Assignment as Served, BatchResponse};
-use umpire_loadgen::server::bandit::{BanditSummary, DecideResponse, RewardResponse};
-use umpire_loadgen::server::store::StoreError;
-use umpire_loadgen::server::{RunningServer, ServeOptions, ServerError, start};
+use umpire_serve::assign::{Assignment as Served, BatchResponse};
+use umpire_serve::bandit::{BanditSummary, DecideResponse, RewardResponse};
+use umpire_serve::store::StoreError;
+use umpire_serve::{ServeOptions, ServerError, start};
 use umpire_sim::assignment::{Assignment, EXCLUDED, HashAssigner, HashVersion, Method, Namespace};
 use umpire_sim::bandit::policy::PolicySpec;
 use umpire_sim::serve::{ServeConfig, ServedBandit, ServedExperiment, ServerSettings, UpdateEvery};
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
-type R<T = ()> = Result<T, Error>;
+use common::{R, serve};
 
 // ---------------------------------------------------------------------------
 // Configs
@@ -122,22 +123,6 @@ fn config(seed: u64) -> ServeConfig {
 // ---------------------------------------------------------------------------
 // Harness
 
-async fn serve(
-    config: ServeConfig,
-    state_dir: Option<&Path>,
-    token: Option<&str>,
-) -> R<RunningServer> {
-    Ok(start(
-        config,
-        ServeOptions {
-            addr: "127.0.0.1:0".parse()?,
-            state_dir: state_dir.map(Path::to_owned),
-            token: token.map(str::to_owned),
-        },
-    )
-    .await?)
-}
-
 /// A scratch directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -148,7 +133,7 @@ impl TempDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let dir = std::env::temp_dir().join(format!(
-            "umpire-loadgen-{name}-{}-{nanos}-{}",
+            "umpire-serve-{name}-{}-{nanos}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ));
@@ -210,16 +195,23 @@ impl Api {
         Ok(req.send().await?)
     }
 
-    /// A body sent as given, with the given content type (none when None).
-    async fn post_raw(
+    /// Any method, with a body from a table of cases.
+    async fn request(
         &self,
+        method: reqwest::Method,
         path: &str,
-        body: &str,
-        content_type: Option<&str>,
+        body: &Body,
     ) -> R<reqwest::Response> {
-        let mut req = self.http.post(self.url(path)).body(body.to_owned());
-        if let Some(ct) = content_type {
-            req = req.header(CONTENT_TYPE, ct);
+        let mut req = self.http.request(method, self.url(path));
+        match body {
+            Body::None => {}
+            Body::Json(v) => req = req.json(v),
+            Body::Raw(text, content_type) => {
+                req = req.body(text.clone());
+                if let Some(ct) = content_type {
+                    req = req.header(CONTENT_TYPE, *ct);
+                }
+            }
         }
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
@@ -271,6 +263,15 @@ async fn ok_json<T: DeserializeOwned>(resp: reqwest::Response) -> R<T> {
 /// Check an error response: its status, a JSON content type, and a body of
 /// exactly `{"error": {"code": code, "message": non-empty}}`.
 async fn expect_error(resp: reqwest::Response, status: u16, code: &str) -> R<()> {
+    if let Err(e) = check_error(resp, status, code).await {
+        panic!("{e}");
+    }
+    Ok(())
+}
+
+/// [`expect_error`]'s checks; what differs, or why the response could not
+/// be read.
+async fn check_error(resp: reqwest::Response, status: u16, code: &str) -> Result<(), String> {
     let got = resp.status();
     let what = format!("{} {}", resp.url().path(), resp.url().query().unwrap_or(""));
     let content_type = resp
@@ -279,26 +280,31 @@ async fn expect_error(resp: reqwest::Response, status: u16, code: &str) -> R<()>
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let text = resp.text().await?;
-    assert_eq!(got.as_u16(), status, "{what}: status; body {text}");
-    assert!(
-        content_type.starts_with("application/json"),
-        "{what}: content type {content_type:?}, body {text}"
-    );
+    let text = resp.text().await.map_err(|e| format!("{what}: {e}"))?;
+    if got.as_u16() != status {
+        return Err(format!(
+            "{what}: status {got}, expected {status}; body {text}"
+        ));
+    }
+    if !content_type.starts_with("application/json") {
+        return Err(format!(
+            "{what}: content type {content_type:?}, body {text}"
+        ));
+    }
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("{what}: {e}: {text}"))?;
-    let outer = v.as_object().ok_or("body is not an object")?;
-    assert_eq!(outer.len(), 1, "{what}: {text}");
-    let inner = v["error"]
-        .as_object()
-        .ok_or_else(|| format!("{what}: no error object: {text}"))?;
-    assert_eq!(inner.len(), 2, "{what}: {text}");
-    assert_eq!(
-        inner.get("code").and_then(Value::as_str),
-        Some(code),
-        "{what}: {text}"
-    );
-    let message = inner.get("message").and_then(Value::as_str).unwrap_or("");
-    assert!(!message.is_empty(), "{what}: empty message: {text}");
+    let shape = v.as_object().map(serde_json::Map::len) == Some(1)
+        && v["error"].as_object().map(serde_json::Map::len) == Some(2);
+    if !shape {
+        return Err(format!(
+            "{what}: not {{\"error\": {{code, message}}}}: {text}"
+        ));
+    }
+    if v["error"]["code"].as_str() != Some(code) {
+        return Err(format!("{what}: code is not {code:?}: {text}"));
+    }
+    if v["error"]["message"].as_str().is_none_or(str::is_empty) {
+        return Err(format!("{what}: empty message: {text}"));
+    }
     Ok(())
 }
 
@@ -445,82 +451,175 @@ async fn assignments_equal_the_simulators() -> R {
 // ---------------------------------------------------------------------------
 // 2. Bad inputs
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_inputs_get_their_status_and_code() -> R {
-    let mut cfg = config(2);
-    cfg.server.max_body_bytes = 1024;
-    cfg.server.max_batch = 10;
-    let server = serve(cfg, None, None).await?;
-    let api = Api::new(server.addr)?;
-    const JSON: Option<&str> = Some("application/json");
+/// A request body in a table of cases.
+enum Body {
+    None,
+    Json(Value),
+    /// Sent as given, with the given content type (none when None).
+    Raw(String, Option<&'static str>),
+}
 
-    // Names.
-    expect_error(api.assign("nope", "u1").await?, 404, "unknown_experiment").await?;
-    expect_error(
-        api.post("/v1/decide/nope", &json!({"unit": "u1"})).await?,
-        404,
-        "unknown_bandit",
-    )
-    .await?;
-    expect_error(
-        api.reward_raw("nope", "0", 1.0).await?,
-        404,
-        "unknown_bandit",
-    )
-    .await?;
-    expect_error(api.get("/v1/bandits/nope").await?, 404, "unknown_bandit").await?;
-    expect_error(
-        api.post(
-            "/v1/assign",
-            &json!({"units": ["u1"], "experiments": ["ab", "nope"]}),
-        )
-        .await?,
-        404,
-        "unknown_experiment",
-    )
-    .await?;
+/// One bad request and the error it must get.
+struct Case {
+    name: String,
+    method: reqwest::Method,
+    /// Path and query, as sent (non-ASCII is percent-encoded on the way).
+    path: String,
+    body: Body,
+    status: u16,
+    code: &'static str,
+}
 
-    // Unit ids: missing, empty, too long (the limit itself is fine).
-    expect_error(api.get("/v1/assign/ab").await?, 400, "missing_unit").await?;
-    expect_error(api.get("/v1/assign/ab?other=1").await?, 400, "missing_unit").await?;
-    expect_error(api.get("/v1/assign/ab?unit=").await?, 422, "invalid_unit").await?;
+fn case(name: &str, method: &str, path: &str, body: Body, status: u16, code: &'static str) -> Case {
+    Case {
+        name: name.to_owned(),
+        method: method.parse().unwrap_or(reqwest::Method::GET),
+        path: path.to_owned(),
+        body,
+        status,
+        code,
+    }
+}
+
+const JSON: Option<&str> = Some("application/json");
+const REWARD_PATH: &str = "/v1/reward/thompson";
+
+fn reward_body(id: &str, r: f64) -> Body {
+    Body::Json(json!({ "decision_id": id, "reward": r }))
+}
+
+fn units(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("user-{i}")).collect()
+}
+
+/// The bad requests, with `id` a live decision of `thompson` and `greedy_id`
+/// one of `greedy`. None of them may change state.
+fn bad_requests(id: &str, greedy_id: &str) -> Vec<Case> {
+    let mut cases = name_and_unit_cases();
+    cases.extend(body_cases(id));
+    cases.extend(limit_cases(id, greedy_id));
+    cases.extend(route_cases());
+    cases
+}
+
+/// Unknown names, and unit ids that are missing, empty or too long.
+fn name_and_unit_cases() -> Vec<Case> {
     let long = "x".repeat(257);
-    expect_error(api.assign("ab", &long).await?, 422, "invalid_unit").await?;
-    ok_json::<Served>(api.assign("ab", &"x".repeat(256)).await?).await?;
-    // 256 bytes of two-byte characters are 128 characters: the limit is in bytes.
-    expect_error(
-        api.assign("ab", &"é".repeat(129)).await?,
-        422,
-        "invalid_unit",
-    )
-    .await?;
-    ok_json::<Served>(api.assign("ab", &"é".repeat(128)).await?).await?;
-    expect_error(
-        api.post("/v1/decide/thompson", &json!({"unit": long}))
-            .await?,
-        422,
-        "invalid_unit",
-    )
-    .await?;
-    expect_error(
-        api.post("/v1/decide/thompson", &json!({"unit": ""}))
-            .await?,
-        422,
-        "invalid_unit",
-    )
-    .await?;
-    expect_error(
-        api.post("/v1/assign", &json!({"units": ["u1", ""]}))
-            .await?,
-        422,
-        "invalid_unit",
-    )
-    .await?;
+    vec![
+        // Names.
+        case(
+            "unknown experiment",
+            "GET",
+            "/v1/assign/nope?unit=u1",
+            Body::None,
+            404,
+            "unknown_experiment",
+        ),
+        case(
+            "decide, unknown bandit",
+            "POST",
+            "/v1/decide/nope",
+            Body::Json(json!({"unit": "u1"})),
+            404,
+            "unknown_bandit",
+        ),
+        case(
+            "reward, unknown bandit",
+            "POST",
+            "/v1/reward/nope",
+            reward_body("0", 1.0),
+            404,
+            "unknown_bandit",
+        ),
+        case(
+            "summary, unknown bandit",
+            "GET",
+            "/v1/bandits/nope",
+            Body::None,
+            404,
+            "unknown_bandit",
+        ),
+        case(
+            "batch, unknown experiment",
+            "POST",
+            "/v1/assign",
+            Body::Json(json!({"units": ["u1"], "experiments": ["ab", "nope"]})),
+            404,
+            "unknown_experiment",
+        ),
+        // Unit ids: missing, empty, too long (the limit itself is fine).
+        case(
+            "no unit",
+            "GET",
+            "/v1/assign/ab",
+            Body::None,
+            400,
+            "missing_unit",
+        ),
+        case(
+            "other query",
+            "GET",
+            "/v1/assign/ab?other=1",
+            Body::None,
+            400,
+            "missing_unit",
+        ),
+        case(
+            "empty unit",
+            "GET",
+            "/v1/assign/ab?unit=",
+            Body::None,
+            422,
+            "invalid_unit",
+        ),
+        case(
+            "257-byte unit",
+            "GET",
+            &format!("/v1/assign/ab?unit={long}"),
+            Body::None,
+            422,
+            "invalid_unit",
+        ),
+        // 256 bytes of two-byte characters are 128 characters: the limit is in bytes.
+        case(
+            "129 two-byte characters",
+            "GET",
+            &format!("/v1/assign/ab?unit={}", "é".repeat(129)),
+            Body::None,
+            422,
+            "invalid_unit",
+        ),
+        case(
+            "decide, long unit",
+            "POST",
+            "/v1/decide/thompson",
+            Body::Json(json!({"unit": long})),
+            422,
+            "invalid_unit",
+        ),
+        case(
+            "decide, empty unit",
+            "POST",
+            "/v1/decide/thompson",
+            Body::Json(json!({"unit": ""})),
+            422,
+            "invalid_unit",
+        ),
+        case(
+            "batch, empty unit",
+            "POST",
+            "/v1/assign",
+            Body::Json(json!({"units": ["u1", ""]})),
+            422,
+            "invalid_unit",
+        ),
+    ]
+}
 
+/// Bodies that are not JSON, not finite, or of the wrong shape.
+fn body_cases(id: &str) -> Vec<Case> {
+    let mut cases = Vec::new();
     // Bodies: malformed, non-finite numbers (JSON cannot spell them), wrong shapes.
-    let d = api.decide("thompson", "u1").await?;
-    let reward_path = "/v1/reward/thompson";
-    let id = &d.decision_id;
     for body in [
         "{\"decision_id\": \"0\", \"reward\": ".to_owned(),
         "not json".to_owned(),
@@ -529,12 +628,15 @@ async fn bad_inputs_get_their_status_and_code() -> R {
         format!("{{\"decision_id\": \"{id}\", \"reward\": 1e999}}"),
         format!("{{\"decision_id\": \"{id}\", \"reward\": -1e999}}"),
     ] {
-        expect_error(
-            api.post_raw(reward_path, &body, JSON).await?,
+        let name = format!("reward body {body}");
+        cases.push(case(
+            &name,
+            "POST",
+            REWARD_PATH,
+            Body::Raw(body, JSON),
             400,
             "malformed_json",
-        )
-        .await?;
+        ));
     }
     for body in [
         json!({"decision_id": id}),
@@ -543,175 +645,290 @@ async fn bad_inputs_get_their_status_and_code() -> R {
         json!({"decision_id": id, "reward": 1.0, "extra": true}),
         json!("reward"),
     ] {
-        expect_error(api.post(reward_path, &body).await?, 422, "invalid_body").await?;
+        let name = format!("reward body {body}");
+        cases.push(case(
+            &name,
+            "POST",
+            REWARD_PATH,
+            Body::Json(body),
+            422,
+            "invalid_body",
+        ));
     }
     for body in [
         json!({"unit": 5}),
         json!({}),
         json!({"unit": "u", "contxt": "x"}),
     ] {
-        expect_error(
-            api.post("/v1/decide/thompson", &body).await?,
+        let name = format!("decide body {body}");
+        cases.push(case(
+            &name,
+            "POST",
+            "/v1/decide/thompson",
+            Body::Json(body),
             422,
             "invalid_body",
-        )
-        .await?;
+        ));
     }
-    expect_error(
-        api.post("/v1/assign", &json!({"units": []})).await?,
-        422,
-        "invalid_body",
-    )
-    .await?;
-    expect_error(
-        api.post("/v1/assign", &json!({"unit": "u"})).await?,
-        422,
-        "invalid_body",
-    )
-    .await?;
+    for body in [json!({"units": []}), json!({"unit": "u"})] {
+        let name = format!("batch body {body}");
+        cases.push(case(
+            &name,
+            "POST",
+            "/v1/assign",
+            Body::Json(body),
+            422,
+            "invalid_body",
+        ));
+    }
+    cases
+}
 
-    // Content type and size.
-    let body = format!("{{\"decision_id\": \"{id}\", \"reward\": 1.0}}");
-    expect_error(
-        api.post_raw(reward_path, &body, None).await?,
-        415,
-        "unsupported_media_type",
-    )
-    .await?;
-    expect_error(
-        api.post_raw(reward_path, &body, Some("text/plain")).await?,
-        415,
-        "unsupported_media_type",
-    )
-    .await?;
-    let big = json!({"unit": "x".repeat(2000)});
-    expect_error(
-        api.post("/v1/decide/thompson", &big).await?,
-        413,
-        "body_too_large",
-    )
-    .await?;
-    let big = json!({"units": (0..200).map(|i| format!("user-{i}")).collect::<Vec<_>>()});
-    expect_error(api.post("/v1/assign", &big).await?, 413, "body_too_large").await?;
-
-    // Rewards: range (Thompson takes [0, 1]; epsilon-greedy any bounded
-    // value), and decision ids.
-    for r in [1.5, -0.1] {
-        expect_error(
-            api.reward_raw("thompson", id, r).await?,
+/// Content types, body and reward limits, and decision ids.
+fn limit_cases(id: &str, greedy_id: &str) -> Vec<Case> {
+    let mut cases = Vec::new();
+    let good = format!("{{\"decision_id\": \"{id}\", \"reward\": 1.0}}");
+    cases.extend([
+        // Content type and size.
+        case(
+            "no content type",
+            "POST",
+            REWARD_PATH,
+            Body::Raw(good.clone(), None),
+            415,
+            "unsupported_media_type",
+        ),
+        case(
+            "text/plain",
+            "POST",
+            REWARD_PATH,
+            Body::Raw(good, Some("text/plain")),
+            415,
+            "unsupported_media_type",
+        ),
+        case(
+            "decide body over the cap",
+            "POST",
+            "/v1/decide/thompson",
+            Body::Json(json!({"unit": "x".repeat(2000)})),
+            413,
+            "body_too_large",
+        ),
+        case(
+            "batch body over the cap",
+            "POST",
+            "/v1/assign",
+            Body::Json(json!({"units": units(200)})),
+            413,
+            "body_too_large",
+        ),
+        // Rewards: range (Thompson takes [0, 1]; epsilon-greedy any bounded
+        // value), and decision ids.
+        case(
+            "Thompson reward 1.5",
+            "POST",
+            REWARD_PATH,
+            reward_body(id, 1.5),
             422,
             "reward_out_of_range",
-        )
-        .await?;
-    }
-    let g = api.decide("greedy", "u1").await?;
-    expect_error(
-        api.reward_raw("greedy", &g.decision_id, 1e10).await?,
-        422,
-        "reward_out_of_range",
-    )
-    .await?;
-    let ok = api.reward("greedy", &g.decision_id, 1.5).await?;
-    assert!(!ok.duplicate);
+        ),
+        case(
+            "Thompson reward -0.1",
+            "POST",
+            REWARD_PATH,
+            reward_body(id, -0.1),
+            422,
+            "reward_out_of_range",
+        ),
+        case(
+            "greedy reward 1e10",
+            "POST",
+            "/v1/reward/greedy",
+            reward_body(greedy_id, 1e10),
+            422,
+            "reward_out_of_range",
+        ),
+    ]);
     for bad in ["999999", "abc", "-1", ""] {
-        expect_error(
-            api.reward_raw("thompson", bad, 1.0).await?,
+        let name = format!("decision id {bad:?}");
+        cases.push(case(
+            &name,
+            "POST",
+            REWARD_PATH,
+            reward_body(bad, 1.0),
             404,
             "unknown_decision",
-        )
-        .await?;
+        ));
     }
-    // Ids are per bandit: greedy has made decision 0 and thompson has not
-    // made decision 1.
-    let t = api.summary("thompson").await?;
-    assert_eq!(t.decisions, 1);
-    expect_error(
-        api.reward_raw("thompson", "1", 1.0).await?,
-        404,
-        "unknown_decision",
-    )
-    .await?;
-    // None of the rejected rewards counted.
-    assert_eq!(t.rewards, 0);
-    assert_eq!(updates_applied(&t), 0.0);
-    api.reward("thompson", id, 1.0).await?;
+    cases
+}
 
-    // Contexts.
-    expect_error(
-        api.post("/v1/decide/contextual", &json!({"unit": "u1"}))
-            .await?,
-        422,
-        "missing_context",
-    )
-    .await?;
-    expect_error(
-        api.post(
+/// Contexts, batch sizes, routes, methods, and paths and queries that do
+/// not decode.
+fn route_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    cases.extend([
+        // Ids are per bandit: greedy has made decision 0 and thompson has
+        // not made decision 1.
+        case(
+            "thompson's decision 1",
+            "POST",
+            REWARD_PATH,
+            reward_body("1", 1.0),
+            404,
+            "unknown_decision",
+        ),
+        // Contexts.
+        case(
+            "no context",
+            "POST",
             "/v1/decide/contextual",
-            &json!({"unit": "u1", "context": "tablet"}),
-        )
-        .await?,
-        422,
-        "unknown_context",
-    )
-    .await?;
-    api.decide_with("contextual", &json!({"unit": "u1", "context": "desktop"}))
-        .await?;
+            Body::Json(json!({"unit": "u1"})),
+            422,
+            "missing_context",
+        ),
+        case(
+            "unknown context",
+            "POST",
+            "/v1/decide/contextual",
+            Body::Json(json!({"unit": "u1", "context": "tablet"})),
+            422,
+            "unknown_context",
+        ),
+        // Batch size counts units × experiments.
+        case(
+            "6 units × 2 experiments",
+            "POST",
+            "/v1/assign",
+            Body::Json(json!({"units": units(6)})),
+            422,
+            "batch_too_large",
+        ),
+        case(
+            "11 units × 1 experiment",
+            "POST",
+            "/v1/assign",
+            Body::Json(json!({"units": units(11), "experiments": ["ab"]})),
+            422,
+            "batch_too_large",
+        ),
+        // Routes, methods, and paths and queries that do not decode: JSON errors too.
+        case(
+            "unknown version",
+            "GET",
+            "/v2/assign/ab?unit=u",
+            Body::None,
+            404,
+            "not_found",
+        ),
+        case("root", "GET", "/", Body::None, 404, "not_found"),
+        case(
+            "decide without a bandit",
+            "POST",
+            "/v1/decide",
+            Body::Json(json!({"unit": "u"})),
+            404,
+            "not_found",
+        ),
+        case(
+            "GET decide",
+            "GET",
+            "/v1/decide/thompson",
+            Body::None,
+            405,
+            "method_not_allowed",
+        ),
+        case(
+            "PUT batch",
+            "PUT",
+            "/v1/assign",
+            Body::None,
+            405,
+            "method_not_allowed",
+        ),
+        case(
+            "assign, bad path",
+            "GET",
+            "/v1/assign/%FF?unit=u",
+            Body::None,
+            400,
+            "invalid_path",
+        ),
+        case(
+            "summary, bad path",
+            "GET",
+            "/v1/bandits/%FF",
+            Body::None,
+            400,
+            "invalid_path",
+        ),
+        case(
+            "decide, bad path",
+            "POST",
+            "/v1/decide/%FF",
+            Body::Json(json!({"unit": "u"})),
+            400,
+            "invalid_path",
+        ),
+        case(
+            "repeated unit",
+            "GET",
+            "/v1/assign/ab?unit=a&unit=b",
+            Body::None,
+            400,
+            "invalid_query",
+        ),
+    ]);
+    cases
+}
 
-    // Batch size counts units × experiments.
-    let units = |n: usize| (0..n).map(|i| format!("user-{i}")).collect::<Vec<_>>();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_their_status_and_code() -> R {
+    let mut cfg = config(2);
+    cfg.server.max_body_bytes = 1024;
+    cfg.server.max_batch = 10;
+    let server = serve(cfg, None, None).await?;
+    let api = Api::new(server.addr)?;
+    let d = api.decide("thompson", "u1").await?;
+    let g = api.decide("greedy", "u1").await?;
+
+    let cases = bad_requests(&d.decision_id, &g.decision_id);
+    let mut failures = Vec::new();
+    for c in &cases {
+        let resp = api.request(c.method.clone(), &c.path, &c.body).await?;
+        if let Err(e) = check_error(resp, c.status, c.code).await {
+            failures.push(format!("{}: {e}", c.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} bad requests got the wrong answer:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+
+    // The limits themselves are fine.
+    ok_json::<Served>(api.assign("ab", &"x".repeat(256)).await?).await?;
+    ok_json::<Served>(api.assign("ab", &"é".repeat(128)).await?).await?;
     let got: BatchResponse =
         ok_json(api.post("/v1/assign", &json!({"units": units(5)})).await?).await?;
     assert_eq!(got.assignments.len(), 10);
-    expect_error(
-        api.post("/v1/assign", &json!({"units": units(6)})).await?,
-        422,
-        "batch_too_large",
-    )
-    .await?;
-    expect_error(
-        api.post(
-            "/v1/assign",
-            &json!({"units": units(11), "experiments": ["ab"]}),
-        )
-        .await?,
-        422,
-        "batch_too_large",
-    )
-    .await?;
-
-    // Routes, methods, and paths and queries that do not decode: JSON errors too.
-    expect_error(api.get("/v2/assign/ab?unit=u").await?, 404, "not_found").await?;
-    expect_error(api.get("/").await?, 404, "not_found").await?;
-    expect_error(
-        api.post("/v1/decide", &json!({"unit": "u"})).await?,
-        404,
-        "not_found",
-    )
-    .await?;
-    expect_error(
-        api.get("/v1/decide/thompson").await?,
-        405,
-        "method_not_allowed",
-    )
-    .await?;
+    // A 405 names the allowed method.
     let put = api.http.put(api.url("/v1/assign")).send().await?;
     let allow = put.headers().get("allow").and_then(|v| v.to_str().ok());
     assert_eq!(allow, Some("POST"));
-    expect_error(put, 405, "method_not_allowed").await?;
-    expect_error(api.get("/v1/assign/%FF?unit=u").await?, 400, "invalid_path").await?;
-    expect_error(api.get("/v1/bandits/%FF").await?, 400, "invalid_path").await?;
-    expect_error(
-        api.post("/v1/decide/%FF", &json!({"unit": "u"})).await?,
-        400,
-        "invalid_path",
-    )
-    .await?;
-    expect_error(
-        api.get("/v1/assign/ab?unit=a&unit=b").await?,
-        400,
-        "invalid_query",
-    )
-    .await?;
+    // None of the rejected rewards counted.
+    let t = api.summary("thompson").await?;
+    assert_eq!(t.decisions, 1);
+    assert_eq!(t.rewards, 0);
+    assert_eq!(updates_applied(&t), 0.0);
+    // Epsilon-greedy takes any bounded reward; the decisions stay rewardable.
+    let ok = api.reward("greedy", &g.decision_id, 1.5).await?;
+    assert!(!ok.duplicate);
+    api.reward("thompson", &d.decision_id, 1.0).await?;
+    api.decide_with("contextual", &json!({"unit": "u1", "context": "desktop"}))
+        .await?;
     server.shutdown().await?;
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! assertions are one-sided where causality makes them exact: a server
 //! cannot answer a connection waiting behind the cap before a slot frees.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use rand::{RngExt, SeedableRng};
@@ -16,10 +18,10 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use umpire_loadgen::server::{RunningServer, ServeOptions, probe, router, start};
+use umpire_serve::{RunningServer, probe, router};
 use umpire_sim::serve::{ServeConfig, ServerSettings, Stall};
 
-type R<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+use common::{R, serve};
 
 /// The longest any single wait in these tests may take. The timeouts under
 /// test are 300 ms to 1 s, so a correct server is 10× or more inside it, and
@@ -32,15 +34,7 @@ async fn serve_with(
 ) -> R<RunningServer> {
     let mut config: ServeConfig = probe::config();
     settings(&mut config.server);
-    Ok(start(
-        config,
-        ServeOptions {
-            addr: "127.0.0.1:0".parse()?,
-            state_dir: None,
-            token: token.map(str::to_owned),
-        },
-    )
-    .await?)
+    serve(config, None, token).await
 }
 
 /// Read until the peer closes (EOF or reset), at most `BOUND`. Returns how

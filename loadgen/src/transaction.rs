@@ -1,11 +1,11 @@
-//! The goose attack: one transaction that every user repeats. It waits for
+//! The goose transaction that every user repeats. It waits for
 //! the request's slot in the pacing schedule, picks assign, decide or reward
 //! by the mix, sends it through goose (so goose's own metrics and report see
 //! every request), and records raw and corrected latency.
 //!
 //! The run is bounded by its sending window (ramp-up plus duration): no
 //! wait outlasts it, nothing is sent after it, and no request outlives it by
-//! more than [`super::GRACE`].
+//! more than [`crate::GRACE`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ use umpire_sim::assignment::HashAssigner;
 use umpire_sim::load::{LoadScenario, Model};
 use umpire_sim::rng::{Purpose, StreamKey};
 
-use super::recorder::{Kind, Recorder};
+use umpire_sim::load::recorder::{Kind, Recorder};
 
 /// A bandit as the generator drives it.
 pub struct BanditTarget {
@@ -82,7 +82,7 @@ impl Shared {
             recorder: Mutex::new(recorder),
             start,
             send_until,
-            cut_off: send_until + super::GRACE,
+            cut_off: send_until + crate::GRACE,
             key,
         }
     }
@@ -147,6 +147,81 @@ enum Planned {
     },
 }
 
+impl Planned {
+    /// The request: its kind, method, path (after the base path) and body.
+    fn request(&self, shared: &Shared) -> (Kind, GooseMethod, String, Option<Value>) {
+        match self {
+            Planned::Assign { exp, unit } => (
+                Kind::Assign,
+                GooseMethod::Get,
+                format!(
+                    "{}/v1/assign/{}?unit=user-{unit}",
+                    shared.base_path, shared.experiments[*exp].name
+                ),
+                None,
+            ),
+            Planned::Decide { bandit, unit } => {
+                let b = &shared.bandits[*bandit];
+                let mut body = json!({ "unit": format!("user-{unit}") });
+                if let Some(c) = &b.context {
+                    body["context"] = json!(c);
+                }
+                (
+                    Kind::Decide,
+                    GooseMethod::Post,
+                    format!("{}/v1/decide/{}", shared.base_path, b.name),
+                    Some(body),
+                )
+            }
+            Planned::Reward {
+                bandit, id, reward, ..
+            } => (
+                Kind::Reward,
+                GooseMethod::Post,
+                format!(
+                    "{}/v1/reward/{}",
+                    shared.base_path, shared.bandits[*bandit].name
+                ),
+                Some(json!({ "decision_id": id, "reward": reward })),
+            ),
+        }
+    }
+
+    /// Record a completed request (`count` adds its latencies, under the
+    /// recorder's lock) and what its answer tells the checks; returns a
+    /// decision to reward later.
+    fn record(
+        &self,
+        shared: &Shared,
+        ok: bool,
+        value: Option<&Value>,
+        sent_at: f64,
+        count: impl FnOnce(&mut Recorder),
+    ) -> Option<(usize, String, usize)> {
+        let mut new_pending = None;
+        if let Ok(mut rec) = shared.recorder.lock() {
+            count(&mut rec);
+            if ok && let Some(v) = value {
+                match self {
+                    Planned::Assign { exp, unit } => {
+                        record_assignment(shared, &mut rec, *exp, *unit, v)
+                    }
+                    Planned::Decide { bandit, .. } => {
+                        let arm = v["arm_index"].as_u64().map(|a| a as usize);
+                        if let (Some(id), Some(arm)) = (v["decision_id"].as_str(), arm) {
+                            rec.decisions
+                                .push((sent_at as f32, *bandit as u16, arm as u16));
+                            new_pending = Some((*bandit, id.to_owned(), arm));
+                        }
+                    }
+                    Planned::Reward { .. } => {}
+                }
+            }
+        }
+        new_pending
+    }
+}
+
 fn plan(shared: &Shared, st: &mut UserState) -> Planned {
     let m = &shared.scenario.mix;
     let total = u64::from(m.assign) + u64::from(m.decide) + u64::from(m.reward);
@@ -175,24 +250,30 @@ fn plan(shared: &Shared, st: &mut UserState) -> Planned {
     Planned::Decide { bandit, unit }
 }
 
+/// A user's first transaction: its generator and its place in the pacing
+/// schedule.
+fn start_user(shared: &Shared, user: &mut GooseUser) {
+    let index = user.weighted_users_index as u64;
+    let users = shared.scenario.traffic.users.max(1);
+    let interval = match shared.scenario.traffic.model {
+        Model::Paced { rate } => Duration::from_secs_f64(users as f64 / rate),
+        Model::Closed { .. } => Duration::ZERO,
+    };
+    let now = Instant::now();
+    user.set_session_data(UserState {
+        rng: shared.key.replication(index),
+        k: 0,
+        // Users start their schedules at evenly spread phases.
+        start: now + interval.mul_f64(index as f64 / users as f64).min(interval),
+        interval,
+        prev_done: now,
+        pending: VecDeque::new(),
+    });
+}
+
 async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
     if user.get_session_data::<UserState>().is_none() {
-        let index = user.weighted_users_index as u64;
-        let users = shared.scenario.traffic.users.max(1);
-        let interval = match shared.scenario.traffic.model {
-            Model::Paced { rate } => Duration::from_secs_f64(users as f64 / rate),
-            Model::Closed { .. } => Duration::ZERO,
-        };
-        let now = Instant::now();
-        user.set_session_data(UserState {
-            rng: shared.key.replication(index),
-            k: 0,
-            // Users start their schedules at evenly spread phases.
-            start: now + interval.mul_f64(index as f64 / users as f64).min(interval),
-            interval,
-            prev_done: now,
-            pending: VecDeque::new(),
-        });
+        start_user(shared, user);
     }
     if Instant::now() >= shared.send_until {
         return idle().await;
@@ -213,41 +294,7 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
     if let Model::Paced { .. } = shared.scenario.traffic.model {
         tokio::time::sleep_until(intended.into()).await;
     }
-    let (kind, method, path, body) = match &planned {
-        Planned::Assign { exp, unit } => (
-            Kind::Assign,
-            GooseMethod::Get,
-            format!(
-                "{}/v1/assign/{}?unit=user-{unit}",
-                shared.base_path, shared.experiments[*exp].name
-            ),
-            None,
-        ),
-        Planned::Decide { bandit, unit } => {
-            let b = &shared.bandits[*bandit];
-            let mut body = json!({ "unit": format!("user-{unit}") });
-            if let Some(c) = &b.context {
-                body["context"] = json!(c);
-            }
-            (
-                Kind::Decide,
-                GooseMethod::Post,
-                format!("{}/v1/decide/{}", shared.base_path, b.name),
-                Some(body),
-            )
-        }
-        Planned::Reward {
-            bandit, id, reward, ..
-        } => (
-            Kind::Reward,
-            GooseMethod::Post,
-            format!(
-                "{}/v1/reward/{}",
-                shared.base_path, shared.bandits[*bandit].name
-            ),
-            Some(json!({ "decision_id": id, "reward": reward })),
-        ),
-    };
+    let (kind, method, path, body) = planned.request(shared);
     let send = Instant::now();
     // A request gets at most what is left of the window plus the grace; one
     // still unanswered then is cut off and counts as an error.
@@ -291,26 +338,9 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         Model::Closed { .. } => raw,
     };
     let sent_at = send.saturating_duration_since(shared.start).as_secs_f64();
-    let mut new_pending = None;
-    if let Ok(mut rec) = shared.recorder.lock() {
+    let new_pending = planned.record(shared, ok, value.as_ref(), sent_at, |rec| {
         rec.request(kind, ok, raw, corrected, lag, sent_at);
-        if ok && let Some(v) = &value {
-            match &planned {
-                Planned::Assign { exp, unit } => {
-                    record_assignment(shared, &mut rec, *exp, *unit, v)
-                }
-                Planned::Decide { bandit, .. } => {
-                    let arm = v["arm_index"].as_u64().map(|a| a as usize);
-                    if let (Some(id), Some(arm)) = (v["decision_id"].as_str(), arm) {
-                        rec.decisions
-                            .push((sent_at as f32, *bandit as u16, arm as u16));
-                        new_pending = Some((*bandit, id.to_owned(), arm));
-                    }
-                }
-                Planned::Reward { .. } => {}
-            }
-        }
-    }
+    });
     if let Some(st) = user.get_session_data_mut::<UserState>() {
         st.prev_done = done;
         if let Some(p) = new_pending

@@ -1,10 +1,17 @@
 //! What a load test does: the target, the traffic model, the request mix,
 //! the latency and error objectives (SLOs), and the correctness checks run
 //! on the served answers. Read from `kind = "load"` scenarios; run by
-//! umpire-loadgen's goose generator.
+//! umpire-loadgen's goose generator, which fills in a [`recorder::Recorder`];
+//! [`build`] turns that into a [`result::LoadResult`], judged by `judge`. They live
+//! here, beside the scenario, so that results are read without an HTTP stack.
 //!
 //! This crate does no I/O: a load scenario names its serve config by path,
 //! and the binary reads it.
+
+pub mod build;
+mod judge;
+pub mod recorder;
+pub mod result;
 
 use serde::{Deserialize, Serialize};
 

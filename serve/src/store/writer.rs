@@ -11,9 +11,8 @@
 //! the in-memory state, which holds exactly what was acknowledged, lands and
 //! starts a clean log, or the server is restarted.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -21,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use umpire_sim::serve::{Fsync, ServeConfig, UpdateEvery};
 
-use super::format::{SnapshotState, encode_record, encode_snapshot};
+use super::format::{SnapshotFailure, SnapshotState, encode_record, write_snapshot_file};
 use super::recovery::{Log, Recovered};
-use super::{Ack, LogRecord, Master, Msg, log_path};
-use crate::server::bandit::BanditRuntime;
+use super::{Ack, LogRecord, Master, Msg, StoreError, log_path};
+use crate::runtime::BanditRuntime;
 
 /// Bounds on the period of time-based updates, whatever the config says: a
 /// period below a millisecond would spin the update thread, and one beyond
@@ -47,59 +46,9 @@ fn apply_period(s: f64) -> Duration {
     d.clamp(MIN_APPLY_PERIOD, MAX_APPLY_PERIOD)
 }
 
-/// Why a snapshot write did not end well.
-#[derive(Debug)]
-pub(super) enum SnapshotFailure {
-    /// The snapshot was not put in place: the previous one stands.
-    NotWritten(String),
-    /// The snapshot was renamed into place, so it is the one a start reads,
-    /// but the directory fsync failed: the rename (and the creation of the
-    /// log it names) may not survive a crash.
-    Unsynced(String),
-}
-
-impl std::fmt::Display for SnapshotFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SnapshotFailure::NotWritten(e) => f.write_str(e),
-            SnapshotFailure::Unsynced(e) => write!(f, "{e} (after the snapshot was put in place)"),
-        }
-    }
-}
-
-/// Write a snapshot atomically: a temporary file, fsynced and renamed, then
-/// the directory fsynced. The temporary is removed on failure, so that a
-/// full disk is not made fuller by every retry. The directory is opened
-/// before the rename, so that running out of descriptors cannot fail the
-/// fsync after the snapshot is already in place; a failed directory fsync
-/// is retried once.
-pub(super) fn write_snapshot_file(
-    dir: &Path,
-    state: &SnapshotState,
-) -> Result<(), SnapshotFailure> {
-    let bytes = encode_snapshot(state).map_err(SnapshotFailure::NotWritten)?;
-    let tmp = dir.join("snapshot.json.tmp");
-    let target = dir.join("snapshot.json");
-    let failed = |e: std::io::Error| format!("{}: {e}", target.display());
-    let put = || -> std::io::Result<File> {
-        let dir_handle = File::open(dir)?;
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, &target)?;
-        Ok(dir_handle)
-    };
-    let dir_handle = put().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        SnapshotFailure::NotWritten(failed(e))
-    })?;
-    dir_handle
-        .sync_all()
-        .or_else(|_| dir_handle.sync_all())
-        .map_err(|e| {
-            SnapshotFailure::Unsynced(format!("fsync of the state directory: {}", failed(e)))
-        })
-}
+/// The errors of the update thread: one failure answers every request of
+/// its batch, and a broken log keeps its cause, so they are shared.
+type Shared = Arc<StoreError>;
 
 /// The update thread.
 pub struct Writer {
@@ -113,7 +62,7 @@ pub struct Writer {
     unsynced: bool,
     /// Set when the log can no longer be trusted: why. Writes are refused
     /// until a snapshot starts a clean log.
-    broken: Option<String>,
+    broken: Option<Shared>,
     /// Per bandit with time-based updates: when the buffer is next applied.
     apply_due: Vec<Option<(Duration, Instant)>>,
     /// Snapshots attempted (for the tests of the retry schedule).
@@ -213,59 +162,47 @@ impl Writer {
     fn process(
         &mut self,
         batch: &mut Vec<Msg>,
-    ) -> Option<std::sync::mpsc::Sender<Result<(), String>>> {
+    ) -> Option<std::sync::mpsc::Sender<Result<(), Shared>>> {
         let mut records: Vec<LogRecord> = Vec::with_capacity(batch.len() + 1);
         let mut shutdown = None;
         let mut acks: Vec<Ack> = Vec::new();
         for m in batch.drain(..) {
             match m {
-                Msg::Decision {
-                    bandit,
-                    id,
-                    arm,
-                    ctx,
-                    t,
-                    unit,
-                    ack,
-                } => {
-                    records.push(LogRecord::Decision {
-                        b: bandit,
-                        id,
-                        arm,
-                        ctx,
-                        t,
-                        unit,
-                    });
+                Msg::Record { rec, ack } => {
+                    records.push(rec);
                     acks.extend(ack);
-                }
-                Msg::Reward {
-                    bandit,
-                    id,
-                    arm,
-                    ctx,
-                    reward,
-                    issued_ms,
-                    t,
-                    ack,
-                } => {
-                    records.push(LogRecord::Reward {
-                        b: bandit,
-                        id,
-                        arm,
-                        ctx,
-                        r: reward,
-                        issued: issued_ms,
-                        t,
-                    });
-                    acks.push(ack);
-                }
-                Msg::Reserve { bandit, upto, ack } => {
-                    records.push(LogRecord::Reserve { b: bandit, upto });
-                    acks.push(ack);
                 }
                 Msg::Shutdown { done } => shutdown = Some(done),
             }
         }
+        self.due_applies(&mut records);
+        if self.broken.is_some() && !records.is_empty() {
+            // A snapshot holds everything acknowledged and starts a clean log.
+            if self.snapshot_when_due().is_ok() {
+                self.broken = None;
+            }
+        }
+        if let Err(e) = self.write(&records) {
+            self.undo(&records);
+            for ack in acks {
+                let _ = ack.send(Err(e.clone()));
+            }
+            return shutdown;
+        }
+        self.apply(&records);
+        for ack in acks {
+            let _ = ack.send(Ok(()));
+        }
+        self.records_since_snapshot += records.len() as u64;
+        if self.log.is_some() && self.records_since_snapshot >= self.snapshot_every {
+            // A failed snapshot leaves the log growing; it is retried later.
+            let _ = self.snapshot_when_due();
+        }
+        shutdown
+    }
+
+    /// An `Apply` record for each bandit whose time-based update is due.
+    fn due_applies(&mut self, records: &mut Vec<LogRecord>) {
         let now = Instant::now();
         for (b, due) in self.apply_due.iter_mut().enumerate() {
             if let Some((every, at)) = due
@@ -277,42 +214,38 @@ impl Writer {
                 }
             }
         }
-        if self.broken.is_some() && !records.is_empty() {
-            // A snapshot holds everything acknowledged and starts a clean log.
-            if self.snapshot_when_due().is_ok() {
-                self.broken = None;
-            }
-        }
-        let written = self.write(&records);
-        if let Err(e) = &written {
-            // Undone here, not by the request handlers: a handler dropped by
-            // a timeout or a disconnect would otherwise leave its reward
-            // `Committing` (refused as in progress until it expires) or its
-            // decision pending. Before the acks, so a retry that follows
-            // one finds the decision open again.
-            for rec in &records {
-                match *rec {
-                    LogRecord::Reward { b, id, .. } => {
-                        if let Some(rt) = self.runtimes.get(b as usize) {
-                            rt.reopen(id);
-                        }
+    }
+
+    /// Undo what the request handlers prepared for records that were not
+    /// written. Done here, not by the handlers: a handler dropped by a
+    /// timeout or a disconnect would otherwise leave its reward
+    /// `Committing` (refused as in progress until it expires) or its
+    /// decision pending. Before the acks, so a retry that follows one finds
+    /// the decision open again.
+    fn undo(&self, records: &[LogRecord]) {
+        for rec in records {
+            match *rec {
+                LogRecord::Reward { b, id, .. } => {
+                    if let Some(rt) = self.runtimes.get(b as usize) {
+                        rt.reopen(id);
                     }
-                    LogRecord::Decision { b, id, .. } => {
-                        if let Some(rt) = self.runtimes.get(b as usize) {
-                            rt.remove_pending(id);
-                        }
-                    }
-                    _ => {}
                 }
+                LogRecord::Decision { b, id, .. } => {
+                    if let Some(rt) = self.runtimes.get(b as usize) {
+                        rt.remove_pending(id);
+                    }
+                }
+                _ => {}
             }
-            for ack in acks {
-                let _ = ack.send(Err(e.clone()));
-            }
-            return shutdown;
         }
+    }
+
+    /// Apply written records to the masters and the live counters, and
+    /// publish the policies that changed.
+    fn apply(&mut self, records: &[LogRecord]) {
         let durable = self.log.is_some();
         let mut changed = vec![false; self.masters.len()];
-        for rec in &records {
+        for rec in records {
             let b = rec.bandit();
             let (Some(m), Some(rt)) = (self.masters.get_mut(b), self.runtimes.get(b)) else {
                 continue;
@@ -347,24 +280,15 @@ impl Writer {
                 self.runtimes[b].publish(m.state.clone(), m.version);
             }
         }
-        for ack in acks {
-            let _ = ack.send(Ok(()));
-        }
-        self.records_since_snapshot += records.len() as u64;
-        if self.log.is_some() && self.records_since_snapshot >= self.snapshot_every {
-            // A failed snapshot leaves the log growing; it is retried later.
-            let _ = self.snapshot_when_due();
-        }
-        shutdown
     }
 
     /// A snapshot, unless one failed recently: each failure doubles the
     /// wait before the next try (up to [`SNAPSHOT_BACKOFF_MAX`]), so a full
     /// disk is not rewritten with the whole state on every batch.
-    fn snapshot_when_due(&mut self) -> Result<(), String> {
+    fn snapshot_when_due(&mut self) -> Result<(), Shared> {
         let now = Instant::now();
         if now < self.snapshot_retry_at {
-            return Err("a snapshot failed moments ago; retrying later".into());
+            return Err(Arc::new(StoreError::SnapshotBackoff));
         }
         let r = self.snapshot();
         if r.is_ok() {
@@ -378,31 +302,30 @@ impl Writer {
     }
 
     /// Append a batch to the log. On failure nothing of it stays in the log.
-    fn write(&mut self, records: &[LogRecord]) -> Result<(), String> {
+    fn write(&mut self, records: &[LogRecord]) -> Result<(), Shared> {
         if self.log.is_none() {
             return Ok(());
         }
         if let Some(why) = &self.broken {
-            return Err(format!(
-                "the state log is unusable since an earlier failure ({why}); nothing is recorded \
-                 until a snapshot can be written or the server is restarted"
-            ));
+            return Err(Arc::new(StoreError::Unusable(why.clone())));
         }
         if records.is_empty() {
             return self.sync_if_due();
         }
         let mut buf = Vec::with_capacity(records.len() * 112);
         for r in records {
-            encode_record(r, &mut buf)?;
+            encode_record(r, &mut buf).map_err(Arc::new)?;
         }
         let Some(log) = &mut self.log else {
             return Ok(());
         };
         let start = log.len;
-        if let Err(e) = log.file.write_all(&buf) {
-            let e = format!("writing the log: {e}");
-            self.cut_back(start, &e);
-            return Err(e);
+        if let Err(source) = log.file.write_all(&buf) {
+            let e = StoreError::LogWrite {
+                path: log_path(&log.dir, log.number),
+                source,
+            };
+            return Err(self.cut_back(start, Arc::new(e)));
         }
         log.len += buf.len() as u64;
         self.unsynced = true;
@@ -410,32 +333,34 @@ impl Writer {
             Fsync::Always => self.sync(),
             _ => self.sync_if_due(),
         };
-        if let Err(e) = &synced {
-            // Not acknowledged, so not to be replayed either.
-            self.cut_back(start, e);
-        }
-        synced
+        // Not acknowledged, so not to be replayed either.
+        synced.map_err(|e| self.cut_back(start, e))
     }
 
-    /// Cut the log back to `len` bytes after a failed write; if even that
-    /// fails, stop writing to it.
-    fn cut_back(&mut self, len: u64, cause: &str) {
-        let Some(log) = &mut self.log else { return };
+    /// Cut the log back to `len` bytes after a failed write, and return
+    /// the failure; if even the cut fails, stop writing to the log.
+    fn cut_back(&mut self, len: u64, cause: Shared) -> Shared {
+        let Some(log) = &mut self.log else {
+            return cause;
+        };
         match log
             .file
             .set_len(len)
             .and_then(|()| log.file.seek(SeekFrom::Start(len)).map(|_| ()))
         {
             Ok(()) => log.len = len,
-            Err(e) => {
-                self.broken = Some(format!(
-                    "{cause}; then cutting the failed write off the log: {e}"
-                ));
+            Err(source) => {
+                self.broken = Some(Arc::new(StoreError::CutBack {
+                    path: log_path(&log.dir, log.number),
+                    cause: cause.clone(),
+                    source,
+                }));
             }
         }
+        cause
     }
 
-    fn sync_if_due(&mut self) -> Result<(), String> {
+    fn sync_if_due(&mut self) -> Result<(), Shared> {
         if let Fsync::IntervalMs(ms) = self.fsync
             && self.unsynced
             && self.last_sync.elapsed() >= Duration::from_millis(ms)
@@ -445,12 +370,15 @@ impl Writer {
         Ok(())
     }
 
-    fn sync(&mut self) -> Result<(), String> {
+    fn sync(&mut self) -> Result<(), Shared> {
         if let Some(log) = &self.log
             && self.unsynced
         {
-            if let Err(e) = log.file.sync_data() {
-                let e = format!("fsync of the log: {e}");
+            if let Err(source) = log.file.sync_data() {
+                let e = Arc::new(StoreError::LogSync {
+                    path: log_path(&log.dir, log.number),
+                    source,
+                });
                 self.broken = Some(e.clone());
                 return Err(e);
             }
@@ -462,7 +390,7 @@ impl Writer {
 
     /// Write a snapshot and start a new log: create the new (empty) log,
     /// write the snapshot naming it atomically, then drop the old log.
-    fn snapshot(&mut self) -> Result<(), String> {
+    fn snapshot(&mut self) -> Result<(), Shared> {
         let Some(log) = &mut self.log else {
             return Ok(());
         };
@@ -476,7 +404,10 @@ impl Writer {
             .read(true)
             .write(true)
             .open(&new_path)
-            .map_err(|e| format!("{}: {e}", new_path.display()))?;
+            .map_err(|source| StoreError::Io {
+                path: new_path.clone(),
+                source,
+            })?;
         let snap = SnapshotState {
             next_log: next,
             bandits: self.masters.clone(),
@@ -492,9 +423,9 @@ impl Writer {
                 // Empty and named by no snapshot: recovery would delete it too.
                 drop(new_file);
                 let _ = fs::remove_file(&new_path);
-                return Err(e);
+                return Err(Arc::new(e));
             }
-            Err(SnapshotFailure::Unsynced(e)) => Some(e),
+            Err(SnapshotFailure::Unsynced(e)) => Some(Arc::new(e)),
         };
         // The snapshot is in place and names the new log: from here on the
         // new log is the one a start replays, whatever else fails.
@@ -520,12 +451,15 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
+    use std::path::Path;
+
     use umpire_sim::bandit::policy::PolicySpec;
     use umpire_sim::serve::{ServedBandit, ServerSettings};
 
     use super::*;
-    use crate::server::bandit::{Pending, PendingState};
-    use crate::server::store::{now_ms, recover};
+    use crate::runtime::{Pending, PendingState};
+    use crate::store::{now_ms, recover};
 
     /// A config validation would refuse is still no reason to panic.
     #[test]
@@ -664,17 +598,30 @@ mod tests {
         rt.put_pending(5, open(PendingState::Committing));
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         // The handler is gone: its receiver was dropped.
-        drop(w.process(&mut vec![Msg::Reward {
-            bandit: 0,
-            id: 5,
-            arm: 1,
-            ctx: 0,
-            reward: 1.0,
-            issued_ms: now_ms(),
-            t: now_ms(),
-            ack: tx,
+        drop(w.process(&mut vec![Msg::Record {
+            rec: LogRecord::Reward {
+                b: 0,
+                id: 5,
+                arm: 1,
+                ctx: 0,
+                r: 1.0,
+                issued: now_ms(),
+                t: now_ms(),
+            },
+            ack: Some(tx),
         }]));
-        assert!(matches!(rx.try_recv(), Ok(Err(_))), "the write failed");
+        match rx.try_recv() {
+            Ok(Err(e)) => {
+                // The error names the log it could not write; its text is
+                // what the 503 answer says.
+                assert!(
+                    matches!(&*e, StoreError::LogWrite { path, .. } if path.ends_with("log-0.jsonl")),
+                    "{e:?}"
+                );
+                assert!(e.to_string().starts_with("writing the log: "), "{e}");
+            }
+            other => panic!("the write failed, so its ack is an error: {other:?}"),
+        }
         assert_eq!(pending(&rt, 5), Some(PendingState::Open));
         assert_eq!(rt.rewards[1].load(Ordering::Relaxed), 0);
 
@@ -683,13 +630,15 @@ mod tests {
         rt.put_pending(6, open(PendingState::Open));
         let (tx, rx) = tokio::sync::oneshot::channel();
         drop(rx);
-        drop(w.process(&mut vec![Msg::Decision {
-            bandit: 0,
-            id: 6,
-            arm: 1,
-            ctx: 0,
-            t: now_ms(),
-            unit: "u".into(),
+        drop(w.process(&mut vec![Msg::Record {
+            rec: LogRecord::Decision {
+                b: 0,
+                id: 6,
+                arm: 1,
+                ctx: 0,
+                t: now_ms(),
+                unit: "u".into(),
+            },
             ack: Some(tx),
         }]));
         assert_eq!(pending(&rt, 6), None, "an unwritten decision stays pending");
@@ -699,13 +648,15 @@ mod tests {
         rt.put_pending(7, open(PendingState::Open));
         let (tx, rx) = tokio::sync::oneshot::channel();
         drop(rx);
-        drop(w.process(&mut vec![Msg::Decision {
-            bandit: 0,
-            id: 7,
-            arm: 1,
-            ctx: 0,
-            t: now_ms(),
-            unit: "u".into(),
+        drop(w.process(&mut vec![Msg::Record {
+            rec: LogRecord::Decision {
+                b: 0,
+                id: 7,
+                arm: 1,
+                ctx: 0,
+                t: now_ms(),
+                unit: "u".into(),
+            },
             ack: Some(tx),
         }]));
         assert_eq!(w.masters[0].decisions, vec![0, 1]);
@@ -740,10 +691,12 @@ mod tests {
         let start = Instant::now();
         for i in 0..200u64 {
             let (tx, _rx) = tokio::sync::oneshot::channel();
-            drop(w.process(&mut vec![Msg::Reserve {
-                bandit: 0,
-                upto: (i + 1) * crate::server::bandit::ID_BLOCK,
-                ack: tx,
+            drop(w.process(&mut vec![Msg::Record {
+                rec: LogRecord::Reserve {
+                    b: 0,
+                    upto: (i + 1) * crate::runtime::ID_BLOCK,
+                },
+                ack: Some(tx),
             }]));
         }
         let allowed = attempts_allowed(start.elapsed());
@@ -759,10 +712,12 @@ mod tests {
                 .saturating_duration_since(Instant::now()),
         );
         let (tx, _rx) = tokio::sync::oneshot::channel();
-        drop(w.process(&mut vec![Msg::Reserve {
-            bandit: 0,
-            upto: 201 * crate::server::bandit::ID_BLOCK,
-            ack: tx,
+        drop(w.process(&mut vec![Msg::Record {
+            rec: LogRecord::Reserve {
+                b: 0,
+                upto: 201 * crate::runtime::ID_BLOCK,
+            },
+            ack: Some(tx),
         }]));
         assert_eq!(w.log.as_ref().map(|l| l.number), Some(1), "rotated");
     }

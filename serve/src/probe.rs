@@ -2,7 +2,7 @@
 //! response checked against the API's contract: no panic, no 5xx but the
 //! documented 503s, and every error body `{"error": {"code", "message"}}`.
 //!
-//! Shared by the bounded property test (`loadgen/tests/hardening.rs`) and the
+//! Shared by the bounded property test (`serve/tests/hardening.rs`) and the
 //! cargo-fuzz target (`fuzz/fuzz_targets/api_request.rs`), so both exercise
 //! the same decoders (path, query, headers, JSON bodies, decision ids).
 //!

@@ -32,10 +32,11 @@ use std::sync::atomic::Ordering;
 use umpire_sim::bandit::policy::PolicyState;
 use umpire_sim::serve::ServeConfig;
 
-use super::format::{SnapshotState, decode_record, decode_snapshot};
-use super::writer::write_snapshot_file;
+use super::format::{
+    SnapshotFailure, SnapshotState, decode_record, decode_snapshot, write_snapshot_file,
+};
 use super::{LogRecord, Master, StoreError, fresh_masters, io, log_path};
-use crate::server::bandit::{BanditRuntime, ID_BLOCK, Pending, PendingState};
+use crate::runtime::{BanditRuntime, ID_BLOCK, Pending, PendingState};
 
 /// Reservations never go above 2⁶³: at a million decisions a second that is
 /// 290,000 years of ids, so a larger mark is damage or forgery, and keeping
@@ -66,9 +67,9 @@ pub struct Recovered {
 /// Load the snapshot and replay the log after it. Without a directory,
 /// fresh states.
 pub fn recover(config: &ServeConfig, dir: Option<&Path>) -> Result<Recovered, StoreError> {
-    let fresh = fresh_masters(config).map_err(|message| StoreError::Mismatch {
+    let fresh = fresh_masters(config).map_err(|e| StoreError::Mismatch {
         path: dir.map_or_else(PathBuf::new, Path::to_owned),
-        message,
+        message: e.to_string(),
     })?;
     let Some(dir) = dir else {
         return Ok(Recovered {
@@ -113,37 +114,8 @@ pub fn recover(config: &ServeConfig, dir: Option<&Path>) -> Result<Recovered, St
             (fresh, 0, vec![Vec::new(); config.bandits.len()])
         }
     };
-    for (n, path) in &logs {
-        let len = fs::metadata(path).map_err(io(path))?.len();
-        if *n > next_log && len > 0 {
-            return Err(StoreError::Unaccounted {
-                path: path.clone(),
-                message: format!(
-                    "this log is newer than log-{next_log}.jsonl, which snapshot.json names, and \
-                     holds records the snapshot does not cover (was an older snapshot.json put back?)"
-                ),
-            });
-        }
-    }
+    check_accounted(&logs, next_log)?;
     let path = log_path(dir, next_log);
-    if !logs.iter().any(|(n, _)| *n == next_log) {
-        // A rotation creates the new log before the snapshot naming it, so
-        // an older log with records and no named one means the named log
-        // was lost: the older one may hold rewards acknowledged after the
-        // snapshot, so it is not "covered".
-        for (n, older) in &logs {
-            let len = fs::metadata(older).map_err(io(older))?.len();
-            if *n < next_log && len > 0 {
-                return Err(StoreError::Unaccounted {
-                    path: older.clone(),
-                    message: format!(
-                        "snapshot.json names log-{next_log}.jsonl, which is missing, so this \
-                         older log may hold records the snapshot does not cover"
-                    ),
-                });
-            }
-        }
-    }
     let good_len = replay(&path, &mut masters, &mut pending)?;
     // Older logs are covered by the snapshot; a newer one is empty (checked
     // above): created just before a snapshot that never landed.
@@ -162,10 +134,7 @@ pub fn recover(config: &ServeConfig, dir: Option<&Path>) -> Result<Recovered, St
             bandits: masters.clone(),
             pending: pending.clone(),
         };
-        write_snapshot_file(dir, &state).map_err(|e| StoreError::Io {
-            path: snap_path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        write_snapshot_file(dir, &state).map_err(SnapshotFailure::into_error)?;
     }
     let mut file = OpenOptions::new()
         .create(true)
@@ -188,6 +157,43 @@ pub fn recover(config: &ServeConfig, dir: Option<&Path>) -> Result<Recovered, St
         }),
         pending,
     })
+}
+
+/// Refuse logs that the snapshot naming `next_log` does not account for:
+/// a newer one with records, or, when the named one is missing, an older
+/// one with records.
+fn check_accounted(logs: &[(u64, PathBuf)], next_log: u64) -> Result<(), StoreError> {
+    for (n, path) in logs {
+        let len = fs::metadata(path).map_err(io(path))?.len();
+        if *n > next_log && len > 0 {
+            return Err(StoreError::Unaccounted {
+                path: path.clone(),
+                message: format!(
+                    "this log is newer than log-{next_log}.jsonl, which snapshot.json names, and \
+                     holds records the snapshot does not cover (was an older snapshot.json put back?)"
+                ),
+            });
+        }
+    }
+    if !logs.iter().any(|(n, _)| *n == next_log) {
+        // A rotation creates the new log before the snapshot naming it, so
+        // an older log with records and no named one means the named log
+        // was lost: the older one may hold rewards acknowledged after the
+        // snapshot, so it is not "covered".
+        for (n, older) in logs {
+            let len = fs::metadata(older).map_err(io(older))?.len();
+            if *n < next_log && len > 0 {
+                return Err(StoreError::Unaccounted {
+                    path: older.clone(),
+                    message: format!(
+                        "snapshot.json names log-{next_log}.jsonl, which is missing, so this \
+                         older log may hold records the snapshot does not cover"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Log {

@@ -8,13 +8,18 @@
 //! them, and a checksum tells a damaged record from one a crash cut short
 //! (which has no newline). State format 1 (no checksums) is refused, not
 //! read: its records cannot be told from damaged ones.
+//!
+//! Also how a snapshot gets onto the disk ([`write_snapshot_file`]), which
+//! both a start ([`super::recovery`]) and a rotation ([`super::writer`]) do.
 
+use std::fs::{self, File};
 use std::io::Write as _;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LogRecord, Master};
-use crate::server::bandit::Pending;
+use super::{LogRecord, Master, StoreError};
+use crate::runtime::Pending;
 
 pub const STATE_FORMAT: &str = "umpire.serve-state";
 pub const STATE_FORMAT_VERSION: u32 = 2;
@@ -25,13 +30,15 @@ const CRC_MEMBER: &[u8] = b",\"crc\":\"";
 const CRC_SUFFIX_LEN: usize = CRC_MEMBER.len() + 8 + 2;
 
 /// Append one record as a checksummed line, newline included.
-pub fn encode_record(rec: &LogRecord, buf: &mut Vec<u8>) -> Result<(), String> {
+pub fn encode_record(rec: &LogRecord, buf: &mut Vec<u8>) -> Result<(), StoreError> {
     let start = buf.len();
-    serde_json::to_writer(&mut *buf, rec).map_err(|e| e.to_string())?;
+    serde_json::to_writer(&mut *buf, rec)?;
     let crc = crc32fast::hash(&buf[start..]);
     // The record is a JSON object: its closing brace comes back after the checksum.
     buf.pop();
-    writeln!(buf, ",\"crc\":\"{crc:08x}\"}}").map_err(|e| e.to_string())
+    // Writing to a Vec cannot fail.
+    let _ = writeln!(buf, ",\"crc\":\"{crc:08x}\"}}");
+    Ok(())
 }
 
 /// Read one log line (without its newline). `scratch` is reused between lines.
@@ -84,16 +91,72 @@ fn snapshot_prefix() -> String {
 
 const STATE_MEMBER: &[u8] = b"\",\"state\":";
 
-pub fn encode_snapshot(state: &SnapshotState) -> Result<Vec<u8>, String> {
-    let body = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+pub fn encode_snapshot(state: &SnapshotState) -> Result<Vec<u8>, StoreError> {
+    let body = serde_json::to_vec(state)?;
     let crc = crc32fast::hash(&body);
     let mut out = Vec::with_capacity(body.len() + 96);
     out.extend_from_slice(snapshot_prefix().as_bytes());
-    write!(out, "{crc:08x}").map_err(|e| e.to_string())?;
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{crc:08x}");
     out.extend_from_slice(STATE_MEMBER);
     out.extend_from_slice(&body);
     out.extend_from_slice(b"}\n");
     Ok(out)
+}
+
+/// Why a snapshot write did not end well.
+#[derive(Debug)]
+pub enum SnapshotFailure {
+    /// The snapshot was not put in place: the previous one stands.
+    NotWritten(StoreError),
+    /// The snapshot was renamed into place, so it is the one a start reads,
+    /// but the directory fsync failed ([`StoreError::DirSync`]): the rename
+    /// (and the creation of the log it names) may not survive a crash.
+    Unsynced(StoreError),
+}
+
+impl SnapshotFailure {
+    pub fn into_error(self) -> StoreError {
+        match self {
+            SnapshotFailure::NotWritten(e) | SnapshotFailure::Unsynced(e) => e,
+        }
+    }
+}
+
+/// Write a snapshot atomically: a temporary file, fsynced and renamed, then
+/// the directory fsynced. The temporary is removed on failure, so that a
+/// full disk is not made fuller by every retry. The directory is opened
+/// before the rename, so that running out of descriptors cannot fail the
+/// fsync after the snapshot is already in place; a failed directory fsync
+/// is retried once.
+pub fn write_snapshot_file(dir: &Path, state: &SnapshotState) -> Result<(), SnapshotFailure> {
+    let bytes = encode_snapshot(state).map_err(SnapshotFailure::NotWritten)?;
+    let tmp = dir.join("snapshot.json.tmp");
+    let target = dir.join("snapshot.json");
+    let put = || -> std::io::Result<File> {
+        let dir_handle = File::open(dir)?;
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &target)?;
+        Ok(dir_handle)
+    };
+    let dir_handle = put().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        SnapshotFailure::NotWritten(StoreError::Io {
+            path: target.clone(),
+            source: e,
+        })
+    })?;
+    dir_handle
+        .sync_all()
+        .or_else(|_| dir_handle.sync_all())
+        .map_err(|source| {
+            SnapshotFailure::Unsynced(StoreError::DirSync {
+                path: target.clone(),
+                source,
+            })
+        })
 }
 
 /// Why a snapshot cannot be used: the line and the problem.

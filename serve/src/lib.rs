@@ -1,5 +1,6 @@
-//! The reference serving API: assignments and bandit decisions over HTTP
-//! (axum on tokio), using umpire-sim's assignment and policy code.
+//! umpire-serve: the reference serving API for assignments and bandit
+//! decisions over HTTP (axum on tokio), running umpire-sim's assignment and
+//! policy code unchanged.
 //!
 //! Routes:
 //! - `GET /v1/assign/{experiment}?unit=ID`, `POST /v1/assign` (batch)
@@ -17,6 +18,7 @@ mod conn;
 pub mod error;
 pub mod metrics;
 pub mod probe;
+pub mod runtime;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -35,9 +37,9 @@ use umpire_sim::bandit::policy::PolicyState;
 use umpire_sim::serve::ServeConfig;
 
 use assign::ExperimentRuntime;
-use bandit::BanditRuntime;
 use error::ApiError;
 use metrics::Metrics;
+use runtime::{BanditRuntime, same_secret};
 use store::{Msg, StoreError, Writer};
 
 /// How to run a server.
@@ -73,6 +75,9 @@ pub enum ServerError {
     Metrics(#[from] prometheus::Error),
     #[error("the update thread stopped: {0}")]
     Writer(String),
+    /// The update thread's final sync or snapshot failed.
+    #[error("the update thread stopped: {0}")]
+    FinalSnapshot(Arc<StoreError>),
 }
 
 /// Shared by every handler.
@@ -160,7 +165,7 @@ impl RunningServer {
         })
         .await
         .map_err(|e| ServerError::Writer(e.to_string()))?;
-        snapshot.map_err(ServerError::Writer)?;
+        snapshot.map_err(ServerError::FinalSnapshot)?;
         served.map_err(ServerError::Writer)
     }
 }
@@ -358,18 +363,6 @@ async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
         s.metrics.render(),
     )
         .into_response()
-}
-
-/// Compare in time independent of where the strings differ and of their
-/// lengths: both are hashed first, so a wrong guess learns neither the
-/// position of its first wrong byte nor whether its length is right.
-pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    use sha2::{Digest, Sha256};
-    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
 }
 
 async fn require_token(

@@ -27,17 +27,20 @@ mod recovery;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
-use umpire_sim::bandit::policy::{Policy, PolicyState};
+use umpire_sim::bandit::policy::{Policy, PolicyError, PolicyState};
 use umpire_sim::serve::{ServeConfig, UpdateEvery};
 
 pub use recovery::{Recovered, install, recover};
 pub use writer::Writer;
 
-pub type Ack = oneshot::Sender<Result<(), String>>;
+/// The answer to a logged record. One failed write answers every record of
+/// its batch, so the error is shared.
+pub type Ack = oneshot::Sender<Result<(), Arc<StoreError>>>;
 
 /// Milliseconds since the Unix epoch (wall clock: timestamps survive restarts).
 pub fn now_ms() -> u64 {
@@ -71,6 +74,47 @@ pub enum StoreError {
     /// acknowledged rewards.
     #[error("{path}: {message}; refusing to start rather than lose the rewards in it")]
     Unaccounted { path: PathBuf, message: String },
+    /// A configured bandit whose policy state cannot be built.
+    #[error("bandit `{bandit}`: {source}")]
+    Policy { bandit: String, source: PolicyError },
+    /// A log record or snapshot that does not serialize.
+    #[error("{0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("writing the log: {source}")]
+    LogWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The log's fsync failed: the kernel may have dropped pages it had
+    /// accepted, so the log can no longer be trusted.
+    #[error("fsync of the log: {source}")]
+    LogSync {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A failed write could not be cut back off the log.
+    #[error("{cause}; then cutting the failed write off the log: {source}")]
+    CutBack {
+        path: PathBuf,
+        cause: Arc<StoreError>,
+        source: std::io::Error,
+    },
+    /// Every write is refused since `0` broke the log, until a snapshot
+    /// starts a clean one.
+    #[error(
+        "the state log is unusable since an earlier failure ({0}); nothing is recorded \
+         until a snapshot can be written or the server is restarted"
+    )]
+    Unusable(Arc<StoreError>),
+    #[error("a snapshot failed moments ago; retrying later")]
+    SnapshotBackoff,
+    /// The snapshot was renamed into place, but the directory fsync failed:
+    /// the rename (and the new log it names) may not survive a crash.
+    #[error("fsync of the state directory: {path}: {source}")]
+    DirSync {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -122,34 +166,13 @@ impl LogRecord {
 
 /// A request to the update thread.
 pub enum Msg {
-    Decision {
-        bandit: u32,
-        id: u64,
-        arm: u32,
-        ctx: u32,
-        t: u64,
-        unit: String,
-        /// With a state dir: answered once the decision is written.
-        ack: Option<Ack>,
-    },
-    Reward {
-        bandit: u32,
-        id: u64,
-        arm: u32,
-        ctx: u32,
-        reward: f64,
-        issued_ms: u64,
-        t: u64,
-        ack: Ack,
-    },
-    Reserve {
-        bandit: u32,
-        upto: u64,
-        ack: Ack,
-    },
+    /// A record to log and apply (never `Apply`: the thread makes those).
+    /// `ack` hears once it is written; a decision without a state dir is not
+    /// awaited.
+    Record { rec: LogRecord, ack: Option<Ack> },
     /// Finish what is queued, write a final snapshot and stop.
     Shutdown {
-        done: std::sync::mpsc::Sender<Result<(), String>>,
+        done: std::sync::mpsc::Sender<Result<(), Arc<StoreError>>>,
     },
 }
 
@@ -221,14 +244,19 @@ impl Master {
     }
 }
 
-fn fresh_masters(config: &ServeConfig) -> Result<Vec<Master>, String> {
+fn fresh_masters(config: &ServeConfig) -> Result<Vec<Master>, StoreError> {
     config
         .bandits
         .iter()
         .map(|b| {
             let arms = b.arms.len();
-            let state = PolicyState::new(&b.policy, arms, b.contexts.len().max(1))
-                .map_err(|e| format!("bandit `{}`: {e}", b.name))?;
+            let state =
+                PolicyState::new(&b.policy, arms, b.contexts.len().max(1)).map_err(|source| {
+                    StoreError::Policy {
+                        bandit: b.name.clone(),
+                        source,
+                    }
+                })?;
             Ok(Master {
                 name: b.name.clone(),
                 arms: b.arms.clone(),

@@ -1,0 +1,439 @@
+//! The verdict of a load run, from what it measured: SLO misses, the
+//! correctness checks, the generator's self-check, missing data and
+//! figures that are not numbers. One function, [`judge`], for a single run
+//! and for merged workers alike.
+
+use super::result::{
+    BoundCheck, ConvergenceCheck, EndpointResult, GeneratorCheck, ParityCheck, SrmCheck, Verdict,
+};
+use crate::load::{LoadScenario, Model};
+
+/// Whether the parity check runs: it needs assignments to check.
+fn parity_on(s: &LoadScenario, experiments: usize) -> bool {
+    s.checks.parity_every > 0 && s.mix.assign > 0 && experiments > 0
+}
+
+/// A parity check that runs passes only on data: at least one served
+/// assignment checked, and none differing. One that does not run passes.
+pub(super) fn parity_passed(
+    s: &LoadScenario,
+    experiments: usize,
+    checked: u64,
+    mismatches: u64,
+) -> bool {
+    !parity_on(s, experiments) || (checked > 0 && mismatches == 0)
+}
+
+/// The figures of a result that are not finite numbers, by name. Any one
+/// makes the verdict FAIL: a NaN compares false with every bound, so it
+/// would otherwise pass every `≤` check that is written as "not above".
+fn non_finite(
+    endpoints: &[EndpointResult],
+    generator: &GeneratorCheck,
+    srm: &[SrmCheck],
+    convergence: &[ConvergenceCheck],
+    ratio: Option<&BoundCheck>,
+) -> Vec<String> {
+    let mut figures: Vec<(String, f64)> = Vec::new();
+    for e in endpoints {
+        let k = e.endpoint.key();
+        figures.push((format!("{k} error_rate"), e.error_rate));
+        figures.push((format!("{k} rps"), e.rps));
+        for (which, p) in [("raw", &e.raw), ("corrected", &e.corrected)] {
+            for (name, x) in [
+                ("p50_ms", p.p50_ms),
+                ("p95_ms", p.p95_ms),
+                ("p99_ms", p.p99_ms),
+                ("p999_ms", p.p999_ms),
+                ("max_ms", p.max_ms),
+            ] {
+                figures.push((format!("{k} {name} ({which})"), x));
+            }
+        }
+        for b in &e.slo {
+            figures.push((format!("{k} {}", b.measure), b.measured));
+        }
+    }
+    figures.push(("generator achieved_rps".into(), generator.achieved_rps));
+    figures.push(("generator lag_p99_ms".into(), generator.lag_p99_ms));
+    figures.push(("generator lag_max_ms".into(), generator.lag_max_ms));
+    if let Some(t) = generator.target_rps {
+        figures.push(("generator target_rps".into(), t));
+    }
+    for c in srm {
+        figures.push((format!("SRM {} p_value", c.experiment), c.p_value));
+    }
+    for c in convergence {
+        figures.push((format!("convergence {} best_share", c.bandit), c.best_share));
+    }
+    if let Some(r) = ratio {
+        figures.push((r.measure.clone(), r.measured));
+    }
+    figures
+        .into_iter()
+        .filter(|(_, x)| !x.is_finite())
+        .map(|(name, x)| format!("{name} = {x}"))
+        .collect()
+}
+
+/// Whose fault a paced run's shortfall is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fault {
+    /// The server answered within each user's interval, so the users could
+    /// have kept the schedule: the generator fell behind (generator-bound).
+    Generator,
+    /// The server took at least each user's interval to answer (its raw
+    /// p50), so the users were waiting on it: it did not keep up.
+    Server,
+}
+
+/// A paced run whose achieved rate fell below `min_rate_ratio` × the target.
+pub(super) struct RateGap {
+    pub(super) fault: Fault,
+    pub(super) target: f64,
+    raw_p50_ms: f64,
+    interval_ms: f64,
+}
+
+/// The one place that decides whether paced load fell short and whose
+/// fault that was, so that generator-bound and server-behind stay
+/// complementary. `target` is the (possibly pooled) target rate; an empty
+/// run has no p50 to judge by and is judged as missing data instead.
+pub(super) fn rate_gap(
+    s: &LoadScenario,
+    overall: &EndpointResult,
+    achieved: f64,
+    target: Option<f64>,
+) -> Option<RateGap> {
+    let (Model::Paced { rate }, Some(target)) = (s.traffic.model, target) else {
+        return None;
+    };
+    if overall.count == 0 || achieved >= s.checks.min_rate_ratio * target {
+        return None;
+    }
+    let interval_ms = 1000.0 * s.traffic.users as f64 / rate;
+    let raw_p50_ms = overall.raw.p50_ms;
+    let fault = if raw_p50_ms < interval_ms {
+        Fault::Generator
+    } else {
+        Fault::Server
+    };
+    Some(RateGap {
+        fault,
+        target,
+        raw_p50_ms,
+        interval_ms,
+    })
+}
+
+/// Paced load the server could not sustain (see [`rate_gap`]).
+fn server_behind(s: &LoadScenario, overall: &EndpointResult, g: &GeneratorCheck) -> Option<String> {
+    let gap = rate_gap(s, overall, g.achieved_rps, g.target_rps)?;
+    (gap.fault == Fault::Server).then(|| {
+        format!(
+            "throughput: the server did not keep up: achieved {:.1} req/s < {} × the target {} req/s, \
+             with a raw p50 of {:.2} ms against each user's interval of {:.2} ms",
+            g.achieved_rps, s.checks.min_rate_ratio, gap.target, gap.raw_p50_ms, gap.interval_ms
+        )
+    })
+}
+
+/// The largest overall error rate a run may have when no `[slo]` table
+/// bounds `error_rate`: a run in which most requests fail says nothing good
+/// about the server, SLO tables or not.
+pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.01;
+
+/// The default error-rate bound's miss, when no SLO sets an error rate of
+/// its own (a scenario that does has chosen its bound).
+fn default_error_bound(s: &LoadScenario, overall: &EndpointResult) -> Option<String> {
+    let own = s.slos.iter().any(|x| x.error_rate.is_some());
+    (!own && overall.error_rate > DEFAULT_MAX_ERROR_RATE).then(|| {
+        format!(
+            "error rate: {} of {} requests failed ({:.2}%), above the default bound of {}% (no [slo] sets error_rate)",
+            overall.errors,
+            overall.count,
+            100.0 * overall.error_rate,
+            100.0 * DEFAULT_MAX_ERROR_RATE
+        )
+    })
+}
+
+/// The verdict and the expectations' outcome, from what was measured.
+pub(super) struct Judged {
+    pub(super) verdict: Verdict,
+    pub(super) ratio: Option<BoundCheck>,
+    pub(super) passed: bool,
+    pub(super) messages: Vec<String>,
+}
+
+/// The verdict, in this order:
+/// 1. FAIL when the server is wrong whatever the generator did: a check
+///    with data failed (SRM, parity, convergence), no request succeeded
+///    (every one failed: non-2xx, transport error or timeout), or a figure
+///    is not a number;
+/// 2. INCONCLUSIVE when the run cannot judge the server: the generator fell
+///    behind its schedule (generator-bound), no request was sent, or a
+///    check got no data;
+/// 3. FAIL on an SLO miss (including an overall error rate above
+///    [`DEFAULT_MAX_ERROR_RATE`] when no SLO bounds the error rate), or
+///    paced load the server did not keep up with;
+/// 4. PASS otherwise.
+///
+/// A run in which no request succeeded, or with a figure that is not a
+/// number, never meets its expectations, not even an expected failure: a
+/// failure demonstration needs a working target.
+pub(super) fn judge(
+    s: &LoadScenario,
+    endpoints: &[EndpointResult],
+    generator: &GeneratorCheck,
+    srm: &[SrmCheck],
+    parity: &ParityCheck,
+    convergence: &[ConvergenceCheck],
+) -> Judged {
+    let mut messages = Vec::new();
+    let overall = &endpoints[0];
+    let mut slo_failed: Vec<String> = endpoints
+        .iter()
+        .flat_map(|e| {
+            e.slo.iter().filter(|b| !b.passed).map(move |b| {
+                format!(
+                    "SLO miss: {} {} = {:.3}, expected {}",
+                    e.endpoint.key(),
+                    b.measure,
+                    b.measured,
+                    b.bound
+                )
+            })
+        })
+        .collect();
+    let mut no_data = Vec::new();
+    if overall.count == 0 {
+        no_data.push(
+            "no data: no request was sent (the first scheduled send fell after the end of the run)"
+                .to_owned(),
+        );
+    }
+    let checks_failed = judge_checks(s, srm, parity, convergence, &mut messages, &mut no_data);
+    let none_succeeded = overall.count > 0 && overall.errors == overall.count;
+    if none_succeeded {
+        messages.push(format!(
+            "no request succeeded: all {} failed (non-2xx answers, transport errors or timeouts)",
+            overall.count
+        ));
+    }
+    slo_failed.extend(default_error_bound(s, overall));
+    messages.extend(slo_failed.iter().cloned());
+    let behind = server_behind(s, overall, generator);
+    messages.extend(behind.iter().cloned());
+    let ratio = s.expect.corrected_over_raw_p99.map(|min| {
+        let measured = overall.corrected.p99_ms / overall.raw.p99_ms.max(1e-9);
+        BoundCheck {
+            measure: "corrected p99 / raw p99".into(),
+            measured,
+            bound: format!("≥ {min}"),
+            passed: measured >= min,
+        }
+    });
+    let nan = non_finite(endpoints, generator, srm, convergence, ratio.as_ref());
+    if !nan.is_empty() {
+        messages.push(format!("not a number: {}", nan.join(", ")));
+    }
+    let verdict = if checks_failed || none_succeeded || !nan.is_empty() {
+        Verdict::Fail
+    } else if generator.generator_bound || !no_data.is_empty() {
+        Verdict::Inconclusive
+    } else if slo_failed.is_empty() && behind.is_none() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    if let Some(r) = &generator.reason {
+        messages.push(format!("inconclusive: generator-bound: {r}"));
+    }
+    messages.extend(no_data);
+    if let Some(r) = ratio.as_ref().filter(|r| !r.passed) {
+        messages.push(format!(
+            "expected corrected p99 / raw p99 {} but measured {:.2}",
+            r.bound, r.measured
+        ));
+    }
+    let passed = verdict.is(s.expect.verdict)
+        && ratio.as_ref().is_none_or(|r| r.passed)
+        && !none_succeeded
+        && nan.is_empty();
+    Judged {
+        verdict,
+        ratio,
+        passed,
+        messages,
+    }
+}
+
+/// The correctness checks' part of the verdict: their failures go to
+/// `messages` and their missing data to `no_data`; returns whether one
+/// with data failed.
+fn judge_checks(
+    s: &LoadScenario,
+    srm: &[SrmCheck],
+    parity: &ParityCheck,
+    convergence: &[ConvergenceCheck],
+    messages: &mut Vec<String>,
+    no_data: &mut Vec<String>,
+) -> bool {
+    let mut checks_failed = false;
+    for c in srm {
+        if c.no_data() {
+            no_data.push(format!(
+                "no data: SRM {}: no unit was assigned, so the split is untested",
+                c.experiment
+            ));
+        } else if !c.passed {
+            checks_failed = true;
+            messages.push(format!(
+                "SRM: {} split {:?} against shares {:?}, p = {:.2e} < {}",
+                c.experiment, c.counts, c.expected_shares, c.p_value, s.checks.srm_alpha
+            ));
+        }
+    }
+    if parity.no_data() {
+        no_data.push("no data: parity: no served assignment was checked".to_owned());
+    } else if !parity.passed {
+        checks_failed = true;
+        messages.push(format!(
+            "parity: {} of {} served assignments differ from umpire-sim's, e.g. {}",
+            parity.mismatches,
+            parity.checked,
+            parity.examples.join("; ")
+        ));
+    }
+    for c in convergence {
+        if c.no_data() {
+            no_data.push(format!(
+                "no data: convergence {}: no decision in the second half of the run",
+                c.bandit
+            ));
+        } else if !c.passed {
+            checks_failed = true;
+            messages.push(format!(
+                "convergence: bandit {} sent {:.3} of {} late decisions to its best arm {}, expected ≥ {}",
+                c.bandit, c.best_share, c.decisions, c.best_arm, c.min_best_share
+            ));
+        }
+    }
+    checks_failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::recorder::{EndpointRecord, new_histogram};
+    use crate::load::result::endpoint_result;
+    use crate::load::{Checks, Endpoint, ExpectedVerdict, LoadExpect, Mix, Target, Traffic};
+
+    fn scenario() -> LoadScenario {
+        LoadScenario {
+            name: "nan".into(),
+            seed: 1,
+            target: Target {
+                serve: "s.toml".into(),
+                host: None,
+                token_file: None,
+                stall: None,
+            },
+            traffic: Traffic {
+                users: 1,
+                ramp_up_seconds: 0.0,
+                duration_seconds: 1.0,
+                model: Model::Closed { think_time_ms: 0 },
+            },
+            mix: Mix {
+                assign: 0,
+                decide: 1,
+                reward: 0,
+                experiments: Vec::new(),
+                bandits: Vec::new(),
+                units: 10,
+            },
+            slos: Vec::new(),
+            checks: Checks {
+                srm_alpha: 0.001,
+                parity_every: 0,
+                convergence: Vec::new(),
+                max_generator_lag_ms: 10.0,
+                min_rate_ratio: 0.9,
+            },
+            expect: LoadExpect {
+                verdict: ExpectedVerdict::Pass,
+                corrected_over_raw_p99: None,
+            },
+        }
+    }
+
+    /// Without SLO tables nothing compares a latency with a bound, so a
+    /// NaN would slip through as a pass; it must not, even when a failure
+    /// is expected.
+    #[test]
+    fn a_nan_figure_is_never_a_pass() {
+        let mut s = scenario();
+        let mut record = EndpointRecord {
+            raw: new_histogram().expect("histogram"),
+            corrected: new_histogram().expect("histogram"),
+            count: 10,
+            errors: 0,
+        };
+        for _ in 0..10 {
+            record.raw.record(500).expect("in range");
+            record.corrected.record(500).expect("in range");
+        }
+        let generator = GeneratorCheck {
+            target_rps: None,
+            achieved_rps: 10.0,
+            lag_p99_ms: 0.1,
+            lag_max_ms: 0.1,
+            lag_histogram: String::new(),
+            generator_bound: false,
+            reason: None,
+        };
+        let parity = ParityCheck {
+            checked: 0,
+            mismatches: 0,
+            examples: Vec::new(),
+            passed: true,
+        };
+        let clean = endpoint_result(Endpoint::Overall, &record, 1.0, None);
+        let ok = judge(
+            &s,
+            std::slice::from_ref(&clean),
+            &generator,
+            &[],
+            &parity,
+            &[],
+        );
+        assert_eq!(ok.verdict, Verdict::Pass, "{:?}", ok.messages);
+        for poison in 0..3 {
+            let mut e = clean.clone();
+            let mut g = generator.clone();
+            match poison {
+                0 => e.corrected.p99_ms = f64::NAN,
+                1 => e.rps = f64::INFINITY,
+                _ => g.achieved_rps = f64::NAN,
+            }
+            for expected in [ExpectedVerdict::Pass, ExpectedVerdict::Fail] {
+                s.expect.verdict = expected;
+                let j = judge(&s, &[e.clone()], &g, &[], &parity, &[]);
+                assert_eq!(
+                    j.verdict,
+                    Verdict::Fail,
+                    "poison {poison}: {:?}",
+                    j.messages
+                );
+                assert!(!j.passed, "poison {poison}, expected {expected:?}");
+                assert!(
+                    j.messages.iter().any(|m| m.starts_with("not a number: ")),
+                    "{:?}",
+                    j.messages
+                );
+            }
+        }
+    }
+}
