@@ -14,8 +14,6 @@ mod error;
 mod input;
 mod load;
 mod merge;
-#[cfg(test)]
-mod module_graph;
 mod output;
 mod progress;
 mod report;

@@ -11,7 +11,7 @@ use super::PolicyError;
 
 /// Largest |`prior_mean`| of `thompson_gaussian`: the scale of the rewards
 /// it models (arm means are capped at the same magnitude).
-pub const GAUSSIAN_MEAN_MAX: f64 = crate::scenario::limits::MAX_MAGNITUDE;
+pub const GAUSSIAN_MEAN_MAX: f64 = crate::metric::MAX_MAGNITUDE;
 /// Smallest `prior_var` and `noise_var` of `thompson_gaussian`. Precisions
 /// then stay at most 10^12 per observation, so the posterior's precision
 /// (≤ 10^12 + horizon·10^12 ≤ 10^21.1) and precision-weighted mean
