@@ -139,7 +139,11 @@ pub fn print_trace(s: &BanditScenario, r: u64, trace: bool, steps: usize) -> Res
         let mut buf = Vec::with_capacity(if trace { steps } else { 0 });
         let run = engine.run_policy(p, r, trace.then_some(&mut buf));
         let regret = run.regret.last().copied().unwrap_or(f64::NAN);
-        let shares: Vec<String> = run.pulls.iter().map(|n| n.to_string()).collect();
+        let shares: Vec<String> = run
+            .pulls
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         crate::outln!(
             "  {}: pseudo-regret {regret:.3}, realised {:.3}, pulls per arm [{}], recommends the best arm: {}",
             named.name,

@@ -53,7 +53,7 @@ pub fn main(args: &ReportArgs) -> Result<(), CliError> {
     };
     match &args.output {
         Some(p) => {
-            std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?
+            std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
         }
         None => output::stdout(|w| w.write_all(text.as_bytes()))?,
     }

@@ -224,7 +224,7 @@ fn a_changed_byte_is_caught() {
     let golden = std::fs::read_to_string(golden_dir().join("srm_detection.json"))
         .expect("srm_detection golden");
     let at = golden.find(|c: char| c.is_ascii_digit()).expect("a digit");
-    let mut edited = golden.clone().into_bytes();
+    let mut edited = golden.into_bytes();
     edited[at] = if edited[at] == b'9' {
         b'8'
     } else {

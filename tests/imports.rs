@@ -300,7 +300,7 @@ fn cycles(g: &Graph) -> Vec<String> {
             let mut seen: BTreeSet<&String> = BTreeSet::new();
             let mut stack = vec![from];
             while let Some(n) = stack.pop() {
-                for ((a, b), _) in edges {
+                for (a, b) in edges.keys() {
                     if a == n && seen.insert(b) {
                         stack.push(b);
                     }

@@ -429,7 +429,7 @@ fn a_one_digit_edit_of_an_output_block_fails() {
     }
     assert!(edits > 100, "only {edits} digits were edited");
     // A wall-clock figure is masked, not compared.
-    let mut edited = step.expected.clone();
+    let mut edited = step.expected;
     let time = edited
         .iter()
         .position(|l| l.trim_start().starts_with("time:"))
@@ -440,7 +440,11 @@ fn a_one_digit_edit_of_an_output_block_fails() {
 
 #[test]
 fn the_matcher_understands_ellipses_and_masks() {
-    let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let l = |v: &[&str]| {
+        v.iter()
+            .map(std::string::ToString::to_string)
+            .collect::<Vec<_>>()
+    };
     assert!(matches(
         &l(&["a", "...", "d"]),
         &l(&["a", "b", "c", "d"]),

@@ -72,7 +72,7 @@ async fn acknowledged_rewards_survive_kill_9_and_sigterm() {
         let (st, r) = post(
             &c,
             &format!("{base}/v1/reward/thompson"),
-            json!({"decision_id": id, "reward": (i % 3 == 0) as u8}),
+            json!({"decision_id": id, "reward": u8::from(i % 3 == 0)}),
         )
         .await;
         assert_eq!(st, 200, "{r}");

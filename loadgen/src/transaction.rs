@@ -204,7 +204,7 @@ impl Planned {
             if ok && let Some(v) = value {
                 match self {
                     Planned::Assign { exp, unit } => {
-                        record_assignment(shared, &mut rec, *exp, *unit, v)
+                        record_assignment(shared, &mut rec, *exp, *unit, v);
                     }
                     Planned::Decide { bandit, .. } => {
                         let arm = v["arm_index"].as_u64().map(|a| a as usize);

@@ -265,7 +265,7 @@ pub fn compare(
             ),
             Some(base) => match (cur, base) {
                 (AnyResult::Experiment(cur), AnyResult::Experiment(base)) => {
-                    c.experiment(cur, base)
+                    c.experiment(cur, base);
                 }
                 (AnyResult::Bandit(cur), AnyResult::Bandit(base)) => c.bandit(cur, base),
                 (AnyResult::Load(cur), AnyResult::Load(base)) => c.load(cur, base),

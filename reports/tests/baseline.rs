@@ -896,7 +896,7 @@ fn missing_scenarios_are_reported_not_compared() {
     assert_eq!(serde_json::from_str::<Vec<Delta>>(&json).unwrap(), deltas);
 
     // Same name, another kind.
-    let mut renamed = bandit.clone();
+    let mut renamed = bandit;
     if let AnyResult::Bandit(r) = &mut renamed {
         r.scenario = "aa_conversion".to_owned();
     }

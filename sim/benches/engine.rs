@@ -51,7 +51,7 @@ fn per_unit(c: &mut Criterion) {
             b.iter(|| {
                 r += 1;
                 engine.simulate(black_box(r), &mut scratch);
-            })
+            });
         });
     }
     g.finish();
@@ -88,7 +88,7 @@ fn bench_replications(
             r += 1;
             engine.simulate(black_box(r), &mut scratch);
             black_box(engine.analyse(&mut scratch));
-        })
+        });
     });
 }
 
@@ -110,7 +110,7 @@ fn per_look(c: &mut Criterion) {
         engine.simulate(1, &mut scratch);
         g.throughput(Throughput::Elements(looks as u64 * 4));
         g.bench_function(format!("4_methods_{looks}_looks"), |b| {
-            b.iter(|| black_box(engine.analyse(&mut scratch)))
+            b.iter(|| black_box(engine.analyse(&mut scratch)));
         });
     }
     g.finish();
@@ -172,7 +172,7 @@ fn bandit(c: &mut Criterion) {
             b.iter(|| {
                 r += 1;
                 black_box(engine.run_policy(p, black_box(r), None))
-            })
+            });
         });
     }
     g.finish();
@@ -208,7 +208,7 @@ fn serving(c: &mut Criterion) {
             for id in &ids {
                 black_box(assigner.assign_id(black_box(id)));
             }
-        })
+        });
     });
     let key = StreamKey::new(1, Purpose::policy("bench"));
     for (name, spec) in [
@@ -237,7 +237,7 @@ fn serving(c: &mut Criterion) {
                 id += 1;
                 let mut rng = key.replication(black_box(id));
                 black_box(state.select(0, &mut rng))
-            })
+            });
         });
     }
     g.finish();
@@ -250,7 +250,7 @@ fn keystream(c: &mut Criterion) {
     let mut rng = key.replication(0);
     let mut buf = vec![0u32; USERS as usize];
     g.bench_function("chacha8_u32_10k", |b| {
-        b.iter(|| rng.fill(black_box(&mut buf[..])))
+        b.iter(|| rng.fill(black_box(&mut buf[..])));
     });
     g.finish();
 }

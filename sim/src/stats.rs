@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn exact_sum_merges_independently_of_split() {
         let xs: Vec<f64> = (0..1000)
-            .map(|i| ((i as f64) * 0.7311).sin() * 1e3)
+            .map(|i| (f64::from(i) * 0.7311).sin() * 1e3)
             .collect();
         let mut whole = ExactSum::default();
         xs.iter().for_each(|&x| whole.add(x));
@@ -301,7 +301,7 @@ mod tests {
     fn histogram_ks_of_grid_midpoints_is_small() {
         let mut h = PValueHistogram::default();
         for i in 0..10_000 {
-            h.add((i as f64 + 0.5) / 10_000.0);
+            h.add((f64::from(i) + 0.5) / 10_000.0);
         }
         assert!(h.ks_distance() < 1e-3);
         assert_eq!(h.coarse().len(), 20);

@@ -41,7 +41,7 @@ fn reference() -> Reference {
 #[test]
 fn thompson_and_ucb1_match_the_numpy_reference() {
     let r = reference();
-    let means: Vec<f64> = (0..10).map(|i| 0.10 + 0.01 * i as f64).collect();
+    let means: Vec<f64> = (0..10).map(|i| 0.10 + 0.01 * f64::from(i)).collect();
     let env = Environment {
         horizon: 10_000,
         reward: RewardKind::Bernoulli,

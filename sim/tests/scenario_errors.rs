@@ -72,9 +72,28 @@ fn every_problem_is_reported_at_once_in_line_order() {
     );
 }
 
+/// Each text (an experiment unless it says its kind) must fail with a
+/// located problem containing its message.
+fn assert_problems(cases: &[(&str, &str)]) {
+    for (text, want) in cases {
+        let text = if text.contains("kind =") {
+            text.to_string()
+        } else {
+            format!("kind = \"experiment\"\n{text}")
+        };
+        let e = errors(&text);
+        let shown = e.to_string();
+        assert!(
+            shown.contains(want),
+            "expected `{want}` in:\n{shown}\nfor:\n{text}"
+        );
+        assert!(shown.starts_with("bad.toml:"), "{shown}");
+    }
+}
+
 #[test]
-fn range_and_consistency_checks() {
-    let cases: &[(&str, &str)] = &[
+fn range_and_consistency_checks_of_kind_metrics_and_assignment() {
+    assert_problems(&[
         ("kind = \"load\"\n", "target: missing table"),
         ("kind = \"nonsense\"\n", "unknown kind"),
         (
@@ -160,6 +179,12 @@ fn range_and_consistency_checks() {
             "must sum to 1",
         ),
         (&GOOD.replace("p = 0.1", "p = nan"), "finite number"),
+    ]);
+}
+
+#[test]
+fn range_and_consistency_checks_of_analysis_and_expectations() {
+    assert_problems(&[
         (
             &format!("{GOOD}[analysis]\nlooks = 0\n"),
             "analysis.looks: must be 1 to 10000",
@@ -222,21 +247,7 @@ fn range_and_consistency_checks() {
             ),
             "unknown measure, metric or method",
         ),
-    ];
-    for (text, want) in cases {
-        let text = if text.contains("kind =") {
-            text.to_string()
-        } else {
-            format!("kind = \"experiment\"\n{text}")
-        };
-        let e = errors(&text);
-        let shown = e.to_string();
-        assert!(
-            shown.contains(want),
-            "expected `{want}` in:\n{shown}\nfor:\n{text}"
-        );
-        assert!(shown.starts_with("bad.toml:"), "{shown}");
-    }
+    ]);
 }
 
 /// One root cause, one problem: a wrong `reward` used to bring three

@@ -689,7 +689,7 @@ mod tests {
         let paths = 200_000;
         let pocock = boundaries(BoundaryKind::Pocock, 0.05, &equal_fractions(5)).unwrap();
         let cases = [
-            (pocock.critical.clone(), pocock.fractions.clone()),
+            (pocock.critical.clone(), pocock.fractions),
             (vec![2.5, 2.2, 2.0], vec![0.2, 0.5, 1.0]),
         ];
         for (seed, (critical, fractions)) in cases.iter().enumerate() {

@@ -222,7 +222,7 @@ mod tests {
         let mut prev = s;
         let mut rejected = false;
         for k in 1..=400 {
-            let var = 2.0 / (10.0 * k as f64);
+            let var = 2.0 / (10.0 * f64::from(k));
             let z: f64 = rng.sample(StandardNormal);
             let diff = 0.05 + z * var.sqrt();
             let now = s.update(&m, diff, var);
@@ -296,13 +296,13 @@ mod tests {
         let alpha = 0.05;
         let m = Msprt::new(0.3, alpha);
         let reps = 3000;
-        let se = (alpha * (1.0 - alpha) / reps as f64).sqrt();
+        let se = (alpha * (1.0 - alpha) / f64::from(reps)).sqrt();
 
         let mut rng = ChaCha8Rng::seed_from_u64(2017);
         let null = (0..reps)
             .filter(|_| replicate(&mut rng, &m, 0.0, 1000).rejected)
             .count() as f64
-            / reps as f64;
+            / f64::from(reps);
         println!(
             "mSPRT null rejection over 1000 looks: {null:.4} (α + 3 SE = {:.4})",
             alpha + 3.0 * se
@@ -313,7 +313,7 @@ mod tests {
         let power = (0..reps)
             .filter(|_| replicate(&mut rng, &m, 0.3, 1000).rejected)
             .count() as f64
-            / reps as f64;
+            / f64::from(reps);
         println!("mSPRT rejection at θ = 0.3 sd: {power:.4}");
         assert!(power > 0.5, "power {power}");
     }
@@ -323,7 +323,7 @@ mod tests {
         let alpha = 0.05;
         let m = Msprt::new(0.3, alpha);
         let reps = 3000;
-        let se = (alpha * (1.0 - alpha) / reps as f64).sqrt();
+        let se = (alpha * (1.0 - alpha) / f64::from(reps)).sqrt();
         // θ = 0.1 sd: small enough that many replications stop early on a
         // lucky, biased estimate, which is where naive intervals under-cover.
         let theta = 0.1;
@@ -331,13 +331,13 @@ mod tests {
         let (mut covered, mut rejected) = (0usize, 0usize);
         for _ in 0..reps {
             let r = replicate(&mut rng, &m, theta, 1000);
-            covered += r.covered as usize;
-            rejected += r.rejected as usize;
+            covered += usize::from(r.covered);
+            rejected += usize::from(r.rejected);
         }
-        let coverage = covered as f64 / reps as f64;
+        let coverage = covered as f64 / f64::from(reps);
         println!(
             "mSPRT running-interval coverage at θ = {theta}: {coverage:.4} (stopped early in {:.4}; bound {:.4})",
-            rejected as f64 / reps as f64,
+            rejected as f64 / f64::from(reps),
             1.0 - alpha - 3.0 * se
         );
         assert!(coverage >= 1.0 - alpha - 3.0 * se, "coverage {coverage}");

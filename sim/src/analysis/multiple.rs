@@ -316,7 +316,7 @@ mod tests {
     fn scratch_is_reused_without_growing() {
         let mut scratch = Vec::new();
         let mut out = [false; 16];
-        let p: Vec<f64> = (0..16).map(|i| (i as f64 + 0.5) / 400.0).collect();
+        let p: Vec<f64> = (0..16).map(|i| (f64::from(i) + 0.5) / 400.0).collect();
         reject(Correction::Holm, &p, 0.05, &mut out, &mut scratch);
         let (ptr, cap) = (scratch.as_ptr(), scratch.capacity());
         for _ in 0..3 {
@@ -341,7 +341,7 @@ mod tests {
         let (mut extra_holm, mut extra_bh) = (0, 0);
         for rep in 0..20_000 {
             let m = 1 + rep % 20;
-            for x in p[..m].iter_mut() {
+            for x in &mut p[..m] {
                 // Mostly small p-values so the procedures disagree often;
                 // every fourth family rounded to produce ties.
                 let u: f64 = rng.random();
@@ -369,8 +369,8 @@ mod tests {
             for i in 0..m {
                 assert!(!bonf[i] || holm[i], "Holm ⊉ Bonferroni: {p:?}");
                 assert!(!holm[i] || bh[i], "BH ⊉ Holm: {p:?}");
-                extra_holm += (holm[i] && !bonf[i]) as usize;
-                extra_bh += (bh[i] && !holm[i]) as usize;
+                extra_holm += usize::from(holm[i] && !bonf[i]);
+                extra_bh += usize::from(bh[i] && !holm[i]);
             }
         }
         // The inclusions are strict often enough for the test to mean something.
@@ -415,14 +415,14 @@ mod tests {
                 reject(c, &p, alpha, &mut out, &mut scratch);
                 let false_rej = out[..NULLS].iter().filter(|&&r| r).count();
                 let total = out.iter().filter(|&&r| r).count();
-                fwer[j] += (false_rej > 0) as usize;
+                fwer[j] += usize::from(false_rej > 0);
                 let fdp = false_rej as f64 / total.max(1) as f64;
                 fdp_sum[j] += fdp;
                 fdp_sq[j] += fdp * fdp;
                 power[j] += total - false_rej;
             }
         }
-        let n = reps as f64;
+        let n = f64::from(reps);
         let se_rate = (alpha * (1.0 - alpha) / n).sqrt();
         for (j, c) in all.iter().enumerate() {
             let fdr = fdp_sum[j] / n;

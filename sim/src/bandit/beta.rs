@@ -330,7 +330,7 @@ mod tests {
         }
         let mut sum = 0.0;
         for k in 1..=100 {
-            let k = k as f64;
+            let k = f64::from(k);
             let term = (-2.0 * k * k * lambda * lambda).exp();
             sum += if k as u64 % 2 == 1 { term } else { -term };
             if term < 1e-18 {
@@ -410,8 +410,11 @@ mod tests {
             .filter(|_| standard_normal(&mut r).abs() > edge)
             .count() as f64;
         let p = statrs::function::erf::erfc(edge / std::f64::consts::SQRT_2);
-        let se = (n as f64 * p * (1.0 - p)).sqrt();
-        assert!((hits - n as f64 * p).abs() < 5.0 * se, "{hits} tail draws");
+        let se = (f64::from(n) * p * (1.0 - p)).sqrt();
+        assert!(
+            (hits - f64::from(n) * p).abs() < 5.0 * se,
+            "{hits} tail draws"
+        );
     }
 
     #[test]
@@ -464,10 +467,10 @@ mod tests {
             counts[bin] += 1;
             n += 1;
         }
-        let expected = n as f64 / BINS as f64;
+        let expected = f64::from(n) / BINS as f64;
         let chi2: f64 = counts
             .iter()
-            .map(|&c| (c as f64 - expected).powi(2) / expected)
+            .map(|&c| (f64::from(c) - expected).powi(2) / expected)
             .sum();
         let dist = statrs::distribution::ChiSquared::new((BINS - 1) as f64).unwrap();
         dist.sf(chi2)
@@ -498,7 +501,7 @@ mod tests {
             let d: f64 = shape - 1.0 / 3.0;
             let c = (1.0 / 3.0) / d.sqrt();
             for i in -400..=400 {
-                let x = i as f64 * 0.02;
+                let x = f64::from(i) * 0.02;
                 let t = c * x;
                 if t <= -1.0 {
                     continue;
@@ -530,8 +533,8 @@ mod tests {
         // Beta(ε, ε) puts almost all mass near 0 and 1, each with weight ½.
         let n = 20_000;
         let low = (0..n).filter(|_| beta(&mut r, 1e-4, 1e-4) < 0.5).count() as f64;
-        let se = (n as f64 * 0.25).sqrt();
-        assert!((low - n as f64 / 2.0).abs() < 5.0 * se, "{low}");
+        let se = (f64::from(n) * 0.25).sqrt();
+        assert!((low - f64::from(n) / 2.0).abs() < 5.0 * se, "{low}");
     }
 
     #[test]
@@ -556,8 +559,8 @@ mod tests {
             counts[uniform_index(&mut r, k)] += 1;
         }
         // Chi-square with 6 degrees of freedom; 27.86 is its 1e−4 upper quantile.
-        let e = n as f64 / k as f64;
-        let chi2: f64 = counts.iter().map(|&c| (c as f64 - e).powi(2) / e).sum();
+        let e = f64::from(n) / k as f64;
+        let chi2: f64 = counts.iter().map(|&c| (f64::from(c) - e).powi(2) / e).sum();
         assert!(chi2 < 27.86, "chi2 = {chi2}");
     }
 
@@ -566,13 +569,13 @@ mod tests {
         let a: Vec<f64> = {
             let mut r = rng(40);
             (0..100)
-                .map(|i| beta(&mut r, 0.5 + i as f64, 2.0))
+                .map(|i| beta(&mut r, 0.5 + f64::from(i), 2.0))
                 .collect()
         };
         let b: Vec<f64> = {
             let mut r = rng(40);
             (0..100)
-                .map(|i| beta(&mut r, 0.5 + i as f64, 2.0))
+                .map(|i| beta(&mut r, 0.5 + f64::from(i), 2.0))
                 .collect()
         };
         assert_eq!(a, b);

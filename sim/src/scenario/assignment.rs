@@ -209,7 +209,7 @@ fn read_method(
                 (per_rep.is_some(), "salt_per_replication"),
             ] {
                 if present {
-                    let span = t.table.get(key).map_or(t.span.clone(), |v| v.span());
+                    let span = t.table.get(key).map_or(t.span.clone(), toml::Spanned::span);
                     ctx.error(
                         &span,
                         &t.key_path(key),

@@ -89,7 +89,8 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Bandi
     let policies = read_policies(
         ctx,
         root,
-        env.as_ref().map_or(0, |e| e.arms()),
+        env.as_ref()
+            .map_or(0, super::super::bandit::env::Environment::arms),
         env.as_ref().map_or(0, |e| e.segments.len()),
     );
     let (env, policies) = (env?, policies?);
@@ -223,7 +224,7 @@ fn read_reward(ctx: &mut Ctx, t: &mut Table, ok: &mut bool) -> Option<RewardKind
             }
         },
     };
-    let sd_span = t.table.get("reward_sd").map(|v| v.span());
+    let sd_span = t.table.get("reward_sd").map(toml::Spanned::span);
     match (
         reward,
         t.number_in(
@@ -629,7 +630,10 @@ fn read_policies(
         if let Some(PolicySpec::SlidingWindowThompson { window, .. }) = &spec
             && *window as u64 > MAX_PENDING
         {
-            let span = t.table.get("window").map_or(t.span.clone(), |v| v.span());
+            let span = t
+                .table
+                .get("window")
+                .map_or(t.span.clone(), toml::Spanned::span);
             ctx.error(
                 &span,
                 &format!("{path}.window"),

@@ -55,7 +55,7 @@ fn hint(s: &str) -> Option<String> {
 fn span_of(t: &Table, key: &str) -> Range<usize> {
     t.table
         .get(key)
-        .map_or_else(|| t.span.clone(), |v| v.span())
+        .map_or_else(|| t.span.clone(), toml::Spanned::span)
 }
 
 pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<LoadScenario> {

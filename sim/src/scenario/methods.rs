@@ -166,7 +166,7 @@ fn problem(ctx: &mut Ctx, path: &str, at: &std::ops::Range<usize>, e: &MethodErr
             None,
         ),
         MethodError::UnknownName { param, rule, .. } => {
-            ctx.error(at, &key(param), e.to_string(), Some(rule.expected()))
+            ctx.error(at, &key(param), e.to_string(), Some(rule.expected()));
         }
         MethodError::WrongType { param, .. } => ctx.error(at, &key(param), e.to_string(), None),
         MethodError::UnknownType(_) => ctx.error(at, &key("type"), e.to_string(), types()),

@@ -121,7 +121,7 @@ pub fn parse(file: &str, text: &str) -> Result<Loaded, ScenarioError> {
         }
     };
     let span = doc.span();
-    let mut root = Table::new("", doc.get_ref(), span.clone());
+    let mut root = Table::new("", doc.get_ref(), span);
     let kind = match root.get("kind") {
         None => {
             ctx.error(

@@ -323,7 +323,7 @@ impl<'a, 'i> Table<'a, 'i> {
         if self.dynamic {
             return;
         }
-        for (k, _) in self.table.iter() {
+        for (k, _) in self.table {
             let name: &str = k.get_ref().as_ref();
             if !self.known.contains(name) {
                 let hint = suggest(name, self.known.iter().copied()).or_else(|| {

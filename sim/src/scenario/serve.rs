@@ -92,7 +92,7 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Serve
         let span = ["experiments", "bandits"]
             .iter()
             .find_map(|k| root.table.get(*k))
-            .map_or(0..0, |v| v.span());
+            .map_or(0..0, toml::Spanned::span);
         ctx.error(
             &span,
             "experiments",
@@ -128,7 +128,7 @@ pub(super) fn positive_count(ctx: &mut Ctx, t: &mut Table, key: &'static str) ->
 fn bounded_count(ctx: &mut Ctx, t: &mut Table, key: &'static str, max: u64) -> Field<u64> {
     match positive_count(ctx, t, key) {
         Field::Valid(n) if n > max => {
-            let span = t.table.get(key).map_or(t.span.clone(), |v| v.span());
+            let span = t.table.get(key).map_or(t.span.clone(), toml::Spanned::span);
             ctx.error(
                 &span,
                 &t.key_path(key),
@@ -541,7 +541,7 @@ fn read_bandit(ctx: &mut Ctx, t: &mut Table, name: &str) -> Option<ServedBandit>
             let span = t
                 .table
                 .get("update_every_seconds")
-                .map_or(t.span.clone(), |v| v.span());
+                .map_or(t.span.clone(), toml::Spanned::span);
             ctx.error(
                 &span,
                 &t.key_path("update_every_seconds"),
@@ -562,7 +562,10 @@ fn read_bandit(ctx: &mut Ctx, t: &mut Table, name: &str) -> Option<ServedBandit>
                 if let Some(arms) = &arms
                     && means.len() != arms.len()
                 {
-                    let span = t.table.get("means").map_or(t.span.clone(), |v| v.span());
+                    let span = t
+                        .table
+                        .get("means")
+                        .map_or(t.span.clone(), toml::Spanned::span);
                     ctx.error(
                         &span,
                         &t.key_path("means"),

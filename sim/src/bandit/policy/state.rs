@@ -273,7 +273,7 @@ impl PolicyState {
         match self.spec {
             PolicySpec::Uniform => out.fill(1.0 / k),
             PolicySpec::EpsilonGreedy { epsilon } => {
-                epsilon_greedy_probabilities(n, s, epsilon, out)
+                epsilon_greedy_probabilities(n, s, epsilon, out);
             }
             PolicySpec::DecayingEpsilonGreedy { c } => {
                 let eps = self.decayed_epsilon(ctx, c);

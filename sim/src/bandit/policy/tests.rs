@@ -379,7 +379,7 @@ fn kl_ucb_bound_hand_case() {
     // hair short of the bound when q is within 1e−8 of 1, where rounding q
     // to an f64 moves ln(1 − q) by more than that.)
     for i in 0..=20 {
-        let p = i as f64 / 20.0;
+        let p = f64::from(i) / 20.0;
         for bound in [1e-6, 1e-3, 0.05, 0.5, 2.0, 10.0, 30.0] {
             let q = kl_ucb_upper(p, bound);
             assert!((p..=1.0).contains(&q), "p {p} bound {bound}: {q}");
@@ -481,14 +481,14 @@ fn gaussian_posteriors() {
     let draws: Vec<f64> = (0..m)
         .map(|_| gaussian_unknown_draw(4.0, 3.75, ss, 0.0, 4.0, &mut r))
         .collect();
-    let mean = draws.iter().sum::<f64>() / m as f64;
-    let v = draws.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (m - 1) as f64;
+    let mean = draws.iter().sum::<f64>() / f64::from(m);
+    let v = draws.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / f64::from(m - 1);
     assert!(
-        (mean - mu).abs() < 5.0 * (var / m as f64).sqrt(),
+        (mean - mu).abs() < 5.0 * (var / f64::from(m)).sqrt(),
         "{mean} vs {mu}"
     );
     assert!(
-        (v - var).abs() < 5.0 * var * (5.0 / m as f64).sqrt(),
+        (v - var).abs() < 5.0 * var * (5.0 / f64::from(m)).sqrt(),
         "{v} vs {var}"
     );
 }
@@ -647,8 +647,8 @@ fn probabilities_match_select() {
             counts[p.select(0, &mut r)] += 1;
         }
         for (c, q) in counts.iter().zip(&probs) {
-            let f = *c as f64 / m as f64;
-            let se = (q * (1.0 - q) / m as f64).sqrt().max(1e-9);
+            let f = *c as f64 / f64::from(m);
+            let se = (q * (1.0 - q) / f64::from(m)).sqrt().max(1e-9);
             assert!(
                 (f - q).abs() <= 5.0 * se,
                 "{}: {counts:?} vs {probs:?}",

@@ -235,7 +235,7 @@ impl<'a> Engine<'a> {
         match &self.sim {
             Sim::Aggregate(agg) => {
                 let lanes = lanes.get_or_insert_with(|| agg.lanes());
-                agg.simulate(self.exp, r, boundaries, lanes, looks)
+                agg.simulate(self.exp, r, boundaries, lanes, looks);
             }
             Sim::PerUnit(sim) => sim.simulate(r, boundaries, unit, looks),
         }

@@ -250,7 +250,7 @@ impl UnitSim {
                     &mut rngs,
                     &mut srm_rng,
                     out,
-                )
+                );
             };
             let mut pieces = [(0usize, 0usize, 0usize); MAX_PIECES];
             let mut n_pieces = 0;
@@ -359,7 +359,7 @@ impl UnitSim {
                             lost_w,
                             &mut hit[lo..hi],
                             stats,
-                        )
+                        );
                     }
                     _ => general_piece(
                         metric,
