@@ -51,7 +51,11 @@ pub fn run_bandit(
             quick_scale: part.quick_scale,
         },
     );
-    let path = write_json(&common.out, &part.file_stem(&result.scenario), &result)?;
+    let path = write_json(
+        &common.out,
+        &part.file_stem(&result.header.scenario),
+        &result,
+    )?;
     let pulls = result.replications * s.env.horizon * s.policies.len() as u64;
     console.print(|w| print_summary(w, &result, &path, elapsed, pulls))?;
     Ok(result)
@@ -74,7 +78,7 @@ pub fn print_summary(
     writeln!(
         out,
         "{}  (bandit, {} arms{segments}, horizon {}, {} replications, seed {})",
-        r.scenario, r.arms, r.horizon, r.replications, r.seed
+        r.header.scenario, r.arms, r.horizon, r.replications, r.header.seed
     )?;
     let names: Vec<String> = r
         .policies

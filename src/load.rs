@@ -10,6 +10,7 @@ use anyhow::Context;
 use umpire_loadgen::{self as load, LoadError, LoadPlan};
 use umpire_sim::load::LoadScenario;
 use umpire_sim::load::result::{LoadResult, Verdict};
+use umpire_sim::result::Provenance;
 use umpire_sim::scenario::{Loaded, Scenario};
 use umpire_sim::serve::ServeConfig;
 
@@ -80,13 +81,17 @@ pub fn run_load(
     );
     let plan = LoadPlan {
         scenario: scenario.clone(),
-        scenario_hash: loaded.hash.clone(),
-        scenario_file: loaded.file.clone(),
+        provenance: Provenance {
+            scenario_hash: loaded.hash.clone(),
+            scenario_file: loaded.file.clone(),
+            git_commit: git_commit(),
+            reproduce,
+            shard: None,
+            quick_scale: None,
+        },
         serve,
         token,
         goose_report: Some(goose_report),
-        reproduce,
-        git_commit: git_commit(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -124,7 +129,7 @@ pub fn run_load(
         }
         Err(e) => return Err(anyhow::Error::new(e).into()),
     };
-    let path = write_json(out, &result.scenario, &result)?;
+    let path = write_json(out, &result.header.scenario, &result)?;
     console.print(|w| print_table(w, &result, &path))?;
     Ok(result)
 }
@@ -160,7 +165,7 @@ fn print_endpoints(out: &mut dyn Write, r: &LoadResult) -> std::io::Result<()> {
     writeln!(
         out,
         "{}  (load, {}, {} users, {target}, {:.1} s)",
-        r.scenario, r.target, r.users, r.duration_seconds
+        r.header.scenario, r.target, r.users, r.duration_seconds
     )?;
     writeln!(
         out,
@@ -378,16 +383,18 @@ mod tests {
         let rec = Recorder::new(&[2]).expect("recorder");
         let r = build(Measured {
             scenario: &s,
-            scenario_hash: "sha256:test".into(),
-            scenario_file: "empty.toml".into(),
+            provenance: Provenance {
+                scenario_hash: "sha256:test".into(),
+                scenario_file: "empty.toml".into(),
+                reproduce: "test".into(),
+                ..Provenance::default()
+            },
             target: "test".into(),
             recorder: &rec,
             seconds: 1.0,
             experiments: vec![("button".into(), vec![0.5, 0.5])],
             bandits: vec![("hero".into(), Some(0))],
-            reproduce: "test".into(),
             goose_report: None,
-            git_commit: None,
         });
         let mut out = Vec::new();
         print_table(&mut out, &r, Path::new("empty.json")).expect("write to a Vec");

@@ -11,50 +11,32 @@ use umpire_sim::bandit::result::BanditResult;
 use umpire_sim::experiment::accumulator::SimPath;
 use umpire_sim::experiment::engine::Engine;
 use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
-use umpire_sim::result::Provenance;
+use umpire_sim::result::{Provenance, ResultHeader, Shard};
 use umpire_sim::scenario::Scenario;
 
 use crate::cli::MergeArgs;
 use crate::error::CliError;
 use crate::input;
 
-/// What every shard of one run must agree on.
+/// What every shard of one run must agree on: the whole header but the
+/// shard's index (and `--quick`'s scale, checked apart), and the command.
 #[derive(PartialEq, Debug)]
 struct Key<'a> {
-    kind: &'static str,
-    scenario: &'a str,
-    scenario_hash: &'a str,
-    scenario_file: &'a str,
-    seed: u64,
-    shards: Option<u64>,
-    git_commit: Option<&'a str>,
+    header: ResultHeader,
     reproduce: &'a str,
 }
 
 fn key(r: &AnyResult) -> Option<Key<'_>> {
-    match r {
-        AnyResult::Experiment(e) => Some(Key {
-            kind: "experiment",
-            scenario: &e.scenario,
-            scenario_hash: &e.scenario_hash,
-            scenario_file: &e.scenario_file,
-            seed: e.seed,
-            shards: e.shard.map(|s| s.count),
-            git_commit: e.git_commit.as_deref(),
-            reproduce: &e.reproduce,
-        }),
-        AnyResult::Bandit(b) => Some(Key {
-            kind: "bandit",
-            scenario: &b.scenario,
-            scenario_hash: &b.scenario_hash,
-            scenario_file: &b.scenario_file,
-            seed: b.seed,
-            shards: b.shard.map(|s| s.count),
-            git_commit: b.git_commit.as_deref(),
-            reproduce: &b.reproduce,
-        }),
-        AnyResult::Load(_) => None,
+    if matches!(r, AnyResult::Load(_)) {
+        return None;
     }
+    let mut header = r.header().clone();
+    header.shard = header.shard.map(|s| Shard { index: 0, ..s });
+    header.quick_scale = None;
+    Some(Key {
+        header,
+        reproduce: r.reproduce(),
+    })
 }
 
 fn range(r: &AnyResult) -> (u64, u64) {
@@ -66,11 +48,7 @@ fn range(r: &AnyResult) -> (u64, u64) {
 }
 
 fn shard_index(r: &AnyResult) -> Option<u64> {
-    match r {
-        AnyResult::Experiment(e) => e.shard.map(|s| s.index),
-        AnyResult::Bandit(b) => b.shard.map(|s| s.index),
-        AnyResult::Load(_) => None,
-    }
+    r.header().shard.map(|s| s.index)
 }
 
 pub fn main(args: &MergeArgs) -> Result<(), CliError> {
@@ -106,7 +84,7 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
     let Some(k0) = key(first) else {
         bail!("{}: cannot be merged", first_file.display());
     };
-    let Some(count) = k0.shards else {
+    let Some(count) = k0.header.shard.map(|s| s.count) else {
         bail!(
             "{}: a whole run's result, not a shard (run shards with `umpire run FILE --shard I/N`)",
             first_file.display()
@@ -143,20 +121,20 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
         next = b;
     }
     let replications = next;
-    let loaded = input::read(Path::new(k0.scenario_file))
+    let loaded = input::read(Path::new(&k0.header.scenario_file))
         .map_err(|e| anyhow::anyhow!("{e} (merge re-reads the scenario file the shards name)"))?;
-    if loaded.hash != k0.scenario_hash {
+    if loaded.hash != k0.header.scenario_hash {
         bail!(
             "{}: the file has changed since the shards ran (hash {} ≠ {})",
-            k0.scenario_file,
+            k0.header.scenario_file,
             loaded.hash,
-            k0.scenario_hash
+            k0.header.scenario_hash
         );
     }
     let provenance = |quick_scale| Provenance {
-        scenario_hash: k0.scenario_hash.to_owned(),
-        scenario_file: k0.scenario_file.to_owned(),
-        git_commit: k0.git_commit.map(str::to_owned),
+        scenario_hash: k0.header.scenario_hash.clone(),
+        scenario_file: k0.header.scenario_file.clone(),
+        git_commit: k0.header.git_commit.clone(),
         reproduce: k0.reproduce.to_owned(),
         shard: None,
         quick_scale,
@@ -164,7 +142,7 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
     let mut json = match (&loaded.scenario, first) {
         (Scenario::Experiment(exp), AnyResult::Experiment(r0)) => {
             let mut exp = (**exp).clone();
-            exp.seed = k0.seed;
+            exp.seed = k0.header.seed;
             exp.replications = replications;
             let acc = fold(
                 order.iter().map(|(_, r)| match r {
@@ -175,7 +153,7 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
             )?;
             let engine = Engine::new(&exp, r0.path == SimPath::PerUnit);
             let meta = RunMeta {
-                provenance: provenance(r0.quick_scale),
+                provenance: provenance(r0.header.quick_scale),
                 path: r0.path,
                 critical_values: engine.critical_values(),
             };
@@ -183,7 +161,7 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
         }
         (Scenario::Bandit(b), AnyResult::Bandit(r0)) => {
             let mut b = (**b).clone();
-            b.seed = k0.seed;
+            b.seed = k0.header.seed;
             b.replications = replications;
             let acc = fold(
                 order.iter().map(|(_, r)| match r {
@@ -198,12 +176,12 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
                 acc,
                 engine.checkpoints.clone(),
                 engine.max_gap(),
-                provenance(r0.quick_scale),
+                provenance(r0.header.quick_scale),
             ))?
         }
         _ => bail!(
             "{}: is no longer a scenario of the shards' kind",
-            k0.scenario_file
+            k0.header.scenario_file
         ),
     };
     json.push('\n');
@@ -219,23 +197,25 @@ fn merge_load(
     let mut loads = Vec::new();
     for (f, r) in shards {
         match r {
-            AnyResult::Load(l) if l.scenario_hash == l0.scenario_hash => loads.push((**l).clone()),
+            AnyResult::Load(l) if l.header.scenario_hash == l0.header.scenario_hash => {
+                loads.push((**l).clone());
+            }
             _ => bail!(
                 "{}: not a result of the same load scenario as the first",
                 f.display()
             ),
         }
     }
-    let loaded = input::read(Path::new(&l0.scenario_file))
+    let loaded = input::read(Path::new(&l0.header.scenario_file))
         .map_err(|e| anyhow::anyhow!("{e} (merge re-reads the scenario file the results name)"))?;
-    if loaded.hash != l0.scenario_hash {
+    if loaded.hash != l0.header.scenario_hash {
         bail!(
             "{}: the file has changed since the load tests ran",
-            l0.scenario_file
+            l0.header.scenario_file
         );
     }
     let Scenario::Load(s) = &loaded.scenario else {
-        bail!("{}: is no longer a load scenario", l0.scenario_file);
+        bail!("{}: is no longer a load scenario", l0.header.scenario_file);
     };
     let merged = umpire_sim::load::build::merge(&loads, s).map_err(|e| anyhow::anyhow!(e))?;
     let mut json = serde_json::to_string_pretty(&merged)?;

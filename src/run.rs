@@ -207,7 +207,11 @@ pub fn run_experiment(
         critical_values: engine.critical_values(),
     };
     let result = ExperimentResult::build(exp, acc, meta);
-    let path = write_json(&common.out, &part.file_stem(&result.scenario), &result)?;
+    let path = write_json(
+        &common.out,
+        &part.file_stem(&result.header.scenario),
+        &result,
+    )?;
     let events = exp.population.users * exp.metrics.len() as u64;
     console.print(|w| summary::print_result(w, &result, &path, elapsed, events))?;
     Ok(result)

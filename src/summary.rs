@@ -34,11 +34,11 @@ pub fn print_result(
     writeln!(
         out,
         "{}  ({}, {} replications of {} users, seed {})",
-        r.scenario,
+        r.header.scenario,
         path_name(r.path),
         r.replications,
         r.users,
-        r.seed
+        r.header.seed
     )?;
     writeln!(
         out,
@@ -163,7 +163,7 @@ pub struct Row {
 impl From<&ExperimentResult> for Row {
     fn from(r: &ExperimentResult) -> Self {
         Row {
-            scenario: r.scenario.clone(),
+            scenario: r.header.scenario.clone(),
             path: match r.path {
                 SimPath::Aggregate => "aggregate",
                 SimPath::PerUnit => "per-unit",
@@ -179,7 +179,7 @@ impl From<&ExperimentResult> for Row {
 impl From<&umpire_sim::bandit::result::BanditResult> for Row {
     fn from(r: &umpire_sim::bandit::result::BanditResult) -> Self {
         Row {
-            scenario: r.scenario.clone(),
+            scenario: r.header.scenario.clone(),
             path: "bandit",
             replications: r.replications,
             expectations_ok: r.expectations.iter().filter(|e| e.passed).count(),
@@ -198,7 +198,7 @@ impl Row {
             AnyResult::Load(l) => {
                 let rows = r.expectations();
                 Row {
-                    scenario: l.scenario.clone(),
+                    scenario: l.header.scenario.clone(),
                     path: "load",
                     replications: l.endpoints.first().map_or(0, |e| e.count),
                     expectations_ok: rows.iter().filter(|e| e.passed).count(),

@@ -199,6 +199,33 @@ fn every_load_scenario_keeps_its_header_and_shape() {
 }
 
 #[test]
+fn results_written_before_the_refactor_read_back_and_write_the_same_bytes() {
+    // The schema is unchanged: each golden copy (written by the code of
+    // 1ae387d, before `ResultHeader`) parses as today's result type and
+    // serialises back to exactly its bytes, header fields in their places.
+    let mut checked = 0;
+    for e in std::fs::read_dir(golden_dir()).expect("tests/golden") {
+        let p = e.expect("dir entry").path();
+        if p.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).expect("read golden");
+        let r = umpire_reports::AnyResult::from_json(&p.display().to_string(), &text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = match &r {
+            umpire_reports::AnyResult::Experiment(x) => serde_json::to_string_pretty(x),
+            umpire_reports::AnyResult::Bandit(x) => serde_json::to_string_pretty(x),
+            umpire_reports::AnyResult::Load(x) => serde_json::to_string_pretty(x),
+        }
+        .expect("serialise");
+        assert!(again + "\n" == text, "{}: does not round-trip", p.display());
+        assert_eq!(r.header().kind.as_str(), r.kind());
+        checked += 1;
+    }
+    assert!(checked >= 16, "only {checked} golden results");
+}
+
+#[test]
 fn every_golden_copy_belongs_to_a_shipped_scenario() {
     if bless() {
         return; // the copies are being written beside this test

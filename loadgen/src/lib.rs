@@ -17,6 +17,7 @@ use umpire_sim::load::LoadScenario;
 use umpire_sim::load::build::{self, Measured};
 use umpire_sim::load::recorder::Recorder;
 use umpire_sim::load::result::LoadResult;
+use umpire_sim::result::Provenance;
 use umpire_sim::serve::ServeConfig;
 
 use transaction::{BanditTarget, ExperimentTarget, Shared};
@@ -33,14 +34,12 @@ pub const GRACE: Duration = Duration::from_secs(2);
 /// by the caller), and where to write goose's HTML report.
 pub struct LoadPlan {
     pub scenario: LoadScenario,
-    pub scenario_hash: String,
-    /// The scenario file as given, recorded for `umpire merge`.
-    pub scenario_file: String,
+    /// Where the scenario came from (its file as given is recorded for
+    /// `umpire merge`), how to redo the run, and the build.
+    pub provenance: Provenance,
     pub serve: ServeConfig,
     pub token: Option<String>,
     pub goose_report: Option<PathBuf>,
-    pub reproduce: String,
-    pub git_commit: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -357,15 +356,12 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     let seconds = seconds.min(s.traffic.ramp_up_seconds + s.traffic.duration_seconds);
     Ok(build::build(Measured {
         scenario: &s,
-        scenario_hash: plan.scenario_hash,
-        scenario_file: plan.scenario_file,
+        provenance: plan.provenance,
         target,
         recorder: &rec,
         seconds,
         experiments: shares,
         bandits: best_arms,
-        reproduce: plan.reproduce,
-        git_commit: plan.git_commit,
         goose_report: plan.goose_report.as_ref().map(|p| p.display().to_string()),
     }))
 }

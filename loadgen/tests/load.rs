@@ -14,6 +14,7 @@ use umpire_sim::load::{
     Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
     Target, Traffic,
 };
+use umpire_sim::result::Provenance;
 use umpire_sim::serve::{
     ServeConfig, ServedBandit, ServedExperiment, ServerSettings, Stall, UpdateEvery,
 };
@@ -108,13 +109,15 @@ fn scenario(stall: Option<Stall>, expect: ExpectedVerdict) -> LoadScenario {
 fn plan(s: LoadScenario) -> LoadPlan {
     LoadPlan {
         scenario: s,
-        scenario_hash: "sha256:test".into(),
-        scenario_file: "test.toml".into(),
+        provenance: Provenance {
+            scenario_hash: "sha256:test".into(),
+            scenario_file: "test.toml".into(),
+            reproduce: "test".into(),
+            ..Provenance::default()
+        },
         serve: serve_config(),
         token: None,
         goose_report: None,
-        reproduce: "test".into(),
-        git_commit: None,
     }
 }
 

@@ -23,6 +23,7 @@ use umpire_sim::load::{
     Checks, Convergence, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo, Target,
     Traffic,
 };
+use umpire_sim::result::Provenance;
 use umpire_sim::serve::{
     ServeConfig, ServedBandit, ServedExperiment, ServerSettings, Stall, UpdateEvery,
 };
@@ -115,13 +116,15 @@ fn scenario(users: u64, duration: f64, rate: f64) -> LoadScenario {
 fn plan(s: LoadScenario) -> LoadPlan {
     LoadPlan {
         scenario: s,
-        scenario_hash: "sha256:test".into(),
-        scenario_file: "test.toml".into(),
+        provenance: Provenance {
+            scenario_hash: "sha256:test".into(),
+            scenario_file: "test.toml".into(),
+            reproduce: "test".into(),
+            ..Provenance::default()
+        },
         serve: serve_config(),
         token: None,
         goose_report: None,
-        reproduce: "test".into(),
-        git_commit: None,
     }
 }
 
@@ -328,16 +331,18 @@ async fn a_server_that_cannot_keep_up_fails_without_slos() {
 fn measured<'a>(s: &'a LoadScenario, rec: &'a Recorder) -> Measured<'a> {
     Measured {
         scenario: s,
-        scenario_hash: "sha256:test".into(),
-        scenario_file: "test.toml".into(),
+        provenance: Provenance {
+            scenario_hash: "sha256:test".into(),
+            scenario_file: "test.toml".into(),
+            reproduce: "test".into(),
+            ..Provenance::default()
+        },
         target: "test".into(),
         recorder: rec,
         seconds: 2.0,
         experiments: vec![("button".into(), vec![0.5, 0.5])],
         bandits: vec![("hero".into(), Some(1))],
-        reproduce: "test".into(),
         goose_report: None,
-        git_commit: None,
     }
 }
 

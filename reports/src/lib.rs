@@ -75,13 +75,9 @@ impl Suite {
         let mut versions = std::collections::BTreeSet::new();
         let mut commits = std::collections::BTreeSet::new();
         for r in &self.results {
-            let (v, c) = match r {
-                AnyResult::Experiment(x) => (&x.umpire_version, &x.git_commit),
-                AnyResult::Bandit(x) => (&x.umpire_version, &x.git_commit),
-                AnyResult::Load(x) => (&x.umpire_version, &x.git_commit),
-            };
-            versions.insert(v.clone());
-            if let Some(c) = c {
+            let h = r.header();
+            versions.insert(h.umpire_version.clone());
+            if let Some(c) = &h.git_commit {
                 commits.insert(c.clone());
             }
         }

@@ -6,7 +6,7 @@ use umpire_sim::bandit::result::BanditResult;
 use umpire_sim::experiment::result::ExperimentResult;
 use umpire_sim::load::ExpectedVerdict;
 use umpire_sim::load::result::LoadResult;
-use umpire_sim::result::RESULT_SCHEMA;
+use umpire_sim::result::{RESULT_SCHEMA, ResultHeader};
 
 /// One result of any kind.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,20 +102,23 @@ impl AnyResult {
         }
     }
 
-    pub fn kind(&self) -> &'static str {
+    /// The fields every kind starts with: schema, scenario, provenance, seed.
+    pub fn header(&self) -> &ResultHeader {
         match self {
-            Self::Experiment(_) => "experiment",
-            Self::Bandit(_) => "bandit",
-            Self::Load(_) => "load",
+            Self::Experiment(r) => &r.header,
+            Self::Bandit(r) => &r.header,
+            Self::Load(r) => &r.header,
         }
     }
 
+    /// `experiment`, `bandit` or `load`.
+    pub fn kind(&self) -> &'static str {
+        self.header().kind.as_str()
+    }
+
+    /// The scenario's name.
     pub fn scenario(&self) -> &str {
-        match self {
-            Self::Experiment(r) => &r.scenario,
-            Self::Bandit(r) => &r.scenario,
-            Self::Load(r) => &r.scenario,
-        }
+        &self.header().scenario
     }
 
     pub fn passed(&self) -> bool {

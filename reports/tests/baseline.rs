@@ -184,7 +184,7 @@ fn two_seeds_of_the_same_scenarios_flag_nothing() {
     let (mut c, mut b) = (cur[0].clone(), base[0].clone());
     let (c, b) = (experiment(&mut c), experiment(&mut b));
     assert_eq!(
-        (c.scenario.as_str(), b.scenario.as_str()),
+        (c.header.scenario.as_str(), b.header.scenario.as_str()),
         ("aa_conversion", "aa_conversion")
     );
     let (x1, n1) = (
@@ -898,7 +898,7 @@ fn missing_scenarios_are_reported_not_compared() {
     // Same name, another kind.
     let mut renamed = bandit;
     if let AnyResult::Bandit(r) = &mut renamed {
-        r.scenario = "aa_conversion".to_owned();
+        r.header.scenario = "aa_conversion".to_owned();
     }
     let deltas = compare(&[aa], &[renamed], &opts());
     assert_eq!(deltas.len(), 1, "{deltas:#?}");

@@ -328,7 +328,7 @@ fn names_are_escaped() {
     let mut s = suite();
     let nasty = "<script>alert(\"x\")</script> & 'co' | `tick`";
     if let AnyResult::Experiment(r) = &mut s.results[0] {
-        r.scenario = nasty.to_owned();
+        r.header.scenario = nasty.to_owned();
         r.methods[0].name = "<b>naive</b>".to_owned();
         r.expectations[0].key = "expect.<i>".to_owned();
         r.expectations[0].passed = false;

@@ -13,13 +13,88 @@ pub const INTERVAL_ALPHA: f64 = 0.05;
 /// (two-sided 99.9%), so a correct simulation fails it one time in a thousand.
 pub const NEAR_THEORY_Z: f64 = 3.290_526_731_491_926;
 
-/// The schema name and version of [`ExperimentResult`] JSON.
-/// One schema for every result kind (experiment, bandit, load): a common
-/// header (`schema`, `schema_version`, `kind`, `scenario`, `scenario_hash`,
-/// `umpire_version`, `git_commit`, `seed`, `reproduce`, `expectations`,
-/// `passed`) and a body per kind. Documented in reports/README.md.
+/// The schema name of every result kind (experiment, bandit, load): a
+/// [`ResultHeader`], a body per kind, then `passed` and `reproduce`.
+/// Documented in reports/README.md.
 pub const RESULT_SCHEMA: &str = "umpire.result";
+/// The schema version every result is written with.
 pub const RESULT_SCHEMA_VERSION: u32 = 3;
+
+/// What a result file holds: its `kind` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultKind {
+    /// A simulated A/B experiment ([`crate::experiment::result::ExperimentResult`]).
+    Experiment,
+    /// Simulated bandit policies ([`crate::bandit::result::BanditResult`]).
+    Bandit,
+    /// A load test of a serving API ([`crate::load::result::LoadResult`]).
+    Load,
+}
+
+impl ResultKind {
+    /// The name written in `kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultKind::Experiment => "experiment",
+            ResultKind::Bandit => "bandit",
+            ResultKind::Load => "load",
+        }
+    }
+}
+
+/// The fields every result starts with, in the order they are written.
+/// Each result kind flattens it into its JSON, so a field added here is
+/// written, read back and rendered for every kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultHeader {
+    /// Always [`RESULT_SCHEMA`]: what tells an umpire result from other JSON.
+    pub schema: String,
+    /// The version of the schema the file was written with.
+    pub schema_version: u32,
+    /// Which body follows the header.
+    pub kind: ResultKind,
+    /// The scenario's name (its `name` key, or the file stem).
+    pub scenario: String,
+    /// `sha256:` and the hex SHA-256 of the scenario file's bytes.
+    pub scenario_hash: String,
+    /// The scenario file as given on the command line.
+    pub scenario_file: String,
+    /// The version of the umpire build that wrote the result.
+    pub umpire_version: String,
+    /// The git commit of the umpire build, when it was built from a checkout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// Set on a shard's result (`run --shard I/N`); absent on a whole or
+    /// merged run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// `suite --quick`: the factor replication counts were scaled by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quick_scale: Option<f64>,
+    /// The root of every random stream of the run.
+    pub seed: u64,
+}
+
+impl ResultHeader {
+    /// The header of a `kind` result of `scenario`, run from `seed`, by this
+    /// build, as `provenance` says.
+    pub fn new(kind: ResultKind, scenario: &str, seed: u64, provenance: &Provenance) -> Self {
+        Self {
+            schema: RESULT_SCHEMA.to_owned(),
+            schema_version: RESULT_SCHEMA_VERSION,
+            kind,
+            scenario: scenario.to_owned(),
+            scenario_hash: provenance.scenario_hash.clone(),
+            scenario_file: provenance.scenario_file.clone(),
+            umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
+            git_commit: provenance.git_commit.clone(),
+            shard: provenance.shard,
+            quick_scale: provenance.quick_scale,
+            seed,
+        }
+    }
+}
 
 /// Bounds on a measure. `near_theory` asks that the measure lie within 3.29
 /// Monte Carlo standard errors (two-sided 99.9%) of its closed form.
@@ -87,10 +162,12 @@ pub(crate) fn mean_estimate(
     })
 }
 
-/// Where a result came from and how to redo it: the header fields every
-/// result kind shares.
+/// Where a result came from and how to redo it: what the caller knows of a
+/// run that the engine does not. [`ResultHeader::new`] copies it into the
+/// header; `reproduce` closes the result.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
+    /// `sha256:` and the hex SHA-256 of the scenario file's bytes.
     pub scenario_hash: String,
     /// The scenario file as given on the command line.
     pub scenario_file: String,
@@ -107,7 +184,9 @@ pub struct Provenance {
 /// Shard `index` (0-based) of `count`: a contiguous slice of replications.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
+    /// Which shard, from 0.
     pub index: u64,
+    /// How many shards the run is split into (at least 1).
     pub count: u64,
 }
 

@@ -249,7 +249,7 @@ pub(super) fn facts(r: &AnyResult) -> String {
             x.looks,
             if x.looks == 1 { "" } else { "s" },
             num(x.alpha),
-            x.seed,
+            x.header.seed,
             format!("{:?}", x.path).to_lowercase()
         ),
         AnyResult::Bandit(x) => format!(
@@ -258,14 +258,14 @@ pub(super) fn facts(r: &AnyResult) -> String {
             x.horizon,
             x.arms,
             x.policies.len(),
-            x.seed
+            x.header.seed
         ),
         AnyResult::Load(x) => format!(
             "load · {} · {} s · {} users · seed {} · verdict {} (expected {})",
             x.target,
             num(x.duration_seconds),
             x.users,
-            x.seed,
+            x.header.seed,
             format!("{:?}", x.verdict).to_lowercase(),
             format!("{:?}", x.expected_verdict).to_lowercase()
         ),

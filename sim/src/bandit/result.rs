@@ -8,15 +8,10 @@ use super::accumulator::{BanditAcc, REGRET_BINS};
 use super::env::RewardKind;
 use super::model::{BanditExpectation, BanditMeasure, BanditScenario};
 use crate::result::{
-    Bound, INTERVAL_ALPHA, MeanEstimate, Provenance, Shard, check_min_max, f64_or_nan,
-    mean_estimate, not_finite_message, verdict_message,
+    Bound, INTERVAL_ALPHA, MeanEstimate, Provenance, ResultHeader, ResultKind, check_min_max,
+    f64_or_nan, mean_estimate, not_finite_message, verdict_message,
 };
 use crate::stats::{ExactSum, Proportion, wilson};
-
-/// The schema name and version of [`BanditResult`] JSON.
-pub use crate::result::{
-    RESULT_SCHEMA as BANDIT_SCHEMA, RESULT_SCHEMA_VERSION as BANDIT_SCHEMA_VERSION,
-};
 
 /// A regret curve: per checkpoint, the mean with its Monte Carlo interval, the
 /// standard error, and the 5/50/95 percentiles across replications.
@@ -69,20 +64,9 @@ pub struct BanditExpectationResult {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BanditResult {
-    pub schema: String,
-    pub schema_version: u32,
-    pub kind: String,
-    pub scenario: String,
-    pub scenario_hash: String,
-    pub scenario_file: String,
-    pub umpire_version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub git_commit: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<Shard>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quick_scale: Option<f64>,
-    pub seed: u64,
+    /// What every result starts with: schema, scenario, provenance and seed.
+    #[serde(flatten)]
+    pub header: ResultHeader,
     pub replications: u64,
     pub replication_range: (u64, u64),
     pub horizon: u64,
@@ -214,17 +198,7 @@ impl BanditResult {
             expectations.extend(undefined_measures(&policies, &acc));
         }
         BanditResult {
-            schema: BANDIT_SCHEMA.to_owned(),
-            schema_version: BANDIT_SCHEMA_VERSION,
-            kind: "bandit".to_owned(),
-            scenario: s.name.clone(),
-            scenario_hash: provenance.scenario_hash,
-            scenario_file: provenance.scenario_file,
-            shard: provenance.shard,
-            quick_scale: provenance.quick_scale,
-            umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
-            git_commit: provenance.git_commit,
-            seed: s.seed,
+            header: ResultHeader::new(ResultKind::Bandit, &s.name, s.seed, &provenance),
             replications: r,
             replication_range: (acc.first, acc.end),
             horizon: s.env.horizon,

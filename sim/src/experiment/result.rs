@@ -10,9 +10,8 @@ use crate::analysis::TestKind;
 use crate::analysis::group_sequential::exit_probability;
 use crate::method::{Method, MethodKind};
 use crate::result::{
-    Bound, INTERVAL_ALPHA, MeanEstimate, NEAR_THEORY_Z, Provenance, RESULT_SCHEMA,
-    RESULT_SCHEMA_VERSION, Shard, check_min_max, f64_or_nan, mean_estimate, not_finite_message,
-    verdict_message,
+    Bound, INTERVAL_ALPHA, MeanEstimate, NEAR_THEORY_Z, Provenance, ResultHeader, ResultKind,
+    check_min_max, f64_or_nan, mean_estimate, not_finite_message, verdict_message,
 };
 use crate::stats::{ExactSum, Proportion, wilson};
 
@@ -111,20 +110,9 @@ pub struct RunMeta {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentResult {
-    pub schema: String,
-    pub schema_version: u32,
-    pub kind: String,
-    pub scenario: String,
-    pub scenario_hash: String,
-    pub scenario_file: String,
-    pub umpire_version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub git_commit: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<Shard>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quick_scale: Option<f64>,
-    pub seed: u64,
+    /// What every result starts with: schema, scenario, provenance and seed.
+    #[serde(flatten)]
+    pub header: ResultHeader,
     pub replications: u64,
     pub replication_range: (u64, u64),
     pub users: u64,
@@ -166,17 +154,12 @@ impl ExperimentResult {
             expectations.extend(undefined_measures(&methods, &acc));
         }
         ExperimentResult {
-            schema: RESULT_SCHEMA.to_owned(),
-            schema_version: RESULT_SCHEMA_VERSION,
-            kind: "experiment".to_owned(),
-            scenario: exp.name.clone(),
-            scenario_hash: meta.provenance.scenario_hash,
-            scenario_file: meta.provenance.scenario_file,
-            shard: meta.provenance.shard,
-            quick_scale: meta.provenance.quick_scale,
-            umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
-            git_commit: meta.provenance.git_commit,
-            seed: exp.seed,
+            header: ResultHeader::new(
+                ResultKind::Experiment,
+                &exp.name,
+                exp.seed,
+                &meta.provenance,
+            ),
             replications: r,
             replication_range: (acc.first, acc.end),
             users: exp.population.users,

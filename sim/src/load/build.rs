@@ -8,17 +8,18 @@ use hdrhistogram::Histogram;
 use super::judge::{Fault, Judged, judge, parity_passed, rate_gap};
 use super::recorder::{EndpointRecord, Recorder, new_histogram};
 use super::result::{
-    ConvergenceCheck, EndpointResult, GeneratorCheck, LOAD_SCHEMA, LOAD_SCHEMA_VERSION, LoadResult,
-    ParityCheck, SrmCheck, decode, encode, endpoint_result,
+    ConvergenceCheck, EndpointResult, GeneratorCheck, LoadResult, ParityCheck, SrmCheck, decode,
+    encode, endpoint_result,
 };
 use crate::analysis::srm_chi_square;
 use crate::load::{Endpoint, LoadScenario, Model};
+use crate::result::{Provenance, ResultHeader, ResultKind};
 
 /// What the run measured, before verdicts: filled in by the runner.
 pub struct Measured<'a> {
     pub scenario: &'a LoadScenario,
-    pub scenario_hash: String,
-    pub scenario_file: String,
+    /// Where the scenario came from, how to redo the run, and the build.
+    pub provenance: Provenance,
     pub target: String,
     pub recorder: &'a Recorder,
     /// Wall time from the first request to the end of the run.
@@ -26,9 +27,7 @@ pub struct Measured<'a> {
     pub experiments: Vec<(String, Vec<f64>)>,
     /// Per bandit: name and the index of its best true arm, if known.
     pub bandits: Vec<(String, Option<usize>)>,
-    pub reproduce: String,
     pub goose_report: Option<String>,
-    pub git_commit: Option<String>,
 }
 
 /// Judge what a run measured: the result, with its checks and verdict.
@@ -58,15 +57,7 @@ pub fn build(m: Measured) -> LoadResult {
         messages,
     } = judge(s, &endpoints, &generator, &srm, &parity, &convergence);
     LoadResult {
-        schema: LOAD_SCHEMA.to_owned(),
-        schema_version: LOAD_SCHEMA_VERSION,
-        kind: "load".to_owned(),
-        scenario: s.name.clone(),
-        scenario_hash: m.scenario_hash,
-        scenario_file: m.scenario_file,
-        umpire_version: env!("CARGO_PKG_VERSION").to_owned(),
-        git_commit: m.git_commit,
-        seed: s.seed,
+        header: ResultHeader::new(ResultKind::Load, &s.name, s.seed, &m.provenance),
         target: m.target,
         workers: 1,
         duration_seconds: m.seconds,
@@ -81,7 +72,7 @@ pub fn build(m: Measured) -> LoadResult {
         corrected_over_raw_p99: ratio,
         passed,
         messages,
-        reproduce: m.reproduce,
+        reproduce: m.provenance.reproduce,
         goose_report: m.goose_report,
     }
 }
@@ -269,10 +260,12 @@ fn convergence_checks(
 pub fn merge(results: &[LoadResult], s: &LoadScenario) -> Result<LoadResult, String> {
     let first = results.first().ok_or("no results to merge")?;
     for r in results {
-        if r.scenario_hash != first.scenario_hash || r.endpoints.len() != first.endpoints.len() {
+        if r.header.scenario_hash != first.header.scenario_hash
+            || r.endpoints.len() != first.endpoints.len()
+        {
             return Err(format!(
                 "results of different load scenarios: {} and {}",
-                first.scenario, r.scenario
+                first.header.scenario, r.header.scenario
             ));
         }
     }

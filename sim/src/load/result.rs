@@ -13,10 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::recorder::EndpointRecord;
 
-/// The schema name and version of [`LoadResult`] JSON.
-pub use crate::result::{
-    RESULT_SCHEMA as LOAD_SCHEMA, RESULT_SCHEMA_VERSION as LOAD_SCHEMA_VERSION,
-};
+use crate::result::ResultHeader;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
@@ -131,16 +128,9 @@ impl Verdict {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadResult {
-    pub schema: String,
-    pub schema_version: u32,
-    pub kind: String,
-    pub scenario: String,
-    pub scenario_hash: String,
-    pub scenario_file: String,
-    pub umpire_version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub git_commit: Option<String>,
-    pub seed: u64,
+    /// What every result starts with: schema, scenario, provenance and seed.
+    #[serde(flatten)]
+    pub header: ResultHeader,
     pub target: String,
     /// How many generator processes this result pools (1 unless merged).
     pub workers: u64,
