@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use umpire_sim::bandit::engine::BanditEngine;
 use umpire_sim::bandit::{model::BanditScenario, result::BanditResult};
-use umpire_sim::result::Provenance;
+
 use umpire_sim::scenario::Loaded;
 
-use crate::cli::{CommonArgs, git_commit};
+use crate::cli::CommonArgs;
 use crate::error::CliError;
 use crate::output::Console;
 use crate::progress;
@@ -42,14 +42,7 @@ pub fn run_bandit(
         acc,
         engine.checkpoints.clone(),
         engine.max_gap(),
-        Provenance {
-            scenario_hash: l.hash.clone(),
-            scenario_file: l.file.clone(),
-            git_commit: git_commit(),
-            reproduce: reproduce(&l.file, s),
-            shard: part.shard,
-            quick_scale: part.quick_scale,
-        },
+        part.provenance(l, reproduce(&l.file, s)),
     );
     let path = write_json(
         &common.out,

@@ -10,14 +10,14 @@ use anyhow::Context;
 use umpire_loadgen::{self as load, LoadError, LoadPlan};
 use umpire_sim::load::LoadScenario;
 use umpire_sim::load::result::{LoadResult, Verdict};
-use umpire_sim::result::Provenance;
+
 use umpire_sim::scenario::{Loaded, Scenario};
 use umpire_sim::serve::ServeConfig;
 
-use crate::cli::{LoadArgs, git_commit};
+use crate::cli::LoadArgs;
 use crate::error::CliError;
 use crate::output::Console;
-use crate::result_file::write_json;
+use crate::result_file::{Part, write_json};
 use crate::{input, progress};
 
 /// Read the serve config a load scenario names, relative to the scenario.
@@ -81,14 +81,7 @@ pub fn run_load(
     );
     let plan = LoadPlan {
         scenario: scenario.clone(),
-        provenance: Provenance {
-            scenario_hash: loaded.hash.clone(),
-            scenario_file: loaded.file.clone(),
-            git_commit: git_commit(),
-            reproduce,
-            shard: None,
-            quick_scale: None,
-        },
+        provenance: Part::default().provenance(loaded, reproduce),
         serve,
         token,
         goose_report: Some(goose_report),
@@ -332,6 +325,7 @@ mod tests {
     use umpire_sim::load::{
         Checks, Convergence, ExpectedVerdict, LoadExpect, Mix, Model, Target, Traffic,
     };
+    use umpire_sim::result::Provenance;
 
     use super::*;
 

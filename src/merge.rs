@@ -131,13 +131,11 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
             k0.header.scenario_hash
         );
     }
+    // The whole run's provenance: the shards' header, without a shard.
     let provenance = |quick_scale| Provenance {
-        scenario_hash: k0.header.scenario_hash.clone(),
-        scenario_file: k0.header.scenario_file.clone(),
-        git_commit: k0.header.git_commit.clone(),
-        reproduce: k0.reproduce.to_owned(),
         shard: None,
         quick_scale,
+        ..Provenance::of(&k0.header, k0.reproduce)
     };
     let mut json = match (&loaded.scenario, first) {
         (Scenario::Experiment(exp), AnyResult::Experiment(r0)) => {

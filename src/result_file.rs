@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use umpire_sim::result::Shard;
+use umpire_sim::result::{Provenance, Shard};
+use umpire_sim::scenario::Loaded;
 
 /// How much of a run to do, and how it was scaled.
 #[derive(Default, Clone, Copy)]
@@ -19,6 +20,19 @@ impl Part {
     pub fn range(&self, replications: u64) -> std::ops::Range<u64> {
         self.shard
             .map_or(0..replications, |s| s.range(replications))
+    }
+
+    /// Where this part of a run of `loaded` comes from: the file, this
+    /// build, the part, and the command that redoes the whole run.
+    pub fn provenance(&self, loaded: &Loaded, reproduce: String) -> Provenance {
+        Provenance {
+            scenario_hash: loaded.hash.clone(),
+            scenario_file: loaded.file.clone(),
+            git_commit: crate::cli::git_commit(),
+            reproduce,
+            shard: self.shard,
+            quick_scale: self.quick_scale,
+        }
     }
 
     /// The result file's stem: the scenario, and the shard if any.

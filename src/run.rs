@@ -7,11 +7,11 @@ use umpire_sim::bandit::model::BanditScenario;
 use umpire_sim::experiment::Experiment;
 use umpire_sim::experiment::engine::Engine;
 use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
-use umpire_sim::result::Provenance;
+
 use umpire_sim::scenario::limits::{self, MAX_TRACE_STEPS};
 use umpire_sim::scenario::{Loaded, Scenario};
 
-use crate::cli::{CommonArgs, RunArgs, git_commit};
+use crate::cli::{CommonArgs, RunArgs};
 use crate::error::CliError;
 use crate::output::Console;
 use crate::result_file::{Part, write_json};
@@ -195,14 +195,7 @@ pub fn run_experiment(
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let meta = RunMeta {
-        provenance: Provenance {
-            scenario_hash: l.hash.clone(),
-            scenario_file: l.file.clone(),
-            git_commit: git_commit(),
-            reproduce: reproduce(&l.file, exp, common.per_unit),
-            shard: part.shard,
-            quick_scale: part.quick_scale,
-        },
+        provenance: part.provenance(l, reproduce(&l.file, exp, common.per_unit)),
         path: engine.path(),
         critical_values: engine.critical_values(),
     };

@@ -181,6 +181,21 @@ pub struct Provenance {
     pub quick_scale: Option<f64>,
 }
 
+impl Provenance {
+    /// The provenance a result with this header and `reproduce` was built
+    /// from: the inverse of [`ResultHeader::new`].
+    pub fn of(header: &ResultHeader, reproduce: &str) -> Self {
+        Self {
+            scenario_hash: header.scenario_hash.clone(),
+            scenario_file: header.scenario_file.clone(),
+            git_commit: header.git_commit.clone(),
+            reproduce: reproduce.to_owned(),
+            shard: header.shard,
+            quick_scale: header.quick_scale,
+        }
+    }
+}
+
 /// Shard `index` (0-based) of `count`: a contiguous slice of replications.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
