@@ -18,6 +18,9 @@ use crate::experiment::Experiment;
 use crate::metric::Distribution;
 use crate::rng::{LaneStreams, Purpose, StreamKey};
 
+/// The aggregate simulation path: per replication, draws each look interval's
+/// sufficient statistics directly (multinomial arm and segment sizes, binomial
+/// counts, normal sums) instead of simulating units.
 pub struct AggregateSim {
     key: StreamKey,
     /// The first draw of every replication has n = users: the first segment's
