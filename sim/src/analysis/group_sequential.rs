@@ -83,7 +83,12 @@ pub enum BoundaryError {
     #[error(
         "information fractions must be finite, positive and strictly increasing; fraction {index} is {value}"
     )]
-    Fraction { index: usize, value: f64 },
+    Fraction {
+        /// 0-based position of the fraction.
+        index: usize,
+        /// The offending fraction.
+        value: f64,
+    },
     /// The last fraction is not 1 (within 1e-9).
     #[error("the last information fraction must be 1, got {0}")]
     LastNotOne(f64),
