@@ -30,7 +30,7 @@ pub enum Method {
     Hash {
         /// GrowthBook hash version (v1 or v2).
         version: HashVersion,
-        /// The experiment's hash salt (GrowthBook's hash attribute seed).
+        /// The hash seed (GrowthBook's experiment `seed`).
         salt: String,
         /// When true, replication r hashes with salt `"{salt}/{r}"`, so each
         /// replication is a fresh experiment; when false every replication has

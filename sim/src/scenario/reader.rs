@@ -17,7 +17,7 @@ pub struct Problem {
     pub column: usize,
     /// Dotted key path, e.g. `population.users`.
     pub key: String,
-    /// What is wrong, e.g. `expected a number, found string`.
+    /// What is wrong, e.g. `expected a number, found a string`.
     pub message: String,
     /// A suggested fix (e.g. "did you mean …"), when there is one.
     pub hint: Option<String>,

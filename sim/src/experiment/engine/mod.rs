@@ -77,7 +77,8 @@ pub struct ReplicationTrace {
     pub replication: u64,
     /// How the replication was simulated.
     pub path: SimPath,
-    /// Assigned and analysed units per arm and metric statistics on the final data.
+    /// The final data: units assigned and analysed per arm, and each metric's
+    /// statistics per arm.
     pub stats: ReplicationStats,
     /// The fixed-horizon test on the final data per comparison, in
     /// `Experiment::comparisons()` order.
