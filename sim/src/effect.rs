@@ -16,6 +16,7 @@ pub enum LiftKind {
 /// A lift of one variant on one metric, with per-segment values.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Lift {
+    /// Relative (× (1 + lift)) or absolute (+ lift).
     pub kind: LiftKind,
     /// One value per population segment (the scenario's default where a segment
     /// is not overridden).
@@ -23,6 +24,8 @@ pub struct Lift {
 }
 
 impl Lift {
+    /// The mean of `segment`'s cell under this lift, given its baseline mean
+    /// `kind_mean` (a missing segment gets no lift).
     pub fn apply(&self, kind_mean: f64, segment: usize) -> f64 {
         let v = self.by_segment.get(segment).copied().unwrap_or(0.0);
         match self.kind {
@@ -44,10 +47,12 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Whether any arm loses units (an SRM fault).
     pub fn has_srm(&self) -> bool {
         self.srm_loss.iter().any(|&f| f > 0.0)
     }
 
+    /// Fraction of events of `metric` lost in `arm` (0 when none are).
     pub fn lost_rate(&self, metric: usize, arm: usize) -> f64 {
         self.lost_events
             .get(metric)
@@ -56,6 +61,7 @@ impl Faults {
             .unwrap_or(0.0)
     }
 
+    /// Whether `metric` loses events in any arm.
     pub fn has_lost_events(&self, metric: usize) -> bool {
         self.lost_events
             .get(metric)

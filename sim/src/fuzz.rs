@@ -35,7 +35,10 @@ pub enum Checked {
     /// Rejected with this many located problems.
     Rejected(usize),
     /// Valid; `ran` when a small run was made and judged.
-    Valid { ran: bool },
+    Valid {
+        /// Whether a small run was made and judged.
+        ran: bool,
+    },
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {

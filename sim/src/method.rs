@@ -15,7 +15,9 @@ use crate::analysis::multiple::Correction;
 /// A parameter's default, as a scenario would write it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ParamDefault {
+    /// A number.
     Number(f64),
+    /// A name, e.g. a correction.
     Text(&'static str),
 }
 
@@ -57,15 +59,20 @@ pub fn or_list(names: &[&str]) -> String {
 /// A parameter of a method type.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ParamSpec {
+    /// The parameter's key in the method's scenario table.
     pub name: &'static str,
+    /// Its value when the scenario leaves it out.
     pub default: ParamDefault,
+    /// The values it accepts.
     pub rule: Rule,
 }
 
 /// A method type: the `type` a scenario names, and its parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MethodType {
+    /// The `type` a scenario writes, e.g. `msprt`.
     pub name: &'static str,
+    /// Its parameters, in the order [`MethodKind::params`] reports them.
     pub params: &'static [ParamSpec],
 }
 
@@ -123,6 +130,7 @@ pub const METHOD_TYPES: &[MethodType] = &[
 ];
 
 impl MethodType {
+    /// The method type called `name`, if any.
     pub fn named(name: &str) -> Option<&'static MethodType> {
         METHOD_TYPES.iter().find(|t| t.name == name)
     }
@@ -136,32 +144,47 @@ impl MethodType {
 /// A parameter's value as given.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ParamValue {
+    /// A number.
     Number(f64),
+    /// A string, e.g. a correction's name.
     Text(String),
 }
 
 /// Why a method is not valid.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum MethodError {
+    /// No method type has this name.
     #[error("unknown method type `{0}`")]
     UnknownType(String),
+    /// A number outside its parameter's accepted range.
     #[error("{param} must be {}, found {value}", rule.expected())]
     OutOfRange {
+        /// The parameter's name.
         param: &'static str,
+        /// The range it must lie in.
         rule: Rule,
+        /// The value given.
         value: f64,
     },
+    /// A name the parameter does not accept (e.g. an unknown correction).
     #[error("unknown {param} `{value}`")]
     UnknownName {
+        /// The parameter's name.
         param: &'static str,
+        /// The rule listing the accepted names.
         rule: Rule,
+        /// The name given.
         value: String,
     },
+    /// A number where a string is expected, or the reverse.
     #[error("{param} must be a {expected}")]
     WrongType {
+        /// The parameter's name.
         param: &'static str,
+        /// `number` or `string`.
         expected: &'static str,
     },
+    /// CUPED was asked for on a method type without p-values (Bayesian).
     #[error("CUPED is not available for {0} methods")]
     CupedUnavailable(&'static str),
 }
@@ -207,32 +230,47 @@ impl ParamSpec {
     }
 }
 
+/// A method's decision rule and its parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MethodKind {
     /// The fixed-horizon test at the last look only, with an optional
     /// multiple-testing correction across all comparisons.
-    Fixed { correction: Correction },
+    Fixed {
+        /// The correction applied at the last look.
+        correction: Correction,
+    },
     /// The fixed-horizon test at every look; stops at the first p < alpha.
     Naive,
     /// Mixture SPRT with a normal mixing distribution; `tau` is its standard
     /// deviation in units of the metric's baseline standard deviation.
-    Msprt { tau: f64 },
+    Msprt {
+        /// Mixing standard deviation, in baseline standard deviations of the metric (> 0).
+        tau: f64,
+    },
     /// Group-sequential boundaries computed for the planned look fractions.
-    GroupSequential { boundary: BoundaryKind },
+    GroupSequential {
+        /// The boundary family.
+        boundary: BoundaryKind,
+    },
     /// Posterior chance to beat control and expected loss; stops when the
     /// leader's chance ≥ `min_chance` and its expected loss relative to the
     /// control mean < `max_relative_loss`. Beta(prior_a, prior_b) priors for
     /// Bernoulli metrics, flat priors otherwise.
     Bayesian {
+        /// Beta prior's first parameter for Bernoulli metrics (> 0).
         prior_a: f64,
+        /// Beta prior's second parameter for Bernoulli metrics (> 0).
         prior_b: f64,
+        /// Posterior chance of the leading arm being better needed to stop, in [0.5, 1).
         min_chance: f64,
+        /// The leader's expected loss relative to the control mean must be below this to stop (> 0).
         max_relative_loss: f64,
     },
 }
 
 impl MethodKind {
+    /// The method type a scenario writes, e.g. `msprt` or `obrien_fleming`.
     pub fn type_name(&self) -> &'static str {
         match self {
             MethodKind::Fixed { .. } => "fixed",
@@ -326,9 +364,12 @@ impl MethodKind {
     }
 }
 
+/// An analysis method as a scenario names and configures it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Method {
+    /// The method's name (its key under `[analysis.methods]`), as results show it.
     pub name: String,
+    /// The decision rule and its parameters.
     pub kind: MethodKind,
     /// Regression-adjust each metric with its pre-period covariate (CUPED).
     pub cuped: bool,

@@ -15,18 +15,32 @@ use crate::rng::{join_words, open_unit_f64, u32_threshold};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Distribution {
     /// Conversion: 1 with probability `p`, else 0.
-    Bernoulli { p: f64 },
+    Bernoulli {
+        /// Probability of a 1, in [0, 1].
+        p: f64,
+    },
     /// Continuous: Normal(mean, sd²).
-    Normal { mean: f64, sd: f64 },
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation (≥ 0).
+        sd: f64,
+    },
     /// Heavy-tailed revenue: 0 with probability 1 − `p_nonzero`, else
     /// exp(Normal(`log_mean`, `log_sd`²)).
     Revenue {
+        /// Probability of a non-zero value (a purchase), in [0, 1].
         p_nonzero: f64,
+        /// Mean of the log of a non-zero value.
         log_mean: f64,
+        /// Standard deviation of the log of a non-zero value (≥ 0).
         log_sd: f64,
     },
     /// Counts: Poisson(`lambda`).
-    Count { lambda: f64 },
+    Count {
+        /// Poisson mean (at most [`MAX_POISSON_LAMBDA`]).
+        lambda: f64,
+    },
 }
 
 /// Largest Poisson mean we tabulate; the inverse-CDF table grows with λ.
@@ -52,6 +66,7 @@ impl Distribution {
         }
     }
 
+    /// The distribution's mean.
     pub fn mean(&self) -> f64 {
         match *self {
             Distribution::Bernoulli { p } => p,
@@ -65,6 +80,7 @@ impl Distribution {
         }
     }
 
+    /// The distribution's variance.
     pub fn variance(&self) -> f64 {
         match *self {
             Distribution::Bernoulli { p } => p * (1.0 - p),
@@ -91,6 +107,7 @@ impl Distribution {
         self.mean().abs() <= cap && var <= cap * cap
     }
 
+    /// The `type` a scenario writes: `bernoulli`, `normal`, `revenue` or `count`.
     pub fn type_name(&self) -> &'static str {
         match self {
             Distribution::Bernoulli { .. } => "bernoulli",
@@ -100,6 +117,7 @@ impl Distribution {
         }
     }
 
+    /// Whether values are 0 or 1 only (Bernoulli).
     pub fn is_binary(&self) -> bool {
         matches!(self, Distribution::Bernoulli { .. })
     }
@@ -147,26 +165,37 @@ pub fn standard_normal_from_unit(u: f64) -> f64 {
 /// A distribution prepared for fast sampling from raw stream words.
 #[derive(Clone, Debug)]
 pub enum Sampler {
+    /// Bernoulli: 1 when the word is below `threshold`.
     Bernoulli {
+        /// P(1) × 2^32: a word below it draws a 1.
         threshold: u64,
     },
+    /// Normal by the inverse CDF of a 64-bit uniform.
     Normal {
+        /// Mean.
         mean: f64,
+        /// Standard deviation.
         sd: f64,
     },
+    /// Revenue: a Bernoulli word for non-zero, then a log-normal value.
     Revenue {
+        /// P(non-zero) × 2^32: a first word below it draws a non-zero value.
         nonzero_threshold: u64,
+        /// Mean of the log of a non-zero value.
         log_mean: f64,
+        /// Standard deviation of the log of a non-zero value.
         log_sd: f64,
     },
     /// Poisson by inverse CDF: `cdf[k]` = P(X ≤ k), tabulated until it reaches 1
     /// in double precision.
     Count {
+        /// `cdf[k]` = P(X ≤ k).
         cdf: Vec<f64>,
     },
 }
 
 impl Sampler {
+    /// Prepares `d` for sampling (thresholds, or the Poisson CDF table).
     pub fn new(d: &Distribution) -> Sampler {
         match *d {
             Distribution::Bernoulli { p } => Sampler::Bernoulli {

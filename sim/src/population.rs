@@ -7,7 +7,9 @@ use crate::rng::{Purpose, StreamKey};
 /// A named share of the population. Segments carry heterogeneous effects.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Segment {
+    /// The segment's name in the scenario.
     pub name: String,
+    /// Share of units in the segment, in [0, 1].
     pub weight: f64,
 }
 
@@ -16,7 +18,9 @@ pub struct Segment {
 /// the simulation loop: hashing streams the prefix and the digits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Population {
+    /// Units per replication (N).
     pub users: u64,
+    /// Prefix of every unit id.
     pub id_prefix: String,
     /// Units arrive uniformly over [0, duration_days).
     pub duration_days: f64,
@@ -25,6 +29,7 @@ pub struct Population {
 }
 
 impl Population {
+    /// The id of unit `index`: `id_prefix` followed by the index in decimal.
     pub fn unit_id(&self, index: u64) -> String {
         format!("{}{}", self.id_prefix, index)
     }
@@ -51,6 +56,7 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
+    /// The daily arrival shares of `population`'s window, drawing from `seed`'s Arrival stream.
     pub fn new(seed: u64, population: &Population) -> Self {
         let d = population.duration_days;
         let days = d.ceil().max(1.0) as usize;
@@ -64,6 +70,7 @@ impl Arrivals {
         }
     }
 
+    /// Days in the window: ⌈duration_days⌉, at least 1.
     pub fn days(&self) -> usize {
         self.day_shares.len()
     }

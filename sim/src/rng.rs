@@ -124,6 +124,7 @@ pub struct StreamKey {
 }
 
 impl StreamKey {
+    /// The key of `seed`'s stream for `purpose` (a splitmix64 expansion of both).
     pub fn new(seed: u64, purpose: Purpose) -> Self {
         Self {
             key: derive_key(seed, purpose),
@@ -172,6 +173,7 @@ pub struct LaneStreams {
 }
 
 impl LaneStreams {
+    /// An empty cache over `key`'s streams.
     pub fn new(key: StreamKey) -> Self {
         let rng = key.replication(0);
         Self {

@@ -29,10 +29,15 @@ pub fn normal_cdf(x: f64) -> f64 {
 /// A proportion with its Wilson score interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Proportion {
+    /// Successes / trials (0 with no trials).
     pub value: f64,
+    /// Lower end of the Wilson interval (0 with no trials).
     pub lo: f64,
+    /// Upper end of the Wilson interval (1 with no trials).
     pub hi: f64,
+    /// Trials that succeeded.
     pub successes: u64,
+    /// Trials in all.
     pub trials: u64,
 }
 
@@ -143,6 +148,8 @@ impl ExactSum {
         }
     }
 
+    /// Adds `x` (rounded to 2^-40), saturating at the range; a non-finite `x` is
+    /// only counted in `non_finite`. See [`ExactSum::add_checked`] to detect overflow.
     pub fn add(&mut self, x: f64) {
         if x.is_finite() {
             // Saturate rather than wrap: a term near f64::MAX is meaningless as a
@@ -154,12 +161,14 @@ impl ExactSum {
         }
     }
 
+    /// Appends another sum, saturating at the range. See [`ExactSum::merge_checked`].
     pub fn merge(&mut self, other: &ExactSum) {
         self.fixed = self.fixed.saturating_add(other.fixed);
         self.count += other.count;
         self.non_finite += other.non_finite;
     }
 
+    /// The sum of the finite terms, as f64.
     pub fn total(&self) -> f64 {
         self.fixed as f64 / EXACT_SCALE
     }
@@ -193,6 +202,7 @@ pub const P_BINS_COARSE: usize = 20;
 /// in the last bin. Counts merge exactly.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PValueHistogram {
+    /// Count per bin: bin i holds p in [i/1000, (i+1)/1000) (p = 1 in the last).
     pub counts: Vec<u64>,
 }
 
@@ -205,18 +215,21 @@ impl Default for PValueHistogram {
 }
 
 impl PValueHistogram {
+    /// Counts `p` (clamped to [0, 1]; NaN counts as 1).
     pub fn add(&mut self, p: f64) {
         let p = if p.is_nan() { 1.0 } else { p.clamp(0.0, 1.0) };
         let bin = ((p * P_BINS as f64) as usize).min(P_BINS - 1);
         self.counts[bin] += 1;
     }
 
+    /// Adds another histogram's counts.
     pub fn merge(&mut self, other: &PValueHistogram) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
         }
     }
 
+    /// P-values counted.
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }

@@ -24,7 +24,9 @@ use crate::stats::normal_cdf;
 /// `var = +∞` (with `mean = 0`) is the flat prior with no data: no information.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Posterior {
+    /// Posterior mean of the arm's mean.
     pub mean: f64,
+    /// Posterior variance of the arm's mean (+∞ for no information).
     pub var: f64,
 }
 

@@ -73,14 +73,23 @@ pub enum BoundaryKind {
 /// Why [`boundaries`] refused its input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BoundaryError {
+    /// Alpha outside (0, 1).
     #[error("alpha must lie strictly between 0 and 1, got {0}")]
     Alpha(f64),
+    /// No information fractions given.
     #[error("at least one analysis (information fraction) is required")]
     NoLooks,
+    /// Fraction `index` is not finite and positive, or not above the one before.
     #[error(
         "information fractions must be finite, positive and strictly increasing; fraction {index} is {value}"
     )]
-    Fraction { index: usize, value: f64 },
+    Fraction {
+        /// 0-based position of the fraction.
+        index: usize,
+        /// The offending fraction.
+        value: f64,
+    },
+    /// The last fraction is not 1 (within 1e-9).
     #[error("the last information fraction must be 1, got {0}")]
     LastNotOne(f64),
 }
@@ -88,9 +97,13 @@ pub enum BoundaryError {
 /// Two-sided boundaries: reject at look k when |Z_k| >= critical[k].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Boundaries {
+    /// The boundary family.
     pub kind: BoundaryKind,
+    /// Overall two-sided significance level spent across the looks.
     pub alpha: f64,
+    /// Information fraction t_k of each look (increasing, the last 1).
     pub fractions: Vec<f64>,
+    /// Critical value c_k per look, in [0, 40].
     pub critical: Vec<f64>,
 }
 

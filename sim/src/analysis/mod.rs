@@ -30,12 +30,17 @@ pub enum TestKind {
 /// the aggregate paths produce, and all that the tests read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArmStats {
+    /// Units in the arm.
     pub n: u64,
+    /// Sum of the metric over the units.
     pub sum: f64,
+    /// Sum of the squared metric values.
     pub sum_sq: f64,
     /// Pre-period covariate sums (zero when the metric has no covariate).
     pub x_sum: f64,
+    /// Sum of the squared covariate values.
     pub x_sum_sq: f64,
+    /// Sum of covariate × metric over the units.
     pub xy_sum: f64,
 }
 
@@ -50,6 +55,7 @@ impl ArmStats {
         self.xy_sum += o.xy_sum;
     }
 
+    /// Statistics of the given metric values (no covariate).
     pub fn from_values(values: &[f64]) -> Self {
         let mut s = ArmStats::default();
         for &v in values {
@@ -58,6 +64,7 @@ impl ArmStats {
         s
     }
 
+    /// Adds one unit with metric value `v` (no covariate).
     #[inline]
     pub fn push(&mut self, v: f64) {
         self.n += 1;
@@ -65,6 +72,7 @@ impl ArmStats {
         self.sum_sq += v * v;
     }
 
+    /// Mean of the metric; NaN for an empty arm.
     pub fn mean(&self) -> f64 {
         if self.n == 0 {
             f64::NAN
@@ -99,12 +107,15 @@ pub struct TestResult {
     pub statistic: f64,
     /// Welch–Satterthwaite degrees of freedom (NaN for the z-test).
     pub df: f64,
+    /// Two-sided p-value (1 when an arm has too few units to test).
     pub p_value: f64,
     /// Treatment mean minus control mean, with its interval.
     pub diff: f64,
+    /// Confidence interval `(lo, hi)` for `diff` at level 1 − alpha (NaN when undefined).
     pub diff_ci: (f64, f64),
     /// Treatment mean / control mean − 1, with its delta-method interval.
     pub rel: f64,
+    /// Delta-method interval `(lo, hi)` for `rel` at level 1 − alpha.
     pub rel_ci: (f64, f64),
 }
 
@@ -126,12 +137,14 @@ impl TestResult {
 /// Constants a test needs that depend only on alpha, computed once per run.
 #[derive(Clone, Copy, Debug)]
 pub struct TestSetup {
+    /// Two-sided significance level.
     pub alpha: f64,
     /// Φ⁻¹(1 − α/2).
     pub z_crit: f64,
 }
 
 impl TestSetup {
+    /// Precomputes the critical value for two-sided level `alpha`.
     pub fn new(alpha: f64) -> Self {
         Self {
             alpha,
@@ -150,6 +163,8 @@ pub fn testable(kind: TestKind, control: &ArmStats, treatment: &ArmStats) -> boo
     control.n >= min && treatment.n >= min
 }
 
+/// Runs the test `kind` of treatment against control; an undefined result
+/// (p-value 1, NaN estimates) when an arm has too few units (see [`testable`]).
 pub fn run_test(
     kind: TestKind,
     setup: &TestSetup,

@@ -29,6 +29,7 @@ pub struct Msprt {
 }
 
 impl Msprt {
+    /// A test with mixing standard deviation `tau` (metric units) at level `alpha`.
     pub fn new(tau: f64, alpha: f64) -> Msprt {
         Msprt { tau, alpha }
     }
@@ -104,6 +105,7 @@ pub struct MsprtState {
     /// (lo > hi): every θ, the true one included, has then been excluded at
     /// some look, so under the model this happens with probability ≤ α.
     pub lo: f64,
+    /// Upper end of the running interval (see `lo`).
     pub hi: f64,
 }
 

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A multiple-testing correction applied across a method's comparisons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Correction {

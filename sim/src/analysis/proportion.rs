@@ -21,7 +21,9 @@ pub fn pooled_z(control: &ArmStats, treatment: &ArmStats) -> f64 {
     }
 }
 
-/// `sum` of each arm is its count of successes.
+/// The pooled two-proportion z-test of treatment against control; undefined
+/// (p-value 1, NaN estimates) when an arm is empty. `sum` of each arm is its
+/// count of successes.
 pub fn two_proportion_z(control: &ArmStats, treatment: &ArmStats, setup: &TestSetup) -> TestResult {
     if !super::testable(super::TestKind::Z, control, treatment) {
         return TestResult::undefined();

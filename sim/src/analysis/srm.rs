@@ -4,10 +4,14 @@
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
+/// The SRM chi-square test of the arm counts against the intended shares.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SrmResult {
+    /// Pearson's chi-square statistic.
     pub chi2: f64,
+    /// Degrees of freedom: arms − 1.
     pub df: f64,
+    /// Upper-tail p-value (1 with fewer than two arms).
     pub p_value: f64,
 }
 

@@ -4,6 +4,9 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::{ArmStats, TestResult, TestSetup, relative_lift};
 
+/// Welch's t-test of treatment against control, with a Student-t interval for the
+/// difference and a delta-method interval for the relative lift; undefined
+/// (p-value 1, NaN estimates) when an arm has fewer than two units.
 pub fn welch_t(control: &ArmStats, treatment: &ArmStats, setup: &TestSetup) -> TestResult {
     if !super::testable(super::TestKind::Welch, control, treatment) {
         return TestResult::undefined();

@@ -20,6 +20,7 @@ pub const EXCLUDED: u8 = u8::MAX;
 /// Most variants an experiment may have (arm codes are u8, with EXCLUDED kept).
 pub const MAX_VARIANTS: usize = 64;
 
+/// How units are assigned to variants.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum Method {
@@ -27,7 +28,9 @@ pub enum Method {
     Random,
     /// GrowthBook hash of (salt, unit id).
     Hash {
+        /// GrowthBook hash version (v1 or v2).
         version: HashVersion,
+        /// The hash seed (GrowthBook's experiment `seed`).
         salt: String,
         /// When true, replication r hashes with salt `"{salt}/{r}"`, so each
         /// replication is a fresh experiment; when false every replication has
@@ -36,6 +39,7 @@ pub enum Method {
     },
 }
 
+/// How an experiment splits its units between variants.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Assignment {
     /// Variant names; the first is the control.
@@ -44,11 +48,15 @@ pub struct Assignment {
     pub weights: Vec<f64>,
     /// Share of units in the experiment, in [0, 1].
     pub coverage: f64,
+    /// Random draws or GrowthBook hashing.
     pub method: Method,
+    /// GrowthBook namespace the experiment is restricted to, if any.
     pub namespace: Option<Namespace>,
 }
 
 impl Assignment {
+    /// Each variant's bucket range `[start, end)` in [0, 1), GrowthBook's
+    /// `getBucketRanges` of the weights and coverage.
     pub fn ranges(&self) -> Vec<(f64, f64)> {
         bucket_ranges(self.variants.len(), self.coverage, Some(&self.weights))
     }
@@ -81,6 +89,7 @@ pub struct RandomArms {
 }
 
 impl RandomArms {
+    /// Prepares the draw width and lookup table for `assignment`'s bucket ranges.
     pub fn new(assignment: &Assignment) -> Self {
         let ranges = assignment.ranges();
         let dyadic = |bits: u32| {
@@ -175,6 +184,8 @@ pub struct HashAssigner {
 }
 
 impl HashAssigner {
+    /// Prepares the bucket-to-arm table of `assignment`; unit ids are `prefix`
+    /// followed by the unit's decimal index.
     pub fn new(assignment: &Assignment, prefix: &str) -> Self {
         let (version, salt, salt_per_replication) = match &assignment.method {
             Method::Hash {
@@ -275,6 +286,7 @@ impl HashArms<'_> {
         self.hasher.hash(index)
     }
 
+    /// The arm code of unit `index` ([`EXCLUDED`] outside the namespace or coverage).
     #[inline]
     pub fn arm(&self, index: u64) -> u8 {
         if !self.in_namespace(index) {

@@ -22,14 +22,19 @@ pub enum SimPath {
 /// What a method concluded for one comparison in one replication.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Decision {
+    /// Whether the method rejected the null by the stopping look.
     pub rejected: bool,
     /// The look at which the method stopped, or the last look.
     pub look: usize,
     /// NaN for methods without p-values.
     pub p_value: f64,
+    /// Estimated absolute lift (variant mean − control mean) at the stopping look.
     pub diff: f64,
+    /// Confidence interval `(lo, hi)` for the absolute lift at the stopping look.
     pub diff_ci: (f64, f64),
+    /// Estimated relative lift (absolute lift / control mean); NaN when the control mean is 0.
     pub rel: f64,
+    /// Confidence interval `(lo, hi)` for the relative lift at the stopping look.
     pub rel_ci: (f64, f64),
     /// Units in the compared arms at the stopping look.
     pub sample_size: u64,
@@ -41,6 +46,7 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A decision that rejected nothing, with every estimate NaN and no units.
     pub fn empty() -> Self {
         Decision {
             rejected: false,
@@ -56,6 +62,8 @@ impl Decision {
         }
     }
 }
+/// One comparison's accumulators for one method: rejections, p-values,
+/// interval coverage and estimates at stopping.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonAcc {
     /// Rejections first made at each look; their sum is all rejections.
@@ -65,12 +73,17 @@ pub struct ComparisonAcc {
     /// Replications whose absolute-lift interval at stopping is finite, and
     /// those of them that contain the true lift.
     pub interval_defined: u64,
+    /// Of the `interval_defined` replications, those whose interval contains the true lift.
     pub covered: u64,
+    /// Replications whose relative-lift interval at stopping is finite.
     pub rel_interval_defined: u64,
+    /// Of the `rel_interval_defined` replications, those whose interval contains the true relative lift.
     pub rel_covered: u64,
     /// Estimates at stopping.
     pub estimate: ExactSum,
+    /// Sum of the squared estimates (for the Monte Carlo interval of the mean).
     pub estimate_sq: ExactSum,
+    /// Relative-lift estimates at stopping.
     pub rel_estimate: ExactSum,
     /// Stopping look (1-based; the last look when never rejected).
     pub stopping_look: ExactSum,
@@ -82,6 +95,7 @@ pub struct ComparisonAcc {
     /// CUPED's variance reduction at stopping, and its square (for the
     /// Monte Carlo interval of the mean).
     pub variance_reduction: ExactSum,
+    /// Sum of the squared variance reductions.
     pub variance_reduction_sq: ExactSum,
     /// Replications whose estimate did not fit the exact sums' fixed-point
     /// range or was not finite although both arms had enough units (plus one
@@ -99,6 +113,7 @@ impl ComparisonAcc {
         }
     }
 
+    /// All rejections, at any look.
     pub fn rejections(&self) -> u64 {
         self.rejections_by_look.iter().sum()
     }
@@ -177,27 +192,35 @@ impl ComparisonAcc {
 /// One method's accumulators: per comparison, and family-wide error rates.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MethodAcc {
+    /// One accumulator per comparison, in the order of `Experiment::comparisons`.
     pub comparisons: Vec<ComparisonAcc>,
     /// Replications with at least one rejected true null.
     pub family_wise_errors: u64,
     /// False discovery proportion V / max(R, 1) per replication, and its
     /// square (for the Monte Carlo interval).
     pub false_discovery_proportion: ExactSum,
+    /// Sum of the squared false discovery proportions.
     pub false_discovery_proportion_sq: ExactSum,
 }
 
 /// Everything measured over the replications `first..end`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentAcc {
+    /// First replication index of the range (inclusive).
     pub first: u64,
+    /// End of the replication range (exclusive).
     pub end: u64,
+    /// One accumulator per method, in scenario order.
     pub methods: Vec<MethodAcc>,
+    /// Replications whose SRM test fired.
     pub srm_detections: u64,
     /// Sum over replications of the units analysed at the last look.
     pub analysed_units: u64,
 }
 
 impl ExperimentAcc {
+    /// An empty accumulator for replications starting at `first`, shaped for
+    /// `methods` methods × `comparisons` comparisons × `looks` looks.
     pub fn new(first: u64, methods: usize, comparisons: usize, looks: usize) -> Self {
         let method = MethodAcc {
             comparisons: vec![ComparisonAcc::new(looks); comparisons],
@@ -212,6 +235,7 @@ impl ExperimentAcc {
         }
     }
 
+    /// Replications folded in so far (`end − first`).
     pub fn replications(&self) -> u64 {
         self.end - self.first
     }

@@ -21,12 +21,15 @@ use crate::population::Population;
 use crate::result::Bound;
 use crate::stats::normal_quantile;
 
+/// One metric of an experiment: its name, baseline distribution and covariate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
+    /// The metric's name in the scenario (and in the result's comparisons).
     pub name: String,
     /// Stream tag: FNV-1a of the name, so a metric's draws do not depend on the
     /// other metrics listed.
     pub tag: u32,
+    /// Distribution of the metric under control, before any lift or fault.
     pub baseline: Distribution,
     /// Correlation of the pre-period covariate with the metric (under control),
     /// in [0, 1]; None when the scenario asks for no covariate.
@@ -44,10 +47,12 @@ pub enum LookSchedule {
     Days,
 }
 
+/// How and when the experiment is analysed: looks, tests and significance levels.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisConfig {
     /// Number of looks K (1 = fixed horizon only).
     pub looks: usize,
+    /// When the looks happen (by sample size or at day boundaries).
     pub looks_at: LookSchedule,
     /// Two-sided significance level of the tests and 1 − confidence of intervals.
     pub alpha: f64,
@@ -95,6 +100,7 @@ pub enum Measure {
 }
 
 impl Measure {
+    /// Every measure, in declaration order.
     pub const ALL: [Measure; 14] = [
         Measure::FalsePositiveRate,
         Measure::Power,
@@ -112,6 +118,7 @@ impl Measure {
         Measure::VarianceReduction,
     ];
 
+    /// The measure's name in scenarios and results, e.g. `false_positive_rate`.
     pub fn key(self) -> &'static str {
         match self {
             Measure::FalsePositiveRate => "false_positive_rate",
@@ -131,10 +138,12 @@ impl Measure {
         }
     }
 
+    /// The measure named `key` (see [`Measure::key`]), if any.
     pub fn from_key(key: &str) -> Option<Measure> {
         Self::ALL.into_iter().find(|m| m.key() == key)
     }
 
+    /// Whether the measure is a rejection rate (false positive rate, power or rejection rate).
     pub fn is_rejection_rate(self) -> bool {
         matches!(
             self,
@@ -157,48 +166,66 @@ impl Measure {
     }
 }
 
+/// Where a measure lives, see [`Measure::scope`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MeasureScope {
+    /// Per comparison (one metric, one variant) of a method.
     Comparison,
+    /// Per method, across its comparisons.
     Method,
+    /// Experiment-wide, shared by all methods.
     Experiment,
 }
 
+/// One bound from the scenario's `[expect]` tables, resolved to what it measures.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Expectation {
     /// The dotted key in the scenario, e.g. `expect.msprt.false_positive_rate`.
     pub key: String,
+    /// What the bound is on.
     pub measure: Measure,
     /// Index into `Experiment::methods`.
     pub method: usize,
     /// The comparison (index into `Experiment::comparisons()`); None for
     /// method- and experiment-wide measures.
     pub comparison: Option<usize>,
+    /// The minimum, maximum and `near_theory` check to apply.
     pub bound: Bound,
 }
 
 /// One treatment variant against the control on one metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comparison {
+    /// Index into `Experiment::metrics`.
     pub metric: usize,
     /// Arm index of the treatment (≥ 1; arm 0 is the control).
     pub variant: usize,
 }
 
+/// A validated experiment scenario: everything the engine needs to simulate and judge it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Experiment {
+    /// The scenario's name.
     pub name: String,
+    /// Root seed of every random stream of the run.
     pub seed: u64,
+    /// Number of replications (simulated experiments) to run.
     pub replications: u64,
+    /// Who arrives, when, and in which segments.
     pub population: Population,
+    /// How units are split between the arms (arm 0 is the control).
     pub assignment: Assignment,
+    /// The metrics measured on every unit, in scenario order.
     pub metrics: Vec<Metric>,
     /// `lifts[arm][metric]`; the control row is all None.
     pub lifts: Vec<Vec<Option<Lift>>>,
+    /// Data-quality faults: units lost per arm (SRM) and events lost per metric and arm.
     pub faults: Faults,
+    /// Looks, tests and significance levels.
     pub analysis: AnalysisConfig,
     /// At least one; the first is the one top-level `[expect]` bounds refer to.
     pub methods: Vec<crate::method::Method>,
+    /// The bounds to judge the run by.
     pub expectations: Vec<Expectation>,
 }
 
@@ -242,10 +269,12 @@ impl Experiment {
         }
     }
 
+    /// Number of arms, the control included.
     pub fn arms(&self) -> usize {
         self.assignment.variants.len()
     }
 
+    /// Number of population segments.
     pub fn segments(&self) -> usize {
         self.population.segments.len()
     }
@@ -257,6 +286,7 @@ impl Experiment {
             .collect()
     }
 
+    /// Index in [`Experiment::comparisons`] of the comparison of `variant` (≥ 1) on `metric`.
     pub fn comparison_index(&self, metric: usize, variant: usize) -> usize {
         metric * (self.arms() - 1) + (variant - 1)
     }

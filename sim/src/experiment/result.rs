@@ -15,17 +15,24 @@ use crate::result::{
 };
 use crate::stats::{ExactSum, Proportion, wilson};
 
+/// One method's results on one comparison (one metric, one variant against the control).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonResult {
+    /// Name of the metric compared.
     pub metric: String,
+    /// Name of the control arm.
     pub control: String,
+    /// Name of the treatment arm.
     pub variant: String,
+    /// The test the method used on this metric (Welch whenever CUPED is on).
     pub test: TestKind,
     /// The estimands: true absolute and relative lift in the population.
     pub true_diff: f64,
+    /// True relative lift (absolute lift / control mean); None when the control mean is 0.
     pub true_rel: Option<f64>,
     /// `false_positive_rate` when the true lift is zero, else `power`.
     pub rejection_measure: Measure,
+    /// Share of replications that rejected, with its 95% Wilson interval.
     pub rejection_rate: Proportion,
     /// Closed-form value where one exists: the normal approximation for a
     /// fixed test; under a zero lift, the exact exit probability of naive
@@ -33,9 +40,11 @@ pub struct ComparisonResult {
     pub theoretical_rejection_rate: Option<f64>,
     /// Cumulative rejection rate by each look.
     pub rejection_rate_by_look: Vec<Proportion>,
+    /// Mean look at which the method stopped (1-based; the last look when it never rejected).
     pub mean_stopping_look: f64,
     /// The look by which half the replications had stopped.
     pub median_stopping_look: usize,
+    /// Mean units in the compared arms at stopping.
     pub mean_sample_size: f64,
     /// Mean sample size of the replications that stopped at the median
     /// stopping look (None when none stopped exactly there).
@@ -45,30 +54,43 @@ pub struct ComparisonResult {
     pub p_value_histogram: Vec<u64>,
     /// KS distance of the p-values from Uniform(0, 1), on a 1/1000 grid.
     pub ks_distance: Option<f64>,
+    /// Share of finite absolute-lift intervals at stopping that contain the true lift (95% Wilson interval).
     pub coverage: Proportion,
+    /// Share of finite relative-lift intervals at stopping that contain the true relative lift.
     pub relative_coverage: Proportion,
+    /// Mean absolute-lift estimate at stopping, with its 95% Monte Carlo interval
+    /// (None when no replication had a finite estimate).
     pub mean_estimate: Option<MeanEstimate>,
+    /// Mean absolute-lift estimate minus the true lift, with its 95% Monte Carlo interval.
     pub bias: Option<MeanEstimate>,
+    /// Mean relative-lift estimate at stopping (None when none was finite).
     pub mean_relative_estimate: Option<f64>,
     /// CUPED: mean variance reduction achieved, and 1 − (1 − ρ²) = ρ² from
     /// the configured covariate correlation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variance_reduction: Option<MeanEstimate>,
+    /// ρ² for the configured covariate correlation ρ: the variance reduction CUPED should achieve (CUPED methods only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub theoretical_variance_reduction: Option<f64>,
     /// Replications whose estimate or relative estimate was undefined.
     pub undefined_estimates: u64,
+    /// Replications whose relative estimate was undefined (e.g. a control mean of 0).
     pub undefined_relative_estimates: u64,
 }
 
+/// One method's results: its settings and its measures per comparison.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MethodResult {
+    /// The method's name in the scenario.
     pub name: String,
+    /// Which decision rule the method applies.
     pub kind: MethodKind,
+    /// Whether the method adjusts for the pre-period covariate (CUPED).
     pub cuped: bool,
     /// Group-sequential critical values per look.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub critical_values: Vec<f64>,
+    /// Per comparison, in the order of `Experiment::comparisons` (metric-major, then variant).
     pub comparisons: Vec<ComparisonResult>,
     /// Share of replications with at least one rejected true null.
     pub family_wise_error_rate: Proportion,
@@ -76,61 +98,90 @@ pub struct MethodResult {
     pub false_discovery_rate: Option<MeanEstimate>,
 }
 
+/// The verdict on one bound of the scenario's `[expect]` tables (or on a measure
+/// that came out undefined or overflowed).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExpectationResult {
     /// Where the bound sits in the scenario, e.g. `expect.power` or
     /// `expect.msprt.revenue.power`.
     pub key: String,
+    /// What the bound is on.
     pub measure: Measure,
+    /// Name of the method measured.
     pub method: String,
+    /// Name of the metric, for per-comparison measures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
+    /// Name of the treatment arm, for per-comparison measures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// The bound as given: min, max and `near_theory`.
     pub bound: Bound,
     /// NaN when the measure is not a finite number (JSON `null`).
     #[serde(deserialize_with = "f64_or_nan")]
     pub measured: f64,
+    /// 95% Monte Carlo interval of the measured value, where it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<(f64, f64)>,
+    /// Closed-form value of the measure, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub theory: Option<f64>,
+    /// Whether the measured value satisfied the bound.
     pub passed: bool,
+    /// The verdict in words, e.g. `ok power = 0.8012 [0.7900, 0.8120], expected ≥ 0.75`.
     pub message: String,
 }
 
 /// Facts about a run that are not measures: where it came from, how to redo it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
+    /// Scenario hash, file, commit, reproduce command, shard and quick scale.
     pub provenance: Provenance,
+    /// How the replications were simulated.
     pub path: SimPath,
     /// Group-sequential critical values per method (empty for others).
     pub critical_values: Vec<Vec<f64>>,
 }
 
+/// The versioned result of an experiment run (`kind = "experiment"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentResult {
     /// What every result starts with: schema, scenario, provenance and seed.
     #[serde(flatten)]
     pub header: ResultHeader,
+    /// Replications this result covers (`replication_range.1 − replication_range.0`).
     pub replications: u64,
+    /// Replication indices covered, as `(first, end)` with `end` exclusive.
     pub replication_range: (u64, u64),
+    /// Users per replication (the population size).
     pub users: u64,
+    /// Number of looks per replication.
     pub looks: usize,
+    /// How the replications were simulated (aggregate or per unit).
     pub path: SimPath,
+    /// Two-sided significance level of the tests.
     pub alpha: f64,
+    /// Significance level of the SRM chi-square test.
     pub srm_alpha: f64,
+    /// Mean units analysed per replication at the last look.
     pub mean_analysed_units: f64,
+    /// One result per method, in scenario order.
     pub methods: Vec<MethodResult>,
+    /// Share of replications whose SRM test fired, with its 95% Wilson interval.
     pub srm_detection_rate: Proportion,
+    /// Verdicts on every bound, plus a failed verdict for every undefined or overflowed measure.
     pub expectations: Vec<ExpectationResult>,
+    /// Whether every verdict passed.
     pub passed: bool,
+    /// The command that reproduces the whole (unsharded) run.
     pub reproduce: String,
     /// The raw accumulators, for merging shards.
     pub accumulators: ExperimentAcc,
 }
 
 impl ExperimentResult {
+    /// Builds the result from a run's accumulators: rates with their Monte Carlo
+    /// intervals, theory where known, and the verdict on every expectation.
     pub fn build(exp: &Experiment, acc: ExperimentAcc, meta: RunMeta) -> Self {
         let r = acc.replications();
         let comparisons = exp.comparisons();

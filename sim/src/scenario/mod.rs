@@ -28,7 +28,9 @@ use crate::experiment::Experiment;
 /// A parsed scenario of any kind.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Scenario {
+    /// An A/B experiment (`kind = "experiment"`), simulated by `run`/`suite`.
     Experiment(Box<Experiment>),
+    /// A multi-armed bandit (`kind = "bandit"`), simulated by `run`/`suite`.
     Bandit(Box<crate::bandit::model::BanditScenario>),
     /// A serve config: what `umpire serve` serves; not run by `run`/`suite`.
     Serve(Box<crate::serve::ServeConfig>),
@@ -38,6 +40,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    /// The scenario's name (its `name` key, else the file stem).
     pub fn name(&self) -> &str {
         match self {
             Scenario::Experiment(e) => &e.name,
@@ -51,16 +54,20 @@ impl Scenario {
 /// A scenario with where it came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loaded {
+    /// The file name as given, used in messages.
     pub file: String,
     /// `sha256:` and the hex digest of the file's bytes.
     pub hash: String,
+    /// The parsed, validated scenario.
     pub scenario: Scenario,
 }
 
 /// Every problem found in one file.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct ScenarioError {
+    /// The file name as given, used in messages.
     pub file: String,
+    /// The problems, sorted by line and column.
     pub problems: Vec<Problem>,
 }
 
@@ -84,6 +91,7 @@ impl fmt::Display for ScenarioError {
     }
 }
 
+/// `sha256:` and the hex digest of `text`'s UTF-8 bytes: a scenario's content hash.
 pub fn content_hash(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();

@@ -11,11 +11,15 @@ use toml::de::{DeTable, DeValue};
 /// One problem in a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
+    /// 1-based line of the offending value or key.
     pub line: usize,
+    /// 1-based column, in bytes.
     pub column: usize,
     /// Dotted key path, e.g. `population.users`.
     pub key: String,
+    /// What is wrong, e.g. `expected a number, found a string`.
     pub message: String,
+    /// A suggested fix (e.g. "did you mean …"), when there is one.
     pub hint: Option<String>,
 }
 

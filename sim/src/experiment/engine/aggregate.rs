@@ -18,6 +18,10 @@ use crate::experiment::Experiment;
 use crate::metric::Distribution;
 use crate::rng::{LaneStreams, Purpose, StreamKey};
 
+/// The aggregate simulation path: per replication, draws each look interval's
+/// sufficient statistics directly (multinomial segment and arm sizes, binomial
+/// conversions, normal means with chi-square sums of squares) instead of
+/// simulating units.
 pub struct AggregateSim {
     key: StreamKey,
     /// The first draw of every replication has n = users: the first segment's

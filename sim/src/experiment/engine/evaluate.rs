@@ -20,6 +20,7 @@ fn size(s: &ReplicationStats, c: Comparison, arms: usize) -> u64 {
 
 /// A method with everything it needs precomputed.
 pub struct PreparedMethod {
+    /// The method as configured.
     pub method: Method,
     /// Group-sequential critical values per look.
     critical: Vec<f64>,
@@ -55,6 +56,7 @@ impl PreparedMethod {
         }
     }
 
+    /// Group-sequential critical values per look (empty for other methods).
     pub fn critical(&self) -> &[f64] {
         &self.critical
     }

@@ -38,6 +38,7 @@ pub struct ReplicationStats {
 }
 
 impl ReplicationStats {
+    /// Zeroed statistics for `arms` arms and `metrics` metrics.
     pub fn new(arms: usize, metrics: usize) -> Self {
         Self {
             assigned: vec![0; arms],
@@ -72,8 +73,12 @@ impl ReplicationStats {
 /// One replication, analysed: what `umpire run --replication N` prints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReplicationTrace {
+    /// Index of the replication traced.
     pub replication: u64,
+    /// How the replication was simulated.
     pub path: SimPath,
+    /// The final data: units assigned and analysed per arm, and each metric's
+    /// statistics per arm.
     pub stats: ReplicationStats,
     /// The fixed-horizon test on the final data per comparison, in
     /// `Experiment::comparisons()` order.
@@ -81,6 +86,7 @@ pub struct ReplicationTrace {
     /// Every method's decision per comparison, method-major.
     #[serde(skip)]
     pub decisions: Vec<Decision>,
+    /// The SRM chi-square test on the analysed units against the intended shares.
     pub srm: SrmResult,
     /// Units arriving on each day of the experiment window.
     pub arrivals_per_day: Vec<u64>,
@@ -183,6 +189,7 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// How replications are simulated: aggregate when the scenario allows it, else per unit.
     pub fn path(&self) -> SimPath {
         match self.sim {
             Sim::Aggregate(_) => SimPath::Aggregate,
@@ -190,6 +197,7 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Fresh scratch space for one worker, sized for this experiment.
     pub fn scratch(&self) -> Scratch {
         let looks = self.exp.analysis.looks.max(1);
         Scratch {

@@ -48,6 +48,8 @@ struct MetricSim {
     covariate: Option<(StreamKey, u64)>,
 }
 
+/// The per-unit simulation path: every unit assigned (randomly or by hash),
+/// its segment, outcomes, faults and covariate drawn, in blocks of [`BLOCK`] units.
 pub struct UnitSim {
     users: u64,
     arms: usize,
@@ -88,6 +90,7 @@ fn thresholds_with_excluded(rates: impl Iterator<Item = f64>) -> Vec<u64> {
 }
 
 impl UnitSim {
+    /// Builds the samplers, thresholds and stream keys of `exp`.
     pub fn new(exp: &Experiment) -> Self {
         let seed = exp.seed;
         let arms = exp.arms();
