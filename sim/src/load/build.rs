@@ -16,18 +16,27 @@ use crate::load::{Endpoint, LoadScenario, Model};
 
 /// What the run measured, before verdicts: filled in by the runner.
 pub struct Measured<'a> {
+    /// The scenario that ran.
     pub scenario: &'a LoadScenario,
+    /// The scenario's hash, for the result's header.
     pub scenario_hash: String,
+    /// The scenario file as given on the command line.
     pub scenario_file: String,
+    /// The service loaded, as the result names it.
     pub target: String,
+    /// What the generator recorded.
     pub recorder: &'a Recorder,
     /// Wall time from the first request to the end of the run.
     pub seconds: f64,
+    /// Per experiment assigned in: its name and its variants' expected shares.
     pub experiments: Vec<(String, Vec<f64>)>,
     /// Per bandit: name and the index of its best true arm, if known.
     pub bandits: Vec<(String, Option<usize>)>,
+    /// The command that reproduces the run.
     pub reproduce: String,
+    /// Path of goose's own report, if one was written.
     pub goose_report: Option<String>,
+    /// The commit umpire was built from, when known.
     pub git_commit: Option<String>,
 }
 
