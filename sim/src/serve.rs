@@ -14,33 +14,47 @@ use crate::bandit::policy::PolicySpec;
 /// Longest unit id the server accepts, in bytes.
 pub const MAX_UNIT_ID_BYTES: usize = 256;
 
+/// What `umpire serve` serves (`kind = "serve"`, or converted from an
+/// experiment or bandit scenario): its experiments, its bandits and the
+/// server's settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServeConfig {
+    /// The config's (or source scenario's) name.
     pub name: String,
     /// Keys decision randomness: decision n of bandit B draws from the stream
     /// (seed, policy purpose of B, n).
     pub seed: u64,
+    /// Experiments served at `/v1/assign` (one unit, or a batch).
     pub experiments: Vec<ServedExperiment>,
+    /// Bandits served at `/v1/decide/{bandit}` and `/v1/reward/{bandit}`.
     pub bandits: Vec<ServedBandit>,
+    /// The server's limits, timeouts and durability settings.
     pub server: ServerSettings,
 }
 
+/// An experiment as served: a name and its hash assignment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServedExperiment {
+    /// The experiment's name, as it appears in request paths.
     pub name: String,
     /// Always [`Method::Hash`] without a per-replication salt: served
     /// assignment is a pure function of the unit id.
     pub assignment: Assignment,
 }
 
+/// A bandit as served: a policy over named arms, with optional contexts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServedBandit {
+    /// The bandit's name, as it appears in request paths; it keys its
+    /// decision stream.
     pub name: String,
     /// Arm names, in the order the policy indexes them.
     pub arms: Vec<String>,
+    /// The policy that decides and learns.
     pub policy: PolicySpec,
     /// Context names a decision may give; empty for a non-contextual bandit.
     pub contexts: Vec<String>,
+    /// When rewards received are applied to the policy.
     pub update: UpdateEvery,
     /// True arm means, when known (from a bandit scenario or the serve
     /// config): a load test draws simulated rewards from them.
@@ -76,10 +90,14 @@ pub enum Fsync {
 /// `request_timeout_ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stall {
+    /// Stall every request whose number, counting all the server's
+    /// requests, is a multiple of this.
     pub every: u64,
+    /// How long each stalled request waits, in milliseconds.
     pub ms: u64,
 }
 
+/// The `[server]` settings: request limits, timeouts and reward-log durability.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServerSettings {
     /// Largest request body, in bytes (413 above).
@@ -90,9 +108,11 @@ pub struct ServerSettings {
     pub decision_ttl_seconds: u64,
     /// Largest batch of `POST /v1/assign`: units × experiments.
     pub max_batch: usize,
+    /// When the reward log is flushed to disk.
     pub fsync: Fsync,
     /// Write a snapshot (and start a new log) after this many log records.
     pub snapshot_every: u64,
+    /// A test-only stall; `None` in production.
     pub stall: Option<Stall>,
     /// A connection must deliver each request head within this many
     /// milliseconds of its first byte (the first request: of the accept).
@@ -161,6 +181,7 @@ impl Default for ServerSettings {
 /// Why a scenario cannot be served.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ServeError {
+    /// The experiment (named) uses random assignment, which cannot be served.
     #[error(
         "experiment `{0}` uses random assignment, which depends on the replication; serving needs `[assignment] method = \"hash\"`"
     )]

@@ -13,9 +13,11 @@ pub const REGRET_BINS: usize = 2000;
 pub struct PolicyRun {
     /// Pseudo-regret at each checkpoint.
     pub regret: Vec<f64>,
+    /// Realised regret at the horizon: Σ (best mean of the step − reward).
     pub realised_regret: f64,
     /// Pulls of the arm that was best at the time, over the horizon.
     pub best_pulls: u64,
+    /// Pulls per arm over the horizon.
     pub pulls: Vec<u64>,
     /// Pulls per arm at each checkpoint (checkpoint-major, `arms` per row).
     pub pulls_at: Vec<u64>,
@@ -26,15 +28,21 @@ pub struct PolicyRun {
 /// Per policy: everything measured over replications `first..end`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PolicyAcc {
+    /// Per checkpoint: the sum of pseudo-regrets.
     pub regret: Vec<ExactSum>,
+    /// Per checkpoint: the sum of squared pseudo-regrets (for the variance).
     pub regret_sq: Vec<ExactSum>,
     /// Regret histograms per checkpoint over [0, t·Δmax] in REGRET_BINS bins.
     pub regret_hist: Vec<Vec<u64>>,
+    /// Sum of realised regrets at the horizon.
     pub realised_regret: ExactSum,
+    /// Sum of each replication's share of pulls that went to the arm best at the time.
     pub best_share: ExactSum,
+    /// Per arm: the sum of each replication's share of pulls over the horizon.
     pub pull_shares: Vec<ExactSum>,
     /// Per checkpoint and arm: the sum of pull shares up to the checkpoint.
     pub pull_shares_at: Vec<Vec<ExactSum>>,
+    /// Replications whose recommendation at the horizon was the best arm.
     pub recommended_best: u64,
     /// Replications whose regret was not finite or did not fit the exact
     /// sums' fixed-point range (plus one per merge whose total ran out of
@@ -43,14 +51,21 @@ pub struct PolicyAcc {
     pub overflowed: u64,
 }
 
+/// Every policy's sums over the replications `first..end`; ranges that follow
+/// one another merge exactly, so sharded runs give the unsharded result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BanditAcc {
+    /// First replication folded in.
     pub first: u64,
+    /// One past the last replication folded in.
     pub end: u64,
+    /// One accumulator per policy, in scenario order.
     pub policies: Vec<PolicyAcc>,
 }
 
 impl BanditAcc {
+    /// An empty accumulator starting at replication `first`, for `policies`
+    /// policies, `checkpoints` checkpoints and `arms` arms.
     pub fn new(first: u64, policies: usize, checkpoints: usize, arms: usize) -> Self {
         let p = PolicyAcc {
             regret: vec![ExactSum::default(); checkpoints],
@@ -70,6 +85,7 @@ impl BanditAcc {
         }
     }
 
+    /// Replications folded in so far (`end − first`).
     pub fn replications(&self) -> u64 {
         self.end - self.first
     }
@@ -116,7 +132,9 @@ impl BanditAcc {
         self.end += 1;
     }
 
-    /// Append the accumulator of the range that follows.
+    /// Append the accumulator of the range that follows; errs with
+    /// [`MergeError::NotContiguous`](crate::result::MergeError::NotContiguous)
+    /// when `next` does not start at `self.end` or has another number of policies.
     pub fn merge(&mut self, next: &BanditAcc) -> Result<(), crate::result::MergeError> {
         if next.first != self.end || next.policies.len() != self.policies.len() {
             return Err(crate::result::MergeError::NotContiguous(

@@ -36,11 +36,15 @@ pub fn checkpoints(horizon: u64) -> Vec<u64> {
 /// A step of a traced run.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Step {
+    /// The step, 0-based.
     pub t: u64,
     /// The step's segment (0 without segments).
     pub segment: usize,
+    /// The arm the policy pulled.
     pub arm: usize,
+    /// The reward the pull drew.
     pub reward: f64,
+    /// Cumulative pseudo-regret up to and including this step.
     pub regret: f64,
 }
 
@@ -106,16 +110,21 @@ fn best_per_row(means: &[f64], k: usize, best: &mut [usize], best_mean: &mut [f6
 
 /// Keys and constants of a bandit scenario, built once.
 pub struct BanditEngine<'a> {
+    /// The environment every policy faces.
     pub env: &'a Environment,
+    /// The policies, in scenario order (index `p` of [`BanditEngine::run_policy`]).
     pub policies: &'a [NamedPolicy],
+    /// The scenario seed that keys every stream.
     pub seed: u64,
     reward_key: StreamKey,
     feedback_key: StreamKey,
     policy_keys: Vec<StreamKey>,
+    /// Steps at which regret and pulls are recorded: [`checkpoints`] of the horizon.
     pub checkpoints: Vec<u64>,
 }
 
 impl<'a> BanditEngine<'a> {
+    /// The engine for `policies` on `env`, with the streams of `seed`.
     pub fn new(env: &'a Environment, policies: &'a [NamedPolicy], seed: u64) -> Self {
         Self {
             env,

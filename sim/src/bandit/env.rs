@@ -18,8 +18,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RewardKind {
+    /// Reward 1 with probability equal to the arm's mean, else 0.
     Bernoulli,
-    Gaussian { sd: f64 },
+    /// Normal around the arm's mean with standard deviation `sd`.
+    Gaussian {
+        /// Standard deviation of every arm's rewards.
+        sd: f64,
+    },
 }
 
 /// When the learner sees a reward.
@@ -31,28 +36,41 @@ pub enum Delay {
     /// A fixed number of steps later.
     Fixed(u64),
     /// Uniformly between `min` and `max` steps later (inclusive).
-    Uniform { min: u64, max: u64 },
+    Uniform {
+        /// Fewest steps of delay.
+        min: u64,
+        /// Most steps of delay.
+        max: u64,
+    },
 }
 
 /// An abrupt change: from `step` on, the arms have `means`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Change {
+    /// First step (0-based) at which the new means hold.
     pub step: u64,
+    /// The arms' means from `step` on, one per arm.
     pub means: Vec<f64>,
 }
 
 /// A segment of the traffic with its own arm means (a context).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Segment {
+    /// The segment's name, as results list it.
     pub name: String,
     /// Share of steps from this segment; weights are normalised to sum to 1.
     pub weight: f64,
+    /// The arms' true means in this segment, one per arm.
     pub means: Vec<f64>,
 }
 
+/// A bandit environment: the arms' true means over the horizon, the reward
+/// law, the segments, and when the policy sees rewards.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Environment {
+    /// Steps (pulls) per replication.
     pub horizon: u64,
+    /// How each reward is drawn around the pulled arm's mean.
     pub reward: RewardKind,
     /// Means at step 0. With segments, the weight-averaged segment means:
     /// what a policy that ignores segments faces.
@@ -66,12 +84,14 @@ pub struct Environment {
     /// Linear drift: the means move from their current values to these by the
     /// horizon (applied on top of abrupt changes' starting point).
     pub drift_to: Option<Vec<f64>>,
+    /// How long after its pull a reward reaches the policy.
     pub delay: Delay,
     /// The policy learns only every `update_every` steps.
     pub update_every: u64,
 }
 
 impl Environment {
+    /// Number of arms.
     pub fn arms(&self) -> usize {
         self.means.len()
     }
@@ -127,7 +147,8 @@ impl Environment {
             .sum()
     }
 
-    /// Steps at which the means change (for precomputing them between).
+    /// Whether the means move at every step (linear drift), so the engine
+    /// recomputes them each step rather than only at changes.
     pub fn varies_every_step(&self) -> bool {
         self.drift_to.is_some()
     }

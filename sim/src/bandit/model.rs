@@ -7,9 +7,12 @@ use super::env::Environment;
 use super::policy::PolicySpec;
 use crate::result::Bound;
 
+/// A policy to run, under the name results, expectations and its random stream use.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NamedPolicy {
+    /// Unique name of the policy in the scenario; it keys its stream, results and expectations.
     pub name: String,
+    /// Which policy, with its parameters.
     pub spec: PolicySpec,
     /// Whether the policy sees the step's segment (and keeps statistics per
     /// segment) or pools all traffic.
@@ -17,16 +20,25 @@ pub struct NamedPolicy {
     pub contextual: bool,
 }
 
+/// A bandit scenario: every policy run on the same environment and reward
+/// stream for `replications` replications, and the expectations to judge.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BanditScenario {
+    /// The scenario's name.
     pub name: String,
+    /// Keys every random stream of the run (rewards, feedback delays, policies).
     pub seed: u64,
+    /// Independent replications of the whole horizon, per policy.
     pub replications: u64,
+    /// The arms, their true means and how rewards are fed back.
     pub env: Environment,
+    /// The policies compared, in result order.
     pub policies: Vec<NamedPolicy>,
+    /// The bounds the result is judged against.
     pub expectations: Vec<BanditExpectation>,
 }
 
+/// What a bandit expectation bounds; each is a key under `[expect.POLICY]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BanditMeasure {
@@ -45,6 +57,7 @@ pub enum BanditMeasure {
 }
 
 impl BanditMeasure {
+    /// Every measure, in documentation order.
     pub const ALL: [BanditMeasure; 6] = [
         BanditMeasure::Regret,
         BanditMeasure::RealisedRegret,
@@ -54,6 +67,7 @@ impl BanditMeasure {
         BanditMeasure::RegretRatio,
     ];
 
+    /// The measure's key in scenarios and results, e.g. `"best_arm_share"`.
     pub fn key(self) -> &'static str {
         match self {
             BanditMeasure::Regret => "regret",
@@ -65,17 +79,23 @@ impl BanditMeasure {
         }
     }
 
+    /// The measure with key `key`, if there is one.
     pub fn from_key(key: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.key() == key)
     }
 }
 
+/// One bound on one policy's measure, from `[expect.POLICY] MEASURE = { min, max }`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BanditExpectation {
+    /// Its path in the scenario, `expect.POLICY.MEASURE`: the key of its verdict.
     pub key: String,
+    /// Index of the policy in [`BanditScenario::policies`].
     pub policy: usize,
+    /// What is measured.
     pub measure: BanditMeasure,
     /// For `regret_ratio`: the policy whose regret is the denominator.
     pub relative_to: Option<usize>,
+    /// The bounds the measured value must lie within.
     pub bound: Bound,
 }

@@ -17,29 +17,46 @@ use crate::stats::{ExactSum, Proportion, wilson};
 /// standard error, and the 5/50/95 percentiles across replications.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RegretCurve {
+    /// Mean cumulative pseudo-regret across replications.
     pub mean: Vec<f64>,
+    /// Lower end of the mean's Monte Carlo interval.
     pub lo: Vec<f64>,
+    /// Upper end of the mean's Monte Carlo interval.
     pub hi: Vec<f64>,
+    /// Standard error of the mean.
     pub se: Vec<f64>,
+    /// 5th percentile across replications (from a histogram, within half a bin).
     pub p5: Vec<f64>,
+    /// Median across replications (from a histogram, within half a bin).
     pub p50: Vec<f64>,
+    /// 95th percentile across replications (from a histogram, within half a bin).
     pub p95: Vec<f64>,
 }
 
+/// One policy's results over all replications.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PolicyResult {
+    /// The policy's name in the scenario.
     pub name: String,
+    /// The policy and its parameters as run.
     pub spec: super::policy::PolicySpec,
+    /// Whether the policy kept statistics per segment (omitted when false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub contextual: bool,
+    /// Cumulative pseudo-regret at each checkpoint.
     pub regret: RegretCurve,
     /// Mean regret at the horizon with its interval.
     pub final_regret: MeanEstimate,
+    /// Mean realised regret at the horizon (best mean minus rewards received).
     pub realised_regret: f64,
+    /// Mean share of pulls that went to the arm best at the time.
     pub best_arm_share: f64,
+    /// Per arm: the mean share of pulls over the horizon.
     pub pull_shares: Vec<f64>,
     /// Per checkpoint, each arm's mean share of the pulls up to it.
     pub pull_share_curve: Vec<Vec<f64>>,
+    /// Share of replications whose recommendation at the horizon was the best
+    /// arm (in every segment), with its Wilson interval.
     pub best_arm_identified: Proportion,
     /// Mean regret at the horizon over the Lai–Robbins bound (stationary
     /// Bernoulli arms only).
@@ -47,43 +64,66 @@ pub struct PolicyResult {
     pub lower_bound_ratio: Option<f64>,
 }
 
+/// The verdict on one expectation, or on a measure that is not a finite number.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BanditExpectationResult {
+    /// The expectation's key, `expect.POLICY.MEASURE` (`POLICY.MEASURE` for an
+    /// undefined measure).
     pub key: String,
+    /// What was measured.
     pub measure: BanditMeasure,
+    /// The name of the policy measured.
     pub policy: String,
+    /// The bounds it was held to.
     pub bound: Bound,
     /// NaN when the measure is not a finite number (JSON `null`).
     #[serde(deserialize_with = "f64_or_nan")]
     pub measured: f64,
+    /// The measure's interval, for regret and best-arm identification.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<(f64, f64)>,
+    /// Whether the measured value is within the bound.
     pub passed: bool,
+    /// The verdict in words, as the report prints it.
     pub message: String,
 }
 
+/// The result of a bandit scenario (`kind = "bandit"`): every policy's curves
+/// and measures, the expectations' verdicts, and the accumulators it was
+/// built from, which merge across shards.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BanditResult {
     /// What every result starts with: schema, scenario, provenance and seed.
     #[serde(flatten)]
     pub header: ResultHeader,
+    /// Replications pooled in this result.
     pub replications: u64,
+    /// The replications pooled, as `[first, end)`.
     pub replication_range: (u64, u64),
+    /// Steps per replication.
     pub horizon: u64,
+    /// Number of arms.
     pub arms: usize,
     /// Segment names when arm means differ by segment; regret is then
     /// measured against each step's segment's best arm.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<String>,
+    /// Steps at which the curves are given: 1, 2, 5, 10, … and the horizon.
     pub checkpoints: Vec<u64>,
     /// Σ Δ_k / KL(μ_k, μ*) · ln t at each checkpoint (stationary Bernoulli);
     /// with segments, the sum of each segment's bound at its share of t.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lai_robbins: Option<Vec<f64>>,
+    /// One result per policy, in scenario order.
     pub policies: Vec<PolicyResult>,
+    /// The verdicts: the scenario's expectations, then any measure that is not a
+    /// finite number.
     pub expectations: Vec<BanditExpectationResult>,
+    /// Whether every verdict passed.
     pub passed: bool,
+    /// The command that reproduces the whole (unsharded) run.
     pub reproduce: String,
+    /// The exact sums the result was built from, for merging shards.
     pub accumulators: BanditAcc,
 }
 
@@ -114,6 +154,9 @@ fn mean_of(sum: &ExactSum, sq: &ExactSum) -> MeanEstimate {
 }
 
 impl BanditResult {
+    /// Build the result of scenario `s` from its finished accumulator, with the
+    /// engine's `checkpoints` and `max_gap` (see [`BanditEngine`](super::engine::BanditEngine)),
+    /// judging its expectations.
     pub fn build(
         s: &BanditScenario,
         acc: BanditAcc,

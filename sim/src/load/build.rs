@@ -17,16 +17,21 @@ use crate::result::{Provenance, ResultHeader, ResultKind};
 
 /// What the run measured, before verdicts: filled in by the runner.
 pub struct Measured<'a> {
+    /// The scenario that ran.
     pub scenario: &'a LoadScenario,
     /// Where the scenario came from, how to redo the run, and the build.
     pub provenance: Provenance,
+    /// The service loaded, as the result names it.
     pub target: String,
+    /// What the generator recorded.
     pub recorder: &'a Recorder,
     /// Wall time from the first request to the end of the run.
     pub seconds: f64,
+    /// Per experiment assigned in: its name and its variants' expected shares.
     pub experiments: Vec<(String, Vec<f64>)>,
     /// Per bandit: name and the index of its best true arm, if known.
     pub bandits: Vec<(String, Option<usize>)>,
+    /// Path of goose's own report, if one was written.
     pub goose_report: Option<String>,
 }
 

@@ -22,19 +22,31 @@ use crate::serve::Stall;
 /// a representable `Duration`.
 pub const MAX_DURATION_SECONDS: f64 = 86_400.0;
 
+/// A load scenario (`kind = "load"`): what to load, how hard, and what the run
+/// must show.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadScenario {
+    /// The scenario's name.
     pub name: String,
     /// Keys the generator's choices (endpoint sequence, units, simulated rewards).
     pub seed: u64,
+    /// The service under load.
     pub target: Target,
+    /// How many users send requests, and how fast.
     pub traffic: Traffic,
+    /// Which requests they send.
     pub mix: Mix,
+    /// Latency, error-rate and throughput objectives, one per endpoint, in
+    /// source order.
     pub slos: Vec<Slo>,
+    /// Correctness checks on the served answers, and the generator's self-check.
     pub checks: Checks,
+    /// The verdict the run must reach.
     pub expect: LoadExpect,
 }
 
+/// The service a load test drives: the serve config it describes, and where
+/// it runs (in-process, or an external host).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     /// The serve config (path as written, relative to the scenario file's
@@ -69,30 +81,45 @@ pub fn split_host(host: &str) -> (&str, &str) {
     (&host[..end], host[end..].trim_end_matches('/'))
 }
 
+/// How the users pace their requests (`[traffic]` has `rate` or `think_time_ms`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model", rename_all = "snake_case")]
 pub enum Model {
     /// Open-loop pacing: requests are scheduled at a fixed total rate, spread
     /// over the users; latency is measured from each request's intended
     /// send time (wrk2's correction for coordinated omission).
-    Paced { rate: f64 },
+    Paced {
+        /// Requests per second, in total over all users.
+        rate: f64,
+    },
     /// Closed loop: each user waits `think_time_ms` after each response.
-    Closed { think_time_ms: u64 },
+    Closed {
+        /// Milliseconds each user waits between a response and its next request.
+        think_time_ms: u64,
+    },
 }
 
+/// The simulated users and their pacing.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Traffic {
+    /// Concurrent simulated users (tasks in the generator).
     pub users: u64,
+    /// Seconds over which the users start, evenly (0: all at once).
     pub ramp_up_seconds: f64,
+    /// Seconds of load after the ramp-up.
     pub duration_seconds: f64,
+    /// Open-loop pacing at a fixed rate, or a closed loop with think time.
     pub model: Model,
 }
 
+/// Which requests the users send, and to which experiments, bandits and units.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Mix {
     /// Relative weights of the three request kinds.
     pub assign: u32,
+    /// Weight of decide requests.
     pub decide: u32,
+    /// Weight of reward requests.
     pub reward: u32,
     /// Experiments to assign in (all served ones when empty).
     pub experiments: Vec<String>,
@@ -106,13 +133,18 @@ pub struct Mix {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
+    /// Every request, whatever its kind.
     Overall,
+    /// Assignment requests (`GET /v1/assign/{experiment}`).
     Assign,
+    /// Bandit decisions (`POST /v1/decide/{bandit}`).
     Decide,
+    /// Bandit rewards (`POST /v1/reward/{bandit}`).
     Reward,
 }
 
 impl Endpoint {
+    /// Every endpoint, overall first.
     pub const ALL: [Endpoint; 4] = [
         Endpoint::Overall,
         Endpoint::Assign,
@@ -120,6 +152,7 @@ impl Endpoint {
         Endpoint::Reward,
     ];
 
+    /// The endpoint's key in scenarios and results, e.g. `"decide"`.
     pub fn key(self) -> &'static str {
         match self {
             Endpoint::Overall => "overall",
@@ -134,11 +167,17 @@ impl Endpoint {
 /// floor, for one endpoint. Absent bounds are not checked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Slo {
+    /// The endpoint the bounds apply to (always set by the scenario reader).
     pub endpoint: Option<Endpoint>,
+    /// Largest corrected median latency.
     pub p50_ms: Option<f64>,
+    /// Largest corrected p95 latency.
     pub p95_ms: Option<f64>,
+    /// Largest corrected p99 latency.
     pub p99_ms: Option<f64>,
+    /// Largest corrected p99.9 latency.
     pub p999_ms: Option<f64>,
+    /// Largest corrected latency of any request.
     pub max_ms: Option<f64>,
     /// Largest share of requests that may fail (non-2xx or transport error).
     pub error_rate: Option<f64>,
@@ -146,6 +185,8 @@ pub struct Slo {
     pub min_rps: Option<f64>,
 }
 
+/// The correctness checks on the served answers, and the thresholds of the
+/// generator's self-check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Checks {
     /// The SRM chi-square test on the served split fails below this p-value.
@@ -163,9 +204,13 @@ pub struct Checks {
     pub min_rate_ratio: f64,
 }
 
+/// A convergence check: the bandit must settle on its best arm.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Convergence {
+    /// The served bandit's name.
     pub bandit: String,
+    /// Smallest share, in (0, 1], of its second-half decisions that must go
+    /// to the arm with the highest true mean.
     pub min_best_share: f64,
 }
 
@@ -175,12 +220,16 @@ pub struct Convergence {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpectedVerdict {
+    /// The run must reach PASS.
     Pass,
+    /// The run must reach FAIL (a failure demonstration).
     Fail,
 }
 
+/// What the load run must show to meet the scenario's expectations.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadExpect {
+    /// The verdict the run must reach.
     pub verdict: ExpectedVerdict,
     /// For stall demonstrations: the corrected p99 must exceed the raw p99
     /// by at least this factor (overall).

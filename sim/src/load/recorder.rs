@@ -13,12 +13,16 @@ use hdrhistogram::{CreationError, Histogram};
 /// Request kinds, in the order of [`crate::load::Endpoint`] after Overall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// An assignment request.
     Assign = 0,
+    /// A bandit decision.
     Decide = 1,
+    /// A bandit reward.
     Reward = 2,
 }
 
 impl Kind {
+    /// The kind's endpoint key, e.g. `"assign"`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Assign => "assign",
@@ -38,10 +42,15 @@ fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).clamp(1, 600_000_000)
 }
 
+/// What one request kind measured.
 pub struct EndpointRecord {
+    /// Latency from the actual send, in microseconds.
     pub raw: Histogram<u64>,
+    /// Latency from the intended send, in microseconds (never below raw).
     pub corrected: Histogram<u64>,
+    /// Requests completed.
     pub count: u64,
+    /// Requests that failed (non-2xx, transport error or timeout).
     pub errors: u64,
 }
 
@@ -58,22 +67,28 @@ impl EndpointRecord {
 
 /// Per experiment: distinct units seen, and their served variants.
 pub struct SplitRecord {
+    /// Unit numbers (`N` of `user-N`) already counted.
     pub seen: HashSet<u64>,
     /// Per variant, then one more for "not in the experiment".
     pub counts: Vec<u64>,
 }
 
+/// Everything the generator measures in one run; shared by its users.
 pub struct Recorder {
+    /// Per request kind, indexed by [`Kind`].
     pub endpoints: [EndpointRecord; 3],
     /// The generator's own lag: how late a request left beyond both its
     /// intended time and the previous response of its user.
     pub lag: Histogram<u64>,
     /// Requests sent in each second since the start.
     pub per_second: Vec<u64>,
+    /// Per experiment assigned in, in the order given to [`Recorder::new`].
     pub splits: Vec<SplitRecord>,
     /// Successful assignments seen (every `parity_every`-th is checked).
     pub assignments: u64,
+    /// Assignments compared with umpire-sim's.
     pub parity_checked: u64,
+    /// Compared assignments whose served variant differed.
     pub parity_mismatches: u64,
     /// The first few mismatches, for the report.
     pub parity_examples: Vec<String>,
@@ -82,6 +97,8 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// An empty recorder for experiments with these numbers of variants; errs
+    /// only if a histogram cannot be created.
     pub fn new(variants_per_experiment: &[usize]) -> Result<Self, CreationError> {
         Ok(Self {
             endpoints: [

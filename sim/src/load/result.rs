@@ -15,12 +15,19 @@ use super::recorder::EndpointRecord;
 
 use crate::result::ResultHeader;
 
+/// Latency percentiles of one endpoint, in milliseconds (HdrHistogram, 3
+/// significant digits).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
+    /// Median latency.
     pub p50_ms: f64,
+    /// 95th percentile.
     pub p95_ms: f64,
+    /// 99th percentile.
     pub p99_ms: f64,
+    /// 99.9th percentile.
     pub p999_ms: f64,
+    /// Slowest request.
     pub max_ms: f64,
 }
 
@@ -35,81 +42,122 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
     }
 }
 
+/// One measured figure against one bound, with the outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BoundCheck {
     /// e.g. "p99_ms (corrected)".
     pub measure: String,
+    /// The measured value.
     pub measured: f64,
     /// "≤ 25" or "≥ 300".
     pub bound: String,
+    /// Whether the value is within the bound.
     pub passed: bool,
 }
 
+/// One endpoint's (or all requests') counts, rates and latencies, with its SLO checks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EndpointResult {
+    /// Which requests these are (`overall`: all of them).
     pub endpoint: Endpoint,
+    /// Requests completed (successes and failures).
     pub count: u64,
+    /// Requests that failed: a non-2xx answer, a transport error or a timeout.
     pub errors: u64,
+    /// `errors / count` (0 with no requests).
     pub error_rate: f64,
     /// Completed requests per second over the run.
     pub rps: f64,
+    /// Latency from each request's actual send.
     pub raw: Percentiles,
+    /// Latency from each request's intended send: raw latency plus the time the
+    /// request had already waited on its schedule (never below raw).
     pub corrected: Percentiles,
     /// The SLO's bounds, checked on corrected latency.
     pub slo: Vec<BoundCheck>,
     /// Base64 of the HdrHistogram V2 encoding (microseconds), raw and corrected.
     pub raw_histogram: String,
+    /// Base64 HdrHistogram V2 of the corrected latencies (µs).
     pub corrected_histogram: String,
 }
 
+/// The load generator's self-check: whether it kept its own schedule, so the
+/// run can judge the server at all.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GeneratorCheck {
+    /// The paced target rate, requests per second in total (`None` for a closed loop).
     pub target_rps: Option<f64>,
     /// Requests per second over the steady part (after ramp-up).
     pub achieved_rps: f64,
+    /// p99 of the generator's own send lag, in milliseconds.
     pub lag_p99_ms: f64,
+    /// Largest send lag, in milliseconds.
     pub lag_max_ms: f64,
     /// Base64 HdrHistogram V2 of the generator's own lag (µs), for merging.
     pub lag_histogram: String,
     /// True when the generator itself could not keep its schedule: the run
     /// says nothing about the server's latency.
     pub generator_bound: bool,
+    /// Why the run is generator-bound, when it is.
     pub reason: Option<String>,
 }
 
+/// The sample-ratio-mismatch test of one experiment's served split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SrmCheck {
+    /// The experiment's name.
     pub experiment: String,
     /// Distinct units per variant, then those not in the experiment.
     pub counts: Vec<u64>,
+    /// The shares the assignment should give, in the order of the counts tested
+    /// (the last "not in the experiment" cell is dropped when no unit can land there).
     pub expected_shares: Vec<f64>,
+    /// p-value of the chi-square test of the counts against the shares.
     pub p_value: f64,
+    /// Whether units were seen and the p-value is at least the scenario's `srm_alpha`.
     pub passed: bool,
 }
 
+/// The parity check: served assignments compared with umpire-sim's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParityCheck {
+    /// Served assignments compared.
     pub checked: u64,
+    /// Those whose served variant differed from umpire-sim's.
     pub mismatches: u64,
+    /// The first few mismatches (at most five), for the report.
     pub examples: Vec<String>,
+    /// Whether the check passed: off, or at least one assignment checked and none
+    /// differing.
     pub passed: bool,
 }
 
+/// A convergence check: the share of a bandit's late decisions that went to
+/// its best arm.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConvergenceCheck {
+    /// The bandit's name.
     pub bandit: String,
+    /// Index of the arm with the highest true mean.
     pub best_arm: usize,
     /// Decisions in the second half of the run, and the best arm's share.
     pub decisions: u64,
+    /// Share of those decisions that went to `best_arm` (0 with none).
     pub best_share: f64,
+    /// The smallest share the scenario accepts.
     pub min_best_share: f64,
+    /// Whether there were late decisions and `best_share ≥ min_best_share`.
     pub passed: bool,
 }
 
+/// The verdict of a load run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// Every SLO and check held.
     Pass,
+    /// An SLO was missed, a check failed, the server fell behind paced load, no
+    /// request succeeded, or a figure is not a number.
     Fail,
     /// The generator could not keep its schedule.
     Inconclusive,
@@ -126,23 +174,37 @@ impl Verdict {
     }
 }
 
+/// The result of a load scenario (`kind = "load"`): per-endpoint latencies
+/// and SLO checks, the generator's self-check, the correctness checks and the
+/// verdict, with histograms that merge across workers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadResult {
     /// What every result starts with: schema, scenario, provenance and seed.
     #[serde(flatten)]
     pub header: ResultHeader,
+    /// The service loaded: the external host's URL, or the in-process server's
+    /// description with its address.
     pub target: String,
     /// How many generator processes this result pools (1 unless merged).
     pub workers: u64,
+    /// Wall time of the run in seconds, at most ramp-up plus duration: the
+    /// span rates are measured over (the longest worker's when merged).
     pub duration_seconds: f64,
+    /// Simulated users (of each worker, when merged).
     pub users: u64,
+    /// Overall first, then each endpoint that was requested or has an SLO.
     pub endpoints: Vec<EndpointResult>,
+    /// Whether the generator kept its schedule.
     pub generator: GeneratorCheck,
+    /// One SRM test per experiment assigned in.
     pub srm: Vec<SrmCheck>,
+    /// Served assignments against umpire-sim's.
     pub parity: ParityCheck,
+    /// One per convergence check whose bandit's best arm is known.
     pub convergence: Vec<ConvergenceCheck>,
     /// The run's verdict: SLOs and checks.
     pub verdict: Verdict,
+    /// The verdict the scenario expects.
     pub expected_verdict: ExpectedVerdict,
     /// Corrected over raw overall p99, when the scenario bounds it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,8 +212,12 @@ pub struct LoadResult {
     /// Whether the scenario's expectations held (verdict as expected, and the
     /// corrected/raw bound).
     pub passed: bool,
+    /// What went wrong or could not be judged, one line each: SLO misses, failed
+    /// checks, missing data, generator-bound.
     pub messages: Vec<String>,
+    /// The command that reproduces the run.
     pub reproduce: String,
+    /// Path of goose's own report, when one was asked for (dropped on merge).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub goose_report: Option<String>,
 }

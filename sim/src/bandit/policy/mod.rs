@@ -55,6 +55,7 @@ pub use state::PolicyState;
 /// What every policy offers the simulator and the serving API. `select` takes &self so a
 /// server can serve decisions from a read-only snapshot; all learning happens in `update`.
 pub trait Policy {
+    /// Number of arms; `select` and `recommend` return an index below it.
     fn arms(&self) -> usize;
     /// Choose an arm for a unit with optional context (a segment index; policies that ignore
     /// context use 0). Randomness only from `rng`.
@@ -72,24 +73,44 @@ pub const MAX_CELLS: usize = 1 << 24;
 /// Why a policy could not be built or a snapshot could not be loaded.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum PolicyError {
+    /// The policy needs more arms than it was given.
     #[error("policy `{policy}` needs at least {min} arms, got {arms}")]
     TooFewArms {
+        /// The policy's type tag.
         policy: &'static str,
+        /// Arms given.
         arms: usize,
+        /// Arms the policy needs.
         min: usize,
     },
+    /// Zero contexts were asked for.
     #[error("a policy needs at least one context")]
     NoContexts,
+    /// A parameter is outside its valid range.
     #[error("parameter `{name}` = {value} is invalid: it must be {expected}")]
     InvalidParameter {
+        /// The parameter's name.
         name: &'static str,
+        /// The value given.
         value: f64,
+        /// Its valid range in words, e.g. `in [0, 1]`.
         expected: String,
     },
+    /// A required parameter was not given.
     #[error("parameter `{name}` is required")]
-    MissingParameter { name: &'static str },
+    MissingParameter {
+        /// The parameter's name.
+        name: &'static str,
+    },
+    /// `arms × contexts` or `window × contexts` exceeds [`MAX_CELLS`].
     #[error("{what} = {size} exceeds the limit of {MAX_CELLS}")]
-    TooLarge { what: &'static str, size: u128 },
+    TooLarge {
+        /// Which product, e.g. `arms × contexts`.
+        what: &'static str,
+        /// Its value.
+        size: u128,
+    },
+    /// A snapshot's vectors or values do not fit its spec; the message says which.
     #[error("inconsistent policy state: {0}")]
     InconsistentState(&'static str),
 }

@@ -37,10 +37,15 @@ pub enum ParamDefault {
 /// (an infinite end is open), of reals or of integers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ParamRange {
+    /// Lower end.
     pub min: f64,
+    /// Whether the lower end is excluded.
     pub min_open: bool,
+    /// Upper end (`f64::INFINITY` when unbounded).
     pub max: f64,
+    /// Whether the upper end is excluded.
     pub max_open: bool,
+    /// Whether only whole numbers are valid.
     pub integer: bool,
 }
 
@@ -103,8 +108,11 @@ pub fn show(x: f64) -> String {
 /// One parameter of a policy type.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Param {
+    /// Its key in the policy table, e.g. `prior_a`.
     pub name: &'static str,
+    /// What it takes when omitted.
     pub default: ParamDefault,
+    /// Its valid values.
     pub range: ParamRange,
 }
 
@@ -136,8 +144,11 @@ impl Param {
 /// a note for the documentation table.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PolicyType {
+    /// The serde `type` tag, e.g. `"thompson_beta"`.
     pub name: &'static str,
+    /// Its parameters, in documentation order (at most three).
     pub params: &'static [Param],
+    /// One line on what the policy does, for the documentation table.
     pub note: &'static str,
 }
 
@@ -303,12 +314,14 @@ pub enum PolicySpec {
     Uniform,
     /// With probability `epsilon` a uniform arm, otherwise the best empirical mean.
     EpsilonGreedy {
+        /// Probability of exploring, in [0, 1] (default 0.1).
         #[serde(default = "default_epsilon")]
         epsilon: f64,
     },
     /// Epsilon-greedy with `eps_t = min(1, c·K / t)`, `t` = updates so far + 1
     /// (the schedule of Auer et al. 2002 with the gap term folded into `c`).
     DecayingEpsilonGreedy {
+        /// Exploration scale, ≥ 0 (default 1); 0 is greedy after one pull per arm.
         #[serde(default = "default_decay_c")]
         c: f64,
     },
@@ -317,14 +330,17 @@ pub enum PolicySpec {
     /// Bernoulli KL-UCB (Garivier & Cappé 2011) with exploration `ln t + c ln ln t`;
     /// `c = 3` is what their proof needs, `c = 0` (the default) works best in practice.
     KlUcb {
+        /// Weight of the `ln ln t` term, ≥ 0 (default 0).
         #[serde(default = "default_kl_c")]
         c: f64,
     },
     /// Thompson sampling with a Beta(prior_a, prior_b) prior; a reward r in [0, 1]
     /// adds r to a and 1 − r to b (exact for Bernoulli rewards).
     ThompsonBeta {
+        /// Prior pseudo-successes, > 0 (default 1).
         #[serde(default = "default_prior_a")]
         prior_a: f64,
+        /// Prior pseudo-failures, > 0 (default 1).
         #[serde(default = "default_prior_b")]
         prior_b: f64,
     },
@@ -336,47 +352,63 @@ pub enum PolicySpec {
     /// Student t with 2 degrees of freedom, location prior_mean and scale
     /// √prior_var, the same centre and scale as in the known-variance case.
     ThompsonGaussian {
+        /// Prior mean of each arm's mean, |x| ≤ [`GAUSSIAN_MEAN_MAX`] (required).
         prior_mean: f64,
+        /// Prior variance of each arm's mean (with unknown noise, β₀), from
+        /// [`GAUSSIAN_VAR_MIN`] to [`GAUSSIAN_VAR_MAX`] inclusive (required).
         prior_var: f64,
+        /// Known variance of the rewards around an arm's mean, in the same range;
+        /// `None`: unknown, learnt with the mean.
         #[serde(default)]
         noise_var: Option<f64>,
     },
     /// EXP3 (Auer et al. 2002) with uniform-mixing rate `gamma`; rewards must be in [0, 1].
     Exp3 {
+        /// Share of uniform exploration mixed into the weights, in (0, 1] (default 0.1).
         #[serde(default = "default_exp3_gamma")]
         gamma: f64,
     },
     /// Boltzmann exploration: arm k with probability ∝ exp(mean_k / temperature).
     Softmax {
+        /// Temperature, > 0 (default 0.1): lower is greedier.
         #[serde(default = "default_temperature")]
         temperature: f64,
     },
     /// Top-two Thompson sampling (Russo 2016) for best-arm identification: play
     /// the posterior-sample leader with probability `beta`, else a challenger.
     TopTwoThompson {
+        /// Probability of playing the leader, in [0, 1] (default 0.5).
         #[serde(default = "default_top_two_beta")]
         beta: f64,
+        /// Prior pseudo-successes, > 0 (default 1).
         #[serde(default = "default_prior_a")]
         prior_a: f64,
+        /// Prior pseudo-failures, > 0 (default 1).
         #[serde(default = "default_prior_b")]
         prior_b: f64,
     },
     /// Beta-Bernoulli Thompson sampling whose counts all decay by `gamma` at
     /// each update in their context, for non-stationary rewards.
     DiscountedThompson {
+        /// Discount factor applied to every count at each update, in (0, 1] (default 0.99).
         #[serde(default = "default_discount_gamma")]
         gamma: f64,
+        /// Prior pseudo-successes, > 0 (default 1).
         #[serde(default = "default_prior_a")]
         prior_a: f64,
+        /// Prior pseudo-failures, > 0 (default 1).
         #[serde(default = "default_prior_b")]
         prior_b: f64,
     },
     /// Beta-Bernoulli Thompson sampling on the last `window` rewards of each context.
     SlidingWindowThompson {
+        /// Rewards remembered per context, an integer ≥ 1 (default 1000).
         #[serde(default = "default_window")]
         window: usize,
+        /// Prior pseudo-successes, > 0 (default 1).
         #[serde(default = "default_prior_a")]
         prior_a: f64,
+        /// Prior pseudo-failures, > 0 (default 1).
         #[serde(default = "default_prior_b")]
         prior_b: f64,
     },

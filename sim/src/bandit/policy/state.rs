@@ -217,10 +217,12 @@ impl PolicyState {
         })
     }
 
+    /// The policy and parameters it runs.
     pub fn spec(&self) -> &PolicySpec {
         &self.spec
     }
 
+    /// Number of contexts, each an independent bandit (1: non-contextual).
     pub fn contexts(&self) -> usize {
         self.contexts
     }
