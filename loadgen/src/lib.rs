@@ -33,24 +33,40 @@ pub const GRACE: Duration = Duration::from_secs(2);
 /// A load test ready to run: the scenario, the serve config it names (read
 /// by the caller), and where to write goose's HTML report.
 pub struct LoadPlan {
+    /// The load scenario, as validated (with any `--duration` applied).
     pub scenario: LoadScenario,
     /// Where the scenario came from (its file as given is recorded for
     /// `umpire merge`), how to redo the run, and the build.
     pub provenance: Provenance,
+    /// The serve config the scenario's `target.serve` names: what the
+    /// in-process server serves, and what the generator expects of a target.
     pub serve: ServeConfig,
+    /// The bearer token sent with decide and reward (and required by the
+    /// in-process server), from `target.token_file`.
     pub token: Option<String>,
+    /// Where goose writes its HTML report; none without one.
     pub goose_report: Option<PathBuf>,
 }
 
+/// Why a load test could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The scenario does not fit its serve config.
     #[error("{0}")]
     BadInput(String),
+    /// The external target did not answer `GET /healthz` with a success.
     #[error("cannot reach {host}: {message}")]
-    Unreachable { host: String, message: String },
+    Unreachable {
+        /// The target's base URL.
+        host: String,
+        /// The client error, or the status it answered.
+        message: String,
+    },
+    /// The in-process server failed to start or to stop.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// goose refused its configuration or failed during the run (or the
+    /// latency recorder failed).
     #[error("goose: {0}")]
     Goose(String),
 }

@@ -23,6 +23,7 @@ use umpire_sim::load::recorder::{Kind, Recorder};
 
 /// A bandit as the generator drives it.
 pub struct BanditTarget {
+    /// The bandit's name, as served.
     pub name: String,
     /// True means for simulated rewards (Bernoulli draws); 0.5 when unknown.
     pub means: Vec<f64>,
@@ -35,20 +36,30 @@ pub struct BanditTarget {
 /// An experiment as the generator drives it: its name, variant names and
 /// the simulator's assigner, for the parity check.
 pub struct ExperimentTarget {
+    /// The experiment's name, as served.
     pub name: String,
+    /// Its variant names, in config order (the order of its SRM counts).
     pub variants: Vec<String>,
+    /// The simulator's assigner for it, which served assignments must match.
     pub assigner: HashAssigner,
 }
 
 /// Everything the users share.
 pub struct Shared {
+    /// The load scenario.
     pub scenario: LoadScenario,
+    /// The experiments driven (empty when the mix sends no assignments).
     pub experiments: Vec<ExperimentTarget>,
+    /// The bandits driven.
     pub bandits: Vec<BanditTarget>,
+    /// The bearer token sent with decide and reward, if any.
     pub token: Option<String>,
     /// The external host's base path, in front of every request path.
     pub base_path: String,
+    /// What the run measures, request by request: latency per endpoint, the
+    /// generator's lag, assignment counts, parity checks and decisions.
     pub recorder: Mutex<Recorder>,
+    /// When the run started: send times are measured from it.
     pub start: Instant,
     /// The end of the sending window: no request is sent from then on.
     pub send_until: Instant,
@@ -58,6 +69,8 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The shared state of a run starting now: its sending window ends after
+    /// the scenario's ramp-up plus duration.
     pub fn new(
         scenario: LoadScenario,
         experiments: Vec<ExperimentTarget>,
@@ -123,6 +136,8 @@ async fn idle() -> TransactionResult {
     Ok(())
 }
 
+/// The transaction every goose user repeats: wait for the next slot in the
+/// pacing schedule, send one request of the mix, and record it.
 pub fn transaction(shared: Arc<Shared>) -> Transaction {
     Transaction::new(Arc::new(move |user: &mut GooseUser| {
         let shared = shared.clone();

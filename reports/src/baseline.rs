@@ -83,17 +83,21 @@ impl Default for BaselineOptions {
 /// One measure of one scenario, in the baseline and the current run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Delta {
+    /// The scenario's name.
     pub scenario: String,
     /// What was compared, e.g. `naive/conversion/treatment rejection_rate`,
     /// `thompson regret` or `overall p99_ms (corrected)`.
     pub measure: String,
+    /// The measure in the baseline run.
     pub baseline: f64,
+    /// The measure in the current run.
     pub current: f64,
     /// `current - baseline`.
     pub delta: f64,
     /// How it was judged, e.g. `two-proportion z = 3.40, p = 6.75e-4 (…)` or
     /// `ratio 1.31 > 1.25`; or why no test was possible.
     pub test: String,
+    /// The test's p-value; `None` for a ratio rule or when no test was possible.
     pub p_value: Option<f64>,
     /// A significant (or over-ratio) change, either way.
     pub flagged: bool,

@@ -18,7 +18,9 @@ pub use result::{AnyResult, ExpectationRow, ReadError};
 /// How one expectation row counts in a rendering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowVerdict {
+    /// The expectation held.
     Held,
+    /// The expectation did not hold.
     Failed,
     /// An SLO bound that a load scenario expecting `fail` missed, as it
     /// means to: the row holds (its `expect.verdict` row judges the run),
@@ -51,6 +53,7 @@ pub fn row_verdict(r: &AnyResult, e: &ExpectationRow) -> RowVerdict {
 /// used (if any), and its changes against a baseline (if one was given).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Suite {
+    /// The results, in run order.
     pub results: Vec<AnyResult>,
     /// The factor replications were scaled by (`--quick`), if any.
     pub quick_scale: Option<f64>,

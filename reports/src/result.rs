@@ -11,23 +11,49 @@ use umpire_sim::result::{RESULT_SCHEMA, ResultHeader};
 /// One result of any kind.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AnyResult {
+    /// An experiment scenario's result (`kind = "experiment"`).
     Experiment(Box<ExperimentResult>),
+    /// A bandit scenario's result (`kind = "bandit"`).
     Bandit(Box<BanditResult>),
+    /// A load test's result (`kind = "load"`).
     Load(Box<LoadResult>),
 }
 
+/// Why a result file cannot be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The text is not JSON.
     #[error("{file}: not JSON: {message}")]
-    Json { file: String, message: String },
+    Json {
+        /// The source, as given to [`AnyResult::from_json`].
+        file: String,
+        /// The parser's error.
+        message: String,
+    },
+    /// The JSON's `schema` is not umpire's result schema.
     #[error("{file}: not an umpire result (schema {schema:?}, expected {RESULT_SCHEMA:?})")]
-    Schema { file: String, schema: String },
+    Schema {
+        /// The source, as given to [`AnyResult::from_json`].
+        file: String,
+        /// The `schema` found (empty when there is none).
+        schema: String,
+    },
+    /// The `kind` is none of `experiment`, `bandit` and `load`.
     #[error("{file}: unknown result kind {kind:?}")]
-    Kind { file: String, kind: String },
+    Kind {
+        /// The source, as given to [`AnyResult::from_json`].
+        file: String,
+        /// The `kind` found (empty when there is none).
+        kind: String,
+    },
+    /// Its kind is known, but the JSON does not fit that kind's schema.
     #[error("{file}: a {kind} result that does not match this umpire version's schema: {message}")]
     Shape {
+        /// The source, as given to [`AnyResult::from_json`].
         file: String,
+        /// The result's `kind`.
         kind: String,
+        /// The deserializer's error.
         message: String,
     },
 }
@@ -37,10 +63,16 @@ pub enum ReadError {
 pub struct ExpectationRow {
     /// Where the bound sits in the scenario, e.g. `expect.power`.
     pub key: String,
+    /// The measured value (NaN when there is none, as in a load test's
+    /// `expect.verdict` row).
     pub measured: f64,
+    /// The measured value's interval, when the simulator gives one (never for
+    /// a load test).
     pub interval: Option<(f64, f64)>,
     /// The bound in words, e.g. "≥ 0.75 and ≤ 0.85".
     pub bound: String,
+    /// Whether the expectation held (for a load test that expects to fail, a
+    /// missed SLO bound counts as held).
     pub passed: bool,
     /// The one-line verdict the console prints.
     pub message: String,
@@ -121,6 +153,7 @@ impl AnyResult {
         &self.header().scenario
     }
 
+    /// Whether the scenario's expectations held (the result's `passed`).
     pub fn passed(&self) -> bool {
         match self {
             Self::Experiment(r) => r.passed,
@@ -129,6 +162,7 @@ impl AnyResult {
         }
     }
 
+    /// The command line that reproduces the result.
     pub fn reproduce(&self) -> &str {
         match self {
             Self::Experiment(r) => &r.reproduce,

@@ -226,9 +226,13 @@ fn nice_step(range: f64, n: usize) -> f64 {
 /// How a legend entry is drawn.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Key {
+    /// A solid line.
     Line,
+    /// A dashed line.
     Dashed,
+    /// A shaded band.
     Band,
+    /// A filled box, as drawn for bars.
     Box,
 }
 

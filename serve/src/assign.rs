@@ -14,17 +14,21 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 
 /// A served experiment with its bucket table built once.
 pub struct ExperimentRuntime {
+    /// The experiment as configured.
     pub config: ServedExperiment,
     assigner: HashAssigner,
 }
 
 impl ExperimentRuntime {
+    /// Builds the experiment's bucket table.
     pub fn new(config: ServedExperiment) -> Self {
         // The prefix only matters for simulated ids; served ids are whole strings.
         let assigner = HashAssigner::new(&config.assignment, "");
         Self { config, assigner }
     }
 
+    /// The assignment of `unit`, the same as the simulator's for that id. The id
+    /// is not checked here (see [`check_unit`]).
     pub fn assign(&self, unit: &str) -> Assignment {
         let a = self.assigner.assign_id(unit);
         Assignment {
@@ -39,13 +43,20 @@ impl ExperimentRuntime {
     }
 }
 
+/// One unit's assignment in one experiment: the JSON answer of
+/// `GET /v1/assign/{experiment}`, and each entry of a batch.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Assignment {
+    /// The experiment's name.
     pub experiment: String,
+    /// The unit id as given.
     pub unit: String,
     /// The variant's name; null when the unit is not in the experiment.
     pub variant: Option<String>,
+    /// The unit's hash value in [0, 1).
     pub bucket: f64,
+    /// Whether the unit is in the experiment: false when it falls outside the
+    /// coverage or the namespace.
     pub in_experiment: bool,
 }
 
@@ -81,11 +92,14 @@ fn experiment<'a>(s: &'a AppState, name: &str) -> Result<&'a ExperimentRuntime, 
         })
 }
 
+/// The query of `GET /v1/assign/{experiment}`: `?unit=ID`.
 #[derive(Deserialize)]
 pub struct UnitQuery {
     unit: Option<String>,
 }
 
+/// `GET /v1/assign/{experiment}?unit=ID`: the unit's [`Assignment`]. 404
+/// `unknown_experiment`, 400 `missing_unit`, or 422 `invalid_unit`.
 pub async fn get_one(
     State(s): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,
@@ -102,6 +116,8 @@ pub async fn get_one(
     Ok(Json(e.assign(&unit)))
 }
 
+/// The body of `POST /v1/assign`: `{"units": [..], "experiments": [..]}`;
+/// unknown members are refused.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
@@ -110,12 +126,17 @@ pub struct BatchRequest {
     experiments: Option<Vec<String>>,
 }
 
+/// The answer of `POST /v1/assign`.
 #[derive(Serialize, Deserialize)]
 pub struct BatchResponse {
     /// Unit by unit, each unit's experiments in the order asked.
     pub assignments: Vec<Assignment>,
 }
 
+/// `POST /v1/assign`: every unit in every experiment asked for (all when
+/// none are named). 404 `unknown_experiment`; 422 `invalid_body` for no
+/// units, `batch_too_large` when units × experiments exceeds
+/// `server.max_batch`, or `invalid_unit`.
 pub async fn post_batch(
     State(s): State<Arc<AppState>>,
     ApiJson(req): ApiJson<BatchRequest>,

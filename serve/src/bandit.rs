@@ -55,6 +55,8 @@ fn runtime<'a>(s: &'a AppState, name: &str) -> Result<&'a Arc<BanditRuntime>, Ap
         .ok_or_else(|| ApiError::not_found("unknown_bandit", format!("no bandit named `{name}`")))
 }
 
+/// The body of `POST /v1/decide/{bandit}`: `{"unit", "context"}`; unknown
+/// members are refused.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
@@ -63,10 +65,14 @@ pub struct DecideRequest {
     context: Option<String>,
 }
 
+/// The answer of `POST /v1/decide/{bandit}`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct DecideResponse {
+    /// The decision's id, `<seq>-<tag>`, to send back with its reward.
     pub decision_id: String,
+    /// The name of the chosen arm.
     pub arm: String,
+    /// The chosen arm's index in the configured `arms`.
     pub arm_index: usize,
     /// The probability that this decision picks `arm` under the policy
     /// snapshot it used.
@@ -76,6 +82,10 @@ pub struct DecideResponse {
     pub propensity_exact: bool,
 }
 
+/// `POST /v1/decide/{bandit}`: an arm for the unit, drawn from the current
+/// policy snapshot; with a state dir the decision is logged before it is
+/// answered. 404 `unknown_bandit`; 422 `invalid_unit`, `missing_context` or
+/// `unknown_context`; 503 when the log cannot be written.
 pub async fn decide(
     State(s): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,
@@ -194,6 +204,8 @@ pub async fn decide(
     }))
 }
 
+/// The body of `POST /v1/reward/{bandit}`: `{"decision_id", "reward"}`;
+/// unknown members are refused.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RewardRequest {
@@ -201,9 +213,12 @@ pub struct RewardRequest {
     reward: f64,
 }
 
+/// The answer of `POST /v1/reward/{bandit}`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct RewardResponse {
+    /// The decision id as sent.
     pub decision_id: String,
+    /// The name of the arm the decision chose.
     pub arm: String,
     /// True when this decision had already been rewarded: acknowledged, not
     /// counted again.
@@ -262,6 +277,11 @@ fn claim(
     }
 }
 
+/// `POST /v1/reward/{bandit}`: record the reward of an earlier decision,
+/// answered once it is logged; a repeat is acknowledged as a `duplicate`.
+/// 404 `unknown_bandit` or `unknown_decision`, 422 `invalid_reward` or
+/// `reward_out_of_range`, 410 `decision_expired`, 409 `reward_in_progress`,
+/// 503 when the log cannot be written.
 pub async fn reward(
     State(s): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,
@@ -346,10 +366,14 @@ pub async fn reward(
     }))
 }
 
+/// One arm in a [`BanditSummary`].
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ArmSummary {
+    /// The arm's name.
     pub arm: String,
+    /// Decisions that chose it.
     pub decisions: u64,
+    /// Rewards received for it.
     pub rewards: u64,
     /// Mean of the rewards received for this arm (0 before any).
     pub mean_reward: f64,
@@ -357,36 +381,53 @@ pub struct ArmSummary {
     pub contexts: Vec<ArmPosterior>,
 }
 
+/// The policy's view of one arm in one context, from the published snapshot.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ArmPosterior {
+    /// The context's name; `all` for a non-contextual bandit.
     pub context: String,
     /// Updates the policy has applied for this arm in this context.
     pub pulls: f64,
+    /// The mean of the rewards the policy has applied (0 before any).
     pub mean_reward: f64,
     /// Beta(alpha, beta) for the Beta-Bernoulli Thompson family.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub posterior: Option<BetaPosterior>,
 }
 
+/// A Beta posterior over an arm's success rate.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
 pub struct BetaPosterior {
+    /// The prior α plus the reward sum the policy acts on (decayed or windowed
+    /// for discounted and sliding-window Thompson).
     pub alpha: f64,
+    /// The prior β plus the count minus the reward sum the policy acts on.
     pub beta: f64,
+    /// The posterior mean, α / (α + β).
     pub mean: f64,
 }
 
+/// The answer of `GET /v1/bandits/{bandit}`: the bandit's counters and the
+/// policy's view of each arm.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct BanditSummary {
+    /// The bandit's name.
     pub bandit: String,
+    /// The policy as configured.
     pub policy: PolicySpec,
+    /// Decisions served, over all arms.
     pub decisions: u64,
+    /// Rewards received, over all arms.
     pub rewards: u64,
     /// Rewards received but not yet applied (batched updates).
     pub buffered_rewards: u64,
+    /// The version of the policy snapshot decisions use now.
     pub snapshot_version: u64,
+    /// Per arm, in the configured order.
     pub arms: Vec<ArmSummary>,
 }
 
+/// The summary of a bandit, from its live counters and published snapshot.
 pub fn summary(rt: &BanditRuntime) -> BanditSummary {
     let snap = rt.published.load();
     let prior = rt.config.policy.beta_prior();
@@ -446,6 +487,7 @@ pub fn summary(rt: &BanditRuntime) -> BanditSummary {
     }
 }
 
+/// `GET /v1/bandits/{bandit}`: its [`BanditSummary`]; 404 `unknown_bandit`.
 pub async fn get_summary(
     State(s): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,

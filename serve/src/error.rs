@@ -13,8 +13,12 @@ use serde::de::DeserializeOwned;
 /// for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
+    /// The HTTP status of the response (4xx or 5xx).
     pub status: StatusCode,
+    /// The stable code clients match on, the body's `error.code` (e.g.
+    /// `unknown_bandit`).
     pub code: &'static str,
+    /// What went wrong, for people: the body's `error.message`.
     pub message: String,
 }
 
@@ -30,6 +34,7 @@ struct Inner<'a> {
 }
 
 impl ApiError {
+    /// An error with any status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -38,18 +43,23 @@ impl ApiError {
         }
     }
 
+    /// A 400 Bad Request.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// A 404 Not Found.
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
+    /// A 422 Unprocessable Entity: a well-formed request with an invalid value.
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
+    /// The 401 `unauthorized` of a missing or wrong bearer token; its response
+    /// also carries `WWW-Authenticate: Bearer`.
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -58,6 +68,7 @@ impl ApiError {
         )
     }
 
+    /// The 413 `body_too_large` of a body over `server.max_body_bytes`.
     pub fn body_too_large() -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -66,6 +77,7 @@ impl ApiError {
         )
     }
 
+    /// A 503 Service Unavailable.
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }

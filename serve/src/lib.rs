@@ -45,6 +45,8 @@ use store::{Msg, StoreError, Writer};
 /// How to run a server.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
+    /// Where to listen (default 127.0.0.1:8080); port 0 takes a free port,
+    /// see [`RunningServer::addr`].
     pub addr: SocketAddr,
     /// Persist bandit state and the decision log here.
     pub state_dir: Option<PathBuf>,
@@ -62,17 +64,25 @@ impl Default for ServeOptions {
     }
 }
 
+/// Why a server could not start or did not stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The state directory could not be recovered.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// The OS error.
         source: std::io::Error,
     },
+    /// The Prometheus metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// A thread or task of the server could not be started, or panicked or was
+    /// cancelled (the update thread, recovery, or the accept loop).
     #[error("the update thread stopped: {0}")]
     Writer(String),
     /// The update thread's final sync or snapshot failed.
@@ -82,9 +92,13 @@ pub enum ServerError {
 
 /// Shared by every handler.
 pub struct AppState {
+    /// The configuration being served.
     pub config: ServeConfig,
+    /// The served experiments, in config order.
     pub experiments: Vec<ExperimentRuntime>,
+    /// The served bandits, in config order (the index is [`BanditRuntime::index`]).
     pub bandits: Vec<Arc<BanditRuntime>>,
+    /// The metrics `GET /metrics` renders.
     pub metrics: Metrics,
     token: Option<String>,
     /// Whether decisions and rewards are logged to a state directory.
@@ -106,6 +120,8 @@ impl AppState {
         tx.send(m).map_err(|_| self.store_gone())
     }
 
+    /// The 503 `shutting_down` error, for a request that arrives after the
+    /// update thread stopped.
     pub fn store_gone(&self) -> ApiError {
         ApiError::unavailable(
             "shutting_down",
@@ -116,6 +132,7 @@ impl AppState {
 
 /// A running server.
 pub struct RunningServer {
+    /// The address bound: the actual port when port 0 was asked for.
     pub addr: SocketAddr,
     state: Arc<AppState>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -124,6 +141,7 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// The state the handlers share.
     pub fn state(&self) -> &Arc<AppState> {
         &self.state
     }
@@ -289,6 +307,9 @@ fn spawn_expiry(state: &Arc<AppState>) {
     });
 }
 
+/// Every route over `state`, with the body cap, the bearer-token check on
+/// decide and reward, the request timeout and per-route metrics. [`start`]
+/// serves it; it can also be called in process (see [`probe`]).
 pub fn router(state: Arc<AppState>) -> Router {
     let writes = Router::new()
         .route("/v1/decide/{bandit}", post(bandit::decide))

@@ -5,11 +5,18 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
+/// The server's Prometheus registry and its four metric families, whose
+/// names are prefixed `umpire_`.
 pub struct Metrics {
     registry: Registry,
+    /// `umpire_http_requests_total`: requests by `route` and `status`.
     pub requests: IntCounterVec,
+    /// `umpire_http_request_duration_seconds`: time from request to response
+    /// by `route`, in buckets from 25 µs to 5 s.
     pub latency: HistogramVec,
+    /// `umpire_bandit_decisions_total`: decisions served by `bandit` and `arm`.
     pub decisions: IntCounterVec,
+    /// `umpire_bandit_rewards_total`: rewards accepted by `bandit` and `arm`.
     pub rewards: IntCounterVec,
 }
 
@@ -21,6 +28,8 @@ const BUCKETS: &[f64] = &[
 ];
 
 impl Metrics {
+    /// A fresh registry with the four families, all at zero. Errs only if
+    /// prometheus refuses a metric definition.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("umpire".into()), None)?;
         let requests = IntCounterVec::new(

@@ -201,6 +201,8 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// Starts the [`config`] server on an ephemeral port. Errs if the runtime
+    /// or the server cannot start.
     pub fn new() -> Result<Self, ServerError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -27,6 +27,7 @@ pub const PROPENSITY_DRAWS: usize = 1000;
 /// id handed out before a crash is never handed out again.
 pub const ID_BLOCK: u64 = 1 << 16;
 
+/// Where a decision stands on its way to a reward.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PendingState {
@@ -38,16 +39,23 @@ pub enum PendingState {
     Rewarded,
 }
 
+/// A decision in the pending table (and in snapshots), from its issue until
+/// it expires.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
+    /// The index of the arm it chose.
     pub arm: u32,
+    /// The index of its context (0 for a non-contextual bandit).
     pub ctx: u32,
+    /// When it was decided, in milliseconds since the Unix epoch.
     pub issued_ms: u64,
+    /// Whether it awaits, is taking, or has had its reward.
     pub state: PendingState,
 }
 
 /// What `decide` reads: one immutable policy snapshot.
 pub struct Published {
+    /// The policy state decisions draw from.
     pub state: PolicyState,
     /// Incremented on every publish.
     pub version: u64,
@@ -78,6 +86,7 @@ pub struct DecisionIds {
 pub const MAX_DECISION_ID_BYTES: usize = 20 + 1 + 16;
 
 impl DecisionIds {
+    /// The ids of bandit `bandit` under `seed` and the bearer `token`, if any.
     pub fn new(seed: u64, token: Option<&str>, bandit: &str) -> Self {
         let mut h = Sha256::new();
         h.update(b"umpire decision id v1\0");
@@ -126,18 +135,28 @@ impl DecisionIds {
     }
 }
 
+/// A served bandit at run time: its config, the published policy snapshot,
+/// the pending decisions and the live counters, shared by the handlers and
+/// the update thread.
 pub struct BanditRuntime {
+    /// Its position in the config's bandits (`b` in log records).
     pub index: u32,
+    /// The bandit as configured.
     pub config: ServedBandit,
     seed: u64,
     pub(crate) key: StreamKey,
+    /// Formats and parses its decision ids.
     pub ids: DecisionIds,
+    /// The snapshot `decide` reads, replaced by [`BanditRuntime::publish`].
     pub published: ArcSwap<Published>,
+    /// The sequence number the next decision gets.
     pub next_id: AtomicU64,
     /// Ids below this are persisted as reserved (u64::MAX without a state dir).
     pub reserved: AtomicU64,
     shards: Box<[Mutex<HashMap<u64, Pending>>]>,
+    /// Per arm, decisions counted (with a state dir, once logged).
     pub decisions: Box<[AtomicU64]>,
+    /// Per arm, rewards counted once logged.
     pub rewards: Box<[AtomicU64]>,
     /// Rewards received but not yet applied (batched updates).
     pub buffered: AtomicU64,
@@ -183,6 +202,7 @@ impl BanditRuntime {
         rt
     }
 
+    /// The number of contexts: the configured ones, or 1 without any.
     pub fn contexts(&self) -> usize {
         self.config.contexts.len().max(1)
     }

@@ -49,54 +49,92 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Why the state directory could not be read, written or trusted.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A file operation failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The OS error.
         source: std::io::Error,
     },
+    /// A log record or the snapshot cannot be read: damaged, unchecksummed
+    /// (state format 1), or inconsistent with itself.
     #[error("{path}:{line}: {message}")]
     Corrupt {
+        /// The log or snapshot file.
         path: PathBuf,
+        /// The line of the record (1-based; 1 for most snapshot problems).
         line: usize,
+        /// What is wrong with it.
         message: String,
     },
+    /// Another server holds the directory's lock, or it cannot be locked.
     #[error(
         "{path}: this state directory is in use by another umpire server (or cannot be locked)"
     )]
-    Locked { path: PathBuf },
+    Locked {
+        /// The state directory.
+        path: PathBuf,
+    },
+    /// The saved state does not fit the config (other bandits, arms or
+    /// contexts), or the config's policies cannot be built.
     #[error(
         "{path}: the saved state does not match the config: {message}; use a fresh --state directory"
     )]
-    Mismatch { path: PathBuf, message: String },
+    Mismatch {
+        /// The snapshot, or the state directory.
+        path: PathBuf,
+        /// How they differ.
+        message: String,
+    },
     /// Logs the loaded state does not cover: starting would drop their
     /// acknowledged rewards.
     #[error("{path}: {message}; refusing to start rather than lose the rewards in it")]
-    Unaccounted { path: PathBuf, message: String },
+    Unaccounted {
+        /// The log not covered.
+        path: PathBuf,
+        /// Why it is not covered.
+        message: String,
+    },
     /// A configured bandit whose policy state cannot be built.
     #[error("bandit `{bandit}`: {source}")]
-    Policy { bandit: String, source: PolicyError },
+    Policy {
+        /// The bandit's name.
+        bandit: String,
+        /// Why its policy state cannot be built.
+        source: PolicyError,
+    },
     /// A log record or snapshot that does not serialize.
     #[error("{0}")]
     Encode(#[from] serde_json::Error),
+    /// Appending a batch to the log failed; the batch was not acknowledged.
     #[error("writing the log: {source}")]
     LogWrite {
+        /// The log file.
         path: PathBuf,
+        /// The OS error.
         source: std::io::Error,
     },
     /// The log's fsync failed: the kernel may have dropped pages it had
     /// accepted, so the log can no longer be trusted.
     #[error("fsync of the log: {source}")]
     LogSync {
+        /// The log file.
         path: PathBuf,
+        /// The OS error.
         source: std::io::Error,
     },
     /// A failed write could not be cut back off the log.
     #[error("{cause}; then cutting the failed write off the log: {source}")]
     CutBack {
+        /// The log file.
         path: PathBuf,
+        /// The failed write.
         cause: Arc<StoreError>,
+        /// Why the cut failed.
         source: std::io::Error,
     },
     /// Every write is refused since `0` broke the log, until a snapshot
@@ -106,13 +144,16 @@ pub enum StoreError {
          until a snapshot can be written or the server is restarted"
     )]
     Unusable(Arc<StoreError>),
+    /// A snapshot was due while the wait after a failed one had not passed.
     #[error("a snapshot failed moments ago; retrying later")]
     SnapshotBackoff,
     /// The snapshot was renamed into place, but the directory fsync failed:
     /// the rename (and the new log it names) may not survive a crash.
     #[error("fsync of the state directory: {path}: {source}")]
     DirSync {
+        /// The snapshot file.
         path: PathBuf,
+        /// The OS error.
         source: std::io::Error,
     },
 }
@@ -128,28 +169,50 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum LogRecord {
+    /// A decision served.
     Decision {
+        /// The bandit's index in the config.
         b: u32,
+        /// The decision's sequence number.
         id: u64,
+        /// The index of the arm chosen.
         arm: u32,
+        /// The index of the context (0 for a non-contextual bandit).
         ctx: u32,
+        /// When it was decided, in milliseconds since the Unix epoch.
         t: u64,
+        /// The unit it was made for.
         unit: String,
     },
+    /// A reward accepted for a decision.
     Reward {
+        /// The bandit's index in the config.
         b: u32,
+        /// The decision's sequence number.
         id: u64,
+        /// The index of the arm the decision chose.
         arm: u32,
+        /// The index of the decision's context.
         ctx: u32,
+        /// The reward.
         r: f64,
         /// When the decision was issued (kept for expiry after replay).
         issued: u64,
+        /// When the reward arrived, in milliseconds since the Unix epoch.
         t: u64,
     },
     /// Decision ids below `upto` may be handed out.
-    Reserve { b: u32, upto: u64 },
+    Reserve {
+        /// The bandit's index in the config.
+        b: u32,
+        /// One past the highest id reserved.
+        upto: u64,
+    },
     /// A time-based batch update was applied.
-    Apply { b: u32 },
+    Apply {
+        /// The bandit's index in the config.
+        b: u32,
+    },
 }
 
 impl LogRecord {
@@ -169,9 +232,15 @@ pub enum Msg {
     /// A record to log and apply (never `Apply`: the thread makes those).
     /// `ack` hears once it is written; a decision without a state dir is not
     /// awaited.
-    Record { rec: LogRecord, ack: Option<Ack> },
+    Record {
+        /// The record.
+        rec: LogRecord,
+        /// Told the outcome of the write, when someone waits for it.
+        ack: Option<Ack>,
+    },
     /// Finish what is queued, write a final snapshot and stop.
     Shutdown {
+        /// Told the outcome of the final snapshot once the queue is done.
         done: std::sync::mpsc::Sender<Result<(), Arc<StoreError>>>,
     },
 }
@@ -179,19 +248,28 @@ pub enum Msg {
 /// A bandit's authoritative state, owned by the update thread.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Master {
+    /// The bandit's name.
     pub name: String,
+    /// Its arm names, as configured.
     pub arms: Vec<String>,
+    /// Its context names, as configured (empty for a non-contextual bandit).
     pub contexts: Vec<String>,
+    /// The policy state, with every applied reward in log order.
     pub state: PolicyState,
     /// Rewards received and not yet applied: (context, arm, reward).
     pub buffer: Vec<(u32, u32, f64)>,
+    /// Per arm, decisions logged.
     pub decisions: Vec<u64>,
+    /// Per arm, rewards logged.
     pub rewards: Vec<u64>,
+    /// Per arm, the sum of the rewards logged.
     pub reward_sums: Vec<f64>,
     /// Ids below this were reserved and may have been handed out.
     pub reserved: u64,
     /// One past the largest id decided.
     pub next_id: u64,
+    /// The policy snapshot's version: incremented each time the buffer is
+    /// applied.
     pub version: u64,
     #[serde(skip)]
     update: Option<UpdateEvery>,

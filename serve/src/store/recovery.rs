@@ -59,6 +59,7 @@ pub(super) struct Log {
 
 /// Everything recovered from a state directory (or fresh, without one).
 pub struct Recovered {
+    /// Per bandit, in config order, its recovered (or fresh) state.
     pub masters: Vec<Master>,
     pub(super) log: Option<Log>,
     pub(super) pending: Vec<Vec<(u64, Pending)>>,

@@ -78,6 +78,8 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// An update thread over the recovered state and live log, publishing to
+    /// `runtimes` (one per bandit, in config order). [`Writer::run`] runs it.
     pub fn new(
         config: &ServeConfig,
         recovered: Recovered,
