@@ -100,10 +100,14 @@ impl ResultHeader {
 /// Monte Carlo standard errors (two-sided 99.9%) of its closed form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Bound {
+    /// The least value that passes (inclusive).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
+    /// The greatest value that passes (inclusive).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// Whether the measure must also lie within [`NEAR_THEORY_Z`] Monte Carlo
+    /// standard errors of its closed form.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub near_theory: bool,
 }
@@ -125,8 +129,12 @@ impl Bound {
 /// Why two accumulators cannot merge.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MergeError {
+    /// The second range (`first..end`, the last two numbers) does not start
+    /// where the first ends.
     #[error("replication ranges are not contiguous: {0}..{1} then {2}..{3}")]
     NotContiguous(u64, u64, u64, u64),
+    /// The accumulators hold different numbers of methods, comparisons or
+    /// policies: they come from different scenarios.
     #[error("the results measure different things ({0} vs {1} accumulators)")]
     Shape(usize, usize),
 }
@@ -134,8 +142,12 @@ pub enum MergeError {
 /// A mean over replications with its normal-approximation Monte Carlo interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MeanEstimate {
+    /// The mean over replications (less the offset it was asked for, e.g.
+    /// the true lift for a bias).
     pub value: f64,
+    /// The lower end of its (1 − [`INTERVAL_ALPHA`]) Monte Carlo interval.
     pub lo: f64,
+    /// The upper end of that interval.
     pub hi: f64,
     /// Standard deviation across replications.
     pub sd: f64,
