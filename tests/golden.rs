@@ -226,6 +226,45 @@ fn results_written_before_the_refactor_read_back_and_write_the_same_bytes() {
 }
 
 #[test]
+fn the_documented_header_is_the_result_header() {
+    // reports/README.md lists the header's fields in order; they must be the
+    // keys a full `ResultHeader` writes, in the order it writes them.
+    use umpire_sim::result::{Provenance, ResultHeader, ResultKind, Shard};
+    let header = ResultHeader::new(
+        ResultKind::Experiment,
+        "s",
+        1,
+        &Provenance {
+            git_commit: Some("c".into()),
+            shard: Some(Shard { index: 0, count: 2 }),
+            quick_scale: Some(0.1),
+            ..Provenance::default()
+        },
+    );
+    // Top-level keys in the order written (a `Value` would sort them).
+    let written: Vec<String> = serde_json::to_string_pretty(&header)
+        .expect("serialise")
+        .lines()
+        .filter_map(|l| l.strip_prefix("  \""))
+        .filter_map(|l| l.split('"').next().map(str::to_owned))
+        .collect();
+    let doc = std::fs::read_to_string(root().join("reports/README.md")).expect("reports/README.md");
+    let table = doc
+        .split("### Header (every kind)")
+        .nth(1)
+        .expect("a header section")
+        .split("\n\n")
+        .find(|block| block.starts_with("| field"))
+        .expect("the header table");
+    let documented: Vec<String> = table
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split('`').nth(1).map(str::to_owned))
+        .collect();
+    assert_eq!(documented, written);
+}
+
+#[test]
 fn every_golden_copy_belongs_to_a_shipped_scenario() {
     if bless() {
         return; // the copies are being written beside this test
