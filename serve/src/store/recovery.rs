@@ -299,78 +299,105 @@ fn policy_arms(s: &PolicyState) -> Option<u64> {
     serde_json::to_value(s).ok()?.get("arms")?.as_u64()
 }
 
+/// Why a snapshot or log record cannot have been written by a live server
+/// with the state before it. Recovery refuses to start on any of these and
+/// names the file and line (`StoreError::Corrupt`).
+#[derive(Debug, thiserror::Error, PartialEq)]
+enum Inconsistency {
+    /// The per-arm counters have another length than the arm list.
+    #[error("its counters do not have one entry per arm ({0})")]
+    Counters(usize),
+    /// The policy state was built for other arms or contexts.
+    #[error("its policy state has other dimensions than its arms and contexts")]
+    PolicyShape,
+    /// A sum of rewards is NaN or infinite.
+    #[error("a reward sum is not finite")]
+    RewardSum,
+    /// A reward waiting in the update buffer is NaN or infinite.
+    #[error("a buffered reward is not finite")]
+    BufferedReward,
+    /// A logged reward is NaN or infinite.
+    #[error("the reward is not finite")]
+    Reward,
+    /// Ids up to `.0` were handed out, but only ids below `.1` reserved.
+    #[error("decision ids up to {0} were used but only ids below {1} were reserved")]
+    UsedPastReservation(u64, u64),
+    /// An arm index past the bandit's arms (`.1`).
+    #[error("arm index {0} is out of range (the bandit has {1} arms)")]
+    Arm(u32, usize),
+    /// A context index past the bandit's contexts (`.1`).
+    #[error("context index {0} is out of range (the bandit has {1})")]
+    Context(u32, usize),
+    /// A decision id at or past the reservation (`.1`).
+    #[error("decision id {0} was never reserved (ids below {1} were)")]
+    Unreserved(u64, u64),
+    /// A reservation of 0: the allocator wrapped.
+    #[error("reservation of ids below 0 (a wrapped reservation)")]
+    ZeroReservation,
+    /// A reservation that is not a whole number of blocks up to 2^63.
+    #[error(
+        "reservation of ids below {0} is not a multiple of {ID_BLOCK} up to 2^63 \
+         (a wrapped or forged reservation)"
+    )]
+    Reservation(u64),
+}
+
 /// A saved bandit whose counters and policy fit its arms and contexts.
-fn check_master(m: &Master, fresh: &Master) -> Result<(), String> {
+fn check_master(m: &Master, fresh: &Master) -> Result<(), Inconsistency> {
     let arms = m.arms.len();
     if m.decisions.len() != arms || m.rewards.len() != arms || m.reward_sums.len() != arms {
-        return Err(format!(
-            "its counters do not have one entry per arm ({arms})"
-        ));
+        return Err(Inconsistency::Counters(arms));
     }
     if m.state.contexts() != fresh.state.contexts()
         || policy_arms(&m.state) != policy_arms(&fresh.state)
     {
-        return Err("its policy state has other dimensions than its arms and contexts".into());
+        return Err(Inconsistency::PolicyShape);
     }
     if m.reward_sums.iter().any(|s| !s.is_finite()) {
-        return Err("a reward sum is not finite".into());
+        return Err(Inconsistency::RewardSum);
     }
     for &(ctx, arm, r) in &m.buffer {
         check_indices(m, arm, ctx)?;
         if !r.is_finite() {
-            return Err("a buffered reward is not finite".into());
+            return Err(Inconsistency::BufferedReward);
         }
     }
     check_reservation(m.reserved)?;
     if m.next_id > m.reserved {
-        return Err(format!(
-            "decision ids up to {} were used but only ids below {} were reserved",
-            m.next_id, m.reserved
-        ));
+        return Err(Inconsistency::UsedPastReservation(m.next_id, m.reserved));
     }
     Ok(())
 }
 
-fn check_indices(m: &Master, arm: u32, ctx: u32) -> Result<(), String> {
+fn check_indices(m: &Master, arm: u32, ctx: u32) -> Result<(), Inconsistency> {
     if arm as usize >= m.arms.len() {
-        return Err(format!(
-            "arm index {arm} is out of range (the bandit has {} arms)",
-            m.arms.len()
-        ));
+        return Err(Inconsistency::Arm(arm, m.arms.len()));
     }
     let contexts = m.contexts.len().max(1);
     if ctx as usize >= contexts {
-        return Err(format!(
-            "context index {ctx} is out of range (the bandit has {contexts})"
-        ));
+        return Err(Inconsistency::Context(ctx, contexts));
     }
     Ok(())
 }
 
 /// Ids are handed out only below a logged reservation.
-fn check_id(m: &Master, id: u64) -> Result<(), String> {
+fn check_id(m: &Master, id: u64) -> Result<(), Inconsistency> {
     if id >= m.reserved {
-        return Err(format!(
-            "decision id {id} was never reserved (ids below {} were)",
-            m.reserved
-        ));
+        return Err(Inconsistency::Unreserved(id, m.reserved));
     }
     Ok(())
 }
 
 /// A reservation is a whole number of id blocks, at most [`MAX_RESERVED`].
-fn check_reservation(upto: u64) -> Result<(), String> {
+fn check_reservation(upto: u64) -> Result<(), Inconsistency> {
     if !upto.is_multiple_of(ID_BLOCK) || upto > MAX_RESERVED {
-        return Err(format!(
-            "reservation of ids below {upto} is not a multiple of {ID_BLOCK} up to 2^63 \
-             (a wrapped or forged reservation)"
-        ));
+        return Err(Inconsistency::Reservation(upto));
     }
     Ok(())
 }
 
 /// Whether a record can have been written by a live server with this state.
-fn check_record(m: &Master, rec: &LogRecord) -> Result<(), String> {
+fn check_record(m: &Master, rec: &LogRecord) -> Result<(), Inconsistency> {
     match *rec {
         LogRecord::Decision { id, arm, ctx, .. } => {
             check_indices(m, arm, ctx)?;
@@ -381,13 +408,13 @@ fn check_record(m: &Master, rec: &LogRecord) -> Result<(), String> {
         } => {
             check_indices(m, arm, ctx)?;
             if !r.is_finite() {
-                return Err("the reward is not finite".into());
+                return Err(Inconsistency::Reward);
             }
             check_id(m, id)
         }
         LogRecord::Reserve { upto, .. } => {
             if upto == 0 {
-                return Err("reservation of ids below 0 (a wrapped reservation)".into());
+                return Err(Inconsistency::ZeroReservation);
             }
             check_reservation(upto)
         }
