@@ -1,6 +1,8 @@
 //! Helpers shared by the serving API's test files: the error type of their
 //! tests and an in-process server on an ephemeral loopback port.
 
+pub mod api;
+
 use std::path::Path;
 
 use umpire_serve::{RunningServer, ServeOptions, start};
