@@ -322,9 +322,6 @@ fn print_verdict(out: &mut dyn Write, r: &LoadResult, file: &Path) -> std::io::R
 mod tests {
     use umpire_sim::load::build::{Measured, build};
     use umpire_sim::load::recorder::Recorder;
-    use umpire_sim::load::{
-        Checks, Convergence, ExpectedVerdict, LoadExpect, Mix, Model, Target, Traffic,
-    };
     use umpire_sim::result::Provenance;
 
     use super::*;
@@ -335,44 +332,15 @@ mod tests {
     /// 0 checked, and PASS).
     #[test]
     fn checks_with_no_samples_print_no_data() {
-        let s = LoadScenario {
-            name: "empty".into(),
-            seed: 1,
-            target: Target {
-                serve: "s.toml".into(),
-                host: None,
-                token_file: None,
-                stall: None,
-            },
-            traffic: Traffic {
-                users: 1,
-                ramp_up_seconds: 0.0,
-                duration_seconds: 1.0,
-                model: Model::Closed { think_time_ms: 0 },
-            },
-            mix: Mix {
-                assign: 1,
-                decide: 1,
-                reward: 1,
-                experiments: Vec::new(),
-                bandits: Vec::new(),
-                units: 10,
-            },
-            slos: Vec::new(),
-            checks: Checks {
-                srm_alpha: 0.001,
-                parity_every: 1,
-                convergence: vec![Convergence {
-                    bandit: "hero".into(),
-                    min_best_share: 0.5,
-                }],
-                max_generator_lag_ms: 10.0,
-                min_rate_ratio: 0.9,
-            },
-            expect: LoadExpect {
-                verdict: ExpectedVerdict::Pass,
-                corrected_over_raw_p99: None,
-            },
+        let text = "kind = \"load\"\nname = \"empty\"\n\
+                    [target]\nserve = \"s.toml\"\n\
+                    [traffic]\nusers = 1\nduration_seconds = 1\nthink_time_ms = 0\n\
+                    [mix]\nassign = 1\ndecide = 1\nreward = 1\nunits = 10\n\
+                    [checks]\nparity_every = 1\nconvergence = { hero = 0.5 }\n";
+        let Ok(Scenario::Load(s)) =
+            umpire_sim::scenario::parse("empty.toml", text).map(|l| l.scenario)
+        else {
+            panic!("not a load scenario");
         };
         let rec = Recorder::new(&[2]).expect("recorder");
         let r = build(Measured {

@@ -41,36 +41,60 @@ pub fn encode_record(rec: &LogRecord, buf: &mut Vec<u8>) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Why a log line is not a record this server wrote.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RecordError {
+    /// A JSON object without a `crc` member: state format 1.
+    #[error("record without a checksum (state format 1, written by an older umpire, is not read)")]
+    Format1,
+    /// The line does not end in a `crc` member.
+    #[error("not a checksummed log record")]
+    NoChecksum,
+    /// The `crc` member is not 8 hex digits.
+    #[error("the checksum is not 8 hex digits")]
+    ChecksumDigits,
+    /// The bytes do not hash to the stored checksum.
+    #[error(
+        "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the record is damaged"
+    )]
+    Mismatch {
+        /// The CRC-32 the line carries.
+        stored: u32,
+        /// The CRC-32 of the line's bytes.
+        computed: u32,
+    },
+    /// The checksum holds but the JSON is not a log record (a newer format).
+    #[error("not a log record: {0}")]
+    Json(String),
+}
+
 /// Read one log line (without its newline). `scratch` is reused between lines.
-pub fn decode_record(line: &[u8], scratch: &mut Vec<u8>) -> Result<LogRecord, String> {
+pub fn decode_record(line: &[u8], scratch: &mut Vec<u8>) -> Result<LogRecord, RecordError> {
     let n = line.len();
     let member = n.checked_sub(CRC_SUFFIX_LEN).map(|at| &line[at..]);
     let Some(suffix) = member.filter(|s| s.starts_with(CRC_MEMBER) && s.ends_with(b"\"}")) else {
         return Err(
             if line.first() == Some(&b'{') && !line.windows(6).any(|w| w == b"\"crc\":") {
-                "record without a checksum (state format 1, written by an older umpire, is not read)"
-                .into()
+                RecordError::Format1
             } else {
-                "not a checksummed log record".into()
+                RecordError::NoChecksum
             },
         );
     };
     let digits = &suffix[CRC_MEMBER.len()..CRC_MEMBER.len() + 8];
-    let want = std::str::from_utf8(digits)
+    let stored = std::str::from_utf8(digits)
         .ok()
         .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()))
         .and_then(|d| u32::from_str_radix(d, 16).ok())
-        .ok_or("the checksum is not 8 hex digits")?;
+        .ok_or(RecordError::ChecksumDigits)?;
     scratch.clear();
     scratch.extend_from_slice(&line[..n - CRC_SUFFIX_LEN]);
     scratch.push(b'}');
-    let got = crc32fast::hash(scratch);
-    if got != want {
-        return Err(format!(
-            "checksum mismatch (stored {want:08x}, computed {got:08x}): the record is damaged"
-        ));
+    let computed = crc32fast::hash(scratch);
+    if computed != stored {
+        return Err(RecordError::Mismatch { stored, computed });
     }
-    serde_json::from_slice(scratch).map_err(|e| format!("not a log record: {e}"))
+    serde_json::from_slice(scratch).map_err(|e| RecordError::Json(e.to_string()))
 }
 
 /// What a snapshot holds.
@@ -251,6 +275,7 @@ mod tests {
     #[test]
     fn an_old_format_record_is_named_as_such() {
         let e = decode_record(br#"{"k":"apply","b":0}"#, &mut Vec::new()).expect_err("old");
-        assert!(e.contains("state format 1"), "{e}");
+        assert_eq!(e, RecordError::Format1);
+        assert!(e.to_string().contains("state format 1"), "{e}");
     }
 }

@@ -461,7 +461,7 @@ fn replay(
             line: number,
             message,
         };
-        let rec = decode_record(body, &mut scratch).map_err(corrupt)?;
+        let rec = decode_record(body, &mut scratch).map_err(|e| corrupt(e.to_string()))?;
         let b = rec.bandit();
         let Some(m) = masters.get_mut(b) else {
             return Err(corrupt(format!(

@@ -502,20 +502,14 @@ impl Policy for PolicyState {
         let ctx = self.context_or_zero(context);
         let (n, s) = self.stats(ctx);
         let pairs = n.iter().zip(s);
-        match self.spec {
-            PolicySpec::ThompsonBeta { prior_a, prior_b }
-            | PolicySpec::TopTwoThompson {
-                prior_a, prior_b, ..
-            }
-            | PolicySpec::DiscountedThompson {
-                prior_a, prior_b, ..
-            }
-            | PolicySpec::SlidingWindowThompson {
-                prior_a, prior_b, ..
-            } => argmax(
+        if let Some((prior_a, prior_b)) = self.spec.beta_prior() {
+            // The Beta family: the posterior mean.
+            return argmax(
                 pairs
                     .map(|(&n, &s)| (prior_a + successes(n, s)) / (prior_a + prior_b + n.max(0.0))),
-            ),
+            );
+        }
+        match self.spec {
             PolicySpec::ThompsonGaussian {
                 prior_mean,
                 prior_var,

@@ -245,11 +245,13 @@ impl UnitSim {
             let mut flush = |pieces: &[(usize, usize, usize)]| {
                 self.accumulate_block(
                     pieces,
-                    segment,
-                    arm,
-                    words,
-                    extra,
-                    hit,
+                    Block {
+                        segment,
+                        arm,
+                        words,
+                        extra,
+                        hit,
+                    },
                     &mut rngs,
                     &mut srm_rng,
                     out,
@@ -282,19 +284,21 @@ impl UnitSim {
     /// Faults and metrics for consecutive pieces of one block, accumulated per
     /// look. Streams are read for exactly the units of the pieces, in order, so
     /// a block handled in several batches reads what one batch would.
-    #[allow(clippy::too_many_arguments)]
     fn accumulate_block(
         &self,
         pieces: &[(usize, usize, usize)],
-        segment: &[u8],
-        arm: &mut [u8],
-        words: &mut [u32],
-        extra: &mut [u32],
-        hit: &mut [u8],
+        block: Block<'_>,
         rngs: &mut [MetricRngs],
         srm_rng: &mut Option<ChaCha8Rng>,
         out: &mut [ReplicationStats],
     ) {
+        let Block {
+            segment,
+            arm,
+            words,
+            extra,
+            hit,
+        } = block;
         let (Some(&(_, first, _)), Some(&(_, _, last))) = (pieces.first(), pieces.last()) else {
             return;
         };
@@ -355,11 +359,13 @@ impl UnitSim {
                         let seg = self.segments.as_ref().map(|_| seg);
                         bernoulli_piece(
                             thresholds,
-                            seg,
-                            &arm[lo..hi],
-                            &piece_counts[..k],
-                            &words[a..b],
-                            lost_w,
+                            Piece {
+                                segment: seg,
+                                arm: &arm[lo..hi],
+                                counts: &piece_counts[..k],
+                                words: &words[a..b],
+                                lost: lost_w,
+                            },
                             &mut hit[lo..hi],
                             stats,
                         );
@@ -377,6 +383,28 @@ impl UnitSim {
             }
         }
     }
+}
+
+/// One block's per-unit buffers: the worker's scratch, cut to the block.
+struct Block<'a> {
+    segment: &'a [u8],
+    arm: &'a mut [u8],
+    words: &'a mut [u32],
+    extra: &'a mut [u32],
+    hit: &'a mut [u8],
+}
+
+/// What a Bernoulli metric reads for one piece of a block.
+struct Piece<'a> {
+    /// Each unit's segment, when segments change the thresholds.
+    segment: Option<&'a [u8]>,
+    arm: &'a [u8],
+    /// Units per arm in the piece.
+    counts: &'a [u32],
+    /// One outcome word per unit.
+    words: &'a [u32],
+    /// Lost-event words and the per-arm loss thresholds.
+    lost: Option<(&'a [u32], &'a [u64])>,
 }
 
 struct MetricRngs {
@@ -410,17 +438,14 @@ fn count_hits(arm: &[u8], words: &[u32], a: u8, t: u64) -> u32 {
 }
 
 /// Conversions per arm in one piece of a block.
-#[allow(clippy::too_many_arguments)]
-fn bernoulli_piece(
-    thresholds: &[u64],
-    segment: Option<&[u8]>,
-    arm: &[u8],
-    counts: &[u32],
-    words: &[u32],
-    lost: Option<(&[u32], &[u64])>,
-    hit: &mut [u8],
-    stats: &mut [ArmStats],
-) {
+fn bernoulli_piece(thresholds: &[u64], piece: Piece<'_>, hit: &mut [u8], stats: &mut [ArmStats]) {
+    let Piece {
+        segment,
+        arm,
+        counts,
+        words,
+        lost,
+    } = piece;
     let k = stats.len();
     let row = k + 1;
     if segment.is_none() && lost.is_none() {
