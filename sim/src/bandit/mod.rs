@@ -24,5 +24,3 @@ pub mod model;
 pub mod policy;
 pub mod result;
 pub mod theory;
-
-pub use policy::{Policy, PolicyError, PolicySpec, PolicyState};

@@ -8,7 +8,10 @@
 /// bits of 1 − q for q near 0, but for means in [1e-4, 1] the two agree to
 /// about 1e-15 relative, far inside KL-UCB's bracket of 1e-9, while the
 /// `ln_1p` form moves the last digit of published Lai–Robbins curves; so
-/// this one is kept, and KL-UCB and the bound share it.
+/// this one is kept, and KL-UCB and the bound share it. (KL-UCB used the
+/// `ln_1p` form before issue 12: its index can differ in the last bits, which
+/// can break an exact tie between arms differently; the shipped KL-UCB
+/// scenarios' results are unchanged.)
 pub fn bernoulli_kl(p: f64, q: f64) -> f64 {
     let term = |a: f64, b: f64| if a <= 0.0 { 0.0 } else { a * (a / b).ln() };
     term(p, q) + term(1.0 - p, 1.0 - q)

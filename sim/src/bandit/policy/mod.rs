@@ -38,7 +38,7 @@
 
 mod exponential;
 mod greedy;
-pub mod spec;
+mod spec;
 mod state;
 mod thompson;
 mod ucb;
