@@ -6,6 +6,8 @@
 //! The two tests run one after the other (a shared lock): each measures
 //! latency, and on a 2-core machine they would otherwise load each other.
 
+mod common;
+
 use umpire_loadgen::{LoadPlan, run};
 use umpire_sim::assignment::{Assignment, HashVersion, Method};
 use umpire_sim::bandit::policy::PolicySpec;
@@ -14,7 +16,6 @@ use umpire_sim::load::{
     Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
     Target, Traffic,
 };
-use umpire_sim::result::Provenance;
 use umpire_sim::serve::{
     ServeConfig, ServedBandit, ServedExperiment, ServerSettings, Stall, UpdateEvery,
 };
@@ -107,18 +108,7 @@ fn scenario(stall: Option<Stall>, expect: ExpectedVerdict) -> LoadScenario {
 }
 
 fn plan(s: LoadScenario) -> LoadPlan {
-    LoadPlan {
-        scenario: s,
-        provenance: Provenance {
-            scenario_hash: "sha256:test".into(),
-            scenario_file: "test.toml".into(),
-            reproduce: "test".into(),
-            ..Provenance::default()
-        },
-        serve: serve_config(),
-        token: None,
-        goose_report: None,
-    }
+    common::plan(s, serve_config())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,8 @@
 //! The misbehaving hosts are built here, on 127.0.0.1: one answers every
 //! request 500, one accepts and never answers.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -114,18 +116,7 @@ fn scenario(users: u64, duration: f64, rate: f64) -> LoadScenario {
 }
 
 fn plan(s: LoadScenario) -> LoadPlan {
-    LoadPlan {
-        scenario: s,
-        provenance: Provenance {
-            scenario_hash: "sha256:test".into(),
-            scenario_file: "test.toml".into(),
-            reproduce: "test".into(),
-            ..Provenance::default()
-        },
-        serve: serve_config(),
-        token: None,
-        goose_report: None,
-    }
+    common::plan(s, serve_config())
 }
 
 /// Run under the hard limit; the result and the wall time it took.
