@@ -9,50 +9,17 @@
 mod common;
 
 use umpire_loadgen::{LoadPlan, run};
-use umpire_sim::assignment::{Assignment, HashVersion, Method};
-use umpire_sim::bandit::policy::PolicySpec;
 use umpire_sim::load::result::Verdict;
 use umpire_sim::load::{
     Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
     Target, Traffic,
 };
-use umpire_sim::serve::{
-    ServeConfig, ServedBandit, ServedExperiment, ServerSettings, Stall, UpdateEvery,
-};
+use umpire_sim::serve::{ServeConfig, Stall};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn serve_config() -> ServeConfig {
-    ServeConfig {
-        name: "load-test".into(),
-        seed: 3,
-        experiments: vec![ServedExperiment {
-            name: "button".into(),
-            assignment: Assignment {
-                variants: vec!["a".into(), "b".into(), "c".into()],
-                weights: vec![0.5, 0.3, 0.2],
-                coverage: 0.9,
-                method: Method::Hash {
-                    version: HashVersion::V2,
-                    salt: "button".into(),
-                    salt_per_replication: false,
-                },
-                namespace: None,
-            },
-        }],
-        bandits: vec![ServedBandit {
-            name: "hero".into(),
-            arms: vec!["x".into(), "y".into(), "z".into()],
-            policy: PolicySpec::ThompsonBeta {
-                prior_a: 1.0,
-                prior_b: 1.0,
-            },
-            contexts: Vec::new(),
-            update: UpdateEvery::Rewards(1),
-            means: Some(vec![0.05, 0.1, 0.5]),
-        }],
-        server: ServerSettings::default(),
-    }
+    common::serve_config("load-test", &[0.5, 0.3, 0.2], 0.9, &[0.05, 0.1, 0.5])
 }
 
 fn scenario(stall: Option<Stall>, expect: ExpectedVerdict) -> LoadScenario {

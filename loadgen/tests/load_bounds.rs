@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use umpire_loadgen::{CONNECTION_MARGIN, GRACE, LoadPlan, in_process_config, run};
-use umpire_sim::assignment::{Assignment, HashVersion, Method};
-use umpire_sim::bandit::policy::PolicySpec;
 use umpire_sim::load::build::{Measured, build, merge};
 use umpire_sim::load::recorder::{Kind, Recorder};
 use umpire_sim::load::result::{LoadResult, Verdict};
@@ -26,9 +24,7 @@ use umpire_sim::load::{
     Traffic,
 };
 use umpire_sim::result::Provenance;
-use umpire_sim::serve::{
-    ServeConfig, ServedBandit, ServedExperiment, ServerSettings, Stall, UpdateEvery,
-};
+use umpire_sim::serve::{ServeConfig, Stall};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -42,36 +38,7 @@ const HARD_LIMIT: Duration = Duration::from_secs(60);
 const MARGIN: Duration = Duration::from_secs(6);
 
 fn serve_config() -> ServeConfig {
-    ServeConfig {
-        name: "bounds-test".into(),
-        seed: 3,
-        experiments: vec![ServedExperiment {
-            name: "button".into(),
-            assignment: Assignment {
-                variants: vec!["a".into(), "b".into()],
-                weights: vec![0.5, 0.5],
-                coverage: 1.0,
-                method: Method::Hash {
-                    version: HashVersion::V2,
-                    salt: "button".into(),
-                    salt_per_replication: false,
-                },
-                namespace: None,
-            },
-        }],
-        bandits: vec![ServedBandit {
-            name: "hero".into(),
-            arms: vec!["x".into(), "y".into()],
-            policy: PolicySpec::ThompsonBeta {
-                prior_a: 1.0,
-                prior_b: 1.0,
-            },
-            contexts: Vec::new(),
-            update: UpdateEvery::Rewards(1),
-            means: Some(vec![0.1, 0.5]),
-        }],
-        server: ServerSettings::default(),
-    }
+    common::serve_config("bounds-test", &[0.5, 0.5], 1.0, &[0.1, 0.5])
 }
 
 /// Assignments only, no `[slo]` tables: the verdict rests on the checks and
