@@ -57,8 +57,9 @@ fn installed_version(dir: &Path) -> Option<String> {
 }
 
 /// Node must be on the PATH; the pinned SDK is installed with `npm ci` unless
-/// already there. The lock makes concurrent tests wait for one install
-/// instead of racing two into the same `node_modules`.
+/// already there. The lock makes concurrent tests (and services started by
+/// start.sh) wait for one install instead of racing two into the same
+/// `node_modules`.
 fn ensure_sdk(dir: &Path) {
     match Command::new("node").arg("--version").output() {
         Ok(o) if o.status.success() => {}
@@ -67,7 +68,8 @@ fn ensure_sdk(dir: &Path) {
              on the PATH; install it (e.g. apt-get install nodejs npm)"
         ),
     }
-    let lock_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("growthbook-sdk-npm.lock");
+    // The lock start.sh takes (flock(1) and File::lock are both flock(2)).
+    let lock_path = dir.join(".npm-ci.lock");
     let lock = File::create(&lock_path).expect("create the npm lock file");
     lock.lock().expect("take the npm lock");
     let pinned = pinned_version(dir);
