@@ -123,6 +123,10 @@ pub struct SrmCheck {
 pub struct ParityCheck {
     /// Served assignments compared.
     pub checked: u64,
+    /// Distinct unit ids among them (when merged: the most any worker
+    /// checked, since workers draw from the same ids).
+    #[serde(default)]
+    pub units: u64,
     /// Those whose served variant differed from umpire-sim's.
     pub mismatches: u64,
     /// The first few mismatches (at most five), for the report.
