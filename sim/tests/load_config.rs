@@ -846,13 +846,13 @@ fn unknown_keys_are_reported_everywhere() {
     assert_eq!(
         lines(text),
         [
-            "bad.toml:2:1: replications: unknown key (allowed keys: checks, description, expect, kind, mix, name, run, slo, target, traffic)",
+            "bad.toml:2:1: replications: unknown key (allowed keys: api, checks, description, expect, kind, mix, name, run, slo, target, traffic)",
             "bad.toml:4:1: run.replications: unknown key (allowed keys: seed)",
             "bad.toml:7:1: target.hots: unknown key (did you mean `host`?)",
             "bad.toml:10:1: traffic.user: unknown key (did you mean `users`?)",
             "bad.toml:13:1: mix.unit: unknown key (did you mean `units`?)",
             "bad.toml:15:1: slo.overall.p99: unknown key (allowed keys: error_rate, max_ms, min_rps, p50_ms, p95_ms, p999_ms, p99_ms)",
-            "bad.toml:18:1: checks.srm: unknown key (allowed keys: convergence, max_generator_lag_ms, min_rate_ratio, parity_every, srm_alpha)",
+            "bad.toml:18:1: checks.srm: unknown key (allowed keys: convergence, max_generator_lag_ms, min_parity_units, min_rate_ratio, parity_every, srm_alpha)",
             "bad.toml:20:1: expect.verdit: unknown key (did you mean `verdict`?)",
         ]
     );
