@@ -183,7 +183,7 @@ fn render_body(b: &BodyTemplate, f: &Fill, out: &mut String) {
         }
         BodyTemplate::Float(x) => out.push_str(&Value::from(*x).to_string()),
         BodyTemplate::Value(Placeholder::Reward) => {
-            out.push_str(&Value::from(f.reward).to_string())
+            out.push_str(&Value::from(f.reward).to_string());
         }
         BodyTemplate::Value(Placeholder::Context) if f.context.is_none() => out.push_str("null"),
         BodyTemplate::Value(p) => json_string(&f.text(*p), out),

@@ -157,7 +157,7 @@ fn read_table(ctx: &mut Ctx, mut t: Table, mix: Option<&Mix>) -> Option<ApiSpec>
             r.finish(ctx);
             req
         }
-        None => Some(preset.reward.clone()),
+        None => Some(preset.reward),
     };
     if !ok {
         return None;
@@ -502,7 +502,7 @@ fn read_body(
         DeValue::Array(items) => {
             let mut ok = true;
             let mut out = Vec::new();
-            for item in items.iter() {
+            for item in items {
                 match read_body(ctx, path, item, kind, depth + 1, nodes) {
                     Some(b) => out.push(b),
                     None => ok = false,
