@@ -349,3 +349,30 @@ fn unit_order_and_min_parity_units() {
         ]
     );
 }
+
+/// The preset is exactly what the docs say it is, written out.
+#[test]
+fn the_preset_written_out_reads_into_the_preset() {
+    let written = r#"
+[api]
+id = "user-{i}"
+[api.health]
+path = "/healthz"
+[api.assign]
+path = "/v1/assign/{experiment}?unit={unit}"
+variant = "/variant"
+in_experiment = "/in_experiment"
+[api.decide]
+path = "/v1/decide/{bandit}"
+body = { unit = "{unit}", context = "{context}" }
+arm = "/arm_index"
+decision_id = "/decision_id"
+propensity = "/propensity"
+[api.reward]
+path = "/v1/reward/{bandit}"
+body = { decision_id = "{decision_id}", reward = "{reward}" }
+required = ["/decision_id"]
+"#;
+    let mix = BASE.replace("assign = 1", "assign = 1\ndecide = 1\nreward = 1");
+    assert_eq!(load(&format!("{mix}{written}")).api, ApiSpec::umpire());
+}
