@@ -385,3 +385,68 @@ async fn wrong_variants_fail_parity_naming_the_id_and_both_answers() {
         );
     }
 }
+
+/// Parity over fewer distinct ids than `min_parity_units` lacks evidence:
+/// the run is inconclusive with the count named, not a pass; with enough ids
+/// it passes. Merged workers draw from the same ids, so a merge counts the
+/// most any worker checked, never their sum.
+#[test]
+fn too_few_distinct_ids_leave_parity_without_evidence() {
+    use std::time::Duration;
+    use umpire_sim::load::build::{Measured, build, merge};
+    use umpire_sim::load::recorder::{Kind, Recorder};
+    use umpire_sim::result::Provenance;
+
+    let mut s = scenario("", "api = \"umpire\"");
+    s.mix.decide = 0;
+    s.mix.reward = 0;
+    s.checks.min_parity_units = 20;
+    let run = |ids: u64| {
+        let mut rec = Recorder::new(&[3]).expect("recorder");
+        for i in 0..40u32 {
+            let ms = Duration::from_millis(1);
+            rec.request(
+                Kind::Assign,
+                true,
+                ms,
+                ms,
+                Duration::ZERO,
+                f64::from(i) / 20.0,
+            );
+            rec.parity_checked += 1;
+            rec.parity_units.insert(u64::from(i) % ids);
+            rec.splits[0].counts[usize::try_from(i % 3).expect("small")] += 1;
+        }
+        build(Measured {
+            scenario: &s,
+            provenance: Provenance {
+                scenario_hash: "sha256:test".into(),
+                reproduce: "test".into(),
+                ..Provenance::default()
+            },
+            target: "test".into(),
+            recorder: &rec,
+            seconds: 2.0,
+            experiments: vec![("button".into(), vec![1.0 / 3.0; 3])],
+            bandits: Vec::new(),
+            goose_report: None,
+        })
+    };
+    let few = run(10);
+    assert_eq!((few.parity.checked, few.parity.units), (40, 10));
+    assert!(!few.parity.passed);
+    assert_eq!(few.verdict, Verdict::Inconclusive, "{:?}", few.messages);
+    assert!(
+        few.messages.iter().any(|m| m
+            == "no data: parity: only 10 distinct ids checked, fewer than min_parity_units = 20"),
+        "{:?}",
+        few.messages
+    );
+    let merged = merge(&[few.clone(), few], &s).expect("merges");
+    assert_eq!((merged.parity.checked, merged.parity.units), (80, 10));
+    assert_eq!(merged.verdict, Verdict::Inconclusive);
+    let enough = run(20);
+    assert_eq!(enough.parity.units, 20);
+    assert!(enough.parity.passed, "{:?}", enough.messages);
+    assert_eq!(enough.verdict, Verdict::Pass, "{:?}", enough.messages);
+}
