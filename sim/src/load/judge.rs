@@ -298,22 +298,22 @@ fn judge_checks(
             ));
         }
     }
-    if parity.no_data() {
+    if parity.no_data() && parity.checked == 0 {
         no_data.push("no data: parity: no served assignment was checked".to_owned());
-    } else if !parity.passed && parity.mismatches > 0 {
+    } else if parity.no_data() {
+        // Too few ids to vouch for parity: the run lacks evidence, the
+        // server is not shown wrong.
+        no_data.push(format!(
+            "no data: parity: only {} distinct ids checked, fewer than min_parity_units = {}",
+            parity.units, s.checks.min_parity_units
+        ));
+    } else if !parity.passed {
         checks_failed = true;
         messages.push(format!(
             "parity: {} of {} served assignments differ from umpire-sim's, e.g. {}",
             parity.mismatches,
             parity.checked,
             parity.examples.join("; ")
-        ));
-    } else if !parity.passed {
-        // Too few ids to vouch for parity: the run lacks evidence, the
-        // server is not shown wrong.
-        no_data.push(format!(
-            "no data: parity: only {} distinct ids checked, fewer than min_parity_units = {}",
-            parity.units, s.checks.min_parity_units
         ));
     }
     for c in convergence {

@@ -311,10 +311,11 @@ impl SrmCheck {
 }
 
 impl ParityCheck {
-    /// The check ran but had nothing to compare. (A check that is off has
-    /// no data either, but passes.)
+    /// The check ran but had too little to compare: nothing, or fewer
+    /// distinct ids than `min_parity_units`, none differing. (A check that
+    /// is off has no data either, but passes.)
     pub fn no_data(&self) -> bool {
-        self.checked == 0 && !self.passed
+        !self.passed && self.mismatches == 0
     }
 }
 
