@@ -450,3 +450,21 @@ fn too_few_distinct_ids_leave_parity_without_evidence() {
     assert!(enough.parity.passed, "{:?}", enough.messages);
     assert_eq!(enough.verdict, Verdict::Pass, "{:?}", enough.messages);
 }
+
+/// A value map naming a variant the serve config does not serve would
+/// count every answer as unknown: the run refuses to start, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_map_must_name_served_variants() {
+    let s = scenario(
+        "host = \"http://127.0.0.1:9\"",
+        &OTHER_API.replace("\"12\" = \"c\"", "\"12\" = \"treatment\""),
+    );
+    let plan: LoadPlan = common::plan(s, serve_config());
+    match run(plan, |_| {}).await {
+        Err(e) => assert_eq!(
+            e.to_string(),
+            "api.assign.values maps `12` to `treatment`, which is no variant of the serve config's (it has: a, b, c)"
+        ),
+        Ok(r) => panic!("ran: {:?}", r.messages),
+    }
+}

@@ -218,6 +218,19 @@ impl Template {
         }
     }
 
+    /// The text of a template without placeholders (e.g. the health
+    /// probe's path, for a default ready URL); None when it has any.
+    pub fn literal(&self) -> Option<String> {
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(l) => Some(l.as_str()),
+                Segment::Placeholder(_) => None,
+            })
+            .collect::<Option<Vec<&str>>>()
+            .map(|parts| parts.concat())
+    }
+
     /// Whether the template uses `p`.
     pub fn uses(&self, p: Placeholder) -> bool {
         self.segments.contains(&Segment::Placeholder(p))
@@ -602,6 +615,18 @@ mod tests {
             JsonPointer::parse("/a~"),
             Err(PointerError::BadEscape(_))
         ));
+    }
+
+    #[test]
+    fn literal_templates_read_back_as_text() {
+        let t = Template::compile("/a/{unit}", RequestKind::Assign.placeholders()).expect("ok");
+        assert_eq!(t.literal(), None);
+        let braces = Template::compile("/a{{b}}", &[]).expect("ok");
+        assert_eq!(braces.literal().as_deref(), Some("/a{b}"));
+        assert_eq!(
+            ApiSpec::umpire().health.path.literal().as_deref(),
+            Some("/healthz")
+        );
     }
 
     #[test]
