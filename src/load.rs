@@ -240,8 +240,14 @@ fn print_checks(out: &mut dyn Write, r: &LoadResult) -> std::io::Result<()> {
             )?;
         }
     }
-    if r.parity.no_data() {
+    if r.parity.no_data() && r.parity.checked == 0 {
         writeln!(out, "  no data parity: no served assignment was checked")?;
+    } else if r.parity.no_data() {
+        writeln!(
+            out,
+            "  no data parity: only {} distinct ids checked, fewer than min_parity_units",
+            r.parity.units
+        )?;
     } else if r.parity.checked == 0 {
         writeln!(
             out,

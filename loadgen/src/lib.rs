@@ -3,6 +3,7 @@
 //! measures latency from each request's intended send time, checks the
 //! served answers, and judges the run against the scenario's SLOs.
 
+pub mod request;
 pub mod transaction;
 
 use std::path::PathBuf;
@@ -20,7 +21,9 @@ use umpire_sim::load::result::LoadResult;
 use umpire_sim::result::Provenance;
 use umpire_sim::serve::ServeConfig;
 
+use request::{CompiledApi, Fill, Lookup};
 use transaction::{BanditTarget, ExperimentTarget, Shared};
+use umpire_sim::load::api::{RequestKind, ValueMap};
 
 /// How long after the end of its sending window (ramp-up plus duration) a
 /// run may still wait for answers. No request is sent after the window,
@@ -54,7 +57,8 @@ pub enum LoadError {
     /// The scenario does not fit its serve config.
     #[error("{0}")]
     BadInput(String),
-    /// The external target did not answer `GET /healthz` with a success.
+    /// The external target did not answer the api's health probe (`GET
+    /// /healthz` for umpire's API) with a success.
     #[error("cannot reach {host}: {message}")]
     Unreachable {
         /// The target's base URL.
@@ -138,6 +142,18 @@ fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> 
             )));
         }
     }
+    if s.mix.assign > 0 {
+        check_values(
+            &s.api.assign.values,
+            &exps,
+            |e| &e.assignment.variants,
+            "assign",
+            "variant",
+        )?;
+    }
+    if s.mix.decide > 0 {
+        check_values(&s.api.decide.values, &bandits, |b| &b.arms, "decide", "arm")?;
+    }
     // Experiments that get no assignments have nothing to check: a
     // decide-only mix must not fail an SRM test for want of data.
     let exps = if s.mix.assign == 0 { Vec::new() } else { exps };
@@ -151,6 +167,7 @@ fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> 
             name: e.name.clone(),
             variants: e.assignment.variants.clone(),
             assigner: HashAssigner::new(&e.assignment, ""),
+            lookup: Lookup::new(&s.api.assign.values, &e.assignment.variants),
         })
         .collect();
     let bandits = bandits
@@ -165,6 +182,7 @@ fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> 
                     .map(|(i, _)| i)
             }),
             context: b.contexts.first().cloned(),
+            lookup: Lookup::new(&s.api.decide.values, &b.arms),
         })
         .collect();
     Ok(Targets {
@@ -172,6 +190,30 @@ fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> 
         bandits,
         shares,
     })
+}
+
+/// Every name a value map maps to must be a variant (or arm) of something
+/// driven: a misspelt name would silently count every answer as unknown.
+fn check_values<T>(
+    values: &ValueMap,
+    driven: &[&T],
+    names: impl Fn(&T) -> &Vec<String>,
+    kind: &str,
+    what: &str,
+) -> Result<(), LoadError> {
+    for (value, name) in &values.0 {
+        if !driven.iter().any(|x| names(x).contains(name)) {
+            let known: Vec<&str> = driven
+                .iter()
+                .flat_map(|x| names(x).iter().map(String::as_str))
+                .collect();
+            return Err(LoadError::BadInput(format!(
+                "api.{kind}.values maps `{value}` to `{name}`, which is no {what} of the serve config's (it has: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Connections the in-process server serves beyond one per user: the
@@ -198,19 +240,50 @@ pub fn in_process_config(serve: &ServeConfig, s: &LoadScenario) -> ServeConfig {
     cfg
 }
 
-async fn check_reachable(host: &str) -> Result<(), LoadError> {
+/// Probe the external target with the api's health request (under the
+/// host's base path), judged by its success rule.
+async fn check_reachable(
+    origin: &str,
+    base_path: &str,
+    api: &CompiledApi,
+    token: Option<&str>,
+) -> Result<(), LoadError> {
+    let host = format!("{origin}{base_path}");
     let unreachable = |message: String| LoadError::Unreachable {
-        host: host.to_owned(),
+        host: host.clone(),
         message,
     };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| unreachable(e.to_string()))?;
-    let url = format!("{}/healthz", host.trim_end_matches('/'));
-    match client.get(&url).send().await {
-        Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(unreachable(format!("GET {url} answered {}", r.status()))),
+    let probe = api.render(RequestKind::Health, base_path, &Fill::default());
+    let url = format!("{origin}{}", probe.path);
+    let method = reqwest::Method::from_bytes(probe.method.name().as_bytes())
+        .map_err(|e| unreachable(e.to_string()))?;
+    let mut request = client.request(method, &url);
+    for (name, value) in probe.headers {
+        request = request.header(name, value);
+    }
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    match request.send().await {
+        Ok(r) => {
+            let status = r.status();
+            let body = r.bytes().await.unwrap_or_default();
+            if api
+                .read(RequestKind::Health, status.as_u16(), &body, None)
+                .ok
+            {
+                Ok(())
+            } else {
+                Err(unreachable(format!(
+                    "{} {url} answered {status}",
+                    probe.method.name()
+                )))
+            }
+        }
         Err(e) => Err(unreachable(e.to_string())),
     }
 }
@@ -222,11 +295,12 @@ async fn check_reachable(host: &str) -> Result<(), LoadError> {
 async fn start_target(
     plan: &LoadPlan,
     s: &LoadScenario,
+    api: &CompiledApi,
 ) -> Result<(String, String, Option<server::RunningServer>), LoadError> {
     Ok(match s.target.host_parts() {
         Some((origin, base_path)) => {
             let base = format!("{origin}{base_path}");
-            check_reachable(&base).await?;
+            check_reachable(origin, base_path, api, plan.token.as_deref()).await?;
             (base, base_path.to_owned(), None)
         }
         None => {
@@ -304,7 +378,8 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         .map(|b| (b.name.clone(), b.best_arm))
         .collect();
     let host_parts = s.target.host_parts();
-    let (base, base_path, running) = start_target(&plan, &s).await?;
+    let api = CompiledApi::new(&s.api).map_err(|e| LoadError::BadInput(e.to_string()))?;
+    let (base, base_path, running) = start_target(&plan, &s, &api).await?;
     on_start(&base);
     let recorder = Recorder::new(
         &experiments
@@ -319,6 +394,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         bandits,
         plan.token.clone(),
         base_path,
+        api,
         recorder,
     ));
     let users = s.traffic.users as usize;

@@ -8,18 +8,21 @@
 //! more than [`crate::GRACE`].
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use goose::prelude::*;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Value, json};
 use umpire_sim::assignment::HashAssigner;
-use umpire_sim::load::{LoadScenario, Model};
+use umpire_sim::load::api::{Method, RequestKind};
+use umpire_sim::load::{LoadScenario, Model, UnitOrder};
 use umpire_sim::rng::{Purpose, StreamKey};
 
 use umpire_sim::load::recorder::{Kind, Recorder};
+
+use crate::request::{Answer, CompiledApi, Fill, Lookup, Rendered};
 
 /// A bandit as the generator drives it.
 pub struct BanditTarget {
@@ -31,6 +34,8 @@ pub struct BanditTarget {
     pub best_arm: Option<usize>,
     /// A context to send, for contextual bandits (the first one).
     pub context: Option<String>,
+    /// Served arm values to arm indices.
+    pub lookup: Lookup,
 }
 
 /// An experiment as the generator drives it: its name, variant names and
@@ -42,6 +47,8 @@ pub struct ExperimentTarget {
     pub variants: Vec<String>,
     /// The simulator's assigner for it, which served assignments must match.
     pub assigner: HashAssigner,
+    /// Served variant values to variant indices.
+    pub lookup: Lookup,
 }
 
 /// Everything the users share.
@@ -56,6 +63,10 @@ pub struct Shared {
     pub token: Option<String>,
     /// The external host's base path, in front of every request path.
     pub base_path: String,
+    /// The target's API, compiled: how requests look and answers read.
+    pub api: CompiledApi,
+    /// Requests planned so far, for `unit_order = "sequential"`.
+    next_unit: AtomicU64,
     /// What the run measures, request by request: latency per endpoint, the
     /// generator's lag, assignment counts, parity checks and decisions.
     pub recorder: Mutex<Recorder>,
@@ -77,6 +88,7 @@ impl Shared {
         bandits: Vec<BanditTarget>,
         token: Option<String>,
         base_path: String,
+        api: CompiledApi,
         recorder: Recorder,
     ) -> Self {
         let key = StreamKey::new(scenario.seed, Purpose::load_generator());
@@ -92,6 +104,8 @@ impl Shared {
             bandits,
             token,
             base_path,
+            api,
+            next_unit: AtomicU64::new(0),
             recorder: Mutex::new(recorder),
             start,
             send_until,
@@ -111,8 +125,17 @@ struct UserState {
     /// Time between this user's requests under pacing.
     interval: Duration,
     prev_done: Instant,
-    /// Decisions awaiting a reward: (bandit, decision id, arm).
-    pending: VecDeque<(usize, String, usize)>,
+    /// Decisions awaiting a reward.
+    pending: VecDeque<Pending>,
+}
+
+/// A decision awaiting its reward.
+#[derive(Clone)]
+struct Pending {
+    bandit: usize,
+    id: String,
+    arm: usize,
+    unit: u64,
 }
 
 /// Most decisions a user keeps for later rewards.
@@ -158,79 +181,126 @@ enum Planned {
     Reward {
         bandit: usize,
         id: String,
+        unit: u64,
         reward: f64,
     },
 }
 
 impl Planned {
-    /// The request: its kind, method, path (after the base path) and body.
-    fn request(&self, shared: &Shared) -> (Kind, GooseMethod, String, Option<Value>) {
+    /// The request: its kind, rendered from the scenario's API templates
+    /// under the base path, and the unit's id.
+    fn request(&self, shared: &Shared) -> (Kind, Rendered, String) {
+        let api = &shared.api;
+        let unit = match self {
+            Planned::Assign { unit, .. }
+            | Planned::Decide { unit, .. }
+            | Planned::Reward { unit, .. } => api.spec().id.render(*unit),
+        };
+        let base = shared.base_path.as_str();
         match self {
-            Planned::Assign { exp, unit } => (
-                Kind::Assign,
-                GooseMethod::Get,
-                format!(
-                    "{}/v1/assign/{}?unit=user-{unit}",
-                    shared.base_path, shared.experiments[*exp].name
-                ),
-                None,
-            ),
-            Planned::Decide { bandit, unit } => {
+            Planned::Assign { exp, .. } => {
+                let fill = Fill {
+                    unit: &unit,
+                    experiment: &shared.experiments[*exp].name,
+                    ..Fill::default()
+                };
+                let r = api.render(RequestKind::Assign, base, &fill);
+                (Kind::Assign, r, unit)
+            }
+            Planned::Decide { bandit, .. } => {
                 let b = &shared.bandits[*bandit];
-                let mut body = json!({ "unit": format!("user-{unit}") });
-                if let Some(c) = &b.context {
-                    body["context"] = json!(c);
-                }
+                let fill = Fill {
+                    unit: &unit,
+                    bandit: &b.name,
+                    context: b.context.as_deref(),
+                    ..Fill::default()
+                };
                 (
                     Kind::Decide,
-                    GooseMethod::Post,
-                    format!("{}/v1/decide/{}", shared.base_path, b.name),
-                    Some(body),
+                    api.render(RequestKind::Decide, base, &fill),
+                    unit,
                 )
             }
             Planned::Reward {
                 bandit, id, reward, ..
-            } => (
-                Kind::Reward,
-                GooseMethod::Post,
-                format!(
-                    "{}/v1/reward/{}",
-                    shared.base_path, shared.bandits[*bandit].name
-                ),
-                Some(json!({ "decision_id": id, "reward": reward })),
+            } => {
+                let fill = Fill {
+                    unit: &unit,
+                    bandit: &shared.bandits[*bandit].name,
+                    decision_id: id,
+                    reward: *reward,
+                    ..Fill::default()
+                };
+                (
+                    Kind::Reward,
+                    api.render(RequestKind::Reward, base, &fill),
+                    unit,
+                )
+            }
+        }
+    }
+
+    /// Read the answer (status and body) through the API's success rule
+    /// and extractors.
+    fn read(&self, shared: &Shared, status: u16, body: &[u8]) -> Answer {
+        match self {
+            Planned::Assign { exp, .. } => shared.api.read(
+                RequestKind::Assign,
+                status,
+                body,
+                Some(&shared.experiments[*exp].lookup),
             ),
+            Planned::Decide { bandit, .. } => shared.api.read(
+                RequestKind::Decide,
+                status,
+                body,
+                Some(&shared.bandits[*bandit].lookup),
+            ),
+            Planned::Reward { .. } => shared.api.read(RequestKind::Reward, status, body, None),
         }
     }
 
     /// Record a completed request (`count` adds its latencies, under the
     /// recorder's lock) and what its answer tells the checks; returns a
-    /// decision to reward later.
+    /// decision to reward later. `id` is the unit's id as sent.
     fn record(
         &self,
         shared: &Shared,
-        ok: bool,
-        value: Option<&Value>,
+        answer: &Answer,
+        id: &str,
         sent_at: f64,
         count: impl FnOnce(&mut Recorder),
-    ) -> Option<(usize, String, usize)> {
+    ) -> Option<Pending> {
         let mut new_pending = None;
         if let Ok(mut rec) = shared.recorder.lock() {
             count(&mut rec);
-            if ok && let Some(v) = value {
-                match self {
-                    Planned::Assign { exp, unit } => {
-                        record_assignment(shared, &mut rec, *exp, *unit, v);
-                    }
-                    Planned::Decide { bandit, .. } => {
-                        let arm = v["arm_index"].as_u64().map(|a| a as usize);
-                        if let (Some(id), Some(arm)) = (v["decision_id"].as_str(), arm) {
-                            rec.decisions
-                                .push((sent_at as f32, *bandit as u16, arm as u16));
-                            new_pending = Some((*bandit, id.to_owned(), arm));
-                        }
-                    }
-                    Planned::Reward { .. } => {}
+            match (self, answer) {
+                (
+                    Planned::Assign { exp, unit },
+                    Answer {
+                        ok: true,
+                        served: Some(served),
+                        ..
+                    },
+                ) => record_assignment(shared, &mut rec, *exp, *unit, id, served),
+                (
+                    Planned::Decide { bandit, unit },
+                    Answer {
+                        ok: true,
+                        decision: Some((decision, arm)),
+                        ..
+                    },
+                ) => {
+                    rec.decisions
+                        .push((sent_at as f32, *bandit as u16, *arm as u16));
+                    new_pending = Some(Pending {
+                        bandit: *bandit,
+                        id: decision.clone(),
+                        arm: *arm,
+                        unit: *unit,
+                    });
                 }
+                _ => {}
             }
         }
         new_pending
@@ -241,7 +311,13 @@ fn plan(shared: &Shared, st: &mut UserState) -> Planned {
     let m = &shared.scenario.mix;
     let total = u64::from(m.assign) + u64::from(m.decide) + u64::from(m.reward);
     let x = st.rng.random_range(0..total.max(1));
-    let unit = st.rng.random_range(0..m.units.max(1));
+    // The draw is made in either order, so the rest of the user's choices
+    // do not depend on it.
+    let drawn = st.rng.random_range(0..m.units.max(1));
+    let unit = match m.unit_order {
+        UnitOrder::Random => drawn,
+        UnitOrder::Sequential => shared.next_unit.fetch_add(1, Ordering::Relaxed) % m.units.max(1),
+    };
     let assign = x < u64::from(m.assign) && !shared.experiments.is_empty();
     let reward = !assign && x >= u64::from(m.assign) + u64::from(m.decide);
     if assign {
@@ -252,14 +328,26 @@ fn plan(shared: &Shared, st: &mut UserState) -> Planned {
         let exp = st.rng.random_range(0..shared.experiments.len().max(1));
         return Planned::Assign { exp, unit };
     }
-    if reward && let Some((bandit, id, arm)) = st.pending.pop_front() {
+    if reward
+        && let Some(Pending {
+            bandit,
+            id,
+            arm,
+            unit,
+        }) = st.pending.pop_front()
+    {
         let mean = shared.bandits[bandit]
             .means
             .get(arm)
             .copied()
             .unwrap_or(0.5);
         let reward = f64::from(u8::from(st.rng.random::<f64>() < mean));
-        return Planned::Reward { bandit, id, reward };
+        return Planned::Reward {
+            bandit,
+            id,
+            unit,
+            reward,
+        };
     }
     let bandit = st.rng.random_range(0..shared.bandits.len());
     Planned::Decide { bandit, unit }
@@ -309,7 +397,7 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
     if let Model::Paced { .. } = shared.scenario.traffic.model {
         tokio::time::sleep_until(intended.into()).await;
     }
-    let (kind, method, path, body) = planned.request(shared);
+    let (kind, rendered, id) = planned.request(shared);
     let send = Instant::now();
     // A request gets at most what is left of the window plus the grace; one
     // still unanswered then is cut off and counts as an error.
@@ -317,28 +405,19 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         .cut_off
         .saturating_duration_since(send)
         .min(REQUEST_TIMEOUT);
-    let mut builder = user.get_request_builder(&method, &path)?.timeout(timeout);
-    if let Some(b) = &body {
-        builder = builder.json(b);
-    }
-    if let Some(t) = &shared.token {
-        builder = builder.bearer_auth(t);
-    }
-    let request = GooseRequest::builder()
-        .method(method)
-        .path(path.as_str())
-        .name(kind.name())
-        .set_request_builder(builder)
-        .build();
+    let request = goose_request(user, shared, kind, &rendered, timeout)?;
     let response = user.request(request).await?;
-    let (ok, value) = match response.response {
+    let answer = match response.response {
         Ok(r) => {
-            let status_ok = r.status().is_success();
-            let v = r.json::<Value>().await.ok();
-            (status_ok && v.is_some(), v)
+            let status = r.status().as_u16();
+            match r.bytes().await {
+                Ok(body) => planned.read(shared, status, &body),
+                Err(_) => Answer::default(),
+            }
         }
-        Err(_) => (false, None),
+        Err(_) => Answer::default(),
     };
+    let ok = answer.ok;
     let done = Instant::now();
     let raw = done - send;
     // The coordinated-omission correction: when the user was still waiting
@@ -353,7 +432,7 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         Model::Closed { .. } => raw,
     };
     let sent_at = send.saturating_duration_since(shared.start).as_secs_f64();
-    let new_pending = planned.record(shared, ok, value.as_ref(), sent_at, |rec| {
+    let new_pending = planned.record(shared, &answer, &id, sent_at, |rec| {
         rec.request(kind, ok, raw, corrected, lag, sent_at);
     });
     if let Some(st) = user.get_session_data_mut::<UserState>() {
@@ -373,12 +452,56 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
+/// The goose request for a rendered one, with the bearer token if any.
+fn goose_request<'a>(
+    user: &GooseUser,
+    shared: &Shared,
+    kind: Kind,
+    rendered: &'a Rendered,
+    timeout: Duration,
+) -> Result<GooseRequest<'a>, Box<TransactionError>> {
+    let method = match rendered.method {
+        Method::Get => GooseMethod::Get,
+        Method::Post => GooseMethod::Post,
+        Method::Put => GooseMethod::Put,
+        Method::Patch => GooseMethod::Patch,
+        Method::Delete => GooseMethod::Delete,
+    };
+    let mut builder = user
+        .get_request_builder(&method, &rendered.path)?
+        .timeout(timeout);
+    for (name, value) in &rendered.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(body) = &rendered.body {
+        builder = builder
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone());
+    }
+    if let Some(t) = &shared.token {
+        builder = builder.bearer_auth(t);
+    }
+    Ok(GooseRequest::builder()
+        .method(method)
+        .path(rendered.path.as_str())
+        .name(kind.name())
+        .set_request_builder(builder)
+        .build())
+}
+
 /// Count a served assignment for the SRM test (once per distinct unit) and,
-/// for every `parity_every`-th, compare it with the simulator's.
-fn record_assignment(shared: &Shared, rec: &mut Recorder, exp: usize, unit: u64, v: &Value) {
+/// for every `parity_every`-th, compare it with the simulator's on the id
+/// as sent (`id`).
+fn record_assignment(
+    shared: &Shared,
+    rec: &mut Recorder,
+    exp: usize,
+    unit: u64,
+    id: &str,
+    served: &crate::request::Served,
+) {
     let e = &shared.experiments[exp];
-    let served = v["variant"].as_str();
-    let variant = served.and_then(|s| e.variants.iter().position(|x| x == s));
+    let variant = served.variant;
     let split = &mut rec.splits[exp];
     if split.seen.insert(unit) {
         let slot = variant.unwrap_or(e.variants.len());
@@ -387,16 +510,22 @@ fn record_assignment(shared: &Shared, rec: &mut Recorder, exp: usize, unit: u64,
     let every = shared.scenario.checks.parity_every;
     rec.assignments += 1;
     if every > 0 && rec.assignments.is_multiple_of(every) {
-        let expected = e.assigner.assign_id(&format!("user-{unit}")).variant;
+        let expected = e.assigner.assign_id(id).variant;
         rec.parity_checked += 1;
+        rec.parity_units.insert(unit);
         if expected != variant {
             rec.parity_mismatches += 1;
             if rec.parity_examples.len() < 5 {
+                let name = |v: Option<usize>| {
+                    v.and_then(|i| e.lookup.name(i))
+                        .map_or_else(|| "not in the experiment".to_owned(), |n| format!("`{n}`"))
+                };
                 rec.parity_examples.push(format!(
-                    "{} user-{unit}: served {:?}, simulator {:?}",
+                    "{} {id}: served {} ({}), simulator {}",
                     e.name,
-                    served,
-                    expected.map(|i| e.variants[i].as_str())
+                    served.raw,
+                    name(variant),
+                    name(expected)
                 ));
             }
         }

@@ -9,10 +9,11 @@
 mod common;
 
 use umpire_loadgen::{LoadPlan, run};
+use umpire_sim::load::api::ApiSpec;
 use umpire_sim::load::result::Verdict;
 use umpire_sim::load::{
     Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
-    Target, Traffic,
+    Target, Traffic, UnitOrder,
 };
 use umpire_sim::serve::{ServeConfig, Stall};
 
@@ -32,6 +33,7 @@ fn scenario(stall: Option<Stall>, expect: ExpectedVerdict) -> LoadScenario {
             token_file: None,
             stall,
         },
+        api: ApiSpec::umpire(),
         traffic: Traffic {
             users: 2,
             ramp_up_seconds: 0.0,
@@ -45,6 +47,7 @@ fn scenario(stall: Option<Stall>, expect: ExpectedVerdict) -> LoadScenario {
             experiments: Vec::new(),
             bandits: Vec::new(),
             units: 1_000_000,
+            unit_order: UnitOrder::Random,
         },
         // Loose bounds: the pass test checks the harness, not this machine.
         slos: vec![Slo {
@@ -56,6 +59,7 @@ fn scenario(stall: Option<Stall>, expect: ExpectedVerdict) -> LoadScenario {
         checks: Checks {
             srm_alpha: 1e-4,
             parity_every: 1,
+            min_parity_units: 0,
             convergence: if stall.is_none() {
                 vec![Convergence {
                     bandit: "hero".into(),

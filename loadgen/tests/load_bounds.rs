@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use umpire_loadgen::{CONNECTION_MARGIN, GRACE, LoadPlan, in_process_config, run};
+use umpire_sim::load::api::ApiSpec;
 use umpire_sim::load::build::{Measured, build, merge};
 use umpire_sim::load::recorder::{Kind, Recorder};
 use umpire_sim::load::result::{LoadResult, Verdict};
 use umpire_sim::load::{
     Checks, Convergence, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo, Target,
-    Traffic,
+    Traffic, UnitOrder,
 };
 use umpire_sim::result::Provenance;
 use umpire_sim::serve::{ServeConfig, Stall};
@@ -53,6 +54,7 @@ fn scenario(users: u64, duration: f64, rate: f64) -> LoadScenario {
             token_file: None,
             stall: None,
         },
+        api: ApiSpec::umpire(),
         traffic: Traffic {
             users,
             ramp_up_seconds: 0.0,
@@ -66,11 +68,13 @@ fn scenario(users: u64, duration: f64, rate: f64) -> LoadScenario {
             experiments: Vec::new(),
             bandits: Vec::new(),
             units: 1_000_000,
+            unit_order: UnitOrder::Random,
         },
         slos: Vec::new(),
         checks: Checks {
             srm_alpha: 1e-4,
             parity_every: 1,
+            min_parity_units: 0,
             convergence: Vec::new(),
             max_generator_lag_ms: 100.0,
             min_rate_ratio: 0.5,

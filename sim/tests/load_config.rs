@@ -4,9 +4,10 @@
 
 mod common;
 use common::{errors, line_keys, lines};
+use umpire_sim::load::api::ApiSpec;
 use umpire_sim::load::{
     Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
-    Target, Traffic,
+    Target, Traffic, UnitOrder,
 };
 use umpire_sim::scenario::{Scenario, parse};
 use umpire_sim::serve::{ServeConfig, ServeError, Stall};
@@ -96,6 +97,7 @@ fn full_file_reads_into_the_expected_values() {
                 ms: 150,
             }),
         },
+        api: ApiSpec::umpire(),
         traffic: Traffic {
             users: 16,
             ramp_up_seconds: 1.5,
@@ -109,6 +111,7 @@ fn full_file_reads_into_the_expected_values() {
             experiments: vec!["checkout_button".to_owned(), "checkout_layout".to_owned()],
             bandits: vec!["hero".to_owned(), "subject_line".to_owned()],
             units: 5000,
+            unit_order: UnitOrder::Random,
         },
         // In source order, each with the endpoint of its table.
         slos: vec![
@@ -132,6 +135,7 @@ fn full_file_reads_into_the_expected_values() {
         checks: Checks {
             srm_alpha: 0.01,
             parity_every: 0,
+            min_parity_units: 0,
             // In source order, not sorted.
             convergence: vec![
                 Convergence {
@@ -169,6 +173,7 @@ fn defaults() {
                 token_file: None,
                 stall: None,
             },
+            api: ApiSpec::umpire(),
             traffic: Traffic {
                 users: 8,
                 ramp_up_seconds: 0.0,
@@ -182,11 +187,13 @@ fn defaults() {
                 experiments: Vec::new(),
                 bandits: Vec::new(),
                 units: 100_000,
+                unit_order: UnitOrder::Random,
             },
             slos: Vec::new(),
             checks: Checks {
                 srm_alpha: 0.001,
                 parity_every: 10,
+                min_parity_units: 0,
                 convergence: Vec::new(),
                 max_generator_lag_ms: 10.0,
                 min_rate_ratio: 0.9,
@@ -839,13 +846,13 @@ fn unknown_keys_are_reported_everywhere() {
     assert_eq!(
         lines(text),
         [
-            "bad.toml:2:1: replications: unknown key (allowed keys: checks, description, expect, kind, mix, name, run, slo, target, traffic)",
+            "bad.toml:2:1: replications: unknown key (allowed keys: api, checks, description, expect, kind, mix, name, run, slo, target, traffic)",
             "bad.toml:4:1: run.replications: unknown key (allowed keys: seed)",
             "bad.toml:7:1: target.hots: unknown key (did you mean `host`?)",
             "bad.toml:10:1: traffic.user: unknown key (did you mean `users`?)",
             "bad.toml:13:1: mix.unit: unknown key (did you mean `units`?)",
             "bad.toml:15:1: slo.overall.p99: unknown key (allowed keys: error_rate, max_ms, min_rps, p50_ms, p95_ms, p999_ms, p99_ms)",
-            "bad.toml:18:1: checks.srm: unknown key (allowed keys: convergence, max_generator_lag_ms, min_rate_ratio, parity_every, srm_alpha)",
+            "bad.toml:18:1: checks.srm: unknown key (allowed keys: convergence, max_generator_lag_ms, min_parity_units, min_rate_ratio, parity_every, srm_alpha)",
             "bad.toml:20:1: expect.verdit: unknown key (did you mean `verdict`?)",
         ]
     );

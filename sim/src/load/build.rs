@@ -43,14 +43,17 @@ pub fn build(m: Measured) -> LoadResult {
     let endpoints = endpoint_results(s, rec, &overall, m.seconds);
     let generator = generator_check(s, rec, &endpoints[0], overall.count, m.seconds);
     let srm = srm_checks(s, rec, &m.experiments);
+    let units = rec.parity_units.len() as u64;
     let parity = ParityCheck {
         checked: rec.parity_checked,
+        units,
         mismatches: rec.parity_mismatches,
         examples: rec.parity_examples.clone(),
         passed: parity_passed(
             s,
             m.experiments.len(),
             rec.parity_checked,
+            units,
             rec.parity_mismatches,
         ),
     };
@@ -302,15 +305,17 @@ pub fn merge(results: &[LoadResult], s: &LoadScenario) -> Result<LoadResult, Str
     let srm = merged_srm(results, s);
     let checked = results.iter().map(|r| r.parity.checked).sum();
     let mismatches = results.iter().map(|r| r.parity.mismatches).sum();
+    let units = results.iter().map(|r| r.parity.units).max().unwrap_or(0);
     let parity = ParityCheck {
         checked,
+        units,
         mismatches,
         examples: results
             .iter()
             .flat_map(|r| r.parity.examples.iter().cloned())
             .take(5)
             .collect(),
-        passed: parity_passed(s, first.srm.len(), checked, mismatches),
+        passed: parity_passed(s, first.srm.len(), checked, units, mismatches),
     };
     let convergence = merged_convergence(results);
     let Judged {

@@ -14,14 +14,17 @@ fn parity_on(s: &LoadScenario, experiments: usize) -> bool {
 }
 
 /// A parity check that runs passes only on data: at least one served
-/// assignment checked, and none differing. One that does not run passes.
+/// assignment checked, at least `min_parity_units` distinct ids among them
+/// (`units`), and none differing. One that does not run passes.
 pub(super) fn parity_passed(
     s: &LoadScenario,
     experiments: usize,
     checked: u64,
+    units: u64,
     mismatches: u64,
 ) -> bool {
-    !parity_on(s, experiments) || (checked > 0 && mismatches == 0)
+    !parity_on(s, experiments)
+        || (checked > 0 && mismatches == 0 && units >= s.checks.min_parity_units)
 }
 
 /// The figures of a result that are not finite numbers, by name. Any one
@@ -295,8 +298,15 @@ fn judge_checks(
             ));
         }
     }
-    if parity.no_data() {
+    if parity.no_data() && parity.checked == 0 {
         no_data.push("no data: parity: no served assignment was checked".to_owned());
+    } else if parity.no_data() {
+        // Too few ids to vouch for parity: the run lacks evidence, the
+        // server is not shown wrong.
+        no_data.push(format!(
+            "no data: parity: only {} distinct ids checked, fewer than min_parity_units = {}",
+            parity.units, s.checks.min_parity_units
+        ));
     } else if !parity.passed {
         checks_failed = true;
         messages.push(format!(
@@ -326,9 +336,12 @@ fn judge_checks(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::api::ApiSpec;
     use crate::load::recorder::{EndpointRecord, new_histogram};
     use crate::load::result::endpoint_result;
-    use crate::load::{Checks, Endpoint, ExpectedVerdict, LoadExpect, Mix, Target, Traffic};
+    use crate::load::{
+        Checks, Endpoint, ExpectedVerdict, LoadExpect, Mix, Target, Traffic, UnitOrder,
+    };
 
     fn scenario() -> LoadScenario {
         LoadScenario {
@@ -340,6 +353,7 @@ mod tests {
                 token_file: None,
                 stall: None,
             },
+            api: ApiSpec::umpire(),
             traffic: Traffic {
                 users: 1,
                 ramp_up_seconds: 0.0,
@@ -353,11 +367,13 @@ mod tests {
                 experiments: Vec::new(),
                 bandits: Vec::new(),
                 units: 10,
+                unit_order: UnitOrder::Random,
             },
             slos: Vec::new(),
             checks: Checks {
                 srm_alpha: 0.001,
                 parity_every: 0,
+                min_parity_units: 0,
                 convergence: Vec::new(),
                 max_generator_lag_ms: 10.0,
                 min_rate_ratio: 0.9,
@@ -396,6 +412,7 @@ mod tests {
         };
         let parity = ParityCheck {
             checked: 0,
+            units: 0,
             mismatches: 0,
             examples: Vec::new(),
             passed: true,

@@ -8,6 +8,7 @@
 //! This crate does no I/O: a load scenario names its serve config by path,
 //! and the binary reads it.
 
+pub mod api;
 pub mod build;
 mod judge;
 pub mod recorder;
@@ -16,6 +17,8 @@ pub mod result;
 use serde::{Deserialize, Serialize};
 
 use crate::serve::Stall;
+
+use api::ApiSpec;
 
 /// Longest load run: a day. Both `traffic.duration_seconds` and the CLI's
 /// `--duration` are held to it, so the run stays bounded and each duration
@@ -32,6 +35,9 @@ pub struct LoadScenario {
     pub seed: u64,
     /// The service under load.
     pub target: Target,
+    /// The target's HTTP API: umpire's own (`api = "umpire"`, the default)
+    /// or one described by `[api.*]` templates.
+    pub api: ApiSpec,
     /// How many users send requests, and how fast.
     pub traffic: Traffic,
     /// Which requests they send.
@@ -125,8 +131,23 @@ pub struct Mix {
     pub experiments: Vec<String>,
     /// Bandits to decide and reward (all served ones when empty).
     pub bandits: Vec<String>,
-    /// Distinct unit ids the generator draws from (`user-0` … `user-{n-1}`).
+    /// Distinct unit ids the generator draws from (unit numbers 0 … n-1,
+    /// named by the api's id template, `user-{i}` by default).
     pub units: u64,
+    /// How each request picks its unit.
+    pub unit_order: UnitOrder,
+}
+
+/// How requests pick their unit numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitOrder {
+    /// Each request draws a unit from the user's seeded stream.
+    #[default]
+    Random,
+    /// The j-th request of the run uses unit j mod units, so the first
+    /// `units` requests each meet a new id.
+    Sequential,
 }
 
 /// What an SLO applies to.
@@ -193,6 +214,9 @@ pub struct Checks {
     pub srm_alpha: f64,
     /// Check every n-th assignment against umpire-sim's (0: none).
     pub parity_every: u64,
+    /// Parity passes only when at least this many distinct unit ids were
+    /// checked (0: any number).
+    pub min_parity_units: u64,
     /// Per bandit: the smallest share of decisions in the second half of the
     /// run that must go to the arm with the highest true mean.
     pub convergence: Vec<Convergence>,

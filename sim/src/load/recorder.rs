@@ -88,6 +88,8 @@ pub struct Recorder {
     pub assignments: u64,
     /// Assignments compared with umpire-sim's.
     pub parity_checked: u64,
+    /// Distinct unit numbers whose assignment was compared.
+    pub parity_units: HashSet<u64>,
     /// Compared assignments whose served variant differed.
     pub parity_mismatches: u64,
     /// The first few mismatches, for the report.
@@ -117,6 +119,7 @@ impl Recorder {
                 .collect(),
             assignments: 0,
             parity_checked: 0,
+            parity_units: HashSet::new(),
             parity_mismatches: 0,
             parity_examples: Vec::new(),
             decisions: Vec::new(),

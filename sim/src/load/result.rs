@@ -123,6 +123,10 @@ pub struct SrmCheck {
 pub struct ParityCheck {
     /// Served assignments compared.
     pub checked: u64,
+    /// Distinct unit ids among them (when merged: the most any worker
+    /// checked, since workers draw from the same ids).
+    #[serde(default)]
+    pub units: u64,
     /// Those whose served variant differed from umpire-sim's.
     pub mismatches: u64,
     /// The first few mismatches (at most five), for the report.
@@ -307,10 +311,11 @@ impl SrmCheck {
 }
 
 impl ParityCheck {
-    /// The check ran but had nothing to compare. (A check that is off has
-    /// no data either, but passes.)
+    /// The check ran but had too little to compare: nothing, or fewer
+    /// distinct ids than `min_parity_units`, none differing. (A check that
+    /// is off has no data either, but passes.)
     pub fn no_data(&self) -> bool {
-        self.checked == 0 && !self.passed
+        !self.passed && self.mismatches == 0
     }
 }
 

@@ -15,7 +15,7 @@ use super::reader::{Ctx, Field, Table, as_table, number_value, suggest};
 use super::serve::{names_array, positive_count, read_stall};
 use crate::load::{
     Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, MAX_DURATION_SECONDS,
-    Mix, Model, Slo, Target, Traffic,
+    Mix, Model, Slo, Target, Traffic, UnitOrder,
 };
 
 const DEFAULT_SEED: u64 = 1;
@@ -67,6 +67,7 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<LoadS
     let target = read_target(ctx, root);
     let traffic = read_traffic(ctx, root);
     let mix = read_mix(ctx, root);
+    let api = super::api::read_api(ctx, root, mix.as_ref());
     let slos = read_slos(ctx, root);
     let checks = read_checks(ctx, root, mix.as_ref());
     let expect = read_expect(ctx, root, traffic.as_ref());
@@ -74,6 +75,7 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<LoadS
         name,
         seed: seed?,
         target: target?,
+        api: api?,
         traffic: traffic?,
         mix: mix?,
         slos: slos?,
@@ -469,6 +471,7 @@ fn read_mix(ctx: &mut Ctx, root: &mut Table) -> Option<Mix> {
     let experiments = names(ctx, &mut t, "experiments", "experiment");
     let bandits = names(ctx, &mut t, "bandits", "bandit");
     let units = positive_count(ctx, &mut t, "units").or(DEFAULT_UNITS, &mut ok);
+    let unit_order = read_unit_order(ctx, &mut t).or(UnitOrder::Random, &mut ok);
     t.finish(ctx);
     ok.then_some(Mix {
         assign,
@@ -477,7 +480,30 @@ fn read_mix(ctx: &mut Ctx, root: &mut Table) -> Option<Mix> {
         experiments,
         bandits,
         units,
+        unit_order,
     })
+}
+
+/// `unit_order = "random" | "sequential"`.
+fn read_unit_order(ctx: &mut Ctx, t: &mut Table) -> Field<UnitOrder> {
+    match t.string(ctx, "unit_order") {
+        Some((v, span)) => match v.as_str() {
+            "random" => Field::Valid(UnitOrder::Random),
+            "sequential" => Field::Valid(UnitOrder::Sequential),
+            other => {
+                ctx.error(
+                    &span,
+                    &t.key_path("unit_order"),
+                    format!("unknown unit order `{other}`"),
+                    suggest(other, ["random", "sequential"])
+                        .or_else(|| hint("expected \"random\" or \"sequential\"")),
+                );
+                Field::Invalid
+            }
+        },
+        None if t.table.get("unit_order").is_some() => Field::Invalid,
+        None => Field::Absent,
+    }
 }
 
 /// `[slo.ENDPOINT]` tables, in source order. Absent: none.
@@ -549,6 +575,7 @@ fn read_checks(ctx: &mut Ctx, root: &mut Table, mix: Option<&Mix>) -> Option<Che
     let mut checks = Checks {
         srm_alpha: DEFAULT_SRM_ALPHA,
         parity_every: DEFAULT_PARITY_EVERY,
+        min_parity_units: 0,
         convergence: Vec::new(),
         max_generator_lag_ms: DEFAULT_MAX_GENERATOR_LAG_MS,
         min_rate_ratio: DEFAULT_MIN_RATE_RATIO,
@@ -567,6 +594,8 @@ fn read_checks(ctx: &mut Ctx, root: &mut Table, mix: Option<&Mix>) -> Option<Che
             checks.parity_every
         }
     };
+    checks.min_parity_units =
+        read_min_parity_units(ctx, &mut t, mix, checks.parity_every).or(0, &mut ok);
     checks.max_generator_lag_ms = t
         .number_in(
             ctx,
@@ -583,6 +612,48 @@ fn read_checks(ctx: &mut Ctx, root: &mut Table, mix: Option<&Mix>) -> Option<Che
         .unwrap_or_default();
     t.finish(ctx);
     ok.then_some(checks)
+}
+
+/// `min_parity_units`: at most `mix.units` (more distinct ids than the mix
+/// draws from can never be checked), and only with parity on.
+fn read_min_parity_units(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    mix: Option<&Mix>,
+    parity_every: u64,
+) -> Field<u64> {
+    let Some((n, span)) = t.count(ctx, "min_parity_units") else {
+        return if t.table.get("min_parity_units").is_some() {
+            Field::Invalid
+        } else {
+            Field::Absent
+        };
+    };
+    let path = t.key_path("min_parity_units");
+    if n > 0 && parity_every == 0 {
+        ctx.error(
+            &span,
+            &path,
+            "parity is off (parity_every = 0), so no id is ever checked",
+            hint("set parity_every = 1, or remove min_parity_units"),
+        );
+        return Field::Invalid;
+    }
+    if let Some(mix) = mix
+        && n > mix.units
+    {
+        ctx.error(
+            &span,
+            &path,
+            format!(
+                "more than the {} distinct ids the mix draws from (mix.units)",
+                mix.units
+            ),
+            hint("raise mix.units, or lower min_parity_units"),
+        );
+        return Field::Invalid;
+    }
+    Field::Valid(n)
 }
 
 /// `convergence = { BANDIT = share, … }`, in source order.

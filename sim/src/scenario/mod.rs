@@ -3,6 +3,7 @@
 //! Parsing never stops at the first problem: every wrong type, unknown key and
 //! out-of-range value is reported with its line, column and dotted key.
 
+mod api;
 mod assignment;
 mod bandit;
 mod effects;
