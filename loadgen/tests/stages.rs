@@ -124,10 +124,13 @@ fn scenario(host: String) -> LoadScenario {
 async fn staged_sends_per_second_follow_the_schedule() {
     let s = scenario(start_host().await);
     let serve = common::serve_config("stages-test", &[0.5, 0.5], 1.0, &[0.1, 0.5]);
-    let r = tokio::time::timeout(Duration::from_secs(60), run(common::plan(s.clone(), serve), |_| {}))
-        .await
-        .expect("the run ends")
-        .expect("the load test runs");
+    let r = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(common::plan(s.clone(), serve), |_| {}),
+    )
+    .await
+    .expect("the run ends")
+    .expect("the load test runs");
     let arrivals = ARRIVALS.lock().expect("arrivals").clone();
     let sched = Schedule::new(&s.traffic, s.seed).expect("paced");
     let total = sched.cumulative(4.0);
@@ -135,7 +138,10 @@ async fn staged_sends_per_second_follow_the_schedule() {
     // last at 3.9 s), so all are sent; the users start up to a millisecond
     // apart, which could push at most one send per user past the window.
     let n = arrivals.len() as f64;
-    assert!(n <= total && n >= total - 4.0, "{n} arrivals, Λ(4) = {total}");
+    assert!(
+        n <= total && n >= total - 4.0,
+        "{n} arrivals, Λ(4) = {total}"
+    );
     // Per second since the first arrival (the schedule's j = 0 at t = 0):
     // a send late by up to D moves across a window edge only if it was
     // scheduled within D before it, so each window's count is within

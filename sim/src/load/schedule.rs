@@ -366,7 +366,14 @@ mod tests {
     fn staged_uniform_counts_follow_the_integral() {
         // Up from 0, a plateau, a stretch at 0, back up, down to 0 (which
         // ends the schedule), with users that do not divide the rates.
-        let stages = [(3.0, 400.0), (2.0, 400.0), (1.5, 0.0), (1.0, 0.0), (2.0, 250.0), (2.5, 0.0)];
+        let stages = [
+            (3.0, 400.0),
+            (2.0, 400.0),
+            (1.5, 0.0),
+            (1.0, 0.0),
+            (2.0, 250.0),
+            (2.5, 0.0),
+        ];
         let t = traffic(7, 0.0, &stages, Arrivals::Uniform);
         let s = Schedule::new(&t, 1).unwrap();
         let total = s.cumulative(1e9);
@@ -378,7 +385,10 @@ mod tests {
             let at = f64::from(i) * 0.05;
             let before = times.partition_point(|&x| x < at) as f64;
             let lam = s.cumulative(at);
-            assert!((before - lam.ceil()).abs() <= 1.0, "t {at}: {before} sends, Λ = {lam}");
+            assert!(
+                (before - lam.ceil()).abs() <= 1.0,
+                "t {at}: {before} sends, Λ = {lam}"
+            );
         }
         // Nothing is scheduled while the rate is 0 (6.5 s to 7.5 s).
         assert!(times.iter().all(|&x| !(6.5 + 1e-9..7.5).contains(&x)));
@@ -464,7 +474,7 @@ mod tests {
         assert_eq!(target_rate(&c, 1.0, 3.0), Some(123.0));
         // With a ramp-up, users start late and the count is smoothed: over
         // the whole schedule of a late user nothing is lost.
-        let mut r = t.clone();
+        let mut r = t;
         r.ramp_up_seconds = 1.0;
         let all = Schedule::new(&r, 0).unwrap().expected_count(1.0, 0.0, 10.0);
         assert!((all - 800.0).abs() < 1e-6);

@@ -124,7 +124,7 @@ fn non_empty_string(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Field<St
 /// the parser reqwest and goose use, judges the address and port, so what
 /// passes here cannot fail at run time ("invalid host", "builder error");
 /// the checks around it are stricter than a URL parser, on purpose.
-fn host_problem(host: &str) -> Option<String> {
+pub fn host_problem(host: &str) -> Option<String> {
     let Some(rest) = host
         .strip_prefix("http://")
         .or_else(|| host.strip_prefix("https://"))
@@ -444,7 +444,8 @@ fn read_stages(ctx: &mut Ctx, t: &mut Table, start: f64) -> Option<Vec<Stage>> {
     let (items, span) = t.array(ctx, "stages")?;
     let path = t.key_path("stages");
     let max = schedule::MAX_STAGES;
-    let example = "e.g. stages = [{ duration_seconds = 10, rate = 400 }, { duration_seconds = 5, rate = 0 }]";
+    let example =
+        "e.g. stages = [{ duration_seconds = 10, rate = 400 }, { duration_seconds = 5, rate = 0 }]";
     if items.is_empty() || items.len() > max {
         let found = items.len();
         ctx.error(
