@@ -237,8 +237,7 @@ fn print_header(out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 fn print_row(out: &mut dyn Write, i: usize, s: &StepRow) -> std::io::Result<()> {
-    writeln!(
-        out,
+    let line = format!(
         "  {:>4} {:>12.1} {:>12.1} {:>9.2} {:>9.2} {:>8}  {:<12} {}",
         i + 1,
         s.rate,
@@ -248,7 +247,8 @@ fn print_row(out: &mut dyn Write, i: usize, s: &StepRow) -> std::io::Result<()> 
         s.errors,
         s.verdict,
         s.why
-    )
+    );
+    writeln!(out, "{}", line.trim_end())
 }
 
 /// The answer in words.
