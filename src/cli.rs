@@ -135,9 +135,71 @@ pub struct LoadArgs {
     /// Override the scenario's duration, in seconds (e.g. 300 for a real run).
     #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
     pub duration: Option<f64>,
+    /// Drive this external service instead of the scenario's target (the
+    /// in-process server or its managed command), e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL", value_parser = parse_host)]
+    pub host: Option<String>,
+    /// Paced load at this constant total rate, in requests per second
+    /// (replaces the scenario's rate, stages or think time).
+    #[arg(long, value_name = "REQ_PER_S", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// Override the number of simulated users.
+    #[arg(long, value_name = "N", value_parser = parse_users)]
+    pub users: Option<u64>,
     /// Directory for the result JSON and goose's HTML report.
     #[arg(long, value_name = "DIR", default_value = "reports/out")]
     pub out: PathBuf,
+    /// Search for the highest paced rate at which every SLO holds and the
+    /// generator keeps up: short steps, doubling, then bisection.
+    #[arg(long, conflicts_with_all = ["rate", "duration"])]
+    pub find_capacity: bool,
+    /// With --find-capacity: seconds of load per step.
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_duration, requires = "find_capacity")]
+    pub step_seconds: f64,
+    /// With --find-capacity: stop when (hi − lo) / lo is at most this, in [0.001, 1].
+    #[arg(long, value_name = "FRACTION", default_value = "0.05", value_parser = parse_precision, requires = "find_capacity")]
+    pub precision: f64,
+    /// With --find-capacity: the first step's rate (default: the scenario's rate).
+    #[arg(long, value_name = "REQ_PER_S", value_parser = parse_rate, requires = "find_capacity")]
+    pub start_rate: Option<f64>,
+    /// With --find-capacity: never step above this rate.
+    #[arg(long, value_name = "REQ_PER_S", default_value = "1000000", value_parser = parse_rate, requires = "find_capacity")]
+    pub max_rate: f64,
+}
+
+/// The scenario reader's host check.
+fn parse_host(s: &str) -> Result<String, String> {
+    match umpire_sim::scenario::host_problem(s) {
+        None => Ok(s.to_owned()),
+        Some(problem) => Err(problem),
+    }
+}
+
+/// The scenario reader's range for `[traffic] rate`.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    use umpire_sim::load::{RATE_RANGE, rate_in_range};
+    match s.parse::<f64>() {
+        Ok(x) if rate_in_range(x) => Ok(x),
+        _ => Err(format!("`{s}` must be {RATE_RANGE}")),
+    }
+}
+
+/// The scenario reader's range for `[traffic] users`.
+fn parse_users(s: &str) -> Result<u64, String> {
+    use umpire_sim::load::MAX_USERS;
+    match s.parse::<u64>() {
+        Ok(n) if (1..=MAX_USERS).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a number of users in 1..={MAX_USERS}")),
+    }
+}
+
+fn parse_precision(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.001..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a relative precision in [0.001, 1] (e.g. 0.05 for 5%)"
+        )),
+    }
 }
 
 fn parse_shard(s: &str) -> Result<umpire_sim::result::Shard, String> {
@@ -156,7 +218,7 @@ fn parse_shard(s: &str) -> Result<umpire_sim::result::Shard, String> {
 fn parse_duration(s: &str) -> Result<f64, String> {
     use umpire_sim::load::MAX_DURATION_SECONDS;
     match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 && x <= MAX_DURATION_SECONDS => Ok(x),
+        Ok(x) if umpire_sim::load::duration_in_range(x) => Ok(x),
         _ => Err(format!(
             "`{s}` is not a duration in seconds in (0, {MAX_DURATION_SECONDS}]"
         )),

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use umpire_loadgen::{self as load, LoadError, LoadPlan};
-use umpire_sim::load::LoadScenario;
 use umpire_sim::load::result::{LoadResult, Verdict};
+use umpire_sim::load::{LoadScenario, Model};
 
 use umpire_sim::scenario::{Loaded, Scenario};
 use umpire_sim::serve::ServeConfig;
@@ -30,15 +30,105 @@ fn serve_config(scenario_file: &Path, serve: &str) -> Result<ServeConfig, String
     ServeConfig::from_scenario(&loaded.scenario).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-pub fn main(args: &LoadArgs) -> Result<(), CliError> {
-    let loaded = input::read(&args.file).map_err(CliError::Input)?;
+/// What the command line changes in a load scenario: `--host`, `--rate`,
+/// `--users`, `--duration`. Each was checked against the scenario reader's
+/// bounds when parsed.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// An external service to drive instead of the scenario's target.
+    pub host: Option<String>,
+    /// A constant paced rate, replacing the rate, stages or think time.
+    pub rate: Option<f64>,
+    /// Simulated users.
+    pub users: Option<u64>,
+    /// Seconds of load after the ramp-up.
+    pub duration: Option<f64>,
+}
+
+impl Overrides {
+    /// The overrides given on the command line.
+    pub fn of(args: &LoadArgs) -> Self {
+        Self {
+            host: args.host.clone(),
+            rate: args.rate,
+            users: args.users,
+            duration: args.duration,
+        }
+    }
+
+    /// Apply them to `s`; a combination that makes no sense is a message.
+    pub fn apply(&self, s: &mut LoadScenario) -> Result<(), String> {
+        if let Some(host) = &self.host {
+            if s.target.stall.is_some() {
+                return Err(
+                    "--host: the scenario sets target.stall, which only the in-process server has"
+                        .to_owned(),
+                );
+            }
+            s.target.host = Some(host.clone());
+        }
+        if let Some(users) = self.users {
+            s.traffic.users = users;
+        }
+        if let Some(rate) = self.rate {
+            s.traffic.model = Model::Paced { rate };
+            s.traffic.stages.clear();
+        }
+        if let Some(d) = self.duration {
+            if !s.traffic.stages.is_empty() {
+                return Err(format!(
+                    "--duration: the scenario's stages set its duration ({} s); give --rate too to replace them",
+                    s.traffic.duration_seconds
+                ));
+            }
+            s.traffic.duration_seconds = d;
+        }
+        Ok(())
+    }
+
+    /// The flags that redo this run, after `umpire load FILE`: the duration
+    /// always (so the command does not depend on the file's default), the
+    /// others when given.
+    pub fn flags(&self, s: &LoadScenario) -> String {
+        let mut out = String::new();
+        if let Some(h) = &self.host {
+            out.push_str(&format!(" --host {h}"));
+        }
+        if let Some(r) = self.rate {
+            out.push_str(&format!(" --rate {r}"));
+        }
+        if let Some(u) = self.users {
+            out.push_str(&format!(" --users {u}"));
+        }
+        if s.traffic.stages.is_empty() {
+            out.push_str(&format!(" --duration {}", s.traffic.duration_seconds));
+        }
+        out
+    }
+}
+
+/// Read `file` as a load scenario.
+pub fn read_scenario(file: &Path) -> Result<(Loaded, LoadScenario), CliError> {
+    let loaded = input::read(file).map_err(CliError::Input)?;
     let Scenario::Load(scenario) = &loaded.scenario else {
         return Err(CliError::Input(format!(
             "{}: not a load scenario (kind = \"load\"); `umpire run` runs simulations and `umpire serve` serves configs",
             loaded.file
         )));
     };
-    let r = run_load(&loaded, scenario, &args.out, args.duration, Console::Stdout)?;
+    let scenario = (**scenario).clone();
+    Ok((loaded, scenario))
+}
+
+pub fn main(args: &LoadArgs) -> Result<(), CliError> {
+    let (loaded, scenario) = read_scenario(&args.file)?;
+    let r = run_load(
+        &loaded,
+        &scenario,
+        &args.out,
+        &Overrides::of(args),
+        Console::Stdout,
+    )?;
     outcome(&r)
 }
 
@@ -49,15 +139,13 @@ pub fn run_load(
     loaded: &Loaded,
     scenario: &LoadScenario,
     out: &Path,
-    duration: Option<f64>,
+    overrides: &Overrides,
     console: Console,
 ) -> Result<LoadResult, CliError> {
     let file = Path::new(&loaded.file);
     let bad = |msg: String| CliError::Input(format!("{}: {msg}", loaded.file));
     let mut scenario = scenario.clone();
-    if let Some(d) = duration {
-        scenario.traffic.duration_seconds = d;
-    }
+    overrides.apply(&mut scenario).map_err(bad)?;
     let serve = match serve_config(file, &scenario.target.serve) {
         Ok(c) => c,
         Err(msg) => return Err(bad(format!("target.serve: {msg}"))),
@@ -75,10 +163,7 @@ pub fn run_load(
     };
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let goose_report = out.join(format!("{}-goose.html", scenario.name));
-    let reproduce = format!(
-        "umpire load {} --duration {}",
-        loaded.file, scenario.traffic.duration_seconds
-    );
+    let reproduce = format!("umpire load {}{}", loaded.file, overrides.flags(&scenario));
     let plan = LoadPlan {
         scenario: scenario.clone(),
         provenance: Part::default().provenance(loaded, reproduce),

@@ -9,6 +9,7 @@
 //! `output`.
 
 mod bandit;
+mod capacity;
 mod cli;
 mod error;
 mod input;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(&args),
         Command::Suite(args) => suite::main(&args),
         Command::Serve(args) => serve::main(&args),
+        Command::Load(args) if args.find_capacity => capacity::main(&args),
         Command::Load(args) => load::main(&args),
         Command::Merge(args) => merge::main(&args),
         Command::Report(args) => report::main(&args),

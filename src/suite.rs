@@ -255,7 +255,7 @@ fn run_one(
             l,
             s,
             out,
-            None,
+            &crate::load::Overrides::default(),
             Console::Silent,
         )?)),
         // A serve config is an input of `umpire serve` and of load

@@ -17,6 +17,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use umpire_sim::assignment::HashAssigner;
 use umpire_sim::load::api::{Method, RequestKind};
+use umpire_sim::load::schedule::{Cursor, Schedule};
 use umpire_sim::load::{LoadScenario, Model, UnitOrder};
 use umpire_sim::rng::{Purpose, StreamKey};
 
@@ -77,6 +78,8 @@ pub struct Shared {
     /// The window plus the grace: no request waits past it.
     pub cut_off: Instant,
     key: StreamKey,
+    /// When each user intends to send (None for a closed loop).
+    schedule: Option<Schedule>,
 }
 
 impl Shared {
@@ -98,6 +101,7 @@ impl Shared {
             scenario.traffic.ramp_up_seconds + scenario.traffic.duration_seconds,
         );
         let send_until = start + window;
+        let schedule = Schedule::new(&scenario.traffic, scenario.seed);
         Self {
             scenario,
             experiments,
@@ -111,6 +115,7 @@ impl Shared {
             send_until,
             cut_off: send_until + crate::GRACE,
             key,
+            schedule,
         }
     }
 }
@@ -119,11 +124,10 @@ impl Shared {
 #[derive(Clone)]
 struct UserState {
     rng: ChaCha8Rng,
-    /// Requests sent so far.
-    k: u64,
-    start: Instant,
-    /// Time between this user's requests under pacing.
-    interval: Duration,
+    /// When the user started: its schedule's offsets count from here.
+    origin: Instant,
+    /// Its place in the pacing schedule (None for a closed loop).
+    cursor: Option<Cursor>,
     prev_done: Instant,
     /// Decisions awaiting a reward.
     pending: VecDeque<Pending>,
@@ -357,18 +361,11 @@ fn plan(shared: &Shared, st: &mut UserState) -> Planned {
 /// schedule.
 fn start_user(shared: &Shared, user: &mut GooseUser) {
     let index = user.weighted_users_index as u64;
-    let users = shared.scenario.traffic.users.max(1);
-    let interval = match shared.scenario.traffic.model {
-        Model::Paced { rate } => Duration::from_secs_f64(users as f64 / rate),
-        Model::Closed { .. } => Duration::ZERO,
-    };
     let now = Instant::now();
     user.set_session_data(UserState {
         rng: shared.key.replication(index),
-        k: 0,
-        // Users start their schedules at evenly spread phases.
-        start: now + interval.mul_f64(index as f64 / users as f64).min(interval),
-        interval,
+        origin: now,
+        cursor: shared.schedule.as_ref().map(|s| s.cursor(index)),
         prev_done: now,
         pending: VecDeque::new(),
     });
@@ -384,17 +381,26 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
     let Some(st) = user.get_session_data_mut::<UserState>() else {
         return Ok(());
     };
-    let intended = st.start + st.interval.mul_f64(st.k as f64);
-    // A slot past the window is never waited for (the original cause of
-    // runs lasting 4000 times their duration at low rates).
-    if matches!(shared.scenario.traffic.model, Model::Paced { .. }) && intended >= shared.send_until
-    {
-        return idle().await;
-    }
-    st.k += 1;
+    // A closed loop has no schedule: its "intended" time is never after the
+    // previous response, so nothing is corrected.
+    let intended = match (&shared.schedule, st.cursor.as_mut()) {
+        (Some(schedule), Some(cursor)) => {
+            match schedule
+                .next(cursor)
+                .and_then(|offset| st.origin.checked_add(offset))
+            {
+                Some(t) if t < shared.send_until => t,
+                // A slot past the window (or none left) is never waited for
+                // (the original cause of runs lasting 4000 times their
+                // duration at low rates).
+                _ => return idle().await,
+            }
+        }
+        _ => st.origin,
+    };
     let planned = plan(shared, st);
     let prev_done = st.prev_done;
-    if let Model::Paced { .. } = shared.scenario.traffic.model {
+    if shared.schedule.is_some() {
         tokio::time::sleep_until(intended.into()).await;
     }
     let (kind, rendered, id) = planned.request(shared);

@@ -39,6 +39,8 @@ fn scenario(stall: Option<Stall>, expect: ExpectedVerdict) -> LoadScenario {
             ramp_up_seconds: 0.0,
             duration_seconds: 3.0,
             model: Model::Paced { rate: 200.0 },
+            stages: Vec::new(),
+            arrivals: Default::default(),
         },
         mix: Mix {
             assign: 60,

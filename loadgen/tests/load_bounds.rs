@@ -60,6 +60,8 @@ fn scenario(users: u64, duration: f64, rate: f64) -> LoadScenario {
             ramp_up_seconds: 0.0,
             duration_seconds: duration,
             model: Model::Paced { rate },
+            stages: Vec::new(),
+            arrivals: Default::default(),
         },
         mix: Mix {
             assign: 1,

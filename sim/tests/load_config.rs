@@ -103,6 +103,8 @@ fn full_file_reads_into_the_expected_values() {
             ramp_up_seconds: 1.5,
             duration_seconds: 30.0,
             model: Model::Paced { rate: 400.5 },
+            stages: Vec::new(),
+            arrivals: Default::default(),
         },
         mix: Mix {
             assign: 70,
@@ -179,6 +181,8 @@ fn defaults() {
                 ramp_up_seconds: 0.0,
                 duration_seconds: 10.0,
                 model: Model::Paced { rate: 100.0 },
+                stages: Vec::new(),
+                arrivals: Default::default(),
             },
             mix: Mix {
                 assign: 1,

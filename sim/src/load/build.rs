@@ -12,7 +12,7 @@ use super::result::{
     encode, endpoint_result,
 };
 use crate::analysis::srm_chi_square;
-use crate::load::{Endpoint, LoadScenario, Model};
+use crate::load::{Endpoint, LoadScenario, schedule};
 use crate::result::{Provenance, ResultHeader, ResultKind};
 
 /// What the run measured, before verdicts: filled in by the runner.
@@ -152,10 +152,7 @@ fn generator_check(
     } else {
         steady.iter().sum::<u64>() as f64 / steady.len() as f64
     };
-    let target_rps = match s.traffic.model {
-        Model::Paced { rate } => Some(rate),
-        Model::Closed { .. } => None,
-    };
+    let target_rps = schedule::target_rate(&s.traffic, ramp as f64, (ramp + steady.len()) as f64);
     let lag_p99 = rec.lag.value_at_quantile(0.99) as f64 / 1000.0;
     let lag_max = rec.lag.max() as f64 / 1000.0;
     let raw_p50 = overall.raw.p50_ms;

@@ -359,6 +359,8 @@ mod tests {
                 ramp_up_seconds: 0.0,
                 duration_seconds: 1.0,
                 model: Model::Closed { think_time_ms: 0 },
+                stages: Vec::new(),
+                arrivals: Default::default(),
             },
             mix: Mix {
                 assign: 0,

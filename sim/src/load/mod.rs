@@ -13,6 +13,7 @@ pub mod build;
 mod judge;
 pub mod recorder;
 pub mod result;
+pub mod schedule;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,29 @@ use api::ApiSpec;
 /// `--duration` are held to it, so the run stays bounded and each duration
 /// a representable `Duration`.
 pub const MAX_DURATION_SECONDS: f64 = 86_400.0;
+
+/// Most simulated users: each is a task in the generator. The scenario
+/// reader and the CLI's `--users` share it.
+pub const MAX_USERS: u64 = 10_000;
+/// Slowest paced rate: even then a day-long run sends about 86 requests,
+/// and each user's interval (users / rate) stays a representable `Duration`.
+pub const MIN_RATE: f64 = 0.001;
+/// Fastest paced rate (and stage rate): a 1 µs interval for a single user.
+pub const MAX_RATE: f64 = 1_000_000.0;
+
+/// Whether `x` is a valid constant paced rate (`rate`, `--rate`).
+pub fn rate_in_range(x: f64) -> bool {
+    (MIN_RATE..=MAX_RATE).contains(&x)
+}
+
+/// What [`rate_in_range`] accepts, for messages.
+pub const RATE_RANGE: &str = "in [0.001, 1000000] (requests per second in total)";
+
+/// Whether `x` is a valid load duration in seconds (`duration_seconds`,
+/// `--duration`, and each stage's).
+pub fn duration_in_range(x: f64) -> bool {
+    x > 0.0 && x <= MAX_DURATION_SECONDS
+}
 
 /// A load scenario (`kind = "load"`): what to load, how hard, and what the run
 /// must show.
@@ -106,7 +130,7 @@ pub enum Model {
 }
 
 /// The simulated users and their pacing.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Traffic {
     /// Concurrent simulated users (tasks in the generator).
     pub users: u64,
@@ -115,7 +139,43 @@ pub struct Traffic {
     /// Seconds of load after the ramp-up.
     pub duration_seconds: f64,
     /// Open-loop pacing at a fixed rate, or a closed loop with think time.
+    /// With `stages`, the paced rate is the stages' mean scheduled rate over
+    /// `duration_seconds` (their sum), so every use of the rate as "the
+    /// target" stays right.
     pub model: Model,
+    /// k6-style stages: the paced rate ramps linearly over each stage (empty:
+    /// the constant `rate`). Only with the paced model.
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+    /// How the paced sends are spread in time.
+    #[serde(default)]
+    pub arrivals: Arrivals,
+}
+
+/// One stage of a piecewise-linear target rate: the total rate moves
+/// linearly from `start_rate` to `rate` over `duration_seconds`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    /// Seconds the stage lasts, in (0, [`MAX_DURATION_SECONDS`]].
+    pub duration_seconds: f64,
+    /// Requests per second in total at the stage's start (the previous
+    /// stage's `rate`; for the first, `[traffic] rate`, default 0).
+    pub start_rate: f64,
+    /// Requests per second in total at the stage's end.
+    pub rate: f64,
+}
+
+/// How paced requests are spread in time (`[traffic] arrivals`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrivals {
+    /// The fixed schedule: arrivals evenly spaced in the scheduled count,
+    /// dealt round-robin to the users.
+    #[default]
+    Uniform,
+    /// Each user an independent (inhomogeneous) Poisson process of the
+    /// user's share of the rate, so the total is Poisson at the rate.
+    Poisson,
 }
 
 /// Which requests the users send, and to which experiments, bandits and units.

@@ -14,25 +14,19 @@ use std::ops::Range;
 use super::reader::{Ctx, Field, Table, as_table, number_value, suggest};
 use super::serve::{names_array, positive_count, read_stall};
 use crate::load::{
-    Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, MAX_DURATION_SECONDS,
-    Mix, Model, Slo, Target, Traffic, UnitOrder,
+    Arrivals, Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario,
+    MAX_DURATION_SECONDS, MAX_RATE, MAX_USERS, Mix, Model, RATE_RANGE, Slo, Stage, Target, Traffic,
+    UnitOrder, duration_in_range, rate_in_range, schedule,
 };
 
 const DEFAULT_SEED: u64 = 1;
 const DEFAULT_USERS: u64 = 8;
-/// Most simulated users: each is a task in the generator.
-const MAX_USERS: u64 = 10_000;
 const DEFAULT_DURATION_SECONDS: f64 = 10.0;
 // Every duration below becomes a `Duration` or a goose option, so each has
 // a cap that keeps it representable and the run bounded.
 /// Longest ramp-up: an hour. goose refuses a launch rate under one user a
 /// day, which users / ramp-up stays well above.
 const MAX_RAMP_UP_SECONDS: f64 = 3_600.0;
-/// Slowest paced rate: even then a day-long run sends about 86 requests,
-/// and each user's interval (users / rate) stays a representable `Duration`.
-const MIN_RATE: f64 = 0.001;
-/// Fastest paced rate: a 1 µs interval for a single user.
-const MAX_RATE: f64 = 1_000_000.0;
 /// Longest closed-loop think time: an hour, in milliseconds.
 const MAX_THINK_TIME_MS: u64 = 3_600_000;
 /// Largest lag bound: the histograms' top (10 minutes); a larger bound could
@@ -132,7 +126,7 @@ fn non_empty_string(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Field<St
 /// the parser reqwest and goose use, judges the address and port, so what
 /// passes here cannot fail at run time ("invalid host", "builder error");
 /// the checks around it are stricter than a URL parser, on purpose.
-fn host_problem(host: &str) -> Option<String> {
+pub fn host_problem(host: &str) -> Option<String> {
     let Some(rest) = host
         .strip_prefix("http://")
         .or_else(|| host.strip_prefix("https://"))
@@ -303,8 +297,8 @@ fn read_target(ctx: &mut Ctx, root: &mut Table) -> Option<Target> {
     }
 }
 
-/// `[traffic]`: users, ramp-up, duration, and the open (`rate`) or closed
-/// (`think_time_ms`) model.
+/// `[traffic]`: users, ramp-up, duration, and the open (`rate`, `stages`,
+/// `arrivals`) or closed (`think_time_ms`) model.
 fn read_traffic(ctx: &mut Ctx, root: &mut Table) -> Option<Traffic> {
     let mut t = required_table(
         ctx,
@@ -334,20 +328,60 @@ fn read_traffic(ctx: &mut Ctx, root: &mut Table) -> Option<Traffic> {
             "in [0, 3600] (seconds)",
         )
         .or(0.0, &mut ok);
+    let staged = t.table.get("stages").is_some();
+    // Read only when the model is paced; never an unknown key.
+    t.allow(&["stages"]);
+    if staged && t.table.get("duration_seconds").is_some() {
+        ctx.error(
+            &span_of(&t, "duration_seconds"),
+            &t.key_path("duration_seconds"),
+            "the stages set the duration (their sum)",
+            hint("remove duration_seconds, or remove stages for a constant rate"),
+        );
+        ok = false;
+    }
     let duration_seconds = t
         .number_in(
             ctx,
             "duration_seconds",
-            |x| x > 0.0 && x <= MAX_DURATION_SECONDS,
+            duration_in_range,
             &format!("in (0, {MAX_DURATION_SECONDS}] (seconds)"),
         )
         .or(DEFAULT_DURATION_SECONDS, &mut ok);
-    let rate = t.number_in(
-        ctx,
-        "rate",
-        |x| (MIN_RATE..=MAX_RATE).contains(&x),
-        "in [0.001, 1000000] (requests per second in total)",
-    );
+    let paced = read_model(ctx, &mut t, staged);
+    let arrivals = read_arrivals(ctx, &mut t, paced.as_ref());
+    t.finish(ctx);
+    match (ok, paced, arrivals) {
+        (true, Some((model, stages)), Some(arrivals)) => Some(Traffic {
+            users,
+            ramp_up_seconds,
+            duration_seconds: if stages.is_empty() {
+                duration_seconds
+            } else {
+                stages.iter().map(|s| s.duration_seconds).sum()
+            },
+            model,
+            stages,
+            arrivals,
+        }),
+        _ => None,
+    }
+}
+
+/// The pacing: `rate` (paced), `stages` (paced, piecewise linear; `rate` is
+/// then their start, default 0) or `think_time_ms` (closed loop). With
+/// stages the model's rate is their mean scheduled rate.
+fn read_model(ctx: &mut Ctx, t: &mut Table, staged: bool) -> Option<(Model, Vec<Stage>)> {
+    let rate = if staged {
+        t.number_in(
+            ctx,
+            "rate",
+            |x| (0.0..=MAX_RATE).contains(&x),
+            "in [0, 1000000] (the first stage's starting rate, requests per second)",
+        )
+    } else {
+        t.number_in(ctx, "rate", rate_in_range, RATE_RANGE)
+    };
     let think = match t.count(ctx, "think_time_ms") {
         Some((ms, _)) if ms <= MAX_THINK_TIME_MS => Field::Valid(ms),
         Some((ms, span)) => {
@@ -364,43 +398,155 @@ fn read_traffic(ctx: &mut Ctx, root: &mut Table) -> Option<Traffic> {
         None if t.table.get("think_time_ms").is_some() => Field::Invalid,
         None => Field::Absent,
     };
-    let model = if t.table.get("rate").is_some() && t.table.get("think_time_ms").is_some() {
+    if t.table.get("think_time_ms").is_some() && (t.table.get("rate").is_some() || staged) {
+        let paced = if staged { "stages" } else { "rate" };
         ctx.error(
-            &span_of(&t, "think_time_ms"),
+            &span_of(t, "think_time_ms"),
             &t.key_path("think_time_ms"),
-            "give `rate` (paced) or `think_time_ms` (closed loop), not both",
+            format!("give `{paced}` (paced) or `think_time_ms` (closed loop), not both"),
             None,
         );
-        None
-    } else {
-        match (rate, think) {
-            (Field::Valid(rate), Field::Absent) => Some(Model::Paced { rate }),
-            (Field::Absent, Field::Valid(think_time_ms)) => Some(Model::Closed { think_time_ms }),
-            (Field::Absent, Field::Absent) => {
-                ctx.error(
-                    &t.span,
-                    &t.key_path("rate"),
-                    "missing",
-                    hint(
-                        "give `rate` for paced load, e.g. rate = 400 requests per second in total, \
-                         or `think_time_ms` for a closed loop",
-                    ),
-                );
-                None
-            }
-            _ => None,
+        return None;
+    }
+    if staged {
+        let start = match rate {
+            Field::Valid(r) => r,
+            Field::Absent => 0.0,
+            Field::Invalid => return None,
+        };
+        let stages = read_stages(ctx, t, start)?;
+        let rate = schedule::stages_mean_rate(&stages);
+        return Some((Model::Paced { rate }, stages));
+    }
+    match (rate, think) {
+        (Field::Valid(rate), Field::Absent) => Some((Model::Paced { rate }, Vec::new())),
+        (Field::Absent, Field::Valid(think_time_ms)) => {
+            Some((Model::Closed { think_time_ms }, Vec::new()))
         }
-    };
-    t.finish(ctx);
-    match (ok, model) {
-        (true, Some(model)) => Some(Traffic {
-            users,
-            ramp_up_seconds,
-            duration_seconds,
-            model,
-        }),
+        (Field::Absent, Field::Absent) => {
+            ctx.error(
+                &t.span,
+                &t.key_path("rate"),
+                "missing",
+                hint(
+                    "give `rate` for paced load, e.g. rate = 400 requests per second in total, \
+                     or `think_time_ms` for a closed loop",
+                ),
+            );
+            None
+        }
         _ => None,
     }
+}
+
+/// `stages = [{ duration_seconds, rate }, …]`: each ramps linearly from the
+/// previous stage's rate (the first from `start`) to its own. Bounded: at
+/// most [`schedule::MAX_STAGES`], a total of at most a day, some positive rate.
+fn read_stages(ctx: &mut Ctx, t: &mut Table, start: f64) -> Option<Vec<Stage>> {
+    let (items, span) = t.array(ctx, "stages")?;
+    let path = t.key_path("stages");
+    let max = schedule::MAX_STAGES;
+    let example =
+        "e.g. stages = [{ duration_seconds = 10, rate = 400 }, { duration_seconds = 5, rate = 0 }]";
+    if items.is_empty() || items.len() > max {
+        let found = items.len();
+        ctx.error(
+            &span,
+            &path,
+            format!("must list 1 to {max} stages, found {found}"),
+            hint(example),
+        );
+        return None;
+    }
+    let mut ok = true;
+    let mut stages = Vec::with_capacity(items.len());
+    let mut prev = start;
+    for (i, item) in items.iter().enumerate() {
+        let Some(mut st) = as_table(ctx, &format!("{path}[{i}]"), item) else {
+            ok = false;
+            continue;
+        };
+        let duration = st.required_number(
+            ctx,
+            "duration_seconds",
+            duration_in_range,
+            &format!("in (0, {MAX_DURATION_SECONDS}] (seconds)"),
+        );
+        let rate = st.required_number(
+            ctx,
+            "rate",
+            |x| (0.0..=MAX_RATE).contains(&x),
+            "in [0, 1000000] (requests per second in total at the stage's end)",
+        );
+        st.finish(ctx);
+        if let (Some(duration_seconds), Some(rate)) = (duration, rate) {
+            stages.push(Stage {
+                duration_seconds,
+                start_rate: prev,
+                rate,
+            });
+            prev = rate;
+        } else {
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let total: f64 = stages.iter().map(|s| s.duration_seconds).sum();
+    let problem = if total > MAX_DURATION_SECONDS {
+        Some(format!(
+            "the stages last {total} s in total, more than {MAX_DURATION_SECONDS}"
+        ))
+    } else if schedule::stages_mean_rate(&stages) <= 0.0 {
+        Some("every rate is 0: the stages schedule no request".to_owned())
+    } else {
+        None
+    };
+    if let Some(msg) = problem {
+        ctx.error(&span, &path, msg, hint(example));
+        return None;
+    }
+    Some(stages)
+}
+
+/// `arrivals = "uniform" | "poisson"`: paced models only.
+fn read_arrivals(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    paced: Option<&(Model, Vec<Stage>)>,
+) -> Option<Arrivals> {
+    let Some((name, span)) = t.string(ctx, "arrivals") else {
+        return t
+            .table
+            .get("arrivals")
+            .is_none()
+            .then_some(Arrivals::Uniform);
+    };
+    let arrivals = match name.as_str() {
+        "uniform" => Arrivals::Uniform,
+        "poisson" => Arrivals::Poisson,
+        other => {
+            ctx.error(
+                &span,
+                &t.key_path("arrivals"),
+                format!("unknown arrivals `{other}`"),
+                suggest(other, ["uniform", "poisson"])
+                    .or_else(|| hint("expected \"uniform\" or \"poisson\"")),
+            );
+            return None;
+        }
+    };
+    if let Some((Model::Closed { .. }, _)) = paced {
+        ctx.error(
+            &span,
+            &t.key_path("arrivals"),
+            "only applies to paced traffic: a closed loop sends when the previous answer and its think time are over",
+            hint("set traffic.rate instead of traffic.think_time_ms, or remove arrivals"),
+        );
+        return None;
+    }
+    Some(arrivals)
 }
 
 /// A request-kind weight: a non-negative integer that fits a `u32`.

@@ -21,6 +21,9 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 use toml::de::{DeTable, DeValue};
 
+/// What is wrong with a load target's host URL, if anything (the scenario
+/// reader's check, shared with the CLI's `--host`).
+pub use load::host_problem;
 pub use reader::Problem;
 use reader::{Ctx, Table};
 
