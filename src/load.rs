@@ -63,6 +63,7 @@ pub fn run_load(
         Err(msg) => return Err(bad(format!("target.serve: {msg}"))),
     };
     let dir = file.parent().unwrap_or_else(|| Path::new("."));
+    load::target::anchor(&mut scenario, dir);
     let token = match scenario
         .target
         .token_file
@@ -85,6 +86,7 @@ pub fn run_load(
         serve,
         token,
         goose_report: Some(goose_report),
+        log_dir: Some(out.to_path_buf()),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -114,7 +116,7 @@ pub fn run_load(
     bar.finish_and_clear();
     let result = match outcome {
         Ok(r) => r,
-        Err(e @ (LoadError::BadInput(_) | LoadError::Unreachable { .. })) => {
+        Err(e @ (LoadError::BadInput(_) | LoadError::Unreachable { .. } | LoadError::Target(_))) => {
             return Err(bad(e.to_string()));
         }
         Err(LoadError::Server(e)) => {

@@ -3,6 +3,7 @@
 //! measures latency from each request's intended send time, checks the
 //! served answers, and judges the run against the scenario's SLOs.
 
+pub mod target;
 pub mod transaction;
 
 use std::path::PathBuf;
@@ -46,6 +47,9 @@ pub struct LoadPlan {
     pub token: Option<String>,
     /// Where goose writes its HTML report; none without one.
     pub goose_report: Option<PathBuf>,
+    /// Where a managed target's stdout and stderr go
+    /// (`<scenario>-target.out.log`, `.err.log`); none: discarded.
+    pub log_dir: Option<PathBuf>,
 }
 
 /// Why a load test could not run.
@@ -69,6 +73,10 @@ pub enum LoadError {
     /// latency recorder failed).
     #[error("goose: {0}")]
     Goose(String),
+    /// The managed target failed to start, to get ready, or exited during
+    /// the run (or umpire was interrupted while it ran).
+    #[error(transparent)]
+    Target(#[from] target::TargetError),
 }
 
 fn goose_err(e: impl std::fmt::Display) -> LoadError {
@@ -303,6 +311,9 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         .iter()
         .map(|b| (b.name.clone(), b.best_arm))
         .collect();
+    // A managed target fills in its port: from here on, `s.target.host` is
+    // its base URL.
+    let (s, mut managed) = target::start(s, plan.log_dir.as_deref()).await?;
     let host_parts = s.target.host_parts();
     let (base, base_path, running) = start_target(&plan, &s).await?;
     on_start(&base);
@@ -350,14 +361,18 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     // (not written when stopped) is lost.
     let hard_stop = shared.cut_off + GRACE;
     let executed = tokio::select! {
-        r = attack.execute() => r.map(|_| ()),
+        r = attack.execute() => r.map(|_| ()).map_err(goose_err),
         () = tokio::time::sleep_until(hard_stop.into()) => Ok(()),
+        e = async { match managed.as_mut() { Some(m) => m.failed().await, None => std::future::pending().await } } => Err(e.into()),
     };
     let seconds = shared.start.elapsed().as_secs_f64();
     if let Some(r) = running {
         r.shutdown().await?;
     }
-    executed.map_err(goose_err)?;
+    if let Some(m) = managed {
+        m.stop().await?;
+    }
+    executed?;
     let target = if s.target.host.is_some() {
         base
     } else {

@@ -31,6 +31,7 @@ fn scenario(stall: Option<Stall>, expect: ExpectedVerdict) -> LoadScenario {
             host: None,
             token_file: None,
             stall,
+            process: None,
         },
         traffic: Traffic {
             users: 2,

@@ -52,6 +52,7 @@ fn scenario(users: u64, duration: f64, rate: f64) -> LoadScenario {
             host: None,
             token_file: None,
             stall: None,
+            process: None,
         },
         traffic: Traffic {
             users,

@@ -95,6 +95,7 @@ fn full_file_reads_into_the_expected_values() {
                 every: 200,
                 ms: 150,
             }),
+            process: None,
         },
         traffic: Traffic {
             users: 16,
@@ -168,6 +169,7 @@ fn defaults() {
                 host: None,
                 token_file: None,
                 stall: None,
+                process: None,
             },
             traffic: Traffic {
                 users: 8,

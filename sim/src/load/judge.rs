@@ -339,6 +339,7 @@ mod tests {
                 host: None,
                 token_file: None,
                 stall: None,
+                process: None,
             },
             traffic: Traffic {
                 users: 1,

@@ -11,6 +11,7 @@ mod experiment;
 pub mod limits;
 mod load;
 mod methods;
+mod process;
 mod metrics;
 mod reader;
 mod serve;
