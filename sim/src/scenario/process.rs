@@ -36,13 +36,25 @@ fn port_problem(text: &str, port_set: bool) -> Option<String> {
 
 const PORT_HINT: &str = "add port = \"auto\" (a free port, also given as env PORT) or a port number";
 
+/// The placeholders (`{name}`, a name of letters, digits and `_`) in `text`.
+fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices('{').filter_map(move |(i, _)| {
+        let rest = &text[i + 1..];
+        let end = rest.find('}')?;
+        let name = &rest[..end];
+        (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then(|| &text[i..i + end + 2])
+    })
+}
+
 /// A URL that may hold `{port}` and no other placeholder (`host`, the ready
 /// URL): returns it with a sample port in place of `{port}` for the caller
-/// to check as a URL, or the problem with its placeholders.
+/// to check as a URL, or the problem with its placeholders. A brace that
+/// is no placeholder is left for the URL check to refuse.
 pub(super) fn url_template(text: &str, port_set: bool) -> Result<String, String> {
-    if text.replace(PORT_PLACEHOLDER, "").contains(['{', '}']) {
+    if let Some(other) = placeholders(text).find(|p| *p != PORT_PLACEHOLDER) {
         return Err(format!(
-            "the only placeholder allowed here is {PORT_PLACEHOLDER}, found `{text}`"
+            "the only placeholder allowed here is {PORT_PLACEHOLDER}, found {other} in `{text}`"
         ));
     }
     if let Some(problem) = port_problem(text, port_set) {
