@@ -116,7 +116,9 @@ pub fn run_load(
     bar.finish_and_clear();
     let result = match outcome {
         Ok(r) => r,
-        Err(e @ (LoadError::BadInput(_) | LoadError::Unreachable { .. } | LoadError::Target(_))) => {
+        Err(
+            e @ (LoadError::BadInput(_) | LoadError::Unreachable { .. } | LoadError::Target(_)),
+        ) => {
             return Err(bad(e.to_string()));
         }
         Err(LoadError::Server(e)) => {

@@ -101,10 +101,9 @@ fn a_managed_umpire_server_is_started_loaded_and_stopped() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("verdict: PASS"), "{stdout}");
     let logs = dir.join("out");
-    let result: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(logs.join("managed.json")).expect("result"),
-    )
-    .expect("result JSON");
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(logs.join("managed.json")).expect("result"))
+            .expect("result JSON");
     let overall = &result["endpoints"][0];
     assert_eq!(overall["endpoint"], "overall", "{overall}");
     assert!(overall["count"].as_u64() > Some(0), "{overall}");
@@ -148,8 +147,14 @@ fn a_target_that_crashes_mid_run_is_exit_2_with_its_log_tail_and_no_orphan() {
     );
     assert!(stderr.contains("\n    target crashed\n"), "{stderr}");
     // The background server's own lines are in the stdout tail.
-    assert!(stderr.contains("\n    listening on http://127.0.0.1:"), "{stderr}");
-    assert!(elapsed < Duration::from_secs(30), "{elapsed:?} of a 60 s run");
+    assert!(
+        stderr.contains("\n    listening on http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "{elapsed:?} of a 60 s run"
+    );
     let pid = printed_pid(&dir);
     assert_eq!(live_processes(&dir, Some(pid)), Vec::<String>::new());
 }
@@ -212,20 +217,125 @@ fn a_target_that_exits_before_ready_or_cannot_start_is_exit_2() {
 /// A bad `[target]` key is a located input error before anything starts.
 #[test]
 fn a_bad_target_key_is_a_located_input_error() {
-    let (dir, scenario) = setup(
-        "target-bad-key",
-        "command = [\"sh\", 1]\nport = 70000",
-        2,
-    );
+    let (dir, scenario) = setup("target-bad-key", "command = [\"sh\", 1]\nport = 70000", 2);
     let (out, _) = load(&dir, &scenario);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("managed.toml:5:18: target.command[1]: expected a string, found an integer"),
+        stderr
+            .contains("managed.toml:5:18: target.command[1]: expected a string, found an integer"),
         "{stderr}"
     );
     assert!(
         stderr.contains("managed.toml:6:8: target.port: a port must be in 1–65535"),
         "{stderr}"
     );
+}
+
+/// Start `umpire load` on `scenario` in the background, wait until the
+/// target's `log` (under `out/`) holds `line`, send `signal` to umpire,
+/// and wait (bounded) for it to end: its exit code, stderr and the time it
+/// took after the signal.
+fn signalled(
+    dir: &Path,
+    scenario: &str,
+    log: &str,
+    line: &str,
+    signal: &str,
+) -> (Option<i32>, String, Duration) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_umpire"))
+        .args(["load", scenario, "--out"])
+        .arg(dir.join("out"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run umpire");
+    let log = dir.join("out").join(log);
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains(line)) {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the target did not start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let sent_at = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if sent_at.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("umpire did not end after {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    (status.code(), stderr, sent_at.elapsed())
+}
+
+/// Ctrl-C or SIGTERM while umpire waits for the target to be ready: it
+/// stops the target before it ends (exit 2, saying so).
+#[test]
+fn an_interrupted_ready_wait_stops_its_target() {
+    for signal in ["-INT", "-TERM"] {
+        let (dir, scenario) = setup(
+            "target-interrupted-ready",
+            "command = [\"sh\", \"-c\", \"echo pid $$ >&2; exec sleep 60\"]\nport = \"auto\"\n\
+             ready = { timeout_seconds = 60 }",
+            2,
+        );
+        let (code, stderr, took) =
+            signalled(&dir, &scenario, "managed-target.err.log", "pid ", signal);
+        assert_eq!(code, Some(2), "{stderr}");
+        let name = format!("SIG{}", &signal[1..]);
+        assert!(
+            stderr.contains(&format!(
+                "interrupted by {name}: the run was abandoned and the target stopped"
+            )),
+            "{stderr}"
+        );
+        assert!(took < Duration::from_secs(20), "{took:?}");
+        let pid = printed_pid(&dir);
+        assert_eq!(live_processes(&dir, Some(pid)), Vec::<String>::new());
+    }
+}
+
+/// Ctrl-C during the load: goose ends the run early (its own handler), and
+/// the target is stopped as after any run. SIGTERM during the load: umpire
+/// stops the target and exits 2.
+#[test]
+fn an_interrupted_run_stops_its_target() {
+    for signal in ["-INT", "-TERM"] {
+        let (dir, scenario) = setup(
+            "target-interrupted-run",
+            &format!(
+                "command = [{}, \"serve\", \"serve.toml\", \"--addr\", \"127.0.0.1:{{port}}\"]\nport = \"auto\"",
+                umpire_toml()
+            ),
+            60,
+        );
+        let (code, stderr, took) = signalled(
+            &dir,
+            &scenario,
+            "managed-target.out.log",
+            "listening on",
+            signal,
+        );
+        if signal == "-TERM" {
+            assert_eq!(code, Some(2), "{stderr}");
+            assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+        }
+        // Well before the 60 s of load, and nothing left running.
+        assert!(took < Duration::from_secs(20), "{signal}: {took:?}");
+        assert_eq!(live_processes(&dir, None), Vec::<String>::new(), "{signal}");
+    }
 }

@@ -363,7 +363,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     let executed = tokio::select! {
         r = attack.execute() => r.map(|_| ()).map_err(goose_err),
         () = tokio::time::sleep_until(hard_stop.into()) => Ok(()),
-        e = async { match managed.as_mut() { Some(m) => m.failed().await, None => std::future::pending().await } } => Err(e.into()),
+        e = target::watch(managed.as_mut()) => Err(e.into()),
     };
     let seconds = shared.start.elapsed().as_secs_f64();
     if let Some(r) = running {

@@ -414,8 +414,7 @@ impl Managed {
                     return Err(TargetError::Interrupted(name));
                 }
             }
-            tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
+            tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
     }
 
@@ -458,6 +457,15 @@ impl Managed {
         }
         self.group.stop().await;
         Ok(())
+    }
+}
+
+/// [`Managed::failed`] for a run's target, if it has one; without one,
+/// never resolves.
+pub async fn watch(managed: Option<&mut Managed>) -> TargetError {
+    match managed {
+        Some(m) => m.failed().await,
+        None => std::future::pending().await,
     }
 }
 

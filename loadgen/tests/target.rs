@@ -70,7 +70,10 @@ async fn server() -> RunningServer {
 async fn timed(
     s: LoadScenario,
     dir: &std::path::Path,
-) -> (Result<umpire_sim::load::result::LoadResult, LoadError>, Duration) {
+) -> (
+    Result<umpire_sim::load::result::LoadResult, LoadError>,
+    Duration,
+) {
     let mut plan = common::plan(s, serve_config());
     plan.log_dir = Some(dir.to_path_buf());
     let started = Instant::now();

@@ -59,7 +59,10 @@ fn defaults_and_a_fixed_port() {
     let s = load(&with_target(
         "host = \"http://localhost:{port}/api\"\ncommand = [\"./serve\"]\nport = 8099",
     ));
-    assert_eq!(s.target.host.as_deref(), Some("http://localhost:{port}/api"));
+    assert_eq!(
+        s.target.host.as_deref(),
+        Some("http://localhost:{port}/api")
+    );
     assert_eq!(
         s.target.process,
         Some(Process {
@@ -153,7 +156,8 @@ fn cwd_and_env_problems() {
 
 #[test]
 fn port_problems() {
-    const HINT: &str = "(add port = \"auto\" (a free port, also given as env PORT) or a port number)";
+    const HINT: &str =
+        "(add port = \"auto\" (a free port, also given as env PORT) or a port number)";
     for (value, message) in [
         ("0", "a port must be in 1–65535"),
         ("65536", "a port must be in 1–65535"),

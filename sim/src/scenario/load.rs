@@ -300,7 +300,10 @@ fn read_target(ctx: &mut Ctx, root: &mut Table) -> Option<Target> {
     let host = read_host(ctx, &mut t, process.is_some()).optional(&mut ok);
     let token_file = non_empty_string(ctx, &mut t, "token_file").optional(&mut ok);
     let stall = read_stall(ctx, &mut t).optional(&mut ok);
-    for (key, what) in [("host", "an external `host`"), ("command", "a managed target")] {
+    for (key, what) in [
+        ("host", "an external `host`"),
+        ("command", "a managed target"),
+    ] {
         if stall.is_some() && t.table.get(key).is_some() {
             ctx.error(
                 &span_of(&t, "stall"),

@@ -11,8 +11,8 @@ mod experiment;
 pub mod limits;
 mod load;
 mod methods;
-mod process;
 mod metrics;
+mod process;
 mod reader;
 mod serve;
 

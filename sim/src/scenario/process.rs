@@ -29,12 +29,12 @@ fn span_of(t: &Table, key: &str) -> Range<usize> {
 
 /// The problem with `{port}` in `text`, if any: it needs `port` to be set.
 fn port_problem(text: &str, port_set: bool) -> Option<String> {
-    (text.contains(PORT_PLACEHOLDER) && !port_set).then(|| {
-        format!("uses {PORT_PLACEHOLDER}, but [target] has no `port` to fill it in")
-    })
+    (text.contains(PORT_PLACEHOLDER) && !port_set)
+        .then(|| format!("uses {PORT_PLACEHOLDER}, but [target] has no `port` to fill it in"))
 }
 
-const PORT_HINT: &str = "add port = \"auto\" (a free port, also given as env PORT) or a port number";
+const PORT_HINT: &str =
+    "add port = \"auto\" (a free port, also given as env PORT) or a port number";
 
 /// The placeholders (`{name}`, a name of letters, digits and `_`) in `text`.
 fn placeholders(text: &str) -> impl Iterator<Item = &str> {
@@ -138,7 +138,11 @@ fn read_env(ctx: &mut Ctx, t: &mut Table, port_set: bool) -> Field<Vec<(String, 
         ok &= os_string(ctx, &path, &v.span(), &value, port_set);
         env.push((name.to_owned(), value));
     }
-    if ok { Field::Valid(env) } else { Field::Invalid }
+    if ok {
+        Field::Valid(env)
+    } else {
+        Field::Invalid
+    }
 }
 
 /// `port = "auto"` or a number in 1–65535.
@@ -210,7 +214,11 @@ fn read_ready(
         )
         .or(DEFAULT_READY_TIMEOUT_SECONDS, &mut ok);
     rt.finish(ctx);
-    if ok { Field::Valid(ready) } else { Field::Invalid }
+    if ok {
+        Field::Valid(ready)
+    } else {
+        Field::Invalid
+    }
 }
 
 /// The managed-target keys of `[target]`: Absent without `command` (and
