@@ -214,6 +214,51 @@ fn a_target_that_exits_before_ready_or_cannot_start_is_exit_2() {
     );
 }
 
+/// A relative `cwd` is taken from the scenario file's directory, and a
+/// program path with a `/` from that cwd, whatever umpire's own directory.
+#[test]
+fn cwd_and_a_relative_program_are_relative_to_the_scenario() {
+    let (dir, _) = setup(
+        "target-cwd",
+        "cwd = \"svc\"\ncommand = [\"./start.sh\"]\nport = \"auto\"",
+        2,
+    );
+    let svc = dir.join("svc");
+    std::fs::create_dir_all(&svc).expect("svc");
+    write(
+        &svc,
+        "start.sh",
+        "#!/bin/sh\necho \"ran in $(pwd) on $PORT\" >&2\nexit 3\n",
+    );
+    let status = Command::new("chmod")
+        .args(["+x", "svc/start.sh"])
+        .current_dir(&dir)
+        .status()
+        .expect("chmod");
+    assert!(status.success());
+    // umpire runs from the folder's parent, with the scenario's path
+    // relative to it.
+    let parent = dir.parent().expect("parent");
+    let name = dir.file_name().expect("name").to_str().expect("utf-8");
+    let out = Command::new(env!("CARGO_BIN_EXE_umpire"))
+        .args(["load", &format!("{name}/managed.toml"), "--out"])
+        .arg(dir.join("out"))
+        .current_dir(parent)
+        .output()
+        .expect("run umpire");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("exited before it was ready (exit status: 3)"),
+        "{stderr}"
+    );
+    let svc = svc.canonicalize().expect("svc");
+    assert!(
+        stderr.contains(&format!("\n    ran in {} on ", svc.display())),
+        "{stderr}"
+    );
+}
+
 /// A bad `[target]` key is a located input error before anything starts.
 #[test]
 fn a_bad_target_key_is_a_located_input_error() {

@@ -338,11 +338,14 @@ fn spawn(p: &Process, port: Option<u16>, out: Stdio, err: Stdio) -> Result<Child
             dir.display()
         )));
     }
-    // A program path with a `/` is taken relative to the target's cwd (the
-    // OS would take it relative to umpire's); a bare name is looked up in
+    // A program path with a `/` is taken relative to the target's cwd, made
+    // absolute here: whether the OS resolves a relative one before or after
+    // changing directory is platform-specific. A bare name is looked up in
     // PATH.
     let resolved = match cwd {
-        Some(dir) if program.contains('/') => dir.join(program),
+        Some(dir) if program.contains('/') => {
+            std::path::absolute(dir.join(program)).map_err(|e| spawn_error(reason(&e)))?
+        }
         _ => PathBuf::from(program),
     };
     let mut cmd = Command::new(resolved);
