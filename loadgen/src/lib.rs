@@ -360,10 +360,19 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     // request is sent or awaited by then, and only goose's own report
     // (not written when stopped) is lost.
     let hard_stop = shared.cut_off + GRACE;
+    let attack = attack.execute();
+    tokio::pin!(attack);
     let executed = tokio::select! {
-        r = attack.execute() => r.map(|_| ()).map_err(goose_err),
+        r = &mut attack => r.map(|_| ()),
         () = tokio::time::sleep_until(hard_stop.into()) => Ok(()),
-        e = target::watch(managed.as_mut()) => Err(e.into()),
+        // A managed target ended (or umpire was signalled): cancel the users,
+        // which would go on sending to it, and give them a grace to stop.
+        // `target.stop` below says what happened.
+        () = target::watch(managed.as_mut()) => {
+            goose::trigger_killswitch("the managed target ended");
+            let _ = tokio::time::timeout(GRACE, &mut attack).await;
+            Ok(())
+        }
     };
     let seconds = shared.start.elapsed().as_secs_f64();
     if let Some(r) = running {
@@ -372,7 +381,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     if let Some(m) = managed {
         m.stop().await?;
     }
-    executed?;
+    executed.map_err(goose_err)?;
     let target = if s.target.host.is_some() {
         base
     } else {

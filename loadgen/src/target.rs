@@ -287,6 +287,8 @@ pub struct Managed {
     command: String,
     logs: Option<Logs>,
     signals: Signals,
+    /// The signal that interrupted the run, if one did.
+    interrupted: Option<&'static str>,
 }
 
 /// The command line as messages show it.
@@ -422,52 +424,49 @@ impl Managed {
     }
 
     /// Resolves only when the target ends by itself (its leader exits) or
-    /// umpire is asked to stop: the group is then stopped and the error
-    /// says why. Meant to race the load in a `select!`.
-    pub async fn failed(&mut self) -> TargetError {
+    /// umpire is asked to stop. Meant to race the load in a `select!`; the
+    /// caller then ends the load and calls [`Managed::stop`], which says why.
+    pub async fn ended(&mut self) {
         loop {
             let signalled = tokio::select! {
                 name = self.signals.recv() => Some(name),
                 () = tokio::time::sleep(POLL) => None,
             };
-            if let Some(name) = signalled {
-                self.group.stop().await;
-                return TargetError::Interrupted(name);
+            if signalled.is_some() {
+                self.interrupted = signalled;
+                return;
             }
             if self.group.exited().is_some() {
-                return self.exited_during_run().await;
+                return;
             }
-        }
-    }
-
-    async fn exited_during_run(&mut self) -> TargetError {
-        self.group.stop().await;
-        TargetError::ExitedDuringRun {
-            command: self.command.clone(),
-            status: self.status(),
-            tail: tails(self.logs.as_ref()),
         }
     }
 
     /// Stop the target after the load. A target that already ended by
-    /// itself ended during the run: that is the error.
+    /// itself ended during the run, and a signal to umpire interrupted it:
+    /// each is the error, once the group is stopped.
     pub async fn stop(mut self) -> Result<(), TargetError> {
-        if self.group.stopped {
-            return Ok(());
-        }
-        if self.group.exited().is_some() {
-            return Err(self.exited_during_run().await);
-        }
+        let exited = self.group.exited().is_some();
         self.group.stop().await;
+        if let Some(name) = self.interrupted {
+            return Err(TargetError::Interrupted(name));
+        }
+        if exited {
+            return Err(TargetError::ExitedDuringRun {
+                command: self.command.clone(),
+                status: self.status(),
+                tail: tails(self.logs.as_ref()),
+            });
+        }
         Ok(())
     }
 }
 
-/// [`Managed::failed`] for a run's target, if it has one; without one,
+/// [`Managed::ended`] for a run's target, if it has one; without one,
 /// never resolves.
-pub async fn watch(managed: Option<&mut Managed>) -> TargetError {
+pub async fn watch(managed: Option<&mut Managed>) {
     match managed {
-        Some(m) => m.failed().await,
+        Some(m) => m.ended().await,
         None => std::future::pending().await,
     }
 }
@@ -528,6 +527,7 @@ pub async fn start(
         command: command_line(&p.command),
         logs,
         signals,
+        interrupted: None,
     };
     let url = match &p.ready.url {
         Some(u) => u.clone(),
