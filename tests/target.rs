@@ -328,23 +328,23 @@ fn signalled(
 }
 
 /// Ctrl-C or SIGTERM while umpire waits for the target to be ready: it
-/// stops the target before it ends (exit 2, saying so).
+/// stops the target, then ends as the signal would (128 + its number).
 #[test]
 fn an_interrupted_ready_wait_stops_its_target() {
-    for signal in ["-INT", "-TERM"] {
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
         let (dir, scenario) = setup(
             "target-interrupted-ready",
             "command = [\"sh\", \"-c\", \"echo pid $$ >&2; exec sleep 60\"]\nport = \"auto\"\n\
              ready = { timeout_seconds = 60 }",
             2,
         );
-        let (code, stderr, took) =
+        let (exit, stderr, took) =
             signalled(&dir, &scenario, "managed-target.err.log", "pid ", signal);
-        assert_eq!(code, Some(2), "{stderr}");
+        assert_eq!(exit, Some(code), "{stderr}");
         let name = format!("SIG{}", &signal[1..]);
         assert!(
             stderr.contains(&format!(
-                "interrupted by {name}: the run was abandoned and the target stopped"
+                "umpire: interrupted by {name}; the managed target was stopped"
             )),
             "{stderr}"
         );
@@ -356,7 +356,7 @@ fn an_interrupted_ready_wait_stops_its_target() {
 
 /// Ctrl-C during the load: goose ends the run early (its own handler), and
 /// the target is stopped as after any run. SIGTERM during the load: umpire
-/// stops the target and exits 2.
+/// stops the target and ends with 143.
 #[test]
 fn an_interrupted_run_stops_its_target() {
     for signal in ["-INT", "-TERM"] {
@@ -376,7 +376,7 @@ fn an_interrupted_run_stops_its_target() {
             signal,
         );
         if signal == "-TERM" {
-            assert_eq!(code, Some(2), "{stderr}");
+            assert_eq!(code, Some(143), "{stderr}");
             assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
         }
         // Well before the 60 s of load, and nothing left running.

@@ -74,7 +74,7 @@ pub enum LoadError {
     #[error("goose: {0}")]
     Goose(String),
     /// The managed target failed to start, to get ready, or exited during
-    /// the run (or umpire was interrupted while it ran).
+    /// the run.
     #[error(transparent)]
     Target(#[from] target::TargetError),
 }
@@ -365,7 +365,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     let executed = tokio::select! {
         r = &mut attack => r.map(|_| ()),
         () = tokio::time::sleep_until(hard_stop.into()) => Ok(()),
-        // A managed target ended (or umpire was signalled): cancel the users,
+        // A managed target ended: cancel the users,
         // which would go on sending to it, and give them a grace to stop.
         // `target.stop` below says what happened.
         () = target::watch(managed.as_mut()) => {

@@ -7,14 +7,16 @@
 //! Signals go through `nix` (a safe `killpg`), since the workspace forbids
 //! unsafe code. A [`Managed`] that is dropped unstopped (an error, a panic)
 //! kills its group synchronously, so no path out of a run leaves the target
-//! behind. umpire's own SIGINT, SIGTERM and SIGHUP are caught while a
-//! target runs, to stop it before umpire ends.
+//! behind. From the first managed target on, umpire's own SIGINT, SIGTERM
+//! and SIGHUP are caught on a thread of their own, which stops the running
+//! targets before umpire exits as the signal would.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -86,9 +88,6 @@ pub enum TargetError {
         /// The last lines of its logs.
         tail: String,
     },
-    /// umpire was asked to stop (Ctrl-C, SIGTERM, SIGHUP) while the target ran.
-    #[error("interrupted by {0}: the run was abandoned and the target stopped")]
-    Interrupted(&'static str),
 }
 
 /// Make a managed target's `cwd` relative to `dir` (the scenario file's
@@ -218,6 +217,11 @@ impl Group {
             return;
         }
         self.stopped = true;
+        self.signal_group().await;
+        forget(self.pgid);
+    }
+
+    async fn signal_group(&mut self) {
         // ESRCH: the group is already gone; nothing else can fail for a
         // group we started.
         let _ = killpg(self.pgid, Signal::SIGTERM);
@@ -248,47 +252,111 @@ impl Drop for Group {
         while !self.gone() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
+        forget(self.pgid);
     }
 }
 
-/// umpire's own termination signals, caught while a target runs.
-struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-    hangup: tokio::signal::unix::Signal,
+/// The process groups of the managed targets that run now, for the signal
+/// listener to stop.
+static RUNNING: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
+
+/// Whether the signal listener runs (or why it could not start).
+static LISTENER: OnceLock<Result<(), String>> = OnceLock::new();
+
+fn running() -> std::sync::MutexGuard<'static, Vec<Pid>> {
+    RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl Signals {
-    fn new() -> Result<Self, TargetError> {
-        let on = |kind| {
-            signal(kind).map_err(|e| TargetError::Setup(format!("cannot catch signals: {e}")))
-        };
-        Ok(Self {
-            interrupt: on(SignalKind::interrupt())?,
-            terminate: on(SignalKind::terminate())?,
-            hangup: on(SignalKind::hangup())?,
+/// Catch umpire's own SIGINT, SIGTERM and SIGHUP, once per process, on a
+/// thread of their own: on one, stop every running target's group
+/// (SIGTERM, SIGKILL a second later) and exit as the signal would have
+/// (128 + its number). Without this a signal would end umpire and leave
+/// the target (in a group of its own) running. The listener stays for the
+/// rest of the process, so the signals keep ending umpire after the run.
+/// goose takes SIGINT over while its attack runs (its Ctrl-C ends the
+/// attack early; the target is then stopped as after any run).
+fn listen_for_signals() -> Result<(), TargetError> {
+    LISTENER
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let spawned = std::thread::Builder::new()
+                .name("umpire-target-signals".into())
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    rt.block_on(async move {
+                        let on = |kind| signal(kind).map_err(|e| e.to_string());
+                        let (mut int, mut term, mut hup) = match (
+                            on(SignalKind::interrupt()),
+                            on(SignalKind::terminate()),
+                            on(SignalKind::hangup()),
+                        ) {
+                            (Ok(i), Ok(t), Ok(h)) => (i, t, h),
+                            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                                let _ = tx.send(Err(e));
+                                return;
+                            }
+                        };
+                        let _ = tx.send(Ok(()));
+                        let (name, number) = tokio::select! {
+                            _ = int.recv() => ("SIGINT", 2),
+                            _ = term.recv() => ("SIGTERM", 15),
+                            _ = hup.recv() => ("SIGHUP", 1),
+                        };
+                        stop_all_and_exit(name, number);
+                    });
+                });
+            match spawned {
+                Ok(_) => rx
+                    .recv()
+                    .unwrap_or_else(|_| Err("the signal listener ended".into())),
+                Err(e) => Err(e.to_string()),
+            }
         })
-    }
-
-    /// The name of the next signal received.
-    async fn recv(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.terminate.recv() => "SIGTERM",
-            _ = self.hangup.recv() => "SIGHUP",
-        }
-    }
+        .clone()
+        .map_err(|e| TargetError::Setup(format!("cannot catch signals: {e}")))
 }
 
-/// A started target: its process group, its logs, and the signals that
-/// stop it early.
+/// A stopped group is no longer the signal listener's to stop.
+fn forget(pgid: Pid) {
+    running().retain(|&g| g != pgid);
+}
+
+/// What a caught signal does: stop every running target, then exit.
+fn stop_all_and_exit(name: &str, number: i32) -> ! {
+    let groups = running().clone();
+    for &g in &groups {
+        let _ = killpg(g, Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline && groups.iter().any(|&g| killpg(g, None) != Err(Errno::ESRCH))
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for &g in &groups {
+        let _ = killpg(g, Signal::SIGKILL);
+    }
+    if !groups.is_empty() {
+        eprintln!("umpire: interrupted by {name}; the managed target was stopped");
+    }
+    std::process::exit(128 + number);
+}
+
+/// A started target: its process group and its logs.
 pub struct Managed {
     group: Group,
     command: String,
     logs: Option<Logs>,
-    signals: Signals,
-    /// The signal that interrupted the run, if one did.
-    interrupted: Option<&'static str>,
 }
 
 /// The command line as messages show it.
@@ -402,55 +470,35 @@ impl Managed {
                     tail: tails(self.logs.as_ref()),
                 });
             }
-            let poll = client
+            match client
                 .get(url)
                 .timeout(left.min(Duration::from_secs(2)))
-                .send();
-            let answer = tokio::select! {
-                r = poll => Ok(r),
-                name = self.signals.recv() => Err(name),
-            };
-            match answer {
-                Ok(Ok(r)) if r.status().is_success() => return Ok(()),
-                Ok(Ok(r)) => last = format!("answered {}", r.status()),
-                Ok(Err(e)) => last = innermost(&e),
-                Err(name) => {
-                    self.group.stop().await;
-                    return Err(TargetError::Interrupted(name));
-                }
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => last = format!("answered {}", r.status()),
+                Err(e) => last = innermost(&e),
             }
             tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
     }
 
-    /// Resolves only when the target ends by itself (its leader exits) or
-    /// umpire is asked to stop. Meant to race the load in a `select!`; the
-    /// caller then ends the load and calls [`Managed::stop`], which says why.
+    /// Resolves only when the target ends by itself (its leader exits).
+    /// Meant to race the load in a `select!`; the caller then ends the load
+    /// and calls [`Managed::stop`], which says what happened.
     pub async fn ended(&mut self) {
-        loop {
-            let signalled = tokio::select! {
-                name = self.signals.recv() => Some(name),
-                () = tokio::time::sleep(POLL) => None,
-            };
-            if signalled.is_some() {
-                self.interrupted = signalled;
-                return;
-            }
-            if self.group.exited().is_some() {
-                return;
-            }
+        while self.group.exited().is_none() {
+            tokio::time::sleep(POLL).await;
         }
     }
 
     /// Stop the target after the load. A target that already ended by
-    /// itself ended during the run, and a signal to umpire interrupted it:
-    /// each is the error, once the group is stopped.
+    /// itself ended during the run: that is the error, once its group is
+    /// stopped.
     pub async fn stop(mut self) -> Result<(), TargetError> {
         let exited = self.group.exited().is_some();
         self.group.stop().await;
-        if let Some(name) = self.interrupted {
-            return Err(TargetError::Interrupted(name));
-        }
         if exited {
             return Err(TargetError::ExitedDuringRun {
                 command: self.command.clone(),
@@ -503,7 +551,7 @@ pub async fn start(
     };
     // Caught before the child exists, so that no signal can end umpire
     // between its start and the guard that stops it.
-    let signals = Signals::new()?;
+    listen_for_signals()?;
     let (logs, out, err) = match log_dir {
         Some(dir) => {
             let (logs, out, err) = open_logs(dir, &s.name)?;
@@ -516,6 +564,7 @@ pub async fn start(
         i32::try_from(child.id())
             .map_err(|_| TargetError::Setup(format!("pid {} out of range", child.id())))?,
     );
+    running().push(pgid);
     let mut managed = Managed {
         group: Group {
             child,
@@ -526,8 +575,6 @@ pub async fn start(
         },
         command: command_line(&p.command),
         logs,
-        signals,
-        interrupted: None,
     };
     let url = match &p.ready.url {
         Some(u) => u.clone(),
