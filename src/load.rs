@@ -66,6 +66,9 @@ impl Overrides {
                 );
             }
             s.target.host = Some(host.clone());
+            // An explicit host is the service to drive: a managed target's
+            // command is not started (drive one you started yourself).
+            s.target.process = None;
         }
         if let Some(users) = self.users {
             s.traffic.users = users;
@@ -151,6 +154,7 @@ pub fn run_load(
         Err(msg) => return Err(bad(format!("target.serve: {msg}"))),
     };
     let dir = file.parent().unwrap_or_else(|| Path::new("."));
+    load::target::anchor(&mut scenario, dir);
     let token = match scenario
         .target
         .token_file
@@ -170,6 +174,7 @@ pub fn run_load(
         serve,
         token,
         goose_report: Some(goose_report),
+        log_dir: Some(out.to_path_buf()),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -199,7 +204,9 @@ pub fn run_load(
     bar.finish_and_clear();
     let result = match outcome {
         Ok(r) => r,
-        Err(e @ (LoadError::BadInput(_) | LoadError::Unreachable { .. })) => {
+        Err(
+            e @ (LoadError::BadInput(_) | LoadError::Unreachable { .. } | LoadError::Target(_)),
+        ) => {
             return Err(bad(e.to_string()));
         }
         Err(LoadError::Server(e)) => {

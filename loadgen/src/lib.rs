@@ -4,6 +4,7 @@
 //! served answers, and judges the run against the scenario's SLOs.
 
 pub mod request;
+pub mod target;
 pub mod transaction;
 
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub struct LoadPlan {
     pub token: Option<String>,
     /// Where goose writes its HTML report; none without one.
     pub goose_report: Option<PathBuf>,
+    /// Where a managed target's stdout and stderr go
+    /// (`<scenario>-target.out.log`, `.err.log`); none: discarded.
+    pub log_dir: Option<PathBuf>,
 }
 
 /// Why a load test could not run.
@@ -73,6 +77,10 @@ pub enum LoadError {
     /// latency recorder failed).
     #[error("goose: {0}")]
     Goose(String),
+    /// The managed target failed to start, to get ready, or exited during
+    /// the run.
+    #[error(transparent)]
+    Target(#[from] target::TargetError),
 }
 
 fn goose_err(e: impl std::fmt::Display) -> LoadError {
@@ -377,6 +385,9 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         .iter()
         .map(|b| (b.name.clone(), b.best_arm))
         .collect();
+    // A managed target fills in its port: from here on, `s.target.host` is
+    // its base URL.
+    let (s, mut managed) = target::start(s, plan.log_dir.as_deref()).await?;
     let host_parts = s.target.host_parts();
     let api = CompiledApi::new(&s.api).map_err(|e| LoadError::BadInput(e.to_string()))?;
     let (base, base_path, running) = start_target(&plan, &s, &api).await?;
@@ -425,13 +436,26 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     // request is sent or awaited by then, and only goose's own report
     // (not written when stopped) is lost.
     let hard_stop = shared.cut_off + GRACE;
+    let attack = attack.execute();
+    tokio::pin!(attack);
     let executed = tokio::select! {
-        r = attack.execute() => r.map(|_| ()),
+        r = &mut attack => r.map(|_| ()),
         () = tokio::time::sleep_until(hard_stop.into()) => Ok(()),
+        // A managed target ended: cancel the users,
+        // which would go on sending to it, and give them a grace to stop.
+        // `target.stop` below says what happened.
+        () = target::watch(managed.as_mut()) => {
+            goose::trigger_killswitch("the managed target ended");
+            let _ = tokio::time::timeout(GRACE, &mut attack).await;
+            Ok(())
+        }
     };
     let seconds = shared.start.elapsed().as_secs_f64();
     if let Some(r) = running {
         r.shutdown().await?;
+    }
+    if let Some(m) = managed {
+        m.stop().await?;
     }
     executed.map_err(goose_err)?;
     let target = if s.target.host.is_some() {

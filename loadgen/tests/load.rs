@@ -32,6 +32,7 @@ fn scenario(stall: Option<Stall>, expect: ExpectedVerdict) -> LoadScenario {
             host: None,
             token_file: None,
             stall,
+            process: None,
         },
         api: ApiSpec::umpire(),
         traffic: Traffic {

@@ -53,6 +53,7 @@ fn scenario(users: u64, duration: f64, rate: f64) -> LoadScenario {
             host: None,
             token_file: None,
             stall: None,
+            process: None,
         },
         api: ApiSpec::umpire(),
         traffic: Traffic {

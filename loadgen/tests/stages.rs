@@ -88,6 +88,7 @@ fn scenario(host: String) -> LoadScenario {
             host: Some(host),
             token_file: None,
             stall: None,
+            process: None,
         },
         traffic: Traffic {
             users: 4,

@@ -96,6 +96,7 @@ fn full_file_reads_into_the_expected_values() {
                 every: 200,
                 ms: 150,
             }),
+            process: None,
         },
         api: ApiSpec::umpire(),
         traffic: Traffic {
@@ -174,6 +175,7 @@ fn defaults() {
                 host: None,
                 token_file: None,
                 stall: None,
+                process: None,
             },
             api: ApiSpec::umpire(),
             traffic: Traffic {

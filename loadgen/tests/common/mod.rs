@@ -21,6 +21,7 @@ pub fn plan(s: LoadScenario, serve: ServeConfig) -> LoadPlan {
         serve,
         token: None,
         goose_report: None,
+        log_dir: None,
     }
 }
 

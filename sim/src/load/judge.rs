@@ -352,6 +352,7 @@ mod tests {
                 host: None,
                 token_file: None,
                 stall: None,
+                process: None,
             },
             api: ApiSpec::umpire(),
             traffic: Traffic {

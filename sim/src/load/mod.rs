@@ -11,6 +11,7 @@
 pub mod api;
 pub mod build;
 mod judge;
+pub mod process;
 pub mod recorder;
 pub mod result;
 pub mod schedule;
@@ -90,6 +91,10 @@ pub struct Target {
     pub token_file: Option<String>,
     /// Overrides the serve config's test-only stall (in-process only).
     pub stall: Option<Stall>,
+    /// A managed target: the command umpire starts before the load and
+    /// stops after it (`host` then says where it listens, and may hold
+    /// `{port}`).
+    pub process: Option<process::Process>,
 }
 
 impl Target {

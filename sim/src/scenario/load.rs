@@ -11,6 +11,7 @@
 
 use std::ops::Range;
 
+use super::process;
 use super::reader::{Ctx, Field, Table, as_table, number_value, suggest};
 use super::serve::{names_array, positive_count, read_stall};
 use crate::load::{
@@ -230,8 +231,44 @@ pub fn host_problem(host: &str) -> Option<String> {
     None
 }
 
-/// `[target]`: the serve config, and an external host or the in-process
-/// server's stall.
+/// `host`: a base URL (that may hold `{port}` when `port` is set). With a
+/// managed target and no host, where it listens on its port.
+fn read_host(ctx: &mut Ctx, t: &mut Table, managed: bool) -> Field<String> {
+    let port_set = t.table.get("port").is_some();
+    let Some((host, span)) = t.string(ctx, "host") else {
+        if t.table.get("host").is_some() {
+            return Field::Invalid;
+        }
+        if !managed {
+            return Field::Absent;
+        }
+        if port_set {
+            return Field::Valid("http://127.0.0.1:{port}".to_owned());
+        }
+        ctx.error(
+            &span_of(t, "command"),
+            &t.key_path("host"),
+            "missing: umpire needs to know where the command listens",
+            hint("add port = \"auto\" (the host is then http://127.0.0.1:{port}), or host = \"http://127.0.0.1:8080\""),
+        );
+        return Field::Invalid;
+    };
+    match process::url_template(&host, port_set).map(|sample| host_problem(&sample)) {
+        Ok(None) => Field::Valid(host),
+        Ok(Some(problem)) | Err(problem) => {
+            ctx.error(
+                &span,
+                &t.key_path("host"),
+                problem,
+                hint("e.g. host = \"http://127.0.0.1:8080\""),
+            );
+            Field::Invalid
+        }
+    }
+}
+
+/// `[target]`: the serve config, an external host or a managed target
+/// (command, port, ready, …), or the in-process server's stall.
 fn read_target(ctx: &mut Ctx, root: &mut Table) -> Option<Target> {
     let mut t = required_table(
         ctx,
@@ -255,35 +292,26 @@ fn read_target(ctx: &mut Ctx, root: &mut Table) -> Option<Target> {
             None
         }
     };
-    let host = match t.string(ctx, "host") {
-        Some((host, span)) => match host_problem(&host) {
-            None => Some(host),
-            Some(problem) => {
-                ctx.error(
-                    &span,
-                    &t.key_path("host"),
-                    problem,
-                    hint("e.g. host = \"http://127.0.0.1:8080\""),
-                );
-                ok = false;
-                None
-            }
-        },
-        None => {
-            ok &= t.table.get("host").is_none();
-            None
-        }
-    };
+    let process = process::read(ctx, &mut t, host_problem).optional(&mut ok);
+    let host = read_host(ctx, &mut t, process.is_some()).optional(&mut ok);
     let token_file = non_empty_string(ctx, &mut t, "token_file").optional(&mut ok);
     let stall = read_stall(ctx, &mut t).optional(&mut ok);
-    if stall.is_some() && t.table.get("host").is_some() {
-        ctx.error(
-            &span_of(&t, "stall"),
-            &t.key_path("stall"),
-            "only applies to the in-process server, not to an external `host`",
-            hint("remove `stall`, or remove `host` to start the serve config in-process"),
-        );
-        ok = false;
+    for (key, what) in [
+        ("host", "an external `host`"),
+        ("command", "a managed target"),
+    ] {
+        if stall.is_some() && t.table.get(key).is_some() {
+            ctx.error(
+                &span_of(&t, "stall"),
+                &t.key_path("stall"),
+                format!("only applies to the in-process server, not to {what}"),
+                hint(&format!(
+                    "remove `stall`, or remove `{key}` to start the serve config in-process"
+                )),
+            );
+            ok = false;
+            break;
+        }
     }
     t.finish(ctx);
     match (ok, serve) {
@@ -292,6 +320,7 @@ fn read_target(ctx: &mut Ctx, root: &mut Table) -> Option<Target> {
             host,
             token_file,
             stall,
+            process,
         }),
         _ => None,
     }

@@ -13,6 +13,7 @@ pub mod limits;
 mod load;
 mod methods;
 mod metrics;
+mod process;
 mod reader;
 mod serve;
 
