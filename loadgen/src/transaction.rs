@@ -275,11 +275,20 @@ fn start_user(shared: &Shared, user: &mut GooseUser) {
         Model::Closed { .. } => Duration::ZERO,
     };
     let now = Instant::now();
+    // Users start their schedules at evenly spread phases.
+    let start = now + interval.mul_f64(index as f64 / users as f64).min(interval);
+    if !interval.is_zero()
+        && let Ok(mut rec) = shared.recorder.lock()
+    {
+        // The slots k with start + k·interval inside the sending window.
+        let left = shared.send_until.saturating_duration_since(start);
+        let slots = (left.as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
+        rec.user_scheduled(user.weighted_users_index, slots);
+    }
     user.set_session_data(UserState {
         rng: shared.key.replication(index),
         k: 0,
-        // Users start their schedules at evenly spread phases.
-        start: now + interval.mul_f64(index as f64 / users as f64).min(interval),
+        start,
         interval,
         prev_done: now,
         pending: VecDeque::new(),
@@ -353,8 +362,10 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         Model::Closed { .. } => raw,
     };
     let sent_at = send.saturating_duration_since(shared.start).as_secs_f64();
+    let index = user.weighted_users_index;
     let new_pending = planned.record(shared, ok, value.as_ref(), sent_at, |rec| {
         rec.request(kind, ok, raw, corrected, lag, sent_at);
+        rec.user_sent(index);
     });
     if let Some(st) = user.get_session_data_mut::<UserState>() {
         st.prev_done = done;

@@ -5,11 +5,11 @@
 
 use hdrhistogram::Histogram;
 
-use super::judge::{Fault, Judged, judge, parity_passed, rate_gap};
-use super::recorder::{EndpointRecord, Recorder, new_histogram};
+use super::judge::{Fault, Judged, judge, parity_passed, rate_gap, saturation};
+use super::recorder::{EndpointRecord, Recorder, UserProgress, WindowRecord, new_histogram};
 use super::result::{
-    ConvergenceCheck, EndpointResult, GeneratorCheck, LoadResult, ParityCheck, SrmCheck, decode,
-    encode, endpoint_result,
+    ConvergenceCheck, EndpointResult, GeneratorCheck, LoadResult, ParityCheck, SendRatios,
+    SrmCheck, Timeline, Window, decode, encode, endpoint_result,
 };
 use crate::analysis::srm_chi_square;
 use crate::load::{Endpoint, LoadScenario, Model};
@@ -69,6 +69,7 @@ pub fn build(m: Measured) -> LoadResult {
         users: s.traffic.users,
         endpoints,
         generator,
+        timeline: timeline(rec.window_seconds, &rec.windows),
         srm,
         parity,
         convergence,
@@ -155,18 +156,30 @@ fn generator_check(
     };
     let lag_p99 = rec.lag.value_at_quantile(0.99) as f64 / 1000.0;
     let lag_max = rec.lag.max() as f64 / 1000.0;
-    let raw_p50 = overall.raw.p50_ms;
+    let ms = |us: u64| us as f64 / 1000.0;
+    let probed = !rec.wake_lag.is_empty();
+    let wake_p99 = probed.then(|| ms(rec.wake_lag.value_at_quantile(0.99)));
+    let core_seconds = rec
+        .cpu
+        .map(|c| c.wall_seconds * c.cores.max(1) as f64)
+        .filter(|&x| x > 0.0);
+    let cpu_share = rec.cpu.zip(core_seconds).map(|(c, t)| c.cpu_seconds / t);
+    let busy_share = rec
+        .cpu
+        .zip(core_seconds)
+        .map(|(c, t)| (c.cpu_seconds + c.wait_seconds) / t);
+    let saturated = saturation(s, wake_p99, busy_share);
     let mut reason = None;
     if lag_p99 > s.checks.max_generator_lag_ms {
         reason = Some(format!(
             "the generator's own send lag has p99 {lag_p99:.2} ms > {} ms",
             s.checks.max_generator_lag_ms
         ));
-    } else if let Some(gap) = rate_gap(s, overall, achieved, target_rps)
-        && gap.fault == Fault::Generator
+    } else if let Some(gap) = rate_gap(s, overall, achieved, target_rps, saturated.clone())
+        && let Fault::Generator(why) = gap.fault
     {
         reason = Some(format!(
-            "achieved {achieved:.0} req/s < {} × the target {} req/s while the server answered in {raw_p50:.2} ms (p50)",
+            "achieved {achieved:.0} req/s < {} × the target {} req/s, and the generator was saturated: {why}",
             s.checks.min_rate_ratio, gap.target
         ));
     }
@@ -178,6 +191,57 @@ fn generator_check(
         lag_histogram: encode(&rec.lag),
         generator_bound: reason.is_some(),
         reason,
+        wake_lag_p99_ms: wake_p99,
+        wake_lag_max_ms: probed.then(|| ms(rec.wake_lag.max())),
+        wake_lag_histogram: if probed {
+            encode(&rec.wake_lag)
+        } else {
+            String::new()
+        },
+        cpu_seconds: rec.cpu.map(|c| c.cpu_seconds),
+        cpu_share,
+        busy_share,
+        cores: rec.cpu.map(|c| c.cores),
+        sends: target_rps.and_then(|_| send_ratios(&rec.users)),
+        saturated: saturated.is_some(),
+    }
+}
+
+/// Sent over scheduled requests per user that had a slot in the window:
+/// the lowest and the median (the upper one of an even count).
+pub(super) fn send_ratios(users: &[UserProgress]) -> Option<SendRatios> {
+    let mut ratios: Vec<f64> = users
+        .iter()
+        .filter(|u| u.scheduled > 0)
+        .map(|u| u.sent as f64 / u.scheduled as f64)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    Some(SendRatios {
+        users: ratios.len() as u64,
+        min: *ratios.first()?,
+        median: ratios[ratios.len() / 2],
+    })
+}
+
+/// The timeline from the recorded windows.
+pub(super) fn timeline(window_seconds: u64, windows: &[WindowRecord]) -> Timeline {
+    let ms = |us: u64| us as f64 / 1000.0;
+    Timeline {
+        window_seconds,
+        windows: windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let any = w.requests > 0;
+                Window {
+                    start_s: (i as u64 * window_seconds) as f64,
+                    requests: w.requests,
+                    errors: w.errors,
+                    p50_ms: any.then(|| ms(w.corrected.value_at_quantile(0.5))),
+                    p99_ms: any.then(|| ms(w.corrected.value_at_quantile(0.99))),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -298,7 +362,7 @@ pub fn merge(results: &[LoadResult], s: &LoadScenario) -> Result<LoadResult, Str
         endpoints.push(endpoint_result(e.endpoint, &record, seconds, slo));
     }
     let lag = add_all(&|r| r.generator.lag_histogram.as_str())?;
-    let generator = merged_generator(results, s, &lag);
+    let generator = merged_generator(results, s, &lag)?;
     let srm = merged_srm(results, s);
     let checked = results.iter().map(|r| r.parity.checked).sum();
     let mismatches = results.iter().map(|r| r.parity.mismatches).sum();
@@ -324,6 +388,7 @@ pub fn merge(results: &[LoadResult], s: &LoadScenario) -> Result<LoadResult, Str
         duration_seconds: seconds,
         endpoints,
         generator,
+        timeline: merged_timeline(results),
         srm,
         parity,
         convergence,
@@ -336,20 +401,51 @@ pub fn merge(results: &[LoadResult], s: &LoadScenario) -> Result<LoadResult, Str
     })
 }
 
-/// The pooled generator check: rates add, lag histograms add (`lag`), and
-/// the run is generator-bound when a worker was or the pooled lag is.
+/// The pooled generator check: rates add, lag histograms add (`lag`, and
+/// the probes'), CPU seconds add, the busiest worker's shares stand for
+/// all, and the run is generator-bound when a worker was or the pooled lag is.
 fn merged_generator(
     results: &[LoadResult],
     s: &LoadScenario,
     lag: &Histogram<u64>,
-) -> GeneratorCheck {
+) -> Result<GeneratorCheck, String> {
     let first = &results[0];
     let lag_p99 = lag.value_at_quantile(0.99) as f64 / 1000.0;
     let reasons: Vec<String> = results
         .iter()
         .filter_map(|r| r.generator.reason.clone())
         .collect();
-    GeneratorCheck {
+    let mut wake = new_histogram().map_err(|e| e.to_string())?;
+    for r in results.iter().filter(|r| !r.generator.wake_lag_histogram.is_empty()) {
+        let h = decode(&r.generator.wake_lag_histogram)
+            .ok_or("an exported histogram does not decode")?;
+        wake.add(&h).map_err(|e| e.to_string())?;
+    }
+    let probed = !wake.is_empty();
+    let max_of = |pick: &dyn Fn(&GeneratorCheck) -> Option<f64>| {
+        results
+            .iter()
+            .filter_map(|r| pick(&r.generator))
+            .reduce(f64::max)
+    };
+    let mut medians: Vec<f64> = results
+        .iter()
+        .filter_map(|r| r.generator.sends.map(|x| x.median))
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    let sends = results
+        .iter()
+        .filter_map(|r| r.generator.sends)
+        .reduce(|a, b| SendRatios {
+            users: a.users + b.users,
+            min: a.min.min(b.min),
+            median: 0.0,
+        })
+        .map(|x| SendRatios {
+            median: medians[medians.len() / 2],
+            ..x
+        });
+    Ok(GeneratorCheck {
         target_rps: first.generator.target_rps.map(|t| t * results.len() as f64),
         achieved_rps: results.iter().map(|r| r.generator.achieved_rps).sum(),
         lag_p99_ms: lag_p99,
@@ -361,7 +457,46 @@ fn merged_generator(
         } else {
             reasons.first().map(|r| format!("a worker: {r}"))
         },
+        wake_lag_p99_ms: probed.then(|| wake.value_at_quantile(0.99) as f64 / 1000.0),
+        wake_lag_max_ms: probed.then(|| wake.max() as f64 / 1000.0),
+        wake_lag_histogram: if probed { encode(&wake) } else { String::new() },
+        cpu_seconds: results
+            .iter()
+            .filter_map(|r| r.generator.cpu_seconds)
+            .reduce(|a, b| a + b),
+        cpu_share: max_of(&|g| g.cpu_share),
+        busy_share: max_of(&|g| g.busy_share),
+        cores: first.generator.cores,
+        sends,
+        saturated: results.iter().any(|r| r.generator.saturated),
+    })
+}
+
+/// The workers' timelines, window by window: counts add; the percentiles
+/// are the slowest worker's (the windows' histograms are not kept, so this
+/// is an upper bound of the pooled percentile).
+fn merged_timeline(results: &[LoadResult]) -> Timeline {
+    let mut t = Timeline {
+        window_seconds: results[0].timeline.window_seconds,
+        windows: Vec::new(),
+    };
+    let slower = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    for r in results.iter().filter(|r| r.timeline.window_seconds == t.window_seconds) {
+        for (i, w) in r.timeline.windows.iter().enumerate() {
+            if let Some(m) = t.windows.get_mut(i) {
+                m.requests += w.requests;
+                m.errors += w.errors;
+                m.p50_ms = slower(m.p50_ms, w.p50_ms);
+                m.p99_ms = slower(m.p99_ms, w.p99_ms);
+            } else {
+                t.windows.push(*w);
+            }
+        }
     }
+    t
 }
 
 /// The SRM tests again, on the pooled counts.
