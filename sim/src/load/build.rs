@@ -551,3 +551,42 @@ fn merged_convergence(results: &[LoadResult]) -> Vec<ConvergenceCheck> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::load::recorder::Kind;
+
+    /// Windows become the timeline: start times by the window size, rates
+    /// per second, and no percentile for a window without requests.
+    #[test]
+    fn the_timeline_of_recorded_windows() {
+        let mut rec = Recorder::new(&[]).expect("recorder").with_window(3);
+        let ms = Duration::from_millis;
+        for i in 0..30 {
+            rec.request(Kind::Assign, i != 0, ms(1), ms(2), ms(0), 0.1 * f64::from(i));
+        }
+        rec.request(Kind::Assign, true, ms(1), ms(900), ms(0), 6.5);
+        let t = timeline(rec.window_seconds, &rec.windows);
+        assert_eq!(t.window_seconds, 3);
+        let starts: Vec<f64> = t.windows.iter().map(|w| w.start_s).collect();
+        assert_eq!(starts, [0.0, 3.0, 6.0]);
+        let w = &t.windows;
+        assert_eq!((w[0].requests, w[0].errors, w[1].requests), (30, 1, 0));
+        assert_eq!((w[1].p50_ms, w[1].p99_ms), (None, None));
+        assert!((w[0].p99_ms.expect("data") - 2.0).abs() < 0.02, "{w:?}");
+        assert!(w[2].p99_ms.expect("data") > 850.0, "{w:?}");
+        assert_eq!(t.throughput(), [10.0, 0.0, 1.0 / 3.0]);
+    }
+
+    #[test]
+    fn send_ratios_per_user() {
+        let u = |scheduled, sent| UserProgress { scheduled, sent };
+        assert_eq!(send_ratios(&[]), None);
+        assert_eq!(send_ratios(&[u(0, 3)]), None);
+        let r = send_ratios(&[u(10, 10), u(10, 1), u(0, 0), u(20, 10)]).expect("users");
+        assert_eq!((r.users, r.min, r.median), (3, 0.1, 0.5));
+    }
+}

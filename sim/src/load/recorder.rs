@@ -268,3 +268,49 @@ impl Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_whole_seconds_and_at_most_600() {
+        assert_eq!(window_seconds(6.0), 1);
+        assert_eq!(window_seconds(0.2), 1);
+        assert_eq!(window_seconds(600.0), 1);
+        assert_eq!(window_seconds(600.5), 2);
+        assert_eq!(window_seconds(86_400.0), 144);
+        assert_eq!(window_seconds(f64::NAN), 1);
+        for secs in [1.0, 59.5, 601.0, 3599.9, 86_400.0] {
+            let w = window_seconds(secs);
+            assert!((secs / w as f64).ceil() as u64 <= MAX_WINDOWS, "{secs} s: {w}");
+        }
+    }
+
+    /// Requests land in the window of their send time; a window counts its
+    /// requests and errors and keeps their corrected latency; sends past
+    /// the last window join it, so memory stays bounded.
+    #[test]
+    fn requests_land_in_the_window_of_their_send_time() {
+        let mut rec = Recorder::new(&[]).expect("recorder").with_window(2);
+        let ms = Duration::from_millis;
+        for (sent_at, ok, corrected) in [
+            (0.1, true, 1),
+            (1.9, false, 3),
+            (2.0, true, 500),
+            (5.5, true, 2),
+            (1e9, true, 7),
+        ] {
+            rec.request(Kind::Assign, ok, ms(1), ms(corrected), ms(0), sent_at);
+        }
+        let counts: Vec<(u64, u64)> = rec.windows.iter().map(|w| (w.requests, w.errors)).collect();
+        assert_eq!(rec.windows.len(), MAX_WINDOWS as usize + 1);
+        assert_eq!(&counts[..3], &[(2, 1), (1, 0), (1, 0)]);
+        assert_eq!(counts[MAX_WINDOWS as usize], (1, 0));
+        assert_eq!(counts.iter().map(|c| c.0).sum::<u64>(), 5);
+        // Raw 1 ms is the floor of corrected: 1 and 3 ms in the first window.
+        let first = &rec.windows[0].corrected;
+        assert_eq!((first.min() / 100, first.max() / 100), (10, 30));
+        assert!(rec.windows[1].corrected.value_at_quantile(0.99) >= 495_000);
+    }
+}
