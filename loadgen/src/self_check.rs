@@ -50,8 +50,19 @@ pub fn start(from: Instant, until: Instant) -> SelfCheck {
         tokio::time::sleep_until(from.into()).await;
         let started = Instant::now();
         let before = threads();
+        let mut second = (started, before.clone());
+        let mut busy_by_second = Vec::new();
         let mut deadline = started + PROBE_INTERVAL;
         while deadline < until {
+            if deadline.saturating_duration_since(second.0) >= Duration::from_secs(1) {
+                let now = (Instant::now(), threads());
+                if let (Some(b), Some(a)) = (&second.1, &now.1) {
+                    let wall = now.0.saturating_duration_since(second.0).as_secs_f64();
+                    let c = cpu_use(b, a, wall);
+                    busy_by_second.push((c.cpu_seconds + c.wait_seconds) / (wall * c.cores as f64));
+                }
+                second = now;
+            }
             tokio::time::sleep_until(deadline.into()).await;
             let woke = Instant::now();
             let late = woke.saturating_duration_since(deadline);
@@ -63,7 +74,10 @@ pub fn start(from: Instant, until: Instant) -> SelfCheck {
             deadline = woke + PROBE_INTERVAL;
         }
         let wall = started.elapsed().as_secs_f64();
-        let cpu = before.zip(threads()).map(|(b, a)| cpu_use(&b, &a, wall));
+        let cpu = before.zip(threads()).map(|(b, a)| CpuUse {
+            busy_by_second,
+            ..cpu_use(&b, &a, wall)
+        });
         if let Ok(mut m) = m.lock() {
             m.cpu = cpu;
         }
@@ -80,7 +94,7 @@ impl SelfCheck {
             if let Some(h) = m.wake_lag.take() {
                 rec.wake_lag = h;
             }
-            rec.cpu = m.cpu;
+            rec.cpu = m.cpu.take();
         }
     }
 }
@@ -99,6 +113,7 @@ fn cpu_use(before: &Threads, after: &Threads, wall: f64) -> CpuUse {
         wait_seconds: wait as f64 / 1e9,
         wall_seconds: wall,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+        busy_by_second: Vec::new(),
     }
 }
 
@@ -157,7 +172,8 @@ mod tests {
             Some((536_285_620, 35_019_462))
         );
         assert_eq!(parse_schedstat("x"), None);
-        let stat = "16931 (tokio runtime) R 16929 16929 14496 0 -1 4194304 2843 6538 15 1 49 4 3 2 20 0";
+        let stat =
+            "16931 (tokio runtime) R 16929 16929 14496 0 -1 4194304 2843 6538 15 1 49 4 3 2 20 0";
         assert_eq!(parse_stat(stat), Some((530_000_000, 0)));
     }
 

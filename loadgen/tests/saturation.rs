@@ -22,6 +22,9 @@
 
 mod common;
 
+/// The self-check reads every thread of the process: one run at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -32,7 +35,7 @@ use umpire_sim::load::result::Verdict;
 use umpire_sim::load::{
     Checks, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Target, Traffic,
 };
-use umpire_sim::serve::ServeConfig;
+use umpire_sim::serve::{ServeConfig, Stall};
 
 /// The reference server on a runtime of its own, in threads named so the
 /// generator's self-check leaves them out; its address, and a sender that
@@ -117,6 +120,7 @@ fn scenario(host: String) -> LoadScenario {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generator_beyond_its_capacity_is_inconclusive_not_a_server_fail() {
+    let _guard = SERIAL.lock().await;
     let mut serve = common::serve_config("saturation", &[0.5, 0.5], 1.0, &[0.1, 0.5]);
     serve.server.max_connections = 2 * USERS as usize;
     let (addr, stop) = serve_apart(serve.clone());
@@ -173,5 +177,50 @@ async fn a_generator_beyond_its_capacity_is_inconclusive_not_a_server_fail() {
         r.timeline.windows[..3].iter().all(|w| w.requests > 0),
         "{:?}",
         r.timeline
+    );
+}
+
+/// The complementary case, and the timeline: an in-process server that
+/// stalls one request for a whole second while the generator idles. The
+/// corrected latency of the window holding the stall stands far above the
+/// median window's (the stalled user's next ~100 slots wait on it), and the
+/// generator is not saturated, so the shortfall, if any, is not its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_shows_in_its_window_and_the_generator_is_not_saturated() {
+    let _guard = SERIAL.lock().await;
+    let serve = common::serve_config("stall", &[0.5, 0.5], 1.0, &[0.1, 0.5]);
+    let mut s = scenario(String::new());
+    s.target.host = None;
+    // 400 req/s over 4 users for 5 s: ~2000 requests, the 1000th (at ~2.5 s)
+    // stalls 1 s; the 2000th, if any, falls at the very end.
+    s.target.stall = Some(Stall {
+        every: 1000,
+        ms: 1000,
+    });
+    s.traffic.users = 4;
+    s.traffic.duration_seconds = 5.0;
+    s.traffic.model = Model::Paced { rate: 400.0 };
+    let r = tokio::time::timeout(Duration::from_secs(60), run(common::plan(s, serve), |_| {}))
+        .await
+        .expect("the run ends")
+        .expect("the load test runs");
+    let g = &r.generator;
+    assert!(!g.saturated && !g.generator_bound, "{g:?}");
+    let t = &r.timeline;
+    let mut p99: Vec<f64> = t.windows.iter().filter_map(|w| w.p99_ms).collect();
+    assert!(p99.len() >= 5, "{t:?}");
+    let worst = p99.iter().copied().fold(0.0, f64::max);
+    p99.sort_by(f64::total_cmp);
+    let median = p99[p99.len() / 2];
+    eprintln!(
+        "window p99s {:?}",
+        t.windows.iter().map(|w| w.p99_ms).collect::<Vec<_>>()
+    );
+    // The stall window holds the 1 s request itself: its p99 is near 1 s,
+    // the median window's a few ms on any machine that answers at all.
+    assert!(worst >= 500.0, "{t:?}");
+    assert!(
+        worst >= 10.0 * median,
+        "worst {worst} ms, median {median} ms: {t:?}"
     );
 }

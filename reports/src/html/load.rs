@@ -311,10 +311,7 @@ pub(super) fn section(s: &mut String, r: &LoadResult) {
     .collect();
     charts_block(
         s,
-        &format!(
-            "Over time ({} s windows)",
-            r.timeline.window_seconds.max(1)
-        ),
+        &format!("Over time ({} s windows)", r.timeline.window_seconds.max(1)),
         &over_time,
     );
 }

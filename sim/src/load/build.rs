@@ -6,7 +6,9 @@
 use hdrhistogram::Histogram;
 
 use super::judge::{Fault, Judged, judge, parity_passed, rate_gap, saturation};
-use super::recorder::{EndpointRecord, Recorder, UserProgress, WindowRecord, new_histogram};
+use super::recorder::{
+    CpuUse, EndpointRecord, Recorder, UserProgress, WindowRecord, new_histogram,
+};
 use super::result::{
     ConvergenceCheck, EndpointResult, GeneratorCheck, LoadResult, ParityCheck, SendRatios,
     SrmCheck, Timeline, Window, decode, encode, endpoint_result,
@@ -159,15 +161,12 @@ fn generator_check(
     let ms = |us: u64| us as f64 / 1000.0;
     let probed = !rec.wake_lag.is_empty();
     let wake_p99 = probed.then(|| ms(rec.wake_lag.value_at_quantile(0.99)));
-    let core_seconds = rec
-        .cpu
-        .map(|c| c.wall_seconds * c.cores.max(1) as f64)
-        .filter(|&x| x > 0.0);
-    let cpu_share = rec.cpu.zip(core_seconds).map(|(c, t)| c.cpu_seconds / t);
-    let busy_share = rec
-        .cpu
-        .zip(core_seconds)
-        .map(|(c, t)| (c.cpu_seconds + c.wait_seconds) / t);
+    let cpu = rec.cpu.as_ref();
+    let cpu_share = cpu
+        .map(|c| (c.cpu_seconds, c.wall_seconds * c.cores.max(1) as f64))
+        .filter(|&(_, t)| t > 0.0)
+        .map(|(c, t)| c / t);
+    let busy_share = cpu.and_then(CpuUse::busy_share);
     let saturated = saturation(s, wake_p99, busy_share);
     let mut reason = None;
     if lag_p99 > s.checks.max_generator_lag_ms {
@@ -198,10 +197,10 @@ fn generator_check(
         } else {
             String::new()
         },
-        cpu_seconds: rec.cpu.map(|c| c.cpu_seconds),
+        cpu_seconds: cpu.map(|c| c.cpu_seconds),
         cpu_share,
         busy_share,
-        cores: rec.cpu.map(|c| c.cores),
+        cores: cpu.map(|c| c.cores),
         sends: target_rps.and_then(|_| send_ratios(&rec.users)),
         saturated: saturated.is_some(),
     }
@@ -416,7 +415,10 @@ fn merged_generator(
         .filter_map(|r| r.generator.reason.clone())
         .collect();
     let mut wake = new_histogram().map_err(|e| e.to_string())?;
-    for r in results.iter().filter(|r| !r.generator.wake_lag_histogram.is_empty()) {
+    for r in results
+        .iter()
+        .filter(|r| !r.generator.wake_lag_histogram.is_empty())
+    {
         let h = decode(&r.generator.wake_lag_histogram)
             .ok_or("an exported histogram does not decode")?;
         wake.add(&h).map_err(|e| e.to_string())?;
@@ -484,7 +486,10 @@ fn merged_timeline(results: &[LoadResult]) -> Timeline {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, y) => x.or(y),
     };
-    for r in results.iter().filter(|r| r.timeline.window_seconds == t.window_seconds) {
+    for r in results
+        .iter()
+        .filter(|r| r.timeline.window_seconds == t.window_seconds)
+    {
         for (i, w) in r.timeline.windows.iter().enumerate() {
             if let Some(m) = t.windows.get_mut(i) {
                 m.requests += w.requests;
@@ -566,7 +571,14 @@ mod tests {
         let mut rec = Recorder::new(&[]).expect("recorder").with_window(3);
         let ms = Duration::from_millis;
         for i in 0..30 {
-            rec.request(Kind::Assign, i != 0, ms(1), ms(2), ms(0), 0.1 * f64::from(i));
+            rec.request(
+                Kind::Assign,
+                i != 0,
+                ms(1),
+                ms(2),
+                ms(0),
+                0.1 * f64::from(i),
+            );
         }
         rec.request(Kind::Assign, true, ms(1), ms(900), ms(0), 6.5);
         let t = timeline(rec.window_seconds, &rec.windows);

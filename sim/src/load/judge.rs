@@ -110,15 +110,13 @@ pub(super) fn saturation(
     let late = wake_lag_p99_ms.filter(|&p| p > max).map(|p| {
         format!("its runtime probe woke late: p99 {p:.2} ms > checks.max_generator_lag_ms {max} ms")
     });
-    let busy = busy_share
-        .filter(|&b| b >= SATURATED_BUSY_SHARE)
-        .map(|b| {
-            format!(
-                "its threads were running or waiting for a CPU {:.0}% of its cores' time (≥ {:.0}%)",
-                100.0 * b,
-                100.0 * SATURATED_BUSY_SHARE
-            )
-        });
+    let busy = busy_share.filter(|&b| b >= SATURATED_BUSY_SHARE).map(|b| {
+        format!(
+            "its threads were running or waiting for a CPU {:.0}% of its cores' time (≥ {:.0}%)",
+            100.0 * b,
+            100.0 * SATURATED_BUSY_SHARE
+        )
+    });
     match (late, busy) {
         (Some(a), Some(b)) => Some(format!("{a}; {b}")),
         (a, b) => a.or(b),

@@ -87,7 +87,7 @@ pub struct UserProgress {
 /// The generator's own CPU use over the sending window, from the kernel's
 /// per-thread accounting (threads of an in-process server that runs on its
 /// own runtime excluded).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CpuUse {
     /// Seconds the generator's threads ran on a CPU.
     pub cpu_seconds: f64,
@@ -98,6 +98,24 @@ pub struct CpuUse {
     pub wall_seconds: f64,
     /// CPUs the process may run on.
     pub cores: u64,
+    /// Per whole second of the window: the share of the cores' time the
+    /// threads were running or waiting for a CPU. Its median is robust to
+    /// the start, while goose is still launching users.
+    pub busy_by_second: Vec<f64>,
+}
+
+impl CpuUse {
+    /// The share of the cores' time the threads were running or waiting for
+    /// a CPU: the median second's, or over the whole window when it was
+    /// shorter than a second.
+    pub fn busy_share(&self) -> Option<f64> {
+        let mut by_second = self.busy_by_second.clone();
+        by_second.sort_by(f64::total_cmp);
+        by_second.get(by_second.len() / 2).copied().or_else(|| {
+            let t = self.wall_seconds * self.cores.max(1) as f64;
+            (t > 0.0).then(|| (self.cpu_seconds + self.wait_seconds) / t)
+        })
+    }
 }
 
 /// What one request kind measured.
@@ -283,7 +301,10 @@ mod tests {
         assert_eq!(window_seconds(f64::NAN), 1);
         for secs in [1.0, 59.5, 601.0, 3599.9, 86_400.0] {
             let w = window_seconds(secs);
-            assert!((secs / w as f64).ceil() as u64 <= MAX_WINDOWS, "{secs} s: {w}");
+            assert!(
+                (secs / w as f64).ceil() as u64 <= MAX_WINDOWS,
+                "{secs} s: {w}"
+            );
         }
     }
 

@@ -175,10 +175,7 @@ impl Timeline {
     /// Completed requests per second in each window.
     pub fn throughput(&self) -> Vec<f64> {
         let w = self.window_seconds.max(1) as f64;
-        self.windows
-            .iter()
-            .map(|x| x.requests as f64 / w)
-            .collect()
+        self.windows.iter().map(|x| x.requests as f64 / w).collect()
     }
 }
 
