@@ -472,7 +472,8 @@ mod tests {
         s.traffic.model = Model::Paced { rate: 30_000.0 };
         let target = Some(30_000.0);
         // lag limit 10 ms, busy limit 0.9, rate ratio 0.9 (27,000 req/s).
-        let cases: [(f64, Option<f64>, Option<f64>, Option<bool>); 10] = [
+        type Case = (f64, Option<f64>, Option<f64>, Option<bool>);
+        let cases: [Case; 10] = [
             // achieved, wake p99, busy share → None (no gap) / generator's / server's
             (29_000.0, Some(50.0), Some(1.0), None),
             (27_000.0, None, None, None),
