@@ -282,16 +282,24 @@ pub(super) fn section(s: &mut String, r: &LoadResult) {
     } else {
         "<span class=\"mark ok\">✓ kept its schedule</span>".to_owned()
     };
+    let opt = |x: Option<f64>| x.map_or("–".to_owned(), num);
     let _ = writeln!(
         s,
         "<h3>Generator self-check</h3><table><thead><tr><th class=\"n\">target req/s</th>\
          <th class=\"n\">achieved req/s</th><th class=\"n\">lag p99 (ms)</th><th class=\"n\">lag max (ms)</th>\
+         <th class=\"n\">probe wake-up lag p99 (ms)</th><th class=\"n\">CPU share</th>\
+         <th class=\"n\">running or waiting for a CPU</th><th class=\"n\">sent/scheduled per user (min)</th>\
          <th>verdict</th></tr></thead><tbody><tr><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+         <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
          <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{verdict}</td></tr></tbody></table>",
         g.target_rps.map_or("–".to_owned(), num),
         num(g.achieved_rps),
         num(g.lag_p99_ms),
         num(g.lag_max_ms),
+        opt(g.wake_lag_p99_ms),
+        opt(g.cpu_share),
+        opt(g.busy_share),
+        opt(g.sends.map(|x| x.min)),
     );
     if !r.messages.is_empty() {
         s.push_str("<ul>");
