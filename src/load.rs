@@ -312,6 +312,36 @@ fn print_endpoints(out: &mut dyn Write, r: &LoadResult) -> std::io::Result<()> {
             ""
         }
     )?;
+    let signals: Vec<String> = [
+        g.wake_lag_p99_ms
+            .map(|p| format!("runtime probe wake-up lag p99 {p:.2} ms")),
+        g.cpu_seconds.zip(g.cpu_share).map(|(c, sh)| {
+            format!(
+                "CPU {c:.2} s ({:.0}% of {} cores)",
+                100.0 * sh,
+                g.cores.unwrap_or(1)
+            )
+        }),
+        g.busy_share
+            .map(|b| format!("running or waiting for a CPU {:.0}%", 100.0 * b)),
+        g.sends.map(|x| {
+            format!(
+                "sent/scheduled per user min {:.3}, median {:.3}",
+                x.min, x.median
+            )
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !signals.is_empty() {
+        writeln!(
+            out,
+            "  generator saturation: {}{}",
+            signals.join("; "),
+            if g.saturated { " — SATURATED" } else { "" }
+        )?;
+    }
     Ok(())
 }
 

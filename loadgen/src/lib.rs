@@ -4,6 +4,7 @@
 //! served answers, and judges the run against the scenario's SLOs.
 
 pub mod request;
+pub mod self_check;
 pub mod target;
 pub mod transaction;
 
@@ -17,7 +18,7 @@ use umpire_serve::{self as server, ServeOptions, ServerError};
 use umpire_sim::assignment::HashAssigner;
 use umpire_sim::load::LoadScenario;
 use umpire_sim::load::build::{self, Measured};
-use umpire_sim::load::recorder::Recorder;
+use umpire_sim::load::recorder::{Recorder, window_seconds};
 use umpire_sim::load::result::LoadResult;
 use umpire_sim::result::Provenance;
 use umpire_sim::serve::ServeConfig;
@@ -398,7 +399,10 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
             .map(|e| e.variants.len())
             .collect::<Vec<_>>(),
     )
-    .map_err(goose_err)?;
+    .map_err(goose_err)?
+    .with_window(window_seconds(
+        s.traffic.ramp_up_seconds + s.traffic.duration_seconds,
+    ));
     let shared = Arc::new(Shared::new(
         s.clone(),
         experiments,
@@ -436,6 +440,10 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     // request is sent or awaited by then, and only goose's own report
     // (not written when stopped) is lost.
     let hard_stop = shared.cut_off + GRACE;
+    let probe = self_check::start(
+        shared.start + Duration::from_secs_f64(s.traffic.ramp_up_seconds),
+        shared.send_until,
+    );
     let attack = attack.execute();
     tokio::pin!(attack);
     let executed = tokio::select! {
@@ -463,10 +471,11 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     } else {
         format!("in-process reference server ({base})")
     };
-    let rec = shared
+    let mut rec = shared
         .recorder
         .lock()
         .map_err(|_| LoadError::Goose("a recorder lock was poisoned".into()))?;
+    probe.finish(&mut rec);
     // Users stop sending at the end of the window; measure rates over it,
     // not over the grace and the shutdown that follow.
     let seconds = seconds.min(s.traffic.ramp_up_seconds + s.traffic.duration_seconds);

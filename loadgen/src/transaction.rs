@@ -362,6 +362,18 @@ fn plan(shared: &Shared, st: &mut UserState) -> Planned {
 fn start_user(shared: &Shared, user: &mut GooseUser) {
     let index = user.weighted_users_index as u64;
     let now = Instant::now();
+    if let Some(schedule) = &shared.schedule
+        && let Ok(mut rec) = shared.recorder.lock()
+    {
+        // The user's expected share of the sends scheduled between its start
+        // and the end of the window (within one slot of its exact count for
+        // uniform arrivals): counting its slots one by one could take as
+        // long as the run.
+        let left = shared.send_until.saturating_duration_since(now);
+        let users = shared.scenario.traffic.users.max(1) as f64;
+        let slots = (schedule.cumulative(left.as_secs_f64()) / users).round() as u64;
+        rec.user_scheduled(user.weighted_users_index, slots);
+    }
     user.set_session_data(UserState {
         rng: shared.key.replication(index),
         origin: now,
@@ -438,8 +450,10 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         Model::Closed { .. } => raw,
     };
     let sent_at = send.saturating_duration_since(shared.start).as_secs_f64();
+    let index = user.weighted_users_index;
     let new_pending = planned.record(shared, &answer, &id, sent_at, |rec| {
         rec.request(kind, ok, raw, corrected, lag, sent_at);
+        rec.user_sent(index);
     });
     if let Some(st) = user.get_session_data_mut::<UserState>() {
         st.prev_done = done;

@@ -9,12 +9,8 @@
 mod common;
 
 use umpire_loadgen::{LoadPlan, run};
-use umpire_sim::load::api::ApiSpec;
 use umpire_sim::load::result::Verdict;
-use umpire_sim::load::{
-    Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
-    Target, Traffic, UnitOrder,
-};
+use umpire_sim::load::{Convergence, Endpoint, ExpectedVerdict, LoadScenario, Slo};
 use umpire_sim::serve::{ServeConfig, Stall};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -24,61 +20,27 @@ fn serve_config() -> ServeConfig {
 }
 
 fn scenario(stall: Option<Stall>, expect: ExpectedVerdict) -> LoadScenario {
-    LoadScenario {
-        name: "test".into(),
-        seed: 9,
-        target: Target {
-            serve: "unused.toml".into(),
-            host: None,
-            token_file: None,
-            stall,
-            process: None,
-        },
-        api: ApiSpec::umpire(),
-        traffic: Traffic {
-            users: 2,
-            ramp_up_seconds: 0.0,
-            duration_seconds: 3.0,
-            model: Model::Paced { rate: 200.0 },
-            stages: Vec::new(),
-            arrivals: Default::default(),
-        },
-        mix: Mix {
-            assign: 60,
-            decide: 25,
-            reward: 15,
-            experiments: Vec::new(),
-            bandits: Vec::new(),
-            units: 1_000_000,
-            unit_order: UnitOrder::Random,
-        },
-        // Loose bounds: the pass test checks the harness, not this machine.
-        slos: vec![Slo {
-            endpoint: Some(Endpoint::Overall),
-            p99_ms: Some(50.0),
-            error_rate: Some(0.0),
-            ..Slo::default()
-        }],
-        checks: Checks {
-            srm_alpha: 1e-4,
-            parity_every: 1,
-            min_parity_units: 0,
-            convergence: if stall.is_none() {
-                vec![Convergence {
-                    bandit: "hero".into(),
-                    min_best_share: 0.4,
-                }]
-            } else {
-                Vec::new()
-            },
-            max_generator_lag_ms: 100.0,
-            min_rate_ratio: 0.5,
-        },
-        expect: LoadExpect {
-            verdict: expect,
-            corrected_over_raw_p99: None,
-        },
+    let mut s = common::scenario("test", 2, 3.0, 200.0);
+    s.seed = 9;
+    s.target.stall = stall;
+    s.mix.assign = 60;
+    s.mix.decide = 25;
+    s.mix.reward = 15;
+    // Loose bounds: the pass test checks the harness, not this machine.
+    s.slos = vec![Slo {
+        endpoint: Some(Endpoint::Overall),
+        p99_ms: Some(50.0),
+        error_rate: Some(0.0),
+        ..Slo::default()
+    }];
+    if stall.is_none() {
+        s.checks.convergence = vec![Convergence {
+            bandit: "hero".into(),
+            min_best_share: 0.4,
+        }];
     }
+    s.expect.verdict = expect;
+    s
 }
 
 fn plan(s: LoadScenario) -> LoadPlan {

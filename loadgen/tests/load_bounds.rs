@@ -16,14 +16,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use umpire_loadgen::{CONNECTION_MARGIN, GRACE, LoadPlan, in_process_config, run};
-use umpire_sim::load::api::ApiSpec;
 use umpire_sim::load::build::{Measured, build, merge};
 use umpire_sim::load::recorder::{Kind, Recorder};
 use umpire_sim::load::result::{LoadResult, Verdict};
-use umpire_sim::load::{
-    Checks, Convergence, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo, Target,
-    Traffic, UnitOrder,
-};
+use umpire_sim::load::{Convergence, ExpectedVerdict, LoadScenario, Slo};
 use umpire_sim::result::Provenance;
 use umpire_sim::serve::{ServeConfig, Stall};
 
@@ -45,48 +41,7 @@ fn serve_config() -> ServeConfig {
 /// Assignments only, no `[slo]` tables: the verdict rests on the checks and
 /// on the rules under test.
 fn scenario(users: u64, duration: f64, rate: f64) -> LoadScenario {
-    LoadScenario {
-        name: "bounds".into(),
-        seed: 5,
-        target: Target {
-            serve: "unused.toml".into(),
-            host: None,
-            token_file: None,
-            stall: None,
-            process: None,
-        },
-        api: ApiSpec::umpire(),
-        traffic: Traffic {
-            users,
-            ramp_up_seconds: 0.0,
-            duration_seconds: duration,
-            model: Model::Paced { rate },
-            stages: Vec::new(),
-            arrivals: Default::default(),
-        },
-        mix: Mix {
-            assign: 1,
-            decide: 0,
-            reward: 0,
-            experiments: Vec::new(),
-            bandits: Vec::new(),
-            units: 1_000_000,
-            unit_order: UnitOrder::Random,
-        },
-        slos: Vec::new(),
-        checks: Checks {
-            srm_alpha: 1e-4,
-            parity_every: 1,
-            min_parity_units: 0,
-            convergence: Vec::new(),
-            max_generator_lag_ms: 100.0,
-            min_rate_ratio: 0.5,
-        },
-        expect: LoadExpect {
-            verdict: ExpectedVerdict::Pass,
-            corrected_over_raw_p99: None,
-        },
-    }
+    common::scenario("bounds", users, duration, rate)
 }
 
 fn plan(s: LoadScenario) -> LoadPlan {

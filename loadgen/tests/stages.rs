@@ -13,12 +13,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use umpire_loadgen::run;
-use umpire_sim::load::api::ApiSpec;
 use umpire_sim::load::schedule::Schedule;
-use umpire_sim::load::{
-    Arrivals, Checks, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Stage, Target,
-    Traffic, UnitOrder, schedule,
-};
+use umpire_sim::load::{Arrivals, LoadScenario, Stage, schedule};
 
 /// When each request (the health probe aside) reached the host.
 static ARRIVALS: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
@@ -79,50 +75,13 @@ fn scenario(host: String) -> LoadScenario {
             rate: 0.0,
         },
     ];
-    LoadScenario {
-        api: ApiSpec::umpire(),
-        name: "stages".into(),
-        seed: 3,
-        target: Target {
-            serve: "unused.toml".into(),
-            host: Some(host),
-            token_file: None,
-            stall: None,
-            process: None,
-        },
-        traffic: Traffic {
-            users: 4,
-            ramp_up_seconds: 0.0,
-            duration_seconds: 4.0,
-            model: Model::Paced {
-                rate: schedule::stages_mean_rate(&stages),
-            },
-            stages,
-            arrivals: Arrivals::Uniform,
-        },
-        mix: Mix {
-            assign: 1,
-            decide: 0,
-            reward: 0,
-            experiments: Vec::new(),
-            bandits: Vec::new(),
-            units: 1_000_000,
-            unit_order: UnitOrder::Random,
-        },
-        slos: Vec::new(),
-        checks: Checks {
-            srm_alpha: 1e-4,
-            parity_every: 0,
-            convergence: Vec::new(),
-            max_generator_lag_ms: 100.0,
-            min_rate_ratio: 0.5,
-            min_parity_units: 0,
-        },
-        expect: LoadExpect {
-            verdict: ExpectedVerdict::Pass,
-            corrected_over_raw_p99: None,
-        },
-    }
+    let mut s = common::scenario("stages", 4, 4.0, schedule::stages_mean_rate(&stages));
+    s.seed = 3;
+    s.target.host = Some(host);
+    s.traffic.stages = stages;
+    s.traffic.arrivals = Arrivals::Uniform;
+    s.checks.parity_every = 0;
+    s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -215,13 +215,18 @@ fn html_has_a_section_per_result_and_data_in_every_chart() {
         assert!(secs[1].contains(&format!("{}: share of pulls per arm", p.name)));
     }
     // The load run: a latency chart per endpoint with requests, with the
-    // broken SLO drawn as such; counts and the generator check as tables.
+    // broken SLO drawn as such, then latency and throughput over time;
+    // counts and the generator check as tables.
     let AnyResult::Load(l) = &s.results[2] else {
         panic!("the third result is the load run")
     };
     let endpoints = l.endpoints.iter().filter(|e| e.count > 0).count();
     assert!(endpoints > 0);
-    assert_eq!(svgs(secs[2]).len(), endpoints, "load charts");
+    assert_eq!(svgs(secs[2]).len(), endpoints + 2, "load charts");
+    assert!(!l.timeline.windows.is_empty());
+    assert!(secs[2].contains("Over time (1 s windows)"));
+    assert!(secs[2].contains("latency over time (corrected, by send time)"));
+    assert!(secs[2].contains("throughput over time (by send time)"));
     assert!(secs[2].contains("SLO p99 ≤ 50 ms"));
     assert!(secs[2].contains("class=\"ref fail\""));
     assert!(secs[2].contains("Generator self-check"));

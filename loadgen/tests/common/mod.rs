@@ -1,11 +1,66 @@
 //! Helpers shared by the load generator's test files.
+//!
+//! Each test file compiles this module and uses a part of it.
+#![allow(dead_code)]
 
 use umpire_loadgen::LoadPlan;
 use umpire_sim::assignment::{Assignment, HashVersion, Method};
 use umpire_sim::bandit::policy::PolicySpec;
-use umpire_sim::load::LoadScenario;
+use umpire_sim::load::api::ApiSpec;
+use umpire_sim::load::{
+    Checks, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Target, Traffic, UnitOrder,
+};
 use umpire_sim::result::Provenance;
 use umpire_sim::serve::{ServeConfig, ServedBandit, ServedExperiment, ServerSettings, UpdateEvery};
+
+/// The load scenario every test file starts from, changing what it tests:
+/// `users` users sending assignments only (to random units of a million) at
+/// a paced `rate` for `duration` seconds, against the in-process server
+/// (`host` None) or a host, with umpire's API, no SLOs and loose checks.
+pub fn scenario(name: &str, users: u64, duration: f64, rate: f64) -> LoadScenario {
+    LoadScenario {
+        name: name.into(),
+        seed: 5,
+        target: Target {
+            serve: "unused.toml".into(),
+            host: None,
+            token_file: None,
+            stall: None,
+            process: None,
+        },
+        api: ApiSpec::umpire(),
+        traffic: Traffic {
+            users,
+            ramp_up_seconds: 0.0,
+            duration_seconds: duration,
+            model: Model::Paced { rate },
+            stages: Vec::new(),
+            arrivals: Default::default(),
+        },
+        mix: Mix {
+            assign: 1,
+            decide: 0,
+            reward: 0,
+            experiments: Vec::new(),
+            bandits: Vec::new(),
+            units: 1_000_000,
+            unit_order: UnitOrder::Random,
+        },
+        slos: Vec::new(),
+        checks: Checks {
+            srm_alpha: 1e-4,
+            parity_every: 1,
+            min_parity_units: 0,
+            convergence: Vec::new(),
+            max_generator_lag_ms: 100.0,
+            min_rate_ratio: 0.5,
+        },
+        expect: LoadExpect {
+            verdict: ExpectedVerdict::Pass,
+            corrected_over_raw_p99: None,
+        },
+    }
+}
 
 /// A plan to run `s` against an in-process server of `serve`, with a test
 /// provenance and no goose report.

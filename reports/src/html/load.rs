@@ -1,10 +1,13 @@
 //! A load test's section: the endpoint table, latency against percentile
-//! (raw and corrected, with the SLO bounds) per endpoint, and the
+//! (raw and corrected, with the SLO bounds) per endpoint, latency and
+//! throughput over time (so a stall or a warm-up shows as a shape), and the
 //! generator's self-check.
 
 use std::fmt::Write as _;
 
-use umpire_sim::load::result::{BoundCheck, EndpointResult, LoadResult, Percentiles, decode};
+use umpire_sim::load::result::{
+    BoundCheck, EndpointResult, LoadResult, Percentiles, Timeline, decode,
+};
 
 use super::page::{charts_block, done};
 use crate::svg::{Axis, Chart, Key, esc, num};
@@ -164,6 +167,77 @@ fn latency_chart(e: &EndpointResult) -> Option<String> {
     done(ch)
 }
 
+/// Corrected p50 and p99 per window, on a log scale (a stall is orders of
+/// magnitude above the rest), at each window's middle.
+fn latency_over_time(t: &Timeline) -> Option<String> {
+    let w = t.window_seconds.max(1) as f64;
+    let at = |pick: fn(&umpire_sim::load::result::Window) -> Option<f64>| -> Vec<(f64, f64)> {
+        t.windows
+            .iter()
+            .filter_map(|x| pick(x).map(|v| (x.start_s + w / 2.0, v.max(0.001))))
+            .collect()
+    };
+    let p50 = at(|x| x.p50_ms);
+    let p99 = at(|x| x.p99_ms);
+    let (lo, hi) = p50
+        .iter()
+        .chain(&p99)
+        .map(|p| p.1)
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    if hi <= 0.0 {
+        return None;
+    }
+    let end = t.windows.len() as f64 * w;
+    let mut ch = Chart::new(
+        "latency over time (corrected, by send time)",
+        Axis::linear("seconds since the start", 0.0, end),
+        Axis::log("latency (ms, log scale)", lo, hi),
+        540.0,
+        320.0,
+    );
+    ch.line(&p99, "s1");
+    ch.line(&p50, "dash s0");
+    ch.key("s1", "p99 per window", Key::Line);
+    ch.key("s0", "p50 per window", Key::Dashed);
+    done(ch)
+}
+
+/// Completed requests per second, and failed ones, per window.
+fn throughput_over_time(t: &Timeline) -> Option<String> {
+    let w = t.window_seconds.max(1) as f64;
+    let rps: Vec<(f64, f64)> = t
+        .windows
+        .iter()
+        .zip(t.throughput())
+        .map(|(x, r)| (x.start_s + w / 2.0, r))
+        .collect();
+    let errors: Vec<(f64, f64)> = t
+        .windows
+        .iter()
+        .map(|x| (x.start_s + w / 2.0, x.errors as f64 / w))
+        .collect();
+    let hi = rps.iter().map(|p| p.1).fold(0.0f64, f64::max);
+    if rps.is_empty() || hi <= 0.0 {
+        return None;
+    }
+    let end = t.windows.len() as f64 * w;
+    let mut ch = Chart::new(
+        "throughput over time (by send time)",
+        Axis::linear("seconds since the start", 0.0, end),
+        Axis::linear("requests per second", 0.0, hi),
+        540.0,
+        320.0,
+    );
+    ch.line(&rps, "s1");
+    ch.key("s1", "completed req/s", Key::Line);
+    if errors.iter().any(|p| p.1 > 0.0) {
+        ch.line(&errors, "fail");
+        ch.key("fail", "failed req/s", Key::Line);
+    }
+    done(ch)
+}
+
 pub(super) fn section(s: &mut String, r: &LoadResult) {
     s.push_str(
         "<h3>Endpoints</h3><table><thead><tr><th>endpoint</th><th class=\"n\">requests</th>\
@@ -208,16 +282,24 @@ pub(super) fn section(s: &mut String, r: &LoadResult) {
     } else {
         "<span class=\"mark ok\">✓ kept its schedule</span>".to_owned()
     };
+    let opt = |x: Option<f64>| x.map_or("–".to_owned(), num);
     let _ = writeln!(
         s,
         "<h3>Generator self-check</h3><table><thead><tr><th class=\"n\">target req/s</th>\
          <th class=\"n\">achieved req/s</th><th class=\"n\">lag p99 (ms)</th><th class=\"n\">lag max (ms)</th>\
+         <th class=\"n\">probe wake-up lag p99 (ms)</th><th class=\"n\">CPU share</th>\
+         <th class=\"n\">running or waiting for a CPU</th><th class=\"n\">sent/scheduled per user (min)</th>\
          <th>verdict</th></tr></thead><tbody><tr><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+         <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
          <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{verdict}</td></tr></tbody></table>",
         g.target_rps.map_or("–".to_owned(), num),
         num(g.achieved_rps),
         num(g.lag_p99_ms),
         num(g.lag_max_ms),
+        opt(g.wake_lag_p99_ms),
+        opt(g.cpu_share),
+        opt(g.busy_share),
+        opt(g.sends.map(|x| x.min)),
     );
     if !r.messages.is_empty() {
         s.push_str("<ul>");
@@ -228,6 +310,18 @@ pub(super) fn section(s: &mut String, r: &LoadResult) {
     }
     let charts: Vec<String> = r.endpoints.iter().filter_map(latency_chart).collect();
     charts_block(s, "Latency by percentile", &charts);
+    let over_time: Vec<String> = [
+        latency_over_time(&r.timeline),
+        throughput_over_time(&r.timeline),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    charts_block(
+        s,
+        &format!("Over time ({} s windows)", r.timeline.window_seconds.max(1)),
+        &over_time,
+    );
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@
 
 use hdrhistogram::Histogram;
 
-use super::judge::{Fault, Judged, judge, parity_passed, rate_gap};
-use super::recorder::{EndpointRecord, Recorder, new_histogram};
+use super::judge::{Fault, Judged, judge, parity_passed, rate_gap, saturation};
+use super::recorder::{
+    CpuUse, EndpointRecord, Recorder, UserProgress, WindowRecord, new_histogram,
+};
 use super::result::{
-    ConvergenceCheck, EndpointResult, GeneratorCheck, LoadResult, ParityCheck, SrmCheck, decode,
-    encode, endpoint_result,
+    ConvergenceCheck, EndpointResult, GeneratorCheck, LoadResult, ParityCheck, SendRatios,
+    SrmCheck, Timeline, Window, decode, encode, endpoint_result,
 };
 use crate::analysis::srm_chi_square;
 use crate::load::{Endpoint, LoadScenario, schedule};
@@ -72,6 +74,7 @@ pub fn build(m: Measured) -> LoadResult {
         users: s.traffic.users,
         endpoints,
         generator,
+        timeline: timeline(rec.window_seconds, &rec.windows),
         srm,
         parity,
         convergence,
@@ -155,18 +158,27 @@ fn generator_check(
     let target_rps = schedule::target_rate(&s.traffic, ramp as f64, (ramp + steady.len()) as f64);
     let lag_p99 = rec.lag.value_at_quantile(0.99) as f64 / 1000.0;
     let lag_max = rec.lag.max() as f64 / 1000.0;
-    let raw_p50 = overall.raw.p50_ms;
+    let ms = |us: u64| us as f64 / 1000.0;
+    let probed = !rec.wake_lag.is_empty();
+    let wake_p99 = probed.then(|| ms(rec.wake_lag.value_at_quantile(0.99)));
+    let cpu = rec.cpu.as_ref();
+    let cpu_share = cpu
+        .map(|c| (c.cpu_seconds, c.wall_seconds * c.cores.max(1) as f64))
+        .filter(|&(_, t)| t > 0.0)
+        .map(|(c, t)| c / t);
+    let busy_share = cpu.and_then(CpuUse::busy_share);
+    let saturated = saturation(s, wake_p99, busy_share);
     let mut reason = None;
     if lag_p99 > s.checks.max_generator_lag_ms {
         reason = Some(format!(
             "the generator's own send lag has p99 {lag_p99:.2} ms > {} ms",
             s.checks.max_generator_lag_ms
         ));
-    } else if let Some(gap) = rate_gap(s, overall, achieved, target_rps)
-        && gap.fault == Fault::Generator
+    } else if let Some(gap) = rate_gap(s, overall, achieved, target_rps, saturated.clone())
+        && let Fault::Generator(why) = gap.fault
     {
         reason = Some(format!(
-            "achieved {achieved:.0} req/s < {} × the target {} req/s while the server answered in {raw_p50:.2} ms (p50)",
+            "achieved {achieved:.0} req/s < {} × the target {} req/s, and the generator was saturated: {why}",
             s.checks.min_rate_ratio, gap.target
         ));
     }
@@ -178,6 +190,57 @@ fn generator_check(
         lag_histogram: encode(&rec.lag),
         generator_bound: reason.is_some(),
         reason,
+        wake_lag_p99_ms: wake_p99,
+        wake_lag_max_ms: probed.then(|| ms(rec.wake_lag.max())),
+        wake_lag_histogram: if probed {
+            encode(&rec.wake_lag)
+        } else {
+            String::new()
+        },
+        cpu_seconds: cpu.map(|c| c.cpu_seconds),
+        cpu_share,
+        busy_share,
+        cores: cpu.map(|c| c.cores),
+        sends: target_rps.and_then(|_| send_ratios(&rec.users)),
+        saturated: saturated.is_some(),
+    }
+}
+
+/// Sent over scheduled requests per user that had a slot in the window:
+/// the lowest and the median (the upper one of an even count).
+pub(super) fn send_ratios(users: &[UserProgress]) -> Option<SendRatios> {
+    let mut ratios: Vec<f64> = users
+        .iter()
+        .filter(|u| u.scheduled > 0)
+        .map(|u| u.sent as f64 / u.scheduled as f64)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    Some(SendRatios {
+        users: ratios.len() as u64,
+        min: *ratios.first()?,
+        median: ratios[ratios.len() / 2],
+    })
+}
+
+/// The timeline from the recorded windows.
+pub(super) fn timeline(window_seconds: u64, windows: &[WindowRecord]) -> Timeline {
+    let ms = |us: u64| us as f64 / 1000.0;
+    Timeline {
+        window_seconds,
+        windows: windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let any = w.requests > 0;
+                Window {
+                    start_s: (i as u64 * window_seconds) as f64,
+                    requests: w.requests,
+                    errors: w.errors,
+                    p50_ms: any.then(|| ms(w.corrected.value_at_quantile(0.5))),
+                    p99_ms: any.then(|| ms(w.corrected.value_at_quantile(0.99))),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -298,7 +361,7 @@ pub fn merge(results: &[LoadResult], s: &LoadScenario) -> Result<LoadResult, Str
         endpoints.push(endpoint_result(e.endpoint, &record, seconds, slo));
     }
     let lag = add_all(&|r| r.generator.lag_histogram.as_str())?;
-    let generator = merged_generator(results, s, &lag);
+    let generator = merged_generator(results, s, &lag)?;
     let srm = merged_srm(results, s);
     let checked = results.iter().map(|r| r.parity.checked).sum();
     let mismatches = results.iter().map(|r| r.parity.mismatches).sum();
@@ -326,6 +389,7 @@ pub fn merge(results: &[LoadResult], s: &LoadScenario) -> Result<LoadResult, Str
         duration_seconds: seconds,
         endpoints,
         generator,
+        timeline: merged_timeline(results),
         srm,
         parity,
         convergence,
@@ -338,20 +402,54 @@ pub fn merge(results: &[LoadResult], s: &LoadScenario) -> Result<LoadResult, Str
     })
 }
 
-/// The pooled generator check: rates add, lag histograms add (`lag`), and
-/// the run is generator-bound when a worker was or the pooled lag is.
+/// The pooled generator check: rates add, lag histograms add (`lag`, and
+/// the probes'), CPU seconds add, the busiest worker's shares stand for
+/// all, and the run is generator-bound when a worker was or the pooled lag is.
 fn merged_generator(
     results: &[LoadResult],
     s: &LoadScenario,
     lag: &Histogram<u64>,
-) -> GeneratorCheck {
+) -> Result<GeneratorCheck, String> {
     let first = &results[0];
     let lag_p99 = lag.value_at_quantile(0.99) as f64 / 1000.0;
     let reasons: Vec<String> = results
         .iter()
         .filter_map(|r| r.generator.reason.clone())
         .collect();
-    GeneratorCheck {
+    let mut wake = new_histogram().map_err(|e| e.to_string())?;
+    for r in results
+        .iter()
+        .filter(|r| !r.generator.wake_lag_histogram.is_empty())
+    {
+        let h = decode(&r.generator.wake_lag_histogram)
+            .ok_or("an exported histogram does not decode")?;
+        wake.add(&h).map_err(|e| e.to_string())?;
+    }
+    let probed = !wake.is_empty();
+    let max_of = |pick: &dyn Fn(&GeneratorCheck) -> Option<f64>| {
+        results
+            .iter()
+            .filter_map(|r| pick(&r.generator))
+            .reduce(f64::max)
+    };
+    let mut medians: Vec<f64> = results
+        .iter()
+        .filter_map(|r| r.generator.sends.map(|x| x.median))
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    let sends = results
+        .iter()
+        .filter_map(|r| r.generator.sends)
+        .reduce(|a, b| SendRatios {
+            users: a.users + b.users,
+            min: a.min.min(b.min),
+            median: 0.0,
+        })
+        .map(|x| SendRatios {
+            median: medians[medians.len() / 2],
+            ..x
+        });
+    Ok(GeneratorCheck {
         target_rps: first.generator.target_rps.map(|t| t * results.len() as f64),
         achieved_rps: results.iter().map(|r| r.generator.achieved_rps).sum(),
         lag_p99_ms: lag_p99,
@@ -363,7 +461,49 @@ fn merged_generator(
         } else {
             reasons.first().map(|r| format!("a worker: {r}"))
         },
+        wake_lag_p99_ms: probed.then(|| wake.value_at_quantile(0.99) as f64 / 1000.0),
+        wake_lag_max_ms: probed.then(|| wake.max() as f64 / 1000.0),
+        wake_lag_histogram: if probed { encode(&wake) } else { String::new() },
+        cpu_seconds: results
+            .iter()
+            .filter_map(|r| r.generator.cpu_seconds)
+            .reduce(|a, b| a + b),
+        cpu_share: max_of(&|g| g.cpu_share),
+        busy_share: max_of(&|g| g.busy_share),
+        cores: first.generator.cores,
+        sends,
+        saturated: results.iter().any(|r| r.generator.saturated),
+    })
+}
+
+/// The workers' timelines, window by window: counts add; the percentiles
+/// are the slowest worker's (the windows' histograms are not kept, so this
+/// is an upper bound of the pooled percentile).
+fn merged_timeline(results: &[LoadResult]) -> Timeline {
+    let mut t = Timeline {
+        window_seconds: results[0].timeline.window_seconds,
+        windows: Vec::new(),
+    };
+    let slower = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    for r in results
+        .iter()
+        .filter(|r| r.timeline.window_seconds == t.window_seconds)
+    {
+        for (i, w) in r.timeline.windows.iter().enumerate() {
+            if let Some(m) = t.windows.get_mut(i) {
+                m.requests += w.requests;
+                m.errors += w.errors;
+                m.p50_ms = slower(m.p50_ms, w.p50_ms);
+                m.p99_ms = slower(m.p99_ms, w.p99_ms);
+            } else {
+                t.windows.push(*w);
+            }
+        }
     }
+    t
 }
 
 /// The SRM tests again, on the pooled counts.
@@ -417,4 +557,113 @@ fn merged_convergence(results: &[LoadResult]) -> Vec<ConvergenceCheck> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::load::recorder::Kind;
+
+    /// Windows become the timeline: start times by the window size, rates
+    /// per second, and no percentile for a window without requests.
+    #[test]
+    fn the_timeline_of_recorded_windows() {
+        let mut rec = Recorder::new(&[]).expect("recorder").with_window(3);
+        let ms = Duration::from_millis;
+        for i in 0..30 {
+            rec.request(
+                Kind::Assign,
+                i != 0,
+                ms(1),
+                ms(2),
+                ms(0),
+                0.1 * f64::from(i),
+            );
+        }
+        rec.request(Kind::Assign, true, ms(1), ms(900), ms(0), 6.5);
+        let t = timeline(rec.window_seconds, &rec.windows);
+        assert_eq!(t.window_seconds, 3);
+        let starts: Vec<f64> = t.windows.iter().map(|w| w.start_s).collect();
+        assert_eq!(starts, [0.0, 3.0, 6.0]);
+        let w = &t.windows;
+        assert_eq!((w[0].requests, w[0].errors, w[1].requests), (30, 1, 0));
+        assert_eq!((w[1].p50_ms, w[1].p99_ms), (None, None));
+        assert!((w[0].p99_ms.expect("data") - 2.0).abs() < 0.02, "{w:?}");
+        assert!(w[2].p99_ms.expect("data") > 850.0, "{w:?}");
+        assert_eq!(t.throughput(), [10.0, 0.0, 1.0 / 3.0]);
+    }
+
+    /// The whole path, recorder to verdict: paced load at a tenth of its
+    /// target is INCONCLUSIVE (generator-bound) when the probe woke late or
+    /// the generator's threads were always busy, and the server's FAIL when
+    /// neither; the same requests, the same raw latency.
+    #[test]
+    fn a_shortfall_is_the_generators_only_when_it_was_saturated() {
+        use crate::load::result::Verdict;
+        use crate::scenario::{Scenario, parse};
+        let text = "kind = \"load\"\nname = \"short\"\n[target]\nserve = \"s.toml\"\n\
+                    [traffic]\nusers = 10\nduration_seconds = 3\nrate = 1000\n\
+                    [mix]\nassign = 1\nunits = 10\n";
+        let Ok(Scenario::Load(s)) = parse("short.toml", text).map(|l| l.scenario) else {
+            panic!("not a load scenario");
+        };
+        let run = |wake_us: u64, busy: f64| {
+            let mut rec = Recorder::new(&[]).expect("recorder");
+            let ms = Duration::from_millis;
+            for i in 0..300 {
+                rec.request(Kind::Assign, true, ms(1), ms(1), ms(0), f64::from(i) * 0.01);
+            }
+            for _ in 0..100 {
+                rec.wake_lag.record(wake_us).expect("in range");
+            }
+            rec.cpu = Some(CpuUse {
+                cpu_seconds: busy * 6.0,
+                wait_seconds: 0.0,
+                wall_seconds: 3.0,
+                cores: 2,
+                busy_by_second: vec![busy; 3],
+            });
+            build(Measured {
+                scenario: &s,
+                provenance: Provenance::default(),
+                target: "test".into(),
+                recorder: &rec,
+                seconds: 3.0,
+                experiments: Vec::new(),
+                bandits: Vec::new(),
+                goose_report: None,
+            })
+        };
+        for (wake_us, busy, saturated) in
+            [(50_000, 0.2, true), (500, 0.95, true), (500, 0.2, false)]
+        {
+            let r = run(wake_us, busy);
+            let g = &r.generator;
+            assert!((g.achieved_rps - 100.0).abs() < 1e-9, "{g:?}");
+            assert_eq!(
+                (g.saturated, g.generator_bound),
+                (saturated, saturated),
+                "{g:?}"
+            );
+            let behind = r.messages.iter().any(|m| m.contains("did not keep up"));
+            assert_eq!(behind, !saturated, "{:?}", r.messages);
+            let verdict = if saturated {
+                Verdict::Inconclusive
+            } else {
+                Verdict::Fail
+            };
+            assert_eq!(r.verdict, verdict, "{:?}", r.messages);
+        }
+    }
+
+    #[test]
+    fn send_ratios_per_user() {
+        let u = |scheduled, sent| UserProgress { scheduled, sent };
+        assert_eq!(send_ratios(&[]), None);
+        assert_eq!(send_ratios(&[u(0, 3)]), None);
+        let r = send_ratios(&[u(10, 10), u(10, 1), u(0, 0), u(20, 10)]).expect("users");
+        assert_eq!((r.users, r.min, r.median), (3, 0.1, 0.5));
+    }
 }

@@ -63,6 +63,19 @@ fn non_finite(
     if let Some(t) = generator.target_rps {
         figures.push(("generator target_rps".into(), t));
     }
+    for (name, x) in [
+        ("wake_lag_p99_ms", generator.wake_lag_p99_ms),
+        ("wake_lag_max_ms", generator.wake_lag_max_ms),
+        ("cpu_seconds", generator.cpu_seconds),
+        ("cpu_share", generator.cpu_share),
+        ("busy_share", generator.busy_share),
+        ("sends min", generator.sends.map(|r| r.min)),
+        ("sends median", generator.sends.map(|r| r.median)),
+    ] {
+        if let Some(x) = x {
+            figures.push((format!("generator {name}"), x));
+        }
+    }
     for c in srm {
         figures.push((format!("SRM {} p_value", c.experiment), c.p_value));
     }
@@ -79,14 +92,47 @@ fn non_finite(
         .collect()
 }
 
+/// The share of its cores' time a generator may spend running or waiting
+/// to run before it counts as saturated: a generator whose threads always
+/// had work could not have sent faster.
+pub const SATURATED_BUSY_SHARE: f64 = 0.9;
+
+/// Why the generator was saturated, if it was, from its direct signals: the
+/// runtime probe woke late (`wake_lag_p99_ms` above
+/// `checks.max_generator_lag_ms`: every ready task waited that long, reading
+/// responses included, which inflates the measured latency), or its threads
+/// were running or runnable for at least [`SATURATED_BUSY_SHARE`] of its
+/// cores' time. A signal that was not measured (older results, a platform
+/// without per-thread accounting) says nothing.
+pub(super) fn saturation(
+    s: &LoadScenario,
+    wake_lag_p99_ms: Option<f64>,
+    busy_share: Option<f64>,
+) -> Option<String> {
+    let max = s.checks.max_generator_lag_ms;
+    let late = wake_lag_p99_ms.filter(|&p| p > max).map(|p| {
+        format!("its runtime probe woke late: p99 {p:.2} ms > checks.max_generator_lag_ms {max} ms")
+    });
+    let busy = busy_share.filter(|&b| b >= SATURATED_BUSY_SHARE).map(|b| {
+        format!(
+            "its threads were running or waiting for a CPU {:.0}% of its cores' time (≥ {:.0}%)",
+            100.0 * b,
+            100.0 * SATURATED_BUSY_SHARE
+        )
+    });
+    match (late, busy) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Whose fault a paced run's shortfall is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Fault {
-    /// The server answered within each user's interval, so the users could
-    /// have kept the schedule: the generator fell behind (generator-bound).
-    Generator,
-    /// The server took at least each user's interval to answer (its raw
-    /// p50), so the users were waiting on it: it did not keep up.
+    /// The generator was saturated (the reason says by which signal): it
+    /// could not keep its own schedule, so the run says nothing of the server.
+    Generator(String),
+    /// The generator had room to spare, so the shortfall is the server's.
     Server,
 }
 
@@ -94,49 +140,58 @@ pub(super) enum Fault {
 pub(super) struct RateGap {
     pub(super) fault: Fault,
     pub(super) target: f64,
-    raw_p50_ms: f64,
-    interval_ms: f64,
 }
 
 /// The one place that decides whether paced load fell short and whose
 /// fault that was, so that generator-bound and server-behind stay
-/// complementary. `target` is the (possibly pooled) target rate; an empty
-/// run has no p50 to judge by and is judged as missing data instead.
+/// complementary: the generator's when it was saturated (`saturation`, see
+/// [`saturation`]), else the server's. `target` is the (possibly pooled)
+/// target rate; an empty run is judged as missing data instead.
 pub(super) fn rate_gap(
     s: &LoadScenario,
     overall: &EndpointResult,
     achieved: f64,
     target: Option<f64>,
+    saturation: Option<String>,
 ) -> Option<RateGap> {
-    let (Model::Paced { rate }, Some(target)) = (s.traffic.model, target) else {
+    let (Model::Paced { .. }, Some(target)) = (s.traffic.model, target) else {
         return None;
     };
     if overall.count == 0 || achieved >= s.checks.min_rate_ratio * target {
         return None;
     }
-    let interval_ms = 1000.0 * s.traffic.users as f64 / rate;
-    let raw_p50_ms = overall.raw.p50_ms;
-    let fault = if raw_p50_ms < interval_ms {
-        Fault::Generator
-    } else {
-        Fault::Server
-    };
     Some(RateGap {
-        fault,
+        fault: saturation.map_or(Fault::Server, Fault::Generator),
         target,
-        raw_p50_ms,
-        interval_ms,
     })
 }
 
 /// Paced load the server could not sustain (see [`rate_gap`]).
 fn server_behind(s: &LoadScenario, overall: &EndpointResult, g: &GeneratorCheck) -> Option<String> {
-    let gap = rate_gap(s, overall, g.achieved_rps, g.target_rps)?;
+    let sat = saturation(s, g.wake_lag_p99_ms, g.busy_share);
+    let gap = rate_gap(s, overall, g.achieved_rps, g.target_rps, sat)?;
+    let figures: Vec<String> = [
+        g.wake_lag_p99_ms
+            .map(|p| format!("probe wake-up lag p99 {p:.2} ms")),
+        g.busy_share
+            .map(|b| format!("busy {:.0}% of its cores' time", 100.0 * b)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     (gap.fault == Fault::Server).then(|| {
         format!(
-            "throughput: the server did not keep up: achieved {:.1} req/s < {} × the target {} req/s, \
-             with a raw p50 of {:.2} ms against each user's interval of {:.2} ms",
-            g.achieved_rps, s.checks.min_rate_ratio, gap.target, gap.raw_p50_ms, gap.interval_ms
+            "throughput: the server did not keep up: achieved {:.1} req/s < {} × the target {} req/s \
+             while the generator was not saturated ({}), with a raw p50 of {:.2} ms",
+            g.achieved_rps,
+            s.checks.min_rate_ratio,
+            gap.target,
+            if figures.is_empty() {
+                "no saturation signal measured".to_owned()
+            } else {
+                figures.join(", ")
+            },
+            overall.raw.p50_ms
         )
     })
 }
@@ -388,6 +443,94 @@ mod tests {
         }
     }
 
+    fn generator(target_rps: Option<f64>, achieved_rps: f64) -> GeneratorCheck {
+        GeneratorCheck {
+            target_rps,
+            achieved_rps,
+            lag_p99_ms: 0.1,
+            lag_max_ms: 0.1,
+            lag_histogram: String::new(),
+            generator_bound: false,
+            reason: None,
+            wake_lag_p99_ms: None,
+            wake_lag_max_ms: None,
+            wake_lag_histogram: String::new(),
+            cpu_seconds: None,
+            cpu_share: None,
+            busy_share: None,
+            cores: None,
+            sends: None,
+            saturated: false,
+        }
+    }
+
+    fn served(count: u64, raw_us: u64) -> EndpointResult {
+        let mut record = EndpointRecord {
+            raw: new_histogram().expect("histogram"),
+            corrected: new_histogram().expect("histogram"),
+            count,
+            errors: 0,
+        };
+        for _ in 0..count {
+            record.raw.record(raw_us).expect("in range");
+            record.corrected.record(raw_us).expect("in range");
+        }
+        endpoint_result(Endpoint::Overall, &record, 1.0, None)
+    }
+
+    /// Whose fault a paced shortfall is, for every combination of the
+    /// signals: the generator's exactly when it was saturated (late probe
+    /// or busy threads), the server's otherwise, nobody's when the rate was
+    /// met, a closed loop, or nothing was sent. The raw latency plays no
+    /// part: a saturated generator inflates it (the original rule compared
+    /// it with each user's interval and blamed the server).
+    #[test]
+    fn rate_gap_decision_table() {
+        let mut s = scenario();
+        s.traffic.users = 100;
+        s.traffic.model = Model::Paced { rate: 30_000.0 };
+        let target = Some(30_000.0);
+        // lag limit 10 ms, busy limit 0.9, rate ratio 0.9 (27,000 req/s).
+        type Case = (f64, Option<f64>, Option<f64>, Option<bool>);
+        let cases: [Case; 10] = [
+            // achieved, wake p99, busy share → None (no gap) / generator's / server's
+            (29_000.0, Some(50.0), Some(1.0), None),
+            (27_000.0, None, None, None),
+            (16_300.0, Some(50.0), None, Some(true)),
+            (16_300.0, None, Some(0.95), Some(true)),
+            (16_300.0, Some(10.5), Some(0.2), Some(true)),
+            (16_300.0, Some(1.0), Some(0.9), Some(true)),
+            (16_300.0, Some(10.0), Some(0.89), Some(false)),
+            (16_300.0, Some(0.3), Some(0.1), Some(false)),
+            (16_300.0, None, None, Some(false)),
+            (0.0, Some(0.3), Some(0.1), Some(false)),
+        ];
+        // A raw p50 far below and far above each user's 3.3 ms interval.
+        for raw_us in [200, 1_170_000] {
+            let overall = served(10, raw_us);
+            for (achieved, wake, busy, generator_fault) in cases {
+                let gap = rate_gap(&s, &overall, achieved, target, saturation(&s, wake, busy));
+                let got = gap.map(|g| matches!(g.fault, Fault::Generator(_)));
+                assert_eq!(
+                    got, generator_fault,
+                    "achieved {achieved}, wake {wake:?}, busy {busy:?}, raw {raw_us} µs"
+                );
+                // The judge says the same: a server miss exactly when the
+                // gap is the server's.
+                let mut g = generator(target, achieved);
+                g.wake_lag_p99_ms = wake;
+                g.busy_share = busy;
+                let behind = server_behind(&s, &overall, &g);
+                assert_eq!(behind.is_some(), generator_fault == Some(false));
+            }
+        }
+        // Nothing sent, or a closed loop: no gap to judge.
+        let silent = served(0, 200);
+        assert!(rate_gap(&s, &silent, 0.0, target, None).is_none());
+        s.traffic.model = Model::Closed { think_time_ms: 0 };
+        assert!(rate_gap(&s, &served(10, 200), 10.0, None, None).is_none());
+    }
+
     /// Without SLO tables nothing compares a latency with a bound, so a
     /// NaN would slip through as a pass; it must not, even when a failure
     /// is expected.
@@ -404,15 +547,7 @@ mod tests {
             record.raw.record(500).expect("in range");
             record.corrected.record(500).expect("in range");
         }
-        let generator = GeneratorCheck {
-            target_rps: None,
-            achieved_rps: 10.0,
-            lag_p99_ms: 0.1,
-            lag_max_ms: 0.1,
-            lag_histogram: String::new(),
-            generator_bound: false,
-            reason: None,
-        };
+        let generator = generator(None, 10.0);
         let parity = ParityCheck {
             checked: 0,
             units: 0,

@@ -100,6 +100,83 @@ pub struct GeneratorCheck {
     pub generator_bound: bool,
     /// Why the run is generator-bound, when it is.
     pub reason: Option<String>,
+    /// p99 of how late the runtime probe woke from its short sleeps, in
+    /// milliseconds: every ready task of a saturated runtime, response
+    /// handling included, waits about this long (absent in older results).
+    #[serde(default)]
+    pub wake_lag_p99_ms: Option<f64>,
+    /// The probe's latest wake-up, in milliseconds.
+    #[serde(default)]
+    pub wake_lag_max_ms: Option<f64>,
+    /// Base64 HdrHistogram V2 of the probe's wake-up lag (µs), for merging.
+    #[serde(default)]
+    pub wake_lag_histogram: String,
+    /// CPU seconds the generator's threads used over the run.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
+    /// Those CPU seconds as a share of the wall time of every core the
+    /// process may use.
+    #[serde(default)]
+    pub cpu_share: Option<f64>,
+    /// The share of that core time the generator's threads were running or
+    /// runnable but waiting for a CPU: near 1 when it always had work.
+    #[serde(default)]
+    pub busy_share: Option<f64>,
+    /// Cores the process may use.
+    #[serde(default)]
+    pub cores: Option<u64>,
+    /// Per paced user, requests sent over requests scheduled in the
+    /// sending window (absent for a closed loop).
+    #[serde(default)]
+    pub sends: Option<SendRatios>,
+    /// Whether the generator itself was saturated (see `saturation` in the
+    /// verdict rules): a shortfall of paced load is then its own.
+    #[serde(default)]
+    pub saturated: bool,
+}
+
+/// Achieved over scheduled sends, per paced user.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SendRatios {
+    /// Users with at least one scheduled slot.
+    pub users: u64,
+    /// The lowest user's ratio.
+    pub min: f64,
+    /// The median user's ratio.
+    pub median: f64,
+}
+
+/// Latency and throughput over time: one entry per window of the run, by
+/// each request's send time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// Seconds per window: 1, or more for runs over 600 s.
+    pub window_seconds: u64,
+    /// The windows, from the start of the run.
+    pub windows: Vec<Window>,
+}
+
+/// One window of the timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// Seconds from the start of the run to the window's start.
+    pub start_s: f64,
+    /// Requests sent in the window (each recorded once completed).
+    pub requests: u64,
+    /// Those that failed.
+    pub errors: u64,
+    /// Corrected median latency of those requests (none without requests).
+    pub p50_ms: Option<f64>,
+    /// Corrected p99 latency of those requests (none without requests).
+    pub p99_ms: Option<f64>,
+}
+
+impl Timeline {
+    /// Completed requests per second in each window.
+    pub fn throughput(&self) -> Vec<f64> {
+        let w = self.window_seconds.max(1) as f64;
+        self.windows.iter().map(|x| x.requests as f64 / w).collect()
+    }
 }
 
 /// The sample-ratio-mismatch test of one experiment's served split.
@@ -200,6 +277,10 @@ pub struct LoadResult {
     pub endpoints: Vec<EndpointResult>,
     /// Whether the generator kept its schedule.
     pub generator: GeneratorCheck,
+    /// Corrected p50/p99, throughput and errors per window of the run (empty
+    /// in older results).
+    #[serde(default)]
+    pub timeline: Timeline,
     /// One SRM test per experiment assigned in.
     pub srm: Vec<SrmCheck>,
     /// Served assignments against umpire-sim's.
