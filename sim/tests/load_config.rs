@@ -6,8 +6,8 @@ mod common;
 use common::{errors, line_keys, lines};
 use umpire_sim::load::api::ApiSpec;
 use umpire_sim::load::{
-    Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix, Model, Slo,
-    Target, Traffic, UnitOrder,
+    CheckName, Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario, Mix,
+    Model, Slo, Target, Traffic, UnitOrder,
 };
 use umpire_sim::scenario::{Scenario, parse};
 use umpire_sim::serve::{ServeConfig, ServeError, Stall};
@@ -156,6 +156,7 @@ fn full_file_reads_into_the_expected_values() {
         expect: LoadExpect {
             verdict: ExpectedVerdict::Fail,
             corrected_over_raw_p99: Some(2.0),
+            failing: Vec::new(),
         },
     };
     assert_eq!(s, want);
@@ -207,6 +208,7 @@ fn defaults() {
             expect: LoadExpect {
                 verdict: ExpectedVerdict::Pass,
                 corrected_over_raw_p99: None,
+                failing: Vec::new(),
             },
         }
     );
@@ -825,6 +827,27 @@ fn expect() {
     );
     let s = load("x.toml", &format!("{BASE}[expect]\nverdict = \"fail\"\n"));
     assert_eq!(s.expect.verdict, ExpectedVerdict::Fail);
+}
+
+#[test]
+fn expect_failing() {
+    let s = load(
+        "x.toml",
+        &format!("{BASE}[expect]\nverdict = \"fail\"\nfailing = [\"parity\", \"srm\"]\n"),
+    );
+    assert_eq!(s.expect.failing, [CheckName::Parity, CheckName::Srm]);
+    assert_eq!(
+        lines(&format!(
+            "{BASE}[expect]\nverdict = \"fail\"\nfailing = [\"partiy\"]\n"
+        )),
+        ["bad.toml:10:11: expect.failing: unknown check `partiy` (did you mean `parity`?)"]
+    );
+    assert_eq!(
+        lines(&format!("{BASE}[expect]\nfailing = [\"parity\"]\n")),
+        [
+            "bad.toml:9:11: expect.failing: only applies to a failure demonstration (set verdict = \"fail\", or remove `failing`)"
+        ]
+    );
 }
 
 #[test]

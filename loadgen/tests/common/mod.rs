@@ -58,6 +58,7 @@ pub fn scenario(name: &str, users: u64, duration: f64, rate: f64) -> LoadScenari
         expect: LoadExpect {
             verdict: ExpectedVerdict::Pass,
             corrected_over_raw_p99: None,
+            failing: Vec::new(),
         },
     }
 }

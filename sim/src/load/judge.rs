@@ -6,7 +6,7 @@
 use super::result::{
     BoundCheck, ConvergenceCheck, EndpointResult, GeneratorCheck, ParityCheck, SrmCheck, Verdict,
 };
-use crate::load::{LoadScenario, Model};
+use crate::load::{CheckName, LoadScenario, Model};
 
 /// Whether the parity check runs: it needs assignments to check.
 fn parity_on(s: &LoadScenario, experiments: usize) -> bool {
@@ -315,7 +315,17 @@ pub(super) fn judge(
             r.bound, r.measured
         ));
     }
+    let failed = failed_checks(s, endpoints, srm, parity, convergence, behind.is_some());
+    let mut demonstrated = true;
+    for c in s.expect.failing.iter().filter(|c| !failed.contains(c)) {
+        demonstrated = false;
+        messages.push(format!(
+            "expected {} to fail (expect.failing), but it did not",
+            c.key()
+        ));
+    }
     let passed = verdict.is(s.expect.verdict)
+        && demonstrated
         && ratio.as_ref().is_none_or(|r| r.passed)
         && !none_succeeded
         && nan.is_empty();
@@ -325,6 +335,39 @@ pub(super) fn judge(
         passed,
         messages,
     }
+}
+
+/// The checks that failed with data, for `[expect] failing`: the same
+/// outcomes the verdict rests on, named.
+fn failed_checks(
+    s: &LoadScenario,
+    endpoints: &[EndpointResult],
+    srm: &[SrmCheck],
+    parity: &ParityCheck,
+    convergence: &[ConvergenceCheck],
+    behind: bool,
+) -> Vec<CheckName> {
+    let slo_missed = endpoints.iter().flat_map(|e| &e.slo).any(|b| !b.passed);
+    let error_bound = endpoints
+        .first()
+        .is_some_and(|o| default_error_bound(s, o).is_some());
+    [
+        (CheckName::Slo, slo_missed),
+        (CheckName::ErrorRate, error_bound),
+        (CheckName::Throughput, behind),
+        (
+            CheckName::Srm,
+            srm.iter().any(|c| !c.no_data() && !c.passed),
+        ),
+        (CheckName::Parity, !parity.no_data() && !parity.passed),
+        (
+            CheckName::Convergence,
+            convergence.iter().any(|c| !c.no_data() && !c.passed),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(c, failed)| failed.then_some(c))
+    .collect()
 }
 
 /// The correctness checks' part of the verdict: their failures go to
@@ -439,6 +482,7 @@ mod tests {
             expect: LoadExpect {
                 verdict: ExpectedVerdict::Pass,
                 corrected_over_raw_p99: None,
+                failing: Vec::new(),
             },
         }
     }
@@ -590,5 +634,53 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// `[expect] failing` holds only when the named check is among the
+    /// failures: a parity failure demonstrates parity, an SLO miss alone
+    /// does not.
+    #[test]
+    fn an_expected_failure_must_fail_on_the_named_check() {
+        let mut s = scenario();
+        s.expect.verdict = ExpectedVerdict::Fail;
+        s.expect.failing = vec![CheckName::Parity];
+        let overall = served(10, 500);
+        let g = generator(None, 10.0);
+        let wrong = ParityCheck {
+            checked: 10,
+            units: 10,
+            mismatches: 3,
+            examples: Vec::new(),
+            passed: false,
+        };
+        let j = judge(&s, std::slice::from_ref(&overall), &g, &[], &wrong, &[]);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert!(j.passed, "{:?}", j.messages);
+        // The same FAIL from an SLO miss, with parity holding.
+        let right = ParityCheck {
+            mismatches: 0,
+            passed: true,
+            ..wrong
+        };
+        let mut slow = overall.clone();
+        slow.slo.push(BoundCheck {
+            measure: "p99_ms (corrected)".into(),
+            measured: 0.5,
+            bound: "≤ 0.1".into(),
+            passed: false,
+        });
+        let j = judge(&s, std::slice::from_ref(&slow), &g, &[], &right, &[]);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert!(!j.passed);
+        assert!(
+            j.messages
+                .iter()
+                .any(|m| m == "expected parity to fail (expect.failing), but it did not"),
+            "{:?}",
+            j.messages
+        );
+        // Named as failing, the SLO miss is demonstrated.
+        s.expect.failing = vec![CheckName::Slo];
+        assert!(judge(&s, std::slice::from_ref(&slow), &g, &[], &right, &[]).passed);
     }
 }

@@ -316,11 +316,58 @@ pub enum ExpectedVerdict {
 }
 
 /// What the load run must show to meet the scenario's expectations.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadExpect {
     /// The verdict the run must reach.
     pub verdict: ExpectedVerdict,
     /// For stall demonstrations: the corrected p99 must exceed the raw p99
     /// by at least this factor (overall).
     pub corrected_over_raw_p99: Option<f64>,
+    /// For failure demonstrations: the checks that must be among the
+    /// failures (a FAIL for another reason does not demonstrate this one).
+    /// Only with `verdict = "fail"`; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<CheckName>,
+}
+
+/// What can fail a load run, as `[expect] failing` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckName {
+    /// A latency, error-rate or throughput bound of an `[slo]` table.
+    Slo,
+    /// The default overall error-rate bound (no `[slo]` sets one).
+    ErrorRate,
+    /// Paced load the server did not keep up with.
+    Throughput,
+    /// The SRM test of a served split.
+    Srm,
+    /// Served assignments against umpire-sim's.
+    Parity,
+    /// A bandit's convergence to its best arm.
+    Convergence,
+}
+
+impl CheckName {
+    /// Every check, in the order the judge reports them.
+    pub const ALL: [CheckName; 6] = [
+        CheckName::Slo,
+        CheckName::ErrorRate,
+        CheckName::Throughput,
+        CheckName::Srm,
+        CheckName::Parity,
+        CheckName::Convergence,
+    ];
+
+    /// The check's name in scenarios, e.g. `"parity"`.
+    pub fn key(self) -> &'static str {
+        match self {
+            CheckName::Slo => "slo",
+            CheckName::ErrorRate => "error_rate",
+            CheckName::Throughput => "throughput",
+            CheckName::Srm => "srm",
+            CheckName::Parity => "parity",
+            CheckName::Convergence => "convergence",
+        }
+    }
 }

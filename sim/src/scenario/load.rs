@@ -15,7 +15,7 @@ use super::process;
 use super::reader::{Ctx, Field, Table, as_table, number_value, suggest};
 use super::serve::{names_array, positive_count, read_stall};
 use crate::load::{
-    Arrivals, Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario,
+    Arrivals, CheckName, Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario,
     MAX_DURATION_SECONDS, MAX_RATE, MAX_USERS, Mix, Model, RATE_RANGE, Slo, Stage, Target, Traffic,
     UnitOrder, duration_in_range, rate_in_range, schedule,
 };
@@ -906,6 +906,7 @@ fn read_expect(ctx: &mut Ctx, root: &mut Table, traffic: Option<&Traffic>) -> Op
     let mut expect = LoadExpect {
         verdict: ExpectedVerdict::Pass,
         corrected_over_raw_p99: None,
+        failing: Vec::new(),
     };
     let Some(mut t) = root.subtable(ctx, "expect") else {
         return root.table.get("expect").is_none().then_some(expect);
@@ -945,6 +946,43 @@ fn read_expect(ctx: &mut Ctx, root: &mut Table, traffic: Option<&Traffic>) -> Op
         );
         ok = false;
     }
+    if let Some(failing) = read_failing(ctx, &mut t, expect.verdict) {
+        expect.failing = failing;
+    } else {
+        ok &= t.table.get("failing").is_none();
+    }
     t.finish(ctx);
     ok.then_some(expect)
+}
+
+/// `[expect] failing`: the checks a failure demonstration must fail on.
+/// None when absent or invalid (the problem is reported).
+fn read_failing(ctx: &mut Ctx, t: &mut Table, verdict: ExpectedVerdict) -> Option<Vec<CheckName>> {
+    let (names, span) = names_array(ctx, t, "failing", "check")?;
+    let known = CheckName::ALL.map(CheckName::key);
+    let mut out = Vec::new();
+    for n in &names {
+        match CheckName::ALL.into_iter().find(|c| c.key() == n) {
+            Some(c) => out.push(c),
+            None => {
+                ctx.error(
+                    &span,
+                    &t.key_path("failing"),
+                    format!("unknown check `{n}`"),
+                    suggest(n, known).or_else(|| hint(&format!("one of: {}", known.join(", ")))),
+                );
+                return None;
+            }
+        }
+    }
+    if verdict != ExpectedVerdict::Fail && !out.is_empty() {
+        ctx.error(
+            &span,
+            &t.key_path("failing"),
+            "only applies to a failure demonstration",
+            hint("set verdict = \"fail\", or remove `failing`"),
+        );
+        return None;
+    }
+    Some(out)
 }
