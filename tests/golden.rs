@@ -15,8 +15,6 @@ use std::process::Command;
 
 mod common;
 
-/// Scenario files that produce no result: configs for `umpire serve`.
-const NO_RESULT: &[&str] = &["serve_reference"];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -43,10 +41,20 @@ fn scenarios() -> Vec<String> {
     names
 }
 
-fn is_load(name: &str) -> bool {
+fn kind_is(name: &str, kind: &str) -> bool {
     let text = std::fs::read_to_string(root().join(format!("scenarios/{name}.toml")))
         .expect("read scenario");
-    text.lines().any(|l| l.trim() == "kind = \"load\"")
+    text.lines()
+        .any(|l| l.trim() == format!("kind = \"{kind}\""))
+}
+
+fn is_load(name: &str) -> bool {
+    kind_is(name, "load")
+}
+
+/// Serve configs produce no result: they are for `umpire serve`.
+fn is_serve(name: &str) -> bool {
+    kind_is(name, "serve")
 }
 
 /// Runs `umpire <cmd> scenarios/<name>.toml --out <out>` from the repository
@@ -171,7 +179,7 @@ fn every_simulated_scenario_matches_its_golden_result_byte_for_byte() {
     let out = common::scratch("golden-sim");
     let mut checked = 0;
     for name in scenarios() {
-        if NO_RESULT.contains(&name.as_str()) || is_load(&name) {
+        if is_serve(&name) || is_load(&name) {
             continue;
         }
         let json = result_of("run", &name, &out, &[0]);
@@ -274,7 +282,7 @@ fn every_golden_copy_belongs_to_a_shipped_scenario() {
         let p = e.expect("dir entry").path();
         let stem = p.file_stem().and_then(|s| s.to_str()).expect("file name");
         assert!(
-            names.iter().any(|n| n == stem) && !NO_RESULT.contains(&stem),
+            names.iter().any(|n| n == stem) && !is_serve(stem),
             "{} has no shipped scenario",
             p.display()
         );
