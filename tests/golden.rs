@@ -15,7 +15,6 @@ use std::process::Command;
 
 mod common;
 
-
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }

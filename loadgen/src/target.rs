@@ -16,6 +16,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -327,6 +328,19 @@ fn listen_for_signals() -> Result<(), TargetError> {
         .map_err(|e| TargetError::Setup(format!("cannot catch signals: {e}")))
 }
 
+/// Set by the signal listener before it stops the targets: a target that
+/// then ends was ended by umpire, not by itself.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// When umpire was interrupted, the target's end is the listener's doing,
+/// and the listener is about to exit with the signal's code: wait for it,
+/// rather than race it with an error of our own (exit 2).
+async fn defer_to_interrupt() {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// A stopped group is no longer the signal listener's to stop.
 fn forget(pgid: Pid) {
     running().retain(|&g| g != pgid);
@@ -334,6 +348,7 @@ fn forget(pgid: Pid) {
 
 /// What a caught signal does: stop every running target, then exit.
 fn stop_all_and_exit(name: &str, number: i32) -> ! {
+    INTERRUPTED.store(true, Ordering::SeqCst);
     let groups = running().clone();
     for &g in &groups {
         let _ = killpg(g, Signal::SIGTERM);
@@ -452,6 +467,7 @@ impl Managed {
         let mut last = "no answer yet".to_owned();
         loop {
             if self.group.exited().is_some() {
+                defer_to_interrupt().await;
                 self.group.stop().await;
                 return Err(TargetError::ExitedBeforeReady {
                     command: self.command.clone(),
@@ -498,6 +514,9 @@ impl Managed {
     /// stopped.
     pub async fn stop(mut self) -> Result<(), TargetError> {
         let exited = self.group.exited().is_some();
+        if exited {
+            defer_to_interrupt().await;
+        }
         self.group.stop().await;
         if exited {
             return Err(TargetError::ExitedDuringRun {

@@ -662,7 +662,7 @@ mod tests {
             passed: true,
             ..wrong
         };
-        let mut slow = overall.clone();
+        let mut slow = overall;
         slow.slo.push(BoundCheck {
             measure: "p99_ms (corrected)".into(),
             measured: 0.5,
