@@ -279,10 +279,12 @@ pub fn answer_line(a: &Answer, max_rate: f64) -> String {
 /// `umpire load FILE --find-capacity`.
 pub fn main(args: &LoadArgs) -> Result<(), CliError> {
     let (loaded, mut scenario) = read_scenario(&args.file)?;
-    // A bandit's convergence is judged over a run's length; a step of a few
-    // seconds with a fresh server says nothing about it, and it is not a
-    // matter of load. SLOs, SRM and parity are judged per step.
+    // A bandit's convergence, and parity's minimum of distinct ids, are
+    // judged over a run's length: a step of a few seconds says nothing
+    // about them, and they are not a matter of load. SLOs, SRM and every
+    // checked answer's parity are judged per step.
     scenario.checks.convergence.clear();
+    scenario.checks.min_parity_units = 0;
     let start_rate = match (args.start_rate, scenario.traffic.model) {
         (Some(r), _) => r,
         (None, umpire_sim::load::Model::Paced { rate }) => rate,
