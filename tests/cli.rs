@@ -5,18 +5,9 @@
 mod common;
 use common::{scratch, write};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn umpire(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_umpire"))
-        .args(args)
-        .output()
-        .expect("run umpire")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{text, umpire};
 
 const SMALL: &str = r#"
 kind = "experiment"

@@ -8,18 +8,9 @@
 mod common;
 use common::serve::start;
 use common::{scratch, write};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn umpire(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_umpire"))
-        .args(args)
-        .output()
-        .expect("run umpire")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{text, umpire};
 
 fn json(path: &std::path::Path) -> serde_json::Value {
     let s = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -96,33 +96,11 @@ enum Host {
     BlackHole,
 }
 
-/// Read one request head and its body; the path, or None at the end.
-async fn read_request(conn: &mut TcpStream) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if buf.len() > 64 * 1024 || conn.read(&mut byte).await.ok()? == 0 {
-            return None;
-        }
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&buf).into_owned();
-    let length = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; length.min(64 * 1024)];
-    conn.read_exact(&mut body).await.ok()?;
-    head.split_whitespace().nth(1).map(str::to_owned)
-}
-
 /// Every request path a misbehaving host was sent, `/healthz` aside.
 static PATHS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 async fn serve_connection(mut conn: TcpStream, host: Host) {
-    while let Some(path) = read_request(&mut conn).await {
+    while let Some(path) = common::read_request(&mut conn).await {
         if !path.ends_with("/healthz")
             && let Ok(mut p) = PATHS.lock()
         {

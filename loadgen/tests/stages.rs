@@ -10,7 +10,7 @@ mod common;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use umpire_loadgen::run;
 use umpire_sim::load::schedule::Schedule;
@@ -19,23 +19,9 @@ use umpire_sim::load::{Arrivals, LoadScenario, Stage, schedule};
 /// When each request (the health probe aside) reached the host.
 static ARRIVALS: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
 
-/// Read one request head (the generator sends GETs without a body); false
-/// at the end of the connection.
-async fn read_head(conn: &mut TcpStream) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if buf.len() > 64 * 1024 || conn.read(&mut byte).await.ok()? == 0 {
-            return None;
-        }
-        buf.push(byte[0]);
-    }
-    Some(String::from_utf8_lossy(&buf).into_owned())
-}
-
 async fn serve_connection(mut conn: TcpStream) {
-    while let Some(head) = read_head(&mut conn).await {
-        if !head.contains("/healthz")
+    while let Some(path) = common::read_request(&mut conn).await {
+        if !path.ends_with("/healthz")
             && let Ok(mut a) = ARRIVALS.lock()
         {
             a.push(Instant::now());

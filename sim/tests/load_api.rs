@@ -3,31 +3,18 @@
 //! (`file:line:column: key: message (hint)`).
 
 mod common;
-use common::lines;
+use common::{LOAD_BASE, lines, load_scenario};
 use umpire_sim::load::api::{
     ApiSpec, BodyTemplate, JsonPointer, Method, Placeholder, Segment, StatusSet, ValueMap,
 };
 use umpire_sim::load::{LoadScenario, UnitOrder};
-use umpire_sim::scenario::{Scenario, parse};
 
 fn load(text: &str) -> LoadScenario {
-    match parse("x.toml", text) {
-        Ok(l) => match l.scenario {
-            Scenario::Load(s) => *s,
-            other => panic!("expected a load scenario, got {other:?}"),
-        },
-        Err(e) => panic!("does not parse:\n{e}\n---\n{text}"),
-    }
+    load_scenario("x.toml", text)
 }
 
 /// Lines 1–7; `[api…]` tables go after them, from line 8.
-const BASE: &str = "kind = \"load\"\n\
-                    [target]\n\
-                    serve = \"serve_reference.toml\"\n\
-                    [traffic]\n\
-                    rate = 100\n\
-                    [mix]\n\
-                    assign = 1\n";
+const BASE: &str = LOAD_BASE;
 
 /// An explicit API for an assign-only mix: lines 8–10.
 const ASSIGN: &str = "[api.assign]\n\

@@ -12,24 +12,10 @@ use umpire_sim::load::{
 use umpire_sim::scenario::{Scenario, parse};
 use umpire_sim::serve::{ServeConfig, ServeError, Stall};
 
-fn load(file: &str, text: &str) -> LoadScenario {
-    match parse(file, text) {
-        Ok(l) => match l.scenario {
-            Scenario::Load(s) => *s,
-            other => panic!("expected a load scenario, got {other:?}"),
-        },
-        Err(e) => panic!("load scenario does not parse:\n{e}\n---\n{text}"),
-    }
-}
+use common::load_scenario as load;
 
 /// A small valid scenario: every optional table and key left out.
-const BASE: &str = "kind = \"load\"\n\
-                    [target]\n\
-                    serve = \"serve_reference.toml\"\n\
-                    [traffic]\n\
-                    rate = 100\n\
-                    [mix]\n\
-                    assign = 1\n";
+const BASE: &str = common::LOAD_BASE;
 
 const FULL: &str = r#"kind = "load"
 name = "serving_slo"

@@ -7,16 +7,9 @@ mod common;
 use common::lines;
 use umpire_sim::load::LoadScenario;
 use umpire_sim::load::process::{Port, Process, Ready};
-use umpire_sim::scenario::{Scenario, parse};
 
 fn load(text: &str) -> LoadScenario {
-    match parse("t.toml", text) {
-        Ok(l) => match l.scenario {
-            Scenario::Load(s) => *s,
-            other => panic!("expected a load scenario, got {other:?}"),
-        },
-        Err(e) => panic!("load scenario does not parse:\n{e}\n---\n{text}"),
-    }
+    common::load_scenario("t.toml", text)
 }
 
 /// A load scenario whose `[target]` (line 2) has `serve` (line 3) and then

@@ -6,13 +6,9 @@ mod common;
 use common::lines;
 use umpire_sim::load::schedule::{Schedule, target_rate};
 use umpire_sim::load::{Arrivals, LoadScenario, Model, Stage};
-use umpire_sim::scenario::{Scenario, parse};
 
 fn load(text: &str) -> LoadScenario {
-    match parse("x.toml", text).map(|l| l.scenario) {
-        Ok(Scenario::Load(s)) => *s,
-        other => panic!("not a load scenario: {other:?}\n{text}"),
-    }
+    common::load_scenario("x.toml", text)
 }
 
 fn with_traffic(traffic: &str) -> String {

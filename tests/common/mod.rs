@@ -23,3 +23,16 @@ pub fn write(dir: &Path, name: &str, body: &str) -> String {
     std::fs::write(&p, body).expect("write scenario");
     p.display().to_string()
 }
+
+/// Run the umpire binary with `args` and wait for it.
+pub fn umpire(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_umpire"))
+        .args(args)
+        .output()
+        .expect("run umpire")
+}
+
+/// Bytes of a child's output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

@@ -121,3 +121,28 @@ pub fn serve_config(name: &str, weights: &[f64], coverage: f64, means: &[f64]) -
         server: ServerSettings::default(),
     }
 }
+
+/// Read one request head and its body; the path, or None at the end.
+pub async fn read_request(conn: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if buf.len() > 64 * 1024 || tokio::io::AsyncReadExt::read(conn, &mut byte).await.ok()? == 0
+        {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length.min(64 * 1024)];
+    tokio::io::AsyncReadExt::read_exact(conn, &mut body)
+        .await
+        .ok()?;
+    head.split_whitespace().nth(1).map(str::to_owned)
+}

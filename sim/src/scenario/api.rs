@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use toml::de::DeValue;
 
+use super::reader::hint;
 use super::reader::{
     Ctx, Field, Table, Value, as_string, as_table, count_value, suggest, type_name,
 };
@@ -33,10 +34,6 @@ pub const MAX_VALUES: usize = 1000;
 pub const MAX_REQUIRED: usize = 32;
 /// Longest JSON pointer, in bytes.
 pub const MAX_POINTER_BYTES: usize = 256;
-
-fn hint(s: impl Into<String>) -> Option<String> {
-    Some(s.into())
-}
 
 /// The placeholders of `kind`, as a hint lists them.
 fn allowed_list(kind: RequestKind) -> String {

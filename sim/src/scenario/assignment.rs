@@ -2,15 +2,12 @@
 //! config's experiments, read by the same code in two modes (documented key
 //! by key in scenarios/README.md).
 
+use super::reader::hint;
 use super::reader::{Ctx, Table, as_string, number_value, show};
 use crate::assignment::{Assignment, HashVersion, MAX_VARIANTS, Method, Namespace};
 
 /// Sums of weights must be 1 to within this.
 pub(super) const WEIGHT_TOLERANCE: f64 = 1e-9;
-
-fn hint(s: &str) -> Option<String> {
-    Some(s.to_owned())
-}
 
 /// An experiment scenario's `[assignment]`: two even arms assigned at random
 /// when the table is absent, and the hash salt defaults to the scenario name.

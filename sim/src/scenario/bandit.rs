@@ -5,6 +5,7 @@ use super::limits::{
     self, MAX_ARMS, MAX_CHANGES, MAX_HORIZON, MAX_MAGNITUDE, MAX_PENDING, MAX_POLICIES,
     MAX_SEGMENTS,
 };
+use super::reader::hint;
 use super::reader::{
     Ctx, Field, Table, as_table, count_value, number_value, show, span_at, suggest,
 };
@@ -13,10 +14,6 @@ use crate::bandit::model::NamedPolicy;
 use crate::bandit::model::{BanditExpectation, BanditMeasure, BanditScenario};
 use crate::bandit::policy::{POLICY_TYPES, ParamDefault, PolicyError, PolicySpec, PolicyState};
 use crate::result::Bound;
-
-fn hint(s: &str) -> Option<String> {
-    Some(s.to_owned())
-}
 
 /// An array of arm means: in [0, 1] for Bernoulli arms, within
 /// [`MAX_MAGNITUDE`] otherwise, and at most [`MAX_ARMS`] of them.
@@ -713,7 +710,7 @@ pub(super) fn read_policy_spec(ctx: &mut Ctx, t: &mut Table) -> Option<PolicySpe
             &t.span,
             &t.key_path("type"),
             "missing",
-            hint(&policy_types()),
+            hint(policy_types()),
         );
         return None;
     };
@@ -722,7 +719,7 @@ pub(super) fn read_policy_spec(ctx: &mut Ctx, t: &mut Table) -> Option<PolicySpe
             &span,
             &t.key_path("type"),
             format!("unknown policy type `{name}`"),
-            suggest(&name, POLICY_TYPES.iter().map(|t| t.name)).or_else(|| hint(&policy_types())),
+            suggest(&name, POLICY_TYPES.iter().map(|t| t.name)).or_else(|| hint(policy_types())),
         );
         return None;
     };

@@ -4,16 +4,13 @@
 
 use std::ops::Range;
 
+use super::reader::hint;
 use super::reader::{Ctx, Table, as_table, number_value, show, suggest};
 use crate::assignment::Assignment;
 use crate::effect::{Faults, Lift, LiftKind};
 use crate::experiment::Metric;
 use crate::metric::Distribution;
 use crate::population::Population;
-
-fn hint(s: &str) -> Option<String> {
-    Some(s.to_owned())
-}
 
 pub(super) fn find_variant(
     ctx: &mut Ctx,

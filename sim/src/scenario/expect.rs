@@ -4,13 +4,10 @@
 use std::ops::Range;
 
 use super::effects::find_variant;
+use super::reader::hint;
 use super::reader::{Ctx, Table, as_table, suggest};
 use crate::experiment::{Comparison, Expectation, Experiment, Measure, MeasureScope};
 use crate::result::Bound;
-
-fn hint(s: &str) -> Option<String> {
-    Some(s.to_owned())
-}
 
 fn read_bound(
     ctx: &mut Ctx,

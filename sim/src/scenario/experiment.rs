@@ -7,6 +7,7 @@ use super::expect::read_expectations;
 use super::limits::MAX_LOOKS;
 use super::limits::{self, MAX_DURATION_DAYS, MAX_REPLICATIONS, MAX_SEGMENTS, MAX_USERS};
 use super::metrics::{ParsedMetrics, read_metrics};
+use super::reader::hint;
 use super::reader::{Ctx, Table, number_value, show, span_at, suggest};
 use crate::analysis::TestKind;
 use crate::analysis::group_sequential::boundaries;
@@ -16,10 +17,6 @@ use crate::population::{Population, Segment};
 
 const DEFAULT_SEED: u64 = 1;
 const DEFAULT_REPLICATIONS: u64 = 1000;
-
-fn hint(s: &str) -> Option<String> {
-    Some(s.to_owned())
-}
 
 pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Experiment> {
     // These tables depend on the population, assignment and metrics; when those

@@ -9,10 +9,9 @@
 //! sense together (`rate` or `think_time_ms`; `stall` without `host`;
 //! rewards with decisions).
 
-use std::ops::Range;
-
 use super::process;
 use super::reader::{Ctx, Field, Table, as_table, number_value, suggest};
+use super::reader::{hint, span_of};
 use super::serve::{names_array, positive_count, read_stall};
 use crate::load::{
     Arrivals, CheckName, Checks, Convergence, Endpoint, ExpectedVerdict, LoadExpect, LoadScenario,
@@ -41,17 +40,6 @@ const DEFAULT_MIN_RATE_RATIO: f64 = 0.9;
 
 /// The keys of an `[slo.ENDPOINT]` table.
 const SLO_BOUNDS: &str = "p50_ms, p95_ms, p99_ms, p999_ms, max_ms, error_rate, min_rps";
-
-fn hint(s: &str) -> Option<String> {
-    Some(s.to_owned())
-}
-
-/// The span of `key`'s value, or of the table when it is absent.
-fn span_of(t: &Table, key: &str) -> Range<usize> {
-    t.table
-        .get(key)
-        .map_or_else(|| t.span.clone(), toml::Spanned::span)
-}
 
 pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<LoadScenario> {
     let name = root
@@ -305,7 +293,7 @@ fn read_target(ctx: &mut Ctx, root: &mut Table) -> Option<Target> {
                 &span_of(&t, "stall"),
                 &t.key_path("stall"),
                 format!("only applies to the in-process server, not to {what}"),
-                hint(&format!(
+                hint(format!(
                     "remove `stall`, or remove `{key}` to start the serve config in-process"
                 )),
             );
@@ -969,7 +957,7 @@ fn read_failing(ctx: &mut Ctx, t: &mut Table, verdict: ExpectedVerdict) -> Optio
                     &span,
                     &t.key_path("failing"),
                     format!("unknown check `{n}`"),
-                    suggest(n, known).or_else(|| hint(&format!("one of: {}", known.join(", ")))),
+                    suggest(n, known).or_else(|| hint(format!("one of: {}", known.join(", ")))),
                 );
                 return None;
             }

@@ -2,14 +2,11 @@
 //! their parameters (documented in scenarios/README.md).
 
 use super::limits::MAX_METHODS;
+use super::reader::hint;
 use super::reader::show;
 use super::reader::{Ctx, Table, as_table};
 use crate::analysis::multiple::Correction;
 use crate::method::{Method, MethodError, MethodKind, MethodType, ParamDefault, ParamValue};
-
-fn hint(s: &str) -> Option<String> {
-    Some(s.to_owned())
-}
 
 fn types() -> Option<String> {
     Some(MethodType::names())

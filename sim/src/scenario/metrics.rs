@@ -4,15 +4,12 @@
 use std::ops::Range;
 
 use super::limits::{MAX_MAGNITUDE, MAX_METRICS};
+use super::reader::hint;
 use super::reader::{Ctx, Table, as_table};
 use crate::analysis::TestKind;
 use crate::assignment::growthbook::fnv1a32;
 use crate::experiment::Metric;
 use crate::metric::{Distribution, MAX_POISSON_LAMBDA};
-
-fn hint(s: &str) -> Option<String> {
-    Some(s.to_owned())
-}
 
 pub(super) fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetrics> {
     let Some(mut mt) = root.subtable(ctx, "metrics") else {

@@ -8,6 +8,7 @@ use std::ops::Range;
 use toml::de::DeValue;
 
 use super::reader::{Ctx, Field, Table, as_string, count_value, type_name};
+use super::reader::{hint, span_of};
 use crate::load::process::{
     DEFAULT_READY_TIMEOUT_SECONDS, DEFAULT_STOP_GRACE_SECONDS, MAX_READY_TIMEOUT_SECONDS,
     MAX_STOP_GRACE_SECONDS, PORT_PLACEHOLDER, Port, Process, Ready, with_port,
@@ -15,17 +16,6 @@ use crate::load::process::{
 
 /// The keys that only make sense with `command`.
 const WITH_COMMAND: [&str; 5] = ["cwd", "env", "port", "ready", "stop_grace_seconds"];
-
-fn hint(s: &str) -> Option<String> {
-    Some(s.to_owned())
-}
-
-/// The span of `key`'s value, or of the table when it is absent.
-fn span_of(t: &Table, key: &str) -> Range<usize> {
-    t.table
-        .get(key)
-        .map_or_else(|| t.span.clone(), toml::Spanned::span)
-}
 
 /// The problem with `{port}` in `text`, if any: it needs `port` to be set.
 fn port_problem(text: &str, port_set: bool) -> Option<String> {

@@ -72,6 +72,18 @@ impl<'s> Ctx<'s> {
 
 /// A number as a message shows it: plain, or in scientific notation when
 /// plain would be a long run of digits (`1e300`, not 301 digits).
+/// A problem's hint, for `Ctx::error`.
+pub fn hint(s: impl Into<String>) -> Option<String> {
+    Some(s.into())
+}
+
+/// The span of `key`'s value in `t`, or of the table when it is absent.
+pub fn span_of(t: &Table, key: &str) -> Range<usize> {
+    t.table
+        .get(key)
+        .map_or_else(|| t.span.clone(), toml::Spanned::span)
+}
+
 pub fn show(x: f64) -> String {
     if x != 0.0 && !(1e-6..1e16).contains(&x.abs()) {
         format!("{x:e}")

@@ -12,6 +12,7 @@ use std::ops::Range;
 use super::Scenario;
 use super::assignment::{AssignmentMode, read_assignment_table};
 use super::bandit::{means_array, read_policy_spec};
+use super::reader::hint;
 use super::reader::{Ctx, Field, Table, as_string, as_table};
 use crate::bandit::policy::PolicyState;
 use crate::serve::{
@@ -71,10 +72,6 @@ impl ServeConfig {
             Scenario::Load(l) => Err(ServeError::LoadScenario(l.target.serve.clone())),
         }
     }
-}
-
-fn hint(s: &str) -> Option<String> {
-    Some(s.to_owned())
 }
 
 pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<ServeConfig> {

@@ -5,7 +5,30 @@ use umpire_sim::experiment::Experiment;
 use umpire_sim::experiment::accumulator::ExperimentAcc;
 use umpire_sim::experiment::engine::Engine;
 use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
+use umpire_sim::load::LoadScenario;
 use umpire_sim::scenario::{Scenario, ScenarioError, parse};
+
+/// A load scenario read from `text` as file `file`; panics with the
+/// problems when it does not read.
+pub fn load_scenario(file: &str, text: &str) -> LoadScenario {
+    match parse(file, text) {
+        Ok(l) => match l.scenario {
+            Scenario::Load(s) => *s,
+            other => panic!("expected a load scenario, got {other:?}"),
+        },
+        Err(e) => panic!("load scenario does not parse:\n{e}\n---\n{text}"),
+    }
+}
+
+/// The smallest valid load scenario, on lines 1–7: every optional table
+/// and key left out.
+pub const LOAD_BASE: &str = "kind = \"load\"\n\
+                             [target]\n\
+                             serve = \"serve_reference.toml\"\n\
+                             [traffic]\n\
+                             rate = 100\n\
+                             [mix]\n\
+                             assign = 1\n";
 
 pub fn experiment(toml: &str) -> Experiment {
     match parse("test.toml", toml) {
