@@ -1,6 +1,7 @@
 //! umpire-reports: renders results (experiment, bandit and load) as a
 //! self-contained HTML report with SVG charts, a Markdown summary and JUnit
-//! XML, and compares a suite run against a baseline.
+//! XML, compares a suite run against a baseline, and builds the tidy tables
+//! `umpire export` writes.
 
 pub mod baseline;
 pub mod html;
@@ -8,6 +9,7 @@ pub mod junit;
 pub mod markdown;
 pub mod result;
 pub mod svg;
+pub mod tables;
 
 pub use baseline::Delta;
 pub use html::html;
