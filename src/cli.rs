@@ -37,6 +37,8 @@ pub enum Command {
     Merge(MergeArgs),
     /// Render saved results (or a suite.json) as HTML, Markdown or JUnit XML.
     Report(ReportArgs),
+    /// Write saved results (or a suite.json) as tidy CSV tables.
+    Export(ExportArgs),
     /// Check scenario files without running them.
     Validate {
         #[arg(required = true)]
@@ -116,6 +118,19 @@ pub struct ReportArgs {
     /// Write here instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Experiment or bandit result files, or a suite's suite.json.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The tables' file format.
+    #[arg(long, value_enum)]
+    pub to: ExportFormat,
+    /// Directory for the tables (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "reports/out")]
+    pub out: PathBuf,
 }
 
 #[derive(Args)]
@@ -272,4 +287,10 @@ pub enum Format {
     Html,
     Md,
     Junit,
+}
+
+/// `umpire export --to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
 }

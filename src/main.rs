@@ -4,7 +4,7 @@
 //!
 //! Modules import one way (no module imports one that imports it back):
 //! subcommands (`run`, `suite`, `serve`, `load`, `merge`, `report`,
-//! `validate`) use the helpers (`bandit`, `summary`, `result_file`, `input`,
+//! `export`, `validate`) use the helpers (`bandit`, `summary`, `result_file`, `input`,
 //! `progress`), and everything may use the leaves `cli`, `error` and
 //! `output`.
 
@@ -12,6 +12,7 @@ mod bandit;
 mod capacity;
 mod cli;
 mod error;
+mod export;
 mod input;
 mod load;
 mod merge;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         Command::Load(args) => load::main(&args),
         Command::Merge(args) => merge::main(&args),
         Command::Report(args) => report::main(&args),
+        Command::Export(args) => export::main(&args),
         Command::Validate { files } => validate::main(&files),
     };
     ExitCode::from(match outcome {

@@ -8,8 +8,9 @@ use crate::cli::{Format, ReportArgs};
 use crate::error::CliError;
 use crate::output;
 
-/// The results a file holds: one result, or every result of a `suite.json`.
-fn read(file: &std::path::Path) -> Result<(Vec<AnyResult>, Option<f64>), String> {
+/// The results a file holds: one result, or every result of a `suite.json`
+/// (and the suite's quick scale); the message names the file.
+pub fn read(file: &std::path::Path) -> Result<(Vec<AnyResult>, Option<f64>), String> {
     let name = file.display().to_string();
     let text = std::fs::read_to_string(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
     let v: serde_json::Value =
