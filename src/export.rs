@@ -41,6 +41,7 @@ fn results(args: &ExportArgs) -> Result<Vec<AnyResult>, CliError> {
 
 pub fn main(args: &ExportArgs) -> Result<(), CliError> {
     let results = results(args)?;
+    // The one format so far (Parquet would be a second arm).
     let ExportFormat::Csv = args.to;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;

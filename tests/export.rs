@@ -212,3 +212,42 @@ fn export_refuses_bad_input_with_exit_2() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("--to"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn export_of_a_suite_skips_its_load_results() {
+    let dir = scratch("export_suite");
+    let scenario = write(&dir, "bandit.toml", BANDIT);
+    let d = dir.to_str().unwrap();
+    let o = umpire(&["run", &scenario, "--out", d]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let load = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/reports/tests/data/render/serving_stall.json"
+    );
+    let suite = serde_json::json!({
+        "schema": "umpire.suite",
+        "schema_version": 1,
+        "results": [json(&dir.join("bandit.json")), json(Path::new(load))],
+    });
+    let file = write(&dir, "suite.json", &suite.to_string());
+    let out = dir.join("tables");
+    let o = umpire(&[
+        "export",
+        &file,
+        "--to",
+        "csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("skipped load result serving_stall"),
+        "{}",
+        text(&o.stderr)
+    );
+    let (h, rows) = read_csv(&out.join("summary.csv"));
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| cell(&h, r, "kind") == "bandit"));
+    assert!(out.join("regret.csv").exists());
+    assert!(!out.join("by_look.csv").exists());
+}
