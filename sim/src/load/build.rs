@@ -5,7 +5,7 @@
 
 use hdrhistogram::Histogram;
 
-use super::judge::{Fault, Judged, judge, parity_passed, rate_gap, saturation};
+use super::judge::{CpuCeiling, Fault, Judged, judge, parity_passed, rate_gap, saturation};
 use super::recorder::{
     CpuUse, EndpointRecord, Recorder, UserProgress, WindowRecord, new_histogram,
 };
@@ -167,7 +167,14 @@ fn generator_check(
         .filter(|&(_, t)| t > 0.0)
         .map(|(c, t)| c / t);
     let busy_share = cpu.and_then(CpuUse::busy_share);
-    let saturated = saturation(s, wake_p99, busy_share);
+    let ceiling = match (cpu_share, target_rps) {
+        (Some(share), Some(target)) if share > 0.0 && achieved > 0.0 => Some(CpuCeiling {
+            ceiling_rps: achieved / share,
+            target_rps: target,
+        }),
+        _ => None,
+    };
+    let saturated = saturation(s, wake_p99, busy_share, ceiling);
     let mut reason = None;
     if lag_p99 > s.checks.max_generator_lag_ms {
         reason = Some(format!(

@@ -108,8 +108,19 @@ pub(super) fn saturation(
     s: &LoadScenario,
     wake_lag_p99_ms: Option<f64>,
     busy_share: Option<f64>,
+    ceiling: Option<CpuCeiling>,
 ) -> Option<String> {
     let max = s.checks.max_generator_lag_ms;
+    // The generator's own CPU per request caps what it can send with every
+    // core; a target above that cap cannot be kept by any server, however
+    // fast (the signal that holds when the target shares the cores, and
+    // neither the probe nor the busy share is decisive).
+    let capped = ceiling.filter(|c| c.target_rps > c.ceiling_rps).map(|c| {
+        format!(
+            "its own CPU per request caps it at {:.0} req/s on all its cores, below the target {}",
+            c.ceiling_rps, c.target_rps
+        )
+    });
     let late = wake_lag_p99_ms.filter(|&p| p > max).map(|p| {
         format!("its runtime probe woke late: p99 {p:.2} ms > checks.max_generator_lag_ms {max} ms")
     });
@@ -120,9 +131,27 @@ pub(super) fn saturation(
             100.0 * SATURATED_BUSY_SHARE
         )
     });
-    match (late, busy) {
-        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-        (a, b) => a.or(b),
+    let reasons: Vec<String> = [late, busy, capped].into_iter().flatten().collect();
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// The most a generator can send on all its cores at the CPU cost per
+/// request it measured (achieved rate over its share of the cores' time),
+/// against the rate it was asked for.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CpuCeiling {
+    pub(super) ceiling_rps: f64,
+    pub(super) target_rps: f64,
+}
+
+impl CpuCeiling {
+    /// From the self-check's figures; None when one was not measured.
+    pub(super) fn of(g: &GeneratorCheck) -> Option<Self> {
+        let (share, target) = (g.cpu_share?, g.target_rps?);
+        (share > 0.0 && g.achieved_rps > 0.0).then(|| CpuCeiling {
+            ceiling_rps: g.achieved_rps / share,
+            target_rps: target,
+        })
     }
 }
 
@@ -168,7 +197,7 @@ pub(super) fn rate_gap(
 
 /// Paced load the server could not sustain (see [`rate_gap`]).
 fn server_behind(s: &LoadScenario, overall: &EndpointResult, g: &GeneratorCheck) -> Option<String> {
-    let sat = saturation(s, g.wake_lag_p99_ms, g.busy_share);
+    let sat = saturation(s, g.wake_lag_p99_ms, g.busy_share, CpuCeiling::of(g));
     let gap = rate_gap(s, overall, g.achieved_rps, g.target_rps, sat)?;
     let figures: Vec<String> = [
         g.wake_lag_p99_ms
@@ -553,7 +582,13 @@ mod tests {
         for raw_us in [200, 1_170_000] {
             let overall = served(10, raw_us);
             for (achieved, wake, busy, generator_fault) in cases {
-                let gap = rate_gap(&s, &overall, achieved, target, saturation(&s, wake, busy));
+                let gap = rate_gap(
+                    &s,
+                    &overall,
+                    achieved,
+                    target,
+                    saturation(&s, wake, busy, None),
+                );
                 let got = gap.map(|g| matches!(g.fault, Fault::Generator(_)));
                 assert_eq!(
                     got, generator_fault,
@@ -568,6 +603,21 @@ mod tests {
                 assert_eq!(behind.is_some(), generator_fault == Some(false));
             }
         }
+        // A target above what the generator's own CPU cost allows on all
+        // its cores is saturation, whatever the probe and the busy share.
+        let capped = |ceiling_rps| {
+            saturation(
+                &s,
+                Some(1.0),
+                Some(0.5),
+                Some(CpuCeiling {
+                    ceiling_rps,
+                    target_rps: 30_000.0,
+                }),
+            )
+        };
+        assert!(capped(29_000.0).is_some_and(|r| r.contains("caps it at 29000 req/s")));
+        assert!(capped(31_000.0).is_none());
         // Nothing sent, or a closed loop: no gap to judge.
         let silent = served(0, 200);
         assert!(rate_gap(&s, &silent, 0.0, target, None).is_none());
