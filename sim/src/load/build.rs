@@ -167,13 +167,7 @@ fn generator_check(
         .filter(|&(_, t)| t > 0.0)
         .map(|(c, t)| c / t);
     let busy_share = cpu.and_then(CpuUse::busy_share);
-    let ceiling = match (cpu_share, target_rps) {
-        (Some(share), Some(target)) if share > 0.0 && achieved > 0.0 => Some(CpuCeiling {
-            ceiling_rps: achieved / share,
-            target_rps: target,
-        }),
-        _ => None,
-    };
+    let ceiling = CpuCeiling::new(achieved, cpu_share, target_rps);
     let saturated = saturation(s, wake_p99, busy_share, ceiling);
     let mut reason = None;
     if lag_p99 > s.checks.max_generator_lag_ms {

@@ -145,13 +145,23 @@ pub(super) struct CpuCeiling {
 }
 
 impl CpuCeiling {
-    /// From the self-check's figures; None when one was not measured.
-    pub(super) fn of(g: &GeneratorCheck) -> Option<Self> {
-        let (share, target) = (g.cpu_share?, g.target_rps?);
-        (share > 0.0 && g.achieved_rps > 0.0).then(|| CpuCeiling {
-            ceiling_rps: g.achieved_rps / share,
+    /// From the achieved rate, the generator's CPU share and the target;
+    /// None when one was not measured (or nothing was sent).
+    pub(super) fn new(
+        achieved_rps: f64,
+        cpu_share: Option<f64>,
+        target_rps: Option<f64>,
+    ) -> Option<Self> {
+        let (share, target) = (cpu_share?, target_rps?);
+        (share > 0.0 && achieved_rps > 0.0).then(|| CpuCeiling {
+            ceiling_rps: achieved_rps / share,
             target_rps: target,
         })
+    }
+
+    /// From the self-check's figures.
+    pub(super) fn of(g: &GeneratorCheck) -> Option<Self> {
+        Self::new(g.achieved_rps, g.cpu_share, g.target_rps)
     }
 }
 
