@@ -292,5 +292,8 @@ pub enum Format {
 /// `umpire export --to`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// RFC 4180 CSV.
     Csv,
+    /// Parquet with fixed column types (needs the `parquet` cargo feature, on by default).
+    Parquet,
 }

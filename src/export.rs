@@ -1,11 +1,13 @@
-//! `umpire export RESULT.json… --to csv [--out DIR]`: write saved experiment
-//! and bandit results (or a suite's `suite.json`) as the tidy tables of
-//! `umpire_reports::tables` (`summary.csv`, `by_look.csv`, `regret.csv`),
-//! without re-running anything.
+//! `umpire export RESULT.json… --to csv|parquet [--out DIR]`: write saved
+//! experiment and bandit results (or a suite's `suite.json`) as the tidy
+//! tables of `umpire_reports::tables` (`summary`, `by_look`, `regret`, as
+//! `.csv` or `.parquet`), without re-running anything.
 
 use anyhow::Context;
+use std::path::Path;
 use umpire_reports::AnyResult;
-use umpire_reports::tables::tables;
+
+use umpire_reports::tables::{Table, tables};
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::error::CliError;
@@ -41,15 +43,39 @@ fn results(args: &ExportArgs) -> Result<Vec<AnyResult>, CliError> {
 
 pub fn main(args: &ExportArgs) -> Result<(), CliError> {
     let results = results(args)?;
-    // The one format so far (Parquet would be a second arm).
-    let ExportFormat::Csv = args.to;
+    let ext = match args.to {
+        ExportFormat::Csv => "csv",
+        ExportFormat::Parquet if cfg!(feature = "parquet") => "parquet",
+        ExportFormat::Parquet => {
+            return Err(CliError::Input(
+                "--to parquet: this umpire was built without the `parquet` cargo feature \
+                 (rebuild with `--features parquet`, or export `--to csv`)"
+                    .into(),
+            ));
+        }
+    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     for t in tables(&results) {
-        let path = args.out.join(format!("{}.csv", t.name));
-        std::fs::write(&path, t.to_csv())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let path = args.out.join(format!("{}.{ext}", t.name));
+        write(&t, args.to, &path).with_context(|| format!("cannot write {}", path.display()))?;
         outln!("wrote {} ({} rows)", path.display(), t.rows.len())?;
+    }
+    Ok(())
+}
+
+fn write(t: &Table, to: ExportFormat, path: &Path) -> anyhow::Result<()> {
+    match to {
+        ExportFormat::Csv => std::fs::write(path, t.to_csv())?,
+        #[cfg(feature = "parquet")]
+        ExportFormat::Parquet => {
+            let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+            umpire_reports::parquet::write_table(t, &mut file)?;
+            // A full disk shows at the flush, not at the drop.
+            std::io::Write::flush(&mut file)?;
+        }
+        #[cfg(not(feature = "parquet"))]
+        ExportFormat::Parquet => anyhow::bail!("built without the `parquet` cargo feature"),
     }
     Ok(())
 }

@@ -251,3 +251,89 @@ fn export_of_a_suite_skips_its_load_results() {
     assert!(out.join("regret.csv").exists());
     assert!(!out.join("by_look.csv").exists());
 }
+
+/// A Parquet file's rows as CSV would write them: null as an empty field,
+/// numbers in Rust's round-trip `{}` form.
+#[cfg(feature = "parquet")]
+fn read_parquet(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let reader = SerializedFileReader::new(std::fs::File::open(path).expect("parquet"))
+        .expect("a parquet file");
+    let header = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    let rows = reader
+        .get_row_iter(None)
+        .expect("rows")
+        .map(|row| {
+            row.expect("row")
+                .get_column_iter()
+                .map(|(_, f)| match f {
+                    Field::Null => String::new(),
+                    Field::Str(s) => s.clone(),
+                    Field::Long(n) => n.to_string(),
+                    Field::Double(x) => x.to_string(),
+                    other => panic!("unexpected field {other:?}"),
+                })
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_tables_hold_the_csv_tables_with_fixed_column_types() {
+    use parquet::basic::Type as Physical;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = scratch("export-parquet");
+    let exp = write(&dir, "exp.toml", EXPERIMENT);
+    let bandit = write(&dir, "bandit.toml", BANDIT);
+    let d = dir.to_str().unwrap();
+    for f in [&exp, &bandit] {
+        let o = umpire(&["run", f, "--out", d]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let results = [dir.join("exp.json"), dir.join("bandit.json")];
+    let export = |to: &str| {
+        let out = dir.join(to);
+        let mut args = vec!["export".to_owned()];
+        args.extend(results.iter().map(|p| p.display().to_string()));
+        args.extend([
+            "--to".into(),
+            to.into(),
+            "--out".into(),
+            out.display().to_string(),
+        ]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = umpire(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        out
+    };
+    let (csv, pq) = (export("csv"), export("parquet"));
+    for table in ["summary", "by_look", "regret"] {
+        let from_csv = read_csv(&csv.join(format!("{table}.csv")));
+        let path = pq.join(format!("{table}.parquet"));
+        assert_eq!(read_parquet(&path), from_csv, "{table}");
+        // Each column's type is fixed by its name, whatever the rows hold.
+        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        for c in reader.metadata().file_metadata().schema_descr().columns() {
+            let want = match umpire_reports::parquet::column_kind(c.name()) {
+                umpire_reports::parquet::ColumnKind::Text => Physical::BYTE_ARRAY,
+                umpire_reports::parquet::ColumnKind::Int => Physical::INT64,
+                umpire_reports::parquet::ColumnKind::Float => Physical::DOUBLE,
+            };
+            assert_eq!(c.physical_type(), want, "{table}.{}", c.name());
+        }
+    }
+    // The same results give the same bytes.
+    let first = std::fs::read(pq.join("summary.parquet")).unwrap();
+    export("parquet");
+    assert_eq!(std::fs::read(pq.join("summary.parquet")).unwrap(), first);
+}

@@ -7,6 +7,8 @@ pub mod baseline;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod result;
 pub mod svg;
 pub mod tables;
