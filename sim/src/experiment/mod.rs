@@ -9,6 +9,7 @@
 
 pub mod accumulator;
 pub mod engine;
+pub mod plugged;
 pub mod result;
 
 use serde::{Deserialize, Serialize};
