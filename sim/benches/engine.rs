@@ -87,7 +87,7 @@ fn bench_replications(
         b.iter(|| {
             r += 1;
             engine.simulate(black_box(r), &mut scratch);
-            black_box(engine.analyse(&mut scratch));
+            let _ = black_box(engine.analyse(&mut scratch));
         });
     });
 }
