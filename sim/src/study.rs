@@ -27,14 +27,7 @@ use crate::plugin::{AnalysisMethod, BatchPolicyFactory, PluginError};
 use crate::result::Provenance;
 use crate::scenario::{self, Loaded, Scenario, ScenarioError, limits};
 
-/// A named analysis method plugged into a run.
-#[derive(Clone)]
-pub struct MethodPlugin {
-    /// Its name in the results (unique among the run's methods).
-    pub name: String,
-    /// The method.
-    pub method: Arc<dyn AnalysisMethod>,
-}
+pub use crate::experiment::analysis_method::MethodPlugin;
 
 /// A named bandit policy plugged into a run.
 #[derive(Clone)]

@@ -9,12 +9,11 @@
 //! stopping look and sample size are computed exactly as for the built-ins.
 
 use super::Experiment;
+use super::analysis_method::{MethodPlugin, PluginError};
 use super::engine::Engine;
 use super::result::{ExperimentResult, RunMeta};
 use crate::method::{Method, MethodKind};
-use crate::plugin::PluginError;
 use crate::result::Provenance;
-use crate::study::MethodPlugin;
 
 /// Run `exp` with its own methods and `plugins`, on the current rayon pool.
 /// The first plug-in failure (in replication order) stops the run.

@@ -12,9 +12,9 @@ use crate::analysis::msprt::{Msprt, MsprtState};
 use crate::analysis::multiple::{Correction, reject};
 use crate::analysis::{ArmStats, TestResult, TestSetup, pooled_z, run_test, testable};
 use crate::experiment::accumulator::Decision;
+use crate::experiment::analysis_method::{AnalysisMethod, LookBatch, PluginError};
 use crate::experiment::{Comparison, Experiment};
 use crate::method::{Method, MethodKind};
-use crate::plugin::{AnalysisMethod, LookBatch, PluginError};
 
 /// One replication's cumulative statistics at each look, in the layout of
 /// [`LookBatch::stats`].

@@ -34,7 +34,7 @@ use crate::analysis::{
     ArmStats, SrmResult, TestResult, TestSetup, run_test, srm_chi_square, srm_critical_value,
     srm_statistic,
 };
-use crate::plugin::{AnalysisMethod, LookBatch, PluginError};
+use crate::experiment::analysis_method::{AnalysisMethod, LookBatch, PluginError};
 use crate::population::Arrivals;
 
 pub use aggregate::AggregateSim;
