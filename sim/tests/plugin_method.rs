@@ -316,3 +316,62 @@ fn plugin_names_must_be_present_and_unique() {
         );
     }
 }
+
+/// Rejects when the treatment's mean at the last look is above the
+/// control's; reports no p-value and no estimate.
+struct OnlyDecides;
+
+impl AnalysisMethod for OnlyDecides {
+    fn evaluate(&self, batch: &LookBatch<'_>, out: &mut [Decision]) -> Result<(), PluginError> {
+        let last = batch.looks - 1;
+        let nc = batch.comparisons.len();
+        for r in 0..batch.replications {
+            for (c, cmp) in batch.comparisons.iter().enumerate() {
+                let arms = batch.arms_at(r, last, cmp.metric);
+                out[r * nc + c] = Decision {
+                    rejected: arms[cmp.variant].mean() > arms[0].mean(),
+                    look: last,
+                    sample_size: arms[0].n + arms[cmp.variant].n,
+                    ..Decision::empty()
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A plug-in that reports only decisions gets its rates and sample sizes,
+/// no p-value measures, and no failed verdict for what it does not report.
+#[test]
+fn a_plugin_without_p_values_or_estimates_fails_nothing() {
+    let replications = 5_000u64;
+    let result = experiment_result(
+        Study::from_file(scenario_path("aa_conversion.toml"))
+            .expect("a shipped scenario")
+            .replications(replications)
+            .method("only_decides", OnlyDecides)
+            .run(),
+    );
+    let m = &result.methods[1];
+    assert_eq!(m.kind, MethodKind::Plugin);
+    let c = &m.comparisons[0];
+    assert_eq!(c.ks_distance, None);
+    assert!(c.p_value_histogram.is_empty());
+    assert_eq!(c.coverage.trials, 0);
+    assert_eq!(c.mean_estimate, None);
+    assert_eq!(c.mean_stopping_look, 1.0);
+    assert!(c.mean_sample_size > 9_000.0);
+    // Under the null the treatment's mean is above the control's about half
+    // the time (ties, at 10,000 users, are rare).
+    let (n, rate) = (replications as f64, c.rejection_rate.value);
+    assert!((rate - 0.5).abs() < 5.0 * (0.25 / n).sqrt(), "rate {rate}");
+    assert!(
+        result
+            .expectations
+            .iter()
+            .all(|e| e.method != "only_decides"),
+        "{:?}",
+        result.expectations
+    );
+    assert!(result.passed);
+}
