@@ -104,6 +104,16 @@ fn per_replication_decisions(exp: &Experiment, replications: u64) -> Vec<(bool, 
         })
         .expect("both methods run");
     assert_eq!(acc.replications(), replications);
+    // A trace evaluates every method the same way, on a batch of one.
+    for r in [0, 1, replications / 2, replications - 1] {
+        let trace = engine.try_trace(r).expect("the trace runs");
+        let d = &trace.decisions;
+        assert_eq!(
+            (d[0].rejected, d[1].rejected),
+            pairs[r as usize],
+            "trace {r}"
+        );
+    }
     pairs
 }
 
