@@ -46,6 +46,9 @@ pub enum Purpose {
     Propensity(u32),
     /// The load generator's own choices (which experiment, bandit and arm).
     LoadGenerator,
+    /// A plug-in method's or policy's randomness; the tag is the FNV-1a hash
+    /// of its name. Build it with [`Purpose::plugin`].
+    Plugin(u32),
 }
 
 impl Purpose {
@@ -53,6 +56,12 @@ impl Purpose {
     /// the serving API alike.
     pub fn policy(name: &str) -> Self {
         Purpose::Policy(crate::assignment::growthbook::fnv1a32(name))
+    }
+
+    /// The stream of the plug-in (method or policy) named `name`. Its own
+    /// kind, so a plug-in never shares a built-in policy's stream.
+    pub fn plugin(name: &str) -> Self {
+        Purpose::Plugin(crate::assignment::growthbook::fnv1a32(name))
     }
 
     /// The stream that estimates the propensities of served bandit `bandit`
@@ -90,6 +99,7 @@ impl Purpose {
             Purpose::Feedback => (11, 0),
             Purpose::Propensity(p) => (12, p),
             Purpose::LoadGenerator => (13, 0),
+            Purpose::Plugin(p) => (14, p),
         };
         (kind << 32) | index as u64
     }
@@ -328,6 +338,8 @@ mod tests {
             Purpose::Propensity(0),
             Purpose::Propensity(1),
             Purpose::LoadGenerator,
+            Purpose::Plugin(0),
+            Purpose::Plugin(1),
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

@@ -21,6 +21,7 @@ pub mod beta;
 pub mod engine;
 pub mod env;
 pub mod model;
+pub mod plugged;
 pub mod policy;
 pub mod result;
 pub mod theory;

@@ -8,7 +8,9 @@
 //! probabilities are in range, every lifted cell is a valid distribution.
 
 pub mod accumulator;
+pub mod analysis_method;
 pub mod engine;
+pub mod plugged;
 pub mod result;
 
 use serde::{Deserialize, Serialize};

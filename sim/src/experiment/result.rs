@@ -307,7 +307,10 @@ fn comparison_result(
             break;
         }
     }
-    let has_p = method.kind.has_p_values();
+    // A plug-in reports p-values or not, replication by replication: one
+    // that never did has no p-value histogram (not an empty, "uniform" one).
+    let has_p =
+        method.kind.has_p_values() && (method.kind != MethodKind::Plugin || a.p_values.total() > 0);
     let rho = exp.metrics[c.metric].covariate_correlation;
     ComparisonResult {
         metric: exp.metrics[c.metric].name.clone(),

@@ -1,0 +1,91 @@
+//! The analysis-method half of the plug-in seam (re-exported by
+//! [`crate::plugin`], which documents it): the trait every method the
+//! engine evaluates implements, the batch it reads, the error a plug-in
+//! returns, and a named plug-in as a study passes it to the engine. They
+//! live here, beside the engine, so that the engine does not import the
+//! modules that import it.
+
+use std::sync::Arc;
+
+use super::Comparison;
+use super::accumulator::Decision;
+use crate::analysis::ArmStats;
+
+/// A chunk of consecutive replications' cumulative statistics at each look.
+#[derive(Clone, Copy, Debug)]
+pub struct LookBatch<'a> {
+    /// Index of the batch's first replication in the run.
+    pub first: u64,
+    /// Replications in the batch.
+    pub replications: usize,
+    /// Looks per replication (the last is the final data).
+    pub looks: usize,
+    /// Metrics in the scenario.
+    pub metrics: usize,
+    /// Arms (control is arm 0).
+    pub arms: usize,
+    /// `stats[((r * looks + k) * metrics + m) * arms + a]`: cumulative
+    /// statistics of metric m in arm a at look k of the batch's replication r.
+    pub stats: &'a [ArmStats],
+    /// The comparisons to decide, in `Experiment::comparisons()` order.
+    pub comparisons: &'a [Comparison],
+    /// The scenario's significance level.
+    pub alpha: f64,
+    /// The batch's index (its first replication / the chunk length): with the
+    /// seed and the plug-in's name it keys the plug-in's randomness.
+    pub index: u64,
+    /// The scenario's seed.
+    pub seed: u64,
+}
+
+impl LookBatch<'_> {
+    /// Metric `m`'s statistics in every arm at look `k` of replication `r`.
+    pub fn arms_at(&self, r: usize, k: usize, m: usize) -> &[ArmStats] {
+        let start = ((r * self.looks + k) * self.metrics + m) * self.arms;
+        &self.stats[start..start + self.arms]
+    }
+}
+
+/// A user's (or umpire's own) analysis method.
+///
+/// `evaluate` writes `out[r * comparisons + c]` for every replication r of
+/// the batch and comparison c. A decision's `look` is the look it stopped at
+/// (the last look if it never stopped) and `sample_size` the units of the
+/// compared arms at that look; unknown estimates are NaN.
+pub trait AnalysisMethod: Send + Sync {
+    /// Decide every comparison of every replication in `batch`.
+    fn evaluate(&self, batch: &LookBatch<'_>, out: &mut [Decision]) -> Result<(), PluginError>;
+
+    /// Whether each replication's decisions depend on its own statistics
+    /// alone (no randomness keyed by the batch, no state across
+    /// replications), so that evaluating any split of a batch gives the same
+    /// decisions as the whole. The engine then calls `evaluate` on
+    /// cache-sized parts of a chunk, in parallel, right after simulating
+    /// them. Default `false`: exactly one call per chunk.
+    fn splittable(&self) -> bool {
+        false
+    }
+}
+
+/// A plug-in failed: which one, on which replications, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("plug-in `{plugin}` failed on replications {first}..{end}: {message}")]
+pub struct PluginError {
+    /// The plug-in's name.
+    pub plugin: String,
+    /// First replication of the failing batch.
+    pub first: u64,
+    /// One past its last replication.
+    pub end: u64,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// A named analysis method plugged into a run.
+#[derive(Clone)]
+pub struct MethodPlugin {
+    /// Its name in the results (unique among the run's methods).
+    pub name: String,
+    /// The method.
+    pub method: Arc<dyn AnalysisMethod>,
+}
