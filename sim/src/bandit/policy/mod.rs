@@ -47,8 +47,8 @@ mod ucb;
 mod tests;
 
 pub use spec::{
-    GAUSSIAN_MEAN_MAX, GAUSSIAN_VAR_MAX, GAUSSIAN_VAR_MIN, POLICY_TYPES, Param, ParamDefault,
-    ParamRange, PolicySpec, PolicyType, docs_table,
+    GAUSSIAN_MEAN_MAX, GAUSSIAN_VAR_MAX, GAUSSIAN_VAR_MIN, PLUGIN_TYPE, POLICY_TYPES, Param,
+    ParamDefault, ParamRange, PolicySpec, PolicyType, docs_table,
 };
 pub use state::PolicyState;
 
@@ -110,6 +110,9 @@ pub enum PolicyError {
         /// Its value.
         size: u128,
     },
+    /// The spec is a plug-in's result kind, which no built-in runs.
+    #[error("`plugin` names a plug-in policy's results; it is not a policy type to run")]
+    Plugin,
     /// A snapshot's vectors or values do not fit its spec; the message says which.
     #[error("inconsistent policy state: {0}")]
     InconsistentState(&'static str),
