@@ -117,8 +117,17 @@ pub struct Delivery {
 ///   all traffic (a non-contextual policy), and regret is still measured
 ///   against each step's segment's best arm.
 /// - At the horizon `recommend` names each replication's best-arm guess.
+/// - The factory builds a fresh policy for every batch (a chunk of the run,
+///   the last one possibly shorter); `view.pulls`, `view.reward_sums` hold
+///   `replications × arms` entries and `arms`, `rewards` one per replication.
+///   Batches run in parallel, so a policy must not share mutable state with
+///   other batches.
 /// - A batch's randomness should come from [`plugin_stream`] with the
 ///   [`BatchSpec`]'s seed and index, so results do not depend on threads.
+/// - Errors are returned, not panicked; a panic is caught all the same and
+///   fails the run with a [`PluginError`]. Whatever `plugin`, `first` and
+///   `end` a returned error carries, umpire reports the plug-in's name and
+///   the batch's replications.
 pub trait BatchPolicy: Send {
     /// Choose an arm for every replication at step `t`: `arms[r] < view.arms`.
     fn select(

@@ -606,6 +606,21 @@ fn a_failing_factory_and_a_wrongly_sized_policy_are_errors() {
 }
 
 #[test]
+fn a_panicking_plugin_is_an_error() {
+    let e = plugin_error(
+        Study::from_toml("e.toml", ERRS)
+            .unwrap()
+            .policy("panics", |arms| {
+                assert!(arms > 5, "needs more than five arms");
+                PolicyState::new(&PolicySpec::Ucb1, arms, 1).unwrap()
+            })
+            .run(),
+    );
+    assert_eq!((e.plugin.as_str(), e.first, e.end), ("panics", 0, 100));
+    assert!(e.message.contains("needs more than five arms"), "{e}");
+}
+
+#[test]
 fn plugin_names_must_not_clash() {
     let ucb = |arms| PolicyState::new(&PolicySpec::Ucb1, arms, 1).unwrap();
     for study in [

@@ -253,8 +253,20 @@ fn run_chunk(
                         end: first + n,
                         message: e.message,
                     };
-                    let mut policy = (p.factory)(&spec).map_err(relabel)?;
-                    run_batch(engine, &p.name, policy.as_mut(), first, n as usize)
+                    // A plug-in's panic must not take the caller down with
+                    // it: it fails the run like any other plug-in error.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let mut policy = (p.factory)(&spec).map_err(relabel)?;
+                        run_batch(engine, &p.name, policy.as_mut(), first, n as usize)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        Err(PluginError {
+                            plugin: p.name.clone(),
+                            first,
+                            end: first + n,
+                            message: format!("panicked: {}", panic_message(panic.as_ref())),
+                        })
+                    })
                 })
                 .collect::<Vec<Result<Vec<PolicyRun>, PluginError>>>()
         },
@@ -268,4 +280,13 @@ fn run_chunk(
             row
         })
         .collect())
+}
+
+/// The message of a caught panic, when it has one.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
