@@ -659,4 +659,25 @@ type = "plugin"
         panic!("a scenario naming type `plugin` parsed");
     };
     assert!(err.to_string().contains("plugin"), "{err}");
+    // Nor can a served bandit run it, from its config or from a snapshot.
+    let Err(err) = parse(
+        "s.toml",
+        r#"kind = "serve"
+[server]
+seed = 1
+[bandits.hero]
+arms = ["blue", "green"]
+type = "plugin"
+"#,
+    ) else {
+        panic!("a serve config naming type `plugin` parsed");
+    };
+    assert!(err.to_string().contains("plugin"), "{err}");
+    let mut snapshot =
+        serde_json::to_value(PolicyState::new(&PolicySpec::Uniform, 2, 1).unwrap()).unwrap();
+    snapshot["spec"] = serde_json::json!({"type": "plugin"});
+    let Err(err) = serde_json::from_value::<PolicyState>(snapshot) else {
+        panic!("a snapshot of a `plugin` policy loaded");
+    };
+    assert!(err.to_string().contains("plug-in"), "{err}");
 }
