@@ -87,7 +87,7 @@ fn bench_replications(
         b.iter(|| {
             r += 1;
             engine.simulate(black_box(r), &mut scratch);
-            black_box(engine.analyse(&mut scratch));
+            let _ = black_box(engine.analyse(&mut scratch));
         });
     });
 }
@@ -111,6 +111,32 @@ fn per_look(c: &mut Criterion) {
         g.throughput(Throughput::Elements(looks as u64 * 4));
         g.bench_function(format!("4_methods_{looks}_looks"), |b| {
             b.iter(|| black_box(engine.analyse(&mut scratch)));
+        });
+    }
+    g.finish();
+}
+
+/// The whole chunked run (simulate, analyse, fold) on one thread: what the
+/// plug-in seam changed. A 10-look A/A with a naive and a fixed method, on the
+/// aggregate path (one chunk) and per unit.
+fn run(c: &mut Criterion) {
+    let mut g = c.benchmark_group("engine_run");
+    g.sample_size(10);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool");
+    let analysis = "[analysis]\nlooks = 10\n[analysis.methods.naive]\ntype = \"naive\"\n\
+                    [analysis.methods.fixed]\ntype = \"fixed\"\n";
+    let exp = experiment_with("[assignment]\nmethod = \"random\"", analysis);
+    for (name, per_unit, reps) in [
+        ("aggregate_10_looks_16384", false, 16_384u64),
+        ("per_unit_10k_10_looks_400", true, 400),
+    ] {
+        let engine = Engine::new(&exp, per_unit);
+        g.throughput(Throughput::Elements(reps));
+        g.bench_function(name, |b| {
+            b.iter(|| pool.install(|| black_box(engine.run(0..reps, &|_| {}))));
         });
     }
     g.finish();
@@ -256,6 +282,6 @@ fn keystream(c: &mut Criterion) {
 }
 
 criterion_group!(
-    benches, per_unit, looks, per_look, aggregate, bandit, serving, keystream
+    benches, per_unit, looks, per_look, run, aggregate, bandit, serving, keystream
 );
 criterion_main!(benches);

@@ -267,6 +267,10 @@ pub enum MethodKind {
         /// The leader's expected loss relative to the control mean must be below this to stop (> 0).
         max_relative_loss: f64,
     },
+    /// A method plugged in through the library API
+    /// ([`crate::plugin::AnalysisMethod`]), shown in results as
+    /// `{"type": "plugin"}`. Not a method type: a scenario cannot name it.
+    Plugin,
 }
 
 impl MethodKind {
@@ -283,6 +287,7 @@ impl MethodKind {
                 BoundaryKind::SpendingPocock => "spending_pocock",
             },
             MethodKind::Bayesian { .. } => "bayesian",
+            MethodKind::Plugin => "plugin",
         }
     }
 
@@ -340,7 +345,9 @@ impl MethodKind {
             MethodKind::Fixed { correction } => {
                 vec![ParamValue::Text(correction.name().to_owned())]
             }
-            MethodKind::Naive | MethodKind::GroupSequential { .. } => Vec::new(),
+            MethodKind::Naive | MethodKind::GroupSequential { .. } | MethodKind::Plugin => {
+                Vec::new()
+            }
             MethodKind::Msprt { tau } => vec![ParamValue::Number(tau)],
             MethodKind::Bayesian {
                 prior_a,
@@ -355,8 +362,11 @@ impl MethodKind {
 
     /// Whether every parameter is one its rule accepts (a method built in
     /// code, or read back from a result, has not been through the reader).
+    /// A plug-in is not a method type, so it is not valid in a scenario.
     pub fn validate(&self) -> Result<(), MethodError> {
-        let spec = MethodType::named(self.type_name()).expect("every kind has a type");
+        let Some(spec) = MethodType::named(self.type_name()) else {
+            return Err(MethodError::UnknownType(self.type_name().to_owned()));
+        };
         spec.params
             .iter()
             .zip(self.params())
@@ -429,6 +439,25 @@ mod tests {
             MethodKind::from_params("sprt", |_| None),
             Err(MethodError::UnknownType("sprt".to_owned()))
         );
+    }
+
+    /// Plug-ins appear in results as `{"type": "plugin"}`, but a scenario
+    /// cannot name one: the reader's types and validation refuse it.
+    #[test]
+    fn a_plugin_kind_serialises_but_is_no_method_type() {
+        let json = serde_json::to_string(&MethodKind::Plugin).unwrap();
+        assert_eq!(json, r#"{"type":"plugin"}"#);
+        let back: MethodKind = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, MethodKind::Plugin);
+        assert_eq!(
+            MethodKind::from_params("plugin", |_| None),
+            Err(MethodError::UnknownType("plugin".to_owned()))
+        );
+        assert_eq!(
+            MethodKind::Plugin.validate(),
+            Err(MethodError::UnknownType("plugin".to_owned()))
+        );
+        assert!(MethodType::named("plugin").is_none());
     }
 
     #[test]

@@ -66,6 +66,16 @@ impl LookBatch<'_> {
 pub trait AnalysisMethod: Send + Sync {
     /// Decide every comparison of every replication in `batch`.
     fn evaluate(&self, batch: &LookBatch<'_>, out: &mut [Decision]) -> Result<(), PluginError>;
+
+    /// Whether each replication's decisions depend on its own statistics
+    /// alone (no randomness keyed by the batch, no state across
+    /// replications), so that evaluating any split of a batch gives the same
+    /// decisions as the whole. The engine then calls `evaluate` on
+    /// cache-sized parts of a chunk, in parallel, right after simulating
+    /// them. Default `false`: exactly one call per chunk.
+    fn splittable(&self) -> bool {
+        false
+    }
 }
 
 /// What a [`BatchPolicy`] sees at step `t`: the statistics umpire keeps of

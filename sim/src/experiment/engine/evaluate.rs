@@ -1,8 +1,10 @@
-//! Reading one replication's looks with every analysis method: the tests,
-//! stopping rules and estimates at stopping. Each look costs O(1) per
+//! umpire's own analysis methods behind the plug-in trait: reading a batch of
+//! replications' looks with one method (its tests, stopping rule, estimates
+//! at stopping and multiple-testing correction). Each look costs O(1) per
 //! comparison: methods see only sufficient statistics.
 
-use super::ReplicationStats;
+use rayon::prelude::*;
+
 use crate::analysis::TestKind;
 use crate::analysis::bayes::{self, Posterior};
 use crate::analysis::group_sequential::{BoundaryError, boundaries};
@@ -12,10 +14,30 @@ use crate::analysis::{ArmStats, TestResult, TestSetup, pooled_z, run_test, testa
 use crate::experiment::accumulator::Decision;
 use crate::experiment::{Comparison, Experiment};
 use crate::method::{Method, MethodKind};
+use crate::plugin::{AnalysisMethod, LookBatch, PluginError};
 
-/// Units in the compared arms at a look.
-fn size(s: &ReplicationStats, c: Comparison, arms: usize) -> u64 {
-    s.metrics[c.metric * arms].n + s.metrics[c.metric * arms + c.variant].n
+/// One replication's cumulative statistics at each look, in the layout of
+/// [`LookBatch::stats`].
+#[derive(Clone, Copy)]
+struct Looks<'b> {
+    stats: &'b [ArmStats],
+    looks: usize,
+    metrics: usize,
+    arms: usize,
+}
+
+impl Looks<'_> {
+    /// Metric `m` in every arm at look `k`.
+    fn row(&self, k: usize, m: usize) -> &[ArmStats] {
+        let start = (k * self.metrics + m) * self.arms;
+        &self.stats[start..start + self.arms]
+    }
+}
+
+/// Units in the compared arms at look `k`.
+fn size(l: &Looks<'_>, k: usize, c: Comparison) -> u64 {
+    let row = l.row(k, c.metric);
+    row[0].n + row[c.variant].n
 }
 
 /// A method with everything it needs precomputed.
@@ -47,7 +69,11 @@ impl PreparedMethod {
                 .iter()
                 .map(|m| Msprt::new(tau * m.baseline.variance().sqrt(), exp.analysis.alpha))
                 .collect(),
-            _ => Vec::new(),
+            MethodKind::Fixed { .. }
+            | MethodKind::Naive
+            | MethodKind::GroupSequential { .. }
+            | MethodKind::Bayesian { .. }
+            | MethodKind::Plugin => Vec::new(),
         };
         Self {
             method: method.clone(),
@@ -64,13 +90,8 @@ impl PreparedMethod {
 
 /// The two arms of a comparison at one look, CUPED-adjusted if asked, and the
 /// variance reduction the adjustment achieved.
-fn arms_at(
-    stats: &ReplicationStats,
-    arms: usize,
-    c: Comparison,
-    cuped: bool,
-) -> (ArmStats, ArmStats, f64) {
-    let row = &stats.metrics[c.metric * arms..(c.metric + 1) * arms];
+fn arms_at(l: &Looks<'_>, k: usize, c: Comparison, cuped: bool) -> (ArmStats, ArmStats, f64) {
+    let row = l.row(k, c.metric);
     let (control, treatment) = (row[0], row[c.variant]);
     if !cuped {
         return (control, treatment, f64::NAN);
@@ -174,65 +195,110 @@ fn repeated_interval(mut d: Decision, t: &TestResult, crit: f64, z_crit: f64) ->
     d
 }
 
-/// Evaluate every method on every comparison. `out[method * comparisons + c]`.
-pub struct Evaluator<'a> {
-    pub exp: &'a Experiment,
-    pub methods: &'a [PreparedMethod],
-    pub comparisons: &'a [Comparison],
-    pub setup: TestSetup,
+/// Replications from which [`BuiltinMethod::evaluate`] spreads a batch over
+/// the rayon pool (the engine hands it cache-sized parts instead).
+const PARALLEL_FROM: usize = 512;
+
+/// Buffers of the multiple-testing correction, reused across replications.
+#[derive(Default)]
+struct Correcting {
+    p_values: Vec<f64>,
+    rejected: Vec<bool>,
+    order: Vec<usize>,
 }
 
-impl Evaluator<'_> {
-    /// The test a comparison uses under a method: CUPED always uses Welch on
-    /// the adjusted values.
+/// One of umpire's own methods (a scenario's `[analysis.methods.*]`) as an
+/// [`AnalysisMethod`]: the engine evaluates it exactly as it evaluates a
+/// plug-in. Each replication's decisions depend on its statistics alone, so
+/// it may be evaluated on any split of a batch.
+pub struct BuiltinMethod {
+    prepared: PreparedMethod,
+    /// The scenario's test per metric.
+    tests: Vec<TestKind>,
+    /// Whether each metric is binary (Beta posteriors for Bayesian methods).
+    binary: Vec<bool>,
+    setup: TestSetup,
+}
+
+impl BuiltinMethod {
+    /// Method `method` of experiment `exp`, with its boundaries precomputed.
+    pub fn new(exp: &Experiment, method: &Method) -> Self {
+        Self {
+            prepared: PreparedMethod::new(exp, method),
+            tests: exp.analysis.tests.clone(),
+            binary: exp.metrics.iter().map(|m| m.baseline.is_binary()).collect(),
+            setup: TestSetup::new(exp.analysis.alpha),
+        }
+    }
+
+    /// The method as configured.
+    pub fn method(&self) -> &Method {
+        &self.prepared.method
+    }
+
+    /// Group-sequential critical values per look (empty for other methods).
+    pub fn critical(&self) -> &[f64] {
+        self.prepared.critical()
+    }
+
+    /// The test a comparison uses: CUPED always uses Welch on the adjusted
+    /// values.
     fn test_kind(&self, c: Comparison, cuped: bool) -> TestKind {
         if cuped {
             TestKind::Welch
         } else {
-            self.exp.analysis.tests[c.metric]
+            self.tests[c.metric]
         }
     }
 
-    pub fn evaluate(
+    /// Decide replication `r` of `batch`: `row[c]` per comparison.
+    fn replication(
         &self,
-        looks: &[ReplicationStats],
-        out: &mut [Decision],
-        scratch: &mut (Vec<f64>, Vec<bool>, Vec<usize>),
+        batch: &LookBatch<'_>,
+        r: usize,
+        row: &mut [Decision],
+        correcting: &mut Correcting,
     ) {
-        let nc = self.comparisons.len();
-        for (mi, pm) in self.methods.iter().enumerate() {
-            let row = &mut out[mi * nc..(mi + 1) * nc];
-            for (d, &c) in row.iter_mut().zip(self.comparisons) {
-                *d = self.one(pm, c, looks);
-            }
-            if let MethodKind::Fixed { correction } = pm.method.kind
-                && correction != Correction::None
-            {
-                let (p, rej, idx) = scratch;
-                p.clear();
-                p.extend(row.iter().map(|d| d.p_value));
-                rej.clear();
-                rej.resize(nc, false);
-                reject(correction, p, self.exp.analysis.alpha, rej, idx);
-                for (d, &r) in row.iter_mut().zip(rej.iter()) {
-                    d.rejected = r;
-                }
+        let stride = batch.looks * batch.metrics * batch.arms;
+        let looks = Looks {
+            stats: &batch.stats[r * stride..(r + 1) * stride],
+            looks: batch.looks,
+            metrics: batch.metrics,
+            arms: batch.arms,
+        };
+        for (d, &c) in row.iter_mut().zip(batch.comparisons) {
+            *d = self.one(c, &looks);
+        }
+        if let MethodKind::Fixed { correction } = self.prepared.method.kind
+            && correction != Correction::None
+        {
+            let Correcting {
+                p_values,
+                rejected,
+                order,
+            } = correcting;
+            p_values.clear();
+            p_values.extend(row.iter().map(|d| d.p_value));
+            rejected.clear();
+            rejected.resize(row.len(), false);
+            reject(correction, p_values, batch.alpha, rejected, order);
+            for (d, &r) in row.iter_mut().zip(rejected.iter()) {
+                d.rejected = r;
             }
         }
     }
-
-    fn one(&self, pm: &PreparedMethod, c: Comparison, looks: &[ReplicationStats]) -> Decision {
-        let arms = self.exp.arms();
+    fn one(&self, c: Comparison, looks: &Looks<'_>) -> Decision {
+        let pm = &self.prepared;
         let cuped = pm.method.cuped;
         let kind = self.test_kind(c, cuped);
-        let last = looks.len() - 1;
+        let last = looks.looks - 1;
         let test_at = |k: usize| {
-            let (ctl, trt, vr) = arms_at(&looks[k], arms, c, cuped);
+            let (ctl, trt, vr) = arms_at(looks, k, c, cuped);
             let defined = testable(kind, &ctl, &trt);
             (
                 run_test(kind, &self.setup, &ctl, &trt),
                 vr,
-                size(&looks[k], c, arms),
+                size(looks, k, c),
                 defined,
             )
         };
@@ -245,11 +311,11 @@ impl Evaluator<'_> {
                 }
             }
             MethodKind::Naive => {
-                for (k, look) in looks.iter().enumerate() {
+                for k in 0..looks.looks {
                     // The z-test rejects exactly when |z| > z_crit, so a look
                     // needs only the statistic; Welch's needs its p-value.
                     let go_on = kind == TestKind::Z && k < last && {
-                        let (ctl, trt, _) = arms_at(look, arms, c, cuped);
+                        let (ctl, trt, _) = arms_at(looks, k, c, cuped);
                         pooled_z(&ctl, &trt).abs() <= self.setup.z_crit
                     };
                     if go_on {
@@ -266,10 +332,10 @@ impl Evaluator<'_> {
                 Decision::empty()
             }
             MethodKind::GroupSequential { .. } => {
-                for (k, look) in looks.iter().enumerate() {
+                for k in 0..looks.looks {
                     let crit = pm.critical.get(k).copied().unwrap_or(f64::INFINITY);
                     let go_on = kind == TestKind::Z && k < last && {
-                        let (ctl, trt, _) = arms_at(look, arms, c, cuped);
+                        let (ctl, trt, _) = arms_at(looks, k, c, cuped);
                         pooled_z(&ctl, &trt).abs() < crit
                     };
                     if go_on {
@@ -302,6 +368,8 @@ impl Evaluator<'_> {
                 let rule = (min_chance, max_relative_loss);
                 self.bayesian(c, looks, kind, cuped, prior, rule)
             }
+            // Plug-ins are not built-in methods: the engine never builds one.
+            MethodKind::Plugin => Decision::empty(),
         }
     }
 
@@ -311,15 +379,14 @@ impl Evaluator<'_> {
         &self,
         m: &Msprt,
         c: Comparison,
-        looks: &[ReplicationStats],
+        looks: &Looks<'_>,
         kind: TestKind,
         cuped: bool,
     ) -> Decision {
-        let arms = self.exp.arms();
-        let last = looks.len() - 1;
+        let last = looks.looks - 1;
         let mut state = MsprtState::default();
-        for (k, look) in looks.iter().enumerate() {
-            let (ctl, trt, vr) = arms_at(look, arms, c, cuped);
+        for k in 0..looks.looks {
+            let (ctl, trt, vr) = arms_at(looks, k, c, cuped);
             let diff = trt.mean() - ctl.mean();
             let rejected = state.update(m, diff, variance_of_diff(&ctl, &trt, kind));
             if rejected || k == last {
@@ -330,7 +397,7 @@ impl Evaluator<'_> {
                     defined: testable(kind, &ctl, &trt),
                     p_value: state.p_value,
                     diff_ci: (state.lo, state.hi),
-                    ..from_test(&t, k, size(look, c, arms), vr, rejected)
+                    ..from_test(&t, k, size(looks, k, c), vr, rejected)
                 };
             }
         }
@@ -342,15 +409,14 @@ impl Evaluator<'_> {
     fn bayesian(
         &self,
         c: Comparison,
-        looks: &[ReplicationStats],
+        looks: &Looks<'_>,
         kind: TestKind,
         cuped: bool,
         (prior_a, prior_b): (f64, f64),
         (min_chance, max_relative_loss): (f64, f64),
     ) -> Decision {
-        let arms = self.exp.arms();
-        let last = looks.len() - 1;
-        let binary = self.exp.metrics[c.metric].baseline.is_binary() && !cuped;
+        let last = looks.looks - 1;
+        let binary = self.binary[c.metric] && !cuped;
         let posterior = |a: &ArmStats| {
             if binary {
                 bayes::beta_posterior(a.sum, a.n as f64, prior_a, prior_b)
@@ -358,8 +424,8 @@ impl Evaluator<'_> {
                 bayes::normal_posterior(a.mean(), a.variance(), a.n as f64)
             }
         };
-        for (k, look) in looks.iter().enumerate() {
-            let (ctl, trt, vr) = arms_at(look, arms, c, cuped);
+        for k in 0..looks.looks {
+            let (ctl, trt, vr) = arms_at(looks, k, c, cuped);
             let (pc, pt): (Posterior, Posterior) = (posterior(&ctl), posterior(&trt));
             let cmp = bayes::compare(pc, pt);
             let decided = bayes::decide(&cmp, pc.mean, min_chance, max_relative_loss).is_some();
@@ -374,10 +440,37 @@ impl Evaluator<'_> {
                     p_value: f64::NAN,
                     diff: m,
                     diff_ci: (m - z * s, m + z * s),
-                    ..from_test(&t, k, size(look, c, arms), vr, decided)
+                    ..from_test(&t, k, size(looks, k, c), vr, decided)
                 };
             }
         }
         Decision::empty()
+    }
+}
+
+impl AnalysisMethod for BuiltinMethod {
+    fn evaluate(&self, batch: &LookBatch<'_>, out: &mut [Decision]) -> Result<(), PluginError> {
+        let nc = batch.comparisons.len();
+        if nc == 0 || batch.looks == 0 {
+            return Ok(());
+        }
+        if batch.replications >= PARALLEL_FROM {
+            out.par_chunks_mut(nc).enumerate().for_each_init(
+                Correcting::default,
+                |correcting, (r, row)| {
+                    self.replication(batch, r, row, correcting);
+                },
+            );
+        } else {
+            let mut correcting = Correcting::default();
+            for (r, row) in out.chunks_mut(nc).enumerate() {
+                self.replication(batch, r, row, &mut correcting);
+            }
+        }
+        Ok(())
+    }
+
+    fn splittable(&self) -> bool {
+        true
     }
 }

@@ -1,14 +1,29 @@
-//! Running replications: choose the simulation path, simulate each replication
-//! in parallel with rayon, and fold the outcomes in replication order.
+//! Running replications: choose the simulation path, simulate a chunk of
+//! replications in parallel with rayon into a buffer of cumulative look
+//! statistics, evaluate every method on it, and fold the outcomes in
+//! replication order.
 //!
-//! Memory does not grow with the replication count: replications run in chunks,
-//! each chunk's outcomes are folded into the accumulator and dropped.
+//! One path: umpire's own methods ([`BuiltinMethod`]) and plug-ins are both
+//! [`AnalysisMethod`]s, evaluated by `evaluate` on the chunk's [`LookBatch`].
+//! A method that is [`AnalysisMethod::splittable`] (every built-in) is
+//! evaluated on cache-sized parts of the chunk right after they are
+//! simulated; any other gets exactly one call per chunk.
+//!
+//! Chunk bounds are multiples of [`Engine::chunk_len`], which depends on the
+//! scenario (path, users, looks, metrics, arms, methods) and never on the
+//! thread count, so a plug-in's batches, and the randomness it keys on them,
+//! are the same on any number of threads.
+//!
+//! Memory does not grow with the replication count: each chunk's statistics
+//! and outcomes are folded into the accumulator and dropped.
 
 mod aggregate;
 mod evaluate;
 mod unit_path;
 
 use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,11 +34,11 @@ use crate::analysis::{
     ArmStats, SrmResult, TestResult, TestSetup, run_test, srm_chi_square, srm_critical_value,
     srm_statistic,
 };
+use crate::plugin::{AnalysisMethod, LookBatch, PluginError};
 use crate::population::Arrivals;
 
 pub use aggregate::AggregateSim;
-use evaluate::Evaluator;
-pub use evaluate::{PreparedMethod, cuped_adjust};
+pub use evaluate::{BuiltinMethod, PreparedMethod, cuped_adjust};
 pub use unit_path::{BLOCK, UnitScratch, UnitSim};
 
 /// What one replication produced before analysis.
@@ -99,16 +114,29 @@ enum Sim {
 
 /// Per-worker scratch space, reused across replications.
 pub struct Scratch {
+    /// The replication last simulated here.
+    replication: u64,
     /// Decisions of the last analysed replication, `[method * C + c]`.
     decisions: Vec<Decision>,
-    /// Buffers for multiple-testing corrections.
-    multiple: (Vec<f64>, Vec<bool>, Vec<usize>),
+    /// One method's decisions on a batch, before they are spread per replication.
+    out: Vec<Decision>,
+    /// The last replication's looks in the [`LookBatch`] layout.
+    batch: Vec<ArmStats>,
     /// Cumulative statistics at each look; the last is the final data.
     looks: Vec<ReplicationStats>,
     /// Units seen by each look in the current replication.
     boundaries: Vec<u64>,
     unit: UnitScratch,
     lanes: Option<crate::rng::LaneStreams>,
+}
+
+/// A method the engine evaluates: one of the scenario's or a plug-in.
+struct Slot {
+    name: String,
+    method: Arc<dyn AnalysisMethod>,
+    splittable: bool,
+    /// Group-sequential critical values (empty for other methods).
+    critical: Vec<f64>,
 }
 
 /// A prepared experiment: samplers, thresholds and stream keys built once.
@@ -125,22 +153,67 @@ pub struct Engine<'a> {
     sample_boundaries: Vec<u64>,
     look_days: Vec<usize>,
     arrivals: Arrivals,
-    methods: Vec<PreparedMethod>,
+    /// The scenario's methods, then the plug-ins, in result order.
+    methods: Vec<Slot>,
+}
+
+/// What a chunk produced, in replication order, for a per-chunk hook.
+#[derive(Clone, Copy, Debug)]
+pub struct ChunkOutcome<'b> {
+    /// Index of the chunk's first replication.
+    pub first: u64,
+    /// Replications in the chunk.
+    pub replications: usize,
+    /// Every method's decisions per replication: see [`ChunkOutcome::row`].
+    decisions: &'b [Decision],
+    /// Decisions per replication (methods × comparisons), and the row width.
+    per_rep: usize,
+    width: usize,
+    /// Whether the SRM test fired, per replication.
+    pub srm: &'b [bool],
+}
+
+impl<'b> ChunkOutcome<'b> {
+    /// Replication `first + r`'s decisions, method-major: `[m * C + c]` is
+    /// method m's decision on comparison c.
+    pub fn row(&self, r: usize) -> &'b [Decision] {
+        &self.decisions[r * self.width..r * self.width + self.per_rep]
+    }
 }
 
 /// Most decisions (about 90 bytes each) one chunk holds before its fold:
 /// about 190 MB, whatever the methods × comparisons.
 const CHUNK_DECISIONS: u64 = 1 << 21;
 
+/// Most bytes of look statistics one chunk holds (looks × metrics × arms ×
+/// 48 B per replication).
+const CHUNK_STATS_BYTES: u64 = 256 << 20;
+
 /// Replications per parallel chunk: large enough to keep both cores busy and
-/// amortise the fold, small enough to bound memory and keep progress moving.
-/// Chunking never changes results: they are folded in replication order.
-fn chunk_len(path: SimPath, users: u64, decisions_per_replication: usize) -> u64 {
+/// amortise the fold and a plug-in's per-call cost, small enough to bound
+/// memory and keep progress moving. Chunking never changes the built-ins'
+/// results: they are folded in replication order.
+fn chunk_len(
+    path: SimPath,
+    users: u64,
+    decisions_per_replication: usize,
+    stats_per_replication: usize,
+) -> u64 {
     let by_path = match path {
         SimPath::Aggregate => 16_384,
         SimPath::PerUnit => (4_000_000 / users.max(1)).clamp(16, 4096),
     };
-    by_path.min((CHUNK_DECISIONS / decisions_per_replication.max(1) as u64).max(1))
+    let stats_bytes = (stats_per_replication * std::mem::size_of::<ArmStats>()).max(1) as u64;
+    by_path
+        .min((CHUNK_DECISIONS / decisions_per_replication.max(1) as u64).max(1))
+        .min((CHUNK_STATS_BYTES / stats_bytes).max(1))
+}
+
+/// Replications per part of a chunk that one worker simulates and evaluates
+/// (splittable methods) in one go: a part's statistics stay in cache, and a
+/// chunk still splits into many parts for load balance.
+fn part_len(chunk: u64) -> usize {
+    (chunk / 64).clamp(1, 64) as usize
 }
 
 impl Scratch {
@@ -159,6 +232,34 @@ impl Scratch {
     pub fn decisions(&self) -> &[Decision] {
         &self.decisions
     }
+}
+
+/// Copy one replication's looks into its place in a [`LookBatch`] buffer.
+fn lay_out(looks: &[ReplicationStats], out: &mut [ArmStats]) {
+    let per_look = out.len() / looks.len().max(1);
+    for (l, o) in looks.iter().zip(out.chunks_exact_mut(per_look.max(1))) {
+        o.copy_from_slice(&l.metrics);
+    }
+}
+
+/// Spread method `m`'s decisions `out[r * C + c]` into the replication-major
+/// rows `rows[r * width + m * C + c]`.
+fn spread(out: &[Decision], rows: &mut [Decision], m: usize, width: usize, nc: usize) {
+    if nc == 0 {
+        return;
+    }
+    for (o, row) in out.chunks_exact(nc).zip(rows.chunks_exact_mut(width)) {
+        row[m * nc..(m + 1) * nc].copy_from_slice(o);
+    }
+}
+
+/// The payload of a caught panic, as text.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic payload".to_owned())
 }
 
 impl<'a> Engine<'a> {
@@ -184,9 +285,38 @@ impl<'a> Engine<'a> {
             methods: exp
                 .methods
                 .iter()
-                .map(|m| PreparedMethod::new(exp, m))
+                .map(|m| {
+                    let builtin = BuiltinMethod::new(exp, m);
+                    Slot {
+                        name: m.name.clone(),
+                        critical: builtin.critical().to_vec(),
+                        splittable: builtin.splittable(),
+                        method: Arc::new(builtin),
+                    }
+                })
                 .collect(),
         }
+    }
+
+    /// Add a method after the scenario's (and earlier plug-ins'): its
+    /// decisions come after theirs in every row and accumulator.
+    pub fn add_method(&mut self, name: &str, method: Arc<dyn AnalysisMethod>) {
+        self.methods.push(Slot {
+            name: name.to_owned(),
+            splittable: method.splittable(),
+            method,
+            critical: Vec::new(),
+        });
+    }
+
+    /// The methods' names, in result order.
+    pub fn method_names(&self) -> impl Iterator<Item = &str> {
+        self.methods.iter().map(|m| m.name.as_str())
+    }
+
+    /// The comparisons every method decides, in result order.
+    pub fn comparisons(&self) -> &[Comparison] {
+        &self.comparisons
     }
 
     /// How replications are simulated: aggregate when the scenario allows it, else per unit.
@@ -197,12 +327,30 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Look statistics per replication: looks × metrics × arms.
+    fn stride(&self) -> usize {
+        self.exp.analysis.looks.max(1) * self.exp.metrics.len() * self.exp.arms()
+    }
+
+    /// Replications per chunk: chunks start at multiples of it, and chunk
+    /// `i` is the [`LookBatch::index`] its plug-ins see.
+    pub fn chunk_len(&self) -> u64 {
+        chunk_len(
+            self.path(),
+            self.exp.population.users,
+            self.methods.len() * self.comparisons.len(),
+            self.stride(),
+        )
+    }
+
     /// Fresh scratch space for one worker, sized for this experiment.
     pub fn scratch(&self) -> Scratch {
         let looks = self.exp.analysis.looks.max(1);
         Scratch {
+            replication: 0,
             decisions: vec![Decision::empty(); self.methods.len() * self.comparisons.len()],
-            multiple: Default::default(),
+            out: Vec::new(),
+            batch: vec![ArmStats::default(); self.stride()],
             looks: vec![ReplicationStats::new(self.exp.arms(), self.exp.metrics.len()); looks],
             boundaries: Vec::with_capacity(looks),
             unit: UnitScratch::default(),
@@ -231,6 +379,7 @@ impl<'a> Engine<'a> {
     /// Simulate replication `r`: `scratch.looks()` then holds the cumulative
     /// statistics at each look.
     pub fn simulate(&self, r: u64, scratch: &mut Scratch) {
+        scratch.replication = r;
         scratch.looks.iter_mut().for_each(ReplicationStats::clear);
         self.boundaries(r, &mut scratch.boundaries);
         let Scratch {
@@ -254,39 +403,125 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Read the looks of the replication last simulated into `scratch` with
-    /// every method (`scratch.decisions()`, method-major); returns whether the
-    /// SRM test fired on the final data.
-    pub fn analyse(&self, scratch: &mut Scratch) -> bool {
-        let evaluator = Evaluator {
-            exp: self.exp,
-            methods: &self.methods,
-            comparisons: &self.comparisons,
-            setup: self.setup,
-        };
-        let Scratch {
-            looks,
-            decisions,
-            multiple,
-            ..
-        } = scratch;
-        evaluator.evaluate(looks, decisions, multiple);
+    /// Whether the SRM test fires on the final data of the replication last
+    /// simulated into `scratch`, and the units it analysed.
+    fn srm_and_units(&self, scratch: &Scratch) -> (bool, u64) {
         // The SRM test compares what reached the analysis with what the
         // configuration intends: the loss itself is what it should catch.
-        let last = &looks[looks.len() - 1];
-        srm_statistic(&last.analysed, &self.intended_shares) > self.srm_critical
+        let last = scratch.stats();
+        (
+            srm_statistic(&last.analysed, &self.intended_shares) > self.srm_critical,
+            last.analysed.iter().sum(),
+        )
+    }
+
+    /// The batch of replications `first..first + replications` whose looks
+    /// are `stats`, in chunk `index`.
+    fn batch<'b>(&'b self, first: u64, index: u64, stats: &'b [ArmStats]) -> LookBatch<'b> {
+        LookBatch {
+            first,
+            replications: stats.len() / self.stride().max(1),
+            looks: self.exp.analysis.looks.max(1),
+            metrics: self.exp.metrics.len(),
+            arms: self.exp.arms(),
+            stats,
+            comparisons: &self.comparisons,
+            alpha: self.exp.analysis.alpha,
+            index,
+            seed: self.exp.seed,
+        }
+    }
+
+    /// Evaluate one method on `batch` into `out[r * C + c]`, and check what
+    /// it returned: a failure, a panic or an impossible decision becomes a
+    /// [`PluginError`] naming the method and the batch's replications.
+    fn call(
+        &self,
+        slot: &Slot,
+        batch: &LookBatch<'_>,
+        out: &mut Vec<Decision>,
+    ) -> Result<(), PluginError> {
+        let nc = self.comparisons.len();
+        out.clear();
+        out.resize(batch.replications * nc, Decision::empty());
+        let end = batch.first + batch.replications as u64;
+        let fail = |message: String| PluginError {
+            plugin: slot.name.clone(),
+            first: batch.first,
+            end,
+            message,
+        };
+        match catch_unwind(AssertUnwindSafe(|| slot.method.evaluate(batch, out))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(fail(e.message)),
+            Err(panic) => return Err(fail(format!("panicked: {}", panic_message(&*panic)))),
+        }
+        for (i, d) in out.iter().enumerate() {
+            let (r, c) = (batch.first + (i / nc) as u64, i % nc);
+            if d.look >= batch.looks {
+                return Err(fail(format!(
+                    "replication {r}, comparison {c}: stopping look {} is not below the {} looks",
+                    d.look, batch.looks
+                )));
+            }
+            if !(d.p_value.is_nan() || (0.0..=1.0).contains(&d.p_value)) {
+                return Err(fail(format!(
+                    "replication {r}, comparison {c}: p-value {} is not in [0, 1] (or NaN)",
+                    d.p_value
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Read the looks of the replication last simulated into `scratch` with
+    /// every method, as a batch of one (`scratch.decisions()`, method-major);
+    /// returns whether the SRM test fired on the final data.
+    pub fn analyse(&self, scratch: &mut Scratch) -> Result<bool, PluginError> {
+        let Scratch {
+            replication,
+            decisions,
+            out,
+            batch,
+            looks,
+            ..
+        } = scratch;
+        lay_out(looks, batch);
+        let r = *replication;
+        let one = self.batch(r, r / self.chunk_len(), batch);
+        let nc = self.comparisons.len();
+        for (m, slot) in self.methods.iter().enumerate() {
+            self.call(slot, &one, out)?;
+            decisions[m * nc..(m + 1) * nc].copy_from_slice(out);
+        }
+        Ok(self.srm_and_units(scratch).0)
     }
 
     /// Group-sequential critical values per method (empty for others).
     pub fn critical_values(&self) -> Vec<Vec<f64>> {
-        self.methods.iter().map(|m| m.critical().to_vec()).collect()
+        self.methods.iter().map(|m| m.critical.clone()).collect()
     }
 
-    /// One replication, simulated and analysed.
+    /// One replication of an engine of the scenario's own methods, which
+    /// cannot fail, simulated and analysed (see [`Engine::try_trace`]).
+    ///
+    /// # Panics
+    ///
+    /// If a method fails: an engine with plug-ins traces with `try_trace`.
     pub fn trace(&self, r: u64) -> ReplicationTrace {
+        match self.try_trace(r) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// One replication, simulated and analysed: every method sees it as a
+    /// batch of one (of chunk `r / chunk_len`), so a plug-in that draws
+    /// randomness for its batch may decide differently than in the run.
+    pub fn try_trace(&self, r: u64) -> Result<ReplicationTrace, PluginError> {
         let mut scratch = self.scratch();
         self.simulate(r, &mut scratch);
-        self.analyse(&mut scratch);
+        self.analyse(&mut scratch)?;
         let last = scratch.stats();
         let arms = self.exp.arms();
         let tests = self
@@ -302,7 +537,7 @@ impl<'a> Engine<'a> {
                 )
             })
             .collect();
-        ReplicationTrace {
+        Ok(ReplicationTrace {
             replication: r,
             path: self.path(),
             stats: last.clone(),
@@ -310,55 +545,135 @@ impl<'a> Engine<'a> {
             decisions: scratch.decisions.clone(),
             srm: srm_chi_square(&last.analysed, &self.intended_shares),
             arrivals_per_day: self.arrivals.per_day(r, self.exp.population.users),
+        })
+    }
+
+    /// Run replications `range` of an engine of the scenario's own methods,
+    /// which cannot fail, on the current rayon pool (see [`Engine::try_run`]).
+    ///
+    /// # Panics
+    ///
+    /// If a method fails: an engine with plug-ins runs with `try_run`.
+    pub fn run(&self, range: Range<u64>, progress: &(dyn Fn(u64) + Sync)) -> ExperimentAcc {
+        match self.try_run(range, progress, |_| Ok::<(), PluginError>(())) {
+            Ok(acc) => acc,
+            Err(e) => panic!("{e}"),
         }
     }
 
-    /// Run replications `range` in parallel on the current rayon pool, folding
-    /// in replication order. `progress` is called with the number of
-    /// replications finished, after each chunk.
-    pub fn run(&self, range: Range<u64>, progress: &(dyn Fn(u64) + Sync)) -> ExperimentAcc {
+    /// Run replications `range` in parallel on the current rayon pool, chunk
+    /// by chunk, folding in replication order. After each chunk, `on_chunk`
+    /// sees its outcomes, then `progress` is called with the number of
+    /// replications finished. A method's failure, or the hook's, stops the
+    /// run.
+    pub fn try_run<E: From<PluginError>>(
+        &self,
+        range: Range<u64>,
+        progress: &(dyn Fn(u64) + Sync),
+        mut on_chunk: impl FnMut(&ChunkOutcome<'_>) -> Result<(), E>,
+    ) -> Result<ExperimentAcc, E> {
         let per_rep = self.methods.len() * self.comparisons.len();
+        let width = per_rep.max(1);
         let mut acc = ExperimentAcc::new(
             range.start,
             self.methods.len(),
             self.comparisons.len(),
             self.exp.analysis.looks,
         );
-        let chunk = chunk_len(self.path(), self.exp.population.users, per_rep);
-        let mut decisions = Vec::new();
-        let mut srm = Vec::new();
-        let mut units = Vec::new();
+        let chunk = self.chunk_len();
+        let mut buf = ChunkBuffers::default();
         let mut start = range.start;
         while start < range.end {
-            let n = chunk.min(range.end - start) as usize;
-            decisions.resize(n * per_rep, Decision::empty());
-            srm.resize(n, false);
-            units.resize(n, 0u64);
-            decisions
-                .par_chunks_mut(per_rep)
-                .zip(srm.par_iter_mut())
-                .zip(units.par_iter_mut())
-                .enumerate()
-                .for_each_init(
-                    || self.scratch(),
-                    |scratch, (i, ((d, s), u))| {
-                        self.simulate(start + i as u64, scratch);
-                        *s = self.analyse(scratch);
-                        d.copy_from_slice(&scratch.decisions);
-                        *u = scratch.stats().analysed.iter().sum();
-                    },
-                );
+            // Chunks are aligned to multiples of the chunk length, so a
+            // shard's chunks are the whole run's.
+            let end = range.end.min((start / chunk + 1) * chunk);
+            let n = (end - start) as usize;
+            self.chunk(start, n, start / chunk, &mut buf)?;
+            let outcome = ChunkOutcome {
+                first: start,
+                replications: n,
+                decisions: &buf.decisions[..n * width],
+                per_rep,
+                width,
+                srm: &buf.srm[..n],
+            };
             for i in 0..n {
-                acc.add(
-                    &self.truth,
-                    &decisions[i * per_rep..(i + 1) * per_rep],
-                    srm[i],
-                    units[i],
-                );
+                acc.add(&self.truth, outcome.row(i), buf.srm[i], buf.units[i]);
             }
+            on_chunk(&outcome)?;
             progress(n as u64);
-            start += n as u64;
+            start = end;
         }
-        acc
+        Ok(acc)
     }
+
+    /// Simulate replications `first..first + n` (chunk `index`) into `buf`
+    /// and evaluate every method on them.
+    fn chunk(
+        &self,
+        first: u64,
+        n: usize,
+        index: u64,
+        buf: &mut ChunkBuffers,
+    ) -> Result<(), PluginError> {
+        let (stride, nc) = (self.stride(), self.comparisons.len());
+        // Rows at least one wide, so that the parts below zip even without methods.
+        let width = (self.methods.len() * nc).max(1);
+        buf.stats.resize(n * stride, ArmStats::default());
+        buf.decisions.resize(n * width, Decision::empty());
+        buf.srm.resize(n, false);
+        buf.units.resize(n, 0);
+        let part = part_len(self.chunk_len());
+        // Each worker simulates a part, then evaluates the splittable
+        // methods on it while its statistics are still in cache.
+        let parts: Vec<Result<(), PluginError>> = buf.stats[..n * stride]
+            .par_chunks_mut(part * stride)
+            .zip(buf.decisions[..n * width].par_chunks_mut(part * width))
+            .zip(buf.srm[..n].par_chunks_mut(part))
+            .zip(buf.units[..n].par_chunks_mut(part))
+            .enumerate()
+            .map_init(
+                || self.scratch(),
+                |scratch, (j, (((stats, rows), srm), units))| {
+                    let from = first + (j * part) as u64;
+                    for (i, (s, u)) in srm.iter_mut().zip(units.iter_mut()).enumerate() {
+                        self.simulate(from + i as u64, scratch);
+                        lay_out(&scratch.looks, &mut stats[i * stride..(i + 1) * stride]);
+                        (*s, *u) = self.srm_and_units(scratch);
+                    }
+                    let batch = self.batch(from, index, stats);
+                    for (m, slot) in self.methods.iter().enumerate() {
+                        if slot.splittable {
+                            self.call(slot, &batch, &mut scratch.out)?;
+                            spread(&scratch.out, rows, m, width, nc);
+                        }
+                    }
+                    Ok(())
+                },
+            )
+            .collect();
+        // The first failure in replication order, whatever the threads.
+        parts.into_iter().collect::<Result<(), _>>()?;
+        let batch = self.batch(first, index, &buf.stats[..n * stride]);
+        for (m, slot) in self.methods.iter().enumerate() {
+            if !slot.splittable {
+                self.call(slot, &batch, &mut buf.out)?;
+                spread(&buf.out, &mut buf.decisions[..n * width], m, width, nc);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A chunk's buffers, reused from chunk to chunk.
+#[derive(Default)]
+struct ChunkBuffers {
+    /// Look statistics in the [`LookBatch`] layout.
+    stats: Vec<ArmStats>,
+    /// `decisions[r * width + m * C + c]`, width = max(methods × C, 1).
+    decisions: Vec<Decision>,
+    srm: Vec<bool>,
+    units: Vec<u64>,
+    /// One non-splittable method's decisions on the whole chunk.
+    out: Vec<Decision>,
 }
