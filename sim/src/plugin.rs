@@ -94,8 +94,50 @@ pub struct BatchView<'a> {
     pub reward_sums: &'a [f64],
 }
 
+/// A reward reaching a [`BatchPolicy`] late (delayed or batched feedback).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Delivery {
+    /// The replication, as an index into the batch (0-based).
+    pub replication: usize,
+    /// The arm that was pulled.
+    pub arm: usize,
+    /// The reward it drew.
+    pub reward: f64,
+}
+
 /// A bandit policy that chooses arms for a whole batch of replications at
 /// once (one call per step, not per replication).
+///
+/// The contract, which umpire's lockstep runner keeps:
+///
+/// - Steps run `t = 0, 1, …, horizon − 1`; at each, `select` is called once
+///   and must write an arm `< view.arms` into every `arms[r]` (an arm out of
+///   range, or an `Err`, aborts the run with a [`PluginError`] naming the
+///   plug-in and the batch's replications). umpire then draws each
+///   replication's reward from the scenario's shared reward stream, the same
+///   words the built-in policies face (common random numbers).
+/// - Immediate feedback (no delay, `update_every = 1`): after every step,
+///   the view counts the step's rewards and `update(t, arms, rewards)` is
+///   called with them.
+/// - Delayed or batched feedback: a reward reaches the view only when the
+///   scenario delivers it, and `deliver` is called at each step that
+///   delivers any, with those rewards in delivery order; `update` is not
+///   called (the step's rewards are not yet known to the learner).
+/// - Plug-ins do not see segments: in a scenario with segments they pool
+///   all traffic (a non-contextual policy), and regret is still measured
+///   against each step's segment's best arm.
+/// - At the horizon `recommend` names each replication's best-arm guess.
+/// - The factory builds a fresh policy for every batch (a chunk of the run,
+///   the last one possibly shorter); `view.pulls`, `view.reward_sums` hold
+///   `replications × arms` entries and `arms`, `rewards` one per replication.
+///   Batches run in parallel, so a policy must not share mutable state with
+///   other batches.
+/// - A batch's randomness should come from [`plugin_stream`] with the
+///   [`BatchSpec`]'s seed and index, so results do not depend on threads.
+/// - Errors are returned, not panicked; a panic is caught all the same and
+///   fails the run with a [`PluginError`]. Whatever `plugin`, `first` and
+///   `end` a returned error carries, umpire reports the plug-in's name and
+///   the batch's replications.
 pub trait BatchPolicy: Send {
     /// Choose an arm for every replication at step `t`: `arms[r] < view.arms`.
     fn select(
@@ -104,8 +146,41 @@ pub trait BatchPolicy: Send {
         view: &BatchView<'_>,
         arms: &mut [usize],
     ) -> Result<(), PluginError>;
-    /// Learn from step `t`'s pulls: `arms[r]` drew `rewards[r]`.
+    /// Learn from step `t`'s pulls: `arms[r]` drew `rewards[r]` (immediate
+    /// feedback only).
     fn update(&mut self, t: u64, arms: &[usize], rewards: &[f64]) -> Result<(), PluginError>;
+    /// Learn from rewards delivered at step `t` under delayed or batched
+    /// feedback, in delivery order. The default ignores them: a policy that
+    /// reads only the [`BatchView`] already sees them there.
+    fn deliver(&mut self, t: u64, delivered: &[Delivery]) -> Result<(), PluginError> {
+        let _ = (t, delivered);
+        Ok(())
+    }
+    /// The arm each replication recommends as best at the horizon, into
+    /// `arms[r]`. The default picks the highest mean of delivered rewards in
+    /// the view (arms never rewarded rank below the others, ties go to the
+    /// lowest arm).
+    fn recommend(&mut self, view: &BatchView<'_>, arms: &mut [usize]) -> Result<(), PluginError> {
+        let k = view.arms;
+        for (r, out) in arms.iter_mut().enumerate() {
+            let mut best = 0;
+            let mut best_mean = f64::NEG_INFINITY;
+            for a in 0..k {
+                let n = view.pulls[r * k + a];
+                let mean = if n > 0 {
+                    view.reward_sums[r * k + a] / n as f64
+                } else {
+                    f64::NEG_INFINITY
+                };
+                if mean > best_mean {
+                    best = a;
+                    best_mean = mean;
+                }
+            }
+            *out = best;
+        }
+        Ok(())
+    }
 }
 
 /// The batch a [`BatchPolicyFactory`] builds a policy for.

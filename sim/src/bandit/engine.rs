@@ -51,7 +51,7 @@ pub struct Step {
 /// Rewards not yet fed back: a FIFO for fixed delays (due in push order),
 /// a min-heap by due step for random ones.
 #[derive(Default)]
-struct Pending {
+pub(super) struct Pending {
     fifo: VecDeque<(u64, usize, usize, f64)>,
     heap: BinaryHeap<Reverse<(u64, usize, usize, u64)>>,
 }
@@ -59,7 +59,7 @@ struct Pending {
 impl Pending {
     /// Queue the reward of step `t`, due after the environment's delay.
     #[inline]
-    fn push<R: rand::Rng>(
+    pub(super) fn push<R: rand::Rng>(
         &mut self,
         delay: Delay,
         t: u64,
@@ -78,17 +78,18 @@ impl Pending {
         }
     }
 
-    /// Feed `policy` every reward due by step `t`.
+    /// Feed `learn(context, arm, reward)` every reward due by step `t`, in
+    /// the order the engine's policies learn them.
     #[inline]
-    fn deliver(&mut self, t: u64, policy: &mut PolicyState) {
+    pub(super) fn deliver(&mut self, t: u64, mut learn: impl FnMut(usize, usize, f64)) {
         while self.fifo.front().is_some_and(|&(due, ..)| due <= t) {
             if let Some((_, c, a, rw)) = self.fifo.pop_front() {
-                policy.update(c, a, rw);
+                learn(c, a, rw);
             }
         }
         while self.heap.peek().is_some_and(|Reverse((due, ..))| *due <= t) {
             if let Some(Reverse((_, c, a, bits))) = self.heap.pop() {
-                policy.update(c, a, f64::from_bits(bits));
+                learn(c, a, f64::from_bits(bits));
             }
         }
     }
@@ -96,7 +97,7 @@ impl Pending {
 
 /// Per row of `k` means (one row per segment): the best arm and its mean.
 #[inline]
-fn best_per_row(means: &[f64], k: usize, best: &mut [usize], best_mean: &mut [f64]) {
+pub(super) fn best_per_row(means: &[f64], k: usize, best: &mut [usize], best_mean: &mut [f64]) {
     for (row, (b, bm)) in best.iter_mut().zip(best_mean).enumerate() {
         *bm = f64::NEG_INFINITY;
         for (i, &m) in means[row * k..(row + 1) * k].iter().enumerate() {
@@ -116,8 +117,8 @@ pub struct BanditEngine<'a> {
     pub policies: &'a [NamedPolicy],
     /// The scenario seed that keys every stream.
     pub seed: u64,
-    reward_key: StreamKey,
-    feedback_key: StreamKey,
+    pub(super) reward_key: StreamKey,
+    pub(super) feedback_key: StreamKey,
     policy_keys: Vec<StreamKey>,
     /// Steps at which regret and pulls are recorded: [`checkpoints`] of the horizon.
     pub checkpoints: Vec<u64>,
@@ -248,7 +249,7 @@ impl<'a> BanditEngine<'a> {
             } else {
                 pending.push(env.delay, t, ctx, arm, reward, &mut feedback_rng);
                 if (t + 1) % env.update_every == 0 {
-                    pending.deliver(t, &mut policy);
+                    pending.deliver(t, |c, a, rw| policy.update(c, a, rw));
                 }
             }
             if next_cp < self.checkpoints.len() && t + 1 == self.checkpoints[next_cp] {
@@ -286,19 +287,27 @@ impl BanditEngine<'_> {
         gap
     }
 
+    /// Replications per chunk of a run with `policies` policies in all: a
+    /// function of the scenario alone, never of the thread count, so a
+    /// chunk can be a plug-in's batch.
+    pub fn chunk_len(&self, policies: usize) -> u64 {
+        // A chunk's runs hold pull counts per checkpoint, arm and policy; keep
+        // them under about 256 MB (chunking never changes results: runs are
+        // folded in replication order).
+        let run_bytes =
+            8 * (policies * (self.checkpoints.len() + 1) * self.env.arms()).max(1) as u64;
+        (2_000_000 / self.env.horizon.max(1))
+            .clamp(2, 256)
+            .min((256 << 20) / run_bytes)
+            .max(1)
+    }
+
     /// Run replications `range` in parallel, folding in order.
     pub fn run(&self, range: std::ops::Range<u64>, progress: &(dyn Fn(u64) + Sync)) -> BanditAcc {
         let np = self.policies.len();
         let mut acc = BanditAcc::new(range.start, np, self.checkpoints.len(), self.env.arms());
         let max_gap = self.max_gap();
-        // A chunk's runs hold pull counts per checkpoint, arm and policy; keep
-        // them under about 256 MB (chunking never changes results: runs are
-        // folded in replication order).
-        let run_bytes = 8 * (np * (self.checkpoints.len() + 1) * self.env.arms()).max(1) as u64;
-        let chunk = (2_000_000 / self.env.horizon.max(1))
-            .clamp(2, 256)
-            .min((256 << 20) / run_bytes)
-            .max(1);
+        let chunk = self.chunk_len(np);
         let mut start = range.start;
         while start < range.end {
             let n = chunk.min(range.end - start);

@@ -20,6 +20,7 @@ pub mod accumulator;
 pub mod beta;
 pub mod engine;
 pub mod env;
+pub mod lockstep;
 pub mod model;
 pub mod plugged;
 pub mod policy;

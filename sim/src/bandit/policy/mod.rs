@@ -47,13 +47,41 @@ mod ucb;
 mod tests;
 
 pub use spec::{
-    GAUSSIAN_MEAN_MAX, GAUSSIAN_VAR_MAX, GAUSSIAN_VAR_MIN, POLICY_TYPES, Param, ParamDefault,
-    ParamRange, PolicySpec, PolicyType, docs_table,
+    GAUSSIAN_MEAN_MAX, GAUSSIAN_VAR_MAX, GAUSSIAN_VAR_MIN, PLUGIN_TYPE, POLICY_TYPES, Param,
+    ParamDefault, ParamRange, PolicySpec, PolicyType, docs_table,
 };
 pub use state::PolicyState;
 
 /// What every policy offers the simulator and the serving API. `select` takes &self so a
 /// server can serve decisions from a read-only snapshot; all learning happens in `update`.
+///
+/// # Implementing it for a plug-in
+///
+/// [`Study::policy`](crate::study::Study::policy)`(name, make)` runs one
+/// `make(arms)` instance per replication, through the lockstep path beside
+/// the scenario's policies and on the same rewards (common random numbers).
+/// For the run to be correct and reproducible, an implementation must:
+///
+/// - return the same [`Policy::arms`] it was built for (`make(arms)` must
+///   build for `arms`, else the run stops with an error), and from `select`
+///   and `recommend` an arm below it (another is an error naming the plug-in
+///   and its replications, not a clamp);
+/// - draw every random number from `rng`: it is the replication's own
+///   stream, `plugin_stream(seed, name, replication)`, so the same seed
+///   gives the same result on any number of threads. No thread-local or
+///   time-seeded generator, no state shared between instances;
+/// - learn only in `update`, which gets each reward once, when the scenario
+///   delivers it (after the pull, or later under `delay` and `update_every`),
+///   in the order the built-ins learn them. Plug-ins are not contextual: they
+///   always get context 0, also in scenarios with segments;
+/// - take any finite reward without panicking (Bernoulli rewards are 0 or 1,
+///   Gaussian ones any real), and keep `select` and `update` free of
+///   allocation: they run once per step of every replication.
+///
+/// A panic in a plug-in is caught and reported as a
+/// [`PluginError`](crate::plugin::PluginError), but it is still a bug.
+/// `recommend` is asked once, at the horizon, for the arm the policy
+/// believes best; it scores best-arm identification.
 pub trait Policy {
     /// Number of arms; `select` and `recommend` return an index below it.
     fn arms(&self) -> usize;
@@ -110,6 +138,9 @@ pub enum PolicyError {
         /// Its value.
         size: u128,
     },
+    /// The spec is a plug-in's result kind, which no built-in runs.
+    #[error("`plugin` names a plug-in policy's results; it is not a policy type to run")]
+    Plugin,
     /// A snapshot's vectors or values do not fit its spec; the message says which.
     #[error("inconsistent policy state: {0}")]
     InconsistentState(&'static str),

@@ -302,6 +302,14 @@ pub const POLICY_TYPES: [PolicyType; 12] = [
     },
 ];
 
+/// The kind of a plug-in policy's results (`{"type": "plugin"}`): not one of
+/// [`POLICY_TYPES`], so no scenario file or served bandit can name it.
+pub const PLUGIN_TYPE: PolicyType = PolicyType {
+    name: "plugin",
+    params: &[],
+    note: "a policy plugged in from Rust or Python (results only)",
+};
+
 /// Which policy to run and its parameters. Serialised with a snake_case `type`
 /// tag; omitted parameters that have a default take it. Each variant's
 /// parameters, defaults and ranges are its [`PolicyType`] in [`POLICY_TYPES`]:
@@ -412,6 +420,12 @@ pub enum PolicySpec {
         #[serde(default = "default_prior_b")]
         prior_b: f64,
     },
+    /// A policy plugged in through [`crate::study::Study`]: what a plug-in's
+    /// result lists as its spec. It reads back from result JSON, but
+    /// [`PolicySpec::validate`] refuses it, so it cannot be built into a
+    /// [`super::PolicyState`], and the scenario and serve readers do not know
+    /// its tag.
+    Plugin,
 }
 
 impl PolicySpec {
@@ -420,9 +434,10 @@ impl PolicySpec {
         self.policy_type().name
     }
 
-    /// The variant's entry in [`POLICY_TYPES`].
+    /// The variant's entry in [`POLICY_TYPES`] ([`PLUGIN_TYPE`] for a plug-in).
     pub fn policy_type(&self) -> &'static PolicyType {
         let index = match self {
+            PolicySpec::Plugin => return &PLUGIN_TYPE,
             PolicySpec::Uniform => 0,
             PolicySpec::EpsilonGreedy { .. } => 1,
             PolicySpec::DecayingEpsilonGreedy { .. } => 2,
@@ -448,7 +463,7 @@ impl PolicySpec {
     /// for an unset optional parameter and past the last parameter.
     pub fn values(&self) -> [Option<f64>; 3] {
         match *self {
-            PolicySpec::Uniform | PolicySpec::Ucb1 => [None; 3],
+            PolicySpec::Uniform | PolicySpec::Ucb1 | PolicySpec::Plugin => [None; 3],
             PolicySpec::EpsilonGreedy { epsilon: x }
             | PolicySpec::DecayingEpsilonGreedy { c: x }
             | PolicySpec::KlUcb { c: x }
@@ -530,6 +545,7 @@ impl PolicySpec {
                 prior_a: v[1],
                 prior_b: v[2],
             },
+            "plugin" => return Err(PolicyError::Plugin),
             other => unreachable!("policy type `{other}` is in POLICY_TYPES but not built"),
         })
     }
@@ -563,6 +579,9 @@ impl PolicySpec {
     /// Checks the parameters alone (not the arm and context counts) against
     /// the ranges of [`POLICY_TYPES`].
     pub fn validate(&self) -> Result<(), PolicyError> {
+        if *self == PolicySpec::Plugin {
+            return Err(PolicyError::Plugin);
+        }
         let ty = self.policy_type();
         for (p, v) in ty.params.iter().zip(self.values()) {
             if let Some(x) = v {

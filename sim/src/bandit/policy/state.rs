@@ -298,6 +298,8 @@ impl PolicyState {
                 }
             }
             PolicySpec::Softmax { temperature } => softmax_probabilities(n, s, temperature, out),
+            // Never built: `layout` refuses it.
+            PolicySpec::Plugin => return false,
             PolicySpec::ThompsonBeta { .. }
             | PolicySpec::ThompsonGaussian { .. }
             | PolicySpec::TopTwoThompson { .. }
@@ -393,7 +395,8 @@ impl Policy for PolicyState {
         let ctx = self.context_or_zero(context);
         let (n, s) = self.stats(ctx);
         match self.spec {
-            PolicySpec::Uniform => uniform_index(rng, self.arms),
+            // Never built (`layout` refuses it); uniform keeps `select` total.
+            PolicySpec::Uniform | PolicySpec::Plugin => uniform_index(rng, self.arms),
             PolicySpec::EpsilonGreedy { epsilon } => epsilon_greedy(n, s, epsilon, rng),
             PolicySpec::DecayingEpsilonGreedy { c } => {
                 epsilon_greedy(n, s, self.decayed_epsilon(ctx, c), rng)
@@ -444,7 +447,8 @@ impl Policy for PolicyState {
             | PolicySpec::EpsilonGreedy { .. }
             | PolicySpec::DecayingEpsilonGreedy { .. }
             | PolicySpec::Ucb1
-            | PolicySpec::Softmax { .. } => {
+            | PolicySpec::Softmax { .. }
+            | PolicySpec::Plugin => {
                 self.count[cell] += 1.0;
                 self.reward_sum[cell] += reward;
             }
