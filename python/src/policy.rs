@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use rand_core::Rng;
@@ -23,8 +24,9 @@ pub fn seed_words(seed: u64, name: &str, index: u64) -> [u64; 4] {
 
 /// The factory of policy `name`: `make(first, replications, arms,
 /// seed_words)` is the Python layer's and returns the batch's runner, with
-/// `select(t, pulls, reward_sums) -> arms` (int64, checked) and
-/// `update(t, arms, rewards)`.
+/// `select(t, pulls, reward_sums) -> arms` (int64, checked),
+/// `update(t, arms, rewards)`, and `wants_update` (False when the user's
+/// policy has no `update`, which then is never called).
 pub fn factory(name: &str, make: Py<PyAny>, stash: Arc<Stash>) -> Arc<BatchPolicyFactory> {
     let name = name.to_owned();
     Arc::new(
@@ -34,16 +36,17 @@ pub fn factory(name: &str, make: Py<PyAny>, stash: Arc<Stash>) -> Arc<BatchPolic
                 let words = seed_words(spec.seed, &name, spec.index);
                 make.bind(py)
                     .call1((spec.first, spec.replications, spec.arms, words))
-                    .map(|runner| {
-                        Box::new(PyPolicy {
+                    .and_then(|runner| {
+                        let wants_update = runner.getattr("wants_update")?.is_truthy()?;
+                        Ok(Box::new(PyPolicy {
                             name: name.clone(),
                             runner: runner.unbind(),
+                            wants_update,
                             stash: Arc::clone(&stash),
                             first: spec.first,
                             end,
                             arms: spec.arms,
-                            pulls: Vec::with_capacity(spec.replications * spec.arms),
-                        }) as Box<dyn BatchPolicy>
+                        }) as Box<dyn BatchPolicy>)
                     })
                     .map_err(|e| stash.keep(py, &name, spec.first, end, e))
             })
@@ -55,12 +58,12 @@ pub fn factory(name: &str, make: Py<PyAny>, stash: Arc<Stash>) -> Arc<BatchPolic
 struct PyPolicy {
     name: String,
     runner: Py<PyAny>,
+    /// Whether the user's policy learns from `update` (a call per step saved if not).
+    wants_update: bool,
     stash: Arc<Stash>,
     first: u64,
     end: u64,
     arms: usize,
-    /// Pull counts as int64 (NumPy's default integer), reused every step.
-    pulls: Vec<i64>,
 }
 
 impl PyPolicy {
@@ -75,15 +78,20 @@ impl PyPolicy {
         view: &BatchView<'_>,
         arms: &mut [usize],
     ) -> PyResult<()> {
-        self.pulls.clear();
-        self.pulls.extend(
-            view.pulls
-                .iter()
-                .map(|&n| i64::try_from(n).unwrap_or(i64::MAX)),
-        );
-        let shape = [view.replications, view.arms];
-        let pulls = PyArray1::from_slice(py, &self.pulls).reshape(shape)?;
-        let sums = PyArray1::from_slice(py, view.reward_sums).reshape(shape)?;
+        // Fresh arrays each step (the policy may keep them); pulls as int64,
+        // NumPy's default integer.
+        let shape = (view.replications, view.arms);
+        let pulls: Vec<i64> = view
+            .pulls
+            .iter()
+            .map(|&n| i64::try_from(n).unwrap_or(i64::MAX))
+            .collect();
+        let pulls = Array2::from_shape_vec(shape, pulls)
+            .map_err(shape_error)?
+            .into_pyarray(py);
+        let sums = Array2::from_shape_vec(shape, view.reward_sums.to_vec())
+            .map_err(shape_error)?
+            .into_pyarray(py);
         let chosen = self
             .runner
             .bind(py)
@@ -141,9 +149,16 @@ impl BatchPolicy for PyPolicy {
     }
 
     fn update(&mut self, t: u64, arms: &[usize], rewards: &[f64]) -> Result<(), PluginError> {
+        if !self.wants_update {
+            return Ok(());
+        }
         Python::attach(|py| {
             self.update_py(py, t, arms, rewards)
                 .map_err(|e| self.fail(py, e))
         })
     }
+}
+
+fn shape_error(e: numpy::ndarray::ShapeError) -> PyErr {
+    PyValueError::new_err(format!("batch view of unexpected size: {e}"))
 }

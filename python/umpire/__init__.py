@@ -157,16 +157,20 @@ class _PolicyRunner:
     """One batch's policy: the user's object, its Generator, and the checks
     on the arms it picks."""
 
-    __slots__ = ("policy", "rng", "replications", "_update")
+    __slots__ = ("policy", "rng", "replications", "_update", "wants_update", "_select")
 
     def __init__(self, policy, replications, rng):
         self.policy = policy
         self.rng = rng
         self.replications = replications
+        self._select = policy.select
         self._update = getattr(policy, "update", None)
+        self.wants_update = callable(self._update)
 
     def select(self, t, pulls, reward_sums):
-        arms = np.asarray(self.policy.select(t, pulls, reward_sums, self.rng))
+        arms = self._select(t, pulls, reward_sums, self.rng)
+        if type(arms) is not np.ndarray:
+            arms = np.asarray(arms)
         if arms.dtype.kind not in "iu":
             raise TypeError(f"select must return integer arms, got dtype {arms.dtype}")
         if arms.shape != (self.replications,):
@@ -176,8 +180,7 @@ class _PolicyRunner:
         return arms.astype(np.int64, copy=False)
 
     def update(self, t, arms, rewards):
-        if self._update is not None:
-            self._update(t, arms, rewards)
+        self._update(t, arms, rewards)
 
 
 def _policy_maker(name, spec):
