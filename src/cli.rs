@@ -87,6 +87,11 @@ pub struct RunArgs {
     /// How many steps --trace prints per policy.
     #[arg(long, value_name = "STEPS", default_value_t = 50)]
     pub trace_steps: usize,
+    /// Also stream every replication's outcome per method and comparison
+    /// (rejected, stopping look, sample size, p-value, estimate, interval)
+    /// to this CSV file, in replication order (one experiment scenario).
+    #[arg(long, value_name = "FILE.csv", conflicts_with = "replication")]
+    pub per_replication: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -1,11 +1,14 @@
 //! `umpire run`: simulate scenarios, check expectations, write result JSON.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use umpire_sim::bandit::model::BanditScenario;
 use umpire_sim::experiment::Experiment;
-use umpire_sim::experiment::engine::Engine;
+use umpire_sim::experiment::engine::{ChunkOutcome, Engine};
 use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
 
 use umpire_sim::scenario::limits::{self, MAX_TRACE_STEPS};
@@ -41,6 +44,15 @@ pub fn main(args: &RunArgs) -> Result<(), CliError> {
     if !within_limits(&loaded, overrides) {
         return Err(CliError::InputReported);
     }
+    if args.per_replication.is_some() {
+        let one_experiment =
+            matches!(&loaded[..], [l] if matches!(l.scenario, Scenario::Experiment(_)));
+        if !one_experiment {
+            return Err(CliError::Input(
+                "--per-replication takes exactly one experiment scenario".into(),
+            ));
+        }
+    }
     pool.install(|| {
         let mut rows = Vec::new();
         for l in &loaded {
@@ -74,7 +86,14 @@ fn run_one(args: &RunArgs, l: &Loaded, o: Overrides) -> Result<Option<Row>, CliE
                 summary::print_trace(&exp, &engine.trace(r))?;
                 return Ok(None);
             }
-            let result = run_experiment(l, &exp, &args.common, part, console)?;
+            let result = run_experiment_streaming(
+                l,
+                &exp,
+                &args.common,
+                part,
+                console,
+                args.per_replication.as_deref(),
+            )?;
             print_json(args, &result)?;
             Ok(Some(Row::from(&result)))
         }
@@ -187,13 +206,38 @@ pub fn run_experiment(
     part: Part,
     console: Console,
 ) -> Result<ExperimentResult, CliError> {
+    run_experiment_streaming(l, exp, common, part, console, None)
+}
+
+/// [`run_experiment`], also streaming every replication's outcomes to the
+/// CSV file `per_replication` as each chunk folds (memory stays bounded by
+/// the chunk).
+fn run_experiment_streaming(
+    l: &Loaded,
+    exp: &Experiment,
+    common: &CommonArgs,
+    part: Part,
+    console: Console,
+    per_replication: Option<&Path>,
+) -> Result<ExperimentResult, CliError> {
     let engine = Engine::new(exp, common.per_unit);
     let range = part.range(exp.replications);
+    let mut rows = per_replication
+        .map(|p| PerReplication::create(p, exp, &engine))
+        .transpose()?;
     let bar = progress::bar(range.end - range.start, &exp.name);
     let started = Instant::now();
-    let acc = engine.run(range, &|n| bar.inc(n));
+    let acc = engine.try_run(range, &|n| bar.inc(n), |chunk| match rows.as_mut() {
+        Some(rows) => rows.chunk(chunk),
+        None => Ok(()),
+    });
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let acc = acc.map_err(CliError::Failed)?;
+    if let Some(rows) = rows {
+        let (path, n) = rows.finish()?;
+        console.print(|w| writeln!(w, "wrote {} ({n} rows)", path.display()))?;
+    }
     let meta = RunMeta {
         provenance: part.provenance(l, reproduce(&l.file, exp, common.per_unit)),
         path: engine.path(),
@@ -208,4 +252,111 @@ pub fn run_experiment(
     let events = exp.population.users * exp.metrics.len() as u64;
     console.print(|w| summary::print_result(w, &result, &path, elapsed, events))?;
     Ok(result)
+}
+
+/// `--per-replication`: one CSV row per replication × method × comparison,
+/// written chunk by chunk as the engine folds them.
+struct PerReplication {
+    out: BufWriter<File>,
+    path: PathBuf,
+    /// Method names, CSV-quoted where needed, in result order.
+    methods: Vec<String>,
+    /// (metric, variant) per comparison, CSV-quoted where needed.
+    comparisons: Vec<(String, String)>,
+    rows: u64,
+}
+
+/// The columns, in order. `look` is 1-based like the result's stopping
+/// looks; `estimate` is the absolute lift and `ci_low`/`ci_high` its
+/// interval; an undefined number is an empty field.
+const PER_REPLICATION_HEADER: &str =
+    "replication,method,metric,variant,rejected,look,sample_size,p_value,estimate,ci_low,ci_high";
+
+/// A CSV field: quoted (quotes doubled) when it holds a comma, a quote or a
+/// line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// A number as a CSV field: shortest round-trip text, empty when NaN.
+fn write_number(w: &mut impl Write, x: f64) -> std::io::Result<()> {
+    if x.is_nan() {
+        Ok(())
+    } else {
+        write!(w, "{x:?}")
+    }
+}
+
+impl PerReplication {
+    fn create(path: &Path, exp: &Experiment, engine: &Engine<'_>) -> anyhow::Result<Self> {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = BufWriter::new(file);
+        writeln!(out, "{PER_REPLICATION_HEADER}")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Self {
+            out,
+            path: path.to_owned(),
+            methods: engine.method_names().map(csv_field).collect(),
+            comparisons: engine
+                .comparisons()
+                .iter()
+                .map(|c| {
+                    (
+                        csv_field(&exp.metrics[c.metric].name),
+                        csv_field(&exp.assignment.variants[c.variant]),
+                    )
+                })
+                .collect(),
+            rows: 0,
+        })
+    }
+
+    fn chunk(&mut self, chunk: &ChunkOutcome<'_>) -> anyhow::Result<()> {
+        self.write_chunk(chunk)
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+
+    fn write_chunk(&mut self, chunk: &ChunkOutcome<'_>) -> std::io::Result<()> {
+        let nc = self.comparisons.len();
+        for r in 0..chunk.replications {
+            let replication = chunk.first + r as u64;
+            let row = chunk.row(r);
+            for (m, method) in self.methods.iter().enumerate() {
+                for (c, (metric, variant)) in self.comparisons.iter().enumerate() {
+                    let d = &row[m * nc + c];
+                    let w = &mut self.out;
+                    write!(
+                        w,
+                        "{replication},{method},{metric},{variant},{},{},{},",
+                        d.rejected,
+                        d.look + 1,
+                        d.sample_size
+                    )?;
+                    write_number(w, d.p_value)?;
+                    w.write_all(b",")?;
+                    write_number(w, d.diff)?;
+                    w.write_all(b",")?;
+                    write_number(w, d.diff_ci.0)?;
+                    w.write_all(b",")?;
+                    write_number(w, d.diff_ci.1)?;
+                    w.write_all(b"\n")?;
+                    self.rows += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush the file; returns its path and the rows written.
+    fn finish(mut self) -> anyhow::Result<(PathBuf, u64)> {
+        self.out
+            .flush()
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        Ok((self.path, self.rows))
+    }
 }

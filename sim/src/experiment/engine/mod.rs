@@ -677,3 +677,39 @@ struct ChunkBuffers {
     /// One non-splittable method's decisions on the whole chunk.
     out: Vec<Decision>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chunk's look statistics stay under their cap however many looks,
+    /// metrics and arms a scenario has, and the older caps still hold.
+    #[test]
+    fn chunk_length_bounds_the_look_buffer() {
+        let bytes = std::mem::size_of::<ArmStats>() as u64;
+        assert_eq!(bytes, 48);
+        for (path, users) in [(SimPath::Aggregate, 10_000), (SimPath::PerUnit, 1_000)] {
+            for stride in [2usize, 200, 20_000, 2_000_000] {
+                let n = chunk_len(path, users, 3, stride);
+                assert!(n >= 1);
+                assert!(
+                    n == 1 || n * stride as u64 * bytes <= CHUNK_STATS_BYTES,
+                    "{path:?} stride {stride}: {n} replications"
+                );
+            }
+        }
+        assert_eq!(chunk_len(SimPath::Aggregate, 10_000, 1, 20), 16_384);
+        assert_eq!(chunk_len(SimPath::PerUnit, 10_000, 1, 20), 400);
+        assert_eq!(chunk_len(SimPath::Aggregate, 10_000, 1 << 20, 20), 2);
+        // 100 looks × 10 metrics × 10 arms: 480 kB per replication.
+        assert_eq!(chunk_len(SimPath::Aggregate, 10_000, 1, 10_000), 559);
+    }
+
+    #[test]
+    fn parts_split_a_chunk_for_load_balance() {
+        assert_eq!(part_len(16_384), 64);
+        assert_eq!(part_len(400), 6);
+        assert_eq!(part_len(16), 1);
+        assert_eq!(part_len(1), 1);
+    }
+}
