@@ -15,7 +15,7 @@ use umpire_sim::bandit::plugged::{builtin, run_acc};
 use umpire_sim::bandit::policy::{PolicySpec, PolicyState};
 use umpire_sim::bandit::result::BanditResult;
 use umpire_sim::plugin::{
-    BatchPolicy, BatchPolicyFactory, BatchSpec, BatchView, PluginError, plugin_stream,
+    BatchPolicy, BatchPolicyFactory, BatchSpec, BatchView, Delivery, PluginError, plugin_stream,
 };
 use umpire_sim::result::Provenance;
 use umpire_sim::scenario::{Scenario, parse};
@@ -680,4 +680,101 @@ type = "plugin"
         panic!("a snapshot of a `plugin` policy loaded");
     };
     assert!(err.to_string().contains("plug-in"), "{err}");
+}
+
+/// Checks, at every step, that the view holds exactly the rewards delivered
+/// so far: with a fixed delay d and no batching, the rewards of steps
+/// 0..t−d at step t, and the sums `deliver` handed over.
+struct DelayWatcher {
+    delay: u64,
+    arms: usize,
+    pulls: Vec<u64>,
+    sums: Vec<f64>,
+}
+
+impl BatchPolicy for DelayWatcher {
+    fn select(
+        &mut self,
+        t: u64,
+        view: &BatchView<'_>,
+        arms: &mut [usize],
+    ) -> Result<(), PluginError> {
+        let problem = |message: String| PluginError {
+            plugin: String::new(),
+            first: 0,
+            end: 0,
+            message,
+        };
+        let expected = t.saturating_sub(self.delay);
+        for (r, arm) in arms.iter_mut().enumerate() {
+            let row = r * view.arms..(r + 1) * view.arms;
+            let seen: u64 = view.pulls[row.clone()].iter().sum();
+            if seen != expected {
+                return Err(problem(format!(
+                    "step {t}: view holds {seen} rewards, not {expected}"
+                )));
+            }
+            if view.pulls[row.clone()] != self.pulls[row.clone()]
+                || view.reward_sums[row.clone()] != self.sums[row.clone()]
+            {
+                return Err(problem(format!(
+                    "step {t}: view differs from the deliveries"
+                )));
+            }
+            *arm = (t as usize + r) % self.arms;
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, t: u64, _arms: &[usize], _rewards: &[f64]) -> Result<(), PluginError> {
+        Err(PluginError {
+            plugin: String::new(),
+            first: 0,
+            end: 0,
+            message: format!("update called at step {t} under delayed feedback"),
+        })
+    }
+
+    fn deliver(&mut self, _t: u64, delivered: &[Delivery]) -> Result<(), PluginError> {
+        for d in delivered {
+            self.pulls[d.replication * self.arms + d.arm] += 1;
+            self.sums[d.replication * self.arms + d.arm] += d.reward;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn under_a_delay_the_view_holds_only_delivered_rewards() {
+    let text = r#"kind = "bandit"
+[run]
+seed = 12
+replications = 30
+[bandit]
+horizon = 3000
+means = [0.3, 0.5, 0.4]
+delay = 25
+[policies.ts]
+type = "thompson_beta"
+"#;
+    let r = bandit_result(
+        Study::from_toml("d.toml", text)
+            .unwrap()
+            .batch_policy(
+                "watcher",
+                Arc::new(|b: &BatchSpec| {
+                    Ok(Box::new(DelayWatcher {
+                        delay: 25,
+                        arms: b.arms,
+                        pulls: vec![0; b.replications * b.arms],
+                        sums: vec![0.0; b.replications * b.arms],
+                    }) as Box<dyn BatchPolicy>)
+                }),
+            )
+            .run(),
+    );
+    // The watcher cycles through the arms: each gets a third of the pulls.
+    for share in &r.policies[1].pull_shares {
+        assert!((share - 1.0 / 3.0).abs() < 1e-3, "{share}");
+    }
 }

@@ -45,131 +45,160 @@ fn relabel(e: PluginError, name: &str, first: u64, end: u64) -> PluginError {
     fail(name, first, end, e.message)
 }
 
-/// Run `policy` (plug-in `name`) on replications `first..first + n` of
-/// `engine`'s scenario in lockstep: one [`PolicyRun`] per replication,
-/// equal to what [`BanditEngine::run_policy`] gives a policy that chooses
-/// the same arms.
-#[allow(clippy::too_many_lines)] // One step loop, kept whole so its order reads as the engine's.
-pub fn run_batch(
-    engine: &BanditEngine<'_>,
-    name: &str,
-    policy: &mut dyn BatchPolicy,
+/// One batch's state: the environment's streams and means, the runs being
+/// accounted, and the statistics the policy sees. Allocated once.
+struct Batch<'e> {
+    engine: &'e BanditEngine<'e>,
     first: u64,
-    n: usize,
-) -> Result<Vec<PolicyRun>, PluginError> {
-    let env = engine.env;
-    let end = first + n as u64;
-    let k = env.arms();
-    let segments = env.segments.len();
-    let reward_words = match env.reward {
-        RewardKind::Bernoulli => 1,
-        RewardKind::Gaussian { .. } => 2,
-    };
-    let wps = reward_words + usize::from(segments > 1);
-    let stride = BLOCK * wps;
-    let immediate = env.delay == Delay::None && env.update_every == 1;
-    let mut reward_rngs: Vec<ChaCha8Rng> = (first..end)
-        .map(|r| engine.reward_key.replication(r))
-        .collect();
-    let mut feedback_rngs: Vec<ChaCha8Rng> = if immediate {
-        Vec::new()
-    } else {
-        (first..end)
-            .map(|r| engine.feedback_key.replication(r))
-            .collect()
-    };
-    let mut pending: Vec<Pending> = if immediate {
-        Vec::new()
-    } else {
-        (0..n).map(|_| Pending::default()).collect()
-    };
-    let mut words = vec![0u32; n * stride];
-    let thresholds = crate::rng::segment_thresholds(env.segments.iter().map(|s| s.weight));
-    let mut means: Vec<f64> = if segments > 0 {
-        env.segments
-            .iter()
-            .flat_map(|s| s.means.iter().copied())
-            .collect()
-    } else {
-        env.means.clone()
-    };
-    let rows = segments.max(1);
-    let mut best = vec![0usize; rows];
-    let mut best_mean = vec![f64::NEG_INFINITY; rows];
-    let cps = &engine.checkpoints;
-    let mut runs: Vec<PolicyRun> = (0..n)
-        .map(|_| PolicyRun {
-            regret: Vec::with_capacity(cps.len()),
-            pulls: vec![0; k],
-            pulls_at: Vec::with_capacity(cps.len() * k),
-            ..Default::default()
-        })
-        .collect();
-    let mut regret = vec![0.0f64; n];
-    let mut seg = vec![0usize; n];
-    let mut arms = vec![0usize; n];
-    let mut rewards = vec![0.0f64; n];
-    let mut pulls = vec![0u64; n * k];
-    let mut sums = vec![0.0f64; n * k];
-    let mut delivered: Vec<Delivery> = Vec::new();
-    let mut next_cp = 0;
-    let mut recompute = true;
-    let mut next_change = 0;
-    for t in 0..env.horizon {
-        let changed = env.changes.get(next_change).is_some_and(|c| c.step == t);
+    arms: usize,
+    reward_words: usize,
+    words_per_step: usize,
+    immediate: bool,
+    reward_rngs: Vec<ChaCha8Rng>,
+    feedback_rngs: Vec<ChaCha8Rng>,
+    pending: Vec<Pending>,
+    /// Per replication, the reward words of the current block of steps.
+    words: Vec<u32>,
+    thresholds: Vec<u64>,
+    /// Row s: segment s's means (one row without segments).
+    means: Vec<f64>,
+    best: Vec<usize>,
+    best_mean: Vec<f64>,
+    next_change: usize,
+    runs: Vec<PolicyRun>,
+    regret: Vec<f64>,
+    segment: Vec<usize>,
+    chosen: Vec<usize>,
+    rewards: Vec<f64>,
+    pulls: Vec<u64>,
+    sums: Vec<f64>,
+    delivered: Vec<Delivery>,
+}
+
+impl<'e> Batch<'e> {
+    fn new(engine: &'e BanditEngine<'e>, first: u64, n: usize) -> Self {
+        let env = engine.env;
+        let end = first + n as u64;
+        let k = env.arms();
+        let segments = env.segments.len();
+        let reward_words = match env.reward {
+            RewardKind::Bernoulli => 1,
+            RewardKind::Gaussian { .. } => 2,
+        };
+        let words_per_step = reward_words + usize::from(segments > 1);
+        let immediate = env.delay == Delay::None && env.update_every == 1;
+        let cps = engine.checkpoints.len();
+        Self {
+            engine,
+            first,
+            arms: k,
+            reward_words,
+            words_per_step,
+            immediate,
+            reward_rngs: (first..end)
+                .map(|r| engine.reward_key.replication(r))
+                .collect(),
+            feedback_rngs: if immediate {
+                Vec::new()
+            } else {
+                (first..end)
+                    .map(|r| engine.feedback_key.replication(r))
+                    .collect()
+            },
+            pending: if immediate {
+                Vec::new()
+            } else {
+                (0..n).map(|_| Pending::default()).collect()
+            },
+            words: vec![0; n * BLOCK * words_per_step],
+            thresholds: crate::rng::segment_thresholds(env.segments.iter().map(|s| s.weight)),
+            means: if segments > 0 {
+                env.segments
+                    .iter()
+                    .flat_map(|s| s.means.iter().copied())
+                    .collect()
+            } else {
+                env.means.clone()
+            },
+            best: vec![0; segments.max(1)],
+            best_mean: vec![f64::NEG_INFINITY; segments.max(1)],
+            next_change: 0,
+            runs: (0..n)
+                .map(|_| PolicyRun {
+                    regret: Vec::with_capacity(cps),
+                    pulls: vec![0; k],
+                    pulls_at: Vec::with_capacity(cps * k),
+                    ..Default::default()
+                })
+                .collect(),
+            regret: vec![0.0; n],
+            segment: vec![0; n],
+            chosen: vec![0; n],
+            rewards: vec![0.0; n],
+            pulls: vec![0; n * k],
+            sums: vec![0.0; n * k],
+            delivered: Vec::new(),
+        }
+    }
+
+    /// Step `t`'s means and best arms, and each replication's reward words
+    /// and segment, as the engine reads them.
+    fn begin(&mut self, t: u64) {
+        let env = self.engine.env;
+        let segments = env.segments.len();
+        let changed = env
+            .changes
+            .get(self.next_change)
+            .is_some_and(|c| c.step == t);
         if changed {
-            next_change += 1;
+            self.next_change += 1;
         }
-        if segments == 0 && (env.varies_every_step() || changed || t == 0) {
-            env.means_at(t, &mut means);
-            recompute = true;
-        }
-        if recompute {
-            best_per_row(&means, k, &mut best, &mut best_mean);
-            recompute = false;
+        // Segments are stationary: their rows are set once, at t = 0.
+        if t == 0 || (segments == 0 && (env.varies_every_step() || changed)) {
+            if segments == 0 {
+                env.means_at(t, &mut self.means);
+            }
+            best_per_row(&self.means, self.arms, &mut self.best, &mut self.best_mean);
         }
         let i = (t % BLOCK as u64) as usize;
-        for (r, (rng, block)) in reward_rngs
+        let wps = self.words_per_step;
+        for ((rng, block), seg) in self
+            .reward_rngs
             .iter_mut()
-            .zip(words.chunks_exact_mut(stride))
-            .enumerate()
+            .zip(self.words.chunks_exact_mut(BLOCK * wps))
+            .zip(&mut self.segment)
         {
             if i == 0 {
                 rng.fill(block);
             }
-            seg[r] = if segments > 1 {
-                let x = u64::from(block[i * wps + reward_words]);
-                thresholds.iter().position(|&th| x < th).unwrap_or(0)
+            *seg = if segments > 1 {
+                let x = u64::from(block[i * wps + self.reward_words]);
+                self.thresholds.iter().position(|&th| x < th).unwrap_or(0)
             } else {
                 0
             };
         }
-        let view = BatchView {
-            first,
-            replications: n,
-            arms: k,
-            pulls: &pulls,
-            reward_sums: &sums,
-        };
-        policy
-            .select(t, &view, &mut arms)
-            .map_err(|e| relabel(e, name, first, end))?;
-        for r in 0..n {
-            let arm = arms[r];
+    }
+
+    /// Draw the chosen arms' rewards and account them; `Err` names the first
+    /// replication whose arm is out of range.
+    fn pull(&mut self, t: u64) -> Result<(), String> {
+        let env = self.engine.env;
+        let k = self.arms;
+        let wps = self.words_per_step;
+        let i = (t % BLOCK as u64) as usize;
+        for r in 0..self.runs.len() {
+            let arm = self.chosen[r];
             if arm >= k {
-                return Err(fail(
-                    name,
-                    first,
-                    end,
-                    format!(
-                        "select chose arm {arm} for replication {} at step {t}; the bandit has {k} arms (0..{k})",
-                        first + r as u64
-                    ),
+                return Err(format!(
+                    "select chose arm {arm} for replication {} at step {t}; the bandit has {k} arms (0..{k})",
+                    self.first + r as u64
                 ));
             }
-            let w = &words[r * stride + i * wps..r * stride + (i + 1) * wps];
-            let s = seg[r];
-            let mu = means[s * k + arm];
+            let at = r * BLOCK * wps + i * wps;
+            let w = &self.words[at..at + wps];
+            let s = self.segment[r];
+            let mu = self.means[s * k + arm];
             let reward = match env.reward {
                 RewardKind::Bernoulli => {
                     f64::from(u8::from(f64::from(w[0]) < mu * 4_294_967_296.0))
@@ -179,74 +208,116 @@ pub fn run_batch(
                     mu + sd * crate::metric::standard_normal_from_unit(u)
                 }
             };
-            let run = &mut runs[r];
-            regret[r] += best_mean[s] - mu;
-            run.realised_regret += best_mean[s] - reward;
+            let run = &mut self.runs[r];
+            self.regret[r] += self.best_mean[s] - mu;
+            run.realised_regret += self.best_mean[s] - reward;
             run.pulls[arm] += 1;
-            run.best_pulls += u64::from(arm == best[s]);
-            rewards[r] = reward;
-            if immediate {
-                pulls[r * k + arm] += 1;
-                sums[r * k + arm] += reward;
+            run.best_pulls += u64::from(arm == self.best[s]);
+            self.rewards[r] = reward;
+            if self.immediate {
+                self.pulls[r * k + arm] += 1;
+                self.sums[r * k + arm] += reward;
             } else {
-                pending[r].push(env.delay, t, 0, arm, reward, &mut feedback_rngs[r]);
+                self.pending[r].push(env.delay, t, 0, arm, reward, &mut self.feedback_rngs[r]);
             }
         }
-        if immediate {
-            policy
-                .update(t, &arms, &rewards)
-                .map_err(|e| relabel(e, name, first, end))?;
-        } else if (t + 1) % env.update_every == 0 {
-            delivered.clear();
-            for (r, p) in pending.iter_mut().enumerate() {
-                p.deliver(t, |_, arm, reward| {
-                    pulls[r * k + arm] += 1;
-                    sums[r * k + arm] += reward;
-                    delivered.push(Delivery {
-                        replication: r,
-                        arm,
-                        reward,
-                    });
+        Ok(())
+    }
+
+    /// Deliver the rewards due by step `t` into the view and `delivered`.
+    fn deliver(&mut self, t: u64) {
+        let k = self.arms;
+        self.delivered.clear();
+        for (r, p) in self.pending.iter_mut().enumerate() {
+            p.deliver(t, |_, arm, reward| {
+                self.pulls[r * k + arm] += 1;
+                self.sums[r * k + arm] += reward;
+                self.delivered.push(Delivery {
+                    replication: r,
+                    arm,
+                    reward,
                 });
-            }
-            if !delivered.is_empty() {
-                policy
-                    .deliver(t, &delivered)
-                    .map_err(|e| relabel(e, name, first, end))?;
-            }
+            });
         }
-        if next_cp < cps.len() && t + 1 == cps[next_cp] {
-            for (run, &x) in runs.iter_mut().zip(&regret) {
+    }
+
+    /// Record the checkpoint that ends at step `t`, if one does.
+    fn checkpoint(&mut self, t: u64, next: &mut usize) {
+        let cps = &self.engine.checkpoints;
+        if *next < cps.len() && t + 1 == cps[*next] {
+            for (run, &x) in self.runs.iter_mut().zip(&self.regret) {
                 run.regret.push(x);
                 run.pulls_at.extend_from_slice(&run.pulls);
             }
-            next_cp += 1;
+            *next += 1;
         }
     }
-    let view = BatchView {
-        first,
-        replications: n,
-        arms: k,
-        pulls: &pulls,
-        reward_sums: &sums,
-    };
-    policy
-        .recommend(&view, &mut arms)
-        .map_err(|e| relabel(e, name, first, end))?;
-    for (r, (run, &arm)) in runs.iter_mut().zip(&arms).enumerate() {
-        if arm >= k {
+
+    fn view(&self) -> BatchView<'_> {
+        BatchView {
+            first: self.first,
+            replications: self.runs.len(),
+            arms: self.arms,
+            pulls: &self.pulls,
+            reward_sums: &self.sums,
+        }
+    }
+}
+
+/// Run `policy` (plug-in `name`) on replications `first..first + n` of
+/// `engine`'s scenario in lockstep: one [`PolicyRun`] per replication,
+/// equal to what [`BanditEngine::run_policy`] gives a policy that chooses
+/// the same arms.
+pub fn run_batch(
+    engine: &BanditEngine<'_>,
+    name: &str,
+    policy: &mut dyn BatchPolicy,
+    first: u64,
+    n: usize,
+) -> Result<Vec<PolicyRun>, PluginError> {
+    let end = first + n as u64;
+    let err = |e: PluginError| relabel(e, name, first, end);
+    let mut b = Batch::new(engine, first, n);
+    let update_every = engine.env.update_every;
+    let mut next_cp = 0;
+    for t in 0..engine.env.horizon {
+        b.begin(t);
+        let view = BatchView {
+            first,
+            replications: n,
+            arms: b.arms,
+            pulls: &b.pulls,
+            reward_sums: &b.sums,
+        };
+        policy.select(t, &view, &mut b.chosen).map_err(err)?;
+        b.pull(t).map_err(|m| fail(name, first, end, m))?;
+        if b.immediate {
+            policy.update(t, &b.chosen, &b.rewards).map_err(err)?;
+        } else if (t + 1) % update_every == 0 {
+            b.deliver(t);
+            if !b.delivered.is_empty() {
+                policy.deliver(t, &b.delivered).map_err(err)?;
+            }
+        }
+        b.checkpoint(t, &mut next_cp);
+    }
+    let mut recommended = vec![0; n];
+    policy.recommend(&b.view(), &mut recommended).map_err(err)?;
+    for (r, (run, &arm)) in b.runs.iter_mut().zip(&recommended).enumerate() {
+        if arm >= b.arms {
             return Err(fail(
                 name,
                 first,
                 end,
                 format!(
-                    "recommend chose arm {arm} for replication {}; the bandit has {k} arms (0..{k})",
-                    first + r as u64
+                    "recommend chose arm {arm} for replication {}; the bandit has {} arms",
+                    first + r as u64,
+                    b.arms
                 ),
             ));
         }
         // Identified only if the recommendation is right in every segment.
-        run.recommended_best = best.iter().all(|&b| b == arm);
+        run.recommended_best = b.best.iter().all(|&best| best == arm);
     }
-    Ok(runs)
+    Ok(b.runs)
 }
