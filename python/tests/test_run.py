@@ -79,8 +79,9 @@ def test_bad_toml_file(tmp_path):
 def test_files_that_cannot_run(scenario):
     with pytest.raises(umpire.ScenarioError, match="cannot read"):
         umpire.run(scenario("no_such_file.toml"))
-    with pytest.raises(umpire.ScenarioError, match="serve and load scenarios run from the CLI"):
-        umpire.run(scenario("serving_slo.toml"))
+    for cli_only in ["serving_slo.toml", "serve_reference.toml"]:  # load, serve
+        with pytest.raises(umpire.ScenarioError, match="serve and load scenarios run from the CLI"):
+            umpire.run(scenario(cli_only))
 
 
 def test_bad_arguments(scenario):
