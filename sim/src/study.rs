@@ -27,16 +27,8 @@ use crate::plugin::{AnalysisMethod, BatchPolicyFactory, PluginError};
 use crate::result::Provenance;
 use crate::scenario::{self, Loaded, Scenario, ScenarioError, limits};
 
+pub use crate::bandit::batch_policy::PolicyPlugin;
 pub use crate::experiment::analysis_method::MethodPlugin;
-
-/// A named bandit policy plugged into a run.
-#[derive(Clone)]
-pub struct PolicyPlugin {
-    /// Its name in the results (unique among the run's policies).
-    pub name: String,
-    /// Builds the policy for each batch of replications.
-    pub factory: Arc<BatchPolicyFactory>,
-}
 
 /// What a study produced.
 #[derive(Clone, Debug, PartialEq)]

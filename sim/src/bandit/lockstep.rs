@@ -21,9 +21,9 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::accumulator::PolicyRun;
+use super::batch_policy::{BatchPolicy, BatchView, Delivery, PluginError};
 use super::engine::{BanditEngine, Pending, best_per_row};
 use super::env::{Delay, RewardKind};
-use crate::plugin::{BatchPolicy, BatchView, Delivery, PluginError};
 use crate::rng::{join_words, open_unit_f64};
 
 /// Steps whose reward words are drawn at once, as the engine does.

@@ -17,6 +17,7 @@
 //! policy`; `env, policy → theory`; `policy → beta`.
 
 pub mod accumulator;
+pub mod batch_policy;
 pub mod beta;
 pub mod engine;
 pub mod env;

@@ -21,15 +21,16 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::accumulator::{BanditAcc, PolicyRun};
+use super::batch_policy::{
+    BatchPolicy, BatchPolicyFactory, BatchSpec, BatchView, Delivery, PluginError, PolicyPlugin,
+};
 use super::engine::BanditEngine;
 use super::lockstep::run_batch;
 use super::model::{BanditScenario, NamedPolicy};
 use super::policy::{Policy, PolicySpec, PolicyState};
 use super::result::BanditResult;
-use crate::plugin::{BatchPolicy, BatchPolicyFactory, BatchSpec, BatchView, Delivery, PluginError};
 use crate::result::Provenance;
 use crate::rng::{Purpose, StreamKey};
-use crate::study::PolicyPlugin;
 
 /// One [`Policy`] per replication of a batch, each with its own stream.
 struct PerReplication<P> {
