@@ -83,10 +83,24 @@ fn fences(text: &str) -> Vec<Fence> {
 }
 
 /// The sessions (`$ ` blocks) of a document.
+/// Sessions of a binary other than umpire's, and the test of that binary's
+/// own crate that checks them the same way (it runs in the same suite).
+const CHECKED_ELSEWHERE: &[(&str, &str)] = &[(
+    "$ cargo run --release -p custom-plugin",
+    "examples/custom-plugin/tests/readme.rs",
+)];
+
 fn sessions(text: &str) -> Vec<Vec<Step>> {
+    for (_, checker) in CHECKED_ELSEWHERE {
+        assert!(
+            Path::new(ROOT).join(checker).is_file(),
+            "{checker} is gone: who checks its sessions?"
+        );
+    }
     fences(text)
         .into_iter()
         .filter(|f| f.info.is_empty() && f.lines.first().is_some_and(|l| l.starts_with("$ ")))
+        .filter(|f| !CHECKED_ELSEWHERE.iter().any(|(cmd, _)| f.lines[0] == *cmd))
         .map(|f| {
             let mut steps: Vec<Step> = Vec::new();
             for (k, l) in f.lines.iter().enumerate() {
