@@ -10,10 +10,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::accumulator::{BanditAcc, PolicyRun};
-use super::env::{Delay, Environment, RewardKind};
+use super::env::{Delay, Environment};
 use super::model::NamedPolicy;
 use super::policy::{Policy, PolicyState};
-use crate::rng::{Purpose, StreamKey, join_words, open_unit_f64};
+use crate::rng::{Purpose, StreamKey};
 
 /// Log-spaced checkpoints 1, 2, 5, 10, 20, 50, … up to and including the horizon.
 pub fn checkpoints(horizon: u64) -> Vec<u64> {
@@ -156,10 +156,7 @@ impl<'a> BanditEngine<'a> {
         let mut policy_rng = self.policy_keys[p].replication(r);
         let mut reward_rng = self.reward_key.replication(r);
         let mut feedback_rng = self.feedback_key.replication(r);
-        let reward_words = match env.reward {
-            RewardKind::Bernoulli => 1,
-            RewardKind::Gaussian { .. } => 2,
-        };
+        let reward_words = env.reward.words();
         // One more word per step picks the segment. With at most one segment
         // the stream is read exactly as without segments, so one segment of
         // weight 1 reproduces the plain environment bit for bit.
@@ -220,15 +217,7 @@ impl<'a> BanditEngine<'a> {
             let ctx = if contextual { seg } else { 0 };
             let arm = policy.select(ctx, &mut policy_rng).min(k - 1);
             let mu = means[seg * k + arm];
-            let reward = match env.reward {
-                RewardKind::Bernoulli => {
-                    f64::from(u8::from(f64::from(w[0]) < mu * 4_294_967_296.0))
-                }
-                RewardKind::Gaussian { sd } => {
-                    let u = open_unit_f64(join_words(w[0], w[1]));
-                    mu + sd * crate::metric::standard_normal_from_unit(u)
-                }
-            };
+            let reward = env.reward.draw(mu, w);
             regret += best_mean[seg] - mu;
             run.realised_regret += best_mean[seg] - reward;
             run.pulls[arm] += 1;

@@ -14,6 +14,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::metric::standard_normal_from_unit;
+use crate::rng::{join_words, open_unit_f64};
+
 /// How rewards are distributed around an arm's mean.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -25,6 +28,30 @@ pub enum RewardKind {
         /// Standard deviation of every arm's rewards.
         sd: f64,
     },
+}
+
+impl RewardKind {
+    /// Words of the reward stream one step's reward reads.
+    pub fn words(self) -> usize {
+        match self {
+            RewardKind::Bernoulli => 1,
+            RewardKind::Gaussian { .. } => 2,
+        }
+    }
+
+    /// The reward of an arm with mean `mu`, from a step's reward words `w`
+    /// (at least [`RewardKind::words`]). The one draw every policy faces,
+    /// built-in or plug-in, so that they all see the same rewards.
+    #[inline]
+    pub fn draw(self, mu: f64, w: &[u32]) -> f64 {
+        match self {
+            RewardKind::Bernoulli => f64::from(u8::from(f64::from(w[0]) < mu * 4_294_967_296.0)),
+            RewardKind::Gaussian { sd } => {
+                let u = open_unit_f64(join_words(w[0], w[1]));
+                mu + sd * standard_normal_from_unit(u)
+            }
+        }
+    }
 }
 
 /// When the learner sees a reward.

@@ -23,8 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use super::accumulator::PolicyRun;
 use super::batch_policy::{BatchPolicy, BatchView, Delivery, PluginError};
 use super::engine::{BanditEngine, Pending, best_per_row};
-use super::env::{Delay, RewardKind};
-use crate::rng::{join_words, open_unit_f64};
+use super::env::Delay;
 
 /// Steps whose reward words are drawn at once, as the engine does.
 const BLOCK: usize = 1024;
@@ -81,10 +80,7 @@ impl<'e> Batch<'e> {
         let end = first + n as u64;
         let k = env.arms();
         let segments = env.segments.len();
-        let reward_words = match env.reward {
-            RewardKind::Bernoulli => 1,
-            RewardKind::Gaussian { .. } => 2,
-        };
+        let reward_words = env.reward.words();
         let words_per_step = reward_words + usize::from(segments > 1);
         let immediate = env.delay == Delay::None && env.update_every == 1;
         let cps = engine.checkpoints.len();
@@ -199,15 +195,7 @@ impl<'e> Batch<'e> {
             let w = &self.words[at..at + wps];
             let s = self.segment[r];
             let mu = self.means[s * k + arm];
-            let reward = match env.reward {
-                RewardKind::Bernoulli => {
-                    f64::from(u8::from(f64::from(w[0]) < mu * 4_294_967_296.0))
-                }
-                RewardKind::Gaussian { sd } => {
-                    let u = open_unit_f64(join_words(w[0], w[1]));
-                    mu + sd * crate::metric::standard_normal_from_unit(u)
-                }
-            };
+            let reward = env.reward.draw(mu, w);
             let run = &mut self.runs[r];
             self.regret[r] += self.best_mean[s] - mu;
             run.realised_regret += self.best_mean[s] - reward;
