@@ -5,6 +5,8 @@
 //! live here, beside the engine, so that the engine does not import the
 //! modules that import it.
 
+use std::any::Any;
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::Comparison;
@@ -79,6 +81,35 @@ pub struct PluginError {
     pub end: u64,
     /// What went wrong.
     pub message: String,
+}
+
+impl PluginError {
+    /// An error with its message only, as a plug-in returns it: umpire
+    /// reports every plug-in error under the plug-in's name and the batch's
+    /// replications, whatever `plugin`, `first` and `end` it carries.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self::at("", 0..0, message)
+    }
+
+    /// Plug-in `plugin` failed on replications `range` with `message`.
+    pub fn at(plugin: &str, range: Range<u64>, message: impl Into<String>) -> Self {
+        Self {
+            plugin: plugin.to_owned(),
+            first: range.start,
+            end: range.end,
+            message: message.into(),
+        }
+    }
+
+    /// Plug-in `plugin` panicked on replications `range` with `payload`.
+    pub fn panicked(plugin: &str, range: Range<u64>, payload: &(dyn Any + Send)) -> Self {
+        let text = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a non-text panic payload");
+        Self::at(plugin, range, format!("panicked: {text}"))
+    }
 }
 
 /// A named analysis method plugged into a run.

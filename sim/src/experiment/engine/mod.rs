@@ -253,15 +253,6 @@ fn spread(out: &[Decision], rows: &mut [Decision], m: usize, width: usize, nc: u
     }
 }
 
-/// The payload of a caught panic, as text.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-text panic payload".to_owned())
-}
-
 impl<'a> Engine<'a> {
     /// Picks the aggregate path when the scenario allows it, unless
     /// `force_per_unit`.
@@ -444,17 +435,12 @@ impl<'a> Engine<'a> {
         let nc = self.comparisons.len();
         out.clear();
         out.resize(batch.replications * nc, Decision::empty());
-        let end = batch.first + batch.replications as u64;
-        let fail = |message: String| PluginError {
-            plugin: slot.name.clone(),
-            first: batch.first,
-            end,
-            message,
-        };
+        let range = batch.first..batch.first + batch.replications as u64;
+        let fail = |message: String| PluginError::at(&slot.name, range.clone(), message);
         match catch_unwind(AssertUnwindSafe(|| slot.method.evaluate(batch, out))) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(fail(e.message)),
-            Err(panic) => return Err(fail(format!("panicked: {}", panic_message(&*panic)))),
+            Err(panic) => return Err(PluginError::panicked(&slot.name, range, &*panic)),
         }
         for (i, d) in out.iter().enumerate() {
             let (r, c) = (batch.first + (i / nc) as u64, i % nc);
