@@ -327,6 +327,32 @@ fn plugin_names_must_be_present_and_unique() {
     }
 }
 
+/// (d') Plug-ins count against the scenario caps, two plug-in names whose
+/// streams would coincide are refused, and a run needs replications.
+#[test]
+fn plugins_count_against_the_caps_and_keep_their_streams_apart() {
+    let study = || Study::from_file(scenario_path("aa_conversion.toml")).expect("a scenario");
+    let text = |s: Study| study_error(s.replications(10).run()).to_string();
+    // 32 methods at most: the scenario's own and the plug-ins together.
+    let own = match study().scenario() {
+        Scenario::Experiment(e) => e.methods.len(),
+        _ => panic!("an experiment"),
+    };
+    let many = (0..=32 - own).fold(study(), |s, i| s.method(&format!("coin{i}"), Coin));
+    let e = text(many);
+    assert!(e.contains("33 methods") && e.contains("cap of 32"), "{e}");
+    // FNV-1a 32 of these two names is equal (found by search), so their
+    // streams would be one.
+    assert_eq!(
+        umpire_sim::rng::Purpose::plugin("m763399"),
+        umpire_sim::rng::Purpose::plugin("m1109514")
+    );
+    let e = text(study().method("m763399", Coin).method("m1109514", Coin));
+    assert!(e.contains("would share a random stream"), "{e}");
+    let e = study_error(study().replications(0).run()).to_string();
+    assert!(e.contains("replications must be at least 1"), "{e}");
+}
+
 /// Rejects when the treatment's mean at the last look is above the
 /// control's; reports no p-value and no estimate.
 struct OnlyDecides;
@@ -384,4 +410,75 @@ fn a_plugin_without_p_values_or_estimates_fails_nothing() {
         result.expectations
     );
     assert!(result.passed);
+}
+
+/// Stops every replication at look `look` without rejecting (a futility
+/// stop), reporting the units at that look, or `extra` more.
+struct StopsAt {
+    look: usize,
+    extra: u64,
+}
+
+impl AnalysisMethod for StopsAt {
+    fn evaluate(&self, batch: &LookBatch<'_>, out: &mut [Decision]) -> Result<(), PluginError> {
+        let nc = batch.comparisons.len();
+        for r in 0..batch.replications {
+            for (c, cmp) in batch.comparisons.iter().enumerate() {
+                let arms = batch.arms_at(r, self.look, cmp.metric);
+                out[r * nc + c] = Decision {
+                    look: self.look,
+                    sample_size: arms[0].n + arms[cmp.variant].n + self.extra,
+                    ..Decision::empty()
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+/// (f) A method that stops without rejecting stops where it says, in the
+/// median as in the mean, and the median sample size is that of the
+/// replications stopped at the median look (built-ins included); a sample
+/// size above the compared arms' units is a plug-in error.
+#[test]
+fn stopping_looks_and_sample_sizes_are_the_ones_a_method_reports() {
+    let study =
+        || Study::from_file(scenario_path("peeking_naive_vs_sequential.toml")).expect("a scenario");
+    let r = experiment_result(
+        study()
+            .method("futile", StopsAt { look: 2, extra: 0 })
+            .replications(500)
+            .run(),
+    );
+    let futile = r
+        .methods
+        .iter()
+        .find(|m| m.name == "futile")
+        .expect("the plug-in");
+    let c = &futile.comparisons[0];
+    assert_eq!(c.mean_stopping_look, 3.0);
+    assert_eq!(c.median_stopping_look, 3);
+    // Sample-size looks: look 3 of 10 holds ⌈N·3/10⌉ units.
+    let users = match study().scenario() {
+        Scenario::Experiment(e) => e.population.users,
+        _ => panic!("an experiment"),
+    };
+    assert_eq!(c.median_sample_size, Some((users * 3).div_ceil(10) as f64));
+    // A built-in that rarely rejects stops at the last look in most
+    // replications: its median sample size is the whole population's.
+    let fixed = r.methods.iter().find(|m| m.name == "naive").expect("naive");
+    assert_eq!(fixed.comparisons[0].median_stopping_look, 10);
+    assert_eq!(fixed.comparisons[0].median_sample_size, Some(users as f64));
+    let e = study_error(
+        study()
+            .method("liar", StopsAt { look: 2, extra: 1 })
+            .replications(50)
+            .run(),
+    );
+    let text = e.to_string();
+    assert!(matches!(e, StudyError::Plugin(_)), "{text}");
+    assert!(
+        text.contains("plug-in `liar`") && text.contains("sample size"),
+        "{text}"
+    );
 }

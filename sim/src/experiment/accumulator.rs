@@ -89,8 +89,10 @@ pub struct ComparisonAcc {
     pub stopping_look: ExactSum,
     /// Units in the compared arms at stopping.
     pub sample_size: ExactSum,
-    /// The same, split by the look at which the replication stopped (the
-    /// last look for replications that never rejected).
+    /// The same, split by the look at which the replication stopped (a
+    /// built-in stops when it rejects, else at the last look; a plug-in
+    /// may stop without rejecting). Each entry's `count` is the
+    /// replications that stopped at that look.
     pub sample_size_by_stopping_look: Vec<ExactSum>,
     /// CUPED's variance reduction at stopping, and its square (for the
     /// Monte Carlo interval of the mean).
@@ -109,6 +111,7 @@ impl ComparisonAcc {
     fn new(looks: usize) -> Self {
         Self {
             rejections_by_look: vec![0; looks],
+            sample_size_by_stopping_look: vec![ExactSum::default(); looks],
             ..Default::default()
         }
     }

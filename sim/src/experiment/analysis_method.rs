@@ -53,7 +53,10 @@ impl LookBatch<'_> {
 /// `evaluate` writes `out[r * comparisons + c]` for every replication r of
 /// the batch and comparison c. A decision's `look` is the look it stopped at
 /// (the last look if it never stopped) and `sample_size` the units of the
-/// compared arms at that look; unknown estimates are NaN.
+/// compared arms at that look (no more: umpire checks); unknown estimates
+/// are NaN. Set `defined` when both arms had enough units for the estimate:
+/// a defined estimate that is not finite counts as an overflow and fails the
+/// run's verdict, where an undefined one is only reported as undefined.
 pub trait AnalysisMethod: Send + Sync {
     /// Decide every comparison of every replication in `batch`.
     fn evaluate(&self, batch: &LookBatch<'_>, out: &mut [Decision]) -> Result<(), PluginError>;
@@ -63,7 +66,8 @@ pub trait AnalysisMethod: Send + Sync {
     /// replications), so that evaluating any split of a batch gives the same
     /// decisions as the whole. The engine then calls `evaluate` on
     /// cache-sized parts of a chunk, in parallel, right after simulating
-    /// them. Default `false`: exactly one call per chunk.
+    /// them. Default `false`: one call per chunk of a run (a traced
+    /// replication is a batch of one).
     fn splittable(&self) -> bool {
         false
     }

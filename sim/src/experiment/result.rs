@@ -40,7 +40,8 @@ pub struct ComparisonResult {
     pub theoretical_rejection_rate: Option<f64>,
     /// Cumulative rejection rate by each look.
     pub rejection_rate_by_look: Vec<Proportion>,
-    /// Mean look at which the method stopped (1-based; the last look when it never rejected).
+    /// Mean look at which the method stopped (1-based; a built-in stops at
+    /// its first rejection, else at the last look).
     pub mean_stopping_look: f64,
     /// The look by which half the replications had stopped.
     pub median_stopping_look: usize,
@@ -296,12 +297,12 @@ fn comparison_result(
             wilson(cumulative, r, INTERVAL_ALPHA)
         })
         .collect();
-    // Stopping looks: rejections at each look, the rest at the last look.
-    let looks = a.rejections_by_look.len();
+    // The first look by which half the replications had stopped.
+    let looks = a.sample_size_by_stopping_look.len();
     let mut seen = 0;
-    let mut median_stopping_look = looks;
-    for (k, &n) in a.rejections_by_look.iter().enumerate() {
-        seen += n;
+    let mut median_stopping_look = looks.max(1);
+    for (k, s) in a.sample_size_by_stopping_look.iter().enumerate() {
+        seen += s.count;
         if 2 * seen >= r.max(1) {
             median_stopping_look = k + 1;
             break;

@@ -450,6 +450,15 @@ impl<'a> Engine<'a> {
                     d.look, batch.looks
                 )));
             }
+            let cmp = &self.comparisons[c];
+            let arms = batch.arms_at(i / nc, d.look, cmp.metric);
+            let units = arms[0].n + arms[cmp.variant].n;
+            if d.sample_size > units {
+                return Err(fail(format!(
+                    "replication {r}, comparison {c}: sample size {} is more than the {units} units of the compared arms at look {}",
+                    d.sample_size, d.look
+                )));
+            }
             if !(d.p_value.is_nan() || (0.0..=1.0).contains(&d.p_value)) {
                 return Err(fail(format!(
                     "replication {r}, comparison {c}: p-value {} is not in [0, 1] (or NaN)",
@@ -551,13 +560,27 @@ impl<'a> Engine<'a> {
     /// by chunk, folding in replication order. After each chunk, `on_chunk`
     /// sees its outcomes, then `progress` is called with the number of
     /// replications finished. A method's failure, or the hook's, stops the
-    /// run.
+    /// run. With a method that is not splittable, `range` must start at a
+    /// chunk boundary and end at one or at the run's end, so that its
+    /// batches (and their indices) are the whole run's.
     pub fn try_run<E: From<PluginError>>(
         &self,
         range: Range<u64>,
         progress: &(dyn Fn(u64) + Sync),
         mut on_chunk: impl FnMut(&ChunkOutcome<'_>) -> Result<(), E>,
     ) -> Result<ExperimentAcc, E> {
+        let chunk = self.chunk_len();
+        let aligned = |x: u64| x % chunk == 0 || x == self.exp.replications;
+        if let Some(slot) = self.methods.iter().find(|s| !s.splittable)
+            && !(aligned(range.start) && aligned(range.end))
+        {
+            return Err(PluginError::at(
+                &slot.name,
+                range.clone(),
+                format!("the replications must start and end at multiples of {chunk} (the batch length) or the run's end: a batch of this method is keyed by its index"),
+            )
+            .into());
+        }
         let per_rep = self.methods.len() * self.comparisons.len();
         let width = per_rep.max(1);
         let mut acc = ExperimentAcc::new(
@@ -566,12 +589,12 @@ impl<'a> Engine<'a> {
             self.comparisons.len(),
             self.exp.analysis.looks,
         );
-        let chunk = self.chunk_len();
         let mut buf = ChunkBuffers::default();
         let mut start = range.start;
         while start < range.end {
             // Chunks are aligned to multiples of the chunk length, so a
-            // shard's chunks are the whole run's.
+            // shard's chunks are the whole run's, but for a partial first
+            // or last one (refused above for methods that see batches).
             let end = range.end.min((start / chunk + 1) * chunk);
             let n = (end - start) as usize;
             self.chunk(start, n, start / chunk, &mut buf)?;
