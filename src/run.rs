@@ -282,7 +282,8 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// A number as a CSV field: shortest round-trip text, empty when NaN.
+/// A number as a CSV field: shortest round-trip text (`inf`, `-inf` for
+/// infinities), empty when NaN (undefined).
 fn write_number(w: &mut impl Write, x: f64) -> std::io::Result<()> {
     if x.is_nan() {
         Ok(())

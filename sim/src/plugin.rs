@@ -10,10 +10,14 @@
 //!   umpire owns the environment, the shared reward stream and the regret
 //!   accounting; the policy only chooses arms (and may learn from rewards).
 //!
-//! Batches are the engine's chunks: their bounds depend on the scenario and
-//! the replication count, never on the thread count, and a plug-in's
-//! randomness comes from [`plugin_stream`] keyed by (seed, plug-in name,
-//! batch index), so the same seed gives the same result on any thread count.
+//! Batches are fixed runs of consecutive replications: an analysis method's
+//! are the engine's chunks (their length depends on the scenario's shape and
+//! on how many methods run, the plug-ins included), a policy's are
+//! `BanditEngine::chunk_len(1)` replications; neither depends on the thread
+//! count. A plug-in's randomness comes from [`plugin_stream`] keyed by (seed,
+//! plug-in name, batch index), so the same seed gives the same result on any
+//! thread count. (A method that is [`AnalysisMethod::splittable`] may be
+//! called on parts of a chunk instead.)
 
 use rand_chacha::ChaCha8Rng;
 

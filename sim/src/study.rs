@@ -20,11 +20,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::bandit::policy::Policy;
+use crate::bandit::model::NamedPolicy;
+use crate::bandit::policy::{Policy, PolicySpec};
 use crate::bandit::result::BanditResult;
 use crate::experiment::result::ExperimentResult;
 use crate::plugin::{AnalysisMethod, BatchPolicyFactory, PluginError};
 use crate::result::Provenance;
+use crate::rng::Purpose;
 use crate::scenario::{self, Loaded, Scenario, ScenarioError, limits};
 
 pub use crate::bandit::batch_policy::PolicyPlugin;
@@ -184,6 +186,11 @@ impl Study {
         self,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<StudyResult, StudyError> {
+        if self.replications == Some(0) {
+            return Err(StudyError::Invalid(
+                "replications must be at least 1".into(),
+            ));
+        }
         let mut pool = rayon::ThreadPoolBuilder::new();
         if let Some(t) = self.threads {
             if t == 0 {
@@ -206,6 +213,11 @@ impl Study {
                 exp.seed = self.seed.unwrap_or(exp.seed);
                 exp.replications = self.replications.unwrap_or(exp.replications);
                 limits::check_experiment(&exp).map_err(|e| invalid(file, &e))?;
+                // The plug-ins count against the caps on methods, cells and
+                // look cells like the scenario's own methods.
+                let all = crate::experiment::plugged::with_plugins(&exp, &self.methods);
+                cap(file, "methods", all.methods.len(), limits::MAX_METHODS)?;
+                limits::check_experiment_shape(&all).map_err(|e| invalid(file, &e))?;
                 unique(
                     file,
                     "method",
@@ -233,7 +245,17 @@ impl Study {
                 let mut b = (**b).clone();
                 b.seed = self.seed.unwrap_or(b.seed);
                 b.replications = self.replications.unwrap_or(b.replications);
-                limits::check_bandit(&b).map_err(|e| invalid(file, &e))?;
+                // The plug-ins count against the caps on policies and work
+                // like the scenario's own policies.
+                let mut all = b.clone();
+                all.policies
+                    .extend(self.policies.iter().map(|p| NamedPolicy {
+                        name: p.name.clone(),
+                        spec: PolicySpec::Plugin,
+                        contextual: false,
+                    }));
+                cap(file, "policies", all.policies.len(), limits::MAX_POLICIES)?;
+                limits::check_bandit(&all).map_err(|e| invalid(file, &e))?;
                 unique(
                     file,
                     "policy",
@@ -284,6 +306,17 @@ fn invalid(file: &str, e: &str) -> StudyError {
     StudyError::Invalid(format!("{file}: {e}"))
 }
 
+/// At most `max` methods or policies, the scenario's and the plug-ins together.
+fn cap(file: &str, what: &str, n: usize, max: usize) -> Result<(), StudyError> {
+    if n > max {
+        return Err(invalid(
+            file,
+            &format!("{n} {what} (the scenario's and the plug-ins) is over the cap of {max}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Plug-in names must be non-empty and differ from each other and from the
 /// scenario's own.
 fn unique<'a>(
@@ -293,6 +326,7 @@ fn unique<'a>(
     plugged: impl Iterator<Item = &'a str>,
 ) -> Result<(), StudyError> {
     let mut seen: Vec<&str> = own.collect();
+    let mut plugins: Vec<&str> = Vec::new();
     for name in plugged {
         if name.trim().is_empty() {
             return Err(invalid(file, &format!("a plug-in {what} needs a name")));
@@ -303,7 +337,21 @@ fn unique<'a>(
                 &format!("{what} name `{name}` is already taken in this run"),
             ));
         }
+        // A plug-in's stream is keyed by its name's 32-bit hash: two names
+        // with one hash would draw the same numbers.
+        if let Some(other) = plugins
+            .iter()
+            .find(|o| Purpose::plugin(o) == Purpose::plugin(name))
+        {
+            return Err(invalid(
+                file,
+                &format!(
+                    "plug-in {what}s `{other}` and `{name}` would share a random stream (their names hash alike); rename one"
+                ),
+            ));
+        }
         seen.push(name);
+        plugins.push(name);
     }
     Ok(())
 }

@@ -56,13 +56,9 @@ impl ConservativeWelch {
             return Ok(undefined);
         }
         let (n1, n2) = (control.n as f64, treatment.n as f64);
-        let (m1, m2) = (control.sum / n1, treatment.sum / n2);
-        // Sample variances from the sufficient statistics, clamped against
-        // rounding below zero.
-        let v1 = ((control.sum_sq - control.sum * m1) / (n1 - 1.0)).max(0.0);
-        let v2 = ((treatment.sum_sq - treatment.sum * m2) / (n2 - 1.0)).max(0.0);
-        let se = (v1 / n1 + v2 / n2).sqrt();
-        let diff = m2 - m1;
+        // Means and sample variances from the sufficient statistics.
+        let se = (control.variance() / n1 + treatment.variance() / n2).sqrt();
+        let diff = treatment.mean() - control.mean();
         let df = n1.min(n2) - 1.0;
         let t = StudentsT::new(0.0, 1.0, df).map_err(|e| format!("Student's t({df}): {e}"))?;
         let q = t.inverse_cdf(1.0 - alpha / 2.0);
@@ -91,13 +87,10 @@ impl AnalysisMethod for ConservativeWelch {
         for r in 0..batch.replications {
             for (c, cmp) in batch.comparisons.iter().enumerate() {
                 let arms = batch.arms_at(r, last, cmp.metric);
+                // umpire reports an error with the plug-in's name and the
+                // batch's replications.
                 out[r * nc + c] = Self::decide(&arms[0], &arms[cmp.variant], last, batch.alpha)
-                    .map_err(|message| PluginError {
-                        plugin: "welch_min_df".into(),
-                        first: batch.first,
-                        end: batch.first + batch.replications as u64,
-                        message,
-                    })?;
+                    .map_err(PluginError::new)?;
             }
         }
         Ok(())

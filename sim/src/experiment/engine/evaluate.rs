@@ -3,8 +3,6 @@
 //! at stopping and multiple-testing correction). Each look costs O(1) per
 //! comparison: methods see only sufficient statistics.
 
-use rayon::prelude::*;
-
 use crate::analysis::TestKind;
 use crate::analysis::bayes::{self, Posterior};
 use crate::analysis::group_sequential::{BoundaryError, boundaries};
@@ -195,10 +193,6 @@ fn repeated_interval(mut d: Decision, t: &TestResult, crit: f64, z_crit: f64) ->
     d
 }
 
-/// Replications from which [`BuiltinMethod::evaluate`] spreads a batch over
-/// the rayon pool (the engine hands it cache-sized parts instead).
-const PARALLEL_FROM: usize = 512;
-
 /// Buffers of the multiple-testing correction, reused across replications.
 #[derive(Default)]
 struct Correcting {
@@ -229,11 +223,6 @@ impl BuiltinMethod {
             binary: exp.metrics.iter().map(|m| m.baseline.is_binary()).collect(),
             setup: TestSetup::new(exp.analysis.alpha),
         }
-    }
-
-    /// The method as configured.
-    pub fn method(&self) -> &Method {
-        &self.prepared.method
     }
 
     /// Group-sequential critical values per look (empty for other methods).
@@ -454,18 +443,11 @@ impl AnalysisMethod for BuiltinMethod {
         if nc == 0 || batch.looks == 0 {
             return Ok(());
         }
-        if batch.replications >= PARALLEL_FROM {
-            out.par_chunks_mut(nc).enumerate().for_each_init(
-                Correcting::default,
-                |correcting, (r, row)| {
-                    self.replication(batch, r, row, correcting);
-                },
-            );
-        } else {
-            let mut correcting = Correcting::default();
-            for (r, row) in out.chunks_mut(nc).enumerate() {
-                self.replication(batch, r, row, &mut correcting);
-            }
+        // The engine hands a built-in cache-sized parts of a chunk, already
+        // in parallel: no parallelism of its own here.
+        let mut correcting = Correcting::default();
+        for (r, row) in out.chunks_mut(nc).enumerate() {
+            self.replication(batch, r, row, &mut correcting);
         }
         Ok(())
     }
