@@ -14,21 +14,18 @@ use crate::experiment::analysis_method::{AnalysisMethod, LookBatch, PluginError}
 use crate::experiment::{Comparison, Experiment};
 use crate::method::{Method, MethodKind};
 
-/// One replication's cumulative statistics at each look, in the layout of
-/// [`LookBatch::stats`].
+/// One replication of a [`LookBatch`]: its cumulative statistics at each look.
 #[derive(Clone, Copy)]
 struct Looks<'b> {
-    stats: &'b [ArmStats],
+    batch: &'b LookBatch<'b>,
+    r: usize,
     looks: usize,
-    metrics: usize,
-    arms: usize,
 }
 
 impl Looks<'_> {
     /// Metric `m` in every arm at look `k`.
     fn row(&self, k: usize, m: usize) -> &[ArmStats] {
-        let start = (k * self.metrics + m) * self.arms;
-        &self.stats[start..start + self.arms]
+        self.batch.arms_at(self.r, k, m)
     }
 }
 
@@ -248,12 +245,10 @@ impl BuiltinMethod {
         row: &mut [Decision],
         correcting: &mut Correcting,
     ) {
-        let stride = batch.looks * batch.metrics * batch.arms;
         let looks = Looks {
-            stats: &batch.stats[r * stride..(r + 1) * stride],
+            batch,
+            r,
             looks: batch.looks,
-            metrics: batch.metrics,
-            arms: batch.arms,
         };
         for (d, &c) in row.iter_mut().zip(batch.comparisons) {
             *d = self.one(c, &looks);
