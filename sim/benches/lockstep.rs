@@ -9,6 +9,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
+use std::sync::atomic::AtomicBool;
 use umpire_sim::bandit::beta::beta;
 use umpire_sim::bandit::engine::BanditEngine;
 use umpire_sim::bandit::lockstep::run_batch;
@@ -95,6 +96,7 @@ impl BatchPolicy for FirstArm {
 fn thompson(c: &mut Criterion) {
     let s = scenario();
     let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
+    let go = AtomicBool::new(false);
     let mut g = c.benchmark_group("thompson_10_arms");
     g.throughput(Throughput::Elements(REPLICATIONS as u64 * HORIZON));
     g.sample_size(10);
@@ -103,7 +105,7 @@ fn thompson(c: &mut Criterion) {
             let mut p = BatchThompson {
                 rng: plugin_stream(s.seed, "ts", 0),
             };
-            black_box(run_batch(&engine, "ts", &mut p, 0, REPLICATIONS).ok())
+            black_box(run_batch(&engine, "ts", &mut p, 0, REPLICATIONS, &go).ok())
         });
     });
     g.bench_function("engine_builtin_thompson", |b| {
@@ -128,11 +130,11 @@ fn thompson(c: &mut Criterion) {
             let Ok(mut p) = factory(&spec) else {
                 panic!("the factory builds");
             };
-            black_box(run_batch(&engine, "thompson", p.as_mut(), 0, REPLICATIONS).ok())
+            black_box(run_batch(&engine, "thompson", p.as_mut(), 0, REPLICATIONS, &go).ok())
         });
     });
     g.bench_function("lockstep_overhead_first_arm", |b| {
-        b.iter(|| black_box(run_batch(&engine, "first", &mut FirstArm, 0, REPLICATIONS).ok()));
+        b.iter(|| black_box(run_batch(&engine, "first", &mut FirstArm, 0, REPLICATIONS, &go).ok()));
     });
     g.finish();
 }

@@ -6,6 +6,7 @@
 //! replications.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use rand_chacha::ChaCha8Rng;
 use umpire_sim::bandit::engine::BanditEngine;
@@ -99,7 +100,15 @@ fn assert_lockstep_equals_engine(s: &BanditScenario) {
                 index: first / chunk,
             };
             let mut policy = factory(&spec).unwrap();
-            let runs = run_batch(&engine, &named.name, policy.as_mut(), first, n as usize).unwrap();
+            let runs = run_batch(
+                &engine,
+                &named.name,
+                policy.as_mut(),
+                first,
+                n as usize,
+                &AtomicBool::new(false),
+            )
+            .unwrap();
             for (i, run) in runs.iter().enumerate() {
                 let r = first + i as u64;
                 assert_eq!(
@@ -117,7 +126,15 @@ fn assert_lockstep_equals_engine(s: &BanditScenario) {
         });
     }
     let by_engine = engine.run(0..s.replications, &|_| {});
-    let by_lockstep = run_acc(&engine, false, &plugins, 0..s.replications, &|_| {}).unwrap();
+    let by_lockstep = run_acc(
+        &engine,
+        false,
+        &plugins,
+        0..s.replications,
+        s.replications,
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(by_lockstep, by_engine);
     let build = |acc| {
         BanditResult::build(
@@ -475,12 +492,11 @@ impl BatchPolicy for Faulty {
             match self.arm {
                 Some(a) => arms[(self.bad - self.first) as usize] = a,
                 None => {
-                    return Err(PluginError {
-                        plugin: "whatever".into(),
-                        first: 0,
-                        end: 0,
-                        message: "division by zero in my policy".into(),
-                    });
+                    return Err(PluginError::at(
+                        "whatever",
+                        0..0,
+                        "division by zero in my policy",
+                    ));
                 }
             }
         }
@@ -581,14 +597,7 @@ fn a_failing_factory_and_a_wrongly_sized_policy_are_errors() {
             .unwrap()
             .batch_policy(
                 "no_build",
-                Arc::new(|_: &BatchSpec| {
-                    Err(PluginError {
-                        plugin: String::new(),
-                        first: 0,
-                        end: 0,
-                        message: "cannot build".into(),
-                    })
-                }),
+                Arc::new(|_: &BatchSpec| Err(PluginError::new("cannot build"))),
             )
             .run(),
     );
@@ -699,12 +708,7 @@ impl BatchPolicy for DelayWatcher {
         view: &BatchView<'_>,
         arms: &mut [usize],
     ) -> Result<(), PluginError> {
-        let problem = |message: String| PluginError {
-            plugin: String::new(),
-            first: 0,
-            end: 0,
-            message,
-        };
+        let problem = PluginError::new;
         let expected = t.saturating_sub(self.delay);
         for (r, arm) in arms.iter_mut().enumerate() {
             let row = r * view.arms..(r + 1) * view.arms;
@@ -727,12 +731,9 @@ impl BatchPolicy for DelayWatcher {
     }
 
     fn update(&mut self, t: u64, _arms: &[usize], _rewards: &[f64]) -> Result<(), PluginError> {
-        Err(PluginError {
-            plugin: String::new(),
-            first: 0,
-            end: 0,
-            message: format!("update called at step {t} under delayed feedback"),
-        })
+        Err(PluginError::new(format!(
+            "update called at step {t} under delayed feedback"
+        )))
     }
 
     fn deliver(&mut self, _t: u64, delivered: &[Delivery]) -> Result<(), PluginError> {
@@ -777,4 +778,123 @@ type = "thompson_beta"
     for share in &r.policies[1].pull_shares {
         assert!((share - 1.0 / 3.0).abs() < 1e-3, "{share}");
     }
+}
+
+/// Writes every arm at step 0, then from step `from` on leaves replication
+/// `skip` of the batch unwritten.
+struct Forgetful {
+    from: u64,
+    skip: usize,
+}
+
+impl BatchPolicy for Forgetful {
+    fn select(
+        &mut self,
+        t: u64,
+        _view: &BatchView<'_>,
+        arms: &mut [usize],
+    ) -> Result<(), PluginError> {
+        for (r, a) in arms.iter_mut().enumerate() {
+            if t < self.from || r != self.skip {
+                *a = 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, _t: u64, _arms: &[usize], _rewards: &[f64]) -> Result<(), PluginError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn an_arm_select_leaves_unwritten_is_an_error_not_the_last_steps_arm() {
+    for threads in [1, 2] {
+        let e = plugin_error(
+            Study::from_toml("e.toml", ERRS)
+                .unwrap()
+                .threads(threads)
+                .batch_policy(
+                    "forgetful",
+                    Arc::new(|_: &BatchSpec| {
+                        Ok(Box::new(Forgetful { from: 5, skip: 3 }) as Box<dyn BatchPolicy>)
+                    }),
+                )
+                .run(),
+        );
+        assert_eq!(
+            (e.plugin.as_str(), e.first, e.end),
+            ("forgetful", 0, 100),
+            "{e}"
+        );
+        assert!(
+            e.message
+                .contains("did not set an arm for replication 3 at step 5"),
+            "{e}"
+        );
+    }
+}
+
+/// A policy whose every call fails.
+struct Refuses;
+
+impl BatchPolicy for Refuses {
+    fn select(
+        &mut self,
+        _t: u64,
+        _view: &BatchView<'_>,
+        _arms: &mut [usize],
+    ) -> Result<(), PluginError> {
+        Err(PluginError::new("select was called"))
+    }
+
+    fn update(&mut self, _t: u64, _arms: &[usize], _rewards: &[f64]) -> Result<(), PluginError> {
+        Err(PluginError::new("update was called"))
+    }
+}
+
+#[test]
+fn a_cancelled_batch_stops_before_its_next_step() {
+    let s = bandit(ERRS);
+    let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
+    let e = run_batch(
+        &engine,
+        "refuses",
+        &mut Refuses,
+        100,
+        100,
+        &AtomicBool::new(true),
+    )
+    .expect_err("cancelled");
+    assert_eq!((e.plugin.as_str(), e.first, e.end), ("refuses", 100, 200));
+    assert!(e.message.contains("cancelled"), "{e}");
+}
+
+#[test]
+fn run_acc_refuses_a_range_that_splits_plugin_batches() {
+    // horizon 20,000: batches of 100 replications, 250 in the run.
+    let s = bandit(ERRS);
+    let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
+    assert_eq!(engine.chunk_len(1), 100);
+    let plugins = [PolicyPlugin {
+        name: "random".into(),
+        factory: Arc::new(|b: &BatchSpec| {
+            Ok(Box::new(Random {
+                rng: plugin_stream(b.seed, "random", b.index),
+            }) as Box<dyn BatchPolicy>)
+        }),
+    }];
+    let acc = |range: std::ops::Range<u64>| run_acc(&engine, true, &plugins, range, 250, &|_| {});
+    for bad in [50..250, 0..150, 100..120, 200..300, 300..400] {
+        let e = acc(bad.clone()).expect_err("a range that splits batches");
+        assert_eq!(e.plugin, "random", "{e}");
+        assert!(e.message.contains("multiple of 100"), "{bad:?}: {e}");
+    }
+    // Whole batches, the last one short at the run's end: the shards merge
+    // into exactly the unsharded run.
+    let whole = acc(0..250).unwrap();
+    let mut merged = acc(0..100).unwrap();
+    merged.merge(&acc(100..200).unwrap()).unwrap();
+    merged.merge(&acc(200..250).unwrap()).unwrap();
+    assert_eq!(merged, whole);
 }

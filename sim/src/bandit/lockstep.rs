@@ -3,7 +3,8 @@
 //! environment, reward stream and regret accounting as
 //! [`BanditEngine::run_policy`].
 //!
-//! Invariants (the equivalence tests in `plugged` hold them bit for bit):
+//! Invariants (the equivalence tests in `sim/tests/plugin_policy.rs` hold
+//! them bit for bit):
 //!
 //! - Replication r's rewards come from `reward_key.replication(r)`, read in
 //!   blocks of 1024 steps with the engine's words per step (one more for the
@@ -17,6 +18,8 @@
 //! All buffers are allocated once per batch; the step loop does not
 //! allocate (the delivery list and pending queues keep their capacity).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
@@ -28,21 +31,9 @@ use super::env::Delay;
 /// Steps whose reward words are drawn at once, as the engine does.
 const BLOCK: usize = 1024;
 
-/// An error of plug-in `name` on replications `first..end`.
-fn fail(name: &str, first: u64, end: u64, message: String) -> PluginError {
-    PluginError {
-        plugin: name.to_owned(),
-        first,
-        end,
-        message,
-    }
-}
-
-/// A plug-in's own error, relabelled with the plug-in's name and the batch
-/// (a plug-in cannot know which name the study gave it).
-fn relabel(e: PluginError, name: &str, first: u64, end: u64) -> PluginError {
-    fail(name, first, end, e.message)
-}
+/// What every arm slot holds when `select` is called: a slot `select` leaves
+/// unwritten is reported, never read as the previous step's arm.
+const UNSET: usize = usize::MAX;
 
 /// One batch's state: the environment's streams and means, the runs being
 /// accounted, and the statistics the policy sees. Allocated once.
@@ -67,7 +58,6 @@ struct Batch<'e> {
     runs: Vec<PolicyRun>,
     regret: Vec<f64>,
     segment: Vec<usize>,
-    chosen: Vec<usize>,
     rewards: Vec<f64>,
     pulls: Vec<u64>,
     sums: Vec<f64>,
@@ -129,7 +119,6 @@ impl<'e> Batch<'e> {
                 .collect(),
             regret: vec![0.0; n],
             segment: vec![0; n],
-            chosen: vec![0; n],
             rewards: vec![0.0; n],
             pulls: vec![0; n * k],
             sums: vec![0.0; n * k],
@@ -157,6 +146,11 @@ impl<'e> Batch<'e> {
             best_per_row(&self.means, self.arms, &mut self.best, &mut self.best_mean);
         }
         let i = (t % BLOCK as u64) as usize;
+        // Per replication, there is work only when the block refills or a
+        // step picks a segment (without segments every segment stays 0).
+        if i != 0 && segments <= 1 {
+            return;
+        }
         let wps = self.words_per_step;
         for ((rng, block), seg) in self
             .reward_rngs
@@ -167,29 +161,31 @@ impl<'e> Batch<'e> {
             if i == 0 {
                 rng.fill(block);
             }
-            *seg = if segments > 1 {
+            if segments > 1 {
                 let x = u64::from(block[i * wps + self.reward_words]);
-                self.thresholds.iter().position(|&th| x < th).unwrap_or(0)
-            } else {
-                0
-            };
+                *seg = self.thresholds.iter().position(|&th| x < th).unwrap_or(0);
+            }
         }
     }
 
-    /// Draw the chosen arms' rewards and account them; `Err` names the first
-    /// replication whose arm is out of range.
-    fn pull(&mut self, t: u64) -> Result<(), String> {
+    /// Draw the arms `chosen` for step `t`, and account them; `Err` names
+    /// the first replication whose arm is out of range (or was not set:
+    /// [`UNSET`]).
+    fn pull(&mut self, t: u64, chosen: &[usize]) -> Result<(), String> {
         let env = self.engine.env;
         let k = self.arms;
         let wps = self.words_per_step;
         let i = (t % BLOCK as u64) as usize;
-        for r in 0..self.runs.len() {
-            let arm = self.chosen[r];
+        for (r, &arm) in chosen.iter().enumerate() {
             if arm >= k {
-                return Err(format!(
-                    "select chose arm {arm} for replication {} at step {t}; the bandit has {k} arms (0..{k})",
-                    self.first + r as u64
-                ));
+                let r = self.first + r as u64;
+                return Err(if arm == UNSET {
+                    format!("select did not set an arm for replication {r} at step {t}")
+                } else {
+                    format!(
+                        "select chose arm {arm} for replication {r} at step {t}; the bandit has {k} arms (0..{k})"
+                    )
+                });
             }
             let at = r * BLOCK * wps + i * wps;
             let w = &self.words[at..at + wps];
@@ -256,31 +252,37 @@ impl<'e> Batch<'e> {
 /// `engine`'s scenario in lockstep: one [`PolicyRun`] per replication,
 /// equal to what [`BanditEngine::run_policy`] gives a policy that chooses
 /// the same arms.
+///
+/// `cancel` is read once per step (a relaxed load): once it is set, the
+/// batch stops and returns an error saying it was cancelled. A run sets it
+/// when another batch has failed, so that a failing run stops early.
 pub fn run_batch(
     engine: &BanditEngine<'_>,
     name: &str,
     policy: &mut dyn BatchPolicy,
     first: u64,
     n: usize,
+    cancel: &AtomicBool,
 ) -> Result<Vec<PolicyRun>, PluginError> {
-    let end = first + n as u64;
-    let err = |e: PluginError| relabel(e, name, first, end);
+    let range = first..first + n as u64;
+    let fail = |message: String| PluginError::at(name, range.clone(), message);
+    // A plug-in cannot know which name the study gave it: its own errors are
+    // relabelled with the plug-in's name and the batch.
+    let err = |e: PluginError| fail(e.message);
     let mut b = Batch::new(engine, first, n);
+    let mut chosen = vec![UNSET; n];
     let update_every = engine.env.update_every;
     let mut next_cp = 0;
     for t in 0..engine.env.horizon {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(fail("cancelled: another batch of the run failed".into()));
+        }
         b.begin(t);
-        let view = BatchView {
-            first,
-            replications: n,
-            arms: b.arms,
-            pulls: &b.pulls,
-            reward_sums: &b.sums,
-        };
-        policy.select(t, &view, &mut b.chosen).map_err(err)?;
-        b.pull(t).map_err(|m| fail(name, first, end, m))?;
+        chosen.fill(UNSET);
+        policy.select(t, &b.view(), &mut chosen).map_err(err)?;
+        b.pull(t, &chosen).map_err(fail)?;
         if b.immediate {
-            policy.update(t, &b.chosen, &b.rewards).map_err(err)?;
+            policy.update(t, &chosen, &b.rewards).map_err(err)?;
         } else if (t + 1) % update_every == 0 {
             b.deliver(t);
             if !b.delivered.is_empty() {
@@ -289,20 +291,20 @@ pub fn run_batch(
         }
         b.checkpoint(t, &mut next_cp);
     }
-    let mut recommended = vec![0; n];
-    policy.recommend(&b.view(), &mut recommended).map_err(err)?;
-    for (r, (run, &arm)) in b.runs.iter_mut().zip(&recommended).enumerate() {
+    // `chosen` is free again: it takes the recommendations.
+    chosen.fill(UNSET);
+    policy.recommend(&b.view(), &mut chosen).map_err(err)?;
+    for (r, (run, &arm)) in b.runs.iter_mut().zip(&chosen).enumerate() {
         if arm >= b.arms {
-            return Err(fail(
-                name,
-                first,
-                end,
+            let r = first + r as u64;
+            return Err(fail(if arm == UNSET {
+                format!("recommend did not set an arm for replication {r}")
+            } else {
                 format!(
-                    "recommend chose arm {arm} for replication {}; the bandit has {} arms",
-                    first + r as u64,
+                    "recommend chose arm {arm} for replication {r}; the bandit has {} arms",
                     b.arms
-                ),
-            ));
+                )
+            }));
         }
         // Identified only if the recommendation is right in every segment.
         run.recommended_best = b.best.iter().all(|&best| best == arm);

@@ -2,11 +2,14 @@
 //! engine half of [`crate::study::Study`]).
 //!
 //! The scenario's policies run replication by replication through
-//! [`BanditEngine::run_policy`], exactly as without plug-ins. Each plug-in
-//! runs batch by batch through [`lockstep::run_batch`](super::lockstep::run_batch):
-//! a batch is one of the run's chunks, whose length depends on the scenario
-//! alone ([`BanditEngine::chunk_len`] of one policy), and its index keys the
-//! plug-in's stream. Runs are folded in replication order, the scenario's
+//! [`BanditEngine::run_policy`], exactly as without plug-ins, in the
+//! engine's own chunks ([`BanditEngine::chunk_len`] of their number), so
+//! their runs stay within the engine's memory budget. Each plug-in runs
+//! batch by batch through [`lockstep::run_batch`](super::lockstep::run_batch):
+//! a batch is `chunk_len(1)` replications (the chunk of a run with one
+//! policy, a function of the scenario alone, whatever the other policies and
+//! plug-ins), and its index keys the plug-in's stream. Each policy's runs
+//! are folded in replication order into its own accumulator, the scenario's
 //! policies first, then the plug-ins in the order given, so the result does
 //! not depend on the thread count.
 //!
@@ -15,7 +18,10 @@
 //! built-in; [`builtin`] does the same for a built-in with the built-in's own
 //! stream, which is how the tests prove the lockstep path equals the engine.
 
+use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -90,12 +96,11 @@ where
         for _ in 0..b.replications {
             let p = make(b.arms);
             if p.arms() != b.arms {
-                return Err(PluginError {
-                    plugin: name.clone(),
-                    first: b.first,
-                    end,
-                    message: format!("the policy built for {} arms has {} arms", b.arms, p.arms()),
-                });
+                return Err(PluginError::at(
+                    &name,
+                    b.first..end,
+                    format!("the policy built for {} arms has {} arms", b.arms, p.arms()),
+                ));
             }
             policies.push(p);
         }
@@ -122,12 +127,7 @@ where
 /// path it gives exactly the engine's runs. Contextual policies need the
 /// step's segment, which a batch policy does not see, so they are refused.
 pub fn builtin(p: &NamedPolicy, arms: usize) -> Result<Arc<BatchPolicyFactory>, PluginError> {
-    let refuse = |message: String| PluginError {
-        plugin: p.name.clone(),
-        first: 0,
-        end: 0,
-        message,
-    };
+    let refuse = |message: String| PluginError::at(&p.name, 0..0, message);
     if p.contextual {
         return Err(refuse(
             "a contextual policy cannot run as a batch policy (batch policies do not see segments)"
@@ -148,23 +148,25 @@ pub fn run(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<BanditResult, PluginError> {
     let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
-    if plugins.is_empty() {
-        let acc = engine.run(0..s.replications, progress);
-        return Ok(BanditResult::build(
-            s,
-            acc,
-            engine.checkpoints.clone(),
-            engine.max_gap(),
-            provenance,
-        ));
-    }
-    let acc = run_acc(&engine, true, plugins, 0..s.replications, progress)?;
-    let mut all = s.clone();
-    all.policies.extend(plugins.iter().map(|p| NamedPolicy {
-        name: p.name.clone(),
-        spec: PolicySpec::Plugin,
-        contextual: false,
-    }));
+    let (acc, all) = if plugins.is_empty() {
+        (engine.run(0..s.replications, progress), Cow::Borrowed(s))
+    } else {
+        let acc = run_acc(
+            &engine,
+            true,
+            plugins,
+            0..s.replications,
+            s.replications,
+            progress,
+        )?;
+        let mut all = s.clone();
+        all.policies.extend(plugins.iter().map(|p| NamedPolicy {
+            name: p.name.clone(),
+            spec: PolicySpec::Plugin,
+            contextual: false,
+        }));
+        (acc, Cow::Owned(all))
+    };
     Ok(BanditResult::build(
         &all,
         acc,
@@ -174,120 +176,206 @@ pub fn run(
     ))
 }
 
-/// Fold replications `range` of `engine`'s scenario: its own policies when
-/// `own` (per replication, through the engine), then `plugins` (batch by
-/// batch, in lockstep). A plug-in's failure in the earliest failing batch
-/// (then the earliest plug-in) is the error, whatever the threads.
+/// Fold replications `range` of a run of `replications` replications of
+/// `engine`'s scenario: its own policies when `own` (per replication,
+/// through the engine), then `plugins` (batch by batch, in lockstep).
+///
+/// A plug-in's batches are `engine.chunk_len(1)` replications counted from
+/// replication 0, and a batch's index keys the plug-in's stream, so with
+/// plug-ins `range` must start at a batch boundary and end at one or at
+/// `replications`: any other range (or one past `replications`) is an
+/// error, since its batches would differ from the whole run's.
+///
+/// A plug-in's failure in the earliest failing batch (then the earliest
+/// plug-in) is the error, whatever the threads; batches after a failed one
+/// stop early.
 pub fn run_acc(
     engine: &BanditEngine<'_>,
     own: bool,
     plugins: &[PolicyPlugin],
-    range: std::ops::Range<u64>,
+    range: Range<u64>,
+    replications: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<BanditAcc, PluginError> {
-    let np = if own { engine.policies.len() } else { 0 };
-    let total = np + plugins.len();
-    let arms = engine.env.arms();
-    let mut acc = BanditAcc::new(range.start, total, engine.checkpoints.len(), arms);
-    let max_gap = engine.max_gap();
     // The batch length is the scenario's alone (one policy's chunk), so
-    // neither threads nor the other plug-ins move a plug-in's batches.
+    // neither threads nor the other policies move a plug-in's batches.
     let chunk = engine.chunk_len(1);
-    // Batches run side by side in groups; a group's runs stay under about
-    // 256 MB (grouping, like chunking, never changes results).
-    let run_bytes = 8 * (total * (engine.checkpoints.len() + 1) * arms).max(1) as u64;
-    let group =
-        ((256 << 20) / (run_bytes * chunk)).clamp(1, rayon::current_num_threads().max(1) as u64);
-    let mut start = range.start;
-    while start < range.end {
-        let batches: Vec<(u64, u64)> = (0..group)
-            .map(|g| start + g * chunk)
-            .take_while(|&b| b < range.end)
-            .map(|b| (b, chunk.min(range.end - b)))
-            .collect();
-        let done: Vec<Result<Vec<Vec<PolicyRun>>, PluginError>> = batches
-            .par_iter()
-            .map(|&(first, n)| run_chunk(engine, np, plugins, first, n, chunk))
-            .collect();
-        for (rows, &(_, n)) in done.into_iter().zip(&batches) {
-            for row in rows? {
-                acc.add(&row, &engine.checkpoints, max_gap, engine.env.horizon);
-            }
-            progress(n);
-            start += n;
+    if let Some(p) = plugins.first() {
+        let aligned = |r: u64| r.is_multiple_of(chunk);
+        if range.start > range.end
+            || range.end > replications
+            || !aligned(range.start)
+            || !(aligned(range.end) || range.end == replications)
+        {
+            return Err(PluginError::at(
+                &p.name,
+                range.clone(),
+                format!(
+                    "replications {}..{} are not whole plug-in batches of this {replications}-replication run: \
+                     a range must start at a multiple of {chunk} (the batch length) and end at one or at {replications}",
+                    range.start, range.end
+                ),
+            ));
         }
     }
-    Ok(acc)
+    let np = if own { engine.policies.len() } else { 0 };
+    let cps = engine.checkpoints.len();
+    let arms = engine.env.arms();
+    // One accumulator per plug-in, beside the scenario's: each policy's
+    // runs are folded in replication order, as without plug-ins.
+    let mut own_acc = BanditAcc::new(range.start, np, cps, arms);
+    let mut plug_accs: Vec<BanditAcc> = plugins
+        .iter()
+        .map(|_| BanditAcc::new(range.start, 1, cps, arms))
+        .collect();
+    let max_gap = engine.max_gap();
+    let horizon = engine.env.horizon;
+    // Batches run side by side in groups; a group's plug-in runs stay under
+    // about 256 MB (grouping, like chunking, never changes results).
+    let run_bytes = 8 * (plugins.len() * (cps + 1) * arms).max(1) as u64;
+    let group =
+        ((256 << 20) / (run_bytes * chunk)).clamp(1, rayon::current_num_threads().max(1) as u64);
+    // Set when any plug-in fails: the run is an error, so the scenario's
+    // policies stop too.
+    let failed = AtomicBool::new(false);
+    let mut start = range.start;
+    while start < range.end {
+        let end = (start + group * chunk).min(range.end);
+        let batches: Vec<Range<u64>> = (start..end)
+            .step_by(chunk as usize)
+            .map(|b| b..(b + chunk).min(end))
+            .collect();
+        let ((), done) = rayon::join(
+            || {
+                if np > 0 {
+                    fold_own(engine, np, start..end, &mut own_acc, max_gap, &failed);
+                }
+            },
+            || run_plugins(engine, plugins, &batches, chunk, &failed),
+        );
+        // In (batch, plug-in) order: the first error is the earliest.
+        let mut done = done.into_iter();
+        for batch in &batches {
+            for acc in &mut plug_accs {
+                let runs = done.next().unwrap_or_else(|| Ok(Vec::new()))?;
+                for run in &runs {
+                    acc.add(
+                        std::slice::from_ref(run),
+                        &engine.checkpoints,
+                        max_gap,
+                        horizon,
+                    );
+                }
+            }
+            progress(batch.end - batch.start);
+        }
+        start = end;
+    }
+    let mut policies = own_acc.policies;
+    policies.extend(plug_accs.into_iter().flat_map(|a| a.policies));
+    Ok(BanditAcc {
+        first: range.start,
+        end: range.end,
+        policies,
+    })
 }
 
-/// One chunk: per replication, the scenario's `np` policies' runs then each
-/// plug-in's.
-fn run_chunk(
+/// Fold the scenario's `np` policies on replications `range` into `acc`,
+/// in the engine's chunks of `chunk_len(np)` replications. Once `failed` is
+/// set the result is discarded, and the remaining replications are skipped.
+fn fold_own(
     engine: &BanditEngine<'_>,
     np: usize,
-    plugins: &[PolicyPlugin],
-    first: u64,
-    n: u64,
-    chunk: u64,
-) -> Result<Vec<Vec<PolicyRun>>, PluginError> {
-    let spec = BatchSpec {
-        first,
-        replications: n as usize,
-        arms: engine.env.arms(),
-        seed: engine.seed,
-        index: first / chunk,
-    };
-    let (own, plugged) = rayon::join(
-        || {
-            (first..first + n)
-                .into_par_iter()
-                .map(|r| (0..np).map(|p| engine.run_policy(p, r, None)).collect())
-                .collect::<Vec<Vec<PolicyRun>>>()
-        },
-        || {
-            plugins
-                .par_iter()
-                .map(|p| {
-                    let relabel = |e: PluginError| PluginError {
-                        plugin: p.name.clone(),
-                        first,
-                        end: first + n,
-                        message: e.message,
-                    };
-                    // A plug-in's panic must not take the caller down with
-                    // it: it fails the run like any other plug-in error.
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        let mut policy = (p.factory)(&spec).map_err(relabel)?;
-                        run_batch(engine, &p.name, policy.as_mut(), first, n as usize)
-                    }))
-                    .unwrap_or_else(|panic| {
-                        Err(PluginError {
-                            plugin: p.name.clone(),
-                            first,
-                            end: first + n,
-                            message: format!("panicked: {}", panic_message(panic.as_ref())),
-                        })
-                    })
-                })
-                .collect::<Vec<Result<Vec<PolicyRun>, PluginError>>>()
-        },
-    );
-    let mut plugged = plugged.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(own
-        .into_iter()
-        .enumerate()
-        .map(|(r, mut row)| {
-            row.extend(plugged.iter_mut().map(|runs| std::mem::take(&mut runs[r])));
-            row
-        })
-        .collect())
+    range: Range<u64>,
+    acc: &mut BanditAcc,
+    max_gap: f64,
+    failed: &AtomicBool,
+) {
+    let chunk = engine.chunk_len(np);
+    let mut start = range.start;
+    while start < range.end && !failed.load(Ordering::Relaxed) {
+        let end = (start + chunk).min(range.end);
+        let rows: Vec<Vec<PolicyRun>> = (start..end)
+            .into_par_iter()
+            .map(|r| {
+                if failed.load(Ordering::Relaxed) {
+                    return Vec::new();
+                }
+                (0..np).map(|p| engine.run_policy(p, r, None)).collect()
+            })
+            .collect();
+        for row in &rows {
+            acc.add(row, &engine.checkpoints, max_gap, engine.env.horizon);
+        }
+        start = end;
+    }
 }
 
-/// The message of a caught panic, when it has one.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
+/// Every plug-in on every batch of a group, in parallel: the results in
+/// (batch, plug-in) order. A failure cancels the tasks after it in that
+/// order (never one before it, so the earliest failure is still found,
+/// whatever the threads), and sets `failed`.
+fn run_plugins(
+    engine: &BanditEngine<'_>,
+    plugins: &[PolicyPlugin],
+    batches: &[Range<u64>],
+    chunk: u64,
+    failed: &AtomicBool,
+) -> Vec<Result<Vec<PolicyRun>, PluginError>> {
+    let np = plugins.len();
+    let cancel: Vec<AtomicBool> = (0..batches.len() * np)
+        .map(|_| AtomicBool::new(false))
+        .collect();
+    (0..cancel.len())
+        .into_par_iter()
+        .map(|task| {
+            let done = run_plugin(
+                engine,
+                &plugins[task % np],
+                batches[task / np].clone(),
+                chunk,
+                &cancel[task],
+            );
+            if done.is_err() {
+                failed.store(true, Ordering::Relaxed);
+                for later in &cancel[task + 1..] {
+                    later.store(true, Ordering::Relaxed);
+                }
+            }
+            done
+        })
+        .collect()
+}
+
+/// Plug-in `p` on the batch of replications `range`.
+fn run_plugin(
+    engine: &BanditEngine<'_>,
+    p: &PolicyPlugin,
+    range: Range<u64>,
+    chunk: u64,
+    cancel: &AtomicBool,
+) -> Result<Vec<PolicyRun>, PluginError> {
+    let n = (range.end - range.start) as usize;
+    let spec = BatchSpec {
+        first: range.start,
+        replications: n,
+        arms: engine.env.arms(),
+        seed: engine.seed,
+        index: range.start / chunk,
+    };
+    // A plug-in's panic must not take the caller down with it: it fails the
+    // run like any other plug-in error.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(PluginError::at(
+                &p.name,
+                range.clone(),
+                "cancelled: another batch of the run failed",
+            ));
+        }
+        let mut policy =
+            (p.factory)(&spec).map_err(|e| PluginError::at(&p.name, range.clone(), e.message))?;
+        run_batch(engine, &p.name, policy.as_mut(), range.start, n, cancel)
+    }))
+    .unwrap_or_else(|payload| Err(PluginError::panicked(&p.name, range.clone(), &*payload)))
 }
