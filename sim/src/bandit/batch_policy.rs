@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 pub use crate::experiment::analysis_method::PluginError;
 
+use super::policy::argmax;
+
 /// What a [`BatchPolicy`] sees at step `t`: the statistics umpire keeps of
 /// the rewards delivered so far, per replication of the batch.
 #[derive(Clone, Copy, Debug)]
@@ -43,8 +45,8 @@ pub struct Delivery {
 ///
 /// - Steps run `t = 0, 1, …, horizon − 1`; at each, `select` is called once
 ///   and must write an arm `< view.arms` into every `arms[r]` (an arm out of
-///   range, or an `Err`, aborts the run with a [`PluginError`] naming the
-///   plug-in and the batch's replications). umpire then draws each
+///   range, a slot left unwritten, or an `Err`, aborts the run with a
+///   [`PluginError`] naming the plug-in and the batch's replications). umpire then draws each
 ///   replication's reward from the scenario's shared reward stream, the same
 ///   words the built-in policies face (common random numbers).
 /// - Immediate feedback (no delay, `update_every = 1`): after every step,
@@ -89,26 +91,22 @@ pub trait BatchPolicy: Send {
     }
     /// The arm each replication recommends as best at the horizon, into
     /// `arms[r]`. The default picks the highest mean of delivered rewards in
-    /// the view (arms never rewarded rank below the others, ties go to the
-    /// lowest arm).
+    /// the view (arms with no delivered reward rank below the others, ties
+    /// go to the lowest arm), as the built-ins' `recommend` does.
     fn recommend(&mut self, view: &BatchView<'_>, arms: &mut [usize]) -> Result<(), PluginError> {
         let k = view.arms;
-        for (r, out) in arms.iter_mut().enumerate() {
-            let mut best = 0;
-            let mut best_mean = f64::NEG_INFINITY;
-            for a in 0..k {
-                let n = view.pulls[r * k + a];
-                let mean = if n > 0 {
-                    view.reward_sums[r * k + a] / n as f64
+        for ((out, pulls), sums) in arms
+            .iter_mut()
+            .zip(view.pulls.chunks_exact(k.max(1)))
+            .zip(view.reward_sums.chunks_exact(k.max(1)))
+        {
+            *out = argmax(pulls.iter().zip(sums).map(|(&n, &s)| {
+                if n > 0 {
+                    s / n as f64
                 } else {
                     f64::NEG_INFINITY
-                };
-                if mean > best_mean {
-                    best = a;
-                    best_mean = mean;
                 }
-            }
-            *out = best;
+            }));
         }
         Ok(())
     }
