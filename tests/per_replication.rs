@@ -195,3 +195,30 @@ fn per_replication_refuses_what_it_cannot_stream() {
     }
     assert!(!csv.exists(), "nothing was written");
 }
+
+/// A full disk (`/dev/full` takes every write with ENOSPC) stops the run with
+/// exit 2 and the file named, and no result is written as if it had worked.
+#[test]
+fn a_full_disk_is_a_clear_error() {
+    let dir = scratch("per_replication_full_disk");
+    let exp = write(&dir, "exp.toml", EXPERIMENT);
+    let out = dir.join("out");
+    let o = umpire(&[
+        "run",
+        &exp,
+        "--out",
+        out.to_str().unwrap(),
+        "--per-replication",
+        "/dev/full",
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot write /dev/full") && err.contains("No space left"),
+        "{err}"
+    );
+    assert!(
+        !out.join("exp.json").exists(),
+        "no result after a failed run"
+    );
+}
