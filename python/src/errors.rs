@@ -27,12 +27,7 @@ impl Stash {
         if let Ok(mut kept) = self.0.lock() {
             kept.push((name.to_owned(), first, err));
         }
-        PluginError {
-            plugin: name.to_owned(),
-            first,
-            end,
-            message,
-        }
+        PluginError::at(name, first..end, message)
     }
 
     /// The exception plug-in `name` raised on the batch starting at `first`.

@@ -15,7 +15,7 @@ mod tables;
 
 use std::sync::Arc;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use umpire_reports::AnyResult;
@@ -87,19 +87,31 @@ fn _run<'py>(
     for (name, make) in policies {
         study = study.batch_policy(&name, policy::factory(&name, make, Arc::clone(&stash)));
     }
-    // The engine's worker threads take the GIL back only inside plug-in calls.
-    let outcome = py.detach(move || study.run());
-    let result = outcome.map_err(|e| study_error(py, e, &stash))?;
-    let (kind, any) = match result {
-        StudyResult::Experiment(e) => ("experiment", AnyResult::Experiment(e)),
-        StudyResult::Bandit(b) => ("bandit", AnyResult::Bandit(b)),
-    };
-    let json = any
-        .to_json_value()
-        .and_then(|v| serde_json::to_string_pretty(&v))
-        .map_err(|e| PyValueError::new_err(format!("cannot write the result as JSON: {e}")))?;
-    let tables = tables::to_python(py, &any)?;
+    // The engine's worker threads take the GIL back only inside plug-in
+    // calls; the result's JSON and tables are built without it too.
+    let outcome = py.detach(move || {
+        let (kind, any) = match study.run().map_err(Failure::Study)? {
+            StudyResult::Experiment(e) => ("experiment", AnyResult::Experiment(e)),
+            StudyResult::Bandit(b) => ("bandit", AnyResult::Bandit(b)),
+        };
+        let json = any
+            .to_json_value()
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .map_err(|e| Failure::Json(e.to_string()))?;
+        Ok((kind, json, tables::build(&any)))
+    });
+    let (kind, json, tables) = outcome.map_err(|f| match f {
+        Failure::Study(e) => study_error(py, e, &stash),
+        Failure::Json(e) => PyValueError::new_err(format!("cannot write the result as JSON: {e}")),
+    })?;
+    let tables = tables::to_python(py, &tables)?;
     Ok((kind.to_owned(), json, tables))
+}
+
+/// Why a run gave no result, as found without the GIL.
+enum Failure {
+    Study(StudyError),
+    Json(String),
 }
 
 /// A dict's JSON as scenario TOML text.
@@ -120,16 +132,19 @@ fn dict_toml(json: &str) -> Result<String, StudyError> {
 
 /// A study's error as a Python exception: a plug-in's failure as
 /// `PluginError` (chained to the Python exception that caused it), anything
-/// else as `ScenarioError`.
+/// else as `ScenarioError`. A `BaseException` that is not an `Exception`
+/// (`KeyboardInterrupt`, `SystemExit`, ...) raised in a plug-in reaches the
+/// caller as itself, never wrapped.
 fn study_error(py: Python<'_>, e: StudyError, stash: &Stash) -> PyErr {
     match e {
-        StudyError::Plugin(p) => {
-            let err = PluginError::new_err(p.to_string());
-            if let Some(cause) = stash.take(&p.plugin, p.first) {
-                err.set_cause(py, Some(cause));
+        StudyError::Plugin(p) => match stash.take(&p.plugin, p.first) {
+            Some(interrupt) if !interrupt.is_instance_of::<PyException>(py) => interrupt,
+            cause => {
+                let err = PluginError::new_err(p.to_string());
+                err.set_cause(py, cause);
+                err
             }
-            err
-        }
+        },
         other => ScenarioError::new_err(other.to_string()),
     }
 }

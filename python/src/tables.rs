@@ -10,11 +10,9 @@ use umpire_reports::tables::{
     BY_LOOK_COLUMNS, Cell, REGRET_COLUMNS, SUMMARY_COLUMNS, Table, tables,
 };
 
-/// `{table: (columns, {column: (kind, data)})}` for `summary`, `by_look`
-/// and `regret` (a table the result lacks has no rows). Kinds: `text` (a
-/// list of str or None), `float` (float64 array, NaN where empty), `int`
-/// (int64 array and a bool mask, True where empty).
-pub fn to_python<'py>(py: Python<'py>, result: &AnyResult) -> PyResult<Bound<'py, PyDict>> {
+/// The result's `summary`, `by_look` and `regret` tables (a table the
+/// result lacks has no rows): plain Rust, built without the GIL.
+pub fn build(result: &AnyResult) -> Vec<Table> {
     let mut all = tables(std::slice::from_ref(result));
     for (name, columns) in [
         ("summary", SUMMARY_COLUMNS),
@@ -29,8 +27,15 @@ pub fn to_python<'py>(py: Python<'py>, result: &AnyResult) -> PyResult<Bound<'py
             });
         }
     }
+    all
+}
+
+/// `{table: (columns, {column: (kind, data)})}` for the tables [`build`]
+/// gives. Kinds: `text` (a list of str or None), `float` (float64 array,
+/// NaN where empty), `int` (int64 array and a bool mask, True where empty).
+pub fn to_python<'py>(py: Python<'py>, all: &[Table]) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
-    for t in &all {
+    for t in all {
         let cols = PyDict::new(py);
         for (i, column) in t.columns.iter().enumerate() {
             cols.set_item(*column, column_data(py, t, i)?)?;
