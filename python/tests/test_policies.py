@@ -114,6 +114,10 @@ def test_exception_in_factory(scenario):
         (lambda r: np.zeros((r, 1), dtype=np.int64), r"select returned shape \(\d+, 1\), expected \(\d+,\)"),
         (lambda r: np.full(r, 10), "select returned arm 10: arms are 0..10"),
         (lambda r: np.full(r, -1), "select returned arm -1: arms are 0..10"),
+        # Not wrapped to a negative int64: the error names the arm returned.
+        (lambda r: np.full(r, 2**63, dtype=np.uint64), "select returned arm 9223372036854775808: arms are 0..10"),
+        (lambda r: np.full(r, 2**64 - 1, dtype=np.uint64), "select returned arm 18446744073709551615: arms are 0..10"),
+        (lambda r: np.full(r, 10, dtype=np.uint64), "select returned arm 10: arms are 0..10"),
     ],
 )
 def test_bad_arms_get_clear_messages(scenario, arms, message):
@@ -130,3 +134,50 @@ def test_policy_needs_select(scenario):
         umpire.run(scenario(BANDIT), policies={"x": 5})
     with pytest.raises(umpire.ScenarioError, match="takes methods, not policies"):
         umpire.run(scenario("aa_conversion.toml"), policies={"t": Thompson})
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_interrupt_in_select_is_raised_as_itself(scenario, interrupt, threads):
+    """A BaseException that is not an Exception (Ctrl-C, sys.exit) stops the
+    run and reaches the caller as itself, not as a PluginError."""
+
+    class Interrupted:
+        def __init__(self, r, a):
+            pass
+
+        def select(self, t, pulls, reward_sums, rng):
+            if t == 3:
+                raise interrupt()
+            return np.zeros(len(pulls), dtype=np.int64)
+
+    with pytest.raises(interrupt):
+        umpire.run(scenario(BANDIT), replications=10, threads=threads, policies={"i": Interrupted})
+
+
+def test_an_interrupt_in_a_factory_is_raised_as_itself(scenario):
+    def factory(replications, arms):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        umpire.run(scenario(BANDIT), replications=10, policies={"f": factory})
+
+
+class Snapshots:
+    """Checks the arrays hold the rewards delivered so far, and cycles
+    through the arms."""
+
+    def __init__(self, replications, arms):
+        pass
+
+    def select(self, t, pulls, reward_sums, rng):
+        assert pulls.shape == reward_sums.shape
+        assert int(pulls.sum()) == t * len(pulls), (t, int(pulls.sum()))
+        assert (reward_sums <= pulls).all()
+        return np.full(len(pulls), t % pulls.shape[1])
+
+
+def test_select_sees_the_rewards_delivered_so_far(scenario):
+    res = umpire.run(scenario(BANDIT), replications=12, policies={"s": Snapshots})
+    shares = policy_result(res, "s")["pull_shares"]
+    assert all(abs(s - 0.1) < 1e-3 for s in shares), shares

@@ -93,6 +93,18 @@ def test_bad_arguments(scenario):
         umpire.run(AA, replications=0)
     with pytest.raises(TypeError, match="seed must be an int"):
         umpire.run(AA, seed="7")
+    with pytest.raises(ValueError, match="seed must be at least 0, got -1"):
+        umpire.run(AA, seed=-1)
+    with pytest.raises(ValueError, match="seed must be at most 18446744073709551615, got 18446744073709551616"):
+        umpire.run(AA, seed=2**64)
+    with pytest.raises(ValueError, match="replications must be at most 18446744073709551615"):
+        umpire.run(AA, replications=2**64)
+    with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
+        umpire.run(AA, threads=0)
+    with pytest.raises(ValueError, match="threads must be at most 1024, got 1025"):
+        umpire.run(AA, threads=1025)
+    # The extremes themselves run.
+    assert umpire.run(AA, seed=2**64 - 1, replications=20).json["replications"] == 20
     with pytest.raises(umpire.ScenarioError, match="takes policies, not methods"):
         umpire.run(scenario("bandit_bernoulli_10arms.toml"), methods={"m": lambda b: None})
     with pytest.raises(umpire.ScenarioError, match="already taken"):

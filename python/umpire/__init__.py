@@ -157,12 +157,13 @@ class _PolicyRunner:
     """One batch's policy: the user's object, its Generator, and the checks
     on the arms it picks."""
 
-    __slots__ = ("policy", "rng", "replications", "_update", "wants_update", "_select")
+    __slots__ = ("policy", "rng", "replications", "arms", "_update", "wants_update", "_select")
 
-    def __init__(self, policy, replications, rng):
+    def __init__(self, policy, replications, arms, rng):
         self.policy = policy
         self.rng = rng
         self.replications = replications
+        self.arms = arms
         self._select = policy.select
         self._update = getattr(policy, "update", None)
         self.wants_update = callable(self._update)
@@ -177,6 +178,12 @@ class _PolicyRunner:
             raise ValueError(
                 f"select returned shape {arms.shape}, expected ({self.replications},) (one arm per replication)"
             )
+        if arms.dtype.kind == "u" and arms.dtype.itemsize == 8:
+            # uint64 arms of 2**63 and above would wrap negative as int64:
+            # name the arm the policy returned.
+            high = arms >= self.arms
+            if high.any():
+                raise ValueError(f"select returned arm {int(arms[high][0])}: arms are 0..{self.arms}")
         return arms.astype(np.int64, copy=False)
 
     def update(self, t, arms, rewards):
@@ -208,7 +215,7 @@ def _policy_maker(name, spec):
         policy = fresh(replications, arms)
         if not callable(getattr(policy, "select", None)):
             raise TypeError(f"the factory returned {type(policy).__name__}, which has no select method")
-        return _PolicyRunner(policy, replications, _generator(words))
+        return _PolicyRunner(policy, replications, arms, _generator(words))
 
     return make
 
@@ -253,14 +260,21 @@ class Result:
         return f"<umpire.Result {self.kind}: {len(self.summary)} summary rows>"
 
 
-def _count(name, x, least):
+_U64_MAX = 2**64 - 1
+_MAX_THREADS = 1024
+
+
+def _count(name, x, least, most=_U64_MAX):
     if x is None:
         return None
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+    x = int(x)
     if x < least:
         raise ValueError(f"{name} must be at least {least}, got {x}")
-    return int(x)
+    if x > most:
+        raise ValueError(f"{name} must be at most {most}, got {x}")
+    return x
 
 
 def _named(what, plugins):
@@ -278,21 +292,29 @@ def run(scenario, seed=None, replications=None, threads=None, methods=None, poli
     """Run a scenario and return its :class:`Result`.
 
     ``scenario`` is a scenario file's path, or a dict of the same keys as its
-    TOML. ``seed`` and ``replications`` override the scenario's; ``threads``
-    is the worker count (default: one per core; the result does not depend
-    on it). ``methods`` maps names to callables ``method(batch) -> answer``
-    (experiment scenarios); ``policies`` maps names to policy objects,
-    classes or factories (bandit scenarios). Load and serve scenarios run
-    from the CLI only.
+    TOML. ``seed`` (0 to 2**64 - 1) and ``replications`` override the
+    scenario's; ``threads`` is the worker count, 1 to 1024 (default: one per
+    core; the result does not depend on it). ``methods`` maps names to
+    callables ``method(batch) -> answer`` (experiment scenarios);
+    ``policies`` maps names to policy objects, classes or factories (bandit
+    scenarios). Load and serve scenarios run from the CLI only.
+
+    A Python policy has no ``deliver`` callback (under delayed or batched
+    feedback it sees delivered rewards in ``pulls`` and ``reward_sums``
+    only) and no ``recommend``: its best-arm guess at the horizon is
+    umpire's default, the arm with the best mean of delivered rewards (arms
+    with no delivered reward last, ties to the lowest arm).
 
     Raises :class:`ScenarioError` (a ``ValueError``) for a scenario or option
     that cannot run, and :class:`PluginError` when a plug-in raises or returns
     something wrong; its message names the plug-in and the replication range,
-    and the original exception is its ``__cause__``.
+    and the original exception is its ``__cause__``. A ``KeyboardInterrupt``,
+    ``SystemExit`` or other ``BaseException`` that is not an ``Exception``
+    raised in a plug-in stops the run and is raised as itself.
     """
     seed = _count("seed", seed, 0)
     replications = _count("replications", replications, 1)
-    threads = _count("threads", threads, 1)
+    threads = _count("threads", threads, 1, _MAX_THREADS)
     methods = [(n, _method_call(_callable(n, f))) for n, f in _named("methods", methods).items()]
     policies = [(n, _policy_maker(n, p)) for n, p in _named("policies", policies).items()]
     if isinstance(scenario, Mapping):
