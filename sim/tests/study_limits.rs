@@ -30,6 +30,6 @@ fn plugin_policies_count_against_the_cap_on_policies() {
     let at_cap = fill(64 - own).replications(1).threads(1).run();
     assert!(at_cap.is_ok(), "{:?}", at_cap.err());
     let over = fill(65 - own).replications(1).run();
-    let e = over.err().expect("over the cap").to_string();
+    let e = over.expect_err("over the cap").to_string();
     assert!(e.contains("65 policies") && e.contains("cap of 64"), "{e}");
 }

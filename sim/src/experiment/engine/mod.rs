@@ -570,13 +570,13 @@ impl<'a> Engine<'a> {
         mut on_chunk: impl FnMut(&ChunkOutcome<'_>) -> Result<(), E>,
     ) -> Result<ExperimentAcc, E> {
         let chunk = self.chunk_len();
-        let aligned = |x: u64| x % chunk == 0 || x == self.exp.replications;
+        let aligned = |x: u64| x.is_multiple_of(chunk) || x == self.exp.replications;
         if let Some(slot) = self.methods.iter().find(|s| !s.splittable)
             && !(aligned(range.start) && aligned(range.end))
         {
             return Err(PluginError::at(
                 &slot.name,
-                range.clone(),
+                range,
                 format!("the replications must start and end at multiples of {chunk} (the batch length) or the run's end: a batch of this method is keyed by its index"),
             )
             .into());
