@@ -165,14 +165,7 @@ impl<'a> BanditEngine<'a> {
         let thresholds = crate::rng::segment_thresholds(env.segments.iter().map(|s| s.weight));
         // Row s holds segment s's means (one row without segments); segments
         // are stationary, so `best` per row is computed once.
-        let mut means: Vec<f64> = if segments > 0 {
-            env.segments
-                .iter()
-                .flat_map(|s| s.means.iter().copied())
-                .collect()
-        } else {
-            env.means.clone()
-        };
+        let mut means = env.mean_rows();
         let rows = segments.max(1);
         let mut best = vec![0usize; rows];
         let mut best_mean = vec![f64::NEG_INFINITY; rows];

@@ -118,6 +118,19 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// The arms' starting means, one row per segment (row s holds segment
+    /// s's means; one row, `means`, without segments).
+    pub fn mean_rows(&self) -> Vec<f64> {
+        if self.segments.is_empty() {
+            self.means.clone()
+        } else {
+            self.segments
+                .iter()
+                .flat_map(|s| s.means.iter().copied())
+                .collect()
+        }
+    }
+
     /// Number of arms.
     pub fn arms(&self) -> usize {
         self.means.len()

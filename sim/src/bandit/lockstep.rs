@@ -98,14 +98,7 @@ impl<'e> Batch<'e> {
             },
             words: vec![0; n * BLOCK * words_per_step],
             thresholds: crate::rng::segment_thresholds(env.segments.iter().map(|s| s.weight)),
-            means: if segments > 0 {
-                env.segments
-                    .iter()
-                    .flat_map(|s| s.means.iter().copied())
-                    .collect()
-            } else {
-                env.means.clone()
-            },
+            means: env.mean_rows(),
             best: vec![0; segments.max(1)],
             best_mean: vec![f64::NEG_INFINITY; segments.max(1)],
             next_change: 0,
