@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use umpire_reports::tables::csv_text;
 use umpire_sim::bandit::model::BanditScenario;
 use umpire_sim::experiment::Experiment;
 use umpire_sim::experiment::engine::{ChunkOutcome, Engine};
@@ -272,16 +273,6 @@ struct PerReplication {
 const PER_REPLICATION_HEADER: &str =
     "replication,method,metric,variant,rejected,look,sample_size,p_value,estimate,ci_low,ci_high";
 
-/// A CSV field: quoted (quotes doubled) when it holds a comma, a quote or a
-/// line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
 /// A number as a CSV field: shortest round-trip text (`inf`, `-inf` for
 /// infinities), empty when NaN (undefined).
 fn write_number(w: &mut impl Write, x: f64) -> std::io::Result<()> {
@@ -302,14 +293,17 @@ impl PerReplication {
         Ok(Self {
             out,
             path: path.to_owned(),
-            methods: engine.method_names().map(csv_field).collect(),
+            methods: engine
+                .method_names()
+                .map(|m| csv_text(m).into_owned())
+                .collect(),
             comparisons: engine
                 .comparisons()
                 .iter()
                 .map(|c| {
                     (
-                        csv_field(&exp.metrics[c.metric].name),
-                        csv_field(&exp.assignment.variants[c.variant]),
+                        csv_text(&exp.metrics[c.metric].name).into_owned(),
+                        csv_text(&exp.assignment.variants[c.variant]).into_owned(),
                     )
                 })
                 .collect(),

@@ -21,6 +21,7 @@
 //! - `regret` ([`REGRET_COLUMNS`]): per bandit policy × checkpoint, the mean
 //!   cumulative regret, its interval, standard error and percentiles.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use umpire_sim::bandit::result::{BanditResult, PolicyResult};
@@ -66,13 +67,18 @@ impl Cell {
             Cell::Int(n) => {
                 let _ = write!(out, "{n}");
             }
-            Cell::Text(s) if s.contains([',', '"', '\n', '\r']) => {
-                out.push('"');
-                out.push_str(&s.replace('"', "\"\""));
-                out.push('"');
-            }
-            Cell::Text(s) => out.push_str(s),
+            Cell::Text(s) => out.push_str(&csv_text(s)),
         }
+    }
+}
+
+/// `s` as a CSV field (RFC 4180): quoted, with its quotes doubled, when it
+/// holds a comma, a quote or a line break; else as it is.
+pub fn csv_text(s: &str) -> Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
