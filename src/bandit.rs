@@ -116,15 +116,11 @@ pub fn print_summary(
     for e in &r.expectations {
         writeln!(out, "  {}", e.message)?;
     }
-    writeln!(out, "  result: {}", file.display())?;
-    writeln!(out, "  reproduce: {}", r.reproduce)?;
-    writeln!(
-        out,
-        "  time: {seconds:.3} s, {:.1} M pulls/s",
+    let timing = format!(
+        "{seconds:.3} s, {:.1} M pulls/s",
         pulls as f64 / seconds.max(1e-9) / 1e6
-    )?;
-    writeln!(out, "  verdict: {}", if r.passed { "PASS" } else { "FAIL" })?;
-    Ok(())
+    );
+    crate::summary::print_tail(out, file, &r.reproduce, &timing, r.passed)
 }
 
 /// `--replication N` for a bandit scenario: each policy's outcome, and with

@@ -33,6 +33,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run a load scenario against the serving API and judge its SLOs.
     Load(LoadArgs),
+    /// Find the smallest sample size (or effect) at which each method reaches
+    /// a target power, by simulation.
+    Design(DesignCmdArgs),
     /// Fold shard results (`run --shard I/N`) into the whole run's result.
     Merge(MergeArgs),
     /// Render saved results (or a suite.json) as HTML, Markdown or JUnit XML.
@@ -58,6 +61,18 @@ pub struct CommonArgs {
     /// Simulate every unit even when the aggregate fast path applies.
     #[arg(long)]
     pub per_unit: bool,
+}
+
+impl CommonArgs {
+    /// The rayon pool of `--threads` workers (default: all cores).
+    pub fn thread_pool(&self) -> anyhow::Result<rayon::ThreadPool> {
+        let mut b = rayon::ThreadPoolBuilder::new();
+        if let Some(t) = self.threads {
+            anyhow::ensure!(t >= 1, "--threads must be at least 1");
+            b = b.num_threads(t);
+        }
+        anyhow::Context::context(b.build(), "cannot start worker threads")
+    }
 }
 
 #[derive(Args)]
@@ -94,6 +109,82 @@ pub struct RunArgs {
     pub per_replication: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[derive(Args)]
+pub struct DesignCmdArgs {
+    /// An experiment scenario (with or without a `[design]` table).
+    pub file: PathBuf,
+    /// The target, e.g. `power=0.8` (overrides `design.target`).
+    #[arg(long, value_name = "power=P", value_parser = parse_target)]
+    pub target: Option<f64>,
+    /// The dotted path of the key to vary, e.g. `population.users` or
+    /// `effect.treatment.conversion.relative` (overrides `design.vary`).
+    #[arg(long, value_name = "PATH")]
+    pub vary: Option<String>,
+    /// The search range `MIN,MAX` (overrides `design.range`).
+    #[arg(long, value_name = "MIN,MAX", value_parser = parse_range)]
+    pub range: Option<(f64, f64)>,
+    /// `log` or `linear` spacing (overrides `design.scale`).
+    #[arg(long, value_enum)]
+    pub scale: Option<Scale>,
+    /// Search only this method (repeat for several; default: every method).
+    #[arg(long = "method", value_name = "NAME")]
+    pub methods: Vec<String>,
+    /// Confidence level of the reported intervals (overrides `design.confidence`).
+    #[arg(long, value_name = "C")]
+    pub confidence: Option<f64>,
+    /// Override the scenario's seed (every evaluation uses it: common random numbers).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Replications per evaluation (default: the scenario's).
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
+    pub replications: Option<u64>,
+    /// Print the result JSON on stdout (the summary goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// How a design search spaces the values it tries.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Scale {
+    /// Doubling and geometric midpoints (sample sizes).
+    Log,
+    /// Even steps (effects).
+    Linear,
+}
+
+fn parse_target(s: &str) -> Result<f64, String> {
+    let p = s
+        .strip_prefix("power=")
+        .ok_or_else(|| format!("expected power=P, e.g. power=0.8, found `{s}`"))?;
+    let p: f64 = p.parse().map_err(|_| format!("`{p}` is not a number"))?;
+    if p > 0.0 && p < 1.0 {
+        Ok(p)
+    } else {
+        Err(format!("power must be in (0, 1), found {p}"))
+    }
+}
+
+fn parse_range(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected MIN,MAX, found `{s}`"))?;
+    let num = |x: &str| {
+        x.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("`{x}` is not a finite number"))
+    };
+    let (a, b) = (num(a)?, num(b)?);
+    if a < b {
+        Ok((a, b))
+    } else {
+        Err(format!("MIN ({a}) must be below MAX ({b})"))
+    }
 }
 
 #[derive(Args)]

@@ -3,14 +3,15 @@
 //! crate; each subcommand has a module named for it.
 //!
 //! Modules import one way (no module imports one that imports it back):
-//! subcommands (`run`, `suite`, `serve`, `load`, `merge`, `report`,
-//! `export`, `validate`) use the helpers (`bandit`, `summary`, `result_file`, `input`,
+//! subcommands (`run`, `suite`, `design`, `serve`, `load`, `merge`, `report`,
+//! `export`, `validate`) use the helpers (`bandit`, `sweep`, `summary`, `result_file`, `input`,
 //! `progress`), and everything may use the leaves `cli`, `error` and
 //! `output`.
 
 mod bandit;
 mod capacity;
 mod cli;
+mod design;
 mod error;
 mod export;
 mod input;
@@ -24,6 +25,7 @@ mod run;
 mod serve;
 mod suite;
 mod summary;
+mod sweep;
 mod validate;
 
 use std::process::ExitCode;
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::main(&args),
         Command::Load(args) if args.find_capacity => capacity::main(&args),
         Command::Load(args) => load::main(&args),
+        Command::Design(args) => design::main(&args),
         Command::Merge(args) => merge::main(&args),
         Command::Report(args) => report::main(&args),
         Command::Export(args) => export::main(&args),

@@ -7,12 +7,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use umpire_reports::AnyResult;
 use umpire_sim::bandit::engine::BanditEngine;
+use umpire_sim::bandit::model::BanditScenario;
 use umpire_sim::bandit::result::BanditResult;
+use umpire_sim::experiment::Experiment;
 use umpire_sim::experiment::accumulator::SimPath;
 use umpire_sim::experiment::engine::Engine;
 use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
-use umpire_sim::result::{Provenance, ResultHeader, Shard};
+use umpire_sim::result::{Provenance, ResultHeader, ResultKind, Shard};
 use umpire_sim::scenario::Scenario;
+use umpire_sim::sweep::result::{PointOutcome, PointResult, SweepResult};
+use umpire_sim::sweep::{PointScenario, Sweep};
 
 use crate::cli::MergeArgs;
 use crate::error::CliError;
@@ -27,7 +31,7 @@ struct Key<'a> {
 }
 
 fn key(r: &AnyResult) -> Option<Key<'_>> {
-    if matches!(r, AnyResult::Load(_)) {
+    if matches!(r, AnyResult::Load(_) | AnyResult::Design(_)) {
         return None;
     }
     let mut header = r.header().clone();
@@ -43,7 +47,8 @@ fn range(r: &AnyResult) -> (u64, u64) {
     match r {
         AnyResult::Experiment(e) => e.replication_range,
         AnyResult::Bandit(b) => b.replication_range,
-        AnyResult::Load(_) => (0, 0),
+        AnyResult::Sweep(sw) => sw.replication_range,
+        AnyResult::Load(_) | AnyResult::Design(_) => (0, 0),
     }
 }
 
@@ -138,44 +143,38 @@ fn merge(shards: &[(PathBuf, AnyResult)]) -> anyhow::Result<String> {
         ..Provenance::of(&k0.header, k0.reproduce)
     };
     let mut json = match (&loaded.scenario, first) {
-        (Scenario::Experiment(exp), AnyResult::Experiment(r0)) => {
-            let mut exp = (**exp).clone();
-            exp.seed = k0.header.seed;
-            exp.replications = replications;
-            let acc = fold(
-                order.iter().map(|(_, r)| match r {
-                    AnyResult::Experiment(e) => Some(&e.accumulators),
+        (Scenario::Experiment(exp), AnyResult::Experiment(_)) => {
+            let slices: Vec<&ExperimentResult> = order
+                .iter()
+                .filter_map(|(_, r)| match r {
+                    AnyResult::Experiment(e) => Some(&**e),
                     _ => None,
-                }),
-                umpire_sim::experiment::accumulator::ExperimentAcc::merge,
-            )?;
-            let engine = Engine::new(&exp, r0.path == SimPath::PerUnit);
-            let meta = RunMeta {
-                provenance: provenance(r0.header.quick_scale),
-                path: r0.path,
-                critical_values: engine.critical_values(),
-            };
-            serde_json::to_string_pretty(&ExperimentResult::build(&exp, acc, meta))?
+                })
+                .collect();
+            let p = provenance(first.header().quick_scale);
+            serde_json::to_string_pretty(&fold_experiment(exp, &slices, replications, &p)?)?
         }
-        (Scenario::Bandit(b), AnyResult::Bandit(r0)) => {
-            let mut b = (**b).clone();
-            b.seed = k0.header.seed;
-            b.replications = replications;
-            let acc = fold(
-                order.iter().map(|(_, r)| match r {
-                    AnyResult::Bandit(x) => Some(&x.accumulators),
+        (Scenario::Bandit(b), AnyResult::Bandit(_)) => {
+            let slices: Vec<&BanditResult> = order
+                .iter()
+                .filter_map(|(_, r)| match r {
+                    AnyResult::Bandit(x) => Some(&**x),
                     _ => None,
-                }),
-                umpire_sim::bandit::accumulator::BanditAcc::merge,
-            )?;
-            let engine = BanditEngine::new(&b.env, &b.policies, b.seed);
-            serde_json::to_string_pretty(&BanditResult::build(
-                &b,
-                acc,
-                engine.checkpoints.clone(),
-                engine.max_gap(),
-                provenance(r0.header.quick_scale),
-            ))?
+                })
+                .collect();
+            let p = provenance(first.header().quick_scale);
+            serde_json::to_string_pretty(&fold_bandit(b, &slices, replications, &p)?)?
+        }
+        (Scenario::Sweep(sw), AnyResult::Sweep(_)) => {
+            let sweeps: Vec<&SweepResult> = order
+                .iter()
+                .filter_map(|(_, r)| match r {
+                    AnyResult::Sweep(x) => Some(&**x),
+                    _ => None,
+                })
+                .collect();
+            let merged = merge_sweep(sw, &sweeps, replications, &provenance(None), k0.reproduce)?;
+            serde_json::to_string_pretty(&merged)?
         }
         _ => bail!(
             "{}: is no longer a scenario of the shards' kind",
@@ -219,6 +218,133 @@ fn merge_load(
     let mut json = serde_json::to_string_pretty(&merged)?;
     json.push('\n');
     Ok(json)
+}
+
+/// A sweep's shards, point by point: each point's slices (in shard order)
+/// must cover its replications from 0; they fold as a run's shards do, and
+/// each point's result is built as the unsharded sweep builds it.
+fn merge_sweep(
+    sw: &Sweep,
+    shards: &[&SweepResult],
+    replications: u64,
+    provenance: &Provenance,
+    reproduce: &str,
+) -> anyhow::Result<SweepResult> {
+    let quick = shards.first().and_then(|s| s.header.quick_scale);
+    let provenance = Provenance {
+        quick_scale: quick,
+        ..provenance.clone()
+    };
+    let mut points = Vec::with_capacity(sw.points.len());
+    for (index, point) in sw.points.iter().enumerate() {
+        let parts: Vec<&PointResult> = shards
+            .iter()
+            .flat_map(|s| s.points.iter().filter(|p| p.index == index))
+            .collect();
+        let mut next = 0;
+        for p in &parts {
+            let (a, b) = p.result.replication_range();
+            if a != next {
+                bail!("sweep point {index}: replications {a}..{b} do not follow {next}");
+            }
+            next = b;
+        }
+        if next == 0 {
+            bail!("sweep point {index}: no shard ran it");
+        }
+        let result = match &point.scenario {
+            PointScenario::Experiment(exp) => {
+                let slices: Vec<&ExperimentResult> = parts
+                    .iter()
+                    .filter_map(|p| match &p.result {
+                        PointOutcome::Experiment(e) => Some(&**e),
+                        PointOutcome::Bandit(_) => None,
+                    })
+                    .collect();
+                PointOutcome::Experiment(Box::new(fold_experiment(
+                    exp,
+                    &slices,
+                    next,
+                    &provenance,
+                )?))
+            }
+            PointScenario::Bandit(b) => {
+                let slices: Vec<&BanditResult> = parts
+                    .iter()
+                    .filter_map(|p| match &p.result {
+                        PointOutcome::Bandit(x) => Some(&**x),
+                        PointOutcome::Experiment(_) => None,
+                    })
+                    .collect();
+                PointOutcome::Bandit(Box::new(fold_bandit(b, &slices, next, &provenance)?))
+            }
+        };
+        points.push(PointResult {
+            index,
+            at: point.at.clone(),
+            result,
+        });
+    }
+    let seed = shards.first().map_or(0, |s| s.header.seed);
+    let header = ResultHeader::new(ResultKind::Sweep, &sw.name, seed, &provenance);
+    Ok(SweepResult::build(
+        sw,
+        header,
+        replications,
+        points,
+        reproduce.to_owned(),
+    ))
+}
+
+/// An experiment's result from its slices (in replication order, covering
+/// 0..`replications`): the accumulators folded, the result built as an
+/// unsharded run builds it, at the slices' seed.
+fn fold_experiment(
+    exp: &Experiment,
+    slices: &[&ExperimentResult],
+    replications: u64,
+    provenance: &Provenance,
+) -> anyhow::Result<ExperimentResult> {
+    let first = slices.first().context("no slices of a run")?;
+    let mut exp = exp.clone();
+    exp.seed = first.header.seed;
+    exp.replications = replications;
+    let acc = fold(
+        slices.iter().map(|e| Some(&e.accumulators)),
+        umpire_sim::experiment::accumulator::ExperimentAcc::merge,
+    )?;
+    let engine = Engine::new(&exp, first.path == SimPath::PerUnit);
+    let meta = RunMeta {
+        provenance: provenance.clone(),
+        path: first.path,
+        critical_values: engine.critical_values(),
+    };
+    Ok(ExperimentResult::build(&exp, acc, meta))
+}
+
+/// A bandit run's result from its slices, as [`fold_experiment`].
+fn fold_bandit(
+    b: &BanditScenario,
+    slices: &[&BanditResult],
+    replications: u64,
+    provenance: &Provenance,
+) -> anyhow::Result<BanditResult> {
+    let first = slices.first().context("no slices of a run")?;
+    let mut b = b.clone();
+    b.seed = first.header.seed;
+    b.replications = replications;
+    let acc = fold(
+        slices.iter().map(|x| Some(&x.accumulators)),
+        umpire_sim::bandit::accumulator::BanditAcc::merge,
+    )?;
+    let engine = BanditEngine::new(&b.env, &b.policies, b.seed);
+    Ok(BanditResult::build(
+        &b,
+        acc,
+        engine.checkpoints.clone(),
+        engine.max_gap(),
+        provenance.clone(),
+    ))
 }
 
 /// Fold the shards' accumulators in order with `merge`.

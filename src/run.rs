@@ -14,6 +14,7 @@ use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
 
 use umpire_sim::scenario::limits::{self, MAX_TRACE_STEPS};
 use umpire_sim::scenario::{Loaded, Scenario};
+use umpire_sim::sweep::PointScenario;
 
 use crate::cli::{CommonArgs, RunArgs};
 use crate::error::CliError;
@@ -109,6 +110,35 @@ fn run_one(args: &RunArgs, l: &Loaded, o: Overrides) -> Result<Option<Row>, CliE
             print_json(args, &result)?;
             Ok(Some(Row::from(&result)))
         }
+        Scenario::Design(d) => {
+            if args.replication.is_some() || args.shard.is_some() {
+                return Err(CliError::Input(format!(
+                    "{}: a design search runs whole (no --replication or --shard); it is `umpire design {}`",
+                    l.file, l.file
+                )));
+            }
+            let settings = crate::design::Settings {
+                seed: o.seed,
+                replications: o.replications,
+                quick_scale: None,
+                command: format!("umpire design {}", l.file),
+            };
+            let result = crate::design::run_design(l, d, &args.common, settings, console)?;
+            print_json(args, &result)?;
+            Ok(Some(Row::from(&result)))
+        }
+        Scenario::Sweep(sw) => {
+            if args.replication.is_some() {
+                return Err(CliError::Input(format!(
+                    "{}: --replication traces one run; a sweep has many (trace a point by running its scenario without [sweep])",
+                    l.file
+                )));
+            }
+            let sw = crate::sweep::apply_sweep(sw, o.seed, o.replications);
+            let result = crate::sweep::run_sweep(l, &sw, &args.common, part, console)?;
+            print_json(args, &result)?;
+            Ok(Some(Row::from(&result)))
+        }
         Scenario::Serve(_) => Err(CliError::Input(format!(
             "{}: a serve config is not a simulation; start it with `umpire serve {}`",
             l.file, l.file
@@ -140,12 +170,7 @@ fn print_json<T: serde::Serialize>(args: &RunArgs, result: &T) -> Result<(), Cli
 }
 
 pub fn thread_pool(common: &CommonArgs) -> anyhow::Result<rayon::ThreadPool> {
-    let mut b = rayon::ThreadPoolBuilder::new();
-    if let Some(t) = common.threads {
-        anyhow::ensure!(t >= 1, "--threads must be at least 1");
-        b = b.num_threads(t);
-    }
-    b.build().context("cannot start worker threads")
+    common.thread_pool()
 }
 
 /// `--replications` changes the work validation checked: every scenario is
@@ -156,6 +181,14 @@ fn within_limits(loaded: &[Loaded], o: Overrides) -> bool {
         let checked = match &l.scenario {
             Scenario::Experiment(exp) => limits::check_experiment(&apply(exp, o)),
             Scenario::Bandit(b) => limits::check_bandit(&apply_bandit(b, o)),
+            Scenario::Sweep(sw) => crate::sweep::apply_sweep(sw, o.seed, o.replications)
+                .points
+                .iter()
+                .try_for_each(|p| match &p.scenario {
+                    PointScenario::Experiment(e) => limits::check_experiment(e),
+                    PointScenario::Bandit(b) => limits::check_bandit(b),
+                }),
+            Scenario::Design(d) => limits::check_experiment(&apply(&d.experiment, o)),
             Scenario::Serve(_) | Scenario::Load(_) => Ok(()),
         };
         if let (Err(e), Some(r)) = (checked, o.replications) {

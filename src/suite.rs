@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use umpire_reports::baseline::{BaselineOptions, compare};
 use umpire_reports::{AnyResult, Suite};
 use umpire_sim::scenario::{Loaded, Scenario};
+use umpire_sim::sweep::PointScenario;
 
 use crate::cli::SuiteArgs;
 use crate::error::CliError;
@@ -79,6 +80,23 @@ fn quick_floor(exp: &umpire_sim::experiment::Experiment) -> u64 {
             let (p, h) = ((min + max) / 2.0, (max - min) / 2.0);
             let z = umpire_sim::result::NEAR_THEORY_Z;
             (h > 0.0 && p > 0.0 && p < 1.0).then(|| (z * z * p * (1.0 - p) / (h * h)).ceil() as u64)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The `quick_floor` of a sweep's `fpr_at_most`: enough replications that
+/// a false-positive rate at alpha lies 3.29 standard errors below the bound.
+fn curve_floor(sw: &umpire_sim::sweep::Sweep, exp: &umpire_sim::experiment::Experiment) -> u64 {
+    sw.curve
+        .iter()
+        .filter_map(|c| match c {
+            umpire_sim::sweep::CurveExpectation::FprAtMost { max, .. } => {
+                let (p, h) = (exp.analysis.alpha, max - exp.analysis.alpha);
+                let z = umpire_sim::result::NEAR_THEORY_Z;
+                (h > 0.0).then(|| (z * z * p * (1.0 - p) / (h * h)).ceil() as u64)
+            }
+            umpire_sim::sweep::CurveExpectation::Monotone { .. } => None,
         })
         .max()
         .unwrap_or(0)
@@ -258,6 +276,36 @@ fn run_one(
             &crate::load::Overrides::default(),
             Console::Silent,
         )?)),
+        Scenario::Design(d) => {
+            // Not scaled by --quick: an answer's interval widens as
+            // 1/sqrt(R), so a tenth of the replications would loosen every
+            // bound on it threefold, and a search takes about a second.
+            let settings = crate::design::Settings {
+                seed: None,
+                replications: None,
+                quick_scale: None,
+                command: format!("umpire design {}", l.file),
+            };
+            pool.install(|| {
+                crate::design::run_design(l, d, &args.common, settings, Console::Silent)
+            })
+            .map(|r| AnyResult::Design(Box::new(r)))?
+        }
+        Scenario::Sweep(sw) => {
+            let mut sw = (**sw).clone();
+            let curve = sw.clone();
+            for p in &mut sw.points {
+                match &mut p.scenario {
+                    PointScenario::Experiment(exp) => {
+                        let floor = quick_floor(exp).max(curve_floor(&curve, exp));
+                        exp.replications = scaled(exp.replications, quick, floor);
+                    }
+                    PointScenario::Bandit(b) => b.replications = scaled(b.replications, quick, 0),
+                }
+            }
+            pool.install(|| crate::sweep::run_sweep(l, &sw, &args.common, part, Console::Silent))
+                .map(|r| AnyResult::Sweep(Box::new(r)))?
+        }
         // A serve config is an input of `umpire serve` and of load
         // scenarios, not a scenario with expectations.
         Scenario::Serve(_) => return Ok(None),

@@ -113,19 +113,30 @@ pub fn print_result(
     for e in &r.expectations {
         writeln!(out, "  {}", e.message)?;
     }
-    writeln!(out, "  result: {}", file.display())?;
-    writeln!(out, "  reproduce: {}", r.reproduce)?;
     let rate = r.replications as f64 / seconds.max(1e-9);
-    let mut timing = format!("  time: {seconds:.3} s, {rate:.0} replications/s");
+    let mut timing = format!("{seconds:.3} s, {rate:.0} replications/s");
     if r.path == SimPath::PerUnit {
         timing.push_str(&format!(
             ", {:.0} M unit-events/s",
             rate * unit_events_per_rep as f64 / 1e6
         ));
     }
-    writeln!(out, "{timing}")?;
-    writeln!(out, "  verdict: {}", if r.passed { "PASS" } else { "FAIL" })?;
-    Ok(())
+    print_tail(out, file, &r.reproduce, &timing, r.passed)
+}
+
+/// The last lines of every run's summary: where the result went, how to
+/// reproduce it, how long it took (`timing`, after `time: `) and the verdict.
+pub fn print_tail(
+    out: &mut dyn Write,
+    file: &Path,
+    reproduce: &str,
+    timing: &str,
+    passed: bool,
+) -> std::io::Result<()> {
+    writeln!(out, "  result: {}", file.display())?;
+    writeln!(out, "  reproduce: {reproduce}")?;
+    writeln!(out, "  time: {timing}")?;
+    writeln!(out, "  verdict: {}", if passed { "PASS" } else { "FAIL" })
 }
 
 /// A failed expectation in one line: its key, the measured value with its
@@ -189,12 +200,41 @@ impl From<&umpire_sim::bandit::result::BanditResult> for Row {
     }
 }
 
+impl From<&umpire_sim::sweep::result::SweepResult> for Row {
+    fn from(r: &umpire_sim::sweep::result::SweepResult) -> Self {
+        let rows = umpire_reports::AnyResult::Sweep(Box::new(r.clone())).expectations();
+        Row {
+            scenario: r.header.scenario.clone(),
+            path: "sweep",
+            replications: r.replication_range.1 - r.replication_range.0,
+            expectations_ok: rows.iter().filter(|e| e.passed).count(),
+            expectations: rows.len(),
+            passed: r.passed,
+        }
+    }
+}
+
+impl From<&umpire_sim::design::result::DesignResult> for Row {
+    fn from(r: &umpire_sim::design::result::DesignResult) -> Self {
+        Row {
+            scenario: r.header.scenario.clone(),
+            path: "design",
+            replications: r.replications * r.evaluations.len() as u64,
+            expectations_ok: r.expectations.iter().filter(|e| e.passed).count(),
+            expectations: r.expectations.len(),
+            passed: r.passed,
+        }
+    }
+}
+
 impl Row {
     pub fn from_any(r: &umpire_reports::AnyResult) -> Self {
         use umpire_reports::AnyResult;
         match r {
             AnyResult::Experiment(e) => Row::from(&**e),
             AnyResult::Bandit(b) => Row::from(&**b),
+            AnyResult::Sweep(sw) => Row::from(&**sw),
+            AnyResult::Design(d) => Row::from(&**d),
             AnyResult::Load(l) => {
                 let rows = r.expectations();
                 Row {

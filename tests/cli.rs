@@ -3,7 +3,7 @@
 //! output for bad input.
 
 mod common;
-use common::{scratch, write};
+use common::{scratch, shard_and_merge, write};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -453,35 +453,8 @@ fn merged_shards_are_byte_identical_to_the_whole_run() {
         assert!(o.status.success(), "{}", text(&o.stderr));
         let expected = std::fs::read(whole.join(format!("{stem}.json"))).expect("whole result");
         for n in [1u64, 2, 3, 7] {
-            let out = dir.join(format!("{stem}-{n}"));
-            let mut files = Vec::new();
-            // Shards run in reverse order: merge must sort them.
-            for i in (0..n).rev() {
-                let o = umpire(&[
-                    "run",
-                    &file,
-                    "--replications",
-                    reps,
-                    "--shard",
-                    &format!("{i}/{n}"),
-                    "--out",
-                    out.to_str().unwrap(),
-                ]);
-                assert!(o.status.success(), "{}", text(&o.stderr));
-                files.push(
-                    out.join(format!("{stem}.shard-{i}-of-{n}.json"))
-                        .display()
-                        .to_string(),
-                );
-            }
-            let merged = out.join("merged.json");
-            let mut args = vec!["merge".to_owned()];
-            args.extend(files.iter().cloned());
-            args.extend(["-o".to_owned(), merged.display().to_string()]);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let o = umpire(&args);
-            assert!(o.status.success(), "{}", text(&o.stderr));
-            let got = std::fs::read(&merged).expect("merged result");
+            let (files, got) =
+                shard_and_merge(&file, stem, reps, n, &dir.join(format!("{stem}-{n}")));
             assert!(
                 got == expected,
                 "{stem}: {n} shards merged differ from the whole run"

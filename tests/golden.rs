@@ -223,6 +223,8 @@ fn results_written_before_the_refactor_read_back_and_write_the_same_bytes() {
             umpire_reports::AnyResult::Experiment(x) => serde_json::to_string_pretty(x),
             umpire_reports::AnyResult::Bandit(x) => serde_json::to_string_pretty(x),
             umpire_reports::AnyResult::Load(x) => serde_json::to_string_pretty(x),
+            umpire_reports::AnyResult::Sweep(x) => serde_json::to_string_pretty(x),
+            umpire_reports::AnyResult::Design(x) => serde_json::to_string_pretty(x),
         }
         .expect("serialise");
         assert!(again + "\n" == text, "{}: does not round-trip", p.display());

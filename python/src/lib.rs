@@ -93,6 +93,7 @@ fn _run<'py>(
         let (kind, any) = match study.run().map_err(Failure::Study)? {
             StudyResult::Experiment(e) => ("experiment", AnyResult::Experiment(e)),
             StudyResult::Bandit(b) => ("bandit", AnyResult::Bandit(b)),
+            StudyResult::Sweep(s) => ("sweep", AnyResult::Sweep(s)),
         };
         let json = any
             .to_json_value()

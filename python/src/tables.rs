@@ -7,17 +7,23 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use umpire_reports::AnyResult;
 use umpire_reports::tables::{
-    BY_LOOK_COLUMNS, Cell, REGRET_COLUMNS, SUMMARY_COLUMNS, Table, tables,
+    BY_LOOK_COLUMNS, Cell, REGRET_COLUMNS, SUMMARY_COLUMNS, SWEEP_BY_LOOK_COLUMNS,
+    SWEEP_POINTS_COLUMNS, SWEEP_REGRET_COLUMNS, SWEEP_SUMMARY_COLUMNS, Table, tables,
 };
 
-/// The result's `summary`, `by_look` and `regret` tables (a table the
-/// result lacks has no rows): plain Rust, built without the GIL.
+/// The result's `summary`, `by_look` and `regret` tables, and a sweep's
+/// `sweep_points`, `sweep_summary`, `sweep_by_look` and `sweep_regret` (a
+/// table the result lacks has no rows): plain Rust, built without the GIL.
 pub fn build(result: &AnyResult) -> Vec<Table> {
     let mut all = tables(std::slice::from_ref(result));
     for (name, columns) in [
         ("summary", SUMMARY_COLUMNS),
         ("by_look", BY_LOOK_COLUMNS),
         ("regret", REGRET_COLUMNS),
+        ("sweep_points", SWEEP_POINTS_COLUMNS),
+        ("sweep_summary", SWEEP_SUMMARY_COLUMNS),
+        ("sweep_by_look", SWEEP_BY_LOOK_COLUMNS),
+        ("sweep_regret", SWEEP_REGRET_COLUMNS),
     ] {
         if !all.iter().any(|t| t.name == name) {
             all.push(Table {
@@ -47,7 +53,8 @@ pub fn to_python<'py>(py: Python<'py>, all: &[Table]) -> PyResult<Bound<'py, PyD
 
 /// Columns of names and labels, text even when every cell is empty.
 const TEXT: &[&str] = &[
-    "scenario", "kind", "method", "policy", "metric", "control", "variant", "measure",
+    "scenario", "kind", "method", "policy", "metric", "control", "variant", "measure", "path",
+    "text",
 ];
 /// Columns of counts and indices, integers even when every cell is empty.
 const INT: &[&str] = &[
@@ -57,6 +64,7 @@ const INT: &[&str] = &[
     "replications",
     "look",
     "checkpoint",
+    "point",
 ];
 
 /// Column `i` of `t`, typed by its cells: any text makes it text, any float

@@ -234,11 +234,34 @@ def _frame(columns, data):
     return pd.DataFrame(out, columns=list(columns))
 
 
+def _wide(points, rows):
+    """``rows`` with one column per swept path: the point's value (a number
+    where the path takes numbers, else its text), in the order swept."""
+    if points.empty:
+        return rows.copy()
+    paths = list(dict.fromkeys(points["path"]))
+    out = rows.copy()
+    at = out.columns.get_loc("point") + 1
+    for path in paths:
+        p = points[points["path"] == path]
+        numeric = p["value"].notna().all()
+        values = dict(zip(p["point"], p["value"] if numeric else p["text"]))
+        out.insert(at, path, out["point"].map(values))
+        at += 1
+    return out
+
+
 class Result:
-    """A run's result: ``kind`` (``"experiment"`` or ``"bandit"``), the tidy
-    tables ``summary``, ``by_look`` and ``regret`` (pandas DataFrames, the
-    tables ``umpire export --to csv`` writes; a table the kind lacks is
-    empty), and the result JSON (``to_json()``, or ``json`` parsed)."""
+    """A run's result: ``kind`` (``"experiment"``, ``"bandit"`` or
+    ``"sweep"``), the tidy tables ``summary``, ``by_look`` and ``regret``
+    (pandas DataFrames, the tables ``umpire export --to csv`` writes; a table
+    the kind lacks is empty), and the result JSON (``to_json()``, or ``json``
+    parsed).
+
+    A sweep's tables are ``sweep_points`` (one row per point and swept
+    path), ``sweep_summary``, ``sweep_by_look`` and ``sweep_regret`` (the
+    tables above for every point, each row led by ``point``), and ``sweep``:
+    ``sweep_summary`` with one column per swept path, the point's value."""
 
     def __init__(self, kind, json_text, tables):
         self.kind = kind
@@ -246,6 +269,11 @@ class Result:
         self.summary = _frame(*tables["summary"])
         self.by_look = _frame(*tables["by_look"])
         self.regret = _frame(*tables["regret"])
+        self.sweep_points = _frame(*tables["sweep_points"])
+        self.sweep_summary = _frame(*tables["sweep_summary"])
+        self.sweep_by_look = _frame(*tables["sweep_by_look"])
+        self.sweep_regret = _frame(*tables["sweep_regret"])
+        self.sweep = _wide(self.sweep_points, self.sweep_summary)
 
     def to_json(self):
         """The result as JSON text (what ``umpire run`` writes)."""

@@ -36,11 +36,13 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, DiscreteCDF};
 use umpire_sim::bandit::result::{BanditResult, PolicyResult};
+use umpire_sim::design::result::DesignResult;
 use umpire_sim::experiment::Measure;
 use umpire_sim::experiment::result::{ComparisonResult, ExperimentResult, MethodResult};
 use umpire_sim::load::result::{EndpointResult, LoadResult, decode};
 use umpire_sim::result::MeanEstimate;
 use umpire_sim::stats::Proportion;
+use umpire_sim::sweep::result::{PointOutcome, SweepResult};
 
 use crate::AnyResult;
 
@@ -273,6 +275,8 @@ pub fn compare(
                 }
                 (AnyResult::Bandit(cur), AnyResult::Bandit(base)) => c.bandit(cur, base),
                 (AnyResult::Load(cur), AnyResult::Load(base)) => c.load(cur, base),
+                (AnyResult::Sweep(cur), AnyResult::Sweep(base)) => c.sweep(cur, base),
+                (AnyResult::Design(cur), AnyResult::Design(base)) => c.design(cur, base),
                 _ => c.note(
                     "kind changed",
                     &format!(
@@ -472,6 +476,70 @@ impl Cmp<'_> {
             d.test = format!("{cis}; apart by more than × {limit}, but by less than {floor} ms");
         } else {
             d.test = format!("{cis}; not apart by more than × {limit}");
+        }
+    }
+
+    /// Point by point, matched by their coordinates: each point's measures
+    /// as its own run's, under `SCENARIO [PATH = VALUE, …]`.
+    fn sweep(&mut self, cur: &SweepResult, base: &SweepResult) {
+        for p in &cur.points {
+            let label = format!("{} [{}]", self.scenario, crate::result::point_label(&p.at));
+            let mut c = Cmp {
+                scenario: &label,
+                opts: self.opts,
+                out: &mut *self.out,
+            };
+            match (base.points.iter().find(|b| b.at == p.at).map(|b| &b.result), &p.result) {
+                (Some(PointOutcome::Experiment(b)), PointOutcome::Experiment(x)) => c.experiment(x, b),
+                (Some(PointOutcome::Bandit(b)), PointOutcome::Bandit(x)) => c.bandit(x, b),
+                _ => c.note(
+                    "point missing in baseline",
+                    "not compared: the baseline has no point of this kind at these values (values are 0)",
+                ),
+            }
+        }
+    }
+
+    /// Each method's answer: a larger sample size (or effect) needed is
+    /// worse. A z-test on the two answers, each with the standard error its
+    /// reported interval implies.
+    fn design(&mut self, cur: &DesignResult, base: &DesignResult) {
+        use umpire_sim::design::search::Outcome;
+        let z95 = umpire_sim::stats::normal_quantile(1.0 - (1.0 - cur.confidence) / 2.0);
+        let zb = umpire_sim::stats::normal_quantile(1.0 - (1.0 - base.confidence) / 2.0);
+        for m in &cur.methods {
+            let measure = format!("{} answer ({})", m.method, cur.vary);
+            let b = base.methods.iter().find(|b| b.method == m.method);
+            let found = |o: &Outcome| match *o {
+                Outcome::Found {
+                    estimate,
+                    low,
+                    high,
+                    ..
+                } => Some((estimate, low, high)),
+                _ => None,
+            };
+            match (found(&m.answer.outcome), b.and_then(|b| found(&b.answer.outcome))) {
+                (Some((x, lo, hi)), Some((bx, blo, bhi))) if base.vary == cur.vary => {
+                    let se = ((hi - lo) / (2.0 * z95)).hypot((bhi - blo) / (2.0 * zb));
+                    let alpha = self.opts.alpha;
+                    let d = self.push(measure, bx, x, String::new());
+                    if se > 0.0 {
+                        let z = (x - bx) / se;
+                        let p = umpire_sim::stats::normal_two_sided_p(z);
+                        d.test = format!(
+                            "z = {z:.2}, p = {p:.2e} ({x} [{lo}, {hi}] vs {bx} [{blo}, {bhi}])"
+                        );
+                        judge(d, Some(p), p < alpha, Bad::Up, z);
+                    } else {
+                        d.test = "no test: both intervals are empty".to_owned();
+                    }
+                }
+                _ => self.note(
+                    &measure,
+                    "not compared: one run has no answer for this method, or the runs vary different keys (values are 0)",
+                ),
+            }
         }
     }
 

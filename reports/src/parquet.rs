@@ -70,8 +70,10 @@ impl ColumnKind {
 pub fn column_kind(column: &str) -> ColumnKind {
     match column {
         "scenario" | "kind" | "method" | "policy" | "metric" | "control" | "variant"
-        | "measure" => ColumnKind::Text,
-        "arm" | "successes" | "trials" | "replications" | "look" | "checkpoint" => ColumnKind::Int,
+        | "measure" | "path" | "text" | "vary" | "status" => ColumnKind::Text,
+        "arm" | "successes" | "trials" | "replications" | "look" | "checkpoint" | "point" => {
+            ColumnKind::Int
+        }
         _ => ColumnKind::Float,
     }
 }

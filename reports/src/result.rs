@@ -3,10 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 use umpire_sim::bandit::result::BanditResult;
+use umpire_sim::design::result::DesignResult;
 use umpire_sim::experiment::result::ExperimentResult;
 use umpire_sim::load::ExpectedVerdict;
 use umpire_sim::load::result::LoadResult;
 use umpire_sim::result::{RESULT_SCHEMA, ResultHeader};
+use umpire_sim::sweep::result::{PointOutcome, SweepResult};
 
 /// One result of any kind.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +19,12 @@ pub enum AnyResult {
     Bandit(Box<BanditResult>),
     /// A load test's result (`kind = "load"`).
     Load(Box<LoadResult>),
+    /// A sweep's result (`kind = "sweep"`): every grid point's experiment or
+    /// bandit result, and the verdicts over the curve.
+    Sweep(Box<SweepResult>),
+    /// A design search's result (`kind = "design"`): per method the smallest
+    /// value reaching the target power, with its interval.
+    Design(Box<DesignResult>),
 }
 
 /// Why a result file cannot be read back.
@@ -118,6 +126,12 @@ impl AnyResult {
             "load" => Ok(Self::Load(Box::new(
                 serde_json::from_value(v).map_err(shape)?,
             ))),
+            "sweep" => Ok(Self::Sweep(Box::new(
+                serde_json::from_value(v).map_err(shape)?,
+            ))),
+            "design" => Ok(Self::Design(Box::new(
+                serde_json::from_value(v).map_err(shape)?,
+            ))),
             _ => Err(ReadError::Kind {
                 file: file.to_owned(),
                 kind,
@@ -131,6 +145,8 @@ impl AnyResult {
             Self::Experiment(r) => serde_json::to_value(r),
             Self::Bandit(r) => serde_json::to_value(r),
             Self::Load(r) => serde_json::to_value(r),
+            Self::Sweep(r) => serde_json::to_value(r),
+            Self::Design(r) => serde_json::to_value(r),
         }
     }
 
@@ -140,6 +156,8 @@ impl AnyResult {
             Self::Experiment(r) => &r.header,
             Self::Bandit(r) => &r.header,
             Self::Load(r) => &r.header,
+            Self::Sweep(r) => &r.header,
+            Self::Design(r) => &r.header,
         }
     }
 
@@ -159,6 +177,8 @@ impl AnyResult {
             Self::Experiment(r) => r.passed,
             Self::Bandit(r) => r.passed,
             Self::Load(r) => r.passed,
+            Self::Sweep(r) => r.passed,
+            Self::Design(r) => r.passed,
         }
     }
 
@@ -168,6 +188,8 @@ impl AnyResult {
             Self::Experiment(r) => &r.reproduce,
             Self::Bandit(r) => &r.reproduce,
             Self::Load(r) => &r.reproduce,
+            Self::Sweep(r) => &r.reproduce,
+            Self::Design(r) => &r.reproduce,
         }
     }
 
@@ -195,8 +217,67 @@ impl AnyResult {
                 })
                 .collect(),
             Self::Load(r) => load_rows(r),
+            Self::Sweep(r) => sweep_rows(r),
+            Self::Design(r) => r
+                .expectations
+                .iter()
+                .map(|v| ExpectationRow {
+                    key: v.key.clone(),
+                    measured: v.measured,
+                    interval: v.interval,
+                    bound: match &v.bound {
+                        Some(b) => bound_text(b),
+                        None => "the closed form inside the 99.9% interval".to_owned(),
+                    },
+                    passed: v.passed,
+                    message: format!("{} {}", if v.passed { "ok" } else { "FAILED" }, v.message),
+                })
+                .collect(),
         }
     }
+}
+
+/// A point's coordinates in words: `population.users = 20000, …`.
+pub fn point_label(at: &[umpire_sim::sweep::Coordinate]) -> String {
+    at.iter()
+        .map(|c| format!("{} = {}", c.path, c.value))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A sweep's rows: each point's expectations (keyed `points[I].KEY`, the
+/// message naming the point), then the curve expectations.
+fn sweep_rows(r: &SweepResult) -> Vec<ExpectationRow> {
+    let mut rows = Vec::new();
+    for p in &r.points {
+        let inner = match &p.result {
+            PointOutcome::Experiment(e) => AnyResult::Experiment(e.clone()),
+            PointOutcome::Bandit(b) => AnyResult::Bandit(b.clone()),
+        };
+        let label = point_label(&p.at);
+        rows.extend(inner.expectations().into_iter().map(|mut row| {
+            row.key = format!("points[{}].{}", p.index, row.key);
+            row.message = format!("[{label}] {}", row.message);
+            row
+        }));
+    }
+    rows.extend(r.expectations.iter().map(|v| ExpectationRow {
+        key: format!("{}.{}", v.key, v.name),
+        measured: f64::NAN,
+        interval: None,
+        bound: match v.check.as_str() {
+            "monotone" => "monotone, within Monte Carlo error".to_owned(),
+            _ => "at most the bound at every null point".to_owned(),
+        },
+        passed: v.passed,
+        message: format!(
+            "{} {}: {}",
+            if v.passed { "ok" } else { "FAILED" },
+            v.name,
+            v.message
+        ),
+    }));
+    rows
 }
 
 /// The row of an expectation judged by the simulator.

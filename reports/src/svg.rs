@@ -155,6 +155,42 @@ impl Axis {
         }
     }
 
+    /// A base-10 log axis over `[lo, hi]` (both > 0) padded by a twentieth
+    /// of its span either side instead of widened to whole decades, with
+    /// ticks at 1, 2 and 5 × 10^k inside it (1 to 9 × 10^k when those are
+    /// too few). For data spanning a decade or two, which whole decades
+    /// would squeeze into part of the plot.
+    pub fn log_span(label: &str, lo: f64, hi: f64) -> Self {
+        let lo = if lo.is_finite() && lo > 0.0 { lo } else { 1.0 };
+        let hi = if hi.is_finite() && hi > lo {
+            hi
+        } else {
+            lo * 10.0
+        };
+        let pad = (hi / lo).powf(0.05);
+        let (lo, hi) = (lo / pad, hi * pad);
+        let (d0, d1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        let within = |ms: &[f64]| -> Vec<(f64, String)> {
+            (d0..=d1)
+                .flat_map(|d| ms.iter().map(move |m| m * 10f64.powi(d)))
+                .filter(|v| (lo..=hi).contains(v))
+                .map(|v| (v, num(v)))
+                .collect()
+        };
+        let mut ticks = within(&[1.0, 2.0, 5.0]);
+        if ticks.len() < 2 {
+            ticks = within(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        }
+        Self {
+            label: label.to_owned(),
+            kind: ScaleKind::Log,
+            lo,
+            hi,
+            ticks,
+            categorical: false,
+        }
+    }
+
     /// Categories 0..n, each one unit wide: category i spans `[i, i + 1]`.
     /// A name may hold a second line after `\n`.
     pub fn categories(label: &str, names: &[String]) -> Self {
@@ -611,5 +647,16 @@ mod tests {
         let l = Axis::log("t", 1.0, 10000.0);
         assert_eq!(l.ticks.first().map(|t| t.0), Some(1.0));
         assert_eq!(l.ticks.last().map(|t| t.0), Some(10000.0));
+    }
+
+    #[test]
+    fn log_span_stays_near_the_data() {
+        let a = Axis::log_span("n", 25000.0, 400000.0);
+        let labels: Vec<&str> = a.ticks.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels, ["50000", "100000", "200000"]);
+        assert!(a.lo < 25000.0 && a.lo > 20000.0 && a.hi > 400000.0 && a.hi < 500000.0);
+        let b = Axis::log_span("n", 700.0, 900.0);
+        let labels: Vec<&str> = b.ticks.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels, ["700", "800", "900"]);
     }
 }

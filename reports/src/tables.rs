@@ -20,14 +20,24 @@
 //!   look, the cumulative rejection rate (replications stopped by then).
 //! - `regret` ([`REGRET_COLUMNS`]): per bandit policy × checkpoint, the mean
 //!   cumulative regret, its interval, standard error and percentiles.
+//!
+//! A sweep's points are tables of their own, so that the tables above keep
+//! their columns: `sweep_points` ([`SWEEP_POINTS_COLUMNS`]: one row per
+//! point × swept path, with the value), and `sweep_summary`,
+//! `sweep_by_look` and `sweep_regret`: the rows of the tables above for
+//! every point, each led by `point`, the point's index (join on it).
+//! A design search's are `design_answers` ([`DESIGN_ANSWERS_COLUMNS`]) and
+//! `design_evaluations` ([`DESIGN_EVALUATIONS_COLUMNS`]).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use umpire_sim::bandit::result::{BanditResult, PolicyResult};
+use umpire_sim::design::result::DesignResult;
 use umpire_sim::experiment::result::{ComparisonResult, ExperimentResult, MethodResult};
 use umpire_sim::result::MeanEstimate;
 use umpire_sim::stats::Proportion;
+use umpire_sim::sweep::result::{PointOutcome, SweepResult};
 
 use crate::AnyResult;
 
@@ -191,14 +201,217 @@ pub const REGRET_COLUMNS: &[&str] = &[
     "lai_robbins",
 ];
 
+/// Columns of `sweep_points`: `scenario`, `point` (index in grid order),
+/// `path` (the swept dotted path), `value` (its value at the point, when a
+/// number), `text` (the value as text, always).
+pub const SWEEP_POINTS_COLUMNS: &[&str] = &["scenario", "point", "path", "value", "text"];
+
+/// Columns of `sweep_summary`: `point`, then [`SUMMARY_COLUMNS`].
+pub const SWEEP_SUMMARY_COLUMNS: &[&str] = &[
+    "point",
+    "scenario",
+    "kind",
+    "method",
+    "policy",
+    "metric",
+    "control",
+    "variant",
+    "arm",
+    "measure",
+    "value",
+    "low",
+    "high",
+    "sd",
+    "successes",
+    "trials",
+    "replications",
+    "theory",
+];
+
+/// Columns of `sweep_by_look`: `point`, then [`BY_LOOK_COLUMNS`].
+pub const SWEEP_BY_LOOK_COLUMNS: &[&str] = &[
+    "point",
+    "scenario",
+    "method",
+    "metric",
+    "control",
+    "variant",
+    "measure",
+    "look",
+    "value",
+    "low",
+    "high",
+    "successes",
+    "trials",
+    "critical_value",
+];
+
+/// Columns of `sweep_regret`: `point`, then [`REGRET_COLUMNS`].
+pub const SWEEP_REGRET_COLUMNS: &[&str] = &[
+    "point",
+    "scenario",
+    "policy",
+    "checkpoint",
+    "mean",
+    "low",
+    "high",
+    "se",
+    "p5",
+    "p50",
+    "p95",
+    "lai_robbins",
+];
+
+/// Columns of `design_answers`: `scenario`, `vary` (the varied key),
+/// `target` (power), `method`, `status` (`found`, `at_minimum`,
+/// `not_reached` or `unbracketed`), `answer`, `low`, `high` (its interval at
+/// `confidence`), `confidence`, `closed_form` (where theory gives one),
+/// `mean_sample_size` (at the answer), `replications` (per evaluation).
+pub const DESIGN_ANSWERS_COLUMNS: &[&str] = &[
+    "scenario",
+    "vary",
+    "target",
+    "method",
+    "status",
+    "answer",
+    "low",
+    "high",
+    "confidence",
+    "closed_form",
+    "mean_sample_size",
+    "replications",
+];
+
+/// Columns of `design_evaluations`: `scenario`, `x` (the varied key's
+/// value), `method`, `value` (the power estimated there), `low`, `high`
+/// (its Wilson interval), `successes` (rejections), `trials`
+/// (replications), `mean_sample_size`.
+pub const DESIGN_EVALUATIONS_COLUMNS: &[&str] = &[
+    "scenario",
+    "x",
+    "method",
+    "value",
+    "low",
+    "high",
+    "successes",
+    "trials",
+    "mean_sample_size",
+];
+
+fn design_rows(d: &DesignResult, out: &mut (Vec<Vec<Cell>>, Vec<Vec<Cell>>)) {
+    use umpire_sim::design::search::Outcome;
+    for m in &d.methods {
+        let (status, answer, low, high) = match m.answer.outcome {
+            Outcome::Found {
+                estimate,
+                low,
+                high,
+                ..
+            } => ("found", Some(estimate), Some(low), Some(high)),
+            Outcome::AtMinimum => ("at_minimum", None, None, None),
+            Outcome::NotReached { .. } => ("not_reached", None, None, None),
+            Outcome::Unbracketed { .. } => ("unbracketed", None, None, None),
+        };
+        out.0.push(vec![
+            Cell::text(&d.header.scenario),
+            Cell::text(&d.vary),
+            Cell::Float(d.target),
+            Cell::text(&m.method),
+            Cell::text(status),
+            Cell::float(answer),
+            Cell::float(low),
+            Cell::float(high),
+            Cell::Float(d.confidence),
+            Cell::float(m.closed_form),
+            Cell::float(m.mean_sample_size),
+            Cell::Int(d.replications),
+        ]);
+    }
+    for e in &d.evaluations {
+        for (i, m) in d.methods.iter().enumerate() {
+            let k = e.rejections.get(i).copied().unwrap_or(0);
+            let p =
+                umpire_sim::stats::wilson(k, d.replications, umpire_sim::result::INTERVAL_ALPHA);
+            let mut row = vec![
+                Cell::text(&d.header.scenario),
+                Cell::Float(e.x),
+                Cell::text(&m.method),
+            ];
+            row.extend(proportion_cells(&p));
+            row.extend([
+                Cell::Int(k),
+                Cell::Int(d.replications),
+                Cell::float(e.mean_sample_size.get(i).copied()),
+            ]);
+            out.1.push(row);
+        }
+    }
+}
+
+/// Rows made by `build` for one point, each led by the point's index.
+fn with_point(index: usize, build: impl FnOnce(&mut Vec<Vec<Cell>>), rows: &mut Vec<Vec<Cell>>) {
+    let mut own = Vec::new();
+    build(&mut own);
+    rows.extend(own.into_iter().map(|r| {
+        let mut row = Vec::with_capacity(r.len() + 1);
+        row.push(Cell::Int(index as u64));
+        row.extend(r);
+        row
+    }));
+}
+
+/// The four sweep tables' rows.
+#[derive(Default)]
+struct SweepRows {
+    points: Vec<Vec<Cell>>,
+    summary: Vec<Vec<Cell>>,
+    by_look: Vec<Vec<Cell>>,
+    regret: Vec<Vec<Cell>>,
+}
+
+fn sweep_rows(r: &SweepResult, out: &mut SweepRows) {
+    for p in &r.points {
+        for c in &p.at {
+            out.points.push(vec![
+                Cell::text(&r.header.scenario),
+                Cell::Int(p.index as u64),
+                Cell::text(&c.path),
+                Cell::float(c.value.as_f64()),
+                Cell::Text(c.value.to_string()),
+            ]);
+        }
+        match &p.result {
+            PointOutcome::Experiment(e) => {
+                with_point(
+                    p.index,
+                    |rows| experiment_summary(e, rows),
+                    &mut out.summary,
+                );
+                with_point(
+                    p.index,
+                    |rows| experiment_by_look(e, rows),
+                    &mut out.by_look,
+                );
+            }
+            PointOutcome::Bandit(b) => {
+                with_point(p.index, |rows| bandit_summary(b, rows), &mut out.summary);
+                with_point(p.index, |rows| bandit_regret(b, rows), &mut out.regret);
+            }
+        }
+    }
+}
+
 /// The tables of `results`, in order: `summary`, then `by_look` if there is
-/// an experiment, then `regret` if there is a bandit. Rows follow the
+/// an experiment, then `regret` if there is a bandit, then the sweep tables
+/// if there is a sweep. Rows follow the
 /// results' order, then each result's own order. Load results have no
 /// tables and are passed over.
 pub fn tables(results: &[AnyResult]) -> Vec<Table> {
     let mut summary = Vec::new();
     let mut by_look = None::<Vec<Vec<Cell>>>;
     let mut regret = None::<Vec<Vec<Cell>>>;
+    let mut sweep = None::<SweepRows>;
+    let mut design = None::<(Vec<Vec<Cell>>, Vec<Vec<Cell>>)>;
     for r in results {
         match r {
             AnyResult::Experiment(e) => {
@@ -210,6 +423,8 @@ pub fn tables(results: &[AnyResult]) -> Vec<Table> {
                 bandit_regret(b, regret.get_or_insert_with(Vec::new));
             }
             AnyResult::Load(_) => {}
+            AnyResult::Sweep(sw) => sweep_rows(sw, sweep.get_or_insert_with(SweepRows::default)),
+            AnyResult::Design(d) => design_rows(d, design.get_or_insert_with(Default::default)),
         }
     }
     let mut out = vec![Table {
@@ -230,6 +445,44 @@ pub fn tables(results: &[AnyResult]) -> Vec<Table> {
             columns: REGRET_COLUMNS,
             rows,
         });
+    }
+    if let Some((answers, evaluations)) = design {
+        out.push(Table {
+            name: "design_answers",
+            columns: DESIGN_ANSWERS_COLUMNS,
+            rows: answers,
+        });
+        out.push(Table {
+            name: "design_evaluations",
+            columns: DESIGN_EVALUATIONS_COLUMNS,
+            rows: evaluations,
+        });
+    }
+    if let Some(sw) = sweep {
+        out.push(Table {
+            name: "sweep_points",
+            columns: SWEEP_POINTS_COLUMNS,
+            rows: sw.points,
+        });
+        out.push(Table {
+            name: "sweep_summary",
+            columns: SWEEP_SUMMARY_COLUMNS,
+            rows: sw.summary,
+        });
+        if !sw.by_look.is_empty() {
+            out.push(Table {
+                name: "sweep_by_look",
+                columns: SWEEP_BY_LOOK_COLUMNS,
+                rows: sw.by_look,
+            });
+        }
+        if !sw.regret.is_empty() {
+            out.push(Table {
+                name: "sweep_regret",
+                columns: SWEEP_REGRET_COLUMNS,
+                rows: sw.regret,
+            });
+        }
     }
     out
 }
@@ -548,6 +801,18 @@ fn bandit_regret(b: &BanditResult, rows: &mut Vec<Vec<Cell>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweep_tables_are_the_tables_led_by_point() {
+        for (sweep, base) in [
+            (SWEEP_SUMMARY_COLUMNS, SUMMARY_COLUMNS),
+            (SWEEP_BY_LOOK_COLUMNS, BY_LOOK_COLUMNS),
+            (SWEEP_REGRET_COLUMNS, REGRET_COLUMNS),
+        ] {
+            assert_eq!(sweep[0], "point");
+            assert_eq!(&sweep[1..], base);
+        }
+    }
 
     fn fixture(name: &str) -> AnyResult {
         let path = format!("{}/tests/data/render/{name}", env!("CARGO_MANIFEST_DIR"));

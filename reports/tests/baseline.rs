@@ -1041,3 +1041,93 @@ fn the_deltas_carry_the_reference_p_values() {
         w.p_value
     );
 }
+
+fn render_fixture(name: &str) -> AnyResult {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/render")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    AnyResult::from_json(&path.display().to_string(), &text).expect("a result")
+}
+
+#[test]
+fn a_sweep_is_compared_point_by_point() {
+    let base = render_fixture("sweep_power_small.json");
+    let same = compare(
+        std::slice::from_ref(&base),
+        std::slice::from_ref(&base),
+        &opts(),
+    );
+    assert!(!same.is_empty() && flagged(&same).is_empty());
+    assert!(
+        same.iter()
+            .all(|d| d.scenario.contains(" [population.users = "))
+    );
+    // Take every rejection of `fixed` at its most powerful point: that point
+    // alone regresses.
+    let mut cur = base.clone();
+    let AnyResult::Sweep(sw) = &mut cur else {
+        panic!("a sweep fixture")
+    };
+    let successes = |p: &umpire_sim::sweep::result::PointResult| match &p.result {
+        umpire_sim::sweep::result::PointOutcome::Experiment(e) => {
+            e.methods[0].comparisons[0].rejection_rate.successes
+        }
+        umpire_sim::sweep::result::PointOutcome::Bandit(_) => 0,
+    };
+    let point = sw
+        .points
+        .iter_mut()
+        .max_by_key(|p| successes(p))
+        .expect("a point");
+    let label = umpire_reports::result::point_label(&point.at);
+    let umpire_sim::sweep::result::PointOutcome::Experiment(e) = &mut point.result else {
+        unreachable!()
+    };
+    let rate = &mut e.methods[0].comparisons[0].rejection_rate;
+    assert!(rate.successes >= 20, "{rate:?}");
+    *rate = prop(0, rate.trials);
+    let deltas = compare(&[cur], &[base], &opts());
+    let bad = flagged(&deltas);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].regression && bad[0].scenario.ends_with(&format!("[{label}]")),
+        "{bad:?}"
+    );
+}
+
+#[test]
+fn a_design_answer_that_grows_is_a_regression() {
+    use umpire_sim::design::search::Outcome;
+    let base = render_fixture("sample_size_search.json");
+    let same = compare(
+        std::slice::from_ref(&base),
+        std::slice::from_ref(&base),
+        &opts(),
+    );
+    assert!(!same.is_empty() && flagged(&same).is_empty(), "{same:?}");
+    let mut cur = base.clone();
+    let AnyResult::Design(d) = &mut cur else {
+        panic!("a design fixture")
+    };
+    let Outcome::Found {
+        estimate,
+        low,
+        high,
+        ..
+    } = &mut d.methods[0].answer.outcome
+    else {
+        panic!("found")
+    };
+    let width = *high - *low;
+    *estimate += 3.0 * width;
+    *low += 3.0 * width;
+    *high += 3.0 * width;
+    let deltas = compare(&[cur], &[base], &opts());
+    let bad = flagged(&deltas);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].regression && bad[0].measure.starts_with("fixed answer"),
+        "{bad:?}"
+    );
+}

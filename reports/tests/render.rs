@@ -1,6 +1,7 @@
 //! The renderings of real results (tests/data/render/): the HTML report is
 //! well-formed, self-contained and has a section and data in every chart
-//! per result; JUnit XML is well-formed with the right counts and failures;
+//! per result (a sweep's curves and a design search's power curves
+//! included); JUnit XML is well-formed with the right counts and failures;
 //! Markdown marks failures; every rendering is deterministic and escapes
 //! what it prints.
 
@@ -8,6 +9,8 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 use umpire_reports::baseline::{BaselineOptions, compare};
 use umpire_reports::{AnyResult, Suite, html, junit, markdown};
+use umpire_sim::sweep::SweepValue;
+use umpire_sim::sweep::result::PointResult;
 
 const FILES: [&str; 3] = [
     "peeking_naive_vs_sequential.json",
@@ -15,8 +18,28 @@ const FILES: [&str; 3] = [
     "serving_stall.json",
 ];
 
+/// An experiment sweep (3 sample sizes × 2 effects), a zipped bandit sweep
+/// and a design search: the kinds whose charts are curves over a grid. Made
+/// with the release binary, written as compact JSON without `git_commit`
+/// (it names the build, not the result):
+///
+/// ```sh
+/// umpire run reports/tests/data/render/sweep_power_small.toml --out /tmp/td
+/// umpire run reports/tests/data/render/sweep_bandit_small.toml --out /tmp/td
+/// umpire run scenarios/sample_size_search.toml --replications 500 --out /tmp/td
+/// ```
+const SWEEP_FILES: [&str; 3] = [
+    "sweep_power_small.json",
+    "sweep_bandit_small.json",
+    "sample_size_search.json",
+];
+
 fn results() -> Vec<AnyResult> {
-    FILES
+    load(&FILES)
+}
+
+fn load(files: &[&str]) -> Vec<AnyResult> {
+    files
         .iter()
         .map(|f| {
             let path = format!("{}/tests/data/render/{f}", env!("CARGO_MANIFEST_DIR"));
@@ -29,6 +52,14 @@ fn results() -> Vec<AnyResult> {
 fn suite() -> Suite {
     Suite {
         results: results(),
+        quick_scale: None,
+        baseline: None,
+    }
+}
+
+fn sweep_suite() -> Suite {
+    Suite {
+        results: load(&SWEEP_FILES),
         quick_scale: None,
         baseline: None,
     }
@@ -132,9 +163,13 @@ fn sections(page: &str) -> Vec<&str> {
 
 #[test]
 fn html_is_well_formed_and_self_contained() {
-    let page = html(&suite());
+    self_contained(&html(&suite()));
+    self_contained(&html(&sweep_suite()));
+}
+
+fn self_contained(page: &str) {
     assert!(page.starts_with("<!DOCTYPE html>"));
-    let elements = parse_xml(&page);
+    let elements = parse_xml(page);
     for e in &elements {
         assert!(
             ![
@@ -235,11 +270,13 @@ fn html_has_a_section_per_result_and_data_in_every_chart() {
 
 #[test]
 fn renderings_are_deterministic() {
-    let (a, b) = (suite(), suite());
-    assert_eq!(html(&a), html(&b));
-    assert_eq!(html(&a), html(&a));
-    assert_eq!(junit(&a), junit(&b));
-    assert_eq!(markdown(&a), markdown(&b));
+    for make in [suite, sweep_suite] {
+        let (a, b) = (make(), make());
+        assert_eq!(html(&a), html(&b));
+        assert_eq!(html(&a), html(&a));
+        assert_eq!(junit(&a), junit(&b));
+        assert_eq!(markdown(&a), markdown(&b));
+    }
 }
 
 #[test]
@@ -390,6 +427,152 @@ fn header_shows_quick_scale_and_baseline_changes() {
     assert!(md.contains("❌ regression"), "{md}");
 }
 
+/// The figures under the heading `heading` of a section, as text.
+fn figures<'a>(sec: &'a str, heading: &str) -> Vec<&'a str> {
+    let start = sec
+        .find(&format!("<h3>{heading}</h3>"))
+        .unwrap_or_else(|| panic!("no heading {heading:?}"));
+    let rest = &sec[start..];
+    let end = rest.find("</div>").expect("the block closes");
+    rest[..end].split("<figure>").skip(1).collect()
+}
+
+#[test]
+fn sweeps_draw_curves_per_panel_and_designs_their_power() {
+    let s = sweep_suite();
+    let page = html(&s);
+    assert!(page.contains("3 scenarios"));
+    for chart in svgs(&page) {
+        assert!(chart.contains("class=\"data "), "a chart without data");
+        assert!(chart.contains("class=\"label\""), "an unlabelled axis");
+    }
+    let secs = sections(&page);
+    assert_eq!(secs.len(), 3);
+
+    // The experiment sweep: along the sample size one panel per effect (the
+    // A/A one is a false-positive rate, with alpha), along the effect one
+    // per sample size (null and non-null: a rejection rate); the ASN curves
+    // beside them, since three of the four designs stop early.
+    let exp = secs[0];
+    let by_n = figures(exp, "Rejection rate vs population.users");
+    assert_eq!(by_n.len(), 2);
+    assert!(by_n[0].contains("False-positive rate: conversion / treatment"));
+    assert!(by_n[0].contains("α = 0.05"));
+    assert!(by_n[0].contains("at effect.treatment.conversion.relative = 0.0</figcaption>"));
+    assert!(by_n[1].contains("Power: conversion / treatment"));
+    assert!(!by_n[1].contains("α = "));
+    for f in &by_n {
+        assert!(f.contains("population.users (log scale)"));
+        assert_eq!(
+            f.matches("class=\"data band s").count(),
+            4,
+            "a band per method"
+        );
+        assert!(f.contains("95% Wilson interval"));
+        for m in ["fixed", "naive", "obrien_fleming", "pocock"] {
+            assert!(f.contains(&format!(">{m}</text>")), "{m} in the legend");
+        }
+    }
+    assert_eq!(
+        figures(exp, "Mean sample size vs population.users").len(),
+        2
+    );
+    let by_effect = figures(
+        exp,
+        "Rejection rate vs effect.treatment.conversion.relative",
+    );
+    assert_eq!(by_effect.len(), 3);
+    for f in &by_effect {
+        assert!(f.contains("Rejection rate: conversion / treatment"));
+        assert!(!f.contains("(log scale)"));
+    }
+    assert_eq!(
+        figures(
+            exp,
+            "Mean sample size vs effect.treatment.conversion.relative"
+        )
+        .len(),
+        3
+    );
+    assert_eq!(svgs(exp).len(), 10);
+    assert!(
+        exp.find("<h3>Points</h3>") > exp.rfind("</svg>"),
+        "points after the charts"
+    );
+
+    // The bandit sweep zips two policies' parameters: each policy is drawn
+    // against its own, and its best setting is tabled.
+    let bandit = secs[1];
+    let eg = figures(bandit, "Regret vs policies.eg.epsilon");
+    let klucb = figures(bandit, "Regret vs policies.klucb.c");
+    assert_eq!((eg.len(), klucb.len()), (1, 1));
+    assert!(eg[0].contains("eg at policies.eg.epsilon = 0.1: 11 ["));
+    assert!(!eg[0].contains(">klucb</text>") && !eg[0].contains("klucb at"));
+    assert!(eg[0].contains("zipped with policies.klucb.c (klucb drawn against it)"));
+    assert!(klucb[0].contains(">klucb</text>") && !klucb[0].contains(">eg</text>"));
+    assert!(bandit.contains("Mean regret at the horizon (step 500)"));
+    assert!(bandit.contains("<h3>Best setting per policy</h3>"));
+    assert!(
+        bandit.contains("<tr><td>eg</td><td>policies.eg.epsilon = 0.1</td><td class=\"n\">1</td>")
+    );
+    assert!(
+        bandit.contains("<tr><td>klucb</td><td>policies.klucb.c = 0.0</td><td class=\"n\">0</td>")
+    );
+
+    // The design search: power per method against the sample size, the
+    // target, and a dashed drop at each of the three answers.
+    let design = secs[2];
+    let AnyResult::Design(d) = &s.results[2] else {
+        panic!("the third result is the design search")
+    };
+    assert_eq!(svgs(design).len(), 1);
+    assert!(design.contains("Estimated power vs population.users"));
+    assert!(design.contains("population.users (log scale)"));
+    assert!(design.contains("target 0.8"));
+    assert_eq!(
+        design.matches("class=\"data band s").count(),
+        d.methods.len()
+    );
+    assert_eq!(design.matches("class=\"data line dash s").count(), 3);
+    assert!(design.contains("fixed: 752634 [698677, 817555]"));
+    assert!(design.find("<h3>Answers</h3>") > design.find("</svg>"));
+}
+
+#[test]
+fn sweep_panels_are_capped_with_a_note() {
+    let mut s = sweep_suite();
+    s.results.truncate(1);
+    let AnyResult::Sweep(r) = &mut s.results[0] else {
+        panic!("the first result is the experiment sweep")
+    };
+    // Eight sample sizes instead of three: eight panels along the effect.
+    let base: Vec<PointResult> = r.points[..2].to_vec();
+    r.points = (0..8)
+        .flat_map(|k| {
+            base.iter().map(move |p| {
+                let mut p = p.clone();
+                p.at[0].value = SweepValue::Integer(10_000 * (k + 1));
+                p
+            })
+        })
+        .enumerate()
+        .map(|(i, mut p)| {
+            p.index = i;
+            p
+        })
+        .collect();
+    let page = html(&s);
+    parse_xml(&page);
+    let sec = sections(&page)[0];
+    let along = "effect.treatment.conversion.relative";
+    assert_eq!(figures(sec, &format!("Rejection rate vs {along}")).len(), 6);
+    assert!(sec.contains(&format!(
+        "Curves vs <code>{along}</code> are drawn for the first 6 settings of the other axes; 2 more are left out"
+    )));
+    assert_eq!(figures(sec, "Rejection rate vs population.users").len(), 2);
+    assert!(!sec.contains("Curves vs <code>population.users</code>"));
+}
+
 #[test]
 #[should_panic(expected = "ill-formed")]
 fn the_xml_check_catches_mismatched_tags() {
@@ -417,18 +600,21 @@ fn everything_suite() -> Suite {
 
 /// Every byte of each rendering of the fixed results, against a copy
 /// committed before the HTML renderer was split into modules
-/// (tests/data/render/pinned/). `UMPIRE_BLESS=1` rewrites the copies, for a
+/// (tests/data/render/pinned/; the sweeps' copies since their curves). `UMPIRE_BLESS=1` rewrites the copies, for a
 /// deliberate change of the output only.
 #[test]
 fn renderings_match_their_pinned_bytes() {
     let dir = format!("{}/tests/data/render/pinned", env!("CARGO_MANIFEST_DIR"));
     let bless = std::env::var_os("UMPIRE_BLESS").is_some();
-    let (plain, everything) = (suite(), everything_suite());
+    let (plain, everything, sweeps) = (suite(), everything_suite(), sweep_suite());
     let cases = [
         ("suite.html", html(&plain)),
         ("everything.html", html(&everything)),
         ("everything.md", markdown(&everything)),
         ("everything.xml", junit(&everything)),
+        ("sweeps.html", html(&sweeps)),
+        ("sweeps.md", markdown(&sweeps)),
+        ("sweeps.xml", junit(&sweeps)),
     ];
     for (name, got) in cases {
         let path = format!("{dir}/{name}");

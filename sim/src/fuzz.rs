@@ -103,7 +103,7 @@ pub fn check(text: &str, run: bool) -> Result<Checked, String> {
             }
             run && small
         }
-        Scenario::Serve(_) | Scenario::Load(_) => false,
+        Scenario::Serve(_) | Scenario::Load(_) | Scenario::Sweep(_) | Scenario::Design(_) => false,
     };
     Ok(Checked::Valid { ran })
 }
@@ -185,6 +185,20 @@ fn within_caps(s: &Scenario) -> Result<(), String> {
             }
         }
         Scenario::Serve(_) | Scenario::Load(_) => {}
+        Scenario::Design(d) => within_caps(&Scenario::Experiment(Box::new(d.experiment.clone())))?,
+        Scenario::Sweep(sw) => {
+            cap(
+                "sweep points",
+                sw.points.len() as f64,
+                crate::sweep::MAX_SWEEP_POINTS as f64,
+            )?;
+            for p in &sw.points {
+                within_caps(&match &p.scenario {
+                    crate::sweep::PointScenario::Experiment(e) => Scenario::Experiment(e.clone()),
+                    crate::sweep::PointScenario::Bandit(b) => Scenario::Bandit(b.clone()),
+                })?;
+            }
+        }
     }
     Ok(())
 }

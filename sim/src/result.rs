@@ -30,6 +30,11 @@ pub enum ResultKind {
     Bandit,
     /// A load test of a serving API ([`crate::load::result::LoadResult`]).
     Load,
+    /// An experiment or bandit scenario over a grid
+    /// ([`crate::sweep::result::SweepResult`]).
+    Sweep,
+    /// A design search ([`crate::design::result::DesignResult`]).
+    Design,
 }
 
 impl ResultKind {
@@ -39,6 +44,8 @@ impl ResultKind {
             ResultKind::Experiment => "experiment",
             ResultKind::Bandit => "bandit",
             ResultKind::Load => "load",
+            ResultKind::Sweep => "sweep",
+            ResultKind::Design => "design",
         }
     }
 }

@@ -191,6 +191,14 @@ pub enum ServeError {
         "a load scenario is not served: serve the config its `target.serve` names (`{0}`, relative to the scenario's directory)"
     )]
     LoadScenario(String),
+    /// A sweep is a grid of scenarios, not one served configuration.
+    #[error(
+        "a sweep is a grid of scenarios, not one to serve: serve the scenario without its [sweep] table"
+    )]
+    Sweep,
+    /// A design search asks a question of a scenario; it is not served.
+    #[error("a design search is not served: serve the scenario without its [design] table")]
+    Design,
 }
 
 /// The served form of an assignment: hash assignment with its salt as given

@@ -39,6 +39,8 @@ pub enum StudyResult {
     Experiment(Box<ExperimentResult>),
     /// A bandit scenario's result.
     Bandit(Box<BanditResult>),
+    /// A sweep's result: every point's, with the plug-ins at every point.
+    Sweep(Box<crate::sweep::result::SweepResult>),
 }
 
 /// Why a study could not run.
@@ -203,75 +205,143 @@ impl Study {
             .map_err(|e| StudyError::Invalid(format!("cannot start worker threads: {e}")))?;
         let file = &self.loaded.file;
         match &self.loaded.scenario {
-            Scenario::Experiment(exp) => {
-                if !self.policies.is_empty() {
-                    return Err(StudyError::Invalid(format!(
-                        "{file}: an experiment scenario takes methods, not policies"
-                    )));
-                }
-                let mut exp = (**exp).clone();
-                exp.seed = self.seed.unwrap_or(exp.seed);
-                exp.replications = self.replications.unwrap_or(exp.replications);
-                limits::check_experiment(&exp).map_err(|e| invalid(file, &e))?;
-                // The plug-ins count against the caps on methods, cells and
-                // look cells like the scenario's own methods.
-                let all = crate::experiment::plugged::with_plugins(&exp, &self.methods);
-                cap(file, "methods", all.methods.len(), limits::MAX_METHODS)?;
-                limits::check_experiment_shape(&all).map_err(|e| invalid(file, &e))?;
-                unique(
-                    file,
-                    "method",
-                    exp.methods.iter().map(|m| m.name.as_str()),
-                    self.methods.iter().map(|m| m.name.as_str()),
-                )?;
-                let provenance = self.provenance(exp.seed, exp.replications);
-                let result = pool.install(|| {
-                    crate::experiment::plugged::run(
-                        &exp,
-                        self.per_unit,
-                        &self.methods,
-                        provenance,
-                        progress,
-                    )
-                })?;
-                Ok(StudyResult::Experiment(Box::new(result)))
-            }
-            Scenario::Bandit(b) => {
-                if !self.methods.is_empty() {
-                    return Err(StudyError::Invalid(format!(
-                        "{file}: a bandit scenario takes policies, not methods"
-                    )));
-                }
-                let mut b = (**b).clone();
-                b.seed = self.seed.unwrap_or(b.seed);
-                b.replications = self.replications.unwrap_or(b.replications);
-                // The plug-ins count against the caps on policies and work
-                // like the scenario's own policies.
-                let mut all = b.clone();
-                all.policies
-                    .extend(self.policies.iter().map(|p| NamedPolicy {
-                        name: p.name.clone(),
-                        spec: PolicySpec::Plugin,
-                        contextual: false,
-                    }));
-                cap(file, "policies", all.policies.len(), limits::MAX_POLICIES)?;
-                limits::check_bandit(&all).map_err(|e| invalid(file, &e))?;
-                unique(
-                    file,
-                    "policy",
-                    b.policies.iter().map(|p| p.name.as_str()),
-                    self.policies.iter().map(|p| p.name.as_str()),
-                )?;
-                let provenance = self.provenance(b.seed, b.replications);
-                let result = pool.install(|| {
-                    crate::bandit::plugged::run(&b, &self.policies, provenance, progress)
-                })?;
-                Ok(StudyResult::Bandit(Box::new(result)))
-            }
+            Scenario::Experiment(exp) => Ok(StudyResult::Experiment(Box::new(
+                self.run_experiment(exp, &pool, progress)?,
+            ))),
+            Scenario::Bandit(b) => Ok(StudyResult::Bandit(Box::new(
+                self.run_bandit(b, &pool, progress)?,
+            ))),
+            Scenario::Sweep(sw) => Ok(StudyResult::Sweep(Box::new(
+                self.run_sweep(sw, &pool, progress)?,
+            ))),
             Scenario::Serve(_) | Scenario::Load(_) => Err(StudyError::Invalid(format!(
                 "{file}: not a simulation (serve and load scenarios run from the CLI)"
             ))),
+            Scenario::Design(_) => Err(StudyError::Invalid(format!(
+                "{file}: a design search runs from the CLI (`umpire design`); a study runs one scenario"
+            ))),
         }
+    }
+
+    /// Every point of a sweep with the plug-ins, in grid order, each with
+    /// the checks a single scenario gets.
+    fn run_sweep(
+        &self,
+        sw: &crate::sweep::Sweep,
+        pool: &rayon::ThreadPool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<crate::sweep::result::SweepResult, StudyError> {
+        use crate::sweep::PointScenario;
+        use crate::sweep::result::{PointOutcome, PointResult, SweepResult};
+        let mut points = Vec::with_capacity(sw.points.len());
+        let mut total = 0;
+        let mut first = None;
+        for (index, p) in sw.points.iter().enumerate() {
+            let result = match &p.scenario {
+                PointScenario::Experiment(exp) => {
+                    let r = self.run_experiment(exp, pool, progress)?;
+                    first.get_or_insert((r.header.seed, r.replications));
+                    total += r.replications;
+                    PointOutcome::Experiment(Box::new(r))
+                }
+                PointScenario::Bandit(b) => {
+                    let r = self.run_bandit(b, pool, progress)?;
+                    first.get_or_insert((r.header.seed, r.replications));
+                    total += r.replications;
+                    PointOutcome::Bandit(Box::new(r))
+                }
+            };
+            points.push(PointResult {
+                index,
+                at: p.at.clone(),
+                result,
+            });
+        }
+        let (seed, reps) = first.unwrap_or((0, 0));
+        let provenance = self.provenance(seed, reps);
+        let header = crate::result::ResultHeader::new(
+            crate::result::ResultKind::Sweep,
+            &sw.name,
+            seed,
+            &provenance,
+        );
+        let reproduce = provenance.reproduce;
+        Ok(SweepResult::build(sw, header, total, points, reproduce))
+    }
+
+    fn run_experiment(
+        &self,
+        exp: &crate::experiment::Experiment,
+        pool: &rayon::ThreadPool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<ExperimentResult, StudyError> {
+        let file = &self.loaded.file;
+        if !self.policies.is_empty() {
+            return Err(StudyError::Invalid(format!(
+                "{file}: an experiment scenario takes methods, not policies"
+            )));
+        }
+        let mut exp = exp.clone();
+        exp.seed = self.seed.unwrap_or(exp.seed);
+        exp.replications = self.replications.unwrap_or(exp.replications);
+        limits::check_experiment(&exp).map_err(|e| invalid(file, &e))?;
+        // The plug-ins count against the caps on methods, cells and look
+        // cells like the scenario's own methods.
+        let all = crate::experiment::plugged::with_plugins(&exp, &self.methods);
+        cap(file, "methods", all.methods.len(), limits::MAX_METHODS)?;
+        limits::check_experiment_shape(&all).map_err(|e| invalid(file, &e))?;
+        unique(
+            file,
+            "method",
+            exp.methods.iter().map(|m| m.name.as_str()),
+            self.methods.iter().map(|m| m.name.as_str()),
+        )?;
+        let provenance = self.provenance(exp.seed, exp.replications);
+        Ok(pool.install(|| {
+            crate::experiment::plugged::run(
+                &exp,
+                self.per_unit,
+                &self.methods,
+                provenance,
+                progress,
+            )
+        })?)
+    }
+
+    fn run_bandit(
+        &self,
+        b: &crate::bandit::model::BanditScenario,
+        pool: &rayon::ThreadPool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<BanditResult, StudyError> {
+        let file = &self.loaded.file;
+        if !self.methods.is_empty() {
+            return Err(StudyError::Invalid(format!(
+                "{file}: a bandit scenario takes policies, not methods"
+            )));
+        }
+        let mut b = b.clone();
+        b.seed = self.seed.unwrap_or(b.seed);
+        b.replications = self.replications.unwrap_or(b.replications);
+        // The plug-ins count against the caps on policies and work like the
+        // scenario's own policies.
+        let mut all = b.clone();
+        all.policies
+            .extend(self.policies.iter().map(|p| NamedPolicy {
+                name: p.name.clone(),
+                spec: PolicySpec::Plugin,
+                contextual: false,
+            }));
+        cap(file, "policies", all.policies.len(), limits::MAX_POLICIES)?;
+        limits::check_bandit(&all).map_err(|e| invalid(file, &e))?;
+        unique(
+            file,
+            "policy",
+            b.policies.iter().map(|p| p.name.as_str()),
+            self.policies.iter().map(|p| p.name.as_str()),
+        )?;
+        let provenance = self.provenance(b.seed, b.replications);
+        Ok(pool.install(|| crate::bandit::plugged::run(&b, &self.policies, provenance, progress))?)
     }
 
     fn provenance(&self, seed: u64, replications: u64) -> Provenance {

@@ -25,7 +25,7 @@ fn scenario_path(name: &str) -> PathBuf {
 fn experiment_result(r: Result<StudyResult, StudyError>) -> ExperimentResult {
     match r {
         Ok(StudyResult::Experiment(e)) => *e,
-        Ok(StudyResult::Bandit(_)) => panic!("expected an experiment result"),
+        Ok(_) => panic!("expected an experiment result"),
         Err(e) => panic!("the study failed: {e}"),
     }
 }

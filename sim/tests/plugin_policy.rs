@@ -300,7 +300,7 @@ type = "thompson_beta"
 fn bandit_result(r: Result<StudyResult, StudyError>) -> BanditResult {
     match r.expect("the study runs") {
         StudyResult::Bandit(b) => *b,
-        StudyResult::Experiment(_) => panic!("not a bandit result"),
+        _ => panic!("not a bandit result"),
     }
 }
 

@@ -36,3 +36,43 @@ pub fn umpire(args: &[&str]) -> std::process::Output {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// Run `file` as `n` shards (in reverse order: merge must sort them) with
+/// `--replications reps` into `out`, then merge them: the shard files, and
+/// the merged bytes.
+pub fn shard_and_merge(
+    file: &str,
+    stem: &str,
+    reps: &str,
+    n: u64,
+    out: &Path,
+) -> (Vec<String>, Vec<u8>) {
+    let mut files = Vec::new();
+    for i in (0..n).rev() {
+        let o = umpire(&[
+            "run",
+            file,
+            "--replications",
+            reps,
+            "--shard",
+            &format!("{i}/{n}"),
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ]);
+        assert!(o.status.success(), "shard {i}/{n}: {}", text(&o.stderr));
+        files.push(
+            out.join(format!("{stem}.shard-{i}-of-{n}.json"))
+                .display()
+                .to_string(),
+        );
+    }
+    let merged = out.join("merged.json");
+    let mut args = vec!["merge".to_owned()];
+    args.extend(files.iter().cloned());
+    args.extend(["-o".to_owned(), merged.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = umpire(&args);
+    assert!(o.status.success(), "merge: {}", text(&o.stderr));
+    let bytes = std::fs::read(&merged).expect("merged result");
+    (files, bytes)
+}

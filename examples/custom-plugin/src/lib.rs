@@ -181,8 +181,8 @@ pub fn run_method() -> Result<ExperimentResult, StudyError> {
         .run()?
     {
         StudyResult::Experiment(r) => Ok(*r),
-        StudyResult::Bandit(_) => Err(StudyError::Invalid(format!(
-            "{AA_SCENARIO} is a bandit scenario"
+        _ => Err(StudyError::Invalid(format!(
+            "{AA_SCENARIO} is not an experiment scenario"
         ))),
     }
 }
@@ -194,8 +194,8 @@ pub fn run_policy() -> Result<BanditResult, StudyError> {
         .run()?
     {
         StudyResult::Bandit(r) => Ok(*r),
-        StudyResult::Experiment(_) => Err(StudyError::Invalid(format!(
-            "{BANDIT_SCENARIO} is an experiment scenario"
+        _ => Err(StudyError::Invalid(format!(
+            "{BANDIT_SCENARIO} is not a bandit scenario"
         ))),
     }
 }

@@ -21,9 +21,11 @@
 //! `bandit` and `load` each render one kind's section and use only `page`.
 
 mod bandit;
+mod design;
 mod experiment;
 mod load;
 mod page;
+mod sweep;
 
 use std::fmt::Write as _;
 
@@ -70,6 +72,8 @@ fn scenario(s: &mut String, i: usize, r: &AnyResult) {
         AnyResult::Experiment(x) => experiment::section(s, x),
         AnyResult::Bandit(x) => bandit::section(s, x),
         AnyResult::Load(x) => load::section(s, x),
+        AnyResult::Sweep(x) => sweep::section(s, x),
+        AnyResult::Design(x) => design::section(s, x),
     }
     s.push_str("</section>\n");
 }

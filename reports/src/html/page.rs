@@ -269,6 +269,25 @@ pub(super) fn facts(r: &AnyResult) -> String {
             format!("{:?}", x.verdict).to_lowercase(),
             format!("{:?}", x.expected_verdict).to_lowercase()
         ),
+        AnyResult::Design(x) => format!(
+            "design · the smallest {} with power ≥ {} · {} evaluations of {} replications · seed {}",
+            x.vary,
+            num(x.target),
+            x.evaluations.len(),
+            x.replications,
+            x.header.seed
+        ),
+        AnyResult::Sweep(x) => format!(
+            "sweep · {} points · {} replications in all · seed {} · over {}",
+            x.points.len(),
+            x.replications,
+            x.header.seed,
+            x.axes
+                .iter()
+                .flat_map(|a| a.paths.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

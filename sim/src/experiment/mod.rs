@@ -356,11 +356,10 @@ impl Experiment {
             .collect()
     }
 
-    /// Closed-form normal-approximation rejection rate of a comparison at the
-    /// expected arm sizes: Φ((|Δ| − z·σ₀)/σ₁) + Φ((−|Δ| − z·σ₀)/σ₁), with σ₀ the
-    /// standard error the test uses under H₀ (pooled for the z-test) and σ₁ the
-    /// unpooled one.
-    pub fn theoretical_rejection_rate(&self, c: Comparison) -> f64 {
+    /// The normal approximation of a comparison's test at the expected arm
+    /// sizes: the true difference Δ, the standard error σ₀ the test uses
+    /// under H₀ (pooled for the z-test) and the unpooled one σ₁.
+    pub fn test_scales(&self, c: Comparison) -> (f64, f64, f64) {
         let sizes = self.expected_arm_sizes();
         let (nc, nt) = (sizes[0], sizes[c.variant]);
         let (mc, vc) = self.observed_moments(c.metric, 0);
@@ -373,7 +372,16 @@ impl Experiment {
             }
             TestKind::Welch => sigma1,
         };
+        (mt - mc, sigma0, sigma1)
+    }
+
+    /// Closed-form normal-approximation rejection rate of a comparison at the
+    /// expected arm sizes: Φ((|Δ| − z·σ₀)/σ₁) + Φ((−|Δ| − z·σ₀)/σ₁), with σ₀ the
+    /// standard error the test uses under H₀ (pooled for the z-test) and σ₁ the
+    /// unpooled one.
+    pub fn theoretical_rejection_rate(&self, c: Comparison) -> f64 {
+        let (d, sigma0, sigma1) = self.test_scales(c);
         let z = normal_quantile(1.0 - self.analysis.alpha / 2.0);
-        crate::analysis::normal_approx_rejection_rate(mt - mc, sigma0, sigma1, z)
+        crate::analysis::normal_approx_rejection_rate(d, sigma0, sigma1, z)
     }
 }

@@ -789,12 +789,10 @@ fn read_expectations(
     policies: &[NamedPolicy],
     env: &Environment,
 ) -> Option<Vec<BanditExpectation>> {
-    let Some(mut et) = root.subtable(ctx, "expect") else {
-        return root.table.get("expect").is_none().then_some(Vec::new());
-    };
+    let tables = super::reader::expect_tables(ctx, root)?;
     let mut ok = true;
     let mut out = Vec::new();
-    for (pname, pspan, v) in et.entries() {
+    for (pname, pspan, v) in tables.into_iter().flat_map(|mut et| et.entries()) {
         let path = format!("expect.{pname}");
         let Some(policy) = policies.iter().position(|p| p.name == pname) else {
             ctx.error(

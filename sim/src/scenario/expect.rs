@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use super::effects::find_variant;
 use super::reader::hint;
-use super::reader::{Ctx, Table, as_table, suggest};
+use super::reader::{Ctx, Table, as_table, expect_tables, suggest};
 use crate::experiment::{Comparison, Expectation, Experiment, Measure, MeasureScope};
 use crate::result::Bound;
 
@@ -141,9 +141,7 @@ pub(super) fn read_expectations(
     root: &mut Table,
     exp: &Experiment,
 ) -> Option<Vec<Expectation>> {
-    let Some(mut et) = root.subtable(ctx, "expect") else {
-        return (root.table.get("expect").is_none()).then_some(Vec::new());
-    };
+    let tables = expect_tables(ctx, root)?;
     let mut ok = true;
     let mut items = Vec::new();
     let primary = exp.comparison_index(exp.analysis.primary_metric, 1);
@@ -154,7 +152,7 @@ pub(super) fn read_expectations(
             .chain(exp.metrics.iter().map(|m| m.name.as_str()))
             .chain(exp.methods.iter().map(|m| m.name.as_str()))
     };
-    for (key, span, v) in et.entries() {
+    for (key, span, v) in tables.into_iter().flat_map(|mut et| et.entries()) {
         let path = format!("expect.{key}");
         if let Some(measure) = Measure::from_key(key) {
             items.push(ExpectItem {
@@ -186,10 +184,16 @@ pub(super) fn read_expectations(
     let comparisons = exp.comparisons();
     let mut out = Vec::new();
     for item in items {
+        if skipped_in_sweep(ctx, exp, &item, &comparisons) {
+            continue;
+        }
         let Some(comparison) = place(ctx, exp, &item, &comparisons) else {
             ok = false;
             continue;
         };
+        if let Some(marks) = ctx.sweep.as_mut() {
+            marks.applied.push(item.span.start);
+        }
         match read_bound(ctx, &item.path, item.value, item.measure) {
             Some(bound) => out.push(Expectation {
                 key: item.path,
@@ -251,6 +255,39 @@ fn read_method_expectations<'a, 'i>(
         }
     }
     ok
+}
+
+/// At a sweep point, a `power` bound where the true effect is zero (or a
+/// `false_positive_rate` bound where it is not) is skipped, and noted.
+fn skipped_in_sweep(
+    ctx: &mut Ctx,
+    exp: &Experiment,
+    item: &ExpectItem,
+    comparisons: &[Comparison],
+) -> bool {
+    if ctx.sweep.is_none() || item.measure.scope() != MeasureScope::Comparison {
+        return false;
+    }
+    let (diff, _) = exp.true_effect(comparisons[item.comparison]);
+    let h = match item.measure {
+        Measure::FalsePositiveRate if diff != 0.0 => {
+            "the true effect is zero at no point; use `power` or `rejection_rate`"
+        }
+        Measure::Power if diff == 0.0 => {
+            "the true effect is zero at every point; use `false_positive_rate`"
+        }
+        _ => return false,
+    };
+    let problem = ctx.problem(
+        &item.span,
+        &item.path,
+        format!("`{}` fits no point of the sweep", item.measure.key()),
+        hint(h),
+    );
+    if let Some(marks) = ctx.sweep.as_mut() {
+        marks.skipped.push((item.span.start, problem));
+    }
+    true
 }
 
 /// Where a bound applies: `Some(Some(comparison))` for a per-comparison

@@ -6,6 +6,7 @@
 mod api;
 mod assignment;
 mod bandit;
+mod design;
 mod effects;
 mod expect;
 mod experiment;
@@ -16,6 +17,7 @@ mod metrics;
 mod process;
 mod reader;
 mod serve;
+mod sweep;
 
 use std::fmt;
 
@@ -24,6 +26,7 @@ use toml::de::{DeTable, DeValue};
 
 /// What is wrong with a load target's host URL, if anything (the scenario
 /// reader's check, shared with the CLI's `--host`).
+pub use design::{DesignArgs, design_point, parse_design};
 pub use load::host_problem;
 pub use reader::Problem;
 use reader::{Ctx, Table};
@@ -42,6 +45,12 @@ pub enum Scenario {
     /// A load test against the serving API; run by `umpire load`, not by
     /// `run`/`suite`.
     Load(Box<crate::load::LoadScenario>),
+    /// An experiment or bandit scenario over a grid of values (`[sweep]`),
+    /// simulated point by point by `run`/`suite`.
+    Sweep(Box<crate::sweep::Sweep>),
+    /// An experiment scenario with a design question (`[design]`), answered
+    /// by `umpire design` and `suite`.
+    Design(Box<crate::design::Design>),
 }
 
 impl Scenario {
@@ -52,6 +61,8 @@ impl Scenario {
             Scenario::Bandit(b) => &b.name,
             Scenario::Serve(c) => &c.name,
             Scenario::Load(l) => &l.name,
+            Scenario::Sweep(s) => &s.name,
+            Scenario::Design(d) => &d.name,
         }
     }
 }
@@ -119,22 +130,69 @@ pub fn parse(file: &str, text: &str) -> Result<Loaded, ScenarioError> {
     let doc = match DeTable::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            // toml's message spans several lines with a source excerpt; the
-            // first line is the reason.
-            let msg = e
-                .message()
-                .lines()
-                .next()
-                .unwrap_or("invalid TOML")
-                .trim()
-                .to_owned();
-            ctx.error(&span, "", format!("invalid TOML: {msg}"), None);
+            invalid_toml(&mut ctx, &e);
             return Err(fail(ctx));
         }
     };
+    if doc.get_ref().contains_key("design") {
+        return design::read(file, text, doc, &DesignArgs::default()).map(|d| Loaded {
+            file: file.to_owned(),
+            hash: content_hash(text),
+            scenario: Scenario::Design(Box::new(d)),
+        });
+    }
+    if doc.get_ref().contains_key("sweep") {
+        return sweep::read(file, text, doc).map(|sweep| Loaded {
+            file: file.to_owned(),
+            hash: content_hash(text),
+            scenario: Scenario::Sweep(Box::new(sweep)),
+        });
+    }
     let span = doc.span();
-    let mut root = Table::new("", doc.get_ref(), span);
+    let scenario = read_doc(&mut ctx, doc.get_ref(), span, file);
+    match scenario {
+        Some(scenario) if ctx.problems.is_empty() => Ok(Loaded {
+            file: file.to_owned(),
+            hash: content_hash(text),
+            scenario,
+        }),
+        _ => {
+            ctx.problems.sort_by_key(|p| (p.line, p.column));
+            if ctx.problems.is_empty() {
+                ctx.error(&(0..0), "", "invalid scenario", None);
+            }
+            Err(fail(ctx))
+        }
+    }
+}
+
+/// Report a document that is not TOML: toml's message spans several lines
+/// with a source excerpt; the first line is the reason.
+fn invalid_toml(ctx: &mut Ctx, e: &toml::de::Error) {
+    let msg = e
+        .message()
+        .lines()
+        .next()
+        .unwrap_or("invalid TOML")
+        .trim()
+        .to_owned();
+    ctx.error(
+        &e.span().unwrap_or(0..0),
+        "",
+        format!("invalid TOML: {msg}"),
+        None,
+    );
+}
+
+/// Read a parsed document as a scenario of its `kind` (a sweep point's
+/// document too), reporting every problem into `ctx`.
+fn read_doc(
+    ctx: &mut Ctx,
+    doc: &DeTable<'_>,
+    span: std::ops::Range<usize>,
+    file: &str,
+) -> Option<Scenario> {
+    let mut root = Table::new("", doc, span);
     let kind = match root.get("kind") {
         None => {
             ctx.error(
@@ -161,45 +219,34 @@ pub fn parse(file: &str, text: &str) -> Result<Loaded, ScenarioError> {
             }
         },
     };
-    let scenario =
-        match kind.as_ref().map(|(k, s)| (k.as_str(), s)) {
-            Some(("experiment", _)) => experiment::read(&mut ctx, &mut root, file_stem(file))
-                .map(|e| Scenario::Experiment(Box::new(e))),
-            Some(("bandit", _)) => bandit::read(&mut ctx, &mut root, file_stem(file))
-                .map(|b| Scenario::Bandit(Box::new(b))),
-            Some(("serve", _)) => serve::read(&mut ctx, &mut root, file_stem(file))
-                .map(|c| Scenario::Serve(Box::new(c))),
-            Some(("load", _)) => load::read(&mut ctx, &mut root, file_stem(file))
-                .map(|l| Scenario::Load(Box::new(l))),
-            Some((other, span)) => {
-                ctx.error(
-                    span,
-                    "kind",
-                    format!("unknown kind `{other}`"),
-                    Some("expected \"experiment\", \"bandit\", \"serve\" or \"load\"".to_owned()),
-                );
-                None
-            }
-            None => None,
-        };
+    let scenario = match kind.as_ref().map(|(k, s)| (k.as_str(), s)) {
+        Some(("experiment", _)) => experiment::read(ctx, &mut root, file_stem(file))
+            .map(|e| Scenario::Experiment(Box::new(e))),
+        Some(("bandit", _)) => {
+            bandit::read(ctx, &mut root, file_stem(file)).map(|b| Scenario::Bandit(Box::new(b)))
+        }
+        Some(("serve", _)) => {
+            serve::read(ctx, &mut root, file_stem(file)).map(|c| Scenario::Serve(Box::new(c)))
+        }
+        Some(("load", _)) => {
+            load::read(ctx, &mut root, file_stem(file)).map(|l| Scenario::Load(Box::new(l)))
+        }
+        Some((other, span)) => {
+            ctx.error(
+                span,
+                "kind",
+                format!("unknown kind `{other}`"),
+                Some("expected \"experiment\", \"bandit\", \"serve\" or \"load\"".to_owned()),
+            );
+            None
+        }
+        None => None,
+    };
     if kind
         .as_ref()
         .is_some_and(|(k, _)| matches!(k.as_str(), "experiment" | "bandit" | "serve" | "load"))
     {
-        root.finish(&mut ctx);
+        root.finish(ctx);
     }
-    match scenario {
-        Some(scenario) if ctx.problems.is_empty() => Ok(Loaded {
-            file: file.to_owned(),
-            hash: content_hash(text),
-            scenario,
-        }),
-        _ => {
-            ctx.problems.sort_by_key(|p| (p.line, p.column));
-            if ctx.problems.is_empty() {
-                ctx.error(&(0..0), "", "invalid scenario", None);
-            }
-            Err(fail(ctx))
-        }
-    }
+    scenario
 }

@@ -30,6 +30,20 @@ pub struct Ctx<'s> {
     /// binary search (a file with many bad values is not quadratic).
     line_starts: Vec<usize>,
     pub problems: Vec<Problem>,
+    /// Set while a sweep point is read: what its expectations did.
+    pub sweep: Option<SweepMarks>,
+}
+
+/// What a sweep point's expectations did: at a point where the true effect
+/// is zero a `power` bound does not apply (nor `false_positive_rate` where it
+/// is not), so it is skipped there rather than refused; the sweep refuses it
+/// only if it applies at no point.
+#[derive(Default)]
+pub struct SweepMarks {
+    /// Span starts of the bounds applied at this point.
+    pub applied: Vec<usize>,
+    /// The bounds skipped here, each with the problem it would have been.
+    pub skipped: Vec<(usize, Problem)>,
 }
 
 impl<'s> Ctx<'s> {
@@ -41,6 +55,7 @@ impl<'s> Ctx<'s> {
             src,
             line_starts,
             problems: Vec::new(),
+            sweep: None,
         }
     }
 
@@ -50,6 +65,24 @@ impl<'s> Ctx<'s> {
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line - 1];
         (line, offset - start + 1)
+    }
+
+    /// The problem `error` would record, without recording it.
+    pub fn problem(
+        &self,
+        span: &Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Problem {
+        let (line, column) = self.position(span.start);
+        Problem {
+            line,
+            column,
+            key: key.to_owned(),
+            message: message.into(),
+            hint,
+        }
     }
 
     pub fn error(
@@ -435,6 +468,66 @@ pub fn span_at(table: &DeTable<'_>, path: &[&str]) -> Option<Range<usize>> {
         (false, DeValue::Table(t)) => span_at(t, rest),
         (false, _) => None,
     }
+}
+
+/// The `expect` tables of a root table: none, one (`[expect]`) or several
+/// (`[[expect]]`, each with its own `where` in a sweep). None when `expect`
+/// is neither (reported). A `where` left in a table means the file has no
+/// `[sweep]` (the sweep reader takes it out of the tables it selects).
+pub fn expect_tables<'a, 'i>(
+    ctx: &mut Ctx,
+    root: &mut Table<'a, 'i>,
+) -> Option<Vec<Table<'a, 'i>>> {
+    let Some(v) = root.get("expect") else {
+        return Some(Vec::new());
+    };
+    let tables = match v.get_ref() {
+        DeValue::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                out.push(as_table(ctx, "expect", item)?);
+            }
+            out
+        }
+        _ => vec![as_table(ctx, "expect", v)?],
+    };
+    let mut ok = true;
+    for t in &tables {
+        if let Some(w) = t.table.get("where") {
+            ctx.error(
+                &w.span(),
+                "expect.where",
+                "`where` selects points of a sweep, and this file has no [sweep]",
+                hint("add a [sweep] table, or remove `where`"),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(tables)
+}
+
+/// One of a few named choices, read from `t.key`: `Some(None)` when absent,
+/// `None` (reported, with the choices as the hint) when it names none.
+pub fn choice<T: Copy>(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    key: &'static str,
+    options: &[(&str, T)],
+) -> Option<Option<T>> {
+    let Some((found, span)) = t.string(ctx, key) else {
+        return (!t.table.contains_key(key)).then_some(None);
+    };
+    if let Some((_, v)) = options.iter().find(|(name, _)| *name == found) {
+        return Some(Some(*v));
+    }
+    let names: Vec<String> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    ctx.error(
+        &span,
+        &t.key_path(key),
+        format!("unknown {key} `{found}`"),
+        hint(names.join(" or ")),
+    );
+    None
 }
 
 pub fn as_string(ctx: &mut Ctx, path: &str, v: Value) -> Option<String> {

@@ -70,6 +70,8 @@ impl ServeConfig {
             }),
             Scenario::Serve(c) => Ok((**c).clone()),
             Scenario::Load(l) => Err(ServeError::LoadScenario(l.target.serve.clone())),
+            Scenario::Sweep(_) => Err(ServeError::Sweep),
+            Scenario::Design(_) => Err(ServeError::Design),
         }
     }
 }
