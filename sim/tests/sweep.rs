@@ -177,6 +177,9 @@ fn sweep_keys_are_checked() {
         let got = rendered(&e);
         assert!(got.contains(want), "{sweep}\nwant: {want}\ngot:\n{got}");
     }
+    let serve = errors("kind = \"serve\"\n[sweep]\n\"server.seed\" = [1, 2]\n");
+    assert_eq!(serve.problems.len(), 1, "{}", rendered(&serve));
+    assert!(rendered(&serve).contains("a sweep runs experiment or bandit scenarios"));
     let big = errors(&format!(
         "{BASE}[sweep]\n\"population.users\" = {{ from = 1000, to = 100000, steps = 100 }}\n\"metrics.conversion.p\" = {{ from = 0.1, to = 0.2, steps = 20 }}\n"
     ));

@@ -61,6 +61,17 @@ pub(super) fn read(
     let Some(sweep) = sweep else {
         return Err(fail(vec![ctx.problem(&doc_span, "sweep", "missing", None)]));
     };
+    if let Some(kind) = base.get("kind")
+        && matches!(kind.get_ref().as_str(), Some("serve" | "load"))
+    {
+        ctx.error(
+            &sweep.span(),
+            "sweep",
+            "a sweep runs experiment or bandit scenarios",
+            hint("kind = \"experiment\" or \"bandit\""),
+        );
+        return Err(fail(ctx.problems));
+    }
     let read = read_sweep_table(&mut ctx, text, &sweep);
     let selectors = read_selectors(&mut ctx, text, &mut base, read.as_ref().map(|r| &r.0));
     let (Some((axes, curve)), Some(selectors)) = (read, selectors) else {
