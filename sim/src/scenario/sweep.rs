@@ -465,7 +465,8 @@ fn read_zip(ctx: &mut Ctx, text: &str, path: &str, mut z: Table, axes: &mut Vec<
     ok
 }
 
-/// Optional `methods = [...]` (or `policies`) of a curve expectation.
+/// Optional `methods = [...]` of a curve expectation: the methods it covers,
+/// or in a bandit sweep the policies.
 fn read_names(ctx: &mut Ctx, t: &mut Table, path: &str) -> Option<Vec<String>> {
     let Some((items, _)) = t.array(ctx, "methods") else {
         return (!t.table.contains_key("methods")).then(Vec::new);
@@ -872,9 +873,9 @@ fn select_expectations(doc: &mut DeTable<'_>, selectors: &[Option<Selector>], at
     }
 }
 
-/// Put `value` at the dotted `path`, creating the tables on the way; array
-/// elements are named by their index (`policies.0.epsilon` is not needed:
-/// policies are named tables).
+/// Put the value `literal` (TOML text) at the dotted `path`, creating the
+/// tables on the way; a path through a value that is not a table, or onto a
+/// table or an array, is refused (a sweep sets numbers, strings and booleans).
 pub(super) fn set_path<'x>(
     doc: &mut DeTable<'x>,
     path: &str,
