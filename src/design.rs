@@ -224,14 +224,6 @@ pub fn run_design(
     Ok(result)
 }
 
-fn show(x: f64, integer: bool) -> String {
-    if integer {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.5}")
-    }
-}
-
 /// The answers: per method the answer with its interval, the closed form,
 /// and the mean sample size there; then the verdicts.
 pub fn print_summary(
@@ -240,7 +232,6 @@ pub fn print_summary(
     file: &Path,
     seconds: f64,
 ) -> std::io::Result<()> {
-    let int = r.domain.integer;
     writeln!(
         out,
         "{}  (design: the smallest {} with power ≥ {}; {} evaluations of {} replications, seed {})",
@@ -266,7 +257,7 @@ pub fn print_summary(
             answer,
             interval,
             m.closed_form
-                .map_or_else(|| "-".to_owned(), |c| show(c, int)),
+                .map_or_else(|| "-".to_owned(), |c| r.domain.show(c)),
             m.mean_sample_size
                 .map_or_else(|| "-".to_owned(), |n| format!("{n:.0}"))
         )?;

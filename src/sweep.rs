@@ -65,7 +65,7 @@ pub fn reproduce(file: &str, s: &Sweep, per_unit: bool) -> String {
     if seeds.windows(2).all(|w| w[0] == w[1]) {
         cmd.push_str(&format!(" --seed {}", seed_of(s)));
     }
-    let reps: Vec<u64> = s.points.iter().map(|p| p.scenario.replications()).collect();
+    let reps = s.replications();
     if let Some(r) = reps
         .first()
         .filter(|_| reps.windows(2).all(|w| w[0] == w[1]))
@@ -87,7 +87,7 @@ pub fn run_points(
     part: Part,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<SweepResult, CliError> {
-    let reps: Vec<u64> = s.points.iter().map(|p| p.scenario.replications()).collect();
+    let reps = s.replications();
     let command = reproduce(&l.file, s, common.per_unit);
     let provenance = part.provenance(l, command.clone());
     // Points run side by side (each is deterministic on its own, whatever
@@ -150,7 +150,7 @@ pub fn run_sweep(
     part: Part,
     console: Console,
 ) -> Result<SweepResult, CliError> {
-    let reps: Vec<u64> = s.points.iter().map(|p| p.scenario.replications()).collect();
+    let reps = s.replications();
     let todo: u64 = point_ranges(&reps, part.shard)
         .into_iter()
         .flatten()

@@ -12,14 +12,6 @@ use umpire_sim::stats::wilson;
 use super::page::{charts_block, done, series};
 use crate::svg::{self, Axis, Chart, Key, esc};
 
-fn num(x: f64, integer: bool) -> String {
-    if integer {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.5}")
-    }
-}
-
 pub(super) fn section(s: &mut String, r: &DesignResult) {
     let chart: Vec<String> = power_chart(r).into_iter().collect();
     charts_block(s, "Power curves", &chart);
@@ -94,9 +86,9 @@ fn power_chart(r: &DesignResult) -> Option<String> {
                 &format!(
                     "{}: {} [{}, {}]",
                     m.method,
-                    num(estimate, r.domain.integer),
-                    num(low, r.domain.integer),
-                    num(high, r.domain.integer)
+                    r.domain.show(estimate),
+                    r.domain.show(low),
+                    r.domain.show(high)
                 ),
             );
             any_answer = true;
@@ -111,7 +103,6 @@ fn power_chart(r: &DesignResult) -> Option<String> {
 }
 
 fn answers(s: &mut String, r: &DesignResult) {
-    let int = r.domain.integer;
     let _ = writeln!(
         s,
         "<h3>Answers</h3>\n<p>The smallest <code>{}</code> at which each method's power reaches {}.</p>\n\
@@ -129,7 +120,7 @@ fn answers(s: &mut String, r: &DesignResult) {
             answer,
             interval,
             m.closed_form
-                .map_or_else(|| "-".to_owned(), |c| num(c, int)),
+                .map_or_else(|| "-".to_owned(), |c| r.domain.show(c)),
             m.mean_sample_size
                 .map_or_else(|| "-".to_owned(), |n| format!("{n:.0}"))
         );

@@ -28,18 +28,24 @@ pub struct MethodAnswer {
     pub mean_sample_size: Option<f64>,
 }
 
+impl Domain {
+    /// A value of the varied key as the console and the report show it: a
+    /// whole number on an integer domain, else 5 decimals.
+    pub fn show(&self, x: f64) -> String {
+        if self.integer {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.5}")
+        }
+    }
+}
+
 impl MethodAnswer {
     /// The answer and its interval in words, as the console and the report
     /// show them: `716933` and `[703230, 731238]`, or `not reached` and
     /// `(best power 0.052)`. Integers for an integer domain, else 5 decimals.
     pub fn describe(&self, domain: &Domain) -> (String, String) {
-        let show = |x: f64| {
-            if domain.integer {
-                format!("{x:.0}")
-            } else {
-                format!("{x:.5}")
-            }
-        };
+        let show = |x: f64| domain.show(x);
         match self.answer.outcome {
             Outcome::Found {
                 estimate,

@@ -311,11 +311,7 @@ fn number_at(doc: &DeTable<'_>, text: &str, path: &str) -> Option<(f64, bool, Ra
         }
     }
     let v = table.get(*last)?;
-    let src = text.get(v.span())?;
-    let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {src}"))
-        .ok()?
-        .remove("v")?;
-    match parsed {
+    match super::reader::literal(text, v.span())? {
         toml::Value::Integer(i) => Some((i as f64, true, v.span())),
         toml::Value::Float(x) if x.is_finite() => Some((x, false, v.span())),
         _ => None,

@@ -530,6 +530,16 @@ pub fn choice<T: Copy>(
     None
 }
 
+/// A scalar as toml reads its source text, the one faithful form of a TOML
+/// number (radix, underscores, exponent); None for text toml does not read
+/// as a value (e.g. an integer out of range).
+pub fn literal(text: &str, span: Range<usize>) -> Option<toml::Value> {
+    let src = text.get(span)?;
+    toml::from_str::<toml::Table>(&format!("v = {src}"))
+        .ok()?
+        .remove("v")
+}
+
 pub fn as_string(ctx: &mut Ctx, path: &str, v: Value) -> Option<String> {
     match v.get_ref() {
         DeValue::String(s) => Some(s.to_string()),

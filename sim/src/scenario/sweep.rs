@@ -287,22 +287,14 @@ fn scalar(ctx: &mut Ctx, text: &str, path: &str, v: &Spanned<DeValue<'_>>) -> Op
     let found = match v.get_ref() {
         DeValue::Boolean(b) => return Some(SweepValue::Bool(*b)),
         DeValue::String(s) => return Some(SweepValue::Text(s.to_string())),
-        DeValue::Integer(_) | DeValue::Float(_) => {
-            // The source text is the one faithful form of a TOML number
-            // (radix, underscores, exponent); toml parses it as written.
-            let src = text.get(v.span()).unwrap_or_default();
-            let parsed: Option<toml::Value> = toml::from_str::<toml::Table>(&format!("v = {src}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"));
-            match parsed {
-                Some(toml::Value::Integer(i)) => return Some(SweepValue::Integer(i)),
-                Some(toml::Value::Float(x)) if x.is_finite() => {
-                    return Some(SweepValue::Float(x));
-                }
-                Some(toml::Value::Float(_)) => "a number that is not finite",
-                _ => "an integer out of range",
+        DeValue::Integer(_) | DeValue::Float(_) => match super::reader::literal(text, v.span()) {
+            Some(toml::Value::Integer(i)) => return Some(SweepValue::Integer(i)),
+            Some(toml::Value::Float(x)) if x.is_finite() => {
+                return Some(SweepValue::Float(x));
             }
-        }
+            Some(toml::Value::Float(_)) => "a number that is not finite",
+            _ => "an integer out of range",
+        },
         other => type_name(other),
     };
     ctx.error(

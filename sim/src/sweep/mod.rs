@@ -189,6 +189,14 @@ pub struct Sweep {
 }
 
 impl Sweep {
+    /// Each point's replication count, in grid order.
+    pub fn replications(&self) -> Vec<u64> {
+        self.points
+            .iter()
+            .map(|p| p.scenario.replications())
+            .collect()
+    }
+
     /// The swept paths, in axis order.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.axes

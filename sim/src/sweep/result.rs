@@ -317,7 +317,7 @@ fn judge(sweep: &Sweep, c: &CurveExpectation, points: &[PointResult]) -> Vec<Cur
             .collect(),
         CurveExpectation::FprAtMost { key, max, names } => names_of(points, names)
             .into_iter()
-            .map(|name| judge_fpr(sweep, points, key, *max, name))
+            .map(|name| judge_fpr(points, key, *max, name))
             .collect(),
     }
 }
@@ -437,13 +437,7 @@ fn judge_monotone(
 
 /// The largest false-positive rate of `name` over every point and every
 /// comparison whose true effect is zero there, against `max`.
-fn judge_fpr(
-    sweep: &Sweep,
-    points: &[PointResult],
-    key: &str,
-    max: f64,
-    name: String,
-) -> CurveVerdict {
+fn judge_fpr(points: &[PointResult], key: &str, max: f64, name: String) -> CurveVerdict {
     let mut worst: Option<(f64, String)> = None;
     let mut nulls = 0;
     for p in points {
@@ -464,7 +458,6 @@ fn judge_fpr(
             }
         }
     }
-    let _ = sweep;
     let (passed, message) = match worst {
         None => (false, "no null comparison among the points".to_owned()),
         Some((v, at)) => (
