@@ -293,7 +293,7 @@ async fn check_reachable(
                 )))
             }
         }
-        Err(e) => Err(unreachable(e.to_string())),
+        Err(e) => Err(unreachable(format!("{e}: {}", target::innermost(&e)))),
     }
 }
 
@@ -374,9 +374,35 @@ fn configure(
     Ok(attack)
 }
 
+/// The https:// URLs a scenario asks for need the `https` feature; without
+/// it the client has no TLS stack, and would fail every request with a
+/// connection error instead of saying why.
+fn check_tls(target: &umpire_sim::load::Target) -> Result<(), LoadError> {
+    let ready = target.process.as_ref().and_then(|p| p.ready.url.as_deref());
+    let tls = [target.host.as_deref(), ready]
+        .into_iter()
+        .flatten()
+        .find(|url| url.starts_with("https://"));
+    match tls {
+        Some(url) if !cfg!(feature = "https") => Err(LoadError::BadInput(format!(
+            "`{url}` is an https:// URL, but this umpire was built without the `https` \
+             cargo feature (rebuild with `cargo build --release --features https`)"
+        ))),
+        _ => {
+            // reqwest's `rustls-no-provider` uses the process's default
+            // provider; installing it twice (a second run in this process)
+            // is refused harmlessly.
+            #[cfg(feature = "https")]
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Ok(())
+        }
+    }
+}
+
 /// Run the load test. `on_start` is told the base URL once the target is up.
 pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResult, LoadError> {
     let s = plan.scenario.clone();
+    check_tls(&s.target)?;
     let Targets {
         experiments,
         bandits,

@@ -540,7 +540,7 @@ pub async fn watch(managed: Option<&mut Managed>) {
 
 /// The innermost cause of a client error ("Connection refused"), which
 /// says more than reqwest's outer "error sending request".
-fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;
