@@ -10,7 +10,7 @@ use super::thompson::{
     discount, gaussian_known_posterior, gaussian_known_select, gaussian_unknown_select, successes,
     thompson_beta_select, top_two_select,
 };
-use super::ucb::{kl_ucb_select, ucb1_select};
+use super::ucb::{kl_ucb_select, ucb1_parts, ucb1_select};
 use super::{MAX_CELLS, Policy, PolicyError, PolicySpec, argmax, max_of};
 use crate::bandit::beta::uniform_index;
 
@@ -18,6 +18,7 @@ use crate::bandit::beta::uniform_index;
 /// which optional statistics a policy keeps.
 struct Layout {
     cells: usize,
+    ucb1: usize,
     sq_dev: usize,
     log_weight: usize,
     window: usize,
@@ -67,8 +68,13 @@ fn layout(spec: &PolicySpec, arms: usize, contexts: usize) -> Result<Layout, Pol
         PolicySpec::Exp3 { .. } => cells,
         _ => 0,
     };
+    let ucb1 = match spec {
+        PolicySpec::Ucb1 => cells,
+        _ => 0,
+    };
     Ok(Layout {
         cells,
+        ucb1,
         sq_dev,
         log_weight,
         window,
@@ -97,6 +103,13 @@ pub struct PolicyState {
     /// Per cell, EXP3 only: log-weights, shifted so that each context's maximum
     /// is 0, which keeps exp() from overflowing however long the run.
     pub(super) log_weight: Vec<f64>,
+    /// Per cell, UCB1 only: `√(1/n)` and `s/n` ([`super::ucb::ucb1_parts`]),
+    /// the parts of the index that change only when the arm is pulled.
+    /// Derived from `count` and `reward_sum`: not serialised, rebuilt on load.
+    #[serde(skip)]
+    pub(super) ucb1_root: Vec<f64>,
+    #[serde(skip)]
+    pub(super) ucb1_mean: Vec<f64>,
     /// Per cell: lifetime pulls, for summaries.
     pub(super) total_pulls: Vec<u64>,
     /// Per cell: lifetime sum of rewards as given, for summaries.
@@ -171,7 +184,7 @@ impl TryFrom<StateData> for PolicyState {
                 return bad("a window position is out of range");
             }
         }
-        Ok(PolicyState {
+        let mut state = PolicyState {
             spec: d.spec,
             arms: d.arms,
             contexts: d.contexts,
@@ -180,13 +193,19 @@ impl TryFrom<StateData> for PolicyState {
             reward_sum: d.reward_sum,
             sq_dev: d.sq_dev,
             log_weight: d.log_weight,
+            ucb1_root: vec![0.0; l.ucb1],
+            ucb1_mean: vec![0.0; l.ucb1],
             total_pulls: d.total_pulls,
             total_reward: d.total_reward,
             window_arm: d.window_arm,
             window_reward: d.window_reward,
             window_start: d.window_start,
             window_len: d.window_len,
-        })
+        };
+        for cell in 0..l.ucb1 {
+            state.refresh_ucb1(cell);
+        }
+        Ok(state)
     }
 }
 
@@ -208,6 +227,8 @@ impl PolicyState {
             reward_sum: vec![0.0; l.cells],
             sq_dev: vec![0.0; l.sq_dev],
             log_weight: vec![0.0; l.log_weight],
+            ucb1_root: vec![0.0; l.ucb1],
+            ucb1_mean: vec![0.0; l.ucb1],
             total_pulls: vec![0; l.cells],
             total_reward: vec![0.0; l.cells],
             window_arm: vec![0; l.window],
@@ -283,7 +304,7 @@ impl PolicyState {
             }
             PolicySpec::Ucb1 | PolicySpec::KlUcb { .. } => {
                 let arm = match self.spec {
-                    PolicySpec::Ucb1 => ucb1_select(n, s, self.two_ln_t(ctx)),
+                    PolicySpec::Ucb1 => self.ucb1(ctx),
                     _ => kl_ucb_select(n, s, self.kl_ucb_exploration(ctx)),
                 };
                 out.fill(0.0);
@@ -324,6 +345,25 @@ impl PolicyState {
     pub(super) fn stats(&self, context: usize) -> (&[f64], &[f64]) {
         let cells = context * self.arms..(context + 1) * self.arms;
         (&self.count[cells.clone()], &self.reward_sum[cells])
+    }
+
+    /// The UCB1 cache of a cell, after its count or sum changed.
+    #[inline]
+    fn refresh_ucb1(&mut self, cell: usize) {
+        (self.ucb1_root[cell], self.ucb1_mean[cell]) =
+            ucb1_parts(self.count[cell], self.reward_sum[cell]);
+    }
+
+    /// UCB1's choice in a context, from the cached parts of its indices.
+    #[inline]
+    fn ucb1(&self, context: usize) -> usize {
+        let cells = context * self.arms..(context + 1) * self.arms;
+        ucb1_select(
+            &self.count[cells.clone()],
+            &self.ucb1_root[cells.clone()],
+            &self.ucb1_mean[cells],
+            self.two_ln_t(context),
+        )
     }
 
     #[inline]
@@ -401,7 +441,7 @@ impl Policy for PolicyState {
             PolicySpec::DecayingEpsilonGreedy { c } => {
                 epsilon_greedy(n, s, self.decayed_epsilon(ctx, c), rng)
             }
-            PolicySpec::Ucb1 => ucb1_select(n, s, self.two_ln_t(ctx)),
+            PolicySpec::Ucb1 => self.ucb1(ctx),
             PolicySpec::KlUcb { .. } => kl_ucb_select(n, s, self.kl_ucb_exploration(ctx)),
             PolicySpec::ThompsonBeta { prior_a, prior_b }
             | PolicySpec::DiscountedThompson {
@@ -446,11 +486,15 @@ impl Policy for PolicyState {
             PolicySpec::Uniform
             | PolicySpec::EpsilonGreedy { .. }
             | PolicySpec::DecayingEpsilonGreedy { .. }
-            | PolicySpec::Ucb1
             | PolicySpec::Softmax { .. }
             | PolicySpec::Plugin => {
                 self.count[cell] += 1.0;
                 self.reward_sum[cell] += reward;
+            }
+            PolicySpec::Ucb1 => {
+                self.count[cell] += 1.0;
+                self.reward_sum[cell] += reward;
+                self.refresh_ucb1(cell);
             }
             PolicySpec::KlUcb { .. }
             | PolicySpec::ThompsonBeta { .. }

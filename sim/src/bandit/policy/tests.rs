@@ -355,6 +355,48 @@ fn ucb1_index_hand_case() {
     assert_eq!(p.select(0, &mut rng(1)), 2);
 }
 
+/// The cached parts give the textbook index `s/n + √(2 ln t / n)` to within
+/// rounding, and the choice is the textbook argmax wherever the best two
+/// indices differ by more than that rounding; equal arms tie to the first.
+#[test]
+fn ucb1_cached_select_is_the_textbook_argmax() {
+    let mut p = PolicyState::new(&PolicySpec::Ucb1, 10, 1).unwrap();
+    let mut r = rng(81);
+    let mut checked = 0;
+    for _ in 0..20_000 {
+        let arm = p.select(0, &mut r);
+        let two_ln_t = 2.0 * (p.updates(0).max(1) as f64).ln();
+        let (n, s) = p.stats(0);
+        if n.iter().all(|&n| n > 0.0) {
+            let textbook: Vec<f64> = n
+                .iter()
+                .zip(s)
+                .map(|(&n, &s)| s / n + (two_ln_t / n).sqrt())
+                .collect();
+            let best = textbook.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            assert!(
+                (textbook[arm] - best).abs() <= 4.0 * f64::EPSILON * best,
+                "{textbook:?}"
+            );
+            let first = textbook
+                .iter()
+                .position(|&v| v >= best - 4.0 * f64::EPSILON * best);
+            assert_eq!(Some(arm), first, "{textbook:?}");
+            checked += 1;
+        }
+        p.update(0, arm, bernoulli(&mut r, 0.1 + 0.02 * arm as f64));
+    }
+    assert!(checked > 19_000);
+    // Two arms with equal statistics: the first wins.
+    let mut p = PolicyState::new(&PolicySpec::Ucb1, 3, 1).unwrap();
+    for arm in [0, 1, 2, 1, 2] {
+        p.update(0, arm, 0.5);
+    }
+    assert_eq!(p.select(0, &mut r), 0);
+    p.update(0, 0, 0.5);
+    assert_eq!(p.select(0, &mut r), 0, "all three equal");
+}
+
 #[test]
 fn kl_ucb_bound_hand_case() {
     // p̂ = 0.5 after 10 pulls at t = 100: bound ln(100)/10 = 0.460517.

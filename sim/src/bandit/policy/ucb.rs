@@ -6,21 +6,34 @@ use crate::bandit::theory::bernoulli_kl;
 pub(super) const KL_UCB_TOLERANCE: f64 = 1e-9;
 
 /// The UCB1 index of a pulled arm: `s/n + √(2 ln t / n)`.
-#[inline]
+#[cfg(test)]
 pub(super) fn ucb1_index(n: f64, s: f64, two_ln_t: f64) -> f64 {
-    let inv = 1.0 / n;
-    s * inv + (two_ln_t * inv).sqrt()
+    let (root, mean) = ucb1_parts(n, s);
+    mean + two_ln_t.sqrt() * root
 }
 
+/// The parts of an arm's UCB1 index that change only when it is pulled:
+/// `√(1/n)` and `s/n`. The index is then `mean + √(2 ln t)·root`, one square
+/// root per decision rather than one per arm (it rounds differently from
+/// `√(2 ln t / n)`, within an ulp or two, never across a tie of equal arms).
 #[inline]
-pub(super) fn ucb1_select(n: &[f64], s: &[f64], two_ln_t: f64) -> usize {
+pub(super) fn ucb1_parts(n: f64, s: f64) -> (f64, f64) {
+    let inv = 1.0 / n;
+    (inv.sqrt(), s * inv)
+}
+
+/// The first arm with the largest UCB1 index (the first unpulled arm, if
+/// any), from the parts of [`ucb1_parts`].
+#[inline]
+pub(super) fn ucb1_select(n: &[f64], root: &[f64], mean: &[f64], two_ln_t: f64) -> usize {
+    if let Some(k) = n.iter().position(|&nk| nk <= 0.0) {
+        return k;
+    }
+    let width = two_ln_t.sqrt();
     let mut best = 0;
     let mut best_value = f64::NEG_INFINITY;
-    for (k, (&nk, &sk)) in n.iter().zip(s).enumerate() {
-        if nk <= 0.0 {
-            return k;
-        }
-        let v = ucb1_index(nk, sk, two_ln_t);
+    for (k, (&rk, &mk)) in root.iter().zip(mean).enumerate() {
+        let v = mk + width * rk;
         if v > best_value {
             best = k;
             best_value = v;
