@@ -229,9 +229,46 @@ const EPSILON_32: f64 = 1.0 / (1u64 << 32) as f64;
 // choice to the compiler, which kept it as a call inside `beta`.
 #[inline(always)]
 fn gamma_at_least_one<R: Rng + ?Sized>(rng: &mut R, shape: f64) -> f64 {
-    let d = shape - 1.0 / 3.0;
-    let c = (1.0 / 3.0) / d.sqrt();
-    let squeeze_scale = c * c * (1.0 / 12.0);
+    GammaShape::new(shape).sample(rng)
+}
+
+/// Marsaglia–Tsang's constants for one shape ≥ 1 (see
+/// [`gamma_at_least_one`]): a square root and two divisions that a caller
+/// drawing repeatedly from the same shape computes once.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct GammaShape {
+    d: f64,
+    c: f64,
+    squeeze_scale: f64,
+}
+
+impl GammaShape {
+    #[inline(always)]
+    pub(crate) fn new(shape: f64) -> GammaShape {
+        let d = shape - 1.0 / 3.0;
+        let c = (1.0 / 3.0) / d.sqrt();
+        GammaShape {
+            d,
+            c,
+            squeeze_scale: c * c * (1.0 / 12.0),
+        }
+    }
+
+    /// A Gamma(shape, 1) draw, the same one `gamma_at_least_one` gives from
+    /// the same stream.
+    #[inline(always)]
+    pub(crate) fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        let GammaShape {
+            d,
+            c,
+            squeeze_scale,
+        } = *self;
+        gamma_loop(rng, d, c, squeeze_scale)
+    }
+}
+
+#[inline(always)]
+fn gamma_loop<R: Rng + ?Sized>(rng: &mut R, d: f64, c: f64, squeeze_scale: f64) -> f64 {
     loop {
         let x = standard_normal(rng);
         let t = c * x;
@@ -283,6 +320,39 @@ fn ln_gamma_draw<R: Rng + ?Sized>(rng: &mut R, shape: f64) -> f64 {
         g.ln() + uniform_open(rng).ln() / shape
     } else {
         gamma_at_least_one(rng, shape).ln()
+    }
+}
+
+/// A Beta(a, b) distribution prepared for repeated draws: for shapes ≥ 1 the
+/// two Gamma shapes' constants, so a draw is [`beta`]'s without its square
+/// roots and divisions, and the same value from the same stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct BetaShape {
+    a: f64,
+    b: f64,
+    /// Both shapes ≥ 1 (and finite): the prepared constants apply.
+    prepared: Option<(GammaShape, GammaShape)>,
+}
+
+impl BetaShape {
+    #[inline]
+    pub(crate) fn new(a: f64, b: f64) -> BetaShape {
+        let prepared = (a >= 1.0 && b >= 1.0 && a.is_finite() && b.is_finite())
+            .then(|| (GammaShape::new(a), GammaShape::new(b)));
+        BetaShape { a, b, prepared }
+    }
+
+    /// One draw: exactly `beta(rng, a, b)`.
+    #[inline(always)]
+    pub(crate) fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        match &self.prepared {
+            Some((ga, gb)) => {
+                let x = ga.sample(rng);
+                let y = gb.sample(rng);
+                x / (x + y)
+            }
+            None => beta(rng, self.a, self.b),
+        }
     }
 }
 
@@ -451,6 +521,36 @@ mod tests {
             let kurt = 6.0 * ((a - b) * (a - b) * (s + 1.0) - a * b * (s + 2.0))
                 / (a * b * (s + 2.0) * (s + 3.0));
             check_moments(&xs, mean, var, kurt, &format!("Beta({a}, {b})"));
+        }
+    }
+
+    /// A prepared Beta draws exactly what `beta` draws from the same stream,
+    /// and leaves the stream where `beta` leaves it (so it fits
+    /// [`beta_fits`] by construction), for prepared and unprepared shapes.
+    #[test]
+    fn prepared_beta_is_beta_bit_for_bit() {
+        for (a, b) in [
+            (1.0, 1.0),
+            (2.0, 5.0),
+            (101.0, 901.0),
+            (0.5, 0.5),
+            (1.5, 0.7),
+            (3.0, 1e6),
+        ] {
+            let shape = BetaShape::new(a, b);
+            assert_eq!(shape.prepared.is_some(), a >= 1.0 && b >= 1.0);
+            let (mut r1, mut r2) = (rng(31), rng(31));
+            for _ in 0..10_000 {
+                assert_eq!(
+                    shape.sample(&mut r1).to_bits(),
+                    beta(&mut r2, a, b).to_bits()
+                );
+            }
+            assert_eq!(
+                r1.next_u64(),
+                r2.next_u64(),
+                "Beta({a}, {b}): streams diverged"
+            );
         }
     }
 

@@ -7,18 +7,20 @@ use serde::{Deserialize, Serialize};
 use super::exponential::{exp3_select, exp3_update, softmax_probabilities, softmax_select};
 use super::greedy::{epsilon_greedy, epsilon_greedy_probabilities};
 use super::thompson::{
-    discount, gaussian_known_posterior, gaussian_known_select, gaussian_unknown_select, successes,
-    thompson_beta_select, top_two_select,
+    beta_shapes, discount, gaussian_known_posterior, gaussian_known_select,
+    gaussian_unknown_select, successes, thompson_beta_select, thompson_prepared_select,
+    top_two_select,
 };
 use super::ucb::{kl_ucb_select, ucb1_parts, ucb1_select};
 use super::{MAX_CELLS, Policy, PolicyError, PolicySpec, argmax, max_of};
-use crate::bandit::beta::uniform_index;
+use crate::bandit::beta::{BetaShape, uniform_index};
 
 /// Vector lengths a (spec, arms, contexts) needs; the one place that decides
 /// which optional statistics a policy keeps.
 struct Layout {
     cells: usize,
     ucb1: usize,
+    beta: usize,
     sq_dev: usize,
     log_weight: usize,
     window: usize,
@@ -72,9 +74,14 @@ fn layout(spec: &PolicySpec, arms: usize, contexts: usize) -> Result<Layout, Pol
         PolicySpec::Ucb1 => cells,
         _ => 0,
     };
+    let beta = match spec {
+        PolicySpec::ThompsonBeta { .. } => cells,
+        _ => 0,
+    };
     Ok(Layout {
         cells,
         ucb1,
+        beta,
         sq_dev,
         log_weight,
         window,
@@ -110,6 +117,11 @@ pub struct PolicyState {
     pub(super) ucb1_root: Vec<f64>,
     #[serde(skip)]
     pub(super) ucb1_mean: Vec<f64>,
+    /// Per cell, Beta-Bernoulli Thompson only: the posterior prepared for
+    /// drawing (its Gamma constants change only when the arm is pulled).
+    /// Derived: not serialised, rebuilt on load.
+    #[serde(skip)]
+    pub(super) posterior: Vec<BetaShape>,
     /// Per cell: lifetime pulls, for summaries.
     pub(super) total_pulls: Vec<u64>,
     /// Per cell: lifetime sum of rewards as given, for summaries.
@@ -195,6 +207,7 @@ impl TryFrom<StateData> for PolicyState {
             log_weight: d.log_weight,
             ucb1_root: vec![0.0; l.ucb1],
             ucb1_mean: vec![0.0; l.ucb1],
+            posterior: vec![BetaShape::default(); l.beta],
             total_pulls: d.total_pulls,
             total_reward: d.total_reward,
             window_arm: d.window_arm,
@@ -202,9 +215,7 @@ impl TryFrom<StateData> for PolicyState {
             window_start: d.window_start,
             window_len: d.window_len,
         };
-        for cell in 0..l.ucb1 {
-            state.refresh_ucb1(cell);
-        }
+        state.rebuild_caches();
         Ok(state)
     }
 }
@@ -218,7 +229,7 @@ impl PolicyState {
     ) -> Result<PolicyState, PolicyError> {
         let l = layout(spec, arms, contexts)?;
         let window_contexts = if l.window > 0 { contexts } else { 0 };
-        Ok(PolicyState {
+        let mut state = PolicyState {
             spec: spec.clone(),
             arms,
             contexts,
@@ -229,13 +240,26 @@ impl PolicyState {
             log_weight: vec![0.0; l.log_weight],
             ucb1_root: vec![0.0; l.ucb1],
             ucb1_mean: vec![0.0; l.ucb1],
+            posterior: vec![BetaShape::default(); l.beta],
             total_pulls: vec![0; l.cells],
             total_reward: vec![0.0; l.cells],
             window_arm: vec![0; l.window],
             window_reward: vec![0.0; l.window],
             window_start: vec![0; window_contexts],
             window_len: vec![0; window_contexts],
-        })
+        };
+        state.rebuild_caches();
+        Ok(state)
+    }
+
+    /// Every cell's derived caches, from `count` and `reward_sum`.
+    fn rebuild_caches(&mut self) {
+        for cell in 0..self.ucb1_root.len() {
+            self.refresh_ucb1(cell);
+        }
+        for cell in 0..self.posterior.len() {
+            self.refresh_posterior(cell);
+        }
     }
 
     /// The policy and parameters it runs.
@@ -350,8 +374,24 @@ impl PolicyState {
     /// The UCB1 cache of a cell, after its count or sum changed.
     #[inline]
     fn refresh_ucb1(&mut self, cell: usize) {
-        (self.ucb1_root[cell], self.ucb1_mean[cell]) =
-            ucb1_parts(self.count[cell], self.reward_sum[cell]);
+        // An unpulled arm is chosen before any index is compared; zeros
+        // rather than 1/0 keep the state equal to itself.
+        let n = self.count[cell];
+        (self.ucb1_root[cell], self.ucb1_mean[cell]) = if n > 0.0 {
+            ucb1_parts(n, self.reward_sum[cell])
+        } else {
+            (0.0, 0.0)
+        };
+    }
+
+    /// The prepared posterior of a Beta-Bernoulli Thompson cell, after its
+    /// count or sum changed: the shapes `thompson_beta_select` would use.
+    #[inline]
+    fn refresh_posterior(&mut self, cell: usize) {
+        if let PolicySpec::ThompsonBeta { prior_a, prior_b } = self.spec {
+            let (a, b) = beta_shapes(self.count[cell], self.reward_sum[cell], prior_a, prior_b);
+            self.posterior[cell] = BetaShape::new(a, b);
+        }
     }
 
     /// UCB1's choice in a context, from the cached parts of its indices.
@@ -443,8 +483,11 @@ impl Policy for PolicyState {
             }
             PolicySpec::Ucb1 => self.ucb1(ctx),
             PolicySpec::KlUcb { .. } => kl_ucb_select(n, s, self.kl_ucb_exploration(ctx)),
-            PolicySpec::ThompsonBeta { prior_a, prior_b }
-            | PolicySpec::DiscountedThompson {
+            PolicySpec::ThompsonBeta { .. } => thompson_prepared_select(
+                &self.posterior[ctx * self.arms..(ctx + 1) * self.arms],
+                rng,
+            ),
+            PolicySpec::DiscountedThompson {
                 prior_a, prior_b, ..
             }
             | PolicySpec::SlidingWindowThompson {
@@ -496,11 +539,14 @@ impl Policy for PolicyState {
                 self.reward_sum[cell] += reward;
                 self.refresh_ucb1(cell);
             }
-            PolicySpec::KlUcb { .. }
-            | PolicySpec::ThompsonBeta { .. }
-            | PolicySpec::TopTwoThompson { .. } => {
+            PolicySpec::KlUcb { .. } | PolicySpec::TopTwoThompson { .. } => {
                 self.count[cell] += 1.0;
                 self.reward_sum[cell] += unit;
+            }
+            PolicySpec::ThompsonBeta { .. } => {
+                self.count[cell] += 1.0;
+                self.reward_sum[cell] += unit;
+                self.refresh_posterior(cell);
             }
             PolicySpec::ThompsonGaussian { noise_var, .. } => {
                 if noise_var.is_none() {

@@ -4,7 +4,7 @@
 use rand::Rng;
 
 use super::argmax;
-use crate::bandit::beta::{beta, gamma, standard_normal, uniform};
+use crate::bandit::beta::{BetaShape, beta, gamma, standard_normal, uniform};
 
 /// How many times top-two Thompson redraws the posterior looking for a
 /// challenger that differs from the leader.
@@ -15,6 +15,13 @@ const TOP_TWO_RESAMPLES: usize = 100;
 #[inline]
 pub(super) fn successes(n: f64, s: f64) -> f64 {
     s.max(0.0).min(n.max(0.0))
+}
+
+/// The Beta posterior's shapes of an arm with `n` pulls and reward sum `s`.
+#[inline]
+pub(super) fn beta_shapes(n: f64, s: f64, prior_a: f64, prior_b: f64) -> (f64, f64) {
+    let wins = successes(n, s);
+    (prior_a + wins, prior_b + (n - wins).max(0.0))
 }
 
 #[inline]
@@ -28,8 +35,28 @@ pub(super) fn thompson_beta_select<R: Rng + ?Sized>(
     let mut best = 0;
     let mut best_value = f64::NEG_INFINITY;
     for (k, (&nk, &sk)) in n.iter().zip(s).enumerate() {
-        let wins = successes(nk, sk);
-        let x = beta(rng, prior_a + wins, prior_b + (nk - wins).max(0.0));
+        let (a, b) = beta_shapes(nk, sk, prior_a, prior_b);
+        let x = beta(rng, a, b);
+        if x > best_value {
+            best = k;
+            best_value = x;
+        }
+    }
+    best
+}
+
+/// [`thompson_beta_select`] from posteriors prepared when their arms were
+/// last pulled: the same draws from the same stream, without recomputing
+/// every arm's Gamma constants at every decision.
+#[inline]
+pub(super) fn thompson_prepared_select<R: Rng + ?Sized>(
+    posterior: &[BetaShape],
+    rng: &mut R,
+) -> usize {
+    let mut best = 0;
+    let mut best_value = f64::NEG_INFINITY;
+    for (k, shape) in posterior.iter().enumerate() {
+        let x = shape.sample(rng);
         if x > best_value {
             best = k;
             best_value = x;
@@ -49,8 +76,8 @@ pub(super) fn thompson_beta_top_two<R: Rng + ?Sized>(
     let (mut first, mut first_value) = (0, f64::NEG_INFINITY);
     let (mut second, mut second_value) = (0, f64::NEG_INFINITY);
     for (k, (&nk, &sk)) in n.iter().zip(s).enumerate() {
-        let wins = successes(nk, sk);
-        let x = beta(rng, prior_a + wins, prior_b + (nk - wins).max(0.0));
+        let (a, b) = beta_shapes(nk, sk, prior_a, prior_b);
+        let x = beta(rng, a, b);
         if x > first_value {
             (second, second_value) = (first, first_value);
             (first, first_value) = (k, x);
