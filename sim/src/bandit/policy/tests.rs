@@ -397,6 +397,57 @@ fn ucb1_cached_select_is_the_textbook_argmax() {
     assert_eq!(p.select(0, &mut r), 0, "all three equal");
 }
 
+/// The pruned KL-UCB choice is the plain scan's (first arm with the largest
+/// index) on many states: spread and crowded means, equal arms, early and
+/// late clocks.
+#[test]
+fn kl_ucb_pruned_select_is_the_scan() {
+    let scan = |n: &[f64], s: &[f64], exploration: f64| {
+        let mut best = 0;
+        let mut best_value = f64::NEG_INFINITY;
+        for (k, (&nk, &sk)) in n.iter().zip(s).enumerate() {
+            if nk <= 0.0 {
+                return k;
+            }
+            let v = kl_ucb_upper(sk / nk, exploration / nk);
+            if v > best_value {
+                best = k;
+                best_value = v;
+            }
+        }
+        best
+    };
+    let mut r = rng(91);
+    for case in 0..20_000 {
+        let arms = 2 + case % 9;
+        let scale = [3.0, 50.0, 5_000.0][case % 3];
+        let mut n: Vec<f64> = (0..arms)
+            .map(|_| 1.0 + (uniform(&mut r) * scale).floor())
+            .collect();
+        let mut s: Vec<f64> = n
+            .iter()
+            .map(|&nk| (uniform(&mut r) * (nk + 1.0)).floor().min(nk))
+            .collect();
+        if case % 5 == 0 {
+            // Equal arms: ties must go to the first.
+            n[arms - 1] = n[0];
+            s[arms - 1] = s[0];
+        }
+        let t: f64 = n.iter().sum();
+        let exploration = t.ln()
+            + if case % 2 == 0 {
+                3.0 * t.ln().max(1.0).ln()
+            } else {
+                0.0
+            };
+        assert_eq!(
+            kl_ucb_select(&n, &s, exploration),
+            scan(&n, &s, exploration),
+            "n = {n:?}, s = {s:?}, exploration = {exploration}"
+        );
+    }
+}
+
 #[test]
 fn kl_ucb_bound_hand_case() {
     // p̂ = 0.5 after 10 pulls at t = 100: bound ln(100)/10 = 0.460517.

@@ -93,15 +93,53 @@ pub(super) fn kl_ucb_upper(p: f64, bound: f64) -> f64 {
     hi
 }
 
+/// The first arm with the largest KL-UCB index (an unpulled arm first).
+///
+/// Most arms cannot win, and showing it is cheaper than solving for their
+/// index: an index never exceeds Pinsker's bound `p + √(bound/2)` (the root
+/// search starts at or below it), and an arm whose divergence at the best
+/// index so far (less twice the tolerance) already reaches its bound has its
+/// root below that. So the likeliest winner is solved first, and another
+/// arm only when neither test rules it out; ties go to the
+/// lower arm as in a plain scan, so the choice is the scan's.
 pub(super) fn kl_ucb_select(n: &[f64], s: &[f64], exploration: f64) -> usize {
-    let mut best = 0;
-    let mut best_value = f64::NEG_INFINITY;
-    for (k, (&nk, &sk)) in n.iter().zip(s).enumerate() {
-        if nk <= 0.0 {
-            return k;
+    if let Some(k) = n.iter().position(|&nk| nk <= 0.0) {
+        return k;
+    }
+    let pinsker = |k: usize| {
+        let (p, bound) = (s[k] / n[k], exploration / n[k]);
+        (p, bound, p + (0.5 * bound).sqrt())
+    };
+    // The lead: the largest index by the divergence's quadratic
+    // approximation, KL(p, q) ≈ (q − p)² / (2p(1 − p)); only a guess, so
+    // that the best index is usually known before the others are tested.
+    let mut lead = 0;
+    let mut lead_guess = f64::NEG_INFINITY;
+    for k in 0..n.len() {
+        let (p, bound) = (s[k] / n[k], exploration / n[k]);
+        let guess = p + (2.0 * p * (1.0 - p) * bound).sqrt();
+        if guess > lead_guess {
+            lead = k;
+            lead_guess = guess;
         }
-        let v = kl_ucb_upper(sk / nk, exploration / nk);
-        if v > best_value {
+    }
+    let (p, bound, _) = pinsker(lead);
+    let (mut best, mut best_value) = (lead, kl_ucb_upper(p, bound));
+    for k in (0..n.len()).filter(|&k| k != lead) {
+        let (p, bound, u) = pinsker(k);
+        // NaN bounds (never from counts > 0) are solved, not skipped.
+        if u < best_value {
+            continue;
+        }
+        // KL(p, ·) increases beyond p, so KL(p, cut) ≥ bound puts the root at
+        // or below `cut`, and the index, within the tolerance above its root,
+        // below the best: one divergence instead of a root search.
+        let cut = best_value - 2.0 * KL_UCB_TOLERANCE;
+        if cut > p && bernoulli_kl(p, cut) >= bound {
+            continue;
+        }
+        let v = kl_ucb_upper(p, bound);
+        if v > best_value || (v == best_value && k < best) {
             best = k;
             best_value = v;
         }
