@@ -49,7 +49,7 @@
 //! z" Φ⁻¹(1 − p/2) of the probability p, which is nearly linear in c.
 
 use serde::{Deserialize, Serialize};
-use statrs::function::erf::erfc;
+use libm::erfc;
 
 use crate::stats::{normal_cdf, normal_quantile};
 
