@@ -1,6 +1,7 @@
 //! Hot-path benchmarks: per-unit simulation (random and hash assignment), the
-//! aggregate path, and the ChaCha8 keystream they are bounded by. All single
-//! threaded, so the figures are per core.
+//! whole run the CLI times on the per-unit peer scenario, the aggregate path,
+//! and the ChaCha8 keystream they are bounded by. All single threaded, so the
+//! figures are per core.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::RngExt;
@@ -32,7 +33,6 @@ fn experiment_with(assignment: &str, analysis: &str) -> Experiment {
 
 fn per_unit(c: &mut Criterion) {
     let mut g = c.benchmark_group("per_unit");
-    g.throughput(Throughput::Elements(USERS));
     for (name, assignment) in [
         (
             "aa_bernoulli_10k_random",
@@ -47,6 +47,7 @@ fn per_unit(c: &mut Criterion) {
         let engine = Engine::new(&exp, true);
         let mut scratch = engine.scratch();
         let mut r = 0u64;
+        g.throughput(Throughput::Elements(USERS));
         g.bench_function(name, |b| {
             b.iter(|| {
                 r += 1;
@@ -54,7 +55,41 @@ fn per_unit(c: &mut Criterion) {
             });
         });
     }
+    user_path(&mut g);
     g.finish();
+}
+
+/// What `umpire run bench/scenarios/aa_per_unit.toml --per-unit --threads 1`
+/// times, on that very scenario: `Engine::run` on a one-thread pool over
+/// one chunk of replications, so besides the simulation it lays out the
+/// looks, evaluates the method, checks SRM and folds every replication into
+/// the accumulator. In unit-events per second (users × metrics ×
+/// replications), the figure the CLI prints.
+fn user_path(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let text = include_str!("../../bench/scenarios/aa_per_unit.toml");
+    let exp = match parse("aa_per_unit.toml", text) {
+        Ok(l) => match l.scenario {
+            Scenario::Experiment(e) => *e,
+            _ => panic!("expected an experiment scenario"),
+        },
+        Err(e) => panic!("{e}"),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool");
+    let engine = Engine::new(&exp, true);
+    let reps = engine.chunk_len();
+    let events = exp.population.users * exp.metrics.len() as u64;
+    g.throughput(Throughput::Elements(events * reps));
+    let mut first = 0u64;
+    g.bench_function("aa_per_unit_toml_run_chunk", |b| {
+        b.iter(|| {
+            // A fresh chunk each time, as a run goes on to new replications.
+            first = (first + reps) % exp.replications.saturating_sub(reps).max(1);
+            pool.install(|| black_box(engine.run(first..first + reps, &|_| {})))
+        });
+    });
 }
 
 /// Looks must not slow the unit loop: a 10-look naive-peeking A/A against

@@ -48,8 +48,8 @@
 //! α(t_k) − α(t_{k−1}) (Lan & DeMets 1983; Jennison & Turnbull ch. 7). All root finding is Brent's method on the "equivalent single-look
 //! z" Φ⁻¹(1 − p/2) of the probability p, which is nearly linear in c.
 
-use serde::{Deserialize, Serialize};
 use libm::erfc;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::{normal_cdf, normal_quantile};
 

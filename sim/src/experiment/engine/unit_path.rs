@@ -6,6 +6,12 @@
 //! the inner loops branch-light and allocation-free: arm and segment codes go in
 //! byte arrays, and the Bernoulli kernel counts conversions per arm with
 //! compare-and-sum passes that the compiler vectorises.
+//!
+//! The commonest design, 50/50 random assignment with plain Bernoulli
+//! metrics, takes a shorter road ([`one_bit`]): it never expands the
+//! assignment bits into arm codes, and counts each arm's units and
+//! conversions straight from the bits and the outcome words, in one pass per
+//! metric. Both roads read the same words, so they give the same statistics.
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -16,6 +22,9 @@ use crate::assignment::{HashAssigner, Method, RandomArms};
 use crate::experiment::Experiment;
 use crate::metric::Sampler;
 use crate::rng::{Purpose, StreamKey, u32_threshold};
+
+mod one_bit;
+use one_bit::OneBit;
 
 /// Units per block. A multiple of 32, so random-assignment bit draws of every
 /// width start each block on a word boundary.
@@ -58,6 +67,10 @@ pub struct UnitSim {
     /// Per-arm SRM loss thresholds (index `arms` = 0).
     srm: Option<(StreamKey, Vec<u64>)>,
     metrics: Vec<MetricSim>,
+    /// The one-bit road, when it applies: two arms split 50/50 by one
+    /// assignment bit per unit, no segments, no SRM loss, and every metric a
+    /// Bernoulli without lost events or covariate.
+    one_bit: Option<OneBit>,
 }
 
 /// Reusable per-worker buffers.
@@ -68,6 +81,10 @@ pub struct UnitScratch {
     words: Vec<u32>,
     extra: Vec<u32>,
     hit: Vec<u8>,
+    /// The block's assignment words (the one-bit road).
+    bits: Vec<u32>,
+    /// Each metric's outcome stream in the current replication (the one-bit road).
+    outcome: Vec<ChaCha8Rng>,
 }
 
 impl UnitScratch {
@@ -76,6 +93,7 @@ impl UnitScratch {
             self.segment = vec![0; BLOCK];
             self.arm = vec![0; BLOCK];
             self.hit = vec![0; BLOCK];
+            self.bits = vec![0; BLOCK / 32];
         }
         if self.words.len() < BLOCK * max_stride {
             self.words = vec![0; BLOCK * max_stride];
@@ -105,7 +123,7 @@ impl UnitSim {
                 &exp.population.id_prefix,
             ))),
         };
-        let metrics = exp
+        let metrics: Vec<MetricSim> = exp
             .metrics
             .iter()
             .enumerate()
@@ -144,6 +162,7 @@ impl UnitSim {
                 }
             })
             .collect();
+        let one_bit = OneBit::new(&assigner, arms, segs, exp.faults.has_srm(), &metrics);
         UnitSim {
             users: exp.population.users,
             arms,
@@ -163,6 +182,7 @@ impl UnitSim {
                 )
             }),
             metrics,
+            one_bit,
         }
     }
 
@@ -178,6 +198,10 @@ impl UnitSim {
     ) {
         let max_stride = self.metrics.iter().map(|m| m.stride).max().unwrap_or(1);
         scratch.ensure(max_stride);
+        if let Some(road) = &self.one_bit {
+            road.simulate(self.users, r, boundaries, scratch, out);
+            return;
+        }
         let k = self.arms;
         let excluded = k as u8;
         let mut seg_rng = self.segments.as_ref().map(|(key, _)| key.replication(r));
@@ -206,6 +230,7 @@ impl UnitSim {
                 words,
                 extra,
                 hit,
+                ..
             } = scratch;
             let (segment, arm, hit) = (&mut segment[..len], &mut arm[..len], &mut hit[..len]);
 
@@ -257,27 +282,8 @@ impl UnitSim {
                     out,
                 );
             };
-            let mut pieces = [(0usize, 0usize, 0usize); MAX_PIECES];
-            let mut n_pieces = 0;
-            let mut lo = 0usize;
-            let block_end = start + len as u64;
-            while lo < len {
-                while look + 1 < boundaries.len() && boundaries[look] <= start + lo as u64 {
-                    look += 1;
-                }
-                let hi = (boundaries[look].min(block_end) - start) as usize;
-                let hi = hi.max(lo + 1).min(len);
-                if n_pieces == pieces.len() {
-                    // More looks than fit in one batch: flush what we have.
-                    flush(&pieces[..n_pieces]);
-                    n_pieces = 0;
-                }
-                pieces[n_pieces] = (look, lo, hi);
-                n_pieces += 1;
-                lo = hi;
-            }
-            flush(&pieces[..n_pieces]);
-            start = block_end;
+            split_block(boundaries, &mut look, start, len, &mut flush);
+            start += len as u64;
         }
     }
 
@@ -383,6 +389,39 @@ impl UnitSim {
             }
         }
     }
+}
+
+/// Hand the pieces of block `start..start + len` between look boundaries to
+/// `flush`, in order, at most [`MAX_PIECES`] at a time: `(look, lo, hi)` is
+/// the block's units `lo..hi`, all seen first by look `look`. `look` carries
+/// the current look from block to block.
+fn split_block(
+    boundaries: &[u64],
+    look: &mut usize,
+    start: u64,
+    len: usize,
+    flush: &mut impl FnMut(&[(usize, usize, usize)]),
+) {
+    let mut pieces = [(0usize, 0usize, 0usize); MAX_PIECES];
+    let mut n_pieces = 0;
+    let mut lo = 0usize;
+    let block_end = start + len as u64;
+    while lo < len {
+        while *look + 1 < boundaries.len() && boundaries[*look] <= start + lo as u64 {
+            *look += 1;
+        }
+        let hi = (boundaries[*look].min(block_end) - start) as usize;
+        let hi = hi.max(lo + 1).min(len);
+        if n_pieces == pieces.len() {
+            // More looks than fit in one batch: flush what we have.
+            flush(&pieces[..n_pieces]);
+            n_pieces = 0;
+        }
+        pieces[n_pieces] = (*look, lo, hi);
+        n_pieces += 1;
+        lo = hi;
+    }
+    flush(&pieces[..n_pieces]);
 }
 
 /// One block's per-unit buffers: the worker's scratch, cut to the block.
