@@ -229,7 +229,11 @@ EOF
 start_server() {
     local name=$1 i
     shift
-    "$@" >"$LOG/$name.out" 2>"$LOG/$name.err" &
+    # Created here: the background job's redirections may not have run yet
+    # when the loop below first reads them.
+    : >"$LOG/$name.out"
+    : >"$LOG/$name.err"
+    "$@" >>"$LOG/$name.out" 2>>"$LOG/$name.err" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     SERVER_URL=""
