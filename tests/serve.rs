@@ -195,30 +195,29 @@ fn load_against_an_unreachable_host_is_a_clear_input_error() {
         ),
     )
     .expect("write scenario");
-    let out = Command::new(env!("CARGO_BIN_EXE_umpire"))
-        .args(["load", scenario.to_str().expect("path")])
-        .args(["--out", dir.to_str().expect("path")])
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    // Exit code 2 and stderr of `umpire load` on the scenario file.
+    let load = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_umpire"))
+            .args(["load", scenario.to_str().expect("path")])
+            .args(["--out", dir.to_str().expect("path")])
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        err
+    };
+    let err = load();
     assert!(err.contains("cannot reach http://127.0.0.1:1"), "{err}");
     // An https:// host needs the `https` feature; without it the error says
     // so before any request, rather than failing every request.
     let text = std::fs::read_to_string(&scenario).expect("read scenario");
     std::fs::write(&scenario, text.replace("http://", "https://")).expect("write scenario");
-    let out = Command::new(env!("CARGO_BIN_EXE_umpire"))
-        .args(["load", scenario.to_str().expect("path")])
-        .args(["--out", dir.to_str().expect("path")])
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
     let expected = if cfg!(feature = "https") {
         "cannot reach https://127.0.0.1:1"
     } else {
         "built without the `https` cargo feature"
     };
+    let err = load();
     assert!(err.contains(expected), "{err}");
     // A simulation scenario is not a load scenario.
     let out = Command::new(env!("CARGO_BIN_EXE_umpire"))

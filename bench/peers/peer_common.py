@@ -5,6 +5,7 @@ Import this module before numpy: it pins NumPy's thread pools to one thread
 (umpire runs with `--threads 1`) unless the caller set the variables itself.
 """
 
+import argparse
 import json
 import os
 import sys
@@ -71,3 +72,32 @@ def z_reject(c_c, n_c, c_t, n_t):
         se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_c + 1.0 / n_t))
         z = (c_t / n_t - c_c / n_c) / se
         return np.abs(z) > Z_975
+
+
+# The scenario's arm means (bench/scenarios/thompson.toml and ucb1.toml).
+BANDIT_MEANS = [0.10, 0.11, 0.12, 0.13, 0.14, 0.15, 0.16, 0.17, 0.18, 0.19]
+
+
+def bandit_args(doc: str) -> argparse.Namespace:
+    """The bandit baselines' command line: replications, horizon, seed."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--replications", type=int, default=1000)
+    ap.add_argument("--horizon", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=1)
+    return ap.parse_args()
+
+
+def bandit_report(workload: str, a: argparse.Namespace, elapsed: float, pulls, means) -> None:
+    """The JSON line of a bandit baseline: pulls/s and the mean pseudo-regret
+    at the horizon, sum over arms of pulls x gap (umpire's `regret at T`)."""
+    regret = (pulls * (means.max() - means)).sum(axis=1)
+    report(
+        workload,
+        "pulls/s",
+        a.replications * a.horizon,
+        elapsed,
+        replications=a.replications,
+        horizon=a.horizon,
+        arms=len(means),
+        mean_regret=float(regret.mean()),
+    )

@@ -12,24 +12,16 @@ the mean pseudo-regret at the horizon, sum over arms of pulls x gap (umpire's
 `regret at T`).
 """
 
-import argparse
 import math
 import time
 
 import peer_common
 import numpy as np
 
-MEANS = [0.10, 0.11, 0.12, 0.13, 0.14, 0.15, 0.16, 0.17, 0.18, 0.19]
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--replications", type=int, default=1000)
-    ap.add_argument("--horizon", type=int, default=10_000)
-    ap.add_argument("--seed", type=int, default=1)
-    a = ap.parse_args()
-    means = np.array(MEANS)
-    r, k = a.replications, len(MEANS)
+    a = peer_common.bandit_args(__doc__)
+    means = np.array(peer_common.BANDIT_MEANS)
+    r, k = a.replications, len(means)
     with peer_common.one_thread():
         rng = np.random.default_rng(a.seed)
         rows = np.arange(r)
@@ -46,18 +38,7 @@ def main() -> None:
             n[rows, arm] += 1.0
             s[rows, arm] += reward
         elapsed = time.perf_counter() - start
-    regret = (n * (means.max() - means)).sum(axis=1)
-    peer_common.report(
-        "ucb1",
-        "pulls/s",
-        r * a.horizon,
-        elapsed,
-        replications=r,
-        horizon=a.horizon,
-        arms=k,
-        mean_regret=float(regret.mean()),
-    )
-
+    peer_common.bandit_report("ucb1", a, elapsed, n, means)
 
 if __name__ == "__main__":
     main()

@@ -302,10 +302,11 @@ fn arm_code(v: Option<usize>) -> u8 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn assignment(weights: &[f64], coverage: f64) -> Assignment {
+    /// A random assignment over `weights` (for tests here and elsewhere).
+    pub(crate) fn assignment(weights: &[f64], coverage: f64) -> Assignment {
         Assignment {
             variants: (0..weights.len()).map(|i| format!("v{i}")).collect(),
             weights: weights.to_vec(),

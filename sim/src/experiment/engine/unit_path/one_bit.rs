@@ -269,19 +269,10 @@ fn group_hits<const SAME: bool>(bits: &[u32], words: &[[u32; GROUP]], lim: [u32;
 mod tests {
     use super::super::{UnitScratch, UnitSim, thresholds_with_excluded};
     use super::*;
-    use crate::assignment::{Assignment, HashAssigner, Method};
+    use crate::assignment::tests::assignment;
+    use crate::assignment::{HashAssigner, Method};
     use crate::metric::{Distribution, Sampler};
     use crate::rng::Purpose;
-
-    fn assignment(weights: &[f64], coverage: f64) -> Assignment {
-        Assignment {
-            variants: (0..weights.len()).map(|i| format!("v{i}")).collect(),
-            weights: weights.to_vec(),
-            coverage,
-            method: Method::Random,
-            namespace: None,
-        }
-    }
 
     fn random(weights: &[f64], coverage: f64) -> Assigner {
         Assigner::Random {
