@@ -5,8 +5,10 @@
 #        (bench/peers/*.py), the same work (bench/scenarios/*.toml);
 #   5-6  serving: `umpire serve` vs a bare axum server with the same routes
 #        and compute (bench/peers/axum-bare), both driven by wrk;
-#   7    load generation: `umpire load` vs wrk, both against the bare server.
-# It prints a Markdown table of medians over RUNS runs and writes every
+#   7    load generation: `umpire load` vs wrk, both against the bare server;
+#   then latency at half of capacity: `umpire load`, paced (open model), at
+#        half of wrk's rate on `umpire serve` in rows 5 and 6, p50/p99/p99.9.
+# It prints Markdown tables of medians over RUNS runs and writes every
 # run's raw figures as JSON lines. See bench/peers/README.md.
 #
 # usage: scripts/bench-vs-peers.sh [--runs N] [--duration S] [--quick] [--out FILE]
@@ -264,6 +266,22 @@ wrk_run() {
     "${RESULTS[@]}" wrk "$row" "$run" "$side" "${cmd[@]}" <"$log" >>"$OUT"
 }
 
+# half_run ROW RUN URL SCENARIO CAPACITY_ROW: `umpire load` paced at half of
+# the rate wrk reached on umpire serve in this run's CAPACITY_ROW.
+half_run() {
+    local row=$1 run=$2 host=$3 scenario=$4 capacity=$5 rc=0 rate
+    rate=$("${RESULTS[@]}" rate "$OUT" "$capacity" "$run" umpire)
+    rate=$((rate / 2))
+    local cmd=("$UMPIRE" load "bench/scenarios/$scenario.toml" --host "$host" --rate "$rate"
+        --duration "$DURATION" --out "$WORK/out")
+    local log=$LOG/$row-umpire-$run.log
+    step "[$run/$RUNS] $row, umpire load at half of capacity: ${cmd[*]}"
+    run_child timeout $((DURATION + 60)) "${cmd[@]}" >"$log" 2>&1 || rc=$?
+    # 1 (an SLO or check failed) and 3 (inconclusive) still measured latency.
+    [[ $rc == 0 || $rc == 1 || $rc == 3 ]] || { show "$log"; die "$row: umpire load failed (exit $rc)"; }
+    "${RESULTS[@]}" latency "$row" "$run" "$rc" "$rate" "$WORK/out/$scenario.json" "${cmd[@]}" >>"$OUT"
+}
+
 load_run() {
     local row=$1 run=$2 host=$3 rc=0
     local cmd=("$UMPIRE" load bench/scenarios/load_assign.toml --host "$host" --duration "$DURATION"
@@ -306,6 +324,8 @@ for ((run = 1; run <= RUNS; run++)); do
     pair "$run" \
         'wrk_run serve_decide $run umpire "$U_URL/v1/decide/thompson10" "$WORK/decide.lua"' \
         'wrk_run serve_decide $run peer "$B_URL/v1/decide/thompson10" "$WORK/decide.lua"'
+    half_run half_assign "$run" "$U_URL" load_half_assign serve_assign
+    half_run half_decide "$run" "$U_URL" load_half_decide serve_decide
     stop_pid "$U_PID"
     load_run load_generator "$run" "$B_URL"
     stop_pid "$B_PID"

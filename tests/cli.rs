@@ -531,3 +531,26 @@ fn report_renders_saved_results_in_each_format() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("not JSON"), "{}", text(&o.stderr));
 }
+
+/// The benchmark's scenarios (scripts/bench-vs-peers.sh) validate, so the
+/// script cannot fail on a file the binary no longer accepts.
+#[test]
+fn bench_scenarios_validate() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/scenarios");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    let mut args = vec!["validate"];
+    args.extend(files.iter().map(String::as_str));
+    let o = umpire(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout).lines().filter(|l| l.ends_with(')')).count(),
+        files.len()
+    );
+}

@@ -6,6 +6,8 @@ table of medians. Standard library only (it runs on the system python3).
     results.py numpy ROW RUN T0 T1 CMD...        (the script's JSON line on stdin)
     results.py wrk ROW RUN SIDE CMD...           (wrk's output on stdin)
     results.py load ROW RUN EXIT RESULT_JSON CMD...
+    results.py latency ROW RUN EXIT ASKED RESULT_JSON CMD...
+    results.py rate RESULTS.jsonl ROW RUN SIDE   (prints one run's rate)
     results.py table RESULTS.jsonl [--quick]
 """
 
@@ -122,6 +124,73 @@ def load(row, run, exit_code, result, *cmd):
     })
 
 
+def latency(row, run, exit_code, asked, result, *cmd):
+    """A paced run at half of capacity: its rates and latency percentiles."""
+    with open(result, encoding="utf-8") as f:
+        r = json.load(f)
+    overall = next(e for e in r["endpoints"] if e["endpoint"] == "overall")
+    emit({
+        "row": row, "run": int(run), "side": "latency", "tool": "umpire load",
+        "asked_rps": float(asked), "achieved_rps": r["generator"]["achieved_rps"],
+        "requests": overall["count"], "errors": overall["errors"],
+        "raw": overall["raw"], "corrected": overall["corrected"],
+        "lag_p99_ms": r["generator"].get("lag_p99_ms"), "verdict": r.get("verdict"),
+        "generator_bound": bool(r["generator"].get("generator_bound")),
+        "exit": int(exit_code), "cmd": " ".join(cmd),
+    })
+
+
+def rate(path, row, run, side):
+    with open(path, encoding="utf-8") as f:
+        for raw in f:
+            ln = json.loads(raw) if raw.strip() else None
+            if ln and ln["row"] == row and ln["run"] == int(run) and ln["side"] == side:
+                print(f"{ln['rate']:.0f}")
+                return
+    sys.exit(f"results.py: no {row} {side} run {run} in {path}")
+
+
+# Latency rows: row id -> (label, the capacity row it halves).
+LATENCY = {
+    "half_assign": ("`GET /v1/assign` on `umpire serve`", "serve_assign"),
+    "half_decide": ("`POST /v1/decide` (Thompson) on `umpire serve`", "serve_decide"),
+}
+
+
+def latency_table(lines):
+    rows = [ln for ln in lines if ln.get("side") == "latency"]
+    if not rows:
+        return
+    print()
+    print("Latency at half of capacity: `umpire load`, paced (open model), 32 users, at half of "
+          "the rate wrk reached on the same server in the same run; medians over runs, ms, "
+          "corrected for coordinated omission.")
+    print()
+    print("| route | asked | achieved | p50 | p99 | p99.9 | generator |")
+    print("|---|---|---|---|---|---|---|")
+    med = statistics.median
+    for row, (label, _) in LATENCY.items():
+        rs = [ln for ln in rows if ln["row"] == row]
+        if not rs:
+            continue
+        bad = sum(ln.get("errors") or 0 for ln in rs)
+        cells = [
+            label,
+            human(med(ln["asked_rps"] for ln in rs), "req/s"),
+            human(med(ln["achieved_rps"] for ln in rs), "req/s"),
+            f"{med(ln['corrected']['p50_ms'] for ln in rs):.3g}",
+            f"{med(ln['corrected']['p99_ms'] for ln in rs):.3g}",
+            f"{med(ln['corrected']['p999_ms'] for ln in rs):.3g}",
+            # umpire load's own judgement: fell short of the rate while its
+            # threads had no CPU to spare, so the latency is partly its own.
+            f"bound in {sum(ln['generator_bound'] for ln in rs)} of {len(rs)} runs"
+            if any(ln["generator_bound"] for ln in rs) else "kept up",
+        ]
+        if bad:
+            cells[2] += f" ({bad} errors)"
+        print("| " + " | ".join(cells) + " |")
+
+
 def human(x: float, unit: str) -> str:
     for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if x >= scale:
@@ -139,6 +208,8 @@ def table(path, *flags):
     rates = {}
     errors = {}
     for ln in lines:
+        if ln["side"] == "latency":
+            continue
         rates.setdefault((ln["row"], ln["side"]), []).append(ln["rate"])
         bad = (ln.get("non_2xx") or 0) + (ln.get("socket_errors") or 0) + (ln.get("errors") or 0)
         if bad:
@@ -192,12 +263,17 @@ def table(path, *flags):
         "(its figure is row 5's bare-axum run: the same command against the same server)."
         + (f" HTTP rows: `{' '.join(http.split()[:4])}`." if http else "")
     )
+    latency_table(lines)
     if "--quick" in flags:
+        print()
         print("**--quick**: reduced sizes and 2 s HTTP runs, a smoke test; the goals apply to full runs.")
 
 
 def main() -> None:
-    cmds = {"umpire-sim": umpire_sim, "numpy": numpy, "wrk": wrk, "load": load, "table": table}
+    cmds = {
+        "umpire-sim": umpire_sim, "numpy": numpy, "wrk": wrk, "load": load,
+        "latency": latency, "rate": rate, "table": table,
+    }
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])
