@@ -206,3 +206,49 @@ pub async fn post_batch(
 struct BatchAnswer<'a> {
     assignments: Vec<AssignmentRef<'a>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use umpire_sim::assignment::{Assignment as Design, HashVersion, Method};
+    use umpire_sim::serve::ServedExperiment;
+
+    use super::{BatchAnswer, BatchResponse, ExperimentRuntime};
+
+    /// The borrowed answers are the documented ones, byte for byte, in and
+    /// out of the experiment.
+    #[test]
+    fn borrowed_answers_serialize_as_the_owned_ones() {
+        let e = ExperimentRuntime::new(ServedExperiment {
+            name: "exp \"1\"".into(),
+            assignment: Design {
+                variants: vec!["control".into(), "treatment".into()],
+                weights: vec![0.5, 0.5],
+                coverage: 0.5,
+                method: Method::Hash {
+                    version: HashVersion::V2,
+                    salt: "s".into(),
+                    salt_per_replication: false,
+                },
+                namespace: None,
+            },
+        });
+        let units: Vec<String> = (0..64).map(|i| format!("user-{i}")).collect();
+        let owned: Vec<_> = units.iter().map(|u| e.assign(u)).collect();
+        assert!(owned.iter().any(|a| a.in_experiment) && owned.iter().any(|a| !a.in_experiment));
+        for (u, a) in units.iter().zip(&owned) {
+            let b = e.assign_ref(u);
+            assert_eq!(
+                serde_json::to_string(a).ok(),
+                serde_json::to_string(&b).ok()
+            );
+        }
+        let batch = BatchResponse { assignments: owned };
+        let answer = BatchAnswer {
+            assignments: units.iter().map(|u| e.assign_ref(u)).collect(),
+        };
+        assert_eq!(
+            serde_json::to_string(&batch).ok(),
+            serde_json::to_string(&answer).ok()
+        );
+    }
+}

@@ -507,3 +507,32 @@ pub async fn get_summary(
 ) -> Result<Json<BanditSummary>, ApiError> {
     Ok(Json(summary(runtime(&s, &name)?)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{DecideAnswer, DecideResponse};
+
+    /// The borrowed answer is the documented one, byte for byte.
+    #[test]
+    fn the_decide_answer_serializes_as_decide_response() {
+        let owned = DecideResponse {
+            decision_id: "12-00ff00ff00ff00ff".into(),
+            arm: "blue \"b\"".into(),
+            arm_index: 3,
+            propensity: 0.125,
+            propensity_exact: true,
+        };
+        let borrowed = DecideAnswer {
+            decision_id: owned.decision_id.clone(),
+            arm: &owned.arm,
+            arm_index: owned.arm_index,
+            propensity: owned.propensity,
+            propensity_exact: owned.propensity_exact,
+        };
+        let (a, b) = (
+            serde_json::to_string(&owned),
+            serde_json::to_string(&borrowed),
+        );
+        assert_eq!(a.ok(), b.ok());
+    }
+}

@@ -381,3 +381,96 @@ pub async fn serve(
     let n = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(n).await;
 }
+
+#[cfg(test)]
+mod tests {
+    //! The watchdog on tokio's paused clock: time moves only when every task
+    //! waits, so each deadline is checked to the millisecond, without flakes.
+
+    use super::*;
+
+    const HEAD: Duration = Duration::from_millis(100);
+    const IDLE: Duration = Duration::from_millis(1_000);
+
+    fn limits() -> Limits {
+        Limits {
+            header_read: HEAD,
+            idle: IDLE,
+            max_connections: 1,
+            drain: Duration::from_secs(1),
+        }
+    }
+
+    /// When the watchdog of `clock` fires, from now, if within `within`.
+    async fn fires_after(clock: &Clock, within: Duration) -> Option<Duration> {
+        let l = limits();
+        let dog = Watchdog { clock, limits: &l };
+        let t0 = Instant::now();
+        tokio::time::timeout(within, dog.expired())
+            .await
+            .ok()
+            .map(|()| t0.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_connection_gets_the_header_read_timeout() {
+        let clock = Clock::new();
+        assert_eq!(fires_after(&clock, IDLE * 10).await, Some(HEAD));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_connection_is_never_cut_and_goes_idle_after_its_request() {
+        let clock = Arc::new(Clock::new());
+        let guard = InFlight::new(clock.clone());
+        assert_eq!(fires_after(&clock, IDLE * 10).await, None);
+        drop(guard);
+        assert_eq!(fires_after(&clock, IDLE * 10).await, Some(IDLE));
+    }
+
+    /// The case a lazily checked deadline could miss: a request head that
+    /// starts on an idle connection has a deadline well before the idle
+    /// one the watchdog last saw.
+    #[tokio::test(start_paused = true)]
+    async fn a_head_started_while_idle_is_cut_at_its_own_deadline() {
+        let clock = Arc::new(Clock::new());
+        drop(InFlight::new(clock.clone()));
+        let l = limits();
+        let dog = Watchdog {
+            clock: &clock,
+            limits: &l,
+        };
+        let t0 = Instant::now();
+        let expired = dog.expired();
+        let mut expired = std::pin::pin!(expired);
+        // Idle, watched for a while; then half a head arrives.
+        let waited = tokio::time::timeout(Duration::from_millis(250), expired.as_mut()).await;
+        assert!(
+            waited.is_err(),
+            "an idle connection was cut before its idle timeout"
+        );
+        clock.read();
+        expired.await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(250) + HEAD);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_to_a_reading_client_restart_the_idle_clock() {
+        let clock = Arc::new(Clock::new());
+        drop(InFlight::new(clock.clone()));
+        let l = limits();
+        let dog = Watchdog {
+            clock: &clock,
+            limits: &l,
+        };
+        let t0 = Instant::now();
+        let expired = dog.expired();
+        let mut expired = std::pin::pin!(expired);
+        for _ in 0..5 {
+            let w = tokio::time::timeout(IDLE / 2, expired.as_mut()).await;
+            assert!(w.is_err(), "cut while the client was reading");
+            clock.wrote();
+        }
+        expired.await;
+        assert_eq!(t0.elapsed(), IDLE / 2 * 5 + IDLE);
+    }
+}
