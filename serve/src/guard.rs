@@ -1,9 +1,11 @@
 //! The middleware of the routes, as small tower layers that each do what
 //! their routes need: the early 413 on a declared `Content-Length`
-//! ([`DeclaredLength`], on every route), the bearer-token check
-//! ([`BearerToken`], on decide and reward when a token is configured) and
-//! [`Observe`] (the request timeout, the test-only stall, and metrics by
-//! route, on every route).
+//! ([`DeclaredLength`], on every route and the 404 fallback), the
+//! bearer-token check ([`BearerToken`], on decide and reward when a token is
+//! configured) and [`Observe`] (the request timeout, the test-only stall,
+//! and metrics by route, on every route). The router stacks a route's layers
+//! into one, because axum boxes each layer's service and clones it per
+//! request.
 //!
 //! Not `axum::middleware::from_fn`: that clones the rest of the route's stack
 //! and boxes a future per request and per layer, which showed in the

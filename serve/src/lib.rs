@@ -30,9 +30,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::handler::HandlerWithoutStateExt;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
+use tower::ServiceBuilder;
 use umpire_sim::bandit::policy::PolicyState;
 use umpire_sim::serve::ServeConfig;
 
@@ -335,43 +337,59 @@ fn spawn_expiry(state: &Arc<AppState>) {
 /// layers of [`guard`], on each route). [`start`] serves it; it can also
 /// be called in process (see [`probe`]).
 pub fn router(state: Arc<AppState>) -> Router {
-    let observe = |route: &'static str| guard::Observe::new(&state, route);
-    // Decide and reward need the token when one is configured; without one,
-    // they have no check at all.
+    let cap = state.config.server.max_body_bytes;
+    // Each route's layers as one stack, so the route is boxed (and cloned
+    // per request by axum) once, not once per layer. Outermost the early
+    // 413, so that a declared body over the cap is refused before
+    // extraction or the test stall, without reading it; the body cap only
+    // where a body is read; the token where one is configured.
+    let base = |route: &'static str| {
+        ServiceBuilder::new()
+            .layer(guard::Guard(guard::DeclaredLength { cap }))
+            .layer(guard::Observe::new(&state, route))
+    };
     let token = state.token.as_deref().map(guard::BearerToken::new);
     let write = |r: MethodRouter<Arc<AppState>>, route: &'static str| match &token {
-        Some(t) => r.layer(guard::Guard(t.clone())).layer(observe(route)),
-        None => r.layer(observe(route)),
+        Some(t) => r.layer(
+            base(route)
+                .layer(guard::Guard(t.clone()))
+                .layer(DefaultBodyLimit::max(cap)),
+        ),
+        None => r.layer(base(route).layer(DefaultBodyLimit::max(cap))),
     };
+    let read = |r: MethodRouter<Arc<AppState>>, route: &'static str| r.layer(base(route));
     const DECIDE: &str = "/v1/decide/{bandit}";
     const REWARD: &str = "/v1/reward/{bandit}";
+    const BATCH: &str = "/v1/assign";
+    let not_found = || async {
+        ApiError::not_found(
+            "not_found",
+            "no such endpoint; see the README's serving API section",
+        )
+    };
     Router::new()
         .route(
             "/v1/assign/{experiment}",
-            get(assign::get_one).layer(observe("/v1/assign/{experiment}")),
+            read(get(assign::get_one), "/v1/assign/{experiment}"),
         )
         .route(
-            "/v1/assign",
-            post(assign::post_batch).layer(observe("/v1/assign")),
+            BATCH,
+            post(assign::post_batch).layer(base(BATCH).layer(DefaultBodyLimit::max(cap))),
         )
         .route(
             "/v1/bandits/{bandit}",
-            get(bandit::get_summary).layer(observe("/v1/bandits/{bandit}")),
+            read(get(bandit::get_summary), "/v1/bandits/{bandit}"),
         )
         .route(DECIDE, write(post(bandit::decide), DECIDE))
         .route(REWARD, write(post(bandit::reward), REWARD))
-        .route(
-            "/healthz",
-            get(|| async { "ok" }).layer(observe("/healthz")),
+        .route("/healthz", read(get(|| async { "ok" }), "/healthz"))
+        .route("/readyz", read(get(readyz), "/readyz"))
+        .route("/metrics", read(get(metrics_text), "/metrics"))
+        .fallback_service(
+            ServiceBuilder::new()
+                .layer(guard::Guard(guard::DeclaredLength { cap }))
+                .service(not_found.into_service()),
         )
-        .route("/readyz", get(readyz).layer(observe("/readyz")))
-        .route("/metrics", get(metrics_text).layer(observe("/metrics")))
-        .fallback(|| async {
-            ApiError::not_found(
-                "not_found",
-                "no such endpoint; see the README's serving API section",
-            )
-        })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -379,12 +397,6 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "this endpoint does not take this method; see the README's serving API section",
             )
         })
-        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
-        // Outermost, so that a declared body over the cap is refused before
-        // extraction or the test stall, without reading it.
-        .layer(guard::Guard(guard::DeclaredLength {
-            cap: state.config.server.max_body_bytes,
-        }))
         .with_state(state)
 }
 
