@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use umpire_sim::assignment::HashAssigner;
 use umpire_sim::serve::{MAX_UNIT_ID_BYTES, ServedExperiment};
@@ -30,17 +31,42 @@ impl ExperimentRuntime {
     /// The assignment of `unit`, the same as the simulator's for that id. The id
     /// is not checked here (see [`check_unit`]).
     pub fn assign(&self, unit: &str) -> Assignment {
-        let a = self.assigner.assign_id(unit);
+        let a = self.assign_ref(unit);
         Assignment {
-            experiment: self.config.name.clone(),
-            unit: unit.to_owned(),
-            variant: a
-                .variant
-                .and_then(|v| self.config.assignment.variants.get(v).cloned()),
+            experiment: a.experiment.to_owned(),
+            unit: a.unit.to_owned(),
+            variant: a.variant.map(str::to_owned),
+            bucket: a.bucket,
+            in_experiment: a.in_experiment,
+        }
+    }
+
+    /// [`Self::assign`], borrowing the names: what the handlers serialize.
+    fn assign_ref<'a>(&'a self, unit: &'a str) -> AssignmentRef<'a> {
+        let a = self.assigner.assign_id(unit);
+        let variant = a
+            .variant
+            .and_then(|v| self.config.assignment.variants.get(v))
+            .map(String::as_str);
+        AssignmentRef {
+            experiment: &self.config.name,
+            unit,
+            variant,
             bucket: a.bucket,
             in_experiment: a.variant.is_some(),
         }
     }
+}
+
+/// An [`Assignment`] borrowing its names, serialized the same way (the
+/// fields in the same order), so an answer allocates no copies of them.
+#[derive(Serialize)]
+struct AssignmentRef<'a> {
+    experiment: &'a str,
+    unit: &'a str,
+    variant: Option<&'a str>,
+    bucket: f64,
+    in_experiment: bool,
 }
 
 /// One unit's assignment in one experiment: the JSON answer of
@@ -104,7 +130,7 @@ pub async fn get_one(
     State(s): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<UnitQuery>,
-) -> Result<Json<Assignment>, ApiError> {
+) -> Result<Response, ApiError> {
     let e = experiment(&s, &name)?;
     let Some(unit) = q.unit else {
         return Err(ApiError::bad_request(
@@ -113,7 +139,7 @@ pub async fn get_one(
         ));
     };
     check_unit(&unit)?;
-    Ok(Json(e.assign(&unit)))
+    Ok(Json(e.assign_ref(&unit)).into_response())
 }
 
 /// The body of `POST /v1/assign`: `{"units": [..], "experiments": [..]}`;
@@ -140,7 +166,7 @@ pub struct BatchResponse {
 pub async fn post_batch(
     State(s): State<Arc<AppState>>,
     ApiJson(req): ApiJson<BatchRequest>,
-) -> Result<Json<BatchResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let exps: Vec<&ExperimentRuntime> = match &req.experiments {
         Some(names) => names
             .iter()
@@ -169,8 +195,60 @@ pub async fn post_batch(
     let mut assignments = Vec::with_capacity(size);
     for u in &req.units {
         for e in &exps {
-            assignments.push(e.assign(u));
+            assignments.push(e.assign_ref(u));
         }
     }
-    Ok(Json(BatchResponse { assignments }))
+    Ok(Json(BatchAnswer { assignments }).into_response())
+}
+
+/// What `POST /v1/assign` serializes: a [`BatchResponse`] borrowing names.
+#[derive(Serialize)]
+struct BatchAnswer<'a> {
+    assignments: Vec<AssignmentRef<'a>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use umpire_sim::assignment::{Assignment as Design, HashVersion, Method};
+    use umpire_sim::serve::ServedExperiment;
+
+    use super::{BatchAnswer, BatchResponse, ExperimentRuntime};
+
+    /// The borrowed answers are the documented ones, byte for byte, in and
+    /// out of the experiment.
+    #[test]
+    fn borrowed_answers_serialize_as_the_owned_ones() {
+        let e = ExperimentRuntime::new(ServedExperiment {
+            name: "exp \"1\"".into(),
+            assignment: Design {
+                variants: vec!["control".into(), "treatment".into()],
+                weights: vec![0.5, 0.5],
+                coverage: 0.5,
+                method: Method::Hash {
+                    version: HashVersion::V2,
+                    salt: "s".into(),
+                    salt_per_replication: false,
+                },
+                namespace: None,
+            },
+        });
+        let units: Vec<String> = (0..64).map(|i| format!("user-{i}")).collect();
+        let owned: Vec<_> = units.iter().map(|u| e.assign(u)).collect();
+        assert!(owned.iter().any(|a| a.in_experiment) && owned.iter().any(|a| !a.in_experiment));
+        for (u, a) in units.iter().zip(&owned) {
+            let b = e.assign_ref(u);
+            assert_eq!(
+                serde_json::to_string(a).ok(),
+                serde_json::to_string(&b).ok()
+            );
+        }
+        let batch = BatchResponse { assignments: owned };
+        let answer = BatchAnswer {
+            assignments: units.iter().map(|u| e.assign_ref(u)).collect(),
+        };
+        assert_eq!(
+            serde_json::to_string(&batch).ok(),
+            serde_json::to_string(&answer).ok()
+        );
+    }
 }

@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use umpire_sim::bandit::policy::{Policy, PolicySpec};
 
@@ -90,7 +91,7 @@ pub async fn decide(
     State(s): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<DecideRequest>,
-) -> Result<Json<DecideResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let rt = runtime(&s, &name)?;
     check_unit(&req.unit)?;
     let ctx = match (&req.context, rt.config.contexts.is_empty()) {
@@ -120,6 +121,11 @@ pub async fn decide(
                 )
             })?,
     };
+    if !s.durable {
+        // Nothing is sent to the update thread below, so ask here whether
+        // it still runs, as a send would.
+        s.check_running()?;
+    }
     let id = rt.next_id.fetch_add(1, Ordering::Relaxed);
     if id >= rt.reserved.load(Ordering::Acquire) {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -154,54 +160,64 @@ pub async fn decide(
             state: PendingState::Open,
         },
     );
-    // With a state dir the decision is written to the log before it is
-    // answered, so a reward for it can be matched after a crash.
-    let (ack_tx, ack_rx) = if s.durable {
+    if s.durable {
+        // With a state dir the decision is written to the log before it is
+        // answered, so a reward for it can be matched after a crash; the
+        // update thread counts it once it is written.
         let (tx, rx) = tokio::sync::oneshot::channel();
-        (Some(tx), Some(rx))
+        let sent = s.send(Msg::Record {
+            rec: LogRecord::Decision {
+                b: rt.index,
+                id,
+                arm: arm as u32,
+                ctx: ctx as u32,
+                t: issued_ms,
+                unit: req.unit,
+            },
+            ack: Some(tx),
+        });
+        let logged = match sent {
+            Ok(()) => rx
+                .await
+                .map_err(|_| s.store_gone())
+                .and_then(|r| r.map_err(storage_unavailable)),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = logged {
+            // Not logged: neither served nor counted, and not rewardable.
+            // (The update thread forgets it too, in case this handler is
+            // dropped while it waits.)
+            rt.remove_pending(id);
+            return Err(e);
+        }
     } else {
-        (None, None)
-    };
-    let sent = s.send(Msg::Record {
-        rec: LogRecord::Decision {
-            b: rt.index,
-            id,
-            arm: arm as u32,
-            ctx: ctx as u32,
-            t: issued_ms,
-            unit: req.unit,
-        },
-        ack: ack_tx,
-    });
-    let outcome = match (sent, ack_rx) {
-        (Ok(()), Some(rx)) => rx
-            .await
-            .map_err(|_| s.store_gone())
-            .and_then(|r| r.map_err(storage_unavailable)),
-        (sent, _) => sent,
-    };
-    if let Err(e) = outcome {
-        // Not logged: neither served nor counted, and not rewardable. (The
-        // update thread forgets it too, in case this handler is dropped
-        // while it waits.)
-        rt.remove_pending(id);
-        return Err(e);
-    }
-    if !s.durable {
-        // With a state dir the update thread counts it once it is written.
+        // Without a state dir there is no log, and the update thread would
+        // only have counted the decision into a master state that is never
+        // written (decisions do not change a policy; rewards do, and still
+        // go through the update thread): it is counted here, with no
+        // message and no wait.
         rt.count_decision(arm);
     }
-    s.metrics
-        .decisions
-        .with_label_values(&[rt.config.name.as_str(), rt.config.arms[arm].as_str()])
-        .inc();
-    Ok(Json(DecideResponse {
+    let arm_name = rt.config.arms[arm].as_str();
+    s.arm_counters[rt.index as usize].decision(&s.metrics, &rt.config.name, arm, arm_name);
+    Ok(Json(DecideAnswer {
         decision_id: rt.ids.format(id),
-        arm: rt.config.arms[arm].clone(),
+        arm: arm_name,
         arm_index: arm,
         propensity,
         propensity_exact: snap.exact,
-    }))
+    })
+    .into_response())
+}
+
+/// What `decide` serializes: a [`DecideResponse`] borrowing the arm's name.
+#[derive(Serialize)]
+struct DecideAnswer<'a> {
+    decision_id: String,
+    arm: &'a str,
+    arm_index: usize,
+    propensity: f64,
+    propensity_exact: bool,
 }
 
 /// The body of `POST /v1/reward/{bandit}`: `{"decision_id", "reward"}`;
@@ -355,10 +371,7 @@ pub async fn reward(
         }
     };
     outcome?;
-    s.metrics
-        .rewards
-        .with_label_values(&[rt.config.name.as_str(), arm_name.as_str()])
-        .inc();
+    s.arm_counters[rt.index as usize].reward(&s.metrics, &rt.config.name, arm as usize, &arm_name);
     Ok(Json(RewardResponse {
         decision_id: req.decision_id,
         arm: arm_name,
@@ -493,4 +506,33 @@ pub async fn get_summary(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<BanditSummary>, ApiError> {
     Ok(Json(summary(runtime(&s, &name)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DecideAnswer, DecideResponse};
+
+    /// The borrowed answer is the documented one, byte for byte.
+    #[test]
+    fn the_decide_answer_serializes_as_decide_response() {
+        let owned = DecideResponse {
+            decision_id: "12-00ff00ff00ff00ff".into(),
+            arm: "blue \"b\"".into(),
+            arm_index: 3,
+            propensity: 0.125,
+            propensity_exact: true,
+        };
+        let borrowed = DecideAnswer {
+            decision_id: owned.decision_id.clone(),
+            arm: &owned.arm,
+            arm_index: owned.arm_index,
+            propensity: owned.propensity,
+            propensity_exact: owned.propensity_exact,
+        };
+        let (a, b) = (
+            serde_json::to_string(&owned),
+            serde_json::to_string(&borrowed),
+        );
+        assert_eq!(a.ok(), b.ok());
+    }
 }

@@ -18,8 +18,11 @@
 //!   (`request_timeout_ms`) bounds it.
 //!
 //! A connection that misses its deadline is dropped, which closes the socket.
-//! The watchdog sleeps until the phase's deadline, or, while `Busy`, until the
-//! phase changes: it never polls. The cap is a semaphore taken before
+//! Phase changes are atomic stores in the connection's task (no lock, timer
+//! or wake per request); the watchdog, in the same task, has one timer, set
+//! to the phase's deadline or `min(header_read, idle)` ahead, whichever is
+//! earlier, which is never after a deadline a later phase change could set,
+//! and reads the clock again when it fires. The cap is a semaphore taken before
 //! `accept`, so connections beyond it wait in the kernel's listen backlog
 //! without holding a descriptor, and are served as soon as a slot frees.
 //! Graceful shutdown stops accepting and lets in-flight requests finish, but
@@ -30,7 +33,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -39,7 +43,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 use umpire_sim::serve::{ServerSettings, caps};
@@ -72,120 +76,128 @@ impl Limits {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Head,
-    Idle,
-    Busy,
-}
-
-#[derive(Debug)]
-struct State {
-    phase: Phase,
-    /// When the phase began (`Head`: the accept or the head's first byte).
-    since: Instant,
-    in_flight: u32,
-}
+/// The phases, as stored in the low bits of [`Clock::word`].
+const HEAD: u64 = 0;
+const IDLE: u64 = 1;
+const BUSY: u64 = 2;
+const PHASE_BITS: u32 = 2;
+const PHASE_MASK: u64 = (1 << PHASE_BITS) - 1;
 
 /// One connection's phase, shared by its reader, its service and its
-/// watchdog. `changed` wakes the watchdog when a deadline may have moved
-/// earlier or appeared (`Idle` to `Head`, `Busy` to `Idle`); later deadlines
-/// it finds when it wakes at the old one.
+/// watchdog, all of which run in the connection's one task.
+///
+/// Phase changes happen on every request (`Idle` to `Head` to `Busy` to
+/// `Idle`), so they are plain atomic stores: no lock, no timer and no wake.
+/// The watchdog finds them when it next wakes (see [`Watchdog`]).
 #[derive(Debug)]
 struct Clock {
-    state: Mutex<State>,
-    changed: Notify,
+    /// The instant the clock counts from (nanoseconds in `word`).
+    base: Instant,
+    /// The phase in the low [`PHASE_BITS`] bits, and when it began
+    /// (`Head`: the accept or the head's first byte) above them, in
+    /// nanoseconds since `base` (2⁶² ns is over a century).
+    word: AtomicU64,
+    /// Requests in the router.
+    in_flight: AtomicU32,
 }
 
 impl Clock {
     fn new() -> Self {
         Self {
-            state: Mutex::new(State {
-                phase: Phase::Head,
-                since: Instant::now(),
-                in_flight: 0,
-            }),
-            changed: Notify::new(),
+            base: Instant::now(),
+            word: AtomicU64::new(HEAD),
+            in_flight: AtomicU32::new(0),
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
+    /// The word of `phase` beginning now.
+    fn now_word(&self, phase: u64) -> u64 {
+        let ns = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX >> PHASE_BITS);
+        (ns << PHASE_BITS) | phase
+    }
+
+    fn phase(&self) -> u64 {
+        self.word.load(Ordering::Relaxed) & PHASE_MASK
     }
 
     /// Bytes arrived: an idle connection starts a request head.
     fn read(&self) {
-        let started = self.with(|s| {
-            let idle = s.phase == Phase::Idle;
-            if idle {
-                s.phase = Phase::Head;
-                s.since = Instant::now();
-            }
-            idle
-        });
-        if started {
-            self.changed.notify_one();
+        if self.phase() == IDLE {
+            self.word.store(self.now_word(HEAD), Ordering::Relaxed);
         }
     }
 
     /// Bytes of a response left: the reader is alive, so an idle
     /// connection's clock restarts (its deadline only moves later).
     fn wrote(&self) {
-        self.with(|s| {
-            if s.phase == Phase::Idle {
-                s.since = Instant::now();
-            }
-        });
-    }
-
-    fn begin(&self) {
-        self.with(|s| {
-            s.in_flight += 1;
-            s.phase = Phase::Busy;
-        });
-    }
-
-    fn end(&self) {
-        let idle = self.with(|s| {
-            s.in_flight = s.in_flight.saturating_sub(1);
-            let idle = s.in_flight == 0;
-            if idle {
-                s.phase = Phase::Idle;
-                s.since = Instant::now();
-            }
-            idle
-        });
-        if idle {
-            self.changed.notify_one();
+        if self.phase() == IDLE {
+            self.word.store(self.now_word(IDLE), Ordering::Relaxed);
         }
     }
 
+    fn begin(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.word.store(BUSY, Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.word.store(self.now_word(IDLE), Ordering::Relaxed);
+        }
+    }
+
+    /// The current phase's deadline; `None` while `Busy`.
     fn deadline(&self, l: &Limits) -> Option<Instant> {
-        self.with(|s| match s.phase {
-            Phase::Head => Some(s.since + l.header_read),
-            Phase::Idle => Some(s.since + l.idle),
-            Phase::Busy => None,
-        })
+        let w = self.word.load(Ordering::Relaxed);
+        let since = self.base + Duration::from_nanos(w >> PHASE_BITS);
+        match w & PHASE_MASK {
+            HEAD => Some(since + l.header_read),
+            IDLE => Some(since + l.idle),
+            _ => None,
+        }
     }
 }
 
-/// Resolves when the connection has missed its deadline.
+/// Resolves when the connection has missed its deadline, checking the
+/// [`Clock`] only when its one timer fires.
 ///
-/// It sleeps until the current deadline or a phase change, whichever comes
-/// first; while `Busy` it has no deadline and waits for the change alone. A
-/// change signalled between reading the deadline and waiting is not lost:
-/// `notify_one` keeps a permit for the next wait.
-async fn expired(clock: &Clock, l: &Limits) {
-    loop {
-        match clock.deadline(l) {
-            Some(d) if d <= Instant::now() => return,
-            Some(d) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(d) => {}
-                    () = clock.changed.notified() => {}
-                }
+/// A phase change never moves a deadline to before `now + min(header_read,
+/// idle)` (every deadline is its phase's start plus one of the two), so a
+/// timer set to the current deadline or that bound, whichever is earlier,
+/// fires before any deadline it could miss; at each firing the deadline is
+/// read again and the timer reset. So the watchdog costs no work per
+/// request, and wakes at most once per `min(header_read, idle)` (at least
+/// [`caps::MIN_CONNECTION_TIMEOUT_MS`]) on a connection that keeps
+/// serving.
+struct Watchdog<'a> {
+    clock: &'a Clock,
+    limits: &'a Limits,
+}
+
+impl Watchdog<'_> {
+    /// When to look next: `None` once the deadline has passed.
+    fn next_check(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let bound = now + self.limits.header_read.min(self.limits.idle);
+        match self.clock.deadline(self.limits) {
+            Some(d) if d <= now => None,
+            Some(d) => Some(d.min(bound)),
+            None => Some(bound),
+        }
+    }
+
+    async fn expired(&self) {
+        let Some(first) = self.next_check() else {
+            return;
+        };
+        let sleep = tokio::time::sleep_until(first);
+        let mut sleep = std::pin::pin!(sleep);
+        loop {
+            sleep.as_mut().await;
+            match self.next_check() {
+                Some(at) => sleep.as_mut().reset(at),
+                None => return,
             }
-            None => clock.changed.notified().await,
         }
     }
 }
@@ -329,8 +341,18 @@ pub async fn serve(
                     r
                 }
             });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
+            let conn = hyper::server::conn::http1::Builder::new()
+                // One write per response: a small answer's head and body are
+                // copied into one buffer rather than sent with `writev`.
+                .writev(false)
+                .serve_connection(io, svc);
             let mut conn = std::pin::pin!(conn);
+            let watchdog = Watchdog {
+                clock: &clock,
+                limits: &limits,
+            };
+            let expired = watchdog.expired();
+            let mut expired = std::pin::pin!(expired);
             // Polled only once draining, after a reset to its deadline.
             let drained = tokio::time::sleep(limits.drain);
             let mut drained = std::pin::pin!(drained);
@@ -338,7 +360,7 @@ pub async fn serve(
             loop {
                 tokio::select! {
                     _ = conn.as_mut() => break,
-                    () = expired(&clock, &limits) => break,
+                    () = expired.as_mut() => break,
                     () = drained.as_mut(), if draining => break,
                     r = stopping.changed(), if !draining => {
                         draining = true;
@@ -358,4 +380,97 @@ pub async fn serve(
     // its header/idle deadline or by `limits.drain`.
     let n = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(n).await;
+}
+
+#[cfg(test)]
+mod tests {
+    //! The watchdog on tokio's paused clock: time moves only when every task
+    //! waits, so each deadline is checked to the millisecond, without flakes.
+
+    use super::*;
+
+    const HEAD: Duration = Duration::from_millis(100);
+    const IDLE: Duration = Duration::from_millis(1_000);
+
+    fn limits() -> Limits {
+        Limits {
+            header_read: HEAD,
+            idle: IDLE,
+            max_connections: 1,
+            drain: Duration::from_secs(1),
+        }
+    }
+
+    /// When the watchdog of `clock` fires, from now, if within `within`.
+    async fn fires_after(clock: &Clock, within: Duration) -> Option<Duration> {
+        let l = limits();
+        let dog = Watchdog { clock, limits: &l };
+        let t0 = Instant::now();
+        tokio::time::timeout(within, dog.expired())
+            .await
+            .ok()
+            .map(|()| t0.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_connection_gets_the_header_read_timeout() {
+        let clock = Clock::new();
+        assert_eq!(fires_after(&clock, IDLE * 10).await, Some(HEAD));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_connection_is_never_cut_and_goes_idle_after_its_request() {
+        let clock = Arc::new(Clock::new());
+        let guard = InFlight::new(clock.clone());
+        assert_eq!(fires_after(&clock, IDLE * 10).await, None);
+        drop(guard);
+        assert_eq!(fires_after(&clock, IDLE * 10).await, Some(IDLE));
+    }
+
+    /// The case a lazily checked deadline could miss: a request head that
+    /// starts on an idle connection has a deadline well before the idle
+    /// one the watchdog last saw.
+    #[tokio::test(start_paused = true)]
+    async fn a_head_started_while_idle_is_cut_at_its_own_deadline() {
+        let clock = Arc::new(Clock::new());
+        drop(InFlight::new(clock.clone()));
+        let l = limits();
+        let dog = Watchdog {
+            clock: &clock,
+            limits: &l,
+        };
+        let t0 = Instant::now();
+        let expired = dog.expired();
+        let mut expired = std::pin::pin!(expired);
+        // Idle, watched for a while; then half a head arrives.
+        let waited = tokio::time::timeout(Duration::from_millis(250), expired.as_mut()).await;
+        assert!(
+            waited.is_err(),
+            "an idle connection was cut before its idle timeout"
+        );
+        clock.read();
+        expired.await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(250) + HEAD);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_to_a_reading_client_restart_the_idle_clock() {
+        let clock = Arc::new(Clock::new());
+        drop(InFlight::new(clock.clone()));
+        let l = limits();
+        let dog = Watchdog {
+            clock: &clock,
+            limits: &l,
+        };
+        let t0 = Instant::now();
+        let expired = dog.expired();
+        let mut expired = std::pin::pin!(expired);
+        for _ in 0..5 {
+            let w = tokio::time::timeout(IDLE / 2, expired.as_mut()).await;
+            assert!(w.is_err(), "cut while the client was reading");
+            clock.wrote();
+        }
+        expired.await;
+        assert_eq!(t0.elapsed(), IDLE / 2 * 5 + IDLE);
+    }
 }

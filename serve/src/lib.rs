@@ -16,6 +16,7 @@ pub mod assign;
 pub mod bandit;
 mod conn;
 pub mod error;
+mod guard;
 pub mod metrics;
 pub mod probe;
 pub mod runtime;
@@ -25,21 +26,22 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::handler::HandlerWithoutStateExt;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
+use tower::ServiceBuilder;
 use umpire_sim::bandit::policy::PolicyState;
 use umpire_sim::serve::ServeConfig;
 
 use assign::ExperimentRuntime;
 use error::ApiError;
 use metrics::Metrics;
-use runtime::{BanditRuntime, same_secret};
+use runtime::BanditRuntime;
 use store::{Msg, StoreError, Writer};
 
 /// How to run a server.
@@ -100,10 +102,15 @@ pub struct AppState {
     pub bandits: Vec<Arc<BanditRuntime>>,
     /// The metrics `GET /metrics` renders.
     pub metrics: Metrics,
+    /// Per bandit (in config order), its decision and reward counters.
+    arm_counters: Vec<metrics::ArmCounters>,
     token: Option<String>,
     /// Whether decisions and rewards are logged to a state directory.
     pub durable: bool,
     tx: std::sync::Mutex<Option<std::sync::mpsc::Sender<Msg>>>,
+    /// Set once the update thread is told to stop: what decide checks
+    /// without a state dir, where it sends nothing to the thread.
+    stopped: AtomicBool,
     ready: AtomicBool,
     requests: AtomicU64,
 }
@@ -118,6 +125,17 @@ impl AppState {
             .and_then(|g| g.as_ref().cloned())
             .ok_or_else(|| self.store_gone())?;
         tx.send(m).map_err(|_| self.store_gone())
+    }
+
+    /// 503 once the update thread has been told to stop, for the requests
+    /// that send it nothing (decide without a state dir), as [`Self::send`]
+    /// would answer them.
+    pub fn check_running(&self) -> Result<(), ApiError> {
+        if self.stopped.load(Ordering::Acquire) {
+            Err(self.store_gone())
+        } else {
+            Ok(())
+        }
     }
 
     /// The 503 `shutting_down` error, for a request that arrives after the
@@ -170,6 +188,7 @@ impl RunningServer {
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let _ = self.state.send(Msg::Shutdown { done: done_tx });
         // Later requests get 503 instead of queueing behind a stopped thread.
+        self.state.stopped.store(true, Ordering::Release);
         if let Ok(mut g) = self.state.tx.lock() {
             g.take();
         }
@@ -252,9 +271,15 @@ pub async fn start(config: ServeConfig, opts: ServeOptions) -> Result<RunningSer
             .collect(),
         bandits,
         metrics: Metrics::new()?,
+        arm_counters: config
+            .bandits
+            .iter()
+            .map(|b| metrics::ArmCounters::new(b.arms.len()))
+            .collect(),
         token: opts.token.clone(),
         durable,
         tx: std::sync::Mutex::new(Some(tx)),
+        stopped: AtomicBool::new(false),
         ready: AtomicBool::new(false),
         requests: AtomicU64::new(0),
         config,
@@ -308,29 +333,63 @@ fn spawn_expiry(state: &Arc<AppState>) {
 }
 
 /// Every route over `state`, with the body cap, the bearer-token check on
-/// decide and reward, the request timeout and per-route metrics. [`start`]
-/// serves it; it can also be called in process (see [`probe`]).
+/// decide and reward, the request timeout and per-route metrics (the
+/// layers of [`guard`], on each route). [`start`] serves it; it can also
+/// be called in process (see [`probe`]).
 pub fn router(state: Arc<AppState>) -> Router {
-    let writes = Router::new()
-        .route("/v1/decide/{bandit}", post(bandit::decide))
-        .route("/v1/reward/{bandit}", post(bandit::reward))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let cap = state.config.server.max_body_bytes;
+    // Each route's layers as one stack, so the route is boxed (and cloned
+    // per request by axum) once, not once per layer. Outermost the early
+    // 413, so that a declared body over the cap is refused before
+    // extraction or the test stall, without reading it; the body cap only
+    // where a body is read; the token where one is configured.
+    let base = |route: &'static str| {
+        ServiceBuilder::new()
+            .layer(guard::Guard(guard::DeclaredLength { cap }))
+            .layer(guard::Observe::new(&state, route))
+    };
+    let token = state.token.as_deref().map(guard::BearerToken::new);
+    let write = |r: MethodRouter<Arc<AppState>>, route: &'static str| match &token {
+        Some(t) => r.layer(
+            base(route)
+                .layer(guard::Guard(t.clone()))
+                .layer(DefaultBodyLimit::max(cap)),
+        ),
+        None => r.layer(base(route).layer(DefaultBodyLimit::max(cap))),
+    };
+    let read = |r: MethodRouter<Arc<AppState>>, route: &'static str| r.layer(base(route));
+    const DECIDE: &str = "/v1/decide/{bandit}";
+    const REWARD: &str = "/v1/reward/{bandit}";
+    const BATCH: &str = "/v1/assign";
+    let not_found = || async {
+        ApiError::not_found(
+            "not_found",
+            "no such endpoint; see the README's serving API section",
+        )
+    };
     Router::new()
-        .route("/v1/assign/{experiment}", get(assign::get_one))
-        .route("/v1/assign", post(assign::post_batch))
-        .route("/v1/bandits/{bandit}", get(bandit::get_summary))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .merge(writes)
-        // A route layer runs after routing, so it sees the matched route.
-        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
-        .fallback(|| async {
-            ApiError::not_found(
-                "not_found",
-                "no such endpoint; see the README's serving API section",
-            )
-        })
+        .route(
+            "/v1/assign/{experiment}",
+            read(get(assign::get_one), "/v1/assign/{experiment}"),
+        )
+        .route(
+            BATCH,
+            post(assign::post_batch).layer(base(BATCH).layer(DefaultBodyLimit::max(cap))),
+        )
+        .route(
+            "/v1/bandits/{bandit}",
+            read(get(bandit::get_summary), "/v1/bandits/{bandit}"),
+        )
+        .route(DECIDE, write(post(bandit::decide), DECIDE))
+        .route(REWARD, write(post(bandit::reward), REWARD))
+        .route("/healthz", read(get(|| async { "ok" }), "/healthz"))
+        .route("/readyz", read(get(readyz), "/readyz"))
+        .route("/metrics", read(get(metrics_text), "/metrics"))
+        .fallback_service(
+            ServiceBuilder::new()
+                .layer(guard::Guard(guard::DeclaredLength { cap }))
+                .service(not_found.into_service()),
+        )
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -338,35 +397,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "this endpoint does not take this method; see the README's serving API section",
             )
         })
-        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
-        // Outermost, so that a declared body over the cap is refused before
-        // routing, extraction or the test stall, without reading it.
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            declared_length,
-        ))
         .with_state(state)
-}
-
-/// 413 at once for a `Content-Length` over `max_body_bytes`: the body
-/// extractor would otherwise wait for bytes the client may never send.
-async fn declared_length(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let cap = s.config.server.max_body_bytes;
-    let too_long = req
-        .headers()
-        .get_all(header::CONTENT_LENGTH)
-        .iter()
-        .any(|v| {
-            // An unparsable length never gets here over HTTP: hyper refuses it.
-            v.to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .is_some_and(|n| n > cap as u64)
-        });
-    if too_long {
-        return error::ApiError::body_too_large().into_response();
-    }
-    next.run(req).await
 }
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
@@ -386,78 +417,9 @@ async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn require_token(
-    State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
-    req: Request,
-    next: Next,
-) -> Response {
-    if let Some(token) = &s.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| same_secret(g.as_bytes(), token.as_bytes())) {
-            return ApiError::unauthorized().into_response();
-        }
-    }
-    next.run(req).await
-}
-
-/// Per request: the timeout, the test-only stall, and metrics by route.
-async fn observe(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let n = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    // Probes never stall: a stalled server must still say it is alive.
-    let probe = matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics");
-    let stall = s
-        .config
-        .server
-        .stall
-        .filter(|st| !probe && n % st.every == 0)
-        .map_or(Duration::ZERO, |st| Duration::from_millis(st.ms));
-    // The stall is part of the request, inside its timeout: a stall longer
-    // than `request_timeout_ms` is answered 503 `timeout` at the timeout, and
-    // a stopping server never waits on a stall beyond it.
-    let run = async {
-        // Not even a zero sleep on the common path: it would wait for a
-        // timer tick.
-        if !stall.is_zero() {
-            tokio::time::sleep(stall).await;
-        }
-        next.run(req).await
-    };
-    let timeout = Duration::from_millis(s.config.server.request_timeout_ms);
-    let resp = match tokio::time::timeout(timeout, run).await {
-        Ok(r) => r,
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            format!(
-                "the request took longer than server.request_timeout_ms = {}",
-                s.config.server.request_timeout_ms
-            ),
-        )
-        .into_response(),
-    };
-    s.metrics
-        .requests
-        .with_label_values(&[route.as_str(), resp.status().as_str()])
-        .inc();
-    s.metrics
-        .latency
-        .with_label_values(&[route.as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    resp
-}
-
 #[cfg(test)]
 mod tests {
-    use super::same_secret;
+    use super::runtime::same_secret;
 
     #[test]
     fn same_secret_compares_whole_strings() {

@@ -1,8 +1,11 @@
 //! Prometheus metrics: request counts and latency histograms per route, and
 //! decisions and rewards per bandit arm, rendered in the text format.
 
+use std::sync::OnceLock;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The server's Prometheus registry and its four metric families, whose
@@ -77,5 +80,65 @@ impl Metrics {
         // Encoding to a Vec cannot fail for well-formed families.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// One series of a labelled family, looked up on first use and kept, so that
+/// the hot path neither hashes its labels nor takes the family's lock on
+/// every request. Made on first use rather than up front, so `/metrics`
+/// shows the same series as when every use looked it up.
+#[derive(Debug)]
+pub struct Series<T>(OnceLock<T>);
+
+impl<T> Default for Series<T> {
+    fn default() -> Self {
+        Self(OnceLock::new())
+    }
+}
+
+impl Series<IntCounter> {
+    /// The counter of `family` with `labels`.
+    pub fn counter(&self, family: &IntCounterVec, labels: &[&str]) -> &IntCounter {
+        self.0.get_or_init(|| family.with_label_values(labels))
+    }
+}
+
+impl Series<Histogram> {
+    /// The histogram of `family` with `labels`.
+    pub fn histogram(&self, family: &HistogramVec, labels: &[&str]) -> &Histogram {
+        self.0.get_or_init(|| family.with_label_values(labels))
+    }
+}
+
+/// A bandit's decision and reward counters, one [`Series`] per arm, in the
+/// configured order.
+#[derive(Debug)]
+pub struct ArmCounters {
+    decisions: Box<[Series<IntCounter>]>,
+    rewards: Box<[Series<IntCounter>]>,
+}
+
+impl ArmCounters {
+    /// Unlooked-up counters for `arms` arms.
+    pub fn new(arms: usize) -> Self {
+        let series = || (0..arms).map(|_| Series::default()).collect();
+        Self {
+            decisions: series(),
+            rewards: series(),
+        }
+    }
+
+    /// Count a decision of arm `k` (named `arm`) of `bandit`.
+    pub fn decision(&self, m: &Metrics, bandit: &str, k: usize, arm: &str) {
+        if let Some(s) = self.decisions.get(k) {
+            s.counter(&m.decisions, &[bandit, arm]).inc();
+        }
+    }
+
+    /// Count a reward of arm `k` (named `arm`) of `bandit`.
+    pub fn reward(&self, m: &Metrics, bandit: &str, k: usize, arm: &str) {
+        if let Some(s) = self.rewards.get(k) {
+            s.counter(&m.rewards, &[bandit, arm]).inc();
+        }
     }
 }

@@ -325,7 +325,11 @@ impl BanditRuntime {
 /// lengths: both are hashed first, so a wrong guess learns neither the
 /// position of its first wrong byte nor whether its length is right.
 pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    same_digest(&Sha256::digest(a).into(), &Sha256::digest(b).into())
+}
+
+/// Compare two SHA-256 digests in time independent of where they differ.
+pub(crate) fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter()
         .zip(b.iter())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y))

@@ -577,6 +577,113 @@ async fn the_seed_fixes_the_decisions() -> R {
     Ok(())
 }
 
+/// Decide, then reward every other decision, on a server with or without a
+/// state directory: the raw answers of both, and the bandit's summary and
+/// decision metrics after. Without one, decide answers in its handler and
+/// sends the update thread nothing; rewards still go through it.
+async fn decide_and_learn(state_dir: Option<&std::path::Path>) -> R<(Vec<Value>, Value, f64)> {
+    let server = serve(config(13), state_dir, None).await?;
+    let api = Api::new(server.addr)?;
+    let mut answers = Vec::new();
+    for i in 0..40usize {
+        let resp = api
+            .post(
+                "/v1/decide/thompson",
+                &json!({ "unit": format!("user-{i}") }),
+            )
+            .await?;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let v: Value = resp.json().await?;
+        if i % 2 == 0 {
+            let id = v["decision_id"].as_str().ok_or("no decision_id")?;
+            api.reward("thompson", id, [1.0, 0.0, 1.0, 0.5][i % 4])
+                .await?;
+        }
+        answers.push(v);
+    }
+    let summary: Value = ok_json(api.get("/v1/bandits/thompson").await?).await?;
+    let decided = metric_sum(
+        &api.metrics().await?,
+        "umpire_bandit_decisions_total",
+        "bandit=\"thompson\"",
+    );
+    server.shutdown().await?;
+    Ok((answers, summary, decided))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decide_without_a_state_dir_answers_and_learns_as_with_one() -> R {
+    let (mem, mem_summary, mem_decided) = decide_and_learn(None).await?;
+    let dir = TempDir::new("decide-paths");
+    let (disk, disk_summary, disk_decided) = decide_and_learn(Some(&dir.0)).await?;
+    // The same keys, values and propensities, decision by decision: the
+    // rewards moved the posterior the same way on both paths.
+    assert_eq!(mem, disk);
+    for v in &mem {
+        let keys: Vec<&str> = v
+            .as_object()
+            .ok_or("not an object")?
+            .keys()
+            .map(String::as_str)
+            .collect();
+        // (serde_json's map sorts the keys.)
+        assert_eq!(
+            keys,
+            [
+                "arm",
+                "arm_index",
+                "decision_id",
+                "propensity",
+                "propensity_exact"
+            ],
+            "{v}"
+        );
+        assert!(
+            v["propensity"]
+                .as_f64()
+                .is_some_and(|p| (0.0..=1.0).contains(&p)),
+            "{v}"
+        );
+    }
+    assert_eq!(mem_summary, disk_summary);
+    assert_eq!(mem_summary["decisions"], 40);
+    assert_eq!(mem_summary["rewards"], 20);
+    let s: BanditSummary = serde_json::from_value(mem_summary)?;
+    assert_eq!(
+        updates_applied(&s),
+        20.0,
+        "the rewards did not reach the posterior"
+    );
+    assert_eq!((mem_decided, disk_decided), (40.0, 40.0));
+    Ok(())
+}
+
+/// Without a state dir, decide sends nothing to the update thread, yet once
+/// that thread is stopped it still answers 503 `shutting_down`, as a send
+/// would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decide_without_a_state_dir_refuses_after_shutdown() -> R {
+    use tower::ServiceExt;
+    let server = serve(config(14), None, None).await?;
+    let state = server.state().clone();
+    let decide = || {
+        axum::http::Request::post("/v1/decide/thompson")
+            .header(CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(r#"{"unit":"u"}"#))
+    };
+    let before = umpire_serve::router(state.clone())
+        .oneshot(decide()?)
+        .await?;
+    assert_eq!(before.status(), StatusCode::OK);
+    server.shutdown().await?;
+    let after = umpire_serve::router(state).oneshot(decide()?).await?;
+    assert_eq!(after.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = axum::body::to_bytes(after.into_body(), 1 << 16).await?;
+    let v: Value = serde_json::from_slice(&body)?;
+    assert_eq!(v["error"]["code"], "shutting_down", "{v}");
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // 9. Health and metrics
 
