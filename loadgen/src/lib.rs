@@ -3,6 +3,7 @@
 //! measures latency from each request's intended send time, checks the
 //! served answers, and judges the run against the scenario's SLOs.
 
+pub mod client;
 pub mod request;
 pub mod self_check;
 pub mod target;
@@ -429,11 +430,13 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     .with_window(window_seconds(
         s.traffic.ramp_up_seconds + s.traffic.duration_seconds,
     ));
+    let origin = host_parts.map_or(base.as_str(), |(o, _)| o);
     let shared = Arc::new(Shared::new(
         s.clone(),
         experiments,
         bandits,
         plan.token.clone(),
+        origin,
         base_path,
         api,
         recorder,
@@ -446,7 +449,6 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     // goose counts whole seconds; the users stop sending at the exact
     // duration (see `GRACE`).
     let run_time = s.traffic.duration_seconds.ceil().max(1.0) as usize;
-    let origin = host_parts.map_or(base.as_str(), |(o, _)| o);
     let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(goose_err)?
         .register_scenario(

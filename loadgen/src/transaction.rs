@@ -23,6 +23,7 @@ use umpire_sim::rng::{Purpose, StreamKey};
 
 use umpire_sim::load::recorder::{Kind, Recorder};
 
+use crate::client::{Client, Origin};
 use crate::request::{Answer, CompiledApi, Fill, Lookup, Rendered};
 
 /// A bandit as the generator drives it.
@@ -66,6 +67,10 @@ pub struct Shared {
     pub base_path: String,
     /// The target's API, compiled: how requests look and answers read.
     pub api: CompiledApi,
+    /// A plain-HTTP target's origin: requests go through each user's own
+    /// connection ([`Client`]). None for https, whose requests go through
+    /// goose's client.
+    origin: Option<Origin>,
     /// Requests planned so far, for `unit_order = "sequential"`.
     next_unit: AtomicU64,
     /// What the run measures, request by request: latency per endpoint, the
@@ -83,13 +88,16 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The shared state of a run starting now: its sending window ends after
-    /// the scenario's ramp-up plus duration.
+    /// The shared state of a run starting now against `origin`
+    /// (`scheme://host[:port]`): its sending window ends after the
+    /// scenario's ramp-up plus duration.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         scenario: LoadScenario,
         experiments: Vec<ExperimentTarget>,
         bandits: Vec<BanditTarget>,
         token: Option<String>,
+        origin: &str,
         base_path: String,
         api: CompiledApi,
         recorder: Recorder,
@@ -102,6 +110,7 @@ impl Shared {
         );
         let send_until = start + window;
         let schedule = Schedule::new(&scenario.traffic, scenario.seed);
+        let origin = Origin::parse(origin, token.as_deref());
         Self {
             scenario,
             experiments,
@@ -109,6 +118,7 @@ impl Shared {
             token,
             base_path,
             api,
+            origin,
             next_unit: AtomicU64::new(0),
             recorder: Mutex::new(recorder),
             start,
@@ -131,6 +141,8 @@ struct UserState {
     prev_done: Instant,
     /// Decisions awaiting a reward.
     pending: VecDeque<Pending>,
+    /// Its connection to a plain-HTTP target.
+    client: Client,
 }
 
 /// A decision awaiting its reward.
@@ -380,6 +392,7 @@ fn start_user(shared: &Shared, user: &mut GooseUser) {
         cursor: shared.schedule.as_ref().map(|s| s.cursor(index)),
         prev_done: now,
         pending: VecDeque::new(),
+        client: Client::default(),
     });
 }
 
@@ -423,17 +436,22 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         .cut_off
         .saturating_duration_since(send)
         .min(REQUEST_TIMEOUT);
-    let request = goose_request(user, shared, kind, &rendered, timeout)?;
-    let response = user.request(request).await?;
-    let answer = match response.response {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            match r.bytes().await {
-                Ok(body) => planned.read(shared, status, &body),
+    let answer = match &shared.origin {
+        Some(origin) => send_direct(user, shared, origin, &planned, kind, rendered, timeout).await?,
+        None => {
+            let request = goose_request(user, shared, kind, &rendered, timeout)?;
+            let response = user.request(request).await?;
+            match response.response {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    match r.bytes().await {
+                        Ok(body) => planned.read(shared, status, &body),
+                        Err(_) => Answer::default(),
+                    }
+                }
                 Err(_) => Answer::default(),
             }
         }
-        Err(_) => Answer::default(),
     };
     let ok = answer.ok;
     let done = Instant::now();
@@ -470,6 +488,48 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         tokio::time::sleep_until(wake.into()).await;
     }
     Ok(())
+}
+
+/// Send `rendered` through the user's own connection, read the answer, and
+/// tell goose about the request (its report counts every request, judged
+/// by the API's success rule as umpire's own report is).
+async fn send_direct(
+    user: &mut GooseUser,
+    shared: &Shared,
+    origin: &Origin,
+    planned: &Planned,
+    kind: Kind,
+    rendered: Rendered,
+    timeout: Duration,
+) -> Result<Answer, Box<TransactionError>> {
+    let method = rendered.method.name();
+    let mut client = user
+        .get_session_data_mut::<UserState>()
+        .map(|st| std::mem::take(&mut st.client))
+        .unwrap_or_default();
+    let send = Instant::now();
+    let sent = match origin.request(rendered) {
+        Ok(req) => client.send(origin, req, timeout).await,
+        Err(e) => Err(e),
+    };
+    let took = send.elapsed();
+    if let Some(st) = user.get_session_data_mut::<UserState>() {
+        st.client = client;
+    }
+    let (answer, status, error) = match sent {
+        Ok((status, body)) => (planned.read(shared, status, &body), Some(status), None),
+        Err(e) => (Answer::default(), None, Some(e.to_string())),
+    };
+    user.record_custom_request_duration(
+        method,
+        kind.name(),
+        took,
+        answer.ok,
+        status,
+        error.as_deref(),
+    )
+    .await?;
+    Ok(answer)
 }
 
 /// The goose request for a rendered one, with the bearer token if any.
