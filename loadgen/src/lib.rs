@@ -4,6 +4,7 @@
 //! served answers, and judges the run against the scenario's SLOs.
 
 pub mod client;
+pub mod pick;
 pub mod request;
 pub mod self_check;
 pub mod target;
