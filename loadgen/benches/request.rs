@@ -26,8 +26,14 @@ fn read(c: &mut Criterion) {
     g.bench_function("whole_value", |b| {
         b.iter(|| {
             let v: serde_json::Value = serde_json::from_slice(black_box(ASSIGN)).expect("json");
-            let variant = resolve(&spec.assign.variant, &v).map(|x| (lookup.index(x), x.to_string()));
-            let inside = spec.assign.in_experiment.as_ref().and_then(|p| resolve(p, &v)).cloned();
+            let variant =
+                resolve(&spec.assign.variant, &v).map(|x| (lookup.index(x), x.to_string()));
+            let inside = spec
+                .assign
+                .in_experiment
+                .as_ref()
+                .and_then(|p| resolve(p, &v))
+                .cloned();
             (variant, inside)
         });
     });

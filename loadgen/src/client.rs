@@ -102,7 +102,8 @@ impl Origin {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method;
         // From the String's own buffer: no copy.
-        *req.uri_mut() = Uri::from_maybe_shared(Bytes::from(r.path)).map_err(hyper::http::Error::from)?;
+        *req.uri_mut() =
+            Uri::from_maybe_shared(Bytes::from(r.path)).map_err(hyper::http::Error::from)?;
         let headers = req.headers_mut();
         headers.reserve(r.headers.len() + 3);
         headers.insert(HOST, self.host_header.clone());

@@ -269,17 +269,46 @@ mod tests {
             r#"{"n":1.5e300,"big":18446744073709551615,"neg":-1}"#,
         ];
         let pointers = [
-            "/variant", "/in_experiment", "/r/variationId", "/r/inExperiment", "/ok",
-            "/a~1b/0/~0c", "/a~1b/1/d/2/e", "/a~1b/1/d/2", "/a~1b/00", "/a~1b/+1", "/0", "/",
-            "//", "/k", "/k/x", "/esc\"aped", "/x/y/1", "/x/y/2", "/1/0", "/2/a", "/0/0",
-            "/decision_id", "/arm_index", "/n", "/big", "/neg", "/missing", "/variant/0",
+            "/variant",
+            "/in_experiment",
+            "/r/variationId",
+            "/r/inExperiment",
+            "/ok",
+            "/a~1b/0/~0c",
+            "/a~1b/1/d/2/e",
+            "/a~1b/1/d/2",
+            "/a~1b/00",
+            "/a~1b/+1",
+            "/0",
+            "/",
+            "//",
+            "/k",
+            "/k/x",
+            "/esc\"aped",
+            "/x/y/1",
+            "/x/y/2",
+            "/1/0",
+            "/2/a",
+            "/0/0",
+            "/decision_id",
+            "/arm_index",
+            "/n",
+            "/big",
+            "/neg",
+            "/missing",
+            "/variant/0",
         ];
         let pointers: Vec<JsonPointer> = pointers.iter().map(|s| p(s)).collect();
         for doc in docs {
             let v: Value = serde_json::from_str(doc).expect("json");
             let picked = pick(doc.as_bytes(), &pointers).expect("parses");
             for (ptr, got) in pointers.iter().zip(&picked) {
-                assert_eq!(got.as_ref(), resolve(ptr, &v), "{doc} at {:?}", ptr.tokens());
+                assert_eq!(
+                    got.as_ref(),
+                    resolve(ptr, &v),
+                    "{doc} at {:?}",
+                    ptr.tokens()
+                );
             }
         }
     }
@@ -288,8 +317,20 @@ mod tests {
     #[test]
     fn refuses_what_is_not_one_json_document() {
         let ptrs = [p("/a")];
-        for bad in ["", "{", r#"{"a":1} x"#, r#"{"a":1}{"#, "nul", r#"{"a":}"#, "[1,]", "\u{ff}"] {
-            assert!(serde_json::from_slice::<Value>(bad.as_bytes()).is_err(), "{bad}");
+        for bad in [
+            "",
+            "{",
+            r#"{"a":1} x"#,
+            r#"{"a":1}{"#,
+            "nul",
+            r#"{"a":}"#,
+            "[1,]",
+            "\u{ff}",
+        ] {
+            assert!(
+                serde_json::from_slice::<Value>(bad.as_bytes()).is_err(),
+                "{bad}"
+            );
             assert!(pick(bad.as_bytes(), &ptrs).is_none(), "{bad}");
         }
         assert_eq!(

@@ -296,8 +296,8 @@ impl CompiledApi {
     }
 }
 
-pub use crate::pick::resolve;
 use crate::pick::pick;
+pub use crate::pick::resolve;
 
 /// A served value as the value map keys it: strings unquoted, anything
 /// else its JSON text.
@@ -446,11 +446,14 @@ impl CompiledApi {
                     .first()
                     .and_then(Option::as_ref)
                     .and_then(|x| lookup.and_then(|l| l.index(x)));
-                let id = extracted.get(1).and_then(Option::as_ref).and_then(|x| match x {
-                    Value::String(s) if !s.is_empty() => Some(s.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                });
+                let id = extracted
+                    .get(1)
+                    .and_then(Option::as_ref)
+                    .and_then(|x| match x {
+                        Value::String(s) if !s.is_empty() => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    });
                 match (id, arm) {
                     (Some(id), Some(arm)) => Answer {
                         ok: true,

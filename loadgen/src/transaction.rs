@@ -469,7 +469,9 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> Result<Step, Box<Transac
         .saturating_duration_since(send)
         .min(REQUEST_TIMEOUT);
     let answer = match &shared.origin {
-        Some(origin) => send_direct(user, shared, origin, &planned, kind, rendered, timeout).await?,
+        Some(origin) => {
+            send_direct(user, shared, origin, &planned, kind, rendered, timeout).await?
+        }
         None => {
             let request = goose_request(user, shared, kind, &rendered, timeout)?;
             let response = user.request(request).await?;
