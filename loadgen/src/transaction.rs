@@ -1,7 +1,10 @@
-//! The goose transaction that every user repeats. It waits for
-//! the request's slot in the pacing schedule, picks assign, decide or reward
-//! by the mix, sends it through goose (so goose's own metrics and report see
-//! every request), and records raw and corrected latency.
+//! The goose transaction that every user repeats: a batch of steps (see
+//! [`transaction`]). Each step waits for the request's slot in the pacing
+//! schedule, picks assign, decide or reward by the mix, sends it (to a
+//! plain-HTTP target through the user's own keep-alive connection,
+//! [`crate::client`]; to an https one through goose's client), tells goose
+//! of it (so goose's own metrics and report count every request), and
+//! records raw and corrected latency.
 //!
 //! The run is bounded by its sending window (ramp-up plus duration): no
 //! wait outlasts it, nothing is sent after it, and no request outlives it by
