@@ -471,14 +471,15 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> Result<Step, Box<Transac
         .cut_off
         .saturating_duration_since(send)
         .min(REQUEST_TIMEOUT);
-    let answer = match &shared.origin {
+    // `done`: when the answer was read, before any bookkeeping.
+    let (answer, done) = match &shared.origin {
         Some(origin) => {
             send_direct(user, shared, origin, &planned, kind, rendered, timeout).await?
         }
         None => {
             let request = goose_request(user, shared, kind, &rendered, timeout)?;
             let response = user.request(request).await?;
-            match response.response {
+            let answer = match response.response {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     match r.bytes().await {
@@ -487,11 +488,11 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> Result<Step, Box<Transac
                     }
                 }
                 Err(_) => Answer::default(),
-            }
+            };
+            (answer, Instant::now())
         }
     };
     let ok = answer.ok;
-    let done = Instant::now();
     let raw = done - send;
     // The coordinated-omission correction: when the user was still waiting
     // for its previous response at this request's intended send time, the
@@ -529,7 +530,9 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> Result<Step, Box<Transac
 
 /// Send `rendered` through the user's own connection, read the answer, and
 /// tell goose about the request (its report counts every request, judged
-/// by the API's success rule as umpire's own report is).
+/// by the API's success rule as umpire's own report is). Returns the answer
+/// and when it was read (before goose is told, so that the generator's
+/// bookkeeping is not charged to the target's latency).
 async fn send_direct(
     user: &mut GooseUser,
     shared: &Shared,
@@ -538,7 +541,7 @@ async fn send_direct(
     kind: Kind,
     rendered: Rendered,
     timeout: Duration,
-) -> Result<Answer, Box<TransactionError>> {
+) -> Result<(Answer, Instant), Box<TransactionError>> {
     let method = rendered.method.name();
     let mut client = user
         .get_session_data_mut::<UserState>()
@@ -557,6 +560,7 @@ async fn send_direct(
         Ok((status, body)) => (planned.read(shared, status, &body), Some(status), None),
         Err(e) => (Answer::default(), None, Some(e.to_string())),
     };
+    let done = Instant::now();
     user.record_custom_request_duration(
         method,
         kind.name(),
@@ -566,7 +570,7 @@ async fn send_direct(
         error.as_deref(),
     )
     .await?;
-    Ok(answer)
+    Ok((answer, done))
 }
 
 /// The goose request for a rendered one, with the bearer token if any.
