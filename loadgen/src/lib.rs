@@ -3,6 +3,8 @@
 //! measures latency from each request's intended send time, checks the
 //! served answers, and judges the run against the scenario's SLOs.
 
+pub mod client;
+pub mod pick;
 pub mod request;
 pub mod self_check;
 pub mod target;
@@ -401,6 +403,16 @@ fn check_tls(target: &umpire_sim::load::Target) -> Result<(), LoadError> {
 
 /// Run the load test. `on_start` is told the base URL once the target is up.
 pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResult, LoadError> {
+    run_counted(plan, on_start).await.map(|(r, _)| r)
+}
+
+/// [`run`], and the number of requests goose's own metrics (and its report)
+/// counted, when goose ended the attack itself (None when the run was
+/// stopped: by the hard stop, or because a managed target ended).
+pub async fn run_counted(
+    plan: LoadPlan,
+    on_start: impl FnOnce(&str),
+) -> Result<(LoadResult, Option<u64>), LoadError> {
     let s = plan.scenario.clone();
     check_tls(&s.target)?;
     let Targets {
@@ -429,11 +441,13 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     .with_window(window_seconds(
         s.traffic.ramp_up_seconds + s.traffic.duration_seconds,
     ));
+    let origin = host_parts.map_or(base.as_str(), |(o, _)| o);
     let shared = Arc::new(Shared::new(
         s.clone(),
         experiments,
         bandits,
         plan.token.clone(),
+        origin,
         base_path,
         api,
         recorder,
@@ -446,7 +460,6 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     // goose counts whole seconds; the users stop sending at the exact
     // duration (see `GRACE`).
     let run_time = s.traffic.duration_seconds.ceil().max(1.0) as usize;
-    let origin = host_parts.map_or(base.as_str(), |(o, _)| o);
     let attack = GooseAttack::initialize_with_config(GooseConfiguration::default())
         .map_err(goose_err)?
         .register_scenario(
@@ -473,15 +486,15 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     let attack = attack.execute();
     tokio::pin!(attack);
     let executed = tokio::select! {
-        r = &mut attack => r.map(|_| ()),
-        () = tokio::time::sleep_until(hard_stop.into()) => Ok(()),
+        r = &mut attack => r.map(|m| Some(goose_requests(&m))),
+        () = tokio::time::sleep_until(hard_stop.into()) => Ok(None),
         // A managed target ended: cancel the users,
         // which would go on sending to it, and give them a grace to stop.
         // `target.stop` below says what happened.
         () = target::watch(managed.as_mut()) => {
             goose::trigger_killswitch("the managed target ended");
             let _ = tokio::time::timeout(GRACE, &mut attack).await;
-            Ok(())
+            Ok(None)
         }
     };
     let seconds = shared.start.elapsed().as_secs_f64();
@@ -491,7 +504,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     if let Some(m) = managed {
         m.stop().await?;
     }
-    executed.map_err(goose_err)?;
+    let goose_count = executed.map_err(goose_err)?;
     let target = if s.target.host.is_some() {
         base
     } else {
@@ -505,7 +518,7 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
     // Users stop sending at the end of the window; measure rates over it,
     // not over the grace and the shutdown that follow.
     let seconds = seconds.min(s.traffic.ramp_up_seconds + s.traffic.duration_seconds);
-    Ok(build::build(Measured {
+    let result = build::build(Measured {
         scenario: &s,
         provenance: plan.provenance,
         target,
@@ -514,5 +527,14 @@ pub async fn run(plan: LoadPlan, on_start: impl FnOnce(&str)) -> Result<LoadResu
         experiments: shares,
         bandits: best_arms,
         goose_report: plan.goose_report.as_ref().map(|p| p.display().to_string()),
-    }))
+    });
+    Ok((result, goose_count))
+}
+
+/// Requests goose counted, over every request name.
+fn goose_requests(m: &goose::metrics::GooseMetrics) -> u64 {
+    m.requests
+        .values()
+        .map(|r| (r.success_count + r.fail_count) as u64)
+        .sum()
 }

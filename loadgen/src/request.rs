@@ -56,6 +56,10 @@ enum HeaderTemplate {
 struct CompiledRequest {
     template: RequestTemplate,
     headers: Vec<(HeaderName, HeaderTemplate)>,
+    /// The pointers an answer is read at: the required ones, then the
+    /// kind's extractors (assign: variant, then `in_experiment` if given;
+    /// decide: arm, then decision id).
+    pointers: Vec<JsonPointer>,
 }
 
 /// The scenario's API, ready to render requests.
@@ -75,6 +79,7 @@ pub struct CompileError {
 fn compile_request(
     kind: RequestKind,
     t: &RequestTemplate,
+    extractors: Vec<JsonPointer>,
 ) -> Result<CompiledRequest, CompileError> {
     let err = |message: String| CompileError {
         kind: kind.key(),
@@ -92,9 +97,12 @@ fn compile_request(
         };
         headers.push((n, v));
     }
+    let mut pointers = t.required.clone();
+    pointers.extend(extractors);
     Ok(CompiledRequest {
         template: t.clone(),
         headers,
+        pointers,
     })
 }
 
@@ -228,13 +236,16 @@ impl CompiledApi {
     /// Compile `spec` once for a run.
     pub fn new(spec: &ApiSpec) -> Result<CompiledApi, CompileError> {
         let [h, a, d, r] = KINDS;
+        let mut assign = vec![spec.assign.variant.clone()];
+        assign.extend(spec.assign.in_experiment.clone());
+        let decide = vec![spec.decide.arm.clone(), spec.decide.decision_id.clone()];
         Ok(CompiledApi {
             spec: spec.clone(),
             requests: [
-                compile_request(h, spec.request(h))?,
-                compile_request(a, spec.request(a))?,
-                compile_request(d, spec.request(d))?,
-                compile_request(r, spec.request(r))?,
+                compile_request(h, spec.request(h), Vec::new())?,
+                compile_request(a, spec.request(a), assign)?,
+                compile_request(d, spec.request(d), decide)?,
+                compile_request(r, spec.request(r), Vec::new())?,
             ],
         })
     }
@@ -285,20 +296,8 @@ impl CompiledApi {
     }
 }
 
-/// A JSON value at `p` in `v`, walking the pre-split tokens.
-pub fn resolve<'v>(p: &JsonPointer, v: &'v Value) -> Option<&'v Value> {
-    p.tokens().iter().try_fold(v, |v, token| match v {
-        Value::Object(m) => m.get(token.as_str()),
-        Value::Array(a) => {
-            // RFC 6901: an index is digits without a leading zero.
-            if token.len() > 1 && token.starts_with('0') {
-                return None;
-            }
-            token.parse::<usize>().ok().and_then(|i| a.get(i))
-        }
-        _ => None,
-    })
-}
+use crate::pick::pick;
+pub use crate::pick::resolve;
 
 /// A served value as the value map keys it: strings unquoted, anything
 /// else its JSON text.
@@ -396,31 +395,30 @@ impl CompiledApi {
         lookup: Option<&Lookup>,
     ) -> Answer {
         let fail = Answer::default();
-        let t = &self.compiled(kind).template;
+        let c = self.compiled(kind);
+        let t = &c.template;
         if !t.success.contains(status) {
             return fail;
         }
-        let needs_json =
-            !t.required.is_empty() || matches!(kind, RequestKind::Assign | RequestKind::Decide);
-        if !needs_json {
+        if c.pointers.is_empty() {
             return Answer { ok: true, ..fail };
         }
-        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        // Only the values at the pointers are built (see `pick`).
+        let Some(found) = pick(body, &c.pointers) else {
             return fail;
         };
-        if t.required.iter().any(|p| resolve(p, &v).is_none()) {
+        let (required, extracted) = found.split_at(t.required.len());
+        if required.iter().any(Option::is_none) {
             return fail;
         }
         match kind {
             RequestKind::Assign => {
-                let a = &self.spec.assign;
-                let Some(value) = resolve(&a.variant, &v) else {
+                let Some(Some(value)) = extracted.first() else {
                     return fail;
                 };
-                let outside = a
-                    .in_experiment
-                    .as_ref()
-                    .and_then(|p| resolve(p, &v))
+                let outside = extracted
+                    .get(1)
+                    .and_then(Option::as_ref)
                     .is_some_and(|x| *x == Value::Bool(false));
                 let served = if outside {
                     Served {
@@ -444,13 +442,18 @@ impl CompiledApi {
                 }
             }
             RequestKind::Decide => {
-                let d = &self.spec.decide;
-                let arm = resolve(&d.arm, &v).and_then(|x| lookup.and_then(|l| l.index(x)));
-                let id = resolve(&d.decision_id, &v).and_then(|x| match x {
-                    Value::String(s) if !s.is_empty() => Some(s.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                });
+                let arm = extracted
+                    .first()
+                    .and_then(Option::as_ref)
+                    .and_then(|x| lookup.and_then(|l| l.index(x)));
+                let id = extracted
+                    .get(1)
+                    .and_then(Option::as_ref)
+                    .and_then(|x| match x {
+                        Value::String(s) if !s.is_empty() => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    });
                 match (id, arm) {
                     (Some(id), Some(arm)) => Answer {
                         ok: true,

@@ -1,7 +1,10 @@
-//! The goose transaction that every user repeats. It waits for
-//! the request's slot in the pacing schedule, picks assign, decide or reward
-//! by the mix, sends it through goose (so goose's own metrics and report see
-//! every request), and records raw and corrected latency.
+//! The goose transaction that every user repeats: a batch of steps (see
+//! [`transaction`]). Each step waits for the request's slot in the pacing
+//! schedule, picks assign, decide or reward by the mix, sends it (to a
+//! plain-HTTP target through the user's own keep-alive connection,
+//! [`crate::client`]; to an https one through goose's client), tells goose
+//! of it (so goose's own metrics and report count every request), and
+//! records raw and corrected latency.
 //!
 //! The run is bounded by its sending window (ramp-up plus duration): no
 //! wait outlasts it, nothing is sent after it, and no request outlives it by
@@ -23,6 +26,7 @@ use umpire_sim::rng::{Purpose, StreamKey};
 
 use umpire_sim::load::recorder::{Kind, Recorder};
 
+use crate::client::{Client, Origin};
 use crate::request::{Answer, CompiledApi, Fill, Lookup, Rendered};
 
 /// A bandit as the generator drives it.
@@ -66,6 +70,10 @@ pub struct Shared {
     pub base_path: String,
     /// The target's API, compiled: how requests look and answers read.
     pub api: CompiledApi,
+    /// A plain-HTTP target's origin: requests go through each user's own
+    /// connection ([`Client`]). None for https, whose requests go through
+    /// goose's client.
+    origin: Option<Origin>,
     /// Requests planned so far, for `unit_order = "sequential"`.
     next_unit: AtomicU64,
     /// What the run measures, request by request: latency per endpoint, the
@@ -83,13 +91,16 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The shared state of a run starting now: its sending window ends after
-    /// the scenario's ramp-up plus duration.
+    /// The shared state of a run starting now against `origin`
+    /// (`scheme://host[:port]`): its sending window ends after the
+    /// scenario's ramp-up plus duration.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         scenario: LoadScenario,
         experiments: Vec<ExperimentTarget>,
         bandits: Vec<BanditTarget>,
         token: Option<String>,
+        origin: &str,
         base_path: String,
         api: CompiledApi,
         recorder: Recorder,
@@ -102,6 +113,7 @@ impl Shared {
         );
         let send_until = start + window;
         let schedule = Schedule::new(&scenario.traffic, scenario.seed);
+        let origin = Origin::parse(origin, token.as_deref());
         Self {
             scenario,
             experiments,
@@ -109,6 +121,7 @@ impl Shared {
             token,
             base_path,
             api,
+            origin,
             next_unit: AtomicU64::new(0),
             recorder: Mutex::new(recorder),
             start,
@@ -131,6 +144,8 @@ struct UserState {
     prev_done: Instant,
     /// Decisions awaiting a reward.
     pending: VecDeque<Pending>,
+    /// Its connection to a plain-HTTP target.
+    client: Client,
 }
 
 /// A decision awaiting its reward.
@@ -158,19 +173,51 @@ const IDLE: Duration = Duration::from_millis(100);
 /// stop the user without it spinning. The interval is never shortened to
 /// the cut-off: once that has passed, a shortened sleep would return at
 /// once and every user would loop hot, each loop a transaction to goose.
-async fn idle() -> TransactionResult {
+async fn idle() -> Result<Step, Box<TransactionError>> {
     tokio::time::sleep(IDLE).await;
-    Ok(())
+    Ok(Step::Idled)
 }
 
-/// The transaction every goose user repeats: wait for the next slot in the
-/// pacing schedule, send one request of the mix, and record it.
+/// Most requests one goose transaction sends.
+pub const BATCH_REQUESTS: usize = 64;
+
+/// A goose transaction sends no further request once it has run this long.
+pub const BATCH_TIME: Duration = Duration::from_millis(50);
+
+/// The transaction every goose user repeats: a batch of steps, each waiting
+/// for the next slot in the pacing schedule, sending one request of the mix
+/// and recording it. goose's own work per transaction (its loop, the
+/// transaction and scenario metrics, the exit check) cost as much as a
+/// request: a batch of up to [`BATCH_REQUESTS`] requests or [`BATCH_TIME`]
+/// pays it once. goose still records every request (its report's request
+/// counts are true); its transaction counts are batches. A batch ends at
+/// the end of the sending window, and within `BATCH_TIME` of its start plus
+/// one step, so goose's stop (between transactions) waits no longer.
 pub fn transaction(shared: Arc<Shared>) -> Transaction {
     Transaction::new(Arc::new(move |user: &mut GooseUser| {
         let shared = shared.clone();
-        Box::pin(async move { step(&shared, user).await })
+        Box::pin(async move { batch(&shared, user).await })
     }))
-    .set_name("paced request")
+    .set_name("paced requests (batch)")
+}
+
+async fn batch(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
+    let started = Instant::now();
+    for _ in 0..BATCH_REQUESTS {
+        if step(shared, user).await? == Step::Idled || started.elapsed() >= BATCH_TIME {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// What a step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Sent a request and recorded it.
+    Sent,
+    /// Sent nothing: past the sending window, or no slot left in it.
+    Idled,
 }
 
 enum Planned {
@@ -380,10 +427,11 @@ fn start_user(shared: &Shared, user: &mut GooseUser) {
         cursor: shared.schedule.as_ref().map(|s| s.cursor(index)),
         prev_done: now,
         pending: VecDeque::new(),
+        client: Client::default(),
     });
 }
 
-async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
+async fn step(shared: &Shared, user: &mut GooseUser) -> Result<Step, Box<TransactionError>> {
     if user.get_session_data::<UserState>().is_none() {
         start_user(shared, user);
     }
@@ -391,7 +439,7 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         return idle().await;
     }
     let Some(st) = user.get_session_data_mut::<UserState>() else {
-        return Ok(());
+        return Ok(Step::Idled);
     };
     // A closed loop has no schedule: its "intended" time is never after the
     // previous response, so nothing is corrected.
@@ -423,20 +471,28 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         .cut_off
         .saturating_duration_since(send)
         .min(REQUEST_TIMEOUT);
-    let request = goose_request(user, shared, kind, &rendered, timeout)?;
-    let response = user.request(request).await?;
-    let answer = match response.response {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            match r.bytes().await {
-                Ok(body) => planned.read(shared, status, &body),
-                Err(_) => Answer::default(),
-            }
+    // `done`: when the answer was read, before any bookkeeping.
+    let (answer, done) = match &shared.origin {
+        Some(origin) => {
+            send_direct(user, shared, origin, &planned, kind, rendered, timeout).await?
         }
-        Err(_) => Answer::default(),
+        None => {
+            let request = goose_request(user, shared, kind, &rendered, timeout)?;
+            let response = user.request(request).await?;
+            let answer = match response.response {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    match r.bytes().await {
+                        Ok(body) => planned.read(shared, status, &body),
+                        Err(_) => Answer::default(),
+                    }
+                }
+                Err(_) => Answer::default(),
+            };
+            (answer, Instant::now())
+        }
     };
     let ok = answer.ok;
-    let done = Instant::now();
     let raw = done - send;
     // The coordinated-omission correction: when the user was still waiting
     // for its previous response at this request's intended send time, the
@@ -469,7 +525,52 @@ async fn step(shared: &Shared, user: &mut GooseUser) -> TransactionResult {
         let wake = (Instant::now() + Duration::from_millis(think_time_ms)).min(shared.send_until);
         tokio::time::sleep_until(wake.into()).await;
     }
-    Ok(())
+    Ok(Step::Sent)
+}
+
+/// Send `rendered` through the user's own connection, read the answer, and
+/// tell goose about the request (its report counts every request, judged
+/// by the API's success rule as umpire's own report is). Returns the answer
+/// and when it was read (before goose is told, so that the generator's
+/// bookkeeping is not charged to the target's latency).
+async fn send_direct(
+    user: &mut GooseUser,
+    shared: &Shared,
+    origin: &Origin,
+    planned: &Planned,
+    kind: Kind,
+    rendered: Rendered,
+    timeout: Duration,
+) -> Result<(Answer, Instant), Box<TransactionError>> {
+    let method = rendered.method.name();
+    let mut client = user
+        .get_session_data_mut::<UserState>()
+        .map(|st| std::mem::take(&mut st.client))
+        .unwrap_or_default();
+    let send = Instant::now();
+    let sent = match origin.request(rendered) {
+        Ok(req) => client.send(origin, req, timeout).await,
+        Err(e) => Err(e),
+    };
+    let took = send.elapsed();
+    if let Some(st) = user.get_session_data_mut::<UserState>() {
+        st.client = client;
+    }
+    let (answer, status, error) = match sent {
+        Ok((status, body)) => (planned.read(shared, status, &body), Some(status), None),
+        Err(e) => (Answer::default(), None, Some(e.to_string())),
+    };
+    let done = Instant::now();
+    user.record_custom_request_duration(
+        method,
+        kind.name(),
+        took,
+        answer.ok,
+        status,
+        error.as_deref(),
+    )
+    .await?;
+    Ok((answer, done))
 }
 
 /// The goose request for a rendered one, with the bearer token if any.

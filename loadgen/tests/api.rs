@@ -468,3 +468,58 @@ async fn a_value_map_must_name_served_variants() {
         Ok(r) => panic!("ran: {:?}", r.messages),
     }
 }
+
+/// A server that answers each request with `connection: close` and closes:
+/// each user opens a new connection for its next request, and no request
+/// fails for it (the keep-alive connection is an optimisation, not a
+/// requirement on the target).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_closes_every_connection_gets_every_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = listener.local_addr().expect("addr");
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                // One request head (GET, no body), then the answer.
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = r#"{"variant":"a","in_experiment":true}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(answer.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    let mut s = common::scenario("closing", 2, 1.5, 100.0);
+    s.checks.parity_every = 0;
+    s.target.host = Some(format!("http://{addr}"));
+    let serve = common::serve_config("closing", &[1.0], 1.0, &[0.5]);
+    let r = umpire_loadgen::run(common::plan(s, serve), |_| {})
+        .await
+        .expect("the load test runs");
+    let o = &r.endpoints[0];
+    assert!(o.count > 50, "{o:?}");
+    assert_eq!(o.errors, 0, "{o:?}");
+    // Every request had a connection of its own (the health probe one more).
+    assert!(
+        connections.load(std::sync::atomic::Ordering::Relaxed) > o.count,
+        "{} connections for {} requests",
+        connections.load(std::sync::atomic::Ordering::Relaxed),
+        o.count
+    );
+}

@@ -125,3 +125,25 @@ async fn a_stalling_server_fails_on_corrected_latency_only() {
     assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.messages);
     assert!(r.passed, "the scenario expects the failure");
 }
+
+/// A closed loop as fast as the answers come, with every kind of request:
+/// goose's own metrics (and so its report) count exactly the requests the
+/// recorder does, although a goose transaction sends a batch of them and
+/// goose is told of them through the fast path of the vendored goose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goose_counts_every_request_the_recorder_counts() {
+    let _guard = SERIAL.lock().await;
+    let mut s = scenario(None, ExpectedVerdict::Pass);
+    s.traffic.users = 4;
+    s.traffic.duration_seconds = 2.0;
+    s.traffic.model = umpire_sim::load::Model::Closed { think_time_ms: 0 };
+    s.slos.clear();
+    s.checks.convergence.clear();
+    let (r, goose) = umpire_loadgen::run_counted(plan(s), |_| {})
+        .await
+        .expect("the load test runs");
+    let overall = &r.endpoints[0];
+    assert!(overall.count > 100, "{}", overall.count);
+    assert_eq!(overall.errors, 0, "{:?}", r.messages);
+    assert_eq!(goose, Some(overall.count));
+}

@@ -769,7 +769,7 @@ pub struct GooseRawRequest {
 /// [`GooseRequestMetricAggregate::method_label`], and
 /// [`GooseErrorMetricAggregate::method_label`] all need. Adding a new `GooseMethod`
 /// variant only requires updating this one function.
-fn http_method_str(method: GooseMethod) -> &'static str {
+pub(crate) fn http_method_str(method: GooseMethod) -> &'static str {
     match method {
         GooseMethod::Delete => "DELETE",
         GooseMethod::Get => "GET",
