@@ -16,7 +16,8 @@
 //! `Bin(n, p)` have a table for every arm size `n` within four standard
 //! deviations of its expected size over the whole population (a few hundred
 //! tables of 128 slots, 1 KB each, at most `TABLE_ENTRIES_MAX` slots in
-//! all). Other sizes (look intervals, rare arm sizes, cells past the cap) and
+//! all; cells with the same expected size and p, such as an A/A test's
+//! arms, share theirs). Other sizes (look intervals, rare arm sizes, cells past the cap) and
 //! the other draws use BTRD or inversion. Which sampler serves a draw
 //! depends only on the scenario and the draw's (n, p), so results stay a
 //! pure function of (seed, replication).
@@ -51,10 +52,14 @@ pub struct AggregateSim {
     /// `cells[(m * segments + s) * arms + a]`: the observed-data distribution
     /// (lost events folded in for Bernoulli; Normal keeps its loss rate).
     cells: Vec<Distribution>,
-    /// Per cell of `cells`, the conversion samplers for every likely arm
-    /// size (see [`Conversions`]); None for Normal cells and for cells whose
-    /// tables would pass `TABLE_ENTRIES_MAX`.
-    conversions: Vec<Option<Conversions>>,
+    /// Per cell of `cells`, its conversion samplers for every likely arm
+    /// size (see [`Conversions`]) as an index into `tables`; None for Normal
+    /// cells and for cells whose tables would pass `TABLE_ENTRIES_MAX`.
+    conversions: Vec<Option<usize>>,
+    /// The cells' conversion tables, one per distinct (expected size, p):
+    /// an A/A test's arms share theirs, which halves what the draws keep
+    /// in cache.
+    tables: Vec<Conversions>,
     lost: Vec<f64>,
     arms: usize,
     segments: usize,
@@ -133,6 +138,8 @@ impl Repeated {
 struct Conversions {
     lo: u64,
     p: f64,
+    /// The cell's share of the population, for sharing the tables.
+    share: f64,
     by_size: Vec<Repeated>,
 }
 
@@ -160,7 +167,12 @@ impl Conversions {
             }
             by_size.push(r);
         }
-        Some(Self { lo, p, by_size })
+        Some(Self {
+            lo,
+            p,
+            share,
+            by_size,
+        })
     }
 
     fn entries(&self) -> usize {
@@ -228,6 +240,7 @@ impl AggregateSim {
             .map(|a| 1.0 - exp.faults.srm_loss.get(a).copied().unwrap_or(0.0))
             .collect();
         let mut room = TABLE_ENTRIES_MAX;
+        let mut tables: Vec<Conversions> = Vec::new();
         let conversions = cells
             .iter()
             .enumerate()
@@ -237,9 +250,17 @@ impl AggregateSim {
                 };
                 let (s, a) = ((i / arms) % segments, i % arms);
                 let share = weights[s] / total_weight * shares[a] * keep[a];
+                // Bitwise equal parameters give the very same tables.
+                let same = |t: &Conversions| {
+                    t.p.to_bits() == p.to_bits() && t.share.to_bits() == share.to_bits()
+                };
+                if let Some(k) = tables.iter().position(same) {
+                    return Some(k);
+                }
                 let conversions = Conversions::new(exp.population.users, share, p, room)?;
                 room -= conversions.entries();
-                Some(conversions)
+                tables.push(conversions);
+                Some(tables.len() - 1)
             })
             .collect();
         let segment_cond = conditional(&weights);
@@ -261,6 +282,7 @@ impl AggregateSim {
             keep,
             cells,
             conversions,
+            tables,
             lost,
             arms,
             segments,
@@ -329,8 +351,8 @@ impl AggregateSim {
                     let cell = (m * self.segments + s) * self.arms + a;
                     match self.cells[cell] {
                         Distribution::Bernoulli { p } => {
-                            let x = match &self.conversions[cell] {
-                                Some(conversions) => conversions.sample(&mut rng, kept),
+                            let x = match self.conversions[cell] {
+                                Some(k) => self.tables[k].sample(&mut rng, kept),
                                 None => binomial(&mut rng, kept, p),
                             } as f64;
                             st.sum += x;
