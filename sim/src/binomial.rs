@@ -487,6 +487,19 @@ impl Table {
         })
     }
 
+    /// The slots [`Table::with_reach`] would hold (0 where it gives None),
+    /// without building the table: the same sizing, so a caller can refuse
+    /// tables that would not fit before paying for them.
+    pub fn slots_with_reach(n: u64, p: f64, reach: u64) -> usize {
+        if n == 0 || p.is_nan() || p <= 0.0 || p >= 1.0 || reach > (Self::MAX_VALUES as u64 - 1) / 2
+        {
+            return 0;
+        }
+        let mode = ((((n as f64) + 1.0) * p).floor() as u64).min(n);
+        let values = ((mode + reach).min(n) - mode.saturating_sub(reach) + 1) as usize;
+        1 << (usize::BITS - values.leading_zeros())
+    }
+
     /// Slots of the table (K, a power of two above the values it holds).
     pub fn entries(&self) -> usize {
         self.slots.len()
@@ -744,6 +757,17 @@ mod tests {
         assert!(Table::new(10, f64::NAN, 6.0).is_none());
         assert!(Table::new(u64::from(u32::MAX), 0.5, 6.0).is_none());
         assert!(Table::new(u64::MAX, 1e-9, 6.0).is_none());
+        for &(n, p, reach) in &[
+            (10_000, 0.5, 63),
+            (5_000, 0.1, 63),
+            (3, 0.5, 63),
+            (100, 0.001, 10),
+        ] {
+            let table = Table::with_reach(n, p, reach).expect("a table");
+            assert_eq!(Table::slots_with_reach(n, p, reach), table.entries());
+        }
+        assert_eq!(Table::slots_with_reach(0, 0.5, 63), 0);
+        assert_eq!(Table::slots_with_reach(10, 1.0, 63), 0);
     }
 
     #[test]

@@ -157,16 +157,18 @@ impl Conversions {
             return None;
         }
         let (lo, hi) = (lo as u64, hi as u64);
-        let mut used = 0;
-        let mut by_size = Vec::with_capacity((hi - lo + 1) as usize);
-        for n in lo..=hi {
-            let r = Repeated::new(n, p, Table::with_reach(n, p, CONVERSION_REACH));
-            used += r.entries();
-            if used > room {
-                return None;
-            }
-            by_size.push(r);
+        // Sized before building: a sweep or design search makes an engine
+        // per point, and building a large population's tables only to
+        // refuse them cost more than its replications.
+        let needed: usize = (lo..=hi)
+            .map(|n| Table::slots_with_reach(n, p, CONVERSION_REACH))
+            .sum();
+        if needed > room {
+            return None;
         }
+        let by_size = (lo..=hi)
+            .map(|n| Repeated::new(n, p, Table::with_reach(n, p, CONVERSION_REACH)))
+            .collect();
         Some(Self {
             lo,
             p,
