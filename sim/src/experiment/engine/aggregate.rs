@@ -17,8 +17,10 @@
 //! deviations of its expected size over the whole population (a few hundred
 //! tables of 128 slots, 1 KB each, at most `TABLE_ENTRIES_MAX` slots in
 //! all; cells with the same expected size and p, such as an A/A test's
-//! arms, share theirs). Other sizes (look intervals, rare arm sizes, cells past the cap) and
-//! the other draws use BTRD or inversion. Which sampler serves a draw
+//! arms, share theirs). Tables are built only for single-look analyses:
+//! with several looks every draw is over a look's interval, which no table
+//! serves. Other sizes (rare arm sizes, cells past the cap) and the other
+//! draws use BTRD or inversion. Which sampler serves a draw
 //! depends only on the scenario and the draw's (n, p), so results stay a
 //! pure function of (seed, replication).
 
@@ -241,7 +243,12 @@ impl AggregateSim {
         let keep: Vec<f64> = (0..arms)
             .map(|a| 1.0 - exp.faults.srm_loss.get(a).copied().unwrap_or(0.0))
             .collect();
-        let mut room = TABLE_ENTRIES_MAX;
+        // Tables serve draws over the whole population: with several looks
+        // every interval is a part of it, no draw would reach a table, and
+        // a sweep or design search (an engine per point) would build them
+        // for nothing.
+        let one_look = exp.analysis.looks <= 1;
+        let mut room = if one_look { TABLE_ENTRIES_MAX } else { 0 };
         let mut tables: Vec<Conversions> = Vec::new();
         let conversions = cells
             .iter()
@@ -277,7 +284,9 @@ impl AggregateSim {
             first: Repeated::new(
                 exp.population.users,
                 first_p,
-                Table::new(exp.population.users, first_p, SPLIT_WIDTH),
+                one_look
+                    .then(|| Table::new(exp.population.users, first_p, SPLIT_WIDTH))
+                    .flatten(),
             ),
             segment_cond,
             arm_cond,
