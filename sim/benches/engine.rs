@@ -186,7 +186,38 @@ fn aggregate(c: &mut Criterion) {
         "aa_bernoulli_10k_replication",
         &Engine::new(&exp, false),
     );
+    aggregate_user_path(&mut g);
     g.finish();
+}
+
+/// What `umpire run bench/scenarios/aa_aggregate.toml --threads 1` times, on
+/// that very scenario: `Engine::run` on a one-thread pool over one chunk of
+/// replications (simulate, lay out, evaluate, SRM, fold into the
+/// accumulator), in replications per second, the figure the CLI prints.
+fn aggregate_user_path(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let text = include_str!("../../bench/scenarios/aa_aggregate.toml");
+    let exp = match parse("aa_aggregate.toml", text) {
+        Ok(l) => match l.scenario {
+            Scenario::Experiment(e) => *e,
+            _ => panic!("expected an experiment scenario"),
+        },
+        Err(e) => panic!("{e}"),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool");
+    let engine = Engine::new(&exp, false);
+    let reps = engine.chunk_len();
+    g.throughput(Throughput::Elements(reps));
+    let mut first = 0u64;
+    g.bench_function("aa_aggregate_toml_run_chunk", |b| {
+        b.iter(|| {
+            // A fresh chunk each time, as a run goes on to new replications.
+            first = (first + reps) % exp.replications.saturating_sub(reps).max(1);
+            pool.install(|| black_box(engine.run(first..first + reps, &|_| {})))
+        });
+    });
 }
 
 /// Bandit policies on ten Bernoulli arms 0.10..0.19, updated every pull:

@@ -17,6 +17,12 @@
 //!
 //! Uniforms come straight from `next_u64` (53 bits), so a draw is a pure
 //! function of the RNG stream; nothing allocates and nothing is global.
+//!
+//! A distribution drawn from many times is better served by a [`Table`]:
+//! Walker's alias method over the mode ± a few standard deviations, with the
+//! tails beyond drawn by sequential inversion, so it too is exact up to f64
+//! rounding. Building one costs a walk over its values and allocates, so
+//! the aggregate path builds them once per run (see its module).
 
 use rand::Rng;
 
@@ -361,6 +367,225 @@ impl Btrd {
     }
 }
 
+/// `Bin(n, p)` by Walker's alias method, for a distribution drawn from again
+/// and again (the aggregate path's arm split always has the same `n`, and
+/// its conversion draws have one of a few hundred likely arm sizes): one
+/// 64-bit word and one table entry per draw, where BTRD needs a division
+/// and often a second word or a logarithm, and inversion a search.
+///
+/// The table covers a central range `lo..=hi` (the mode ± a few standard
+/// deviations) plus one slot for "outside": K = 2^bits slots, each with a
+/// threshold and an alias (Vose's construction, in f64). A word's top bits
+/// pick the slot, and the next 48 bits against its threshold choose between
+/// the slot and its alias. When "outside" comes out, a fresh uniform is
+/// inverted over the masses below `lo` and above `hi` by sequential search
+/// outward from the table's ends, so nothing is truncated. The masses come
+/// from the pmf ratios f(k + 1)/f(k) = (n − k)/(k + 1) · p/q walked out from
+/// the mode and normalised by their sum, exact up to f64 rounding like the
+/// other samplers here (thresholds are kept to 2⁻⁴⁸ of a slot's mass). The
+/// tails' walks stop where a term falls below 2⁻⁸⁰ of the mode's; the pmf is
+/// log-concave, so what lies beyond is bounded by a geometric series and is
+/// below 10⁻²⁴ of the mass: the one truncation, never drawn in practice.
+#[derive(Clone, Debug)]
+pub struct Table {
+    lo: u64,
+    /// Values in the table: `lo..lo + values`; slot index `values` is "outside".
+    values: usize,
+    /// Per slot: the threshold (top 48 bits) and the alias (low 16 bits).
+    slots: Box<[u64]>,
+    /// log₂ K, and 64 − log₂ K: a word's top bits index the slots.
+    bits: u32,
+    shift: u32,
+    /// The weights f(k)/total outward from the table's ends (`below[0]` is
+    /// k = lo − 1), and their sums.
+    below: Box<[f64]>,
+    above: Box<[f64]>,
+    lower_mass: f64,
+    upper_mass: f64,
+}
+
+/// A term below this share of the mode's ends a tail's walk.
+const TAIL_END: f64 = 1.0 / (1u128 << 80) as f64;
+
+/// The low 16 bits of a slot: its alias.
+const ALIAS_MASK: u64 = 0xFFFF;
+
+impl Table {
+    /// Most values a table holds (with the outside slot, K ≤ 2^16, so an
+    /// alias fits 16 bits): wider distributions are left to BTRD.
+    pub const MAX_VALUES: usize = (1 << 16) - 1;
+
+    /// The table over the mode ± `width` standard deviations (and one more
+    /// value each side), or None when `Bin(n, p)` is degenerate or the table
+    /// would exceed [`Table::MAX_VALUES`].
+    pub fn new(n: u64, p: f64, width: f64) -> Option<Table> {
+        let sd = (n as f64 * p * (1.0 - p)).sqrt();
+        let reach = (width.max(0.0) * sd).ceil() + 1.0;
+        if reach.is_nan() || 2.0 * reach + 1.0 > Self::MAX_VALUES as f64 {
+            return None;
+        }
+        Self::with_reach(n, p, reach as u64)
+    }
+
+    /// The table over the mode ± `reach` values, or None when `Bin(n, p)`
+    /// is degenerate or the table would exceed [`Table::MAX_VALUES`].
+    pub fn with_reach(n: u64, p: f64, reach: u64) -> Option<Table> {
+        if n == 0 || p.is_nan() || p <= 0.0 || p >= 1.0 || reach > (Self::MAX_VALUES as u64 - 1) / 2
+        {
+            return None;
+        }
+        let nf = n as f64;
+        let q = 1.0 - p;
+        let mode = (((nf + 1.0) * p).floor() as u64).min(n);
+        let (lo, hi) = (mode.saturating_sub(reach), (mode + reach).min(n));
+        let (r, inv_r) = (p / q, q / p);
+        // f(k + 1)/f(k) and f(k − 1)/f(k).
+        let up = |k: u64| (n - k) as f64 / (k + 1) as f64 * r;
+        let down = |k: u64| k as f64 / (n - k + 1) as f64 * inv_r;
+        // Weights f(k)/f(mode) over the table.
+        let mut weights = vec![0.0; (hi - lo + 1) as usize];
+        let at = (mode - lo) as usize;
+        weights[at] = 1.0;
+        for i in at + 1..weights.len() {
+            weights[i] = weights[i - 1] * up(lo + i as u64 - 1);
+        }
+        for i in (0..at).rev() {
+            weights[i] = weights[i + 1] * down(lo + i as u64 + 1);
+        }
+        let walk = |start: f64, from: u64, step: &dyn Fn(u64) -> Option<(u64, f64)>| {
+            let mut out = Vec::new();
+            let (mut k, mut w) = (from, start);
+            while let Some((next, ratio)) = step(k) {
+                w *= ratio;
+                if w.is_nan() || w < TAIL_END {
+                    break;
+                }
+                out.push(w);
+                k = next;
+            }
+            out
+        };
+        let below = walk(weights[0], lo, &|k| (k > 0).then(|| (k - 1, down(k))));
+        let above = walk(weights[weights.len() - 1], hi, &|k| {
+            (k < n).then(|| (k + 1, up(k)))
+        });
+        let (sum_below, sum_above): (f64, f64) = (below.iter().sum(), above.iter().sum());
+        let total = sum_below + weights.iter().sum::<f64>() + sum_above;
+        let values = weights.len();
+        weights.push(sum_below + sum_above);
+        let bits = usize::BITS - values.leading_zeros();
+        Some(Table {
+            lo,
+            values,
+            slots: alias_slots(&weights, total, bits),
+            bits,
+            shift: 64 - bits,
+            below: below.iter().map(|w| w / total).collect(),
+            above: above.iter().map(|w| w / total).collect(),
+            lower_mass: sum_below / total,
+            upper_mass: sum_above / total,
+        })
+    }
+
+    /// The slots [`Table::with_reach`] would hold (0 where it gives None),
+    /// without building the table: the same sizing, so a caller can refuse
+    /// tables that would not fit before paying for them.
+    pub fn slots_with_reach(n: u64, p: f64, reach: u64) -> usize {
+        if n == 0 || p.is_nan() || p <= 0.0 || p >= 1.0 || reach > (Self::MAX_VALUES as u64 - 1) / 2
+        {
+            return 0;
+        }
+        let mode = ((((n as f64) + 1.0) * p).floor() as u64).min(n);
+        let values = ((mode + reach).min(n) - mode.saturating_sub(reach) + 1) as usize;
+        1 << (usize::BITS - values.leading_zeros())
+    }
+
+    /// Slots of the table (K, a power of two above the values it holds).
+    pub fn entries(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// One draw.
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
+        loop {
+            let word = rng.next_u64();
+            let j = (word >> self.shift) as usize;
+            let slot = self.slots[j];
+            // The 48 bits after the slot's (bits ≤ 16), against its threshold.
+            let x = (word << self.bits) >> 16;
+            let v = if x < slot >> 16 {
+                j
+            } else {
+                (slot & ALIAS_MASK) as usize
+            };
+            if v < self.values {
+                return self.lo + v as u64;
+            }
+            if self.lower_mass + self.upper_mass > 0.0 {
+                return self.tail(rng);
+            }
+            // The table spans the support, and rounding left the outside
+            // slot a sliver of mass: draw again.
+        }
+    }
+
+    /// A draw given that it lies outside the table, by inversion over the
+    /// two tails' masses with a fresh uniform.
+    #[cold]
+    fn tail<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
+        let hi = self.lo + self.values as u64 - 1;
+        loop {
+            let mut t = uniform(rng) * (self.lower_mass + self.upper_mass);
+            if t < self.lower_mass {
+                for (d, w) in self.below.iter().enumerate() {
+                    t -= w;
+                    if t < 0.0 {
+                        return self.lo - 1 - d as u64;
+                    }
+                }
+            } else {
+                t -= self.lower_mass;
+                for (d, w) in self.above.iter().enumerate() {
+                    t -= w;
+                    if t < 0.0 {
+                        return hi + 1 + d as u64;
+                    }
+                }
+            }
+            // Rounding left t beyond the walked masses: draw again.
+        }
+    }
+}
+
+/// Vose's alias slots for `weights / total` over 2^bits slots (those past
+/// the weights have none): each slot's threshold, its share of a slot's
+/// mass in units of 2⁻⁴⁸, in the top 48 bits and its alias in the low 16.
+/// A slot whose own mass fills it is its own alias, so the threshold never
+/// needs to reach 2⁴⁸.
+fn alias_slots(weights: &[f64], total: f64, bits: u32) -> Box<[u64]> {
+    let k = 1usize << bits;
+    let scale = k as f64 / total;
+    let mut mass: Vec<f64> = (0..k)
+        .map(|i| weights.get(i).map_or(0.0, |w| w * scale))
+        .collect();
+    let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..k).partition(|&i| mass[i] < 1.0);
+    // Every slot starts as its own alias (full); each small one is filled
+    // from a large one, whose excess shrinks by what it gave.
+    let mut slots: Vec<u64> = (0..k as u64).collect();
+    while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+        let threshold = (mass[s] * (1u64 << 48) as f64) as u64;
+        slots[s] = (threshold.min((1 << 48) - 1) << 16) | l as u64;
+        mass[l] = (mass[l] + mass[s]) - 1.0;
+        if mass[l] < 1.0 {
+            large.pop();
+            small.push(l);
+        }
+    }
+    // What is left is full up to rounding: its own alias.
+    slots.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +606,18 @@ mod tests {
     /// Draws `draws` samples of `Bin(n, p)` and tests them against statrs's exact
     /// pmf, pooling neighbouring cells until each expects at least 5.
     fn fit(n: u64, p: f64, draws: usize, seed: u64) -> Fit {
+        let dist = Binomial::new(n, p);
+        fit_with(n, p, draws, seed, |rng| dist.sample(rng))
+    }
+
+    /// [`fit`] for any sampler of `Bin(n, p)`.
+    fn fit_with(
+        n: u64,
+        p: f64,
+        draws: usize,
+        seed: u64,
+        mut sample: impl FnMut(&mut ChaCha8Rng) -> u64,
+    ) -> Fit {
         let exact = Exact::new(p, n).unwrap();
         let mean = n as f64 * p;
         let sd = (mean * (1.0 - p)).sqrt();
@@ -388,11 +625,10 @@ mod tests {
         let lo = (mean - 10.0 * sd - 10.0).max(0.0) as u64;
         let hi = ((mean + 10.0 * sd + 10.0).ceil() as u64).min(n);
         let mut observed = vec![0u64; (hi - lo + 1) as usize];
-        let dist = Binomial::new(n, p);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut sum = 0.0;
         for _ in 0..draws {
-            let x = dist.sample(&mut rng);
+            let x = sample(&mut rng);
             assert!(x <= n, "Bin({n}, {p}) gave {x}");
             sum += x as f64;
             observed[(x.clamp(lo, hi) - lo) as usize] += 1;
@@ -444,7 +680,10 @@ mod tests {
     }
 
     fn check(n: u64, p: f64, draws: usize, seed: u64) {
-        let fit = fit(n, p, draws, seed);
+        assert_fits(n, p, &fit(n, p, draws, seed));
+    }
+
+    fn assert_fits(n: u64, p: f64, fit: &Fit) {
         assert!(
             fit.p_value > 1e-4,
             "Bin({n}, {p}): chi-square p-value {}",
@@ -455,6 +694,80 @@ mod tests {
             "Bin({n}, {p}): mean off by {} standard errors",
             fit.mean_z
         );
+    }
+
+    /// Checks the table sampler of `Bin(n, p)` over the mode ± `width`
+    /// standard deviations against the exact pmf, and returns the share of
+    /// draws that came from the tails (outside the table).
+    fn check_table(n: u64, p: f64, width: f64, seed: u64) -> f64 {
+        let table = Table::new(n, p, width).expect("a table");
+        let hi = table.lo + table.values as u64 - 1;
+        let mut outside = 0u64;
+        let draws = 200_000;
+        let fit = fit_with(n, p, draws, seed, |rng| {
+            let x = table.sample(rng);
+            outside += u64::from(x < table.lo || x > hi);
+            x
+        });
+        assert_fits(n, p, &fit);
+        outside as f64 / draws as f64
+    }
+
+    #[test]
+    fn tables_fit_the_aggregate_paths_draws() {
+        // The arm split and a conversion draw of the peer benchmark.
+        check_table(10_000, 0.5, 7.0, 30);
+        check_table(5_000, 0.1, 6.0, 31);
+        check_table(4_900, 0.1, 6.0, 32);
+        check_table(1_000_000, 0.02, 6.0, 33);
+    }
+
+    /// Narrow tables send much of the mass to the tails' walks, which must
+    /// then draw it in proportion too (a truncated or misplaced tail would
+    /// fail these).
+    #[test]
+    fn narrow_tables_draw_their_tails_exactly() {
+        for (i, &(n, p, width)) in [
+            (10_000, 0.5, 0.5),
+            (5_000, 0.1, 0.3),
+            (20, 0.3, 0.0),
+            (1_000, 0.995, 1.0),
+            (1_000, 0.001, 0.5),
+            (100, 0.9, 0.2),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let outside = check_table(n, p, width, 40 + i as u64);
+            assert!(
+                outside > 0.01,
+                "Bin({n}, {p}) ± {width} sd: {outside} outside"
+            );
+        }
+        // Tables reaching both ends of the support have no tails.
+        check_table(1, 0.3, 3.0, 50);
+        check_table(30, 0.5, 40.0, 51);
+    }
+
+    #[test]
+    fn tables_refuse_degenerate_and_wide_distributions() {
+        assert!(Table::new(0, 0.5, 6.0).is_none());
+        assert!(Table::new(10, 0.0, 6.0).is_none());
+        assert!(Table::new(10, 1.0, 6.0).is_none());
+        assert!(Table::new(10, f64::NAN, 6.0).is_none());
+        assert!(Table::new(u64::from(u32::MAX), 0.5, 6.0).is_none());
+        assert!(Table::new(u64::MAX, 1e-9, 6.0).is_none());
+        for &(n, p, reach) in &[
+            (10_000, 0.5, 63),
+            (5_000, 0.1, 63),
+            (3, 0.5, 63),
+            (100, 0.001, 10),
+        ] {
+            let table = Table::with_reach(n, p, reach).expect("a table");
+            assert_eq!(Table::slots_with_reach(n, p, reach), table.entries());
+        }
+        assert_eq!(Table::slots_with_reach(0, 0.5, 63), 0);
+        assert_eq!(Table::slots_with_reach(10, 1.0, 63), 0);
     }
 
     #[test]

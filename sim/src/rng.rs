@@ -159,17 +159,19 @@ impl StreamKey {
     }
 }
 
-/// Replications that share a ChaCha stream, four to a stream.
-pub const LANES: u64 = 4;
-/// Words in one ChaCha block: one lane's share of a 4-block window.
-const LANE_WORDS: usize = 16;
+/// Replications that share a ChaCha stream, eight to a stream.
+pub const LANES: u64 = 8;
+/// One lane's share of a 64-word window: half a ChaCha block.
+const LANE_WORDS: usize = 8;
 
 /// Streams for paths that draw only a few words per replication (the aggregate
 /// path). ChaCha8 generates 4 blocks (64 words) at a time; giving a whole
-/// stream to a replication that needs ~15 words wastes most of it. Here
-/// replication r reads block (r mod 4) of each successive 4-block window of
-/// stream ⌊r/4⌋, so four neighbouring replications share each generated
-/// window. A replication's words still depend only on (seed, purpose, r).
+/// stream to a replication that needs ~6 words (an A/B test's three binomial
+/// draws by alias table) wastes most of it. Here replication r reads words
+/// 8·(r mod 8) to 8·(r mod 8) + 7 of each successive 64-word window of
+/// stream ⌊r/8⌋, so eight neighbouring replications share each generated
+/// window; one that needs more words reads on into the next windows. A
+/// replication's words still depend only on (seed, purpose, r).
 ///
 /// This is a per-worker cache: it keeps the windows of the last stream used,
 /// so consecutive replications on one worker generate each window once.
@@ -417,21 +419,19 @@ mod tests {
     fn lanes_interleave_blocks_and_ignore_cache_history() {
         let key = StreamKey::new(5, Purpose::Aggregate);
         let mut whole = key.replication(2);
-        let words: Vec<u32> = (0..256).map(|_| whole.next_u32()).collect();
-        // Replication 9 is lane 1 of stream 2: words 16..32, then 80..96, ...
+        let words: Vec<u32> = (0..512).map(|_| whole.next_u32()).collect();
+        // Replication 17 is lane 1 of stream 2: words 8..16, then 72..80, ...
         let mut cache = LaneStreams::new(StreamKey::new(5, Purpose::Aggregate));
-        let mut r9 = cache.replication(9);
-        let got: Vec<u32> = (0..40).map(|_| r9.next_u32()).collect();
-        let want: Vec<u32> = (0..40)
-            .map(|i| words[(i / 16) * 64 + 16 + i % 16])
-            .collect();
+        let mut r17 = cache.replication(17);
+        let got: Vec<u32> = (0..40).map(|_| r17.next_u32()).collect();
+        let want: Vec<u32> = (0..40).map(|i| words[(i / 8) * 64 + 8 + i % 8]).collect();
         assert_eq!(got, want);
         // The same replication through a cache that last served another
         // stream, or a neighbour lane, gives the same words.
         let mut other = LaneStreams::new(StreamKey::new(5, Purpose::Aggregate));
-        let _ = other.replication(30).next_u64();
-        let _ = other.replication(8).next_u64();
-        let mut again = other.replication(9);
+        let _ = other.replication(60).next_u64();
+        let _ = other.replication(16).next_u64();
+        let mut again = other.replication(17);
         let got2: Vec<u32> = (0..40).map(|_| again.next_u32()).collect();
         assert_eq!(got2, want);
     }

@@ -145,10 +145,10 @@ impl ComparisonAcc {
         let sq = d.diff * d.diff;
         exact &= diff_ok(self.estimate_sq.add_checked(sq), d.diff);
         exact &= self.rel_estimate.add_checked(d.rel) || !d.rel.is_finite();
-        self.stopping_look.add((d.look + 1) as f64);
-        self.sample_size.add(d.sample_size as f64);
+        self.stopping_look.add_u64(d.look as u64 + 1);
+        self.sample_size.add_u64(d.sample_size);
         if let Some(s) = self.sample_size_by_stopping_look.get_mut(d.look) {
-            s.add(d.sample_size as f64);
+            s.add_u64(d.sample_size);
         }
         if !d.variance_reduction.is_nan() {
             // Infinite only from a degenerate (constant) metric; an overflow

@@ -442,8 +442,11 @@ impl<'a> Engine<'a> {
             Ok(Err(e)) => return Err(fail(e.message)),
             Err(panic) => return Err(PluginError::panicked(&slot.name, range, &*panic)),
         }
-        for (i, d) in out.iter().enumerate() {
-            let (r, c) = (batch.first + (i / nc) as u64, i % nc);
+        // Row by row, so that no decision pays two integer divisions (by
+        // nc) to find its replication and comparison.
+        let rows = out.chunks_exact(nc.max(1)).enumerate();
+        for (i, (c, d)) in rows.flat_map(|(i, row)| row.iter().enumerate().map(move |cd| (i, cd))) {
+            let r = batch.first + i as u64;
             if d.look >= batch.looks {
                 return Err(fail(format!(
                     "replication {r}, comparison {c}: stopping look {} is not below the {} looks",
@@ -451,7 +454,7 @@ impl<'a> Engine<'a> {
                 )));
             }
             let cmp = &self.comparisons[c];
-            let arms = batch.arms_at(i / nc, d.look, cmp.metric);
+            let arms = batch.arms_at(i, d.look, cmp.metric);
             let units = arms[0].n + arms[cmp.variant].n;
             if d.sample_size > units {
                 return Err(fail(format!(
