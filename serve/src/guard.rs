@@ -9,9 +9,9 @@
 //!
 //! Not `axum::middleware::from_fn`: that clones the rest of the route's stack
 //! and boxes a future per request and per layer, which showed in the
-//! profile. A check here answers or passes the request on without a box; an
-//! observed request takes one box, and a timer only when it is not answered
-//! in its first poll.
+//! profile. A check here answers or passes the request on without a box, and
+//! so does [`Observe`], whose future is pin-projected; an observed request
+//! takes a timer only when it is not answered in its first poll.
 
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
@@ -223,11 +223,10 @@ pub struct Observed<S> {
 impl<S> Service<Request> for Observed<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = ObservedFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -239,46 +238,73 @@ where
         let server = &site.state.config.server;
         // Requests are counted (probes too) only when a stall is set: the
         // shared counter is otherwise a contended cache line for nothing.
-        let stall = server.stall.map_or(Duration::ZERO, |st| {
+        let stall = server.stall.and_then(|st| {
             let n = site.state.requests.fetch_add(1, Ordering::Relaxed) + 1;
-            if !site.probe && n.is_multiple_of(st.every) {
-                Duration::from_millis(st.ms)
-            } else {
-                Duration::ZERO
-            }
+            (!site.probe && n.is_multiple_of(st.every))
+                .then(|| Duration::from_millis(st.ms))
+                .filter(|d| !d.is_zero())
         });
-        let timeout = Duration::from_millis(server.request_timeout_ms);
         let route = self.inner.call(req);
-        Box::pin(async move {
-            // The stall is part of the request, inside its timeout: a stall
-            // longer than `request_timeout_ms` is answered 503 `timeout` at
-            // the timeout, and a stopping server never waits on a stall
-            // beyond it.
-            let run = async {
-                // Not even a zero sleep on the common path: it would wait
-                // for a timer tick.
-                if !stall.is_zero() {
-                    tokio::time::sleep(stall).await;
-                }
-                route.await
+        // The stall is part of the request, inside its timeout: a stall
+        // longer than `request_timeout_ms` is answered 503 `timeout` at the
+        // timeout, and a stopping server never waits on a stall beyond it.
+        // Not even a zero sleep on the common path: it would wait for a
+        // timer tick.
+        ObservedFuture {
+            route,
+            stall: stall.map(|d| Box::pin(tokio::time::sleep(d))),
+            deadline: None,
+            site,
+            started,
+        }
+    }
+}
+
+pin_project! {
+    /// An observed request: its route's future, the stall before it if
+    /// any, and the timeout, which takes a timer only when the request is
+    /// not answered in its first poll (most are), with the deadline from the
+    /// start. The timers are boxed (tokio's `Sleep` is large), the common
+    /// path takes none.
+    pub struct ObservedFuture<F> {
+        #[pin]
+        route: F,
+        stall: Option<Pin<Box<tokio::time::Sleep>>>,
+        deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+        site: Arc<Site>,
+        started: Instant,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for ObservedFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let resp = 'answer: {
+            let run = match this.stall {
+                Some(stall) => stall.as_mut().poll(cx).is_ready(),
+                None => true,
             };
-            let mut run = std::pin::pin!(run);
-            // Most requests are answered in their first poll; only those
-            // that are not take a timer, with the deadline from the start.
-            let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
-            let resp = match first {
-                Poll::Ready(Ok(r)) => r,
-                Poll::Pending => {
-                    let deadline = tokio::time::Instant::from_std(started + timeout);
-                    match tokio::time::timeout_at(deadline, run).await {
-                        Ok(Ok(r)) => r,
-                        Err(_) => timed_out(site.state.config.server.request_timeout_ms),
-                    }
+            if run {
+                *this.stall = None;
+                if let Poll::Ready(Ok(r)) = this.route.poll(cx) {
+                    break 'answer r;
                 }
-            };
-            site.record(&resp, started);
-            Ok(resp)
-        })
+            }
+            let ms = this.site.state.config.server.request_timeout_ms;
+            let started = *this.started;
+            let deadline = this.deadline.get_or_insert_with(|| {
+                let at = started + Duration::from_millis(ms);
+                Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(at)))
+            });
+            match deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => timed_out(ms),
+                Poll::Pending => return Poll::Pending,
+            }
+        };
+        this.site.record(&resp, *this.started);
+        Poll::Ready(Ok(resp))
     }
 }
 

@@ -315,6 +315,41 @@ async fn a_stall_is_bounded_by_the_request_timeout() -> R {
     Ok(())
 }
 
+/// A stall shorter than the request timeout delays the request and is then
+/// answered by its route: with a 100 ms stall on every other request, both
+/// requests are answered 200 with their assignment and counted as 200s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_stall_is_answered_by_the_route() -> R {
+    let server = serve_with(
+        |s| {
+            s.request_timeout_ms = 60_000;
+            s.stall = Some(Stall { every: 2, ms: 100 });
+        },
+        None,
+    )
+    .await?;
+    let client = reqwest::Client::new();
+    for unit in ["u1", "u2"] {
+        let url = format!("http://{}/v1/assign/ab?unit={unit}", server.addr);
+        let resp = tokio::time::timeout(BOUND, client.get(url).send())
+            .await
+            .map_err(|_| format!("a stalled request was unanswered after {BOUND:?}"))??;
+        assert_eq!(resp.status(), 200, "{unit}");
+        let v: Value = resp.json().await?;
+        assert_eq!(v["unit"], unit, "{v}");
+    }
+    let metrics = client
+        .get(format!("http://{}/metrics", server.addr))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let ok = r#"umpire_http_requests_total{route="/v1/assign/{experiment}",status="200"} 2"#;
+    assert!(metrics.lines().any(|l| l == ok), "{metrics}");
+    server.shutdown().await?;
+    Ok(())
+}
+
 /// A client that stops reading a large response cannot hold a stopping
 /// server for the idle timeout (here a minute): each connection gets the
 /// request timeout (300 ms) and a second to finish once shutdown begins.
