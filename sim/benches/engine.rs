@@ -59,15 +59,10 @@ fn per_unit(c: &mut Criterion) {
     g.finish();
 }
 
-/// What `umpire run bench/scenarios/aa_per_unit.toml --per-unit --threads 1`
-/// times, on that very scenario: `Engine::run` on a one-thread pool over
-/// one chunk of replications, so besides the simulation it lays out the
-/// looks, evaluates the method, checks SRM and folds every replication into
-/// the accumulator. In unit-events per second (users × metrics ×
-/// replications), the figure the CLI prints.
-fn user_path(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    let text = include_str!("../../bench/scenarios/aa_per_unit.toml");
-    let exp = match parse("aa_per_unit.toml", text) {
+/// A peer-benchmark experiment scenario (bench/scenarios) and a one-thread
+/// pool, as `umpire run … --threads 1` runs it.
+fn bench_scenario(name: &str, text: &str) -> (Experiment, rayon::ThreadPool) {
+    let exp = match parse(name, text) {
         Ok(l) => match l.scenario {
             Scenario::Experiment(e) => *e,
             _ => panic!("expected an experiment scenario"),
@@ -78,6 +73,20 @@ fn user_path(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallT
         .num_threads(1)
         .build()
         .expect("a one-thread pool");
+    (exp, pool)
+}
+
+/// What `umpire run bench/scenarios/aa_per_unit.toml --per-unit --threads 1`
+/// times, on that very scenario: `Engine::run` on a one-thread pool over
+/// one chunk of replications, so besides the simulation it lays out the
+/// looks, evaluates the method, checks SRM and folds every replication into
+/// the accumulator. In unit-events per second (users × metrics ×
+/// replications), the figure the CLI prints.
+fn user_path(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let (exp, pool) = bench_scenario(
+        "aa_per_unit.toml",
+        include_str!("../../bench/scenarios/aa_per_unit.toml"),
+    );
     let engine = Engine::new(&exp, true);
     let reps = engine.chunk_len();
     let events = exp.population.users * exp.metrics.len() as u64;
@@ -195,18 +204,10 @@ fn aggregate(c: &mut Criterion) {
 /// replications (simulate, lay out, evaluate, SRM, fold into the
 /// accumulator), in replications per second, the figure the CLI prints.
 fn aggregate_user_path(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    let text = include_str!("../../bench/scenarios/aa_aggregate.toml");
-    let exp = match parse("aa_aggregate.toml", text) {
-        Ok(l) => match l.scenario {
-            Scenario::Experiment(e) => *e,
-            _ => panic!("expected an experiment scenario"),
-        },
-        Err(e) => panic!("{e}"),
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .expect("a one-thread pool");
+    let (exp, pool) = bench_scenario(
+        "aa_aggregate.toml",
+        include_str!("../../bench/scenarios/aa_aggregate.toml"),
+    );
     let engine = Engine::new(&exp, false);
     let reps = engine.chunk_len();
     g.throughput(Throughput::Elements(reps));
