@@ -19,6 +19,22 @@ pub const NEAR_THEORY_Z: f64 = 3.290_526_731_491_926;
 pub const RESULT_SCHEMA: &str = "umpire.result";
 /// The schema version every result is written with.
 pub const RESULT_SCHEMA_VERSION: u32 = 3;
+/// The version of the random streams: what a seed draws. Bumped whenever a
+/// path draws differently for the same seed, so that results of one
+/// scenario and seed agree to the bit only within one stream version.
+/// 2: the aggregate path's alias tables and eight replications per ChaCha
+/// window. Files written before the field existed carry no `stream_version`
+/// and were drawn with 1.
+pub const STREAM_VERSION: u32 = 2;
+
+fn first_stream() -> u32 {
+    1
+}
+
+// A reference: serde's `skip_serializing_if` passes one.
+fn is_first_stream(v: &u32) -> bool {
+    *v == 1
+}
 
 /// What a result file holds: its `kind` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +75,11 @@ pub struct ResultHeader {
     pub schema: String,
     /// The version of the schema the file was written with.
     pub schema_version: u32,
+    /// The version of the random streams the run drew ([`STREAM_VERSION`]);
+    /// absent (and read as 1) in files written before it existed, which
+    /// then also read back to the same bytes.
+    #[serde(default = "first_stream", skip_serializing_if = "is_first_stream")]
+    pub stream_version: u32,
     /// Which body follows the header.
     pub kind: ResultKind,
     /// The scenario's name (its `name` key, or the file stem).
@@ -90,6 +111,7 @@ impl ResultHeader {
         Self {
             schema: RESULT_SCHEMA.to_owned(),
             schema_version: RESULT_SCHEMA_VERSION,
+            stream_version: STREAM_VERSION,
             kind,
             scenario: scenario.to_owned(),
             scenario_hash: provenance.scenario_hash.clone(),
@@ -281,4 +303,30 @@ pub(crate) fn verdict_message(
         key.trim_start_matches("expect."),
         parts.join(" and ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// New results carry the stream version; a file written before the
+    /// field existed reads as stream 1 and writes back without it.
+    #[test]
+    fn the_stream_version_is_written_and_absent_means_one() {
+        let header = ResultHeader::new(ResultKind::Bandit, "s", 7, &Provenance::default());
+        assert_eq!(header.stream_version, STREAM_VERSION);
+        let json = serde_json::to_string(&header).unwrap();
+        assert!(
+            json.contains(&format!("\"stream_version\":{STREAM_VERSION}")),
+            "{json}"
+        );
+        let old = json.replace(&format!("\"stream_version\":{STREAM_VERSION},"), "");
+        let read: ResultHeader = serde_json::from_str(&old).unwrap();
+        assert_eq!(read.stream_version, 1);
+        assert_eq!(serde_json::to_string(&read).unwrap(), old);
+        assert_ne!(
+            read, header,
+            "results of different streams are not the same run"
+        );
+    }
 }
