@@ -11,7 +11,7 @@ use super::thompson::{
     gaussian_unknown_select, successes, thompson_beta_select, thompson_prepared_select,
     top_two_select,
 };
-use super::ucb::{kl_ucb_select, ucb1_parts, ucb1_select};
+use super::ucb::{kl_ucb_select, ucb1_parts, ucb1_select, ucb1_width};
 use super::{MAX_CELLS, Policy, PolicyError, PolicySpec, argmax, max_of};
 use crate::bandit::beta::{BetaShape, uniform_index};
 
@@ -402,7 +402,7 @@ impl PolicyState {
             &self.count[cells.clone()],
             &self.ucb1_root[cells.clone()],
             &self.ucb1_mean[cells],
-            self.two_ln_t(context),
+            ucb1_width(self.updates[context]),
         )
     }
 
@@ -415,12 +415,6 @@ impl PolicyState {
     fn decayed_epsilon(&self, context: usize, c: f64) -> f64 {
         let t = self.updates[context] as f64 + 1.0;
         (c * self.arms as f64 / t).min(1.0)
-    }
-
-    /// `2 ln t`, computed once per decision rather than once per arm.
-    #[inline]
-    fn two_ln_t(&self, context: usize) -> f64 {
-        2.0 * (self.updates[context].max(1) as f64).ln()
     }
 
     /// `ln t + c ln ln t`; the second term is dropped while `ln t <= 1`, where

@@ -355,6 +355,30 @@ fn ucb1_index_hand_case() {
     assert_eq!(p.select(0, &mut rng(1)), 2);
 }
 
+/// The width table holds exactly `√(2 ln t)` (t = 0 counting as 1), on
+/// both sides of its end and far past it.
+#[test]
+fn ucb1_width_is_the_expression_bit_for_bit() {
+    let direct = |t: u64| (2.0 * (t.max(1) as f64).ln()).sqrt();
+    let edges = [
+        0,
+        1,
+        2,
+        3,
+        10,
+        65_534,
+        65_535,
+        65_536,
+        65_537,
+        1 << 40,
+        u64::MAX,
+    ];
+    for t in edges.into_iter().chain((0..70_000).step_by(97)) {
+        assert_eq!(ucb1_width(t).to_bits(), direct(t).to_bits(), "t = {t}");
+    }
+    assert_eq!(ucb1_width(0), 0.0);
+}
+
 /// The cached parts give the textbook index `s/n + √(2 ln t / n)` to within
 /// rounding, and the choice is the textbook argmax wherever the best two
 /// indices differ by more than that rounding; equal arms tie to the first.

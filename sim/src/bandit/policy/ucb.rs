@@ -22,14 +22,33 @@ pub(super) fn ucb1_parts(n: f64, s: f64) -> (f64, f64) {
     (inv.sqrt(), s * inv)
 }
 
-/// The first arm with the largest UCB1 index (the first unpulled arm, if
-/// any), from the parts of [`ucb1_parts`].
+/// Decisions whose exploration width `√(2 ln t)` comes from [`ucb1_width`]'s
+/// table: 512 KiB, built once per process, read in order as `t` grows.
+const WIDTH_TABLE: usize = 1 << 16;
+
+/// UCB1's exploration width `√(2 ln t)` at `t` updates (`t` of 0 counts as
+/// 1). Below [`WIDTH_TABLE`] it is looked up, which takes the logarithm and
+/// the square root off every decision; the table holds the same expression,
+/// so the choices are bit for bit those of computing it.
 #[inline]
-pub(super) fn ucb1_select(n: &[f64], root: &[f64], mean: &[f64], two_ln_t: f64) -> usize {
+pub(super) fn ucb1_width(t: u64) -> f64 {
+    static TABLE: std::sync::OnceLock<Box<[f64]>> = std::sync::OnceLock::new();
+    let width = |t: u64| (2.0 * (t.max(1) as f64).ln()).sqrt();
+    match usize::try_from(t) {
+        Ok(i) if i < WIDTH_TABLE => {
+            TABLE.get_or_init(|| (0..WIDTH_TABLE as u64).map(width).collect())[i]
+        }
+        _ => width(t),
+    }
+}
+
+/// The first arm with the largest UCB1 index (the first unpulled arm, if
+/// any), from the parts of [`ucb1_parts`] and the width of [`ucb1_width`].
+#[inline]
+pub(super) fn ucb1_select(n: &[f64], root: &[f64], mean: &[f64], width: f64) -> usize {
     if let Some(k) = n.iter().position(|&nk| nk <= 0.0) {
         return k;
     }
-    let width = two_ln_t.sqrt();
     let mut best = 0;
     let mut best_value = f64::NEG_INFINITY;
     for (k, (&rk, &mk)) in root.iter().zip(mean).enumerate() {
