@@ -16,6 +16,7 @@ fn path_name(p: SimPath) -> &'static str {
     match p {
         SimPath::Aggregate => "aggregate path",
         SimPath::PerUnit => "per-unit path",
+        SimPath::Clustered => "clustered path",
     }
 }
 
@@ -40,9 +41,22 @@ pub fn print_result(
         r.users,
         r.header.seed
     )?;
+    // Columns grow to the longest name, so long metric names stay aligned.
+    let width =
+        |least: usize, names: &mut dyn Iterator<Item = usize>| names.fold(least, usize::max);
+    let wm = width(
+        16,
+        &mut r
+            .methods
+            .iter()
+            .map(|m| m.name.len() + if m.cuped { 8 } else { 0 }),
+    );
+    let comparisons = || r.methods.iter().flat_map(|m| &m.comparisons);
+    let wc = width(12, &mut comparisons().map(|c| c.metric.chars().count()));
+    let wv = width(12, &mut comparisons().map(|c| c.variant.chars().count()));
     writeln!(
         out,
-        "  {:<16} {:<12} {:<12} {:<5} {:>9}  {:<30} {:>7}  {:<26} {:>6} {:>6}",
+        "  {:<wm$} {:<wc$} {:<wv$} {:<5} {:>9}  {:<30} {:>7}  {:<26} {:>6} {:>6}",
         "method",
         "metric",
         "variant",
@@ -74,7 +88,7 @@ pub fn print_result(
                 .map_or_else(|| "-".to_owned(), |k| format!("{k:.4}"));
             writeln!(
                 out,
-                "  {:<16} {:<12} {:<12} {:<5} {:>9.4}  {:<30} {:>7}  {:<26} {:>6.2} {:>6}",
+                "  {:<wm$} {:<wc$} {:<wv$} {:<5} {:>9.4}  {:<30} {:>7}  {:<26} {:>6.2} {:>6}",
                 name,
                 c.metric,
                 c.variant,
@@ -89,7 +103,7 @@ pub fn print_result(
             if let (Some(v), Some(t)) = (c.variance_reduction, c.theoretical_variance_reduction) {
                 writeln!(
                     out,
-                    "  {:<16} variance reduction {:.4} [{:.4}, {:.4}], theory ρ² = {t:.4}",
+                    "  {:<wm$} variance reduction {:.4} [{:.4}, {:.4}], theory ρ² = {t:.4}",
                     "", v.value, v.lo, v.hi
                 )?;
             }
@@ -98,7 +112,7 @@ pub fn print_result(
             let fdr = m.false_discovery_rate.map_or(f64::NAN, |f| f.value);
             writeln!(
                 out,
-                "  {:<16} family-wise error rate {}, false discovery rate {fdr:.4}",
+                "  {:<wm$} family-wise error rate {}, false discovery rate {fdr:.4}",
                 "",
                 prop(&m.family_wise_error_rate)
             )?;
@@ -178,6 +192,7 @@ impl From<&ExperimentResult> for Row {
             path: match r.path {
                 SimPath::Aggregate => "aggregate",
                 SimPath::PerUnit => "per-unit",
+                SimPath::Clustered => "clustered",
             },
             replications: r.replications,
             expectations_ok: r.expectations.iter().filter(|e| e.passed).count(),

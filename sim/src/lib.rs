@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod assignment;
 pub mod bandit;
 pub mod binomial;
+pub mod cluster;
 pub mod design;
 pub mod effect;
 pub mod experiment;

@@ -26,9 +26,23 @@ pub struct Population {
     pub duration_days: f64,
     /// At least one segment; weights sum to 1.
     pub segments: Vec<Segment>,
+    /// Events per user when metrics are observed per event (sessions, page
+    /// views): the population is then clustered, see [`crate::cluster`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_per_unit: Option<crate::cluster::EventsPerUnit>,
 }
 
 impl Population {
+    /// Draws per replication and metric, for sizing work and chunks: the
+    /// users, plus their expected events in a clustered population.
+    pub fn work_units(&self) -> u64 {
+        let events = self
+            .events_per_unit
+            .as_ref()
+            .map_or(0.0, |e| crate::cluster::EventCounts::new(e).moments().mean);
+        (self.users as f64 * (1.0 + events)).min(u64::MAX as f64) as u64
+    }
+
     /// The id of unit `index`: `id_prefix` followed by the index in decimal.
     pub fn unit_id(&self, index: u64) -> String {
         format!("{}{}", self.id_prefix, index)
@@ -102,6 +116,7 @@ mod tests {
 
     fn population(days: f64) -> Population {
         Population {
+            events_per_unit: None,
             users: 70_000,
             id_prefix: "u".into(),
             duration_days: days,

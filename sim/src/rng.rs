@@ -49,6 +49,8 @@ pub enum Purpose {
     /// A plug-in method's or policy's randomness; the tag is the FNV-1a hash
     /// of its name. Build it with [`Purpose::plugin`].
     Plugin(u32),
+    /// How many events each user of a clustered population has.
+    Events,
 }
 
 impl Purpose {
@@ -100,6 +102,7 @@ impl Purpose {
             Purpose::Propensity(p) => (12, p),
             Purpose::LoadGenerator => (13, 0),
             Purpose::Plugin(p) => (14, p),
+            Purpose::Events => (15, 0),
         };
         (kind << 32) | index as u64
     }

@@ -5,6 +5,48 @@ mod common;
 
 use common::{experiment, result_json, run_on};
 
+/// A clustered population: events per user, three units of analysis, day looks.
+const CLUSTERED: &str = r#"
+kind = "experiment"
+[run]
+seed = 8
+replications = 400
+[population]
+users = 600
+duration_days = 5
+events_per_unit = { distribution = "zt_negative_binomial", mu = 2.5, size = 0.7 }
+[assignment]
+variants = ["c", "t1", "t2"]
+weights = [0.4, 0.3, 0.3]
+[metrics.conv]
+type = "bernoulli"
+p = 0.2
+icc = 0.3
+unit = "event"
+[metrics.value]
+type = "revenue"
+p_nonzero = 0.3
+log_mean = 1.0
+log_sd = 1.0
+icc = 0.1
+unit = "ratio"
+[metrics.per_user]
+type = "normal"
+mean = 5.0
+sd = 2.0
+icc = 0.5
+unit = "user"
+[effect.t1]
+value = { relative = 0.05 }
+[analysis]
+looks = 5
+looks_at = "days"
+[analysis.methods.naive]
+type = "naive"
+[analysis.methods.obf]
+type = "spending_obrien_fleming"
+"#;
+
 fn scenarios() -> Vec<(&'static str, String, bool)> {
     let per_unit = r#"
 kind = "experiment"
@@ -107,6 +149,11 @@ correction = "holm"
             "aggregate scenario forced per-unit",
             aggregate.replace("replications = 5000", "replications = 200"),
             true,
+        ),
+        (
+            "clustered: events per user, three units of analysis, day looks",
+            CLUSTERED.to_owned(),
+            false,
         ),
     ]
 }

@@ -361,3 +361,68 @@ fn thompson_gaussian_prior_is_bounded() {
     )
     .expect("valid");
 }
+
+/// A clustered population: each key that the clustered path cannot honour
+/// is refused at its line, never accepted and ignored.
+#[test]
+fn clustered_keys_are_checked_at_their_lines() {
+    let clustered = "kind = \"experiment\"\n[population]\nusers = 100\n\
+                     events_per_unit = { distribution = \"poisson\", mean = 4 }\n\
+                     [metrics.c]\ntype = \"bernoulli\"\np = 0.1\n";
+    assert!(parse("ok.toml", clustered).is_ok());
+    let cases: [(String, &str); 8] = [
+        (
+            GOOD.replace("p = 0.1", "p = 0.1\nicc = 0.2"),
+            "bad.toml:7:7: metrics.c.icc: per-event metrics need a clustered population (set [population] events_per_unit, e.g. { distribution = \"poisson\", mean = 4 })",
+        ),
+        (
+            clustered.replace("mean = 4", "mean = 4000"),
+            "bad.toml:4:19: population.events_per_unit: poisson mean must be in (0, 1000], found 4000",
+        ),
+        (
+            clustered.replace(
+                "\"poisson\", mean = 4",
+                "\"zt_negative_binomial\", mu = 1000, size = 0.01",
+            ),
+            "bad.toml:4:19: population.events_per_unit: zt_negative_binomial puts",
+        ),
+        (
+            clustered.replace("\"poisson\"", "\"geometric\""),
+            "bad.toml:4:36: population.events_per_unit.distribution: unknown distribution `geometric` (\"fixed\" or \"poisson\" or \"zt_negative_binomial\")",
+        ),
+        (
+            clustered.replace("p = 0.1", "p = 0.1\nicc = 1.5"),
+            "bad.toml:8:7: metrics.c.icc: must be in [0, 1], found 1.5",
+        ),
+        (
+            clustered.replace("p = 0.1", "p = 0.1\ntest = \"z\""),
+            "bad.toml:8:8: metrics.c.test: a metric with unit = \"ratio\" is tested by the delta method (remove test)",
+        ),
+        (
+            clustered.replace("p = 0.1", "p = 0.1\nunit = \"user\"\ntest = \"z\""),
+            "bad.toml:9:8: metrics.c.test: per-user means are compared with Welch's test (use test = \"welch\", or leave test out)",
+        ),
+        (
+            format!("{clustered}[analysis.methods.m]\ntype = \"msprt\"\n"),
+            "analysis.methods.m: msprt reads per-unit means, which metric `c` (unit = \"ratio\") does not have",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = errors(&text);
+        let l = lines(&e);
+        assert!(
+            l.iter().any(|line| line.contains(want)),
+            "want {want}\ngot {l:?}"
+        );
+    }
+    let segments = clustered.replace(
+        "users = 100",
+        "users = 100\nsegments = { a = 0.5, b = 0.5 }",
+    );
+    let l = lines(&errors(&segments));
+    assert!(
+        l.iter()
+            .any(|x| x.contains("population.segments: a clustered population has one segment")),
+        "{l:?}"
+    );
+}

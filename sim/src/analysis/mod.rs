@@ -3,6 +3,7 @@
 
 pub mod group_sequential;
 mod proportion;
+pub mod ratio;
 mod srm;
 mod welch;
 
@@ -24,6 +25,9 @@ pub enum TestKind {
     Z,
     /// Welch's unequal-variance t-test.
     Welch,
+    /// The delta-method test of a ratio of per-unit sums (numerator in
+    /// `sum`, denominator in `x_sum`): [`ratio::ratio_test`].
+    Ratio,
 }
 
 /// Sufficient statistics of one metric in one arm: what both the per-unit and
@@ -158,7 +162,7 @@ impl TestSetup {
 pub fn testable(kind: TestKind, control: &ArmStats, treatment: &ArmStats) -> bool {
     let min = match kind {
         TestKind::Z => 1,
-        TestKind::Welch => 2,
+        TestKind::Welch | TestKind::Ratio => 2,
     };
     control.n >= min && treatment.n >= min
 }
@@ -174,6 +178,7 @@ pub fn run_test(
     match kind {
         TestKind::Z => two_proportion_z(control, treatment, setup),
         TestKind::Welch => welch_t(control, treatment, setup),
+        TestKind::Ratio => ratio::ratio_test(control, treatment, setup),
     }
 }
 

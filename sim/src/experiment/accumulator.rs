@@ -17,6 +17,9 @@ pub enum SimPath {
     Aggregate,
     /// Every unit simulated: ids, hashing, per-unit faults and covariates.
     PerUnit,
+    /// Every user and each of their events simulated (a population with
+    /// `events_per_unit`).
+    Clustered,
 }
 
 /// What a method concluded for one comparison in one replication.

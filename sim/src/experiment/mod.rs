@@ -36,6 +36,11 @@ pub struct Metric {
     /// Correlation of the pre-period covariate with the metric (under control),
     /// in [0, 1]; None when the scenario asks for no covariate.
     pub covariate_correlation: Option<f64>,
+    /// Per-event observation in a clustered population: the within-user
+    /// correlation and the unit of analysis. Some exactly when the
+    /// population has `events_per_unit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clustering: Option<crate::cluster::Clustering>,
 }
 
 /// When the looks happen.
@@ -359,18 +364,30 @@ impl Experiment {
     /// The normal approximation of a comparison's test at the expected arm
     /// sizes: the true difference Δ, the standard error σ₀ the test uses
     /// under H₀ (pooled for the z-test) and the unpooled one σ₁.
+    ///
+    /// In a clustered population the sizes are events or users, as the
+    /// metric's unit counts them, and σ₁ carries the design effect where the
+    /// test ignores it (see [`Experiment::clustered_scales`]).
     pub fn test_scales(&self, c: Comparison) -> (f64, f64, f64) {
         let sizes = self.expected_arm_sizes();
         let (nc, nt) = (sizes[0], sizes[c.variant]);
         let (mc, vc) = self.observed_moments(c.metric, 0);
         let (mt, vt) = self.observed_moments(c.metric, c.variant);
+        if let (Some(events), Some(cl)) = (
+            &self.population.events_per_unit,
+            self.metrics[c.metric].clustering,
+        ) {
+            let moments = crate::cluster::EventCounts::new(events).moments();
+            let pooled = self.analysis.tests[c.metric] == TestKind::Z;
+            return clustered_scales(&moments, cl, pooled, [(nc, mc, vc), (nt, mt, vt)]);
+        }
         let sigma1 = (vc / nc + vt / nt).sqrt();
         let sigma0 = match self.analysis.tests[c.metric] {
             TestKind::Z => {
                 let pbar = (nc * mc + nt * mt) / (nc + nt);
                 (pbar * (1.0 - pbar) * (1.0 / nc + 1.0 / nt)).sqrt()
             }
-            TestKind::Welch => sigma1,
+            TestKind::Welch | TestKind::Ratio => sigma1,
         };
         (mt - mc, sigma0, sigma1)
     }
@@ -383,5 +400,49 @@ impl Experiment {
         let (d, sigma0, sigma1) = self.test_scales(c);
         let z = normal_quantile(1.0 - self.analysis.alpha / 2.0);
         crate::analysis::normal_approx_rejection_rate(d, sigma0, sigma1, z)
+    }
+}
+
+/// [`Experiment::test_scales`] for a metric observed per event, from the
+/// expected users, per-event mean and per-event variance of control and
+/// treatment. With N = users × E[m] events and the design effect
+/// DE = 1 + (E[m²]/E[m] − 1)·icc, the pooled per-event mean has variance
+/// DE·σ²/N:
+/// - `event` tests with σ²/N (σ₀, pooled when `pooled`: the z-test) while σ₁ has DE,
+///   so it rejects a true null with probability 2Φ(−z·σ₀/σ₁) ≈ 2Φ(−z/√DE);
+/// - `ratio` estimates DE·σ²/N itself: σ₀ = σ₁;
+/// - `user` compares the means of the users with an event, whose variance
+///   is σ²·(icc + (1 − icc)·E[1/m | m ≥ 1]): σ₀ = σ₁.
+fn clustered_scales(
+    events: &crate::cluster::EventMoments,
+    cl: crate::cluster::Clustering,
+    pooled: bool,
+    arms: [(f64, f64, f64); 2],
+) -> (f64, f64, f64) {
+    use crate::cluster::AnalysisUnit;
+    let [(nc, mc, vc), (nt, mt, vt)] = arms;
+    let de = events.design_effect(cl.icc);
+    let (ec, et) = (nc * events.mean, nt * events.mean);
+    match cl.unit {
+        AnalysisUnit::Event => {
+            let naive = (vc / ec + vt / et).sqrt();
+            let sigma0 = if pooled {
+                let pbar = (ec * mc + et * mt) / (ec + et);
+                (pbar * (1.0 - pbar) * (1.0 / ec + 1.0 / et)).sqrt()
+            } else {
+                naive
+            };
+            (mt - mc, sigma0, naive * de.sqrt())
+        }
+        AnalysisUnit::Ratio => {
+            let s = (de * (vc / ec + vt / et)).sqrt();
+            (mt - mc, s, s)
+        }
+        AnalysisUnit::User => {
+            let per_user = |v: f64| v * (cl.icc + (1.0 - cl.icc) * events.mean_inverse);
+            let (uc, ut) = (nc * events.p_any, nt * events.p_any);
+            let s = (per_user(vc) / uc + per_user(vt) / ut).sqrt();
+            (mt - mc, s, s)
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! experiment scenario (documented key by key in scenarios/README.md).
 
 use super::assignment::{WEIGHT_TOLERANCE, read_assignment};
+use super::cluster;
 use super::effects::{read_effects, read_faults};
 use super::expect::read_expectations;
 use super::limits::MAX_LOOKS;
@@ -30,7 +31,17 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Exper
     let (seed, replications) = read_run(ctx, root, DEFAULT_REPLICATIONS);
     let population = read_population(ctx, root);
     let assignment = read_assignment(ctx, root, &name);
-    let metrics = read_metrics(ctx, root);
+    let mut metrics = read_metrics(ctx, root);
+    if let (Some(p), Some(ms)) = (&population, &mut metrics)
+        && !cluster::settle_clustering(
+            ctx,
+            root,
+            p.events_per_unit.is_some(),
+            ms.iter_mut().map(|(m, _)| m),
+        )
+    {
+        metrics = None;
+    }
     let analysis = read_analysis(ctx, root, &metrics);
 
     let (population, assignment, metrics, (analysis, methods)) =
@@ -52,6 +63,7 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Exper
         methods,
         expectations: Vec::new(),
     };
+    cluster::check_clustered(ctx, root, &exp).then_some(())?;
     check_limits(ctx, root, &exp)?;
     check_boundaries(ctx, &exp)?;
     exp.expectations = read_expectations(ctx, root, &exp)?;
@@ -218,6 +230,27 @@ fn read_population(ctx: &mut Ctx, root: &mut Table) -> Option<Population> {
         Some((d, _)) => d,
         None => 14.0,
     };
+    let events_per_unit = cluster::read_events_per_unit(ctx, &mut t);
+    ok &= events_per_unit.is_some();
+    let mut segments = read_segments(ctx, &mut t, &mut ok);
+    if segments.is_empty() {
+        segments.push(Segment {
+            name: "all".to_owned(),
+            weight: 1.0,
+        });
+    }
+    t.finish(ctx);
+    (ok && users.is_some()).then(|| Population {
+        users: users.unwrap_or(1),
+        id_prefix,
+        duration_days,
+        segments,
+        events_per_unit: events_per_unit.flatten(),
+    })
+}
+
+/// `[population] segments`: name → weight, the weights summing to 1.
+fn read_segments(ctx: &mut Ctx, t: &mut Table, ok: &mut bool) -> Vec<Segment> {
     let mut segments = Vec::new();
     if let Some(mut st) = t.subtable(ctx, "segments") {
         let path = st.path.clone();
@@ -239,9 +272,9 @@ fn read_population(ctx: &mut Ctx, root: &mut Table) -> Option<Population> {
                         format!("segment weight must be in (0, 1], found {}", show(w)),
                         None,
                     );
-                    ok = false;
+                    *ok = false;
                 }
-                None => ok = false,
+                None => *ok = false,
             }
         }
         if segments.len() > MAX_SEGMENTS {
@@ -251,7 +284,7 @@ fn read_population(ctx: &mut Ctx, root: &mut Table) -> Option<Population> {
                 format!("at most {MAX_SEGMENTS} segments"),
                 None,
             );
-            ok = false;
+            *ok = false;
         }
         if !segments.is_empty() && (sum - 1.0).abs() > WEIGHT_TOLERANCE {
             ctx.error(
@@ -260,22 +293,10 @@ fn read_population(ctx: &mut Ctx, root: &mut Table) -> Option<Population> {
                 format!("segment weights must sum to 1, found {sum}"),
                 None,
             );
-            ok = false;
+            *ok = false;
         }
     }
-    if segments.is_empty() {
-        segments.push(Segment {
-            name: "all".to_owned(),
-            weight: 1.0,
-        });
-    }
-    t.finish(ctx);
-    (ok && users.is_some()).then(|| Population {
-        users: users.unwrap_or(1),
-        id_prefix,
-        duration_days,
-        segments,
-    })
+    segments
 }
 
 /// Splits the metrics from their tests, checks tests against metric types,
@@ -289,6 +310,11 @@ fn read_analysis(
     let mut tests = Vec::new();
     if let Some(ms) = metrics {
         for (m, test) in ms {
+            if let Some(kind) = cluster::clustered_test(ctx, m, test.as_ref()) {
+                ok &= kind.is_some();
+                tests.push(kind.unwrap_or(TestKind::Welch));
+                continue;
+            }
             let kind = match test {
                 Some((TestKind::Z, span)) if !m.baseline.is_binary() => {
                     ctx.error(

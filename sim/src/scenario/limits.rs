@@ -123,7 +123,8 @@ fn sci(x: f64) -> String {
 pub fn check_experiment(exp: &Experiment) -> Result<(), String> {
     let r = exp.replications as f64;
     let metrics = exp.metrics.len() as f64;
-    let draws = r * exp.population.users as f64 * metrics;
+    // A clustered population draws per event too: users × (1 + E[m]).
+    let draws = r * exp.population.work_units() as f64 * metrics;
     if exp.replications > MAX_REPLICATIONS {
         return Err(format!(
             "{} replications is over the cap of {}",
@@ -133,9 +134,14 @@ pub fn check_experiment(exp: &Experiment) -> Result<(), String> {
     }
     if draws > MAX_UNIT_DRAWS {
         return Err(format!(
-            "estimated work {} replications × {} users × {} metrics = {} unit draws is over the cap of {}",
+            "estimated work {} replications × {} users{} × {} metrics = {} unit draws is over the cap of {}",
             exp.replications,
             exp.population.users,
+            if exp.population.events_per_unit.is_some() {
+                " × (1 + mean events per user)"
+            } else {
+                ""
+            },
             exp.metrics.len(),
             sci(draws),
             sci(MAX_UNIT_DRAWS)

@@ -52,6 +52,7 @@ pub(super) fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetr
                     None
                 }
             });
+        let clustering = super::cluster::read_clustering(ctx, &mut t, &mut ok);
         t.finish(ctx);
         match dist {
             Some(baseline) => out.push((
@@ -60,6 +61,7 @@ pub(super) fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetr
                     tag: fnv1a32(name),
                     baseline,
                     covariate_correlation,
+                    clustering,
                 },
                 test,
             )),

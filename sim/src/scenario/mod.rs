@@ -6,6 +6,7 @@
 mod api;
 mod assignment;
 mod bandit;
+mod cluster;
 mod design;
 mod effects;
 mod expect;

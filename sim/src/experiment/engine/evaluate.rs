@@ -150,6 +150,7 @@ fn variance_of_diff(control: &ArmStats, treatment: &ArmStats, kind: TestKind) ->
             p * (1.0 - p) / a.n as f64
         }
         TestKind::Welch => a.variance() / a.n as f64,
+        TestKind::Ratio => crate::analysis::ratio::ratio_moments(a).1,
     };
     var_mean(control) + var_mean(treatment)
 }

@@ -18,6 +18,7 @@
 //! and outcomes are folded into the accumulator and dropped.
 
 mod aggregate;
+mod clustered;
 mod evaluate;
 mod unit_path;
 
@@ -38,6 +39,7 @@ use crate::experiment::analysis_method::{AnalysisMethod, LookBatch, PluginError}
 use crate::population::Arrivals;
 
 pub use aggregate::AggregateSim;
+pub use clustered::ClusteredSim;
 pub use evaluate::{BuiltinMethod, PreparedMethod, cuped_adjust};
 pub use unit_path::{BLOCK, UnitScratch, UnitSim};
 
@@ -110,6 +112,7 @@ pub struct ReplicationTrace {
 enum Sim {
     Aggregate(Box<AggregateSim>),
     PerUnit(Box<UnitSim>),
+    Clustered(Box<ClusteredSim>),
 }
 
 /// Per-worker scratch space, reused across replications.
@@ -201,7 +204,8 @@ fn chunk_len(
 ) -> u64 {
     let by_path = match path {
         SimPath::Aggregate => 16_384,
-        SimPath::PerUnit => (4_000_000 / users.max(1)).clamp(16, 4096),
+        // A clustered population's `users` counts its events too.
+        SimPath::PerUnit | SimPath::Clustered => (4_000_000 / users.max(1)).clamp(16, 4096),
     };
     let stats_bytes = (stats_per_replication * std::mem::size_of::<ArmStats>()).max(1) as u64;
     by_path
@@ -257,8 +261,10 @@ impl<'a> Engine<'a> {
     /// Picks the aggregate path when the scenario allows it, unless
     /// `force_per_unit`.
     pub fn new(exp: &'a Experiment, force_per_unit: bool) -> Self {
-        let sim = match AggregateSim::new(exp) {
-            Some(agg) if !force_per_unit => Sim::Aggregate(Box::new(agg)),
+        // A clustered population has one path: its events exist only there.
+        let sim = match (ClusteredSim::new(exp), AggregateSim::new(exp)) {
+            (Some(clustered), _) => Sim::Clustered(Box::new(clustered)),
+            (None, Some(agg)) if !force_per_unit => Sim::Aggregate(Box::new(agg)),
             _ => Sim::PerUnit(Box::new(UnitSim::new(exp))),
         };
         let comparisons = exp.comparisons();
@@ -315,6 +321,7 @@ impl<'a> Engine<'a> {
         match self.sim {
             Sim::Aggregate(_) => SimPath::Aggregate,
             Sim::PerUnit(_) => SimPath::PerUnit,
+            Sim::Clustered(_) => SimPath::Clustered,
         }
     }
 
@@ -328,7 +335,7 @@ impl<'a> Engine<'a> {
     pub fn chunk_len(&self) -> u64 {
         chunk_len(
             self.path(),
-            self.exp.population.users,
+            self.exp.population.work_units(),
             self.methods.len() * self.comparisons.len(),
             self.stride(),
         )
@@ -386,6 +393,7 @@ impl<'a> Engine<'a> {
                 agg.simulate(self.exp, r, boundaries, lanes, looks);
             }
             Sim::PerUnit(sim) => sim.simulate(r, boundaries, unit, looks),
+            Sim::Clustered(sim) => sim.simulate(r, boundaries, looks),
         }
         // Intervals to cumulative statistics.
         for j in 1..looks.len() {

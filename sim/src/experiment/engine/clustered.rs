@@ -1,0 +1,167 @@
+//! The clustered path: users randomised whole, each with a random number of
+//! events, every metric observed per event with within-user correlation
+//! (`[population] events_per_unit`, see [`crate::cluster`]).
+//!
+//! Each user gets an arm (one Assignment word against the weights), an event
+//! count (two Events words through [`EventCounts`]) and, per metric, a latent
+//! value (the metric's stride of Outcome words); then each event reads one
+//! Outcome word that decides whether it copies the latent value (probability
+//! `√icc`) and, if not, a stride of its own. The streams are read in order
+//! through the replication, so a user's words depend on the counts of the
+//! users before it: a function of (seed, replication) alone, as the
+//! determinism contract asks, but not seekable per unit.
+//!
+//! One pass fills the statistics the metric's [`AnalysisUnit`] needs:
+//! events as units, each user's mean, or each user's sums for the
+//! delta-method ratio (`sum`, `sum_sq` of the user's total; `x_sum`,
+//! `x_sum_sq` of their event count; `xy_sum` of the product).
+
+use rand::{Rng, RngExt};
+use rand_chacha::ChaCha8Rng;
+
+use super::ReplicationStats;
+use crate::analysis::ArmStats;
+use crate::cluster::{AnalysisUnit, EventCounts};
+use crate::experiment::Experiment;
+use crate::metric::Sampler;
+use crate::rng::{Purpose, StreamKey, u32_threshold};
+
+struct MetricSim {
+    outcome: StreamKey,
+    stride: usize,
+    /// One per arm: a clustered population has one segment.
+    samplers: Vec<Sampler>,
+    /// An event copies its user's latent value when its word is below this
+    /// (probability √icc).
+    copy: u64,
+    unit: AnalysisUnit,
+}
+
+/// The clustered simulation path (see the module header).
+pub struct ClusteredSim {
+    users: u64,
+    /// Cumulative u32 thresholds of the arm weights.
+    arms: Vec<u64>,
+    assignment: StreamKey,
+    events: StreamKey,
+    counts: EventCounts,
+    metrics: Vec<MetricSim>,
+}
+
+impl ClusteredSim {
+    /// The clustered path of `exp`, when its population has events per unit
+    /// (validation then guarantees random assignment, one segment, no
+    /// faults and no covariates).
+    pub fn new(exp: &Experiment) -> Option<Self> {
+        let events = exp.population.events_per_unit.as_ref()?;
+        let seed = exp.seed;
+        let metrics = exp
+            .metrics
+            .iter()
+            .enumerate()
+            .map(|(m, metric)| {
+                let c = metric.clustering.unwrap_or(crate::cluster::Clustering {
+                    icc: 0.0,
+                    unit: AnalysisUnit::Ratio,
+                });
+                MetricSim {
+                    outcome: StreamKey::new(seed, Purpose::Outcome(metric.tag)),
+                    stride: metric.baseline.stride(),
+                    samplers: (0..exp.arms())
+                        .map(|a| Sampler::new(&exp.cell(m, 0, a)))
+                        .collect(),
+                    copy: u32_threshold(c.icc.sqrt()),
+                    unit: c.unit,
+                }
+            })
+            .collect();
+        Some(Self {
+            users: exp.population.users,
+            arms: crate::rng::segment_thresholds(exp.assignment.weights.iter().copied()),
+            assignment: StreamKey::new(seed, Purpose::Assignment),
+            events: StreamKey::new(seed, Purpose::Events),
+            counts: EventCounts::new(events),
+            metrics,
+        })
+    }
+
+    /// Simulate replication `r`: `out[j]` receives the statistics of the
+    /// users between look j − 1 and look j (`boundaries[j]` users seen by
+    /// look j, in arrival order).
+    pub fn simulate(&self, r: u64, boundaries: &[u64], out: &mut [ReplicationStats]) {
+        let mut assign = self.assignment.replication(r);
+        let mut events = self.events.replication(r);
+        let mut outcomes: Vec<ChaCha8Rng> = self
+            .metrics
+            .iter()
+            .map(|m| m.outcome.replication(r))
+            .collect();
+        let arms = self.arms.len();
+        let mut look = 0;
+        let mut words = [0u32; 4];
+        for u in 0..self.users {
+            while look + 1 < out.len() && u >= boundaries[look] {
+                look += 1;
+            }
+            let w = u64::from(assign.next_u32());
+            let arm = self.arms.iter().position(|&t| w < t).unwrap_or(0);
+            let mut cw = [0u32; EventCounts::STRIDE];
+            events.fill(&mut cw[..]);
+            let m = self.counts.sample(&cw);
+            let stats = &mut out[look];
+            stats.assigned[arm] += 1;
+            stats.analysed[arm] += 1;
+            for (i, (metric, rng)) in self.metrics.iter().zip(&mut outcomes).enumerate() {
+                let sampler = &metric.samplers[arm];
+                let stride = &mut words[..metric.stride];
+                rng.fill(&mut stride[..]);
+                let latent = sampler.sample(stride);
+                let (mut total, mut total_sq) = (0.0, 0.0);
+                for _ in 0..m {
+                    let v = if u64::from(rng.next_u32()) < metric.copy {
+                        latent
+                    } else {
+                        rng.fill(&mut stride[..]);
+                        sampler.sample(stride)
+                    };
+                    total += v;
+                    total_sq += v * v;
+                }
+                add_user(
+                    &mut stats.metrics[i * arms + arm],
+                    metric.unit,
+                    m,
+                    total,
+                    total_sq,
+                );
+            }
+        }
+    }
+}
+
+/// Folds one user's `m` events (their values summing to `total`, their
+/// squares to `total_sq`) into the statistics `unit` analyses.
+#[inline]
+fn add_user(s: &mut ArmStats, unit: AnalysisUnit, m: u32, total: f64, total_sq: f64) {
+    let mf = f64::from(m);
+    match unit {
+        AnalysisUnit::Event => {
+            s.n += u64::from(m);
+            s.sum += total;
+            s.sum_sq += total_sq;
+        }
+        AnalysisUnit::User => {
+            if m > 0 {
+                s.push(total / mf);
+            }
+        }
+        AnalysisUnit::Ratio => {
+            s.n += 1;
+            s.sum += total;
+            s.sum_sq += total * total;
+            s.x_sum += mf;
+            s.x_sum_sq += mf * mf;
+            s.xy_sum += total * mf;
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The keys of a clustered population: `[population] events_per_unit`, and
+//! each metric's `icc` and `unit` (documented in scenarios/README.md,
+//! "Clustered units"), with the checks that keep a clustered experiment on
+//! what the clustered path simulates.
+
+use super::reader::{Ctx, Table, choice, hint, span_at};
+use crate::analysis::TestKind;
+use crate::assignment::Method as AssignmentMethod;
+use crate::cluster::{AnalysisUnit, Clustering, EventsPerUnit};
+use crate::experiment::Experiment;
+use crate::method::MethodKind;
+
+/// `events_per_unit = { distribution = "poisson", mean = 4 }` (or `fixed`
+/// with `count`, or `zt_negative_binomial` with `mu` and `size`). Absent:
+/// `Some(None)`; a problem (reported): `None`.
+pub(super) fn read_events_per_unit(ctx: &mut Ctx, t: &mut Table) -> Option<Option<EventsPerUnit>> {
+    if t.table.get("events_per_unit").is_none() {
+        t.allow(&["events_per_unit"]);
+        return Some(None);
+    }
+    let mut e = t.subtable(ctx, "events_per_unit")?;
+    let kinds = [
+        ("fixed", "fixed"),
+        ("poisson", "poisson"),
+        ("zt_negative_binomial", "zt_negative_binomial"),
+    ];
+    let kind = choice(ctx, &mut e, "distribution", &kinds)?;
+    let Some(kind) = kind else {
+        ctx.error(
+            &e.span,
+            &e.key_path("distribution"),
+            "missing",
+            hint("\"fixed\", \"poisson\" or \"zt_negative_binomial\""),
+        );
+        return None;
+    };
+    let any = |x: f64| x.is_finite();
+    let d = match kind {
+        "fixed" => {
+            let (count, _) = e.count(ctx, "count").or_else(|| {
+                ctx.error(
+                    &e.span,
+                    &e.key_path("count"),
+                    "missing",
+                    hint("e.g. count = 5"),
+                );
+                None
+            })?;
+            EventsPerUnit::Fixed {
+                count: u32::try_from(count).unwrap_or(u32::MAX),
+            }
+        }
+        "poisson" => EventsPerUnit::Poisson {
+            mean: e.required_number(ctx, "mean", any, "a number")?,
+        },
+        _ => {
+            let mu = e.required_number(ctx, "mu", any, "a number");
+            let size = e.required_number(ctx, "size", any, "a number");
+            EventsPerUnit::ZtNegativeBinomial {
+                mu: mu?,
+                size: size?,
+            }
+        }
+    };
+    let span = e.span.clone();
+    let path = e.path.clone();
+    e.finish(ctx);
+    match d.validate() {
+        Ok(()) => Some(Some(d)),
+        Err(msg) => {
+            ctx.error(&span, &path, format!("{} {msg}", d.name()), None);
+            None
+        }
+    }
+}
+
+/// A metric's `icc` and `unit`: Some when either is given (the other
+/// defaulting to 0 and `"ratio"`), None when neither is. Whether the
+/// population is clustered is checked later, in [`check_clustered`].
+pub(super) fn read_clustering(ctx: &mut Ctx, t: &mut Table, ok: &mut bool) -> Option<Clustering> {
+    let prob = |x: f64| (0.0..=1.0).contains(&x);
+    let icc = t.number_in(ctx, "icc", prob, "in [0, 1]").optional(ok);
+    let units = [
+        ("event", AnalysisUnit::Event),
+        ("user", AnalysisUnit::User),
+        ("ratio", AnalysisUnit::Ratio),
+    ];
+    let unit = match choice(ctx, t, "unit", &units) {
+        Some(u) => u,
+        None => {
+            *ok = false;
+            None
+        }
+    };
+    (icc.is_some() || unit.is_some()).then(|| Clustering {
+        icc: icc.unwrap_or(0.0),
+        unit: unit.unwrap_or(AnalysisUnit::Ratio),
+    })
+}
+
+/// Gives every metric of a clustered population its clustering (the
+/// defaults where the metric sets none), and refuses `icc` or `unit`
+/// without `events_per_unit`.
+pub(super) fn settle_clustering<'m>(
+    ctx: &mut Ctx,
+    root: &Table,
+    clustered: bool,
+    metrics: impl Iterator<Item = &'m mut crate::experiment::Metric>,
+) -> bool {
+    let mut ok = true;
+    for m in metrics {
+        match (clustered, m.clustering) {
+            (true, None) => {
+                m.clustering = Some(Clustering {
+                    icc: 0.0,
+                    unit: AnalysisUnit::Ratio,
+                });
+            }
+            (false, Some(_)) => {
+                let key = ["icc", "unit"]
+                    .into_iter()
+                    .find(|k| span_at(root.table, &["metrics", &m.name, k]).is_some())
+                    .unwrap_or("icc");
+                let span = span_at(root.table, &["metrics", &m.name, key]).unwrap_or(0..0);
+                ctx.error(
+                    &span,
+                    &format!("metrics.{}.{key}", m.name),
+                    "per-event metrics need a clustered population",
+                    hint("set [population] events_per_unit, e.g. { distribution = \"poisson\", mean = 4 }"),
+                );
+                ok = false;
+            }
+            _ => {}
+        }
+    }
+    ok
+}
+
+/// What the clustered path does not simulate, refused with the key to
+/// change: segments, hash assignment, faults, covariates, CUPED, and
+/// methods that read per-unit means off a ratio metric's sums.
+pub(super) fn check_clustered(ctx: &mut Ctx, root: &Table, exp: &Experiment) -> bool {
+    if exp.population.events_per_unit.is_none() {
+        return true;
+    }
+    let mut ok = true;
+    let at = |path: &[&str]| span_at(root.table, path).unwrap_or(0..0);
+    let mut refuse = |span, key: &str, msg: &str| {
+        ctx.error(&span, key, msg, hint("events_per_unit supports random assignment into one segment, without faults or covariates"));
+        ok = false;
+    };
+    if exp.segments() > 1 {
+        refuse(
+            at(&["population", "segments"]),
+            "population.segments",
+            "a clustered population has one segment",
+        );
+    }
+    if !matches!(exp.assignment.method, AssignmentMethod::Random)
+        || exp.assignment.namespace.is_some()
+    {
+        refuse(
+            at(&["assignment"]),
+            "assignment",
+            "a clustered population is assigned at random (method = \"random\", no namespace)",
+        );
+    }
+    if exp.faults.has_srm() || (0..exp.metrics.len()).any(|m| exp.faults.has_lost_events(m)) {
+        refuse(
+            at(&["faults"]),
+            "faults",
+            "faults are not simulated in a clustered population",
+        );
+    }
+    for m in &exp.metrics {
+        if m.covariate_correlation.is_some() {
+            refuse(
+                at(&["metrics", &m.name, "covariate_correlation"]),
+                &format!("metrics.{}.covariate_correlation", m.name),
+                "covariates are not simulated per event",
+            );
+        }
+    }
+    let ratio = exp
+        .metrics
+        .iter()
+        .find(|m| m.clustering.is_some_and(|c| c.unit == AnalysisUnit::Ratio));
+    for method in &exp.methods {
+        let per_unit_means = matches!(
+            method.kind,
+            MethodKind::Msprt { .. } | MethodKind::Bayesian { .. }
+        );
+        if let (true, Some(m)) = (per_unit_means, ratio) {
+            ctx.error(
+                &at(&["analysis", "methods", &method.name]),
+                &format!("analysis.methods.{}", method.name),
+                format!(
+                    "{} reads per-unit means, which metric `{}` (unit = \"ratio\") does not have",
+                    method.kind.type_name(),
+                    m.name
+                ),
+                hint("use fixed, naive or group_sequential, or unit = \"user\" or \"event\""),
+            );
+            ok = false;
+        }
+        if method.cuped {
+            ctx.error(
+                &at(&["analysis", "methods", &method.name]),
+                &format!("analysis.methods.{}.cuped", method.name),
+                "CUPED is not available in a clustered population",
+                None,
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// The test of a per-event metric: the delta method for `unit = "ratio"`,
+/// Welch's for `"user"` (means of per-user means are not proportions), and
+/// the usual choice for `"event"`. None for a metric that is not per event
+/// (the caller decides); `Some(None)` when `test` contradicts the unit
+/// (reported).
+pub(super) fn clustered_test(
+    ctx: &mut Ctx,
+    m: &crate::experiment::Metric,
+    test: Option<&(TestKind, std::ops::Range<usize>)>,
+) -> Option<Option<TestKind>> {
+    let unit = m.clustering?.unit;
+    let key = format!("metrics.{}.test", m.name);
+    Some(match (unit, test) {
+        (AnalysisUnit::Event, _) => return None,
+        (AnalysisUnit::Ratio, None) => Some(TestKind::Ratio),
+        (AnalysisUnit::Ratio, Some((_, span))) => {
+            ctx.error(
+                span,
+                &key,
+                "a metric with unit = \"ratio\" is tested by the delta method",
+                hint("remove test"),
+            );
+            None
+        }
+        (AnalysisUnit::User, None | Some((TestKind::Welch, _))) => Some(TestKind::Welch),
+        (AnalysisUnit::User, Some((_, span))) => {
+            ctx.error(
+                span,
+                &key,
+                "per-user means are compared with Welch's test",
+                hint("use test = \"welch\", or leave test out"),
+            );
+            None
+        }
+    })
+}

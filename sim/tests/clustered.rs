@@ -1,0 +1,147 @@
+//! Clustered units against known truths: the naive per-event test's
+//! false-positive rate against the design-effect prediction, computed here
+//! from the closed-form moments of the events-per-user distribution (not
+//! umpire's), and the per-user and delta-method analyses holding α. Every
+//! check allows a stated number of Monte Carlo standard errors; seeds are
+//! fixed, so the tests are deterministic.
+
+mod common;
+
+use common::{experiment, near, run_on};
+use statrs::distribution::{ContinuousCDF, Normal};
+
+/// An A/A scenario of three copies of one metric, analysed per event, per
+/// user and by the delta method, under `events` sessions per user.
+fn scenario(events: &str, metric: &str, icc: f64, users: u64, reps: u64) -> String {
+    let mut s = format!(
+        "kind = \"experiment\"\n[run]\nseed = 77\nreplications = {reps}\n\
+         [population]\nusers = {users}\nevents_per_unit = {events}\n"
+    );
+    for unit in ["event", "user", "ratio"] {
+        s.push_str(&format!(
+            "[metrics.m_{unit}]\n{metric}\nicc = {icc}\nunit = \"{unit}\"\n"
+        ));
+    }
+    s
+}
+
+/// 2Φ(−z_{α/2}/√DE): a test that assumes independence rejects a true null
+/// this often when the real variance is DE times what it assumes.
+fn naive_rate(design_effect: f64) -> f64 {
+    let n = Normal::standard();
+    2.0 * n.cdf(-n.inverse_cdf(0.975) / design_effect.sqrt())
+}
+
+/// Runs `text`; returns each metric's false-positive rate (event, user, ratio).
+fn rates(text: &str) -> (u64, [f64; 3]) {
+    let exp = experiment(text);
+    let reps = exp.replications;
+    let acc = run_on(&exp, 2, false, 0..reps);
+    let rate = |i: usize| acc.methods[0].comparisons[i].rejections() as f64 / reps as f64;
+    (reps, [rate(0), rate(1), rate(2)])
+}
+
+fn check(name: &str, text: &str, design_effect: f64) {
+    let (reps, [event, user, ratio]) = rates(text);
+    let predicted = naive_rate(design_effect);
+    assert!(predicted > 0.08, "{name}: a design effect worth testing");
+    assert!(
+        near(event, predicted, reps, 4.0),
+        "{name}: naive FPR {event} vs design-effect prediction {predicted} (DE {design_effect})"
+    );
+    for (unit, rate) in [("user", user), ("ratio", ratio)] {
+        assert!(
+            (0.04..=0.06).contains(&rate) && near(rate, 0.05, reps, 4.0),
+            "{name}: {unit} FPR {rate}"
+        );
+    }
+}
+
+/// Fixed m: DE = 1 + (m − 1)·icc.
+#[test]
+fn fixed_sessions_follow_kish() {
+    let text = scenario(
+        "{ distribution = \"fixed\", count = 6 }",
+        "type = \"bernoulli\"\np = 0.2",
+        0.15,
+        1000,
+        6000,
+    );
+    check("fixed 6, icc 0.15", &text, 1.0 + 5.0 * 0.15);
+}
+
+/// Poisson(λ): E[m²]/E[m] = 1 + λ, so DE = 1 + λ·icc; users without a
+/// session count in the ratio's denominator and are left out per user.
+#[test]
+fn poisson_sessions_follow_the_size_weighted_design_effect() {
+    let text = scenario(
+        "{ distribution = \"poisson\", mean = 4 }",
+        "type = \"normal\"\nmean = 3.0\nsd = 2.0",
+        0.2,
+        1000,
+        6000,
+    );
+    check("poisson 4, icc 0.2", &text, 1.0 + 4.0 * 0.2);
+}
+
+/// Zero-truncated NB(μ, r): E[m] = μ/(1 − p0), E[m²] = (μ + μ²/r + μ²)/(1 − p0),
+/// p0 = (r/(r + μ))^r; heavy users make E[m²]/E[m] far above E[m].
+#[test]
+fn heavy_users_raise_the_design_effect_beyond_the_mean_size() {
+    let (mu, r): (f64, f64) = (2.0, 0.5);
+    let p0 = (r / (r + mu)).powf(r);
+    let m1 = mu / (1.0 - p0);
+    let m2 = (mu + mu * mu / r + mu * mu) / (1.0 - p0);
+    let icc = 0.08;
+    let de = 1.0 + (m2 / m1 - 1.0) * icc;
+    assert!(
+        de > 1.0 + (m1 - 1.0) * icc + 0.2,
+        "the size weighting matters here"
+    );
+    let text = scenario(
+        &format!("{{ distribution = \"zt_negative_binomial\", mu = {mu}, size = {r} }}"),
+        "type = \"bernoulli\"\np = 0.3",
+        icc,
+        1500,
+        6000,
+    );
+    check("zt-nb(2, 0.5), icc 0.08", &text, de);
+}
+
+/// With no within-user correlation, sessions are independent and even the
+/// naive analysis holds α.
+#[test]
+fn without_correlation_the_naive_test_holds_alpha() {
+    let text = scenario(
+        "{ distribution = \"poisson\", mean = 3 }",
+        "type = \"bernoulli\"\np = 0.1",
+        0.0,
+        1000,
+        6000,
+    );
+    let (reps, [event, user, ratio]) = rates(&text);
+    for (unit, rate) in [("event", event), ("user", user), ("ratio", ratio)] {
+        assert!(near(rate, 0.05, reps, 4.0), "{unit} FPR {rate}");
+    }
+}
+
+/// Under a real lift the delta-method ratio is unbiased for the per-event
+/// difference and its intervals cover it.
+#[test]
+fn the_ratio_estimate_is_unbiased_and_covers_under_a_lift() {
+    let text = "kind = \"experiment\"\n[run]\nseed = 5\nreplications = 4000\n\
+                [population]\nusers = 2000\n\
+                events_per_unit = { distribution = \"poisson\", mean = 3 }\n\
+                [metrics.value]\ntype = \"normal\"\nmean = 10.0\nsd = 4.0\nicc = 0.3\n\
+                [effect.treatment]\nvalue = { absolute = 0.5 }\n";
+    let exp = experiment(text);
+    let reps = exp.replications;
+    let acc = run_on(&exp, 2, false, 0..reps);
+    let c = &acc.methods[0].comparisons[0];
+    let mean = c.estimate.fixed as f64 / 2f64.powi(40) / c.estimate.count as f64;
+    let mean_sq = c.estimate_sq.fixed as f64 / 2f64.powi(40) / c.estimate_sq.count as f64;
+    let se = ((mean_sq - mean * mean) / reps as f64).sqrt();
+    assert!((mean - 0.5).abs() < 4.0 * se, "mean estimate {mean} ± {se}");
+    let coverage = c.covered as f64 / c.interval_defined as f64;
+    assert!(near(coverage, 0.95, reps, 4.0), "coverage {coverage}");
+}
