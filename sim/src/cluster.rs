@@ -262,14 +262,20 @@ impl AnalysisUnit {
     }
 }
 
-/// How a metric is observed in a clustered population: per event, with
-/// within-user correlation `icc`, analysed at `unit`.
+/// How a metric is observed per event: with within-user correlation `icc`,
+/// analysed at `unit`, over the population's events per user or, for a
+/// `type = "ratio"` metric, its own (its denominator: orders per user for
+/// revenue per order).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Clustering {
     /// Intra-class correlation of two events of one user, in [0, 1].
     pub icc: f64,
     /// The unit of analysis.
     pub unit: AnalysisUnit,
+    /// The metric's own events per user (a ratio metric's denominator);
+    /// None: the population's `events_per_unit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventsPerUnit>,
 }
 
 #[cfg(test)]

@@ -33,15 +33,6 @@ pub struct Population {
 }
 
 impl Population {
-    /// Draws per replication and metric, for sizing work and chunks: the
-    /// users, plus their expected events in a clustered population.
-    pub fn work_units(&self) -> u64 {
-        let events = self
-            .events_per_unit
-            .as_ref()
-            .map_or(0.0, |e| crate::cluster::EventCounts::new(e).moments().mean);
-        (self.users as f64 * (1.0 + events)).min(u64::MAX as f64) as u64
-    }
 
     /// The id of unit `index`: `id_prefix` followed by the index in decimal.
     pub fn unit_id(&self, index: u64) -> String {

@@ -51,6 +51,9 @@ pub enum Purpose {
     Plugin(u32),
     /// How many events each user of a clustered population has.
     Events,
+    /// How many denominator events (orders, say) each user has for a ratio
+    /// metric (same tag as its outcome).
+    Denominator(u32),
 }
 
 impl Purpose {
@@ -103,6 +106,7 @@ impl Purpose {
             Purpose::LoadGenerator => (13, 0),
             Purpose::Plugin(p) => (14, p),
             Purpose::Events => (15, 0),
+            Purpose::Denominator(m) => (16, m),
         };
         (kind << 32) | index as u64
     }

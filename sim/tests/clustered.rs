@@ -145,3 +145,37 @@ fn the_ratio_estimate_is_unbiased_and_covers_under_a_lift() {
     let coverage = c.covered as f64 / c.interval_defined as f64;
     assert!(near(coverage, 0.95, reps, 4.0), "coverage {coverage}");
 }
+
+/// A `type = "ratio"` metric (value per order over orders per user) beside a
+/// plain metric: its power under a lift against the closed form computed
+/// here, Var(R̂) ≈ DE·σ²/(n·λ) with DE = 1 + λ·icc for Poisson(λ) orders, and
+/// the plain metric's false-positive rate unchanged by the company it keeps.
+#[test]
+fn a_ratio_metric_has_the_delta_method_power() {
+    let (users, lambda, icc, sd, lift): (f64, f64, f64, f64, f64) = (4000.0, 1.5, 0.25, 4.0, 0.3);
+    let text = format!(
+        "kind = \"experiment\"\n[run]\nseed = 12\nreplications = 5000\n\
+         [population]\nusers = {users}\n\
+         [metrics.value_per_order]\ntype = \"ratio\"\n\
+         numerator = {{ type = \"normal\", mean = 20.0, sd = {sd} }}\n\
+         denominator = {{ distribution = \"poisson\", mean = {lambda} }}\nicc = {icc}\n\
+         [metrics.converted]\ntype = \"bernoulli\"\np = 0.2\n\
+         [effect.treatment]\nvalue_per_order = {{ absolute = {lift} }}\n"
+    );
+    let exp = experiment(&text);
+    let reps = exp.replications;
+    let acc = run_on(&exp, 2, false, 0..reps);
+    let rate = |i: usize| acc.methods[0].comparisons[i].rejections() as f64 / reps as f64;
+    let de = 1.0 + lambda * icc;
+    let se = (2.0 * de * sd * sd / (users / 2.0 * lambda)).sqrt();
+    let n = Normal::standard();
+    let z = n.inverse_cdf(0.975);
+    let power = n.cdf(lift / se - z) + n.cdf(-lift / se - z);
+    assert!((0.3..0.9).contains(&power), "a power worth testing: {power}");
+    assert!(
+        near(rate(0), power, reps, 4.0),
+        "ratio power {} vs closed form {power}",
+        rate(0)
+    );
+    assert!(near(rate(1), 0.05, reps, 4.0), "plain FPR {}", rate(1));
+}

@@ -276,6 +276,29 @@ impl Experiment {
         }
     }
 
+    /// Whether replications run on the clustered path: the population has
+    /// events per user, or a metric has its own (a ratio metric).
+    pub fn is_clustered(&self) -> bool {
+        self.population.events_per_unit.is_some()
+            || self
+                .metrics
+                .iter()
+                .any(|m| m.clustering.is_some_and(|c| c.events.is_some()))
+    }
+
+    /// Draws per user, summed over the metrics: one value each, plus the
+    /// mean events per user of each per-event metric. What the work cap
+    /// and the chunk size count.
+    pub fn draws_per_user(&self) -> f64 {
+        let per_metric = |m: &Metric| {
+            1.0 + m
+                .clustering
+                .and_then(|c| c.events.or(self.population.events_per_unit))
+                .map_or(0.0, |e| crate::cluster::EventCounts::new(&e).moments().mean)
+        };
+        self.metrics.iter().map(per_metric).sum()
+    }
+
     /// Number of arms, the control included.
     pub fn arms(&self) -> usize {
         self.assignment.variants.len()
@@ -373,11 +396,11 @@ impl Experiment {
         let (nc, nt) = (sizes[0], sizes[c.variant]);
         let (mc, vc) = self.observed_moments(c.metric, 0);
         let (mt, vt) = self.observed_moments(c.metric, c.variant);
-        if let (Some(events), Some(cl)) = (
-            &self.population.events_per_unit,
-            self.metrics[c.metric].clustering,
-        ) {
-            let moments = crate::cluster::EventCounts::new(events).moments();
+        let clustering = self.metrics[c.metric].clustering;
+        if let Some((cl, events)) =
+            clustering.and_then(|cl| Some((cl, cl.events.or(self.population.events_per_unit)?)))
+        {
+            let moments = crate::cluster::EventCounts::new(&events).moments();
             let pooled = self.analysis.tests[c.metric] == TestKind::Z;
             return clustered_scales(&moments, cl, pooled, [(nc, mc, vc), (nt, mt, vt)]);
         }

@@ -14,11 +14,20 @@ use crate::method::MethodKind;
 /// with `count`, or `zt_negative_binomial` with `mu` and `size`). Absent:
 /// `Some(None)`; a problem (reported): `None`.
 pub(super) fn read_events_per_unit(ctx: &mut Ctx, t: &mut Table) -> Option<Option<EventsPerUnit>> {
-    if t.table.get("events_per_unit").is_none() {
-        t.allow(&["events_per_unit"]);
+    read_events(ctx, t, "events_per_unit")
+}
+
+/// A table of events per user at `key` (see [`read_events_per_unit`]).
+fn read_events(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    key: &'static str,
+) -> Option<Option<EventsPerUnit>> {
+    if t.table.get(key).is_none() {
+        t.allow(&[key]);
         return Some(None);
     }
-    let mut e = t.subtable(ctx, "events_per_unit")?;
+    let mut e = t.subtable(ctx, key)?;
     let kinds = [
         ("fixed", "fixed"),
         ("poisson", "poisson"),
@@ -95,6 +104,7 @@ pub(super) fn read_clustering(ctx: &mut Ctx, t: &mut Table, ok: &mut bool) -> Op
     (icc.is_some() || unit.is_some()).then(|| Clustering {
         icc: icc.unwrap_or(0.0),
         unit: unit.unwrap_or(AnalysisUnit::Ratio),
+        events: None,
     })
 }
 
@@ -114,9 +124,10 @@ pub(super) fn settle_clustering<'m>(
                 m.clustering = Some(Clustering {
                     icc: 0.0,
                     unit: AnalysisUnit::Ratio,
+                    events: None,
                 });
             }
-            (false, Some(_)) => {
+            (false, Some(c)) if c.events.is_none() => {
                 let key = ["icc", "unit"]
                     .into_iter()
                     .find(|k| span_at(root.table, &["metrics", &m.name, k]).is_some())
@@ -140,7 +151,7 @@ pub(super) fn settle_clustering<'m>(
 /// change: segments, hash assignment, faults, covariates, CUPED, and
 /// methods that read per-unit means off a ratio metric's sums.
 pub(super) fn check_clustered(ctx: &mut Ctx, root: &Table, exp: &Experiment) -> bool {
-    if exp.population.events_per_unit.is_none() {
+    if !exp.is_clustered() {
         return true;
     }
     let mut ok = true;
@@ -251,4 +262,63 @@ pub(super) fn clustered_test(
             None
         }
     })
+}
+
+/// A `type = "ratio"` metric: `numerator`, the distribution of the value of
+/// each denominator event (an order's revenue), and `denominator`, the
+/// events per user (orders), as `events_per_unit` is written. Per user the
+/// ratio's parts are then Σ values and the count, correlated by
+/// construction, and the metric's mean is the numerator's mean per event.
+pub(super) fn read_ratio(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    path: &str,
+) -> Option<(crate::metric::Distribution, EventsPerUnit)> {
+    let _ = t.string(ctx, "type");
+    let numerator = match t.subtable(ctx, "numerator") {
+        Some(mut n) => {
+            let is_ratio = n
+                .table
+                .get("type")
+                .is_some_and(|v| v.get_ref().as_str() == Some("ratio"));
+            if is_ratio {
+                ctx.error(
+                    &n.span,
+                    &format!("{path}.numerator.type"),
+                    "a ratio's numerator is a per-event distribution, not a ratio",
+                    hint("bernoulli, normal, revenue or count"),
+                );
+                None
+            } else {
+                let d = super::metrics::read_distribution(ctx, &mut n, &format!("{path}.numerator"));
+                n.finish(ctx);
+                d
+            }
+        }
+        None => {
+            if t.table.get("numerator").is_none() {
+                ctx.error(
+                    &t.span,
+                    &format!("{path}.numerator"),
+                    "missing",
+                    hint("the value per denominator event, e.g. { type = \"revenue\", p_nonzero = 1, log_mean = 3, log_sd = 0.8 }"),
+                );
+            }
+            None
+        }
+    };
+    let denominator = match read_events(ctx, t, "denominator") {
+        Some(Some(d)) => Some(d),
+        Some(None) => {
+            ctx.error(
+                &t.span,
+                &format!("{path}.denominator"),
+                "missing",
+                hint("the events per user, e.g. { distribution = \"poisson\", mean = 1.5 }"),
+            );
+            None
+        }
+        None => None,
+    };
+    Some((numerator?, denominator?))
 }

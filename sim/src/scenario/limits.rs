@@ -123,8 +123,8 @@ fn sci(x: f64) -> String {
 pub fn check_experiment(exp: &Experiment) -> Result<(), String> {
     let r = exp.replications as f64;
     let metrics = exp.metrics.len() as f64;
-    // A clustered population draws per event too: users × (1 + E[m]).
-    let draws = r * exp.population.work_units() as f64 * metrics;
+    // Per-event metrics draw per event too: each adds E[m] per user.
+    let draws = r * exp.population.users as f64 * exp.draws_per_user().max(metrics);
     if exp.replications > MAX_REPLICATIONS {
         return Err(format!(
             "{} replications is over the cap of {}",
@@ -134,15 +134,15 @@ pub fn check_experiment(exp: &Experiment) -> Result<(), String> {
     }
     if draws > MAX_UNIT_DRAWS {
         return Err(format!(
-            "estimated work {} replications × {} users{} × {} metrics = {} unit draws is over the cap of {}",
+            "estimated work {} replications × {} users × {} metrics{} = {} unit draws is over the cap of {}",
             exp.replications,
             exp.population.users,
-            if exp.population.events_per_unit.is_some() {
-                " × (1 + mean events per user)"
-            } else {
-                ""
-            },
             exp.metrics.len(),
+            if exp.is_clustered() {
+                format!(" (with their events: {:.3} draws per user)", exp.draws_per_user())
+            } else {
+                String::new()
+            },
             sci(draws),
             sci(MAX_UNIT_DRAWS)
         ));

@@ -8,6 +8,7 @@ use super::reader::hint;
 use super::reader::{Ctx, Table, as_table};
 use crate::analysis::TestKind;
 use crate::assignment::growthbook::fnv1a32;
+use crate::cluster::{AnalysisUnit, Clustering};
 use crate::experiment::Metric;
 use crate::metric::{Distribution, MAX_POISSON_LAMBDA};
 
@@ -31,7 +32,16 @@ pub(super) fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetr
             ok = false;
             continue;
         };
-        let dist = read_distribution(ctx, &mut t, &path);
+        let is_ratio = t
+            .table
+            .get("type")
+            .is_some_and(|v| v.get_ref().as_str() == Some("ratio"));
+        let (dist, denominator) = if is_ratio {
+            super::cluster::read_ratio(ctx, &mut t, &path)
+                .map_or((None, None), |(d, e)| (Some(d), Some(e)))
+        } else {
+            (read_distribution(ctx, &mut t, &path), None)
+        };
         let prob = |x: f64| (0.0..=1.0).contains(&x);
         let covariate_correlation = t
             .number_in(ctx, "covariate_correlation", prob, "in [0, 1]")
@@ -52,7 +62,15 @@ pub(super) fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetr
                     None
                 }
             });
-        let clustering = super::cluster::read_clustering(ctx, &mut t, &mut ok);
+        let mut clustering = super::cluster::read_clustering(ctx, &mut t, &mut ok);
+        if let Some(events) = denominator {
+            let c = clustering.get_or_insert(Clustering {
+                icc: 0.0,
+                unit: AnalysisUnit::Ratio,
+                events: None,
+            });
+            c.events = Some(events);
+        }
         t.finish(ctx);
         match dist {
             Some(baseline) => out.push((
@@ -90,7 +108,7 @@ pub(super) fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetr
 }
 
 /// A metric's `type` and the parameters of its distribution.
-fn read_distribution(ctx: &mut Ctx, t: &mut Table, path: &str) -> Option<Distribution> {
+pub(super) fn read_distribution(ctx: &mut Ctx, t: &mut Table, path: &str) -> Option<Distribution> {
     let ty = t.string(ctx, "type");
     let prob = |x: f64| (0.0..=1.0).contains(&x);
     match ty.as_ref().map(|(s, span)| (s.as_str(), span)) {

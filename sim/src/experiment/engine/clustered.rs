@@ -3,10 +3,12 @@
 //! (`[population] events_per_unit`, see [`crate::cluster`]).
 //!
 //! Each user gets an arm (one Assignment word against the weights), an event
-//! count (two Events words through [`EventCounts`]) and, per metric, a latent
-//! value (the metric's stride of Outcome words); then each event reads one
-//! Outcome word that decides whether it copies the latent value (probability
-//! `√icc`) and, if not, a stride of its own. The streams are read in order
+//! count (two Events words through [`EventCounts`]; a ratio metric's own
+//! count from its Denominator stream; one event for a plain metric) and,
+//! per metric with `icc > 0`, a latent value (the metric's stride of Outcome
+//! words); then each event reads one Outcome word that decides whether it
+//! copies the latent value (probability `√icc`) and, if not, a stride of its
+//! own. With `icc = 0` each event is just its own stride. The streams are read in order
 //! through the replication, so a user's words depend on the counts of the
 //! users before it: a function of (seed, replication) alone, as the
 //! determinism contract asks, but not seekable per unit.
@@ -26,7 +28,18 @@ use crate::experiment::Experiment;
 use crate::metric::Sampler;
 use crate::rng::{Purpose, StreamKey, u32_threshold};
 
+/// Where a metric's events per user come from.
+enum Events {
+    /// The population's count (one per user, shared by its metrics).
+    Population,
+    /// The metric's own count (a ratio's denominator), from its own stream.
+    Own(StreamKey, EventCounts),
+    /// One value per user: a plain metric beside a ratio metric.
+    One,
+}
+
 struct MetricSim {
+    events: Events,
     outcome: StreamKey,
     stride: usize,
     /// One per arm: a clustered population has one segment.
@@ -43,28 +56,49 @@ pub struct ClusteredSim {
     /// Cumulative u32 thresholds of the arm weights.
     arms: Vec<u64>,
     assignment: StreamKey,
-    events: StreamKey,
-    counts: EventCounts,
+    /// The population's events per user, when it has them.
+    events: Option<(StreamKey, EventCounts)>,
     metrics: Vec<MetricSim>,
 }
 
 impl ClusteredSim {
     /// The clustered path of `exp`, when its population has events per unit
-    /// (validation then guarantees random assignment, one segment, no
-    /// faults and no covariates).
+    /// or a metric has its own (a ratio metric); validation then guarantees
+    /// random assignment, one segment, no faults and no covariates.
     pub fn new(exp: &Experiment) -> Option<Self> {
-        let events = exp.population.events_per_unit.as_ref()?;
+        if !exp.is_clustered() {
+            return None;
+        }
         let seed = exp.seed;
         let metrics = exp
             .metrics
             .iter()
             .enumerate()
             .map(|(m, metric)| {
-                let c = metric.clustering.unwrap_or(crate::cluster::Clustering {
-                    icc: 0.0,
-                    unit: AnalysisUnit::Ratio,
-                });
+                let (events, c) = match metric.clustering {
+                    Some(c) => match c.events {
+                        Some(own) => (
+                            Events::Own(
+                                StreamKey::new(seed, Purpose::Denominator(metric.tag)),
+                                EventCounts::new(&own),
+                            ),
+                            c,
+                        ),
+                        None => (Events::Population, c),
+                    },
+                    // A plain metric: each user's one value, as the per-unit
+                    // path analyses it.
+                    None => (
+                        Events::One,
+                        crate::cluster::Clustering {
+                            icc: 0.0,
+                            unit: AnalysisUnit::Event,
+                            events: None,
+                        },
+                    ),
+                };
                 MetricSim {
+                    events,
                     outcome: StreamKey::new(seed, Purpose::Outcome(metric.tag)),
                     stride: metric.baseline.stride(),
                     samplers: (0..exp.arms())
@@ -79,8 +113,11 @@ impl ClusteredSim {
             users: exp.population.users,
             arms: crate::rng::segment_thresholds(exp.assignment.weights.iter().copied()),
             assignment: StreamKey::new(seed, Purpose::Assignment),
-            events: StreamKey::new(seed, Purpose::Events),
-            counts: EventCounts::new(events),
+            events: exp
+                .population
+                .events_per_unit
+                .as_ref()
+                .map(|e| (StreamKey::new(seed, Purpose::Events), EventCounts::new(e))),
             metrics,
         })
     }
@@ -90,11 +127,19 @@ impl ClusteredSim {
     /// look j, in arrival order).
     pub fn simulate(&self, r: u64, boundaries: &[u64], out: &mut [ReplicationStats]) {
         let mut assign = self.assignment.replication(r);
-        let mut events = self.events.replication(r);
+        let mut events = self.events.as_ref().map(|(key, _)| key.replication(r));
         let mut outcomes: Vec<ChaCha8Rng> = self
             .metrics
             .iter()
             .map(|m| m.outcome.replication(r))
+            .collect();
+        let mut own: Vec<Option<ChaCha8Rng>> = self
+            .metrics
+            .iter()
+            .map(|m| match &m.events {
+                Events::Own(key, _) => Some(key.replication(r)),
+                _ => None,
+            })
             .collect();
         let arms = self.arms.len();
         let mut look = 0;
@@ -106,26 +151,49 @@ impl ClusteredSim {
             let w = u64::from(assign.next_u32());
             let arm = self.arms.iter().position(|&t| w < t).unwrap_or(0);
             let mut cw = [0u32; EventCounts::STRIDE];
-            events.fill(&mut cw[..]);
-            let m = self.counts.sample(&cw);
+            let shared = match (&mut events, &self.events) {
+                (Some(rng), Some((_, counts))) => {
+                    rng.fill(&mut cw[..]);
+                    counts.sample(&cw)
+                }
+                _ => 1,
+            };
             let stats = &mut out[look];
             stats.assigned[arm] += 1;
             stats.analysed[arm] += 1;
             for (i, (metric, rng)) in self.metrics.iter().zip(&mut outcomes).enumerate() {
+                let m = match (&metric.events, &mut own[i]) {
+                    (Events::Own(_, counts), Some(rng)) => {
+                        rng.fill(&mut cw[..]);
+                        counts.sample(&cw)
+                    }
+                    (Events::Population, _) => shared,
+                    _ => 1,
+                };
                 let sampler = &metric.samplers[arm];
                 let stride = &mut words[..metric.stride];
-                rng.fill(&mut stride[..]);
-                let latent = sampler.sample(stride);
                 let (mut total, mut total_sq) = (0.0, 0.0);
-                for _ in 0..m {
-                    let v = if u64::from(rng.next_u32()) < metric.copy {
-                        latent
-                    } else {
+                if metric.copy == 0 {
+                    // Independent events (icc = 0): no latent value, no copy word.
+                    for _ in 0..m {
                         rng.fill(&mut stride[..]);
-                        sampler.sample(stride)
-                    };
-                    total += v;
-                    total_sq += v * v;
+                        let v = sampler.sample(stride);
+                        total += v;
+                        total_sq += v * v;
+                    }
+                } else {
+                    rng.fill(&mut stride[..]);
+                    let latent = sampler.sample(stride);
+                    for _ in 0..m {
+                        let v = if u64::from(rng.next_u32()) < metric.copy {
+                            latent
+                        } else {
+                            rng.fill(&mut stride[..]);
+                            sampler.sample(stride)
+                        };
+                        total += v;
+                        total_sq += v * v;
+                    }
                 }
                 add_user(
                     &mut stats.metrics[i * arms + arm],

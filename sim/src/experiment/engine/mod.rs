@@ -335,7 +335,9 @@ impl<'a> Engine<'a> {
     pub fn chunk_len(&self) -> u64 {
         chunk_len(
             self.path(),
-            self.exp.population.work_units(),
+            // Draws per replication and metric, events included.
+            (self.exp.population.users as f64 * self.exp.draws_per_user()
+                / self.exp.metrics.len().max(1) as f64) as u64,
             self.methods.len() * self.comparisons.len(),
             self.stride(),
         )
