@@ -157,7 +157,7 @@ fn untestable(n: u64, nu: f64, variance_init: f64) -> bool {
     let (n, z2) = (n as f64, Z_975 * Z_975);
     let above_one = n <= z2 * nu / (1.0 - nu);
     let below_zero = n <= z2 * (1.0 - nu) / nu;
-    above_one || below_zero || (!(variance_init > 0.0) && n < 1000.0) || variance_init.is_nan()
+    above_one || below_zero || variance_init.is_nan() || (variance_init <= 0.0 && n < 1000.0)
 }
 
 fn estimate_of(q: &QuantileStatistic, variance_init: f64) -> ArmEstimate {
@@ -224,11 +224,16 @@ impl QuantileClusteredStatistic {
         Some(s)
     }
 
+    /// Whether the clusters hold any events (ΣN > 0; false for NaN).
+    fn has_events(&self) -> bool {
+        self.denominator_sum > 0.0
+    }
+
     /// The delta-method variance V_c of the share of events at or below the
     /// quantile, across clusters (module header); NaN with fewer than 2
     /// clusters or no events.
     pub fn cluster_variance(&self) -> f64 {
-        if self.n_clusters < 2 || !(self.denominator_sum > 0.0) {
+        if self.n_clusters < 2 || !self.has_events() {
             return f64::NAN;
         }
         let k = self.n_clusters as f64;
@@ -245,7 +250,7 @@ impl QuantileClusteredStatistic {
     /// by V_c/(ν(1 − ν)/n); NaN when n < 2, K < 2 or there are no events.
     pub fn variance_init(&self) -> f64 {
         let q = &self.quantile;
-        if q.n < 2 || q.nu == 0.0 || self.n_clusters < 2 || !(self.denominator_sum > 0.0) {
+        if q.n < 2 || q.nu == 0.0 || self.n_clusters < 2 || !self.has_events() {
             return f64::NAN;
         }
         let iid = q.nu * (1.0 - q.nu) / q.n as f64;

@@ -44,7 +44,7 @@
 //! `None` exactly where gbstats returns its uninformative default result.
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, StudentsT};
+use statrs::distribution::{Continuous, ContinuousCDF, StudentsT};
 
 use super::{ArmStats, TestResult, TestSetup};
 
@@ -136,6 +136,9 @@ pub struct GbTest {
     /// (Treatment − control) / unadjusted control.
     pub relative: Comparison,
 }
+
+/// The sample covariance matrix of (M, D, Mpre, Dpre).
+type Cov4 = [[f64; 4]; 4];
 
 /// Sample covariance (n − 1 denominator) from Σxy, Σx and Σy.
 #[inline]
@@ -256,7 +259,7 @@ impl RatioStats {
 
     /// Means of (M, D, Mpre, Dpre) and their 4×4 sample covariance matrix;
     /// `None` without a pre-period part or with n < 2.
-    fn moments(&self) -> Option<([f64; 4], [[f64; 4]; 4])> {
+    fn moments(&self) -> Option<([f64; 4], Cov4)> {
         let p = self.pre?;
         if self.n < 2 {
             return None;
@@ -280,7 +283,7 @@ impl RatioStats {
 
     /// The gradients of R_post and R_pre in the means (zero when a
     /// denominator mean is 0, as gbstats), with the covariance matrix.
-    fn gradients(&self) -> Option<([f64; 2], [f64; 2], [[f64; 4]; 4])> {
+    fn gradients(&self) -> Option<([f64; 2], [f64; 2], Cov4)> {
         let (mu, lam) = self.moments()?;
         if mu[1] == 0.0 || mu[3] == 0.0 {
             return Some(([0.0; 2], [0.0; 2], lam));
@@ -386,10 +389,31 @@ fn t_p_and_quantile(t: f64, df: f64, alpha: f64) -> (f64, f64) {
         // sf(|t|) directly: 1 − cdf would lose tiny p-values.
         Ok(dist) => (
             (2.0 * dist.sf(t.abs())).min(1.0),
-            dist.inverse_cdf(1.0 - alpha / 2.0),
+            upper_quantile(&dist, alpha / 2.0),
         ),
         Err(_) => (1.0, f64::NAN),
     }
+}
+
+/// The quantile q with sf(q) = `tail`: statrs's `inverse_cdf` polished by
+/// Newton steps on the survival function, since on its own it is off by up
+/// to ~1e−4 relatively once df reaches the millions (a large-n test's df).
+fn upper_quantile(dist: &StudentsT, tail: f64) -> f64 {
+    let mut q = dist.inverse_cdf(1.0 - tail);
+    if !q.is_finite() {
+        q = crate::stats::normal_quantile(1.0 - tail);
+    }
+    for _ in 0..8 {
+        let step = (dist.sf(q) - tail) / dist.pdf(q);
+        if !step.is_finite() {
+            break;
+        }
+        q += step;
+        if step.abs() <= 1e-15 * q.abs() {
+            break;
+        }
+    }
+    q
 }
 
 /// One comparison from its estimate and variance, with the shared df and
