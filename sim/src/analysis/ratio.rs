@@ -39,6 +39,13 @@
 //! - gbstats computes p = 2·(1 − F(|t|)), which rounds to 0 below ~1e-16; here
 //!   p = 2·sf(|t|) keeps tiny p-values (the two agree to 1e-16 absolutely).
 //!
+//! The relative CUPED-ratio variance above is 0.8.0's test applied to the
+//! later statistic. GrowthBook's sources after 0.8.0 (unreleased on PyPI)
+//! instead take the full delta method of (adjusted difference)/|u_C|, with
+//! the covariance between the two and |u_C| for u_C; this module follows the
+//! pinned release, and its reference (tests/reference/gbstats.json) is built
+//! the same way.
+//!
 //! Undefined cases give NaN or `None` instead of gbstats's zeros: a unit
 //! variance with n < 2 or a zero denominator mean is NaN, and [`t_test`] is
 //! `None` exactly where gbstats returns its uninformative default result.
