@@ -33,7 +33,6 @@ pub struct Population {
 }
 
 impl Population {
-
     /// The id of unit `index`: `id_prefix` followed by the index in decimal.
     pub fn unit_id(&self, index: u64) -> String {
         format!("{}{}", self.id_prefix, index)

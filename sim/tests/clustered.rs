@@ -171,7 +171,10 @@ fn a_ratio_metric_has_the_delta_method_power() {
     let n = Normal::standard();
     let z = n.inverse_cdf(0.975);
     let power = n.cdf(lift / se - z) + n.cdf(-lift / se - z);
-    assert!((0.3..0.9).contains(&power), "a power worth testing: {power}");
+    assert!(
+        (0.3..0.9).contains(&power),
+        "a power worth testing: {power}"
+    );
     assert!(
         near(rate(0), power, reps, 4.0),
         "ratio power {} vs closed form {power}",

@@ -3,6 +3,7 @@
 
 pub mod group_sequential;
 mod proportion;
+pub mod quantile;
 pub mod ratio;
 mod srm;
 mod welch;

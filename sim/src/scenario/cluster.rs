@@ -18,11 +18,7 @@ pub(super) fn read_events_per_unit(ctx: &mut Ctx, t: &mut Table) -> Option<Optio
 }
 
 /// A table of events per user at `key` (see [`read_events_per_unit`]).
-fn read_events(
-    ctx: &mut Ctx,
-    t: &mut Table,
-    key: &'static str,
-) -> Option<Option<EventsPerUnit>> {
+fn read_events(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Option<Option<EventsPerUnit>> {
     if t.table.get(key).is_none() {
         t.allow(&[key]);
         return Some(None);
@@ -290,7 +286,8 @@ pub(super) fn read_ratio(
                 );
                 None
             } else {
-                let d = super::metrics::read_distribution(ctx, &mut n, &format!("{path}.numerator"));
+                let d =
+                    super::metrics::read_distribution(ctx, &mut n, &format!("{path}.numerator"));
                 n.finish(ctx);
                 d
             }

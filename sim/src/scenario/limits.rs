@@ -139,7 +139,10 @@ pub fn check_experiment(exp: &Experiment) -> Result<(), String> {
             exp.population.users,
             exp.metrics.len(),
             if exp.is_clustered() {
-                format!(" (with their events: {:.3} draws per user)", exp.draws_per_user())
+                format!(
+                    " (with their events: {:.3} draws per user)",
+                    exp.draws_per_user()
+                )
             } else {
                 String::new()
             },

@@ -150,7 +150,9 @@ fn variance_of_diff(control: &ArmStats, treatment: &ArmStats, kind: TestKind) ->
             p * (1.0 - p) / a.n as f64
         }
         TestKind::Welch => a.variance() / a.n as f64,
-        TestKind::Ratio => crate::analysis::ratio::ratio_moments(a).1,
+        TestKind::Ratio => {
+            crate::analysis::ratio::RatioStats::from_arm_stats(a).variance_of_ratio()
+        }
     };
     var_mean(control) + var_mean(treatment)
 }
