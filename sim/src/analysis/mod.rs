@@ -6,6 +6,7 @@ mod proportion;
 pub mod quantile;
 pub mod ratio;
 mod srm;
+mod student;
 mod welch;
 
 pub mod bayes;

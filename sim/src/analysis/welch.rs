@@ -1,8 +1,6 @@
 //! Welch's unequal-variance t-test with Welch–Satterthwaite degrees of freedom.
 
-use statrs::distribution::{ContinuousCDF, StudentsT};
-
-use super::{ArmStats, TestResult, TestSetup, relative_lift};
+use super::{ArmStats, TestResult, TestSetup, relative_lift, student};
 
 /// Welch's t-test of treatment against control, with a Student-t interval for the
 /// difference and a delta-method interval for the relative lift; undefined
@@ -37,14 +35,10 @@ pub fn welch_t(control: &ArmStats, treatment: &ArmStats, setup: &TestSetup) -> T
     }
     let t = diff / se;
     let df = (vc + vt).powi(2) / (vc * vc / (nc - 1.0) + vt * vt / (nt - 1.0));
-    let (p, q) = match StudentsT::new(0.0, 1.0, df) {
-        Ok(dist) => {
-            // sf(|t|) directly: 1 − cdf would lose tiny p-values.
-            let p = (2.0 * dist.sf(t.abs())).min(1.0);
-            (p, dist.inverse_cdf(1.0 - setup.alpha / 2.0))
-        }
-        Err(_) => (1.0, f64::NAN),
-    };
+    // statrs alone drifts at the df of large arms (see `student`).
+    let dist = student::t_dist(df, setup.alpha, setup.z_crit);
+    let p = student::two_sided_p(dist.as_ref().map(|d| &d.0), t);
+    let q = dist.map_or(f64::NAN, |d| d.1);
     TestResult {
         statistic: t,
         df,
