@@ -426,3 +426,48 @@ fn clustered_keys_are_checked_at_their_lines() {
         "{l:?}"
     );
 }
+
+/// A ratio metric needs both parts, and its numerator is a per-event
+/// distribution, never another ratio.
+#[test]
+fn ratio_metrics_name_their_missing_parts() {
+    let base =
+        "kind = \"experiment\"\n[population]\nusers = 100\n[metrics.rpo]\ntype = \"ratio\"\n";
+    let ok = format!(
+        "{base}numerator = {{ type = \"normal\", mean = 5.0, sd = 1.0 }}\n\
+         denominator = {{ distribution = \"poisson\", mean = 1.5 }}\n"
+    );
+    assert!(parse("ok.toml", &ok).is_ok());
+    let cases = [
+        (
+            format!("{base}denominator = {{ distribution = \"poisson\", mean = 1.5 }}\n"),
+            "metrics.rpo.numerator: missing",
+        ),
+        (
+            format!("{base}numerator = {{ type = \"normal\", mean = 5.0, sd = 1.0 }}\n"),
+            "metrics.rpo.denominator: missing",
+        ),
+        (
+            ok.replace(
+                "type = \"normal\", mean = 5.0, sd = 1.0",
+                "type = \"ratio\"",
+            ),
+            "metrics.rpo.numerator.type: a ratio's numerator is a per-event distribution",
+        ),
+        (
+            ok.replace("sd = 1.0", "sd = -1.0"),
+            "metrics.rpo.numerator.sd: must be in (0, 1e9]",
+        ),
+        (
+            ok.replace("mean = 1.5", "mean = 0"),
+            "metrics.rpo.denominator: poisson mean must be in (0, 1000], found 0",
+        ),
+    ];
+    for (text, want) in cases {
+        let l = lines(&errors(&text));
+        assert!(
+            l.iter().any(|line| line.contains(want)),
+            "want {want}\ngot {l:?}"
+        );
+    }
+}
