@@ -182,3 +182,37 @@ fn a_ratio_metric_has_the_delta_method_power() {
     );
     assert!(near(rate(1), 0.05, reps, 4.0), "plain FPR {}", rate(1));
 }
+
+/// Per-user means under a lift: the power of Welch's test over users with a
+/// session, against the closed form computed here. A user's mean over m
+/// sessions has variance σ²·(icc + (1 − icc)/m), so over the users with a
+/// session (a share 1 − e^−λ) it is σ²·(icc + (1 − icc)·E[1/m | m ≥ 1]),
+/// with that expectation summed from the Poisson pmf.
+#[test]
+fn per_user_means_have_the_closed_form_power() {
+    let (users, lambda, icc, sd, lift): (f64, f64, f64, f64, f64) = (3000.0, 2.0, 0.3, 3.0, 0.25);
+    let text = format!(
+        "kind = \"experiment\"\n[run]\nseed = 31\nreplications = 5000\n\
+         [population]\nusers = {users}\n\
+         events_per_unit = {{ distribution = \"poisson\", mean = {lambda} }}\n\
+         [metrics.value]\ntype = \"normal\"\nmean = 10.0\nsd = {sd}\nicc = {icc}\nunit = \"user\"\n\
+         [effect.treatment]\nvalue = {{ absolute = {lift} }}\n"
+    );
+    let exp = experiment(&text);
+    let reps = exp.replications;
+    let acc = run_on(&exp, 2, false, 0..reps);
+    let rate = acc.methods[0].comparisons[0].rejections() as f64 / reps as f64;
+    let p_any = 1.0 - (-lambda).exp();
+    let (mut pmf, mut inv) = ((-lambda).exp(), 0.0);
+    for k in 1..200 {
+        pmf *= lambda / f64::from(k);
+        inv += pmf / f64::from(k);
+    }
+    let per_user = sd * sd * (icc + (1.0 - icc) * inv / p_any);
+    let se = (2.0 * per_user / (users / 2.0 * p_any)).sqrt();
+    let n = Normal::standard();
+    let z = n.inverse_cdf(0.975);
+    let power = n.cdf(lift / se - z) + n.cdf(-lift / se - z);
+    assert!((0.3..0.9).contains(&power), "a power worth testing: {power}");
+    assert!(near(rate, power, reps, 4.0), "per-user power {rate} vs {power}");
+}
