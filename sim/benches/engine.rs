@@ -221,6 +221,31 @@ fn aggregate_user_path(g: &mut criterion::BenchmarkGroup<'_, criterion::measurem
     });
 }
 
+/// The clustered path on the shipped `clustered_sessions_naive` scenario
+/// (2,000 users with Poisson(5) sessions, three per-event metrics analysed
+/// per event, per user and by the delta method): `Engine::run` over one
+/// chunk on one thread, in events per second (users × E[m] × metrics ×
+/// replications).
+fn clustered(c: &mut Criterion) {
+    let (exp, pool) = bench_scenario(
+        "clustered_sessions_naive.toml",
+        include_str!("../../scenarios/clustered_sessions_naive.toml"),
+    );
+    let engine = Engine::new(&exp, false);
+    let reps = engine.chunk_len().min(256);
+    let events = exp.population.users as f64 * 5.0 * exp.metrics.len() as f64;
+    let mut g = c.benchmark_group("clustered");
+    g.throughput(Throughput::Elements((reps as f64 * events) as u64));
+    let mut first = 0u64;
+    g.bench_function("sessions_3_units_run_chunk", |b| {
+        b.iter(|| {
+            first = (first + reps) % exp.replications.saturating_sub(reps).max(1);
+            pool.install(|| black_box(engine.run(first..first + reps, &|_| {})))
+        });
+    });
+    g.finish();
+}
+
 /// Bandit policies on ten Bernoulli arms 0.10..0.19, updated every pull:
 /// select, draw the reward, update.
 fn bandit(c: &mut Criterion) {
@@ -349,6 +374,6 @@ fn keystream(c: &mut Criterion) {
 }
 
 criterion_group!(
-    benches, per_unit, looks, per_look, run, aggregate, bandit, serving, keystream
+    benches, per_unit, looks, per_look, run, aggregate, clustered, bandit, serving, keystream
 );
 criterion_main!(benches);

@@ -213,6 +213,12 @@ fn per_user_means_have_the_closed_form_power() {
     let n = Normal::standard();
     let z = n.inverse_cdf(0.975);
     let power = n.cdf(lift / se - z) + n.cdf(-lift / se - z);
-    assert!((0.3..0.9).contains(&power), "a power worth testing: {power}");
-    assert!(near(rate, power, reps, 4.0), "per-user power {rate} vs {power}");
+    assert!(
+        (0.3..0.9).contains(&power),
+        "a power worth testing: {power}"
+    );
+    assert!(
+        near(rate, power, reps, 4.0),
+        "per-user power {rate} vs {power}"
+    );
 }
