@@ -98,6 +98,30 @@ impl Distribution {
         }
     }
 
+    /// The `q`-quantile and the density there, for the continuous families a
+    /// quantile metric may be over: normal, and revenue above its point mass
+    /// at 0 (`q > 1 − p_nonzero`). None for the others.
+    pub fn quantile_and_density(&self, q: f64) -> Option<(f64, f64)> {
+        use crate::stats::normal_quantile;
+        let phi = |z: f64| (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        match *self {
+            Distribution::Normal { mean, sd } => {
+                let z = normal_quantile(q);
+                Some((mean + sd * z, phi(z) / sd))
+            }
+            Distribution::Revenue {
+                p_nonzero,
+                log_mean,
+                log_sd,
+            } if q > 1.0 - p_nonzero => {
+                let z = normal_quantile((q - (1.0 - p_nonzero)) / p_nonzero);
+                let x = (log_mean + log_sd * z).exp();
+                Some((x, p_nonzero * phi(z) / (x * log_sd)))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the mean and standard deviation are within [`MAX_MAGNITUDE`],
     /// which keeps every sum the engine forms from the draws finite.
     pub fn within_magnitude(&self) -> bool {

@@ -222,3 +222,36 @@ fn per_user_means_have_the_closed_form_power() {
         "per-user power {rate} vs {power}"
     );
 }
+
+/// A quantile metric's power under a shift against the asymptotic closed
+/// form computed here: the sample q-quantile has variance q(1 − q)/(n·f(ξ)²),
+/// f the normal density at ξ = μ + σ·z_q.
+#[test]
+fn a_quantile_metric_has_the_asymptotic_power() {
+    let (users, q, sd, shift): (f64, f64, f64, f64) = (8000.0, 0.9, 80.0, 6.0);
+    let text = format!(
+        "kind = \"experiment\"\n[run]\nseed = 44\nreplications = 4000\n\
+         [population]\nusers = {users}\n\
+         [metrics.p90]\ntype = \"quantile\"\nq = {q}\n\
+         of = {{ type = \"normal\", mean = 300.0, sd = {sd} }}\n\
+         [effect.treatment]\np90 = {{ absolute = {shift} }}\n"
+    );
+    let exp = experiment(&text);
+    let reps = exp.replications;
+    let acc = run_on(&exp, 2, false, 0..reps);
+    let rate = acc.methods[0].comparisons[0].rejections() as f64 / reps as f64;
+    let n = Normal::standard();
+    let z_q = n.inverse_cdf(q);
+    let density = (-0.5 * z_q * z_q).exp() / (2.0 * std::f64::consts::PI).sqrt() / sd;
+    let se = (2.0 * q * (1.0 - q) / (density * density * users / 2.0)).sqrt();
+    let z = n.inverse_cdf(0.975);
+    let power = n.cdf(shift / se - z) + n.cdf(-shift / se - z);
+    assert!(
+        (0.3..0.9).contains(&power),
+        "a power worth testing: {power}"
+    );
+    assert!(
+        near(rate, power, reps, 4.0),
+        "quantile power {rate} vs {power}"
+    );
+}

@@ -47,6 +47,36 @@ type = "naive"
 type = "spending_obrien_fleming"
 "#;
 
+/// Quantile metrics over events clustered by user and as independent
+/// values, beside a ratio metric: the whole-replication sort of the path.
+const QUANTILES: &str = r#"
+kind = "experiment"
+[run]
+seed = 81
+replications = 300
+[population]
+users = 500
+events_per_unit = { distribution = "poisson", mean = 3 }
+[assignment]
+variants = ["c", "t"]
+[metrics.p90]
+type = "quantile"
+q = 0.9
+of = { type = "normal", mean = 300.0, sd = 80.0 }
+icc = 0.2
+[metrics.median_naive]
+type = "quantile"
+q = 0.5
+of = { type = "revenue", p_nonzero = 0.8, log_mean = 2.0, log_sd = 1.0 }
+unit = "event"
+[metrics.rpo]
+type = "ratio"
+numerator = { type = "normal", mean = 20.0, sd = 5.0 }
+denominator = { distribution = "zt_negative_binomial", mu = 1.5, size = 2.0 }
+[effect.t]
+p90 = { absolute = 5.0 }
+"#;
+
 fn scenarios() -> Vec<(&'static str, String, bool)> {
     let per_unit = r#"
 kind = "experiment"
@@ -153,6 +183,11 @@ correction = "holm"
         (
             "clustered: events per user, three units of analysis, day looks",
             CLUSTERED.to_owned(),
+            false,
+        ),
+        (
+            "quantile metrics, clustered and not, beside a ratio",
+            QUANTILES.to_owned(),
             false,
         ),
     ]

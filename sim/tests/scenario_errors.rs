@@ -471,3 +471,60 @@ fn ratio_metrics_name_their_missing_parts() {
         );
     }
 }
+
+/// A quantile metric: a level in (0, 1), a distribution with a density at
+/// that level, one look, and no per-user means.
+#[test]
+fn quantile_metrics_are_checked_at_their_keys() {
+    let base = "kind = \"experiment\"\n[population]\nusers = 100\n[metrics.p90]\ntype = \"quantile\"\nq = 0.9\n\
+                of = { type = \"normal\", mean = 300.0, sd = 80.0 }\n";
+    assert!(parse("ok.toml", base).is_ok());
+    let clustered = base.replace(
+        "users = 100\n",
+        "users = 100\nevents_per_unit = { distribution = \"fixed\", count = 3 }\n",
+    );
+    let cases = [
+        (
+            base.replace("q = 0.9", "q = 1.0"),
+            "metrics.p90.q: must be in (0, 1), found 1",
+        ),
+        (base.replace("q = 0.9\n", ""), "metrics.p90.q: missing"),
+        (
+            base.replace(
+                "type = \"normal\", mean = 300.0, sd = 80.0",
+                "type = \"bernoulli\", p = 0.3",
+            ),
+            "metrics.p90.of: the 0.9 quantile of a bernoulli distribution has no density",
+        ),
+        (
+            base.replace(
+                "type = \"normal\", mean = 300.0, sd = 80.0",
+                "type = \"revenue\", p_nonzero = 0.05, log_mean = 1.0, log_sd = 1.0",
+            ),
+            "metrics.p90.of: the 0.9 quantile of a revenue distribution has no density",
+        ),
+        (
+            format!("{base}test = \"welch\"\n"),
+            "metrics.p90.test: a quantile metric is tested by gbstats's quantile test",
+        ),
+        (
+            format!("{base}[analysis]\nlooks = 3\n"),
+            "analysis.looks: quantile metric `p90` is analysed once",
+        ),
+        (
+            format!("{clustered}unit = \"user\"\n"),
+            "metrics.p90.unit: a quantile is over events",
+        ),
+        (
+            base.replace("users = 100", "users = 20000000"),
+            "population.users: quantile metric `p90` sorts 2.000e7 values",
+        ),
+    ];
+    for (text, want) in cases {
+        let l = lines(&errors(&text));
+        assert!(
+            l.iter().any(|line| line.contains(want)),
+            "want {want}\ngot {l:?}"
+        );
+    }
+}

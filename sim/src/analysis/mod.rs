@@ -30,6 +30,9 @@ pub enum TestKind {
     /// The delta-method test of a ratio of per-unit sums (numerator in
     /// `sum`, denominator in `x_sum`): [`ratio::ratio_test`].
     Ratio,
+    /// gbstats's quantile test, on an arm's normal summary of its sample
+    /// quantile ([`quantile::summary_stats`]): [`quantile::summary_test`].
+    Quantile,
 }
 
 /// Sufficient statistics of one metric in one arm: what both the per-unit and
@@ -164,7 +167,7 @@ impl TestSetup {
 pub fn testable(kind: TestKind, control: &ArmStats, treatment: &ArmStats) -> bool {
     let min = match kind {
         TestKind::Z => 1,
-        TestKind::Welch | TestKind::Ratio => 2,
+        TestKind::Welch | TestKind::Ratio | TestKind::Quantile => 2,
     };
     control.n >= min && treatment.n >= min
 }
@@ -181,6 +184,7 @@ pub fn run_test(
         TestKind::Z => two_proportion_z(control, treatment, setup),
         TestKind::Welch => welch_t(control, treatment, setup),
         TestKind::Ratio => ratio::ratio_test(control, treatment, setup),
+        TestKind::Quantile => quantile::summary_test(control, treatment, setup),
     }
 }
 

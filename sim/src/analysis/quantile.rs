@@ -37,6 +37,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ratio::{ArmEstimate, GbTest, t_test};
+use super::{ArmStats, TestResult, TestSetup};
 
 /// Φ⁻¹(0.975), the multiplier gbstats fixes for the quantile bounds.
 pub const Z_975: f64 = 1.959963984540054;
@@ -295,9 +296,120 @@ pub fn quantile_clustered_test(
     t_test(&control.estimate(), &treatment.estimate(), alpha)
 }
 
+/// An arm's quantile estimate as the engine carries it: the sufficient
+/// statistics of a pseudo-sample of `e.n` values whose mean is the quantile
+/// and whose sample variance is its per-unit variance, the normal summary
+/// every t or z test reads (`mean()`, `variance()`, `n`). A quantile is not
+/// additive, so such statistics are never summed across looks (a quantile
+/// metric has one look, validated). An arm gbstats will not test (`None`)
+/// has n = 0, which no test accepts.
+pub fn summary_stats(e: Option<ArmEstimate>) -> ArmStats {
+    let Some(e) = e else {
+        return ArmStats::default();
+    };
+    let n = e.n as f64;
+    ArmStats {
+        n: e.n,
+        sum: n * e.mean,
+        sum_sq: e.variance * (n - 1.0) + n * e.mean * e.mean,
+        ..ArmStats::default()
+    }
+}
+
+/// The estimate of an unclustered arm's values at level `nu`, as
+/// [`summary_stats`] takes it: None when gbstats declines to test it.
+pub fn arm_estimate(values: &[f64], nu: f64) -> Option<ArmEstimate> {
+    QuantileStatistic::from_values(values, nu)
+        .filter(|q| !q.has_zero_variance())
+        .map(|q| q.estimate())
+}
+
+/// The same for events nested in users, `(user, value)`, with the
+/// cluster-robust variance.
+pub fn clustered_arm_estimate(events: &[(u64, f64)], nu: f64) -> Option<ArmEstimate> {
+    QuantileClusteredStatistic::from_events(events, nu)
+        .filter(|q| !q.has_zero_variance())
+        .map(|q| q.estimate())
+}
+
+/// gbstats's quantile t-test on two arms' [`summary_stats`]: the same test
+/// as [`quantile_test`] on the statistics they summarise (to rounding).
+/// Undefined when an arm was not testable.
+pub fn summary_test(control: &ArmStats, treatment: &ArmStats, setup: &TestSetup) -> TestResult {
+    if control.n < 2 || treatment.n < 2 {
+        return TestResult::undefined();
+    }
+    let back = |a: &ArmStats| ArmEstimate {
+        n: a.n,
+        mean: a.mean(),
+        unadjusted_mean: a.mean(),
+        variance: a.variance().max(0.0),
+    };
+    match t_test(&back(control), &back(treatment), setup.alpha) {
+        Some(t) => TestResult {
+            statistic: t.absolute.statistic,
+            df: t.absolute.df,
+            p_value: t.absolute.p_value,
+            diff: t.absolute.estimate,
+            diff_ci: t.absolute.ci,
+            rel: t.relative.estimate,
+            rel_ci: t.relative.ci,
+        },
+        None => TestResult::undefined(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The engine's route (an arm's normal summary in `ArmStats`, then
+    /// `summary_test`) gives gbstats's quantile test on the statistics
+    /// themselves, to rounding; an untestable arm stays untested.
+    #[test]
+    fn the_summary_route_is_the_quantile_test() {
+        let values = |seed: u64, n: usize, shift: f64| -> Vec<f64> {
+            (0..n)
+                .map(|i| {
+                    let x = ((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed) >> 11;
+                    shift + 100.0 * (x as f64 / (1u64 << 53) as f64).powi(2)
+                })
+                .collect()
+        };
+        let setup = TestSetup::new(0.05);
+        for (n, nu) in [(150, 0.5), (1000, 0.9), (5000, 0.1)] {
+            let (c, t) = (values(1, n, 0.0), values(2, n + 37, 1.5));
+            let (qc, qt) = (
+                QuantileStatistic::from_values(&c, nu).unwrap(),
+                QuantileStatistic::from_values(&t, nu).unwrap(),
+            );
+            let direct = quantile_test(&qc, &qt, 0.05).expect("testable");
+            let via = summary_test(
+                &summary_stats(arm_estimate(&c, nu)),
+                &summary_stats(arm_estimate(&t, nu)),
+                &setup,
+            );
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+            assert!(close(via.diff, direct.absolute.estimate), "{n}");
+            assert!(
+                close(via.p_value, direct.absolute.p_value),
+                "{n}: {} vs {}",
+                via.p_value,
+                direct.absolute.p_value
+            );
+            assert!(
+                close(via.diff_ci.0, direct.absolute.ci.0)
+                    && close(via.diff_ci.1, direct.absolute.ci.1),
+                "{n}"
+            );
+            assert!(close(via.rel, direct.relative.estimate), "{n}");
+        }
+        // Five values cannot bound a 90th percentile: untested, p = 1.
+        let few = summary_stats(arm_estimate(&values(3, 5, 0.0), 0.9));
+        assert_eq!(few.n, 0);
+        let r = summary_test(&few, &few, &setup);
+        assert_eq!(r.p_value, 1.0);
+    }
 
     #[test]
     fn n_star_grid() {

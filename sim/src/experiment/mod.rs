@@ -41,6 +41,10 @@ pub struct Metric {
     /// population has `events_per_unit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clustering: Option<crate::cluster::Clustering>,
+    /// For a `type = "quantile"` metric, the level q in (0, 1): the metric
+    /// is the q-quantile of `baseline`'s values, not their mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
 }
 
 /// When the looks happen.
@@ -277,13 +281,14 @@ impl Experiment {
     }
 
     /// Whether replications run on the clustered path: the population has
-    /// events per user, or a metric has its own (a ratio metric).
+    /// events per user, a metric has its own (a ratio metric), or a metric
+    /// is a quantile (which needs every value).
     pub fn is_clustered(&self) -> bool {
         self.population.events_per_unit.is_some()
             || self
                 .metrics
                 .iter()
-                .any(|m| m.clustering.is_some_and(|c| c.events.is_some()))
+                .any(|m| m.quantile.is_some() || m.clustering.is_some_and(|c| c.events.is_some()))
     }
 
     /// Draws per user, summed over the metrics: one value each, plus the
@@ -341,6 +346,11 @@ impl Experiment {
 
     /// The population mean of `metric` in `arm` (segment mixture), before faults.
     pub fn true_mean(&self, metric: usize, arm: usize) -> f64 {
+        if let Some(q) = self.metrics[metric].quantile {
+            // One segment (validated): the cell's own quantile.
+            let d = self.cell(metric, 0, arm);
+            return d.quantile_and_density(q).map_or(f64::NAN, |(x, _)| x);
+        }
         self.population
             .segments
             .iter()
@@ -358,7 +368,17 @@ impl Experiment {
 
     /// Mean and variance of the *observed* metric in `arm`: the segment mixture,
     /// with lost events recorded as 0.
+    ///
+    /// For a quantile metric: the quantile ξ and the asymptotic per-unit
+    /// variance of the sample quantile, q(1 − q)/f(ξ)² (a mean of that
+    /// variance behaves as the quantile does, to first order).
     fn observed_moments(&self, metric: usize, arm: usize) -> (f64, f64) {
+        if let Some(q) = self.metrics[metric].quantile {
+            let d = self.cell(metric, 0, arm);
+            return d
+                .quantile_and_density(q)
+                .map_or((f64::NAN, f64::NAN), |(x, f)| (x, q * (1.0 - q) / (f * f)));
+        }
         let keep = 1.0 - self.faults.lost_rate(metric, arm);
         let (mut m1, mut m2) = (0.0, 0.0);
         for (s, seg) in self.population.segments.iter().enumerate() {
@@ -410,7 +430,7 @@ impl Experiment {
                 let pbar = (nc * mc + nt * mt) / (nc + nt);
                 (pbar * (1.0 - pbar) * (1.0 / nc + 1.0 / nt)).sqrt()
             }
-            TestKind::Welch | TestKind::Ratio => sigma1,
+            TestKind::Welch | TestKind::Ratio | TestKind::Quantile => sigma1,
         };
         (mt - mc, sigma0, sigma1)
     }

@@ -18,7 +18,11 @@ pub(super) fn read_events_per_unit(ctx: &mut Ctx, t: &mut Table) -> Option<Optio
 }
 
 /// A table of events per user at `key` (see [`read_events_per_unit`]).
-fn read_events(ctx: &mut Ctx, t: &mut Table, key: &'static str) -> Option<Option<EventsPerUnit>> {
+pub(super) fn read_events(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    key: &'static str,
+) -> Option<Option<EventsPerUnit>> {
     if t.table.get(key).is_none() {
         t.allow(&[key]);
         return Some(None);
@@ -188,6 +192,9 @@ pub(super) fn check_clustered(ctx: &mut Ctx, root: &Table, exp: &Experiment) -> 
             );
         }
     }
+    for m in exp.metrics.iter().filter(|m| m.quantile.is_some()) {
+        check_quantile(ctx, root, exp, m, &mut ok);
+    }
     let ratio = exp
         .metrics
         .iter()
@@ -233,8 +240,22 @@ pub(super) fn clustered_test(
     m: &crate::experiment::Metric,
     test: Option<&(TestKind, std::ops::Range<usize>)>,
 ) -> Option<Option<TestKind>> {
-    let unit = m.clustering?.unit;
     let key = format!("metrics.{}.test", m.name);
+    if m.quantile.is_some() {
+        return Some(match test {
+            None => Some(TestKind::Quantile),
+            Some((_, span)) => {
+                ctx.error(
+                    span,
+                    &key,
+                    "a quantile metric is tested by gbstats's quantile test",
+                    hint("remove test"),
+                );
+                None
+            }
+        });
+    }
+    let unit = m.clustering?.unit;
     Some(match (unit, test) {
         (AnalysisUnit::Event, _) => return None,
         (AnalysisUnit::Ratio, None) => Some(TestKind::Ratio),
@@ -260,62 +281,55 @@ pub(super) fn clustered_test(
     })
 }
 
-/// A `type = "ratio"` metric: `numerator`, the distribution of the value of
-/// each denominator event (an order's revenue), and `denominator`, the
-/// events per user (orders), as `events_per_unit` is written. Per user the
-/// ratio's parts are then Σ values and the count, correlated by
-/// construction, and the metric's mean is the numerator's mean per event.
-pub(super) fn read_ratio(
+/// Most values one quantile metric sorts per replication and arm set: 80 MB
+/// of f64 per worker thread.
+pub const MAX_QUANTILE_VALUES: f64 = 1e7;
+
+/// A quantile is not additive over looks, is taken over users or events
+/// (not per-user means), and needs every value of a replication in memory.
+fn check_quantile(
     ctx: &mut Ctx,
-    t: &mut Table,
-    path: &str,
-) -> Option<(crate::metric::Distribution, EventsPerUnit)> {
-    let _ = t.string(ctx, "type");
-    let numerator = match t.subtable(ctx, "numerator") {
-        Some(mut n) => {
-            let is_ratio = n
-                .table
-                .get("type")
-                .is_some_and(|v| v.get_ref().as_str() == Some("ratio"));
-            if is_ratio {
-                ctx.error(
-                    &n.span,
-                    &format!("{path}.numerator.type"),
-                    "a ratio's numerator is a per-event distribution, not a ratio",
-                    hint("bernoulli, normal, revenue or count"),
-                );
-                None
-            } else {
-                let d =
-                    super::metrics::read_distribution(ctx, &mut n, &format!("{path}.numerator"));
-                n.finish(ctx);
-                d
-            }
-        }
-        None => {
-            if t.table.get("numerator").is_none() {
-                ctx.error(
-                    &t.span,
-                    &format!("{path}.numerator"),
-                    "missing",
-                    hint("the value per denominator event, e.g. { type = \"revenue\", p_nonzero = 1, log_mean = 3, log_sd = 0.8 }"),
-                );
-            }
-            None
-        }
-    };
-    let denominator = match read_events(ctx, t, "denominator") {
-        Some(Some(d)) => Some(d),
-        Some(None) => {
-            ctx.error(
-                &t.span,
-                &format!("{path}.denominator"),
-                "missing",
-                hint("the events per user, e.g. { distribution = \"poisson\", mean = 1.5 }"),
-            );
-            None
-        }
-        None => None,
-    };
-    Some((numerator?, denominator?))
+    root: &Table,
+    exp: &Experiment,
+    m: &crate::experiment::Metric,
+    ok: &mut bool,
+) {
+    let at = |path: &[&str]| span_at(root.table, path).unwrap_or(0..0);
+    if exp.analysis.looks > 1 {
+        ctx.error(
+            &at(&["analysis", "looks"]),
+            "analysis.looks",
+            format!(
+                "quantile metric `{}` is analysed once: a quantile does not add up over looks",
+                m.name
+            ),
+            hint("looks = 1"),
+        );
+        *ok = false;
+    }
+    if m.clustering.is_some_and(|c| c.unit == AnalysisUnit::User) {
+        ctx.error(
+            &at(&["metrics", &m.name, "unit"]),
+            &format!("metrics.{}.unit", m.name),
+            "a quantile is over events (\"ratio\", clustered by user) or events as independent (\"event\"), not per-user means",
+            None,
+        );
+        *ok = false;
+    }
+    let values = exp.population.users as f64
+        * m.clustering
+            .and_then(|c| c.events.or(exp.population.events_per_unit))
+            .map_or(1.0, |e| crate::cluster::EventCounts::new(&e).moments().mean);
+    if values > MAX_QUANTILE_VALUES {
+        ctx.error(
+            &at(&["population", "users"]),
+            "population.users",
+            format!(
+                "quantile metric `{}` sorts {values:.3e} values per replication; at most {MAX_QUANTILE_VALUES:.0e}",
+                m.name
+            ),
+            hint("fewer users or events per user"),
+        );
+        *ok = false;
+    }
 }

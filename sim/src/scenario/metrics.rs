@@ -1,5 +1,6 @@
 //! The `[metrics.NAME]` tables of an experiment scenario: each metric's
-//! distribution, covariate correlation and test.
+//! distribution (a `ratio`'s numerator and denominator, a `quantile`'s
+//! level and values), covariate correlation and test.
 
 use std::ops::Range;
 
@@ -8,7 +9,7 @@ use super::reader::hint;
 use super::reader::{Ctx, Table, as_table};
 use crate::analysis::TestKind;
 use crate::assignment::growthbook::fnv1a32;
-use crate::cluster::{AnalysisUnit, Clustering};
+use crate::cluster::{AnalysisUnit, Clustering, EventsPerUnit};
 use crate::experiment::Metric;
 use crate::metric::{Distribution, MAX_POISSON_LAMBDA};
 
@@ -36,9 +37,21 @@ pub(super) fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetr
             .table
             .get("type")
             .is_some_and(|v| v.get_ref().as_str() == Some("ratio"));
+        let is_quantile = t
+            .table
+            .get("type")
+            .is_some_and(|v| v.get_ref().as_str() == Some("quantile"));
+        let mut quantile = None;
         let (dist, denominator) = if is_ratio {
-            super::cluster::read_ratio(ctx, &mut t, &path)
-                .map_or((None, None), |(d, e)| (Some(d), Some(e)))
+            read_ratio(ctx, &mut t, &path).map_or((None, None), |(d, e)| (Some(d), Some(e)))
+        } else if is_quantile {
+            match read_quantile(ctx, &mut t, &path) {
+                Some((d, q)) => {
+                    quantile = Some(q);
+                    (Some(d), None)
+                }
+                None => (None, None),
+            }
         } else {
             (read_distribution(ctx, &mut t, &path), None)
         };
@@ -80,6 +93,7 @@ pub(super) fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetr
                     baseline,
                     covariate_correlation,
                     clustering,
+                    quantile,
                 },
                 test,
             )),
@@ -185,6 +199,109 @@ fn read_revenue(ctx: &mut Ctx, t: &mut Table, path: &str) -> Option<Distribution
         }
         _ => None,
     }
+}
+
+/// A `type = "ratio"` metric: `numerator`, the distribution of the value of
+/// each denominator event (an order's revenue), and `denominator`, the
+/// events per user (orders), as `events_per_unit` is written. Per user the
+/// ratio's parts are then Σ values and the count, correlated by
+/// construction, and the metric's mean is the numerator's mean per event.
+pub(super) fn read_ratio(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    path: &str,
+) -> Option<(crate::metric::Distribution, EventsPerUnit)> {
+    let _ = t.string(ctx, "type");
+    let numerator = match t.subtable(ctx, "numerator") {
+        Some(mut n) => {
+            let is_ratio = n
+                .table
+                .get("type")
+                .is_some_and(|v| v.get_ref().as_str() == Some("ratio"));
+            if is_ratio {
+                ctx.error(
+                    &n.span,
+                    &format!("{path}.numerator.type"),
+                    "a ratio's numerator is a per-event distribution, not a ratio",
+                    hint("bernoulli, normal, revenue or count"),
+                );
+                None
+            } else {
+                let d = read_distribution(ctx, &mut n, &format!("{path}.numerator"));
+                n.finish(ctx);
+                d
+            }
+        }
+        None => {
+            if t.table.get("numerator").is_none() {
+                ctx.error(
+                    &t.span,
+                    &format!("{path}.numerator"),
+                    "missing",
+                    hint("the value per denominator event, e.g. { type = \"revenue\", p_nonzero = 1, log_mean = 3, log_sd = 0.8 }"),
+                );
+            }
+            None
+        }
+    };
+    let denominator = match super::cluster::read_events(ctx, t, "denominator") {
+        Some(Some(d)) => Some(d),
+        Some(None) => {
+            ctx.error(
+                &t.span,
+                &format!("{path}.denominator"),
+                "missing",
+                hint("the events per user, e.g. { distribution = \"poisson\", mean = 1.5 }"),
+            );
+            None
+        }
+        None => None,
+    };
+    Some((numerator?, denominator?))
+}
+
+/// A `type = "quantile"` metric: `q` in (0, 1) and `of`, the distribution of
+/// the values whose q-quantile is the metric (normal, or revenue with q above
+/// its point mass at 0, so that the quantile has a density).
+pub(super) fn read_quantile(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    path: &str,
+) -> Option<(crate::metric::Distribution, f64)> {
+    let _ = t.string(ctx, "type");
+    let q = t.required_number(ctx, "q", |x| x > 0.0 && x < 1.0, "in (0, 1)");
+    let of = match t.subtable(ctx, "of") {
+        Some(mut o) => {
+            let d = read_distribution(ctx, &mut o, &format!("{path}.of"));
+            let span = o.span.clone();
+            o.finish(ctx);
+            d.map(|d| (d, span))
+        }
+        None => {
+            if t.table.get("of").is_none() {
+                ctx.error(
+                    &t.span,
+                    &format!("{path}.of"),
+                    "missing",
+                    hint(
+                        "the values' distribution, e.g. { type = \"normal\", mean = 300, sd = 80 }",
+                    ),
+                );
+            }
+            None
+        }
+    };
+    let (q, (d, span)) = (q?, of?);
+    if d.quantile_and_density(q).is_none() {
+        ctx.error(
+            &span,
+            &format!("{path}.of"),
+            format!("the {q} quantile of a {} distribution has no density", d.type_name()),
+            hint("a quantile metric is over a normal distribution, or revenue with q above 1 − p_nonzero"),
+        );
+        return None;
+    }
+    Some((d, q))
 }
 
 pub(super) type ParsedMetrics = Vec<(Metric, Option<(TestKind, Range<usize>)>)>;

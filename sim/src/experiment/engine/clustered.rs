@@ -22,7 +22,7 @@ use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
 
 use super::ReplicationStats;
-use crate::analysis::ArmStats;
+use crate::analysis::{ArmStats, quantile};
 use crate::cluster::{AnalysisUnit, EventCounts};
 use crate::experiment::Experiment;
 use crate::metric::Sampler;
@@ -48,7 +48,15 @@ struct MetricSim {
     /// (probability √icc).
     copy: u64,
     unit: AnalysisUnit,
+    /// A quantile metric's level.
+    quantile: Option<f64>,
+    /// Whether its quantile is over events clustered by user (the
+    /// cluster-robust variance) rather than independent values.
+    clustered_quantile: bool,
 }
+
+/// A quantile metric's values in one replication: per arm, (user, value).
+type Kept = Vec<Vec<(u64, f64)>>;
 
 /// The clustered simulation path (see the module header).
 pub struct ClusteredSim {
@@ -106,6 +114,9 @@ impl ClusteredSim {
                         .collect(),
                     copy: u32_threshold(c.icc.sqrt()),
                     unit: c.unit,
+                    quantile: metric.quantile,
+                    clustered_quantile: metric.clustering.is_some()
+                        && c.unit != AnalysisUnit::Event,
                 }
             })
             .collect();
@@ -142,6 +153,12 @@ impl ClusteredSim {
             })
             .collect();
         let arms = self.arms.len();
+        // A quantile metric's (user, value) pairs per arm: a quantile needs them all.
+        let mut kept: Vec<Option<Kept>> = self
+            .metrics
+            .iter()
+            .map(|m| m.quantile.map(|_| vec![Vec::new(); arms]))
+            .collect();
         let mut look = 0;
         let mut words = [0u32; 4];
         for u in 0..self.users {
@@ -170,31 +187,12 @@ impl ClusteredSim {
                     (Events::Population, _) => shared,
                     _ => 1,
                 };
-                let sampler = &metric.samplers[arm];
-                let stride = &mut words[..metric.stride];
-                let (mut total, mut total_sq) = (0.0, 0.0);
-                if metric.copy == 0 {
-                    // Independent events (icc = 0): no latent value, no copy word.
-                    for _ in 0..m {
-                        rng.fill(&mut stride[..]);
-                        let v = sampler.sample(stride);
-                        total += v;
-                        total_sq += v * v;
+                let mut collect = kept[i].as_mut().map(|k| &mut k[arm]);
+                let (total, total_sq) = user_events(metric, rng, arm, m, &mut words, |v| {
+                    if let Some(k) = collect.as_mut() {
+                        k.push((u, v));
                     }
-                } else {
-                    rng.fill(&mut stride[..]);
-                    let latent = sampler.sample(stride);
-                    for _ in 0..m {
-                        let v = if u64::from(rng.next_u32()) < metric.copy {
-                            latent
-                        } else {
-                            rng.fill(&mut stride[..]);
-                            sampler.sample(stride)
-                        };
-                        total += v;
-                        total_sq += v * v;
-                    }
-                }
+                });
                 add_user(
                     &mut stats.metrics[i * arms + arm],
                     metric.unit,
@@ -204,7 +202,75 @@ impl ClusteredSim {
                 );
             }
         }
+        self.summarise_quantiles(&kept, out);
     }
+}
+
+impl ClusteredSim {
+    /// Replaces each quantile metric's statistics with its arms' normal
+    /// summaries (one look, validated): over users, over events as if
+    /// independent (`unit = "event"`), or over events clustered by user.
+    fn summarise_quantiles(&self, kept: &[Option<Kept>], out: &mut [ReplicationStats]) {
+        let arms = self.arms.len();
+        let Some(last) = out.last_mut() else {
+            return;
+        };
+        for (i, (metric, kept)) in self.metrics.iter().zip(kept).enumerate() {
+            let (Some(q), Some(kept)) = (metric.quantile, kept) else {
+                continue;
+            };
+            for (a, pairs) in kept.iter().enumerate() {
+                let estimate = if metric.clustered_quantile {
+                    quantile::clustered_arm_estimate(pairs, q)
+                } else {
+                    let values: Vec<f64> = pairs.iter().map(|&(_, v)| v).collect();
+                    quantile::arm_estimate(&values, q)
+                };
+                last.metrics[i * arms + a] = quantile::summary_stats(estimate);
+            }
+        }
+    }
+}
+
+/// One user's `m` events of `metric` in `arm` (reading the metric's stream
+/// `rng`): their sum and sum of squares; `each` sees every value.
+#[inline]
+fn user_events(
+    metric: &MetricSim,
+    rng: &mut ChaCha8Rng,
+    arm: usize,
+    m: u32,
+    words: &mut [u32; 4],
+    mut each: impl FnMut(f64),
+) -> (f64, f64) {
+    let sampler = &metric.samplers[arm];
+    let stride = &mut words[..metric.stride];
+    let (mut total, mut total_sq) = (0.0, 0.0);
+    let mut add = |v: f64| {
+        total += v;
+        total_sq += v * v;
+        each(v);
+    };
+    if metric.copy == 0 {
+        // Independent events (icc = 0): no latent value, no copy word.
+        for _ in 0..m {
+            rng.fill(&mut stride[..]);
+            add(sampler.sample(stride));
+        }
+    } else {
+        rng.fill(&mut stride[..]);
+        let latent = sampler.sample(stride);
+        for _ in 0..m {
+            let v = if u64::from(rng.next_u32()) < metric.copy {
+                latent
+            } else {
+                rng.fill(&mut stride[..]);
+                sampler.sample(stride)
+            };
+            add(v);
+        }
+    }
+    (total, total_sq)
 }
 
 /// Folds one user's `m` events (their values summing to `total`, their

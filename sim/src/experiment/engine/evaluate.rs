@@ -149,7 +149,7 @@ fn variance_of_diff(control: &ArmStats, treatment: &ArmStats, kind: TestKind) ->
             let p = a.mean();
             p * (1.0 - p) / a.n as f64
         }
-        TestKind::Welch => a.variance() / a.n as f64,
+        TestKind::Welch | TestKind::Quantile => a.variance() / a.n as f64,
         TestKind::Ratio => {
             crate::analysis::ratio::RatioStats::from_arm_stats(a).variance_of_ratio()
         }
