@@ -186,6 +186,147 @@ pub fn standard_normal_from_unit(u: f64) -> f64 {
     -std::f64::consts::SQRT_2 * erfc_inv(2.0 * u)
 }
 
+/// A cap on a metric's values, applied in the analysis (the truth stays
+/// uncapped, so a cap's bias shows against it).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cap {
+    /// Every value above this is analysed as this.
+    Absolute(f64),
+    /// Values are capped at this quantile of the replication's values of
+    /// both arms together (winsorising at the top, as platforms cap).
+    Quantile(f64),
+}
+
+impl Distribution {
+    /// P(X ≤ x), for the families a cap applies to (not Bernoulli).
+    pub fn cdf(&self, x: f64) -> f64 {
+        use crate::stats::normal_cdf;
+        match *self {
+            Distribution::Bernoulli { p } => {
+                if x < 0.0 {
+                    0.0
+                } else if x < 1.0 {
+                    1.0 - p
+                } else {
+                    1.0
+                }
+            }
+            Distribution::Normal { mean, sd } => normal_cdf((x - mean) / sd),
+            Distribution::Revenue {
+                p_nonzero,
+                log_mean,
+                log_sd,
+            } => {
+                if x < 0.0 {
+                    0.0
+                } else if x == 0.0 {
+                    1.0 - p_nonzero
+                } else {
+                    1.0 - p_nonzero + p_nonzero * normal_cdf((x.ln() - log_mean) / log_sd)
+                }
+            }
+            Distribution::Count { lambda } => {
+                if x < 0.0 {
+                    return 0.0;
+                }
+                let (mut p, mut cdf) = ((-lambda).exp(), 0.0);
+                for k in 0..=(x.floor() as u64).min(1_000_000) {
+                    if k > 0 {
+                        p *= lambda / k as f64;
+                    }
+                    cdf += p;
+                }
+                cdf.min(1.0)
+            }
+        }
+    }
+
+    /// Mean and variance of min(X, c): what the analysis sees of a metric
+    /// capped at c. Closed forms for normal and revenue (truncated normal
+    /// and log-normal partial moments), a sum over the pmf for counts.
+    pub fn capped_moments(&self, c: f64) -> (f64, f64) {
+        use crate::stats::normal_cdf;
+        if c == f64::INFINITY {
+            // No cap: c·P(X > c) would be ∞·0.
+            return (self.mean(), self.variance());
+        }
+        let phi = |z: f64| (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let (m1, m2) = match *self {
+            Distribution::Bernoulli { p } => {
+                let v = c.clamp(0.0, 1.0);
+                (p * v, p * v * v)
+            }
+            Distribution::Normal { mean, sd } => {
+                let a = (c - mean) / sd;
+                let (big, small) = (normal_cdf(a), phi(a));
+                let m1 = mean * big - sd * small + c * (1.0 - big);
+                let m2 =
+                    (mean * mean + sd * sd) * big - sd * small * (mean + c) + c * c * (1.0 - big);
+                (m1, m2)
+            }
+            Distribution::Revenue {
+                p_nonzero,
+                log_mean,
+                log_sd,
+            } => {
+                if c <= 0.0 {
+                    (0.0, 0.0)
+                } else {
+                    let (mu, s) = (log_mean, log_sd);
+                    let above = 1.0 - normal_cdf((c.ln() - mu) / s);
+                    let m1 = (mu + s * s / 2.0).exp() * normal_cdf((c.ln() - mu - s * s) / s)
+                        + c * above;
+                    let m2 = (2.0 * mu + 2.0 * s * s).exp()
+                        * normal_cdf((c.ln() - mu - 2.0 * s * s) / s)
+                        + c * c * above;
+                    (p_nonzero * m1, p_nonzero * m2)
+                }
+            }
+            Distribution::Count { lambda } => {
+                let (mut p, mut m1, mut m2, mut below) = ((-lambda).exp(), 0.0, 0.0, 0.0);
+                let top = c.floor().max(0.0) as u64;
+                for k in 0..=top.min(1_000_000) {
+                    if k > 0 {
+                        p *= lambda / k as f64;
+                    }
+                    let v = (k as f64).min(c);
+                    m1 += v * p;
+                    m2 += v * v * p;
+                    below += p;
+                }
+                let rest = (1.0 - below).max(0.0);
+                (m1 + c * rest, m2 + c * c * rest)
+            }
+        };
+        (m1, (m2 - m1 * m1).max(0.0))
+    }
+}
+
+/// The q-quantile of a mixture of `cells` with `weights` (both arms'
+/// values pooled, as a quantile cap is taken), by bisection on the CDF.
+pub fn mixture_quantile(cells: &[(f64, Distribution)], q: f64) -> f64 {
+    let cdf = |x: f64| cells.iter().map(|(w, d)| w * d.cdf(x)).sum::<f64>();
+    let spread = |d: &Distribution| d.mean().abs() + 40.0 * d.variance().sqrt() + 1.0;
+    let mut hi = cells.iter().map(|(_, d)| spread(d)).fold(1.0, f64::max);
+    let mut lo = -hi;
+    while cdf(hi) < q && hi < 1e300 {
+        hi *= 2.0;
+    }
+    while cdf(lo) >= q && lo > -1e300 {
+        lo *= 2.0;
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if cdf(mid) >= q {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
 /// A distribution prepared for fast sampling from raw stream words.
 #[derive(Clone, Debug)]
 pub enum Sampler {
@@ -310,6 +451,92 @@ fn poisson_cdf_table(lambda: f64) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
+
+    /// min(X, c)'s mean and variance against midpoint-rule integration over
+    /// the density (normal, log-normal part of revenue) or the pmf (counts),
+    /// and the pooled-quantile bisection against the CDF it inverts.
+    #[test]
+    fn capped_moments_match_numerical_integration() {
+        let integrate = |pdf: &dyn Fn(f64) -> f64, lo: f64, hi: f64, c: f64| {
+            let steps = 400_000u32;
+            let h = (hi - lo) / f64::from(steps);
+            let (mut m1, mut m2) = (0.0, 0.0);
+            for i in 0..steps {
+                let x = lo + (f64::from(i) + 0.5) * h;
+                let (v, w) = (x.min(c), pdf(x) * h);
+                m1 += v * w;
+                m2 += v * v * w;
+            }
+            (m1, m2 - m1 * m1)
+        };
+        let normal = Distribution::Normal { mean: 5.0, sd: 2.0 };
+        let pdf = |x: f64| {
+            (-0.5 * ((x - 5.0) / 2.0f64).powi(2)).exp()
+                / (2.0 * (2.0 * std::f64::consts::PI).sqrt())
+        };
+        for c in [3.0, 5.0, 8.0] {
+            let (m, v) = normal.capped_moments(c);
+            let (mi, vi) = integrate(&pdf, -20.0, 30.0, c);
+            assert!(
+                (m - mi).abs() < 1e-8 && (v - vi).abs() < 1e-7,
+                "normal c {c}: {m} {v} vs {mi} {vi}"
+            );
+        }
+        // Revenue with p_nonzero = 1: a log-normal, integrated in log space.
+        let rev = Distribution::Revenue {
+            p_nonzero: 1.0,
+            log_mean: 1.0,
+            log_sd: 0.7,
+        };
+        let log_pdf = |y: f64| {
+            (-0.5 * ((y - 1.0) / 0.7f64).powi(2)).exp()
+                / (0.7 * (2.0 * std::f64::consts::PI).sqrt())
+        };
+        for c in [1.0, 3.0, 10.0] {
+            let (m, v) = rev.capped_moments(c);
+            let steps = 400_000u32;
+            let (lo, hi) = (-8.0, 10.0);
+            let h = (hi - lo) / f64::from(steps);
+            let (mut m1, mut m2) = (0.0, 0.0);
+            for i in 0..steps {
+                let y = lo + (f64::from(i) + 0.5) * h;
+                let x = y.exp().min(c);
+                m1 += x * log_pdf(y) * h;
+                m2 += x * x * log_pdf(y) * h;
+            }
+            let vi = m2 - m1 * m1;
+            assert!(
+                (m - m1).abs() < 1e-7 && (v - vi).abs() < 1e-6,
+                "revenue c {c}: {m} {v} vs {m1} {vi}"
+            );
+        }
+        let count = Distribution::Count { lambda: 4.0 };
+        let (m, v) = count.capped_moments(5.0);
+        let (mut p, mut m1, mut m2) = ((-4.0f64).exp(), 0.0, 0.0);
+        for k in 0..200 {
+            if k > 0 {
+                p *= 4.0 / f64::from(k);
+            }
+            let x = f64::from(k).min(5.0);
+            m1 += x * p;
+            m2 += x * x * p;
+        }
+        assert!((m - m1).abs() < 1e-12 && (v - (m2 - m1 * m1)).abs() < 1e-12);
+        // No cap in reach: the plain moments.
+        let (m, v) = normal.capped_moments(f64::INFINITY);
+        assert!(
+            (m - 5.0).abs() < 1e-12 && (v - 4.0).abs() < 1e-12,
+            "{m} {v}"
+        );
+        let cells = [
+            (0.5, normal),
+            (0.5, Distribution::Normal { mean: 6.0, sd: 2.0 }),
+        ];
+        let q = mixture_quantile(&cells, 0.99);
+        let cdf = 0.5 * normal.cdf(q) + 0.5 * cells[1].1.cdf(q);
+        assert!((cdf - 0.99).abs() < 1e-12, "{q}: {cdf}");
+    }
+
     use super::*;
 
     #[test]

@@ -73,6 +73,14 @@ unit = "event"
 type = "ratio"
 numerator = { type = "normal", mean = 20.0, sd = 5.0 }
 denominator = { distribution = "zt_negative_binomial", mu = 1.5, size = 2.0 }
+cap = { quantile = 0.95 }
+[metrics.spend]
+type = "revenue"
+p_nonzero = 0.3
+log_mean = 2.0
+log_sd = 1.2
+icc = 0.4
+cap = { absolute = 40 }
 [effect.t]
 p90 = { absolute = 5.0 }
 "#;

@@ -528,3 +528,48 @@ fn quantile_metrics_are_checked_at_their_keys() {
         );
     }
 }
+
+/// A cap: exactly one of `absolute` or `quantile`, on a metric with
+/// unbounded values, and a quantile cap at one look.
+#[test]
+fn caps_are_checked_at_their_keys() {
+    let base = "kind = \"experiment\"\n[population]\nusers = 100\n[metrics.rev]\ntype = \"normal\"\nmean = 10.0\nsd = 3.0\n";
+    assert!(parse("ok.toml", &format!("{base}cap = {{ absolute = 15 }}\n")).is_ok());
+    assert!(parse("ok.toml", &format!("{base}cap = {{ quantile = 0.99 }}\n")).is_ok());
+    let cases = [
+        (
+            format!("{base}cap = {{ quantile = 0.3 }}\n"),
+            "metrics.rev.cap.quantile: must be in (0.5, 1), found 0.3",
+        ),
+        (
+            format!("{base}cap = {{ absolute = 15, quantile = 0.99 }}\n"),
+            "metrics.rev.cap: needs exactly one of absolute or quantile",
+        ),
+        (
+            format!("{base}cap = {{ }}\n"),
+            "metrics.rev.cap: needs exactly one of absolute or quantile",
+        ),
+        (
+            format!("{base}cap = {{ percentile = 99 }}\n"),
+            "metrics.rev.cap.percentile: unknown key",
+        ),
+        (
+            base.replace(
+                "type = \"normal\"\nmean = 10.0\nsd = 3.0",
+                "type = \"bernoulli\"\np = 0.1",
+            ) + "cap = { absolute = 1 }\n",
+            "metrics.rev.cap: a cap is for unbounded values",
+        ),
+        (
+            format!("{base}cap = {{ quantile = 0.99 }}\n[analysis]\nlooks = 4\n"),
+            "analysis.looks: metric capped at a quantile `rev` is analysed once",
+        ),
+    ];
+    for (text, want) in cases {
+        let l = lines(&errors(&text));
+        assert!(
+            l.iter().any(|line| line.contains(want)),
+            "want {want}\ngot {l:?}"
+        );
+    }
+}

@@ -45,6 +45,9 @@ pub struct Metric {
     /// is the q-quantile of `baseline`'s values, not their mean.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantile: Option<f64>,
+    /// A cap on the values the analysis sees (never on the truth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<crate::metric::Cap>,
 }
 
 /// When the looks happen.
@@ -281,14 +284,15 @@ impl Experiment {
     }
 
     /// Whether replications run on the clustered path: the population has
-    /// events per user, a metric has its own (a ratio metric), or a metric
-    /// is a quantile (which needs every value).
+    /// events per user, a metric has its own (a ratio metric), a metric
+    /// is a quantile (which needs every value), or a metric is capped.
     pub fn is_clustered(&self) -> bool {
         self.population.events_per_unit.is_some()
-            || self
-                .metrics
-                .iter()
-                .any(|m| m.quantile.is_some() || m.clustering.is_some_and(|c| c.events.is_some()))
+            || self.metrics.iter().any(|m| {
+                m.quantile.is_some()
+                    || m.cap.is_some()
+                    || m.clustering.is_some_and(|c| c.events.is_some())
+            })
     }
 
     /// Draws per user, summed over the metrics: one value each, plus the
@@ -379,6 +383,12 @@ impl Experiment {
                 .quantile_and_density(q)
                 .map_or((f64::NAN, f64::NAN), |(x, f)| (x, q * (1.0 - q) / (f * f)));
         }
+        if let Some(cap) = self.metrics[metric].cap {
+            // One segment and no faults (validated): the capped cell.
+            return self
+                .cell(metric, 0, arm)
+                .capped_moments(self.cap_value(metric, cap));
+        }
         let keep = 1.0 - self.faults.lost_rate(metric, arm);
         let (mut m1, mut m2) = (0.0, 0.0);
         for (s, seg) in self.population.segments.iter().enumerate() {
@@ -388,6 +398,24 @@ impl Experiment {
         }
         let mean = keep * m1;
         (mean, keep * m2 - mean * mean)
+    }
+
+    /// The value a cap stands at: an absolute cap itself, or a quantile cap's
+    /// population counterpart, the quantile of both arms' values pooled at
+    /// the expected shares.
+    pub fn cap_value(&self, metric: usize, cap: crate::metric::Cap) -> f64 {
+        match cap {
+            crate::metric::Cap::Absolute(c) => c,
+            crate::metric::Cap::Quantile(q) => {
+                let shares = self.assignment.expected_shares();
+                let cells: Vec<_> = shares
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &w)| (w, self.cell(metric, 0, a)))
+                    .collect();
+                crate::metric::mixture_quantile(&cells, q)
+            }
+        }
     }
 
     /// Expected analysed units per arm.

@@ -192,8 +192,19 @@ pub(super) fn check_clustered(ctx: &mut Ctx, root: &Table, exp: &Experiment) -> 
             );
         }
     }
-    for m in exp.metrics.iter().filter(|m| m.quantile.is_some()) {
-        check_quantile(ctx, root, exp, m, &mut ok);
+    for m in &exp.metrics {
+        if m.quantile.is_some() || matches!(m.cap, Some(crate::metric::Cap::Quantile(_))) {
+            check_quantile(ctx, root, exp, m, &mut ok);
+        }
+        if m.cap.is_some() && (m.quantile.is_some() || m.baseline.is_binary()) {
+            ctx.error(
+                &at(&["metrics", &m.name, "cap"]),
+                &format!("metrics.{}.cap", m.name),
+                "a cap is for unbounded values: not a bernoulli or a quantile metric",
+                None,
+            );
+            ok = false;
+        }
     }
     let ratio = exp
         .metrics
@@ -285,6 +296,16 @@ pub(super) fn clustered_test(
 /// of f64 per worker thread.
 pub const MAX_QUANTILE_VALUES: f64 = 1e7;
 
+/// How a check names a metric that needs all its values: a quantile, or
+/// one capped at a quantile of them.
+fn what(m: &crate::experiment::Metric) -> &'static str {
+    if m.quantile.is_some() {
+        "quantile metric"
+    } else {
+        "metric capped at a quantile"
+    }
+}
+
 /// A quantile is not additive over looks, is taken over users or events
 /// (not per-user means), and needs every value of a replication in memory.
 fn check_quantile(
@@ -300,7 +321,8 @@ fn check_quantile(
             &at(&["analysis", "looks"]),
             "analysis.looks",
             format!(
-                "quantile metric `{}` is analysed once: a quantile does not add up over looks",
+                "{} `{}` is analysed once: a quantile does not add up over looks",
+                what(m),
                 m.name
             ),
             hint("looks = 1"),
@@ -325,7 +347,8 @@ fn check_quantile(
             &at(&["population", "users"]),
             "population.users",
             format!(
-                "quantile metric `{}` sorts {values:.3e} values per replication; at most {MAX_QUANTILE_VALUES:.0e}",
+                "{} `{}` sorts {values:.3e} values per replication; at most {MAX_QUANTILE_VALUES:.0e}",
+                what(m),
                 m.name
             ),
             hint("fewer users or events per user"),

@@ -75,6 +75,7 @@ pub(super) fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetr
                     None
                 }
             });
+        let cap = read_cap(ctx, &mut t, &path, &mut ok);
         let mut clustering = super::cluster::read_clustering(ctx, &mut t, &mut ok);
         if let Some(events) = denominator {
             let c = clustering.get_or_insert(Clustering {
@@ -94,6 +95,7 @@ pub(super) fn read_metrics(ctx: &mut Ctx, root: &mut Table) -> Option<ParsedMetr
                     covariate_correlation,
                     clustering,
                     quantile,
+                    cap,
                 },
                 test,
             )),
@@ -302,6 +304,45 @@ pub(super) fn read_quantile(
         return None;
     }
     Some((d, q))
+}
+
+/// `cap = { absolute = c }` or `cap = { quantile = q }` (q in (0.5, 1)).
+fn read_cap(ctx: &mut Ctx, t: &mut Table, path: &str, ok: &mut bool) -> Option<crate::metric::Cap> {
+    use crate::metric::Cap;
+    t.table.get("cap")?;
+    let Some(mut c) = t.subtable(ctx, "cap") else {
+        *ok = false;
+        return None;
+    };
+    let absolute = c
+        .number_in(
+            ctx,
+            "absolute",
+            |x| x.abs() <= MAX_MAGNITUDE,
+            "in [-1e9, 1e9]",
+        )
+        .optional(ok);
+    let quantile = c
+        .number_in(ctx, "quantile", |x| x > 0.5 && x < 1.0, "in (0.5, 1)")
+        .optional(ok);
+    let span = c.span.clone();
+    c.finish(ctx);
+    match (absolute, quantile) {
+        (Some(a), None) => Some(Cap::Absolute(a)),
+        (None, Some(q)) => Some(Cap::Quantile(q)),
+        (Some(_), Some(_)) | (None, None) => {
+            if *ok {
+                ctx.error(
+                    &span,
+                    &format!("{path}.cap"),
+                    "needs exactly one of absolute or quantile",
+                    hint("e.g. cap = { quantile = 0.99 } or cap = { absolute = 500 }"),
+                );
+            }
+            *ok = false;
+            None
+        }
+    }
 }
 
 pub(super) type ParsedMetrics = Vec<(Metric, Option<(TestKind, Range<usize>)>)>;

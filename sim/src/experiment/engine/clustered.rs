@@ -50,6 +50,11 @@ struct MetricSim {
     unit: AnalysisUnit,
     /// A quantile metric's level.
     quantile: Option<f64>,
+    /// An absolute cap, applied to each value as it is drawn.
+    cap: f64,
+    /// A quantile cap's level: the cap is taken from the replication's
+    /// values, so they are kept and the statistics rebuilt at the end.
+    quantile_cap: Option<f64>,
     /// Whether its quantile is over events clustered by user (the
     /// cluster-robust variance) rather than independent values.
     clustered_quantile: bool,
@@ -115,6 +120,14 @@ impl ClusteredSim {
                     copy: u32_threshold(c.icc.sqrt()),
                     unit: c.unit,
                     quantile: metric.quantile,
+                    cap: match metric.cap {
+                        Some(crate::metric::Cap::Absolute(c)) => c,
+                        _ => f64::INFINITY,
+                    },
+                    quantile_cap: match metric.cap {
+                        Some(crate::metric::Cap::Quantile(q)) => Some(q),
+                        _ => None,
+                    },
                     clustered_quantile: metric.clustering.is_some()
                         && c.unit != AnalysisUnit::Event,
                 }
@@ -157,7 +170,11 @@ impl ClusteredSim {
         let mut kept: Vec<Option<Kept>> = self
             .metrics
             .iter()
-            .map(|m| m.quantile.map(|_| vec![Vec::new(); arms]))
+            .map(|m| {
+                m.quantile
+                    .or(m.quantile_cap)
+                    .map(|_| vec![Vec::new(); arms])
+            })
             .collect();
         let mut look = 0;
         let mut words = [0u32; 4];
@@ -216,6 +233,10 @@ impl ClusteredSim {
             return;
         };
         for (i, (metric, kept)) in self.metrics.iter().zip(kept).enumerate() {
+            if let (Some(q), Some(kept)) = (metric.quantile_cap, kept) {
+                capped_stats(metric.unit, q, kept, &mut last.metrics, i * arms);
+                continue;
+            }
             let (Some(q), Some(kept)) = (metric.quantile, kept) else {
                 continue;
             };
@@ -228,6 +249,40 @@ impl ClusteredSim {
                 };
                 last.metrics[i * arms + a] = quantile::summary_stats(estimate);
             }
+        }
+    }
+}
+
+/// Rebuilds one metric's per-arm statistics (at `at`) from its kept
+/// (user, value) pairs with every value capped at the q-quantile of both
+/// arms' values together. Pairs are in user order, so each user's events
+/// are adjacent.
+fn capped_stats(unit: AnalysisUnit, q: f64, kept: &Kept, out: &mut [ArmStats], at: usize) {
+    let mut pooled: Vec<f64> = kept.iter().flatten().map(|&(_, v)| v).collect();
+    pooled.sort_by(f64::total_cmp);
+    if pooled.is_empty() {
+        return;
+    }
+    let cap = quantile::sample_quantile(&pooled, q);
+    for (a, pairs) in kept.iter().enumerate() {
+        let s = &mut out[at + a];
+        // A ratio's n counts users without events too; keep it.
+        let users = s.n;
+        *s = ArmStats::default();
+        let mut rest = pairs.as_slice();
+        while let Some(&(user, _)) = rest.first() {
+            let len = rest.iter().take_while(|&&(u, _)| u == user).count();
+            let (mut total, mut total_sq) = (0.0, 0.0);
+            for &(_, v) in &rest[..len] {
+                let v = v.min(cap);
+                total += v;
+                total_sq += v * v;
+            }
+            add_user(s, unit, len as u32, total, total_sq);
+            rest = &rest[len..];
+        }
+        if unit == AnalysisUnit::Ratio {
+            s.n = users;
         }
     }
 }
@@ -247,6 +302,8 @@ fn user_events(
     let stride = &mut words[..metric.stride];
     let (mut total, mut total_sq) = (0.0, 0.0);
     let mut add = |v: f64| {
+        // An absolute cap (infinite when there is none).
+        let v = v.min(metric.cap);
         total += v;
         total_sq += v * v;
         each(v);
