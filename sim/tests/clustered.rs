@@ -255,3 +255,55 @@ fn a_quantile_metric_has_the_asymptotic_power() {
         "quantile power {rate} vs {power}"
     );
 }
+
+/// A novelty effect under a fixed-horizon analysis: with arrivals uniform
+/// over D whole days, the mean estimated difference is
+/// p·(lift + initial·(1/D)·Σ_{d<D} 2^(−d/h)), computed here; early stopping
+/// (naive peeking at every day) overstates it further, and both overstate
+/// the long-run truth p·lift that umpire reports.
+#[test]
+fn novelty_biases_the_estimate_as_the_closed_form_says() {
+    let (p, lift, initial, half_life, days): (f64, f64, f64, f64, u32) = (0.2, 0.03, 0.2, 3.0, 10);
+    let text = format!(
+        "kind = \"experiment\"\n[run]\nseed = 61\nreplications = 3000\n\
+         [population]\nusers = 20000\nduration_days = {days}\n\
+         [metrics.c]\ntype = \"bernoulli\"\np = {p}\n\
+         [effect.treatment]\nc = {{ relative = {lift}, novelty = {{ initial = {initial}, half_life_days = {half_life} }} }}\n\
+         [analysis]\nlooks = {days}\nlooks_at = \"days\"\n\
+         [analysis.methods.fixed]\ntype = \"fixed\"\n[analysis.methods.naive]\ntype = \"naive\"\n"
+    );
+    let exp = experiment(&text);
+    let reps = exp.replications;
+    let acc = run_on(&exp, 2, false, 0..reps);
+    let est = |m: usize| {
+        let a = &acc.methods[m].comparisons[0];
+        let (mean, sq) = (
+            a.estimate.fixed as f64 / 2f64.powi(40) / a.estimate.count as f64,
+            a.estimate_sq.fixed as f64 / 2f64.powi(40) / a.estimate_sq.count as f64,
+        );
+        (mean, ((sq - mean * mean) / reps as f64).sqrt())
+    };
+    let decay: f64 = (0..days)
+        .map(|d| (-f64::from(d) / half_life).exp2())
+        .sum::<f64>()
+        / f64::from(days);
+    let want = p * (lift + initial * decay);
+    let (fixed, se) = est(0);
+    assert!(
+        (fixed - want).abs() < 4.0 * se,
+        "fixed {fixed} ± {se} vs closed form {want}"
+    );
+    let (naive, _) = est(1);
+    assert!(
+        naive > fixed + 10.0 * se,
+        "early stopping overstates more: {naive} vs {fixed}"
+    );
+    let (truth, _) = exp.true_effect(umpire_sim::experiment::Comparison {
+        metric: 0,
+        variant: 1,
+    });
+    assert!(
+        (truth - p * lift).abs() < 1e-12,
+        "the estimand is the long-run lift"
+    );
+}

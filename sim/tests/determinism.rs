@@ -37,7 +37,7 @@ sd = 2.0
 icc = 0.5
 unit = "user"
 [effect.t1]
-value = { relative = 0.05 }
+value = { relative = 0.05, novelty = { initial = 0.1, half_life_days = 1.5 } }
 [analysis]
 looks = 5
 looks_at = "days"

@@ -573,3 +573,44 @@ fn caps_are_checked_at_their_keys() {
         );
     }
 }
+
+/// A novelty effect: both parameters, a positive half-life, not on counts,
+/// and over a bounded window.
+#[test]
+fn novelty_is_checked_at_its_keys() {
+    let base = "kind = \"experiment\"\n[population]\nusers = 100\n[metrics.c]\ntype = \"bernoulli\"\np = 0.1\n\
+                [effect.treatment]\nc = { relative = 0.02, novelty = { initial = 0.1, half_life_days = 2 } }\n";
+    assert!(parse("ok.toml", base).is_ok());
+    let cases = [
+        (
+            base.replace("half_life_days = 2", "half_life_days = 0"),
+            "effect.treatment.c.novelty.half_life_days: must be in (0, 10000], found 0",
+        ),
+        (
+            base.replace(", half_life_days = 2", ""),
+            "effect.treatment.c.novelty.half_life_days: missing",
+        ),
+        (
+            base.replace("initial = 0.1", "initial = 9.5"),
+            "effect.treatment.c: the lifted mean 1.052 is impossible for a bernoulli metric",
+        ),
+        (
+            base.replace("users = 100", "users = 100\nduration_days = 5000"),
+            "population.duration_days: a novelty effect (on `c`) is simulated over at most 1000 days",
+        ),
+        (
+            base.replace(
+                "type = \"bernoulli\"\np = 0.1",
+                "type = \"count\"\nlambda = 3.0",
+            ),
+            "metrics.c.type: a novelty effect is not simulated on a count metric",
+        ),
+    ];
+    for (text, want) in cases {
+        let l = lines(&errors(&text));
+        assert!(
+            l.iter().any(|line| line.contains(want)),
+            "want {want}\ngot {l:?}"
+        );
+    }
+}

@@ -285,9 +285,11 @@ impl Experiment {
 
     /// Whether replications run on the clustered path: the population has
     /// events per user, a metric has its own (a ratio metric), a metric
-    /// is a quantile (which needs every value), or a metric is capped.
+    /// is a quantile (which needs every value), a metric is capped, or a
+    /// lift has a novelty effect (which needs each user's arrival day).
     pub fn is_clustered(&self) -> bool {
         self.population.events_per_unit.is_some()
+            || (0..self.metrics.len()).any(|m| self.has_novelty(m))
             || self.metrics.iter().any(|m| {
                 m.quantile.is_some()
                     || m.cap.is_some()
@@ -346,6 +348,30 @@ impl Experiment {
                 .unwrap_or(base),
             None => base,
         }
+    }
+
+    /// The cell of `metric` in `arm` (one segment) for users arriving on day
+    /// `day` (0-based): the long-run lift plus the novelty's share that day.
+    pub fn cell_on_day(&self, metric: usize, arm: usize, day: usize) -> Distribution {
+        let base = self.metrics[metric].baseline;
+        match self.lift(metric, arm) {
+            Some(lift) => base
+                .with_mean(lift.apply_on_day(base.mean(), 0, day))
+                .unwrap_or(base),
+            None => base,
+        }
+    }
+
+    fn lift(&self, metric: usize, arm: usize) -> Option<&Lift> {
+        self.lifts
+            .get(arm)
+            .and_then(|row| row.get(metric))
+            .and_then(Option::as_ref)
+    }
+
+    /// Whether a variant's lift on `metric` has a novelty effect.
+    pub fn has_novelty(&self, metric: usize) -> bool {
+        (0..self.arms()).any(|a| self.lift(metric, a).is_some_and(|l| l.novelty.is_some()))
     }
 
     /// The population mean of `metric` in `arm` (segment mixture), before faults.

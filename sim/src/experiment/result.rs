@@ -263,6 +263,10 @@ fn method_result(
 
 /// The closed-form rejection rate of a method on a comparison, where known.
 fn theory(exp: &Experiment, method: &Method, c: Comparison, null: bool) -> Option<f64> {
+    if exp.has_novelty(c.metric) {
+        // The lift changes by day: no fixed-effect closed form applies.
+        return None;
+    }
     let fixed = !method.cuped;
     match method.kind {
         MethodKind::Fixed { correction }

@@ -192,7 +192,10 @@ pub(super) fn check_clustered(ctx: &mut Ctx, root: &Table, exp: &Experiment) -> 
             );
         }
     }
-    for m in &exp.metrics {
+    for (i, m) in exp.metrics.iter().enumerate() {
+        if exp.has_novelty(i) {
+            check_novelty(ctx, root, exp, m, &mut ok);
+        }
         if m.quantile.is_some() || matches!(m.cap, Some(crate::metric::Cap::Quantile(_))) {
             check_quantile(ctx, root, exp, m, &mut ok);
         }
@@ -352,6 +355,43 @@ fn check_quantile(
                 m.name
             ),
             hint("fewer users or events per user"),
+        );
+        *ok = false;
+    }
+}
+
+/// Longest window a novelty effect is simulated over: one sampler per
+/// (day, arm).
+pub const MAX_NOVELTY_DAYS: f64 = 1000.0;
+
+/// A novelty effect needs a sampler per arrival day: not for counts (whose
+/// tables are large), and over at most [`MAX_NOVELTY_DAYS`] days.
+fn check_novelty(
+    ctx: &mut Ctx,
+    root: &Table,
+    exp: &Experiment,
+    m: &crate::experiment::Metric,
+    ok: &mut bool,
+) {
+    let at = |path: &[&str]| span_at(root.table, path).unwrap_or(0..0);
+    if matches!(m.baseline, crate::metric::Distribution::Count { .. }) {
+        ctx.error(
+            &at(&["metrics", &m.name, "type"]),
+            &format!("metrics.{}.type", m.name),
+            "a novelty effect is not simulated on a count metric",
+            hint("bernoulli, normal or revenue"),
+        );
+        *ok = false;
+    }
+    if exp.population.duration_days > MAX_NOVELTY_DAYS {
+        ctx.error(
+            &at(&["population", "duration_days"]),
+            "population.duration_days",
+            format!(
+                "a novelty effect (on `{}`) is simulated over at most {MAX_NOVELTY_DAYS} days",
+                m.name
+            ),
+            None,
         );
         *ok = false;
     }

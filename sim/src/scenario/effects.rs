@@ -7,7 +7,7 @@ use std::ops::Range;
 use super::reader::hint;
 use super::reader::{Ctx, Table, as_table, number_value, show, suggest};
 use crate::assignment::Assignment;
-use crate::effect::{Faults, Lift, LiftKind};
+use crate::effect::{Faults, Lift, LiftKind, Novelty};
 use crate::experiment::Metric;
 use crate::metric::Distribution;
 use crate::population::Population;
@@ -143,12 +143,25 @@ pub(super) fn read_effects(
                     }
                 }
             }
+            let novelty = read_novelty(ctx, &mut lt, &mut ok);
             let lift_span = lt.span.clone();
             lt.finish(ctx);
-            let lift = Lift { kind, by_segment };
+            let lift = Lift {
+                kind,
+                by_segment,
+                novelty,
+            };
             let base = ms[m].baseline;
             for (s, seg) in pop.segments.iter().enumerate() {
+                // The novelty fades monotonically, so the first day and the
+                // long run bound every day's mean.
+                let first = lift.apply_on_day(base.mean(), s, 0);
                 let target = lift.apply(base.mean(), s);
+                let target = if base.with_mean(first).is_none() {
+                    first
+                } else {
+                    target
+                };
                 if base.with_mean(target).is_none() {
                     let where_ = if pop.segments.len() > 1 {
                         format!(" in segment `{}`", seg.name)
@@ -179,6 +192,33 @@ pub(super) fn read_effects(
         }
     }
     ok.then_some(lifts)
+}
+
+/// `novelty = { initial = x, half_life_days = h }` in a lift's table.
+fn read_novelty(ctx: &mut Ctx, lt: &mut Table, ok: &mut bool) -> Option<Novelty> {
+    lt.table.get("novelty")?;
+    let Some(mut n) = lt.subtable(ctx, "novelty") else {
+        *ok = false;
+        return None;
+    };
+    let initial = n.required_number(ctx, "initial", |x| x.abs() <= 1e9, "in [-1e9, 1e9]");
+    let half_life = n.required_number(
+        ctx,
+        "half_life_days",
+        |x| x > 0.0 && x <= super::limits::MAX_DURATION_DAYS,
+        "in (0, 10000]",
+    );
+    n.finish(ctx);
+    match (initial, half_life) {
+        (Some(initial), Some(half_life_days)) => Some(Novelty {
+            initial,
+            half_life_days,
+        }),
+        _ => {
+            *ok = false;
+            None
+        }
+    }
 }
 
 pub(super) fn read_faults(

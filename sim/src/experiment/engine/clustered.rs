@@ -26,6 +26,7 @@ use crate::analysis::{ArmStats, quantile};
 use crate::cluster::{AnalysisUnit, EventCounts};
 use crate::experiment::Experiment;
 use crate::metric::Sampler;
+use crate::population::Arrivals;
 use crate::rng::{Purpose, StreamKey, u32_threshold};
 
 /// Where a metric's events per user come from.
@@ -44,6 +45,8 @@ struct MetricSim {
     stride: usize,
     /// One per arm: a clustered population has one segment.
     samplers: Vec<Sampler>,
+    /// With a novelty effect, one per (arrival day, arm): `[day * arms + arm]`.
+    by_day: Option<Vec<Sampler>>,
     /// An event copies its user's latent value when its word is below this
     /// (probability √icc).
     copy: u64,
@@ -71,6 +74,8 @@ pub struct ClusteredSim {
     assignment: StreamKey,
     /// The population's events per user, when it has them.
     events: Option<(StreamKey, EventCounts)>,
+    /// Users' arrival days, when a lift has a novelty effect.
+    arrivals: Option<Arrivals>,
     metrics: Vec<MetricSim>,
 }
 
@@ -83,6 +88,8 @@ impl ClusteredSim {
             return None;
         }
         let seed = exp.seed;
+        let days = exp.population.duration_days.ceil().max(1.0) as usize;
+        let novelty = (0..exp.metrics.len()).any(|m| exp.has_novelty(m));
         let metrics = exp
             .metrics
             .iter()
@@ -117,6 +124,12 @@ impl ClusteredSim {
                     samplers: (0..exp.arms())
                         .map(|a| Sampler::new(&exp.cell(m, 0, a)))
                         .collect(),
+                    by_day: exp.has_novelty(m).then(|| {
+                        (0..days)
+                            .flat_map(|d| (0..exp.arms()).map(move |a| (d, a)))
+                            .map(|(d, a)| Sampler::new(&exp.cell_on_day(m, a, d)))
+                            .collect()
+                    }),
                     copy: u32_threshold(c.icc.sqrt()),
                     unit: c.unit,
                     quantile: metric.quantile,
@@ -142,6 +155,7 @@ impl ClusteredSim {
                 .events_per_unit
                 .as_ref()
                 .map(|e| (StreamKey::new(seed, Purpose::Events), EventCounts::new(e))),
+            arrivals: novelty.then(|| Arrivals::new(seed, &exp.population)),
             metrics,
         })
     }
@@ -178,9 +192,23 @@ impl ClusteredSim {
             .collect();
         let mut look = 0;
         let mut words = [0u32; 4];
+        // Users arrive in index order: the first `arrived[d]` by the end of day d.
+        let arrived: Vec<u64> = self.arrivals.as_ref().map_or_else(Vec::new, |a| {
+            a.per_day(r, self.users)
+                .iter()
+                .scan(0, |total, &c| {
+                    *total += c;
+                    Some(*total)
+                })
+                .collect()
+        });
+        let mut day = 0;
         for u in 0..self.users {
             while look + 1 < out.len() && u >= boundaries[look] {
                 look += 1;
+            }
+            while day + 1 < arrived.len() && u >= arrived[day] {
+                day += 1;
             }
             let w = u64::from(assign.next_u32());
             let arm = self.arms.iter().position(|&t| w < t).unwrap_or(0);
@@ -205,7 +233,11 @@ impl ClusteredSim {
                     _ => 1,
                 };
                 let mut collect = kept[i].as_mut().map(|k| &mut k[arm]);
-                let (total, total_sq) = user_events(metric, rng, arm, m, &mut words, |v| {
+                let sampler = match &metric.by_day {
+                    Some(by_day) => &by_day[day * arms + arm],
+                    None => &metric.samplers[arm],
+                };
+                let (total, total_sq) = user_events(metric, sampler, rng, m, &mut words, |v| {
                     if let Some(k) = collect.as_mut() {
                         k.push((u, v));
                     }
@@ -287,18 +319,18 @@ fn capped_stats(unit: AnalysisUnit, q: f64, kept: &Kept, out: &mut [ArmStats], a
     }
 }
 
-/// One user's `m` events of `metric` in `arm` (reading the metric's stream
-/// `rng`): their sum and sum of squares; `each` sees every value.
+/// One user's `m` events of `metric`, drawn by `sampler` (the user's arm
+/// and, with a novelty effect, arrival day) from the metric's stream `rng`:
+/// their sum and sum of squares; `each` sees every value.
 #[inline]
 fn user_events(
     metric: &MetricSim,
+    sampler: &Sampler,
     rng: &mut ChaCha8Rng,
-    arm: usize,
     m: u32,
     words: &mut [u32; 4],
     mut each: impl FnMut(f64),
 ) -> (f64, f64) {
-    let sampler = &metric.samplers[arm];
     let stride = &mut words[..metric.stride];
     let (mut total, mut total_sq) = (0.0, 0.0);
     let mut add = |v: f64| {
