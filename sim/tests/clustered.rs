@@ -32,6 +32,20 @@ fn naive_rate(design_effect: f64) -> f64 {
     2.0 * n.cdf(-n.inverse_cdf(0.975) / design_effect.sqrt())
 }
 
+/// The normal-approximation power of a two-sided 5% test of an effect
+/// with standard error `se`, checked to lie mid-range (where a power test
+/// can tell a wrong variance).
+fn worth_testing(effect: f64, se: f64) -> f64 {
+    let n = Normal::standard();
+    let z = n.inverse_cdf(0.975);
+    let power = n.cdf(effect / se - z) + n.cdf(-effect / se - z);
+    assert!(
+        (0.3..0.9).contains(&power),
+        "a power worth testing: {power}"
+    );
+    power
+}
+
 /// Runs `text`; returns each metric's false-positive rate (event, user, ratio).
 fn rates(text: &str) -> (u64, [f64; 3]) {
     let exp = experiment(text);
@@ -168,13 +182,7 @@ fn a_ratio_metric_has_the_delta_method_power() {
     let rate = |i: usize| acc.methods[0].comparisons[i].rejections() as f64 / reps as f64;
     let de = 1.0 + lambda * icc;
     let se = (2.0 * de * sd * sd / (users / 2.0 * lambda)).sqrt();
-    let n = Normal::standard();
-    let z = n.inverse_cdf(0.975);
-    let power = n.cdf(lift / se - z) + n.cdf(-lift / se - z);
-    assert!(
-        (0.3..0.9).contains(&power),
-        "a power worth testing: {power}"
-    );
+    let power = worth_testing(lift, se);
     assert!(
         near(rate(0), power, reps, 4.0),
         "ratio power {} vs closed form {power}",
@@ -210,13 +218,7 @@ fn per_user_means_have_the_closed_form_power() {
     }
     let per_user = sd * sd * (icc + (1.0 - icc) * inv / p_any);
     let se = (2.0 * per_user / (users / 2.0 * p_any)).sqrt();
-    let n = Normal::standard();
-    let z = n.inverse_cdf(0.975);
-    let power = n.cdf(lift / se - z) + n.cdf(-lift / se - z);
-    assert!(
-        (0.3..0.9).contains(&power),
-        "a power worth testing: {power}"
-    );
+    let power = worth_testing(lift, se);
     assert!(
         near(rate, power, reps, 4.0),
         "per-user power {rate} vs {power}"
@@ -244,12 +246,7 @@ fn a_quantile_metric_has_the_asymptotic_power() {
     let z_q = n.inverse_cdf(q);
     let density = (-0.5 * z_q * z_q).exp() / (2.0 * std::f64::consts::PI).sqrt() / sd;
     let se = (2.0 * q * (1.0 - q) / (density * density * users / 2.0)).sqrt();
-    let z = n.inverse_cdf(0.975);
-    let power = n.cdf(shift / se - z) + n.cdf(-shift / se - z);
-    assert!(
-        (0.3..0.9).contains(&power),
-        "a power worth testing: {power}"
-    );
+    let power = worth_testing(shift, se);
     assert!(
         near(rate, power, reps, 4.0),
         "quantile power {rate} vs {power}"

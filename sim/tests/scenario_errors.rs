@@ -407,14 +407,7 @@ fn clustered_keys_are_checked_at_their_lines() {
             "analysis.methods.m: msprt reads per-unit means, which metric `c` (unit = \"ratio\") does not have",
         ),
     ];
-    for (text, want) in cases {
-        let e = errors(&text);
-        let l = lines(&e);
-        assert!(
-            l.iter().any(|line| line.contains(want)),
-            "want {want}\ngot {l:?}"
-        );
-    }
+    each_is_reported(&cases);
     let segments = clustered.replace(
         "users = 100",
         "users = 100\nsegments = { a = 0.5, b = 0.5 }",
@@ -463,13 +456,7 @@ fn ratio_metrics_name_their_missing_parts() {
             "metrics.rpo.denominator: poisson mean must be in (0, 1000], found 0",
         ),
     ];
-    for (text, want) in cases {
-        let l = lines(&errors(&text));
-        assert!(
-            l.iter().any(|line| line.contains(want)),
-            "want {want}\ngot {l:?}"
-        );
-    }
+    each_is_reported(&cases);
 }
 
 /// A quantile metric: a level in (0, 1), a distribution with a density at
@@ -520,13 +507,7 @@ fn quantile_metrics_are_checked_at_their_keys() {
             "population.users: quantile metric `p90` sorts 2.000e7 values",
         ),
     ];
-    for (text, want) in cases {
-        let l = lines(&errors(&text));
-        assert!(
-            l.iter().any(|line| line.contains(want)),
-            "want {want}\ngot {l:?}"
-        );
-    }
+    each_is_reported(&cases);
 }
 
 /// A cap: exactly one of `absolute` or `quantile`, on a metric with
@@ -565,13 +546,7 @@ fn caps_are_checked_at_their_keys() {
             "analysis.looks: metric capped at a quantile `rev` is analysed once",
         ),
     ];
-    for (text, want) in cases {
-        let l = lines(&errors(&text));
-        assert!(
-            l.iter().any(|line| line.contains(want)),
-            "want {want}\ngot {l:?}"
-        );
-    }
+    each_is_reported(&cases);
 }
 
 /// A novelty effect: both parameters, a positive half-life, not on counts,
@@ -606,8 +581,14 @@ fn novelty_is_checked_at_its_keys() {
             "metrics.c.type: a novelty effect is not simulated on a count metric",
         ),
     ];
+    each_is_reported(&cases);
+}
+
+/// Each case's text must be rejected with a problem line containing its
+/// expected text.
+fn each_is_reported<T: AsRef<str>>(cases: &[(T, &str)]) {
     for (text, want) in cases {
-        let l = lines(&errors(&text));
+        let l = lines(&errors(text.as_ref()));
         assert!(
             l.iter().any(|line| line.contains(want)),
             "want {want}\ngot {l:?}"
