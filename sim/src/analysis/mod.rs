@@ -81,6 +81,16 @@ impl ArmStats {
         self.sum_sq += v * v;
     }
 
+    /// Adds one unit with metric value `y` and paired value `x` (its
+    /// covariate, or a ratio's denominator).
+    #[inline]
+    pub fn push_paired(&mut self, y: f64, x: f64) {
+        self.push(y);
+        self.x_sum += x;
+        self.x_sum_sq += x * x;
+        self.xy_sum += x * y;
+    }
+
     /// Mean of the metric; NaN for an empty arm.
     pub fn mean(&self) -> f64 {
         if self.n == 0 {

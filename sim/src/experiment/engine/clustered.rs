@@ -253,9 +253,7 @@ impl ClusteredSim {
         }
         self.summarise_quantiles(&kept, out);
     }
-}
 
-impl ClusteredSim {
     /// Replaces each quantile metric's statistics with its arms' normal
     /// summaries (one look, validated): over users, over events as if
     /// independent (`unit = "event"`), or over events clustered by user.
@@ -378,13 +376,6 @@ fn add_user(s: &mut ArmStats, unit: AnalysisUnit, m: u32, total: f64, total_sq: 
                 s.push(total / mf);
             }
         }
-        AnalysisUnit::Ratio => {
-            s.n += 1;
-            s.sum += total;
-            s.sum_sq += total * total;
-            s.x_sum += mf;
-            s.x_sum_sq += mf * mf;
-            s.xy_sum += total * mf;
-        }
+        AnalysisUnit::Ratio => s.push_paired(total, mf),
     }
 }

@@ -558,18 +558,18 @@ fn general_piece(
             y = 0.0;
         }
         let st = &mut stats[a];
-        st.push(y);
-        if let Some((cw, copy)) = covariate {
-            let cw = &cw[i * cov_stride..(i + 1) * cov_stride];
-            let control = &metric.samplers[s * k];
-            let x = if u64::from(cw[0]) < copy {
-                control.sample(w)
-            } else {
-                control.sample(&cw[1..])
-            };
-            st.x_sum += x;
-            st.x_sum_sq += x * x;
-            st.xy_sum += x * y;
+        match covariate {
+            None => st.push(y),
+            Some((cw, copy)) => {
+                let cw = &cw[i * cov_stride..(i + 1) * cov_stride];
+                let control = &metric.samplers[s * k];
+                let x = if u64::from(cw[0]) < copy {
+                    control.sample(w)
+                } else {
+                    control.sample(&cw[1..])
+                };
+                st.push_paired(y, x);
+            }
         }
     }
 }
