@@ -61,9 +61,24 @@ impl PyMethod {
     }
 }
 
+/// The names of a ratio's pre-period sums in the Python layer's
+/// `Batch.pre`, in `RatioPre`'s field order.
+const PRE_KEYS: [&str; 9] = [
+    "m_pre_sum",
+    "m_pre_sum_sq",
+    "d_pre_sum",
+    "d_pre_sum_sq",
+    "md_pre_sum",
+    "m_mpre_sum",
+    "m_dpre_sum",
+    "d_mpre_sum",
+    "d_dpre_sum",
+];
+
 /// The batch as the dict the Python layer's `Batch` wraps: the six
-/// statistics as arrays shaped (replications, looks, metrics, arms), the
-/// comparisons, and what keys the plug-in's random stream.
+/// statistics as arrays shaped (replications, looks, metrics, arms), a
+/// ratio's pre-period sums in the same shape (or None), the comparisons,
+/// and what keys the plug-in's random stream.
 fn batch_dict<'py>(py: Python<'py>, b: &LookBatch<'_>, name: &str) -> PyResult<Bound<'py, PyDict>> {
     let len = b.stats.len();
     let mut n = Vec::with_capacity(len);
@@ -84,6 +99,32 @@ fn batch_dict<'py>(py: Python<'py>, b: &LookBatch<'_>, name: &str) -> PyResult<B
         .zip(cols)
     {
         d.set_item(key, PyArray1::from_vec(py, col).reshape(shape)?)?;
+    }
+    if b.pre.is_empty() {
+        d.set_item("pre", py.None())?;
+    } else {
+        let mut pre: [Vec<f64>; 9] = std::array::from_fn(|_| Vec::with_capacity(len));
+        for p in b.pre {
+            let row = [
+                p.m_sum,
+                p.m_sum_sq,
+                p.d_sum,
+                p.d_sum_sq,
+                p.md_sum,
+                p.m_mpre_sum,
+                p.m_dpre_sum,
+                p.d_mpre_sum,
+                p.d_dpre_sum,
+            ];
+            for (col, v) in pre.iter_mut().zip(row) {
+                col.push(v);
+            }
+        }
+        let parts = PyDict::new(py);
+        for (key, col) in PRE_KEYS.into_iter().zip(pre) {
+            parts.set_item(key, PyArray1::from_vec(py, col).reshape(shape)?)?;
+        }
+        d.set_item("pre", parts)?;
     }
     let comparisons = PyList::empty(py);
     for c in b.comparisons {

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import umpire
-from impls import fixed_z, naive_peeking
+from impls import cuped_ratio_estimate, fixed_z, naive_peeking
 
 PEEKING = {
     "kind": "experiment",
@@ -146,3 +146,30 @@ def test_answer_may_be_an_object():
 
     res = umpire.run(PEEKING, replications=200, methods={"all": lambda b: Answer(b.replications)})
     assert comparison(res, "all")["rejection_rate"]["successes"] == 200
+
+
+def test_a_ratio_covariate_reaches_plugins_as_pre_period_sums(scenario):
+    """A ratio metric's pre-period sums reach a Python method: a NumPy
+    regression-adjusted ratio, written from gbstats's formulas, estimates
+    the lift as the built-in CUPED method does, replication by replication
+    (so their mean estimates agree to rounding)."""
+    res = umpire.run(scenario("ratio_cuped.toml"), replications=300,
+                     methods={"numpy_cuped_ratio": cuped_ratio_estimate})
+    doc = json.loads(res.to_json())
+    by_name = {m["name"]: m for m in doc["methods"]}
+    for builtin, plugged in zip(by_name["cuped"]["comparisons"],
+                                by_name["numpy_cuped_ratio"]["comparisons"]):
+        assert plugged["bias"] == pytest.approx(builtin["bias"], rel=1e-9, abs=1e-12)
+    raw = comparison(res, "raw")
+    assert by_name["cuped"]["comparisons"][0]["bias"] != raw["bias"]
+
+
+def test_batches_without_a_ratio_covariate_have_no_pre_period(scenario):
+    seen = []
+
+    def look(batch):
+        seen.append(batch.pre)
+        return {"reject": np.zeros((batch.replications, len(batch.comparisons)), dtype=bool)}
+
+    umpire.run(scenario("cuped.toml"), replications=10, methods={"look": look})
+    assert seen and all(p is None for p in seen)

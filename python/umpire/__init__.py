@@ -47,7 +47,14 @@ class Batch:
     - ``n`` (int64): units; ``sum``, ``sum_sq`` (float64): the metric's sum
       and sum of squares;
     - ``x_sum``, ``x_sum_sq``, ``xy_sum`` (float64): the pre-period covariate's
-      sums, where the metric has one (CUPED), else zero.
+      sums, where the metric has one (CUPED), else zero; for a ratio metric,
+      the denominator's sums (ΣD, ΣD², ΣM·D, with M in ``sum``).
+    - ``pre``: ``None``, or, when a ratio metric has a covariate, a dict of
+      its pre-period sums in the same shape (zero for other metrics):
+      ``m_pre_sum``, ``m_pre_sum_sq``, ``d_pre_sum``, ``d_pre_sum_sq``,
+      ``md_pre_sum`` (ΣMpre, ΣMpre², ΣDpre, ΣDpre², ΣMpre·Dpre) and the
+      cross sums ``m_mpre_sum``, ``m_dpre_sum``, ``d_mpre_sum``,
+      ``d_dpre_sum`` (ΣM·Mpre, ΣM·Dpre, ΣD·Mpre, ΣD·Dpre).
 
     Also ``comparisons`` (list of ``(metric, variant)``, the order of the
     answer's columns), ``alpha`` (the scenario's significance level),
@@ -57,11 +64,12 @@ class Batch:
     ``arms``. ``batch["n"]`` works too.
     """
 
-    __slots__ = _STATS + ("comparisons", "alpha", "first", "index", "_words", "_rng")
+    __slots__ = _STATS + ("pre", "comparisons", "alpha", "first", "index", "_words", "_rng")
 
     def __init__(self, raw):
         for key in _STATS:
             setattr(self, key, raw[key])
+        self.pre = raw["pre"]
         self.comparisons = [tuple(c) for c in raw["comparisons"]]
         self.alpha = raw["alpha"]
         self.first = raw["first"]

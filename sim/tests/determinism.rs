@@ -47,6 +47,47 @@ type = "naive"
 type = "spending_obrien_fleming"
 "#;
 
+/// CUPED on ratio metrics (their pre-period parts fold beside the sums) and
+/// on a one-value metric, in a clustered population, at three looks.
+const RATIO_CUPED: &str = r#"
+kind = "experiment"
+[run]
+seed = 17
+replications = 300
+[population]
+users = 700
+events_per_unit = { distribution = "poisson", mean = 2 }
+[assignment]
+variants = ["c", "t1", "t2"]
+weights = [0.4, 0.3, 0.3]
+[metrics.per_session]
+type = "normal"
+mean = 3.0
+sd = 1.0
+icc = 0.2
+covariate_correlation = 0.6
+[metrics.per_order]
+type = "ratio"
+numerator = { type = "revenue", p_nonzero = 1.0, log_mean = 2.0, log_sd = 0.7 }
+denominator = { distribution = "zt_negative_binomial", mu = 1.4, size = 1.5 }
+icc = 0.3
+covariate_correlation = 0.8
+[metrics.bought]
+type = "bernoulli"
+p = 0.3
+covariate_correlation = 0.4
+[effect.t1]
+per_order = { relative = 0.05 }
+[analysis]
+looks = 3
+[analysis.methods.fixed]
+type = "fixed"
+cuped = true
+[analysis.methods.obf]
+type = "spending_obrien_fleming"
+cuped = true
+"#;
+
 /// Quantile metrics over events clustered by user and as independent
 /// values, beside a ratio metric: the whole-replication sort of the path.
 const QUANTILES: &str = r#"
@@ -196,6 +237,11 @@ correction = "holm"
         (
             "quantile metrics, clustered and not, beside a ratio",
             QUANTILES.to_owned(),
+            false,
+        ),
+        (
+            "CUPED on ratio metrics and a one-value metric, clustered, three looks",
+            RATIO_CUPED.to_owned(),
             false,
         ),
     ]

@@ -16,9 +16,9 @@ use umpire_sim::analysis::quantile::{
     quantile_clustered_test, quantile_test,
 };
 use umpire_sim::analysis::ratio::{
-    Comparison, GbTest, RatioStats, ra_theta, ratio_comparison, ratio_test,
+    Comparison, GbTest, RatioStats, cuped_ratio_arms, ra_theta, ratio_comparison, ratio_test,
 };
-use umpire_sim::analysis::{ArmStats, TestSetup};
+use umpire_sim::analysis::{ArmStats, TestKind, TestSetup, run_test};
 
 const TOL: f64 = 1e-9;
 
@@ -366,6 +366,23 @@ fn regression_adjusted_ratio_tests_match() {
             &c.absolute,
             &c.relative,
         );
+
+        // The engine's path under CUPED: the adjusted arms as ArmStats,
+        // then Welch's test, which must be gbstats's absolute test.
+        let (pc, pt) = (c.control.pre.unwrap(), c.treatment.pre.unwrap());
+        let (ec, et, _) = cuped_ratio_arms(
+            (&arm_stats(&c.control), &pc),
+            (&arm_stats(&c.treatment), &pt),
+        )
+        .expect("defined");
+        let t = run_test(TestKind::Welch, &TestSetup::new(c.alpha), &ec, &et);
+        let a = &c.absolute;
+        ck.close(n, "engine diff", t.diff, a.estimate);
+        ck.close(n, "engine statistic", t.statistic, a.statistic);
+        ck.close(n, "engine df", t.df, a.df);
+        ck.close(n, "engine p", t.p_value, a.p_value);
+        ck.close(n, "engine diff lo", t.diff_ci.0, a.ci.0);
+        ck.close(n, "engine diff hi", t.diff_ci.1, a.ci.1);
     }
     ck.finish("ratio_ra", r.ratio_ra.len());
 }

@@ -370,7 +370,7 @@ fn clustered_keys_are_checked_at_their_lines() {
                      events_per_unit = { distribution = \"poisson\", mean = 4 }\n\
                      [metrics.c]\ntype = \"bernoulli\"\np = 0.1\n";
     assert!(parse("ok.toml", clustered).is_ok());
-    let cases: [(String, &str); 8] = [
+    let cases: [(String, &str); 9] = [
         (
             GOOD.replace("p = 0.1", "p = 0.1\nicc = 0.2"),
             "bad.toml:7:7: metrics.c.icc: per-event metrics need a clustered population (set [population] events_per_unit, e.g. { distribution = \"poisson\", mean = 4 })",
@@ -406,7 +406,25 @@ fn clustered_keys_are_checked_at_their_lines() {
             format!("{clustered}[analysis.methods.m]\ntype = \"msprt\"\n"),
             "analysis.methods.m: msprt reads per-unit means, which metric `c` (unit = \"ratio\") does not have",
         ),
+        (
+            clustered.replace(
+                "p = 0.1",
+                "p = 0.1\nunit = \"event\"\ncovariate_correlation = 0.5",
+            ),
+            "bad.toml:9:25: metrics.c.covariate_correlation: a covariate is simulated per user: for a ratio (unit = \"ratio\") or a metric with one value per user, not per event (analyse the metric with unit = \"ratio\", or remove covariate_correlation)",
+        ),
     ];
+    // A ratio's covariate is simulated, and CUPED then runs on it.
+    assert!(
+        parse(
+            "ok.toml",
+            &format!(
+                "{}[analysis.methods.m]\ntype = \"fixed\"\ncuped = true\n",
+                clustered.replace("p = 0.1", "p = 0.1\ncovariate_correlation = 0.5")
+            )
+        )
+        .is_ok()
+    );
     each_is_reported(&cases);
     let segments = clustered.replace(
         "users = 100",
@@ -501,6 +519,10 @@ fn quantile_metrics_are_checked_at_their_keys() {
         (
             format!("{clustered}unit = \"user\"\n"),
             "metrics.p90.unit: a quantile is over events",
+        ),
+        (
+            format!("{base}covariate_correlation = 0.5\n"),
+            "metrics.p90.covariate_correlation: a covariate is not simulated for a quantile metric or a quantile cap",
         ),
         (
             base.replace("users = 100", "users = 20000000"),

@@ -90,6 +90,36 @@ pub struct RatioPre {
     pub d_dpre_sum: f64,
 }
 
+impl RatioPre {
+    /// Adds one unit's pre-period numerator `m_pre` and denominator `d_pre`,
+    /// beside its post-period `m` and `d`.
+    #[inline]
+    pub fn push(&mut self, m: f64, d: f64, m_pre: f64, d_pre: f64) {
+        self.m_sum += m_pre;
+        self.m_sum_sq += m_pre * m_pre;
+        self.d_sum += d_pre;
+        self.d_sum_sq += d_pre * d_pre;
+        self.md_sum += m_pre * d_pre;
+        self.m_mpre_sum += m * m_pre;
+        self.m_dpre_sum += m * d_pre;
+        self.d_mpre_sum += d * m_pre;
+        self.d_dpre_sum += d * d_pre;
+    }
+
+    /// Adds the pre-period part of disjoint units (sums are additive).
+    pub fn add(&mut self, o: &RatioPre) {
+        self.m_sum += o.m_sum;
+        self.m_sum_sq += o.m_sum_sq;
+        self.d_sum += o.d_sum;
+        self.d_sum_sq += o.d_sum_sq;
+        self.md_sum += o.md_sum;
+        self.m_mpre_sum += o.m_mpre_sum;
+        self.m_dpre_sum += o.m_dpre_sum;
+        self.d_mpre_sum += o.d_mpre_sum;
+        self.d_dpre_sum += o.d_dpre_sum;
+    }
+}
+
 /// Sufficient statistics of a ratio metric in one arm, over its randomisation
 /// units u: n and the sums of M_u, D_u, M_u², D_u², M_u·D_u, with the
 /// pre-period part when the metric is regression-adjusted.
@@ -213,19 +243,19 @@ impl RatioStats {
         let mut s = RatioStats::from_units(&m[..k], &d[..k]);
         let mut p = RatioPre::default();
         for i in 0..k {
-            let (mu, du, mp, dp) = (m[i], d[i], m_pre[i], d_pre[i]);
-            p.m_sum += mp;
-            p.m_sum_sq += mp * mp;
-            p.d_sum += dp;
-            p.d_sum_sq += dp * dp;
-            p.md_sum += mp * dp;
-            p.m_mpre_sum += mu * mp;
-            p.m_dpre_sum += mu * dp;
-            p.d_mpre_sum += du * mp;
-            p.d_dpre_sum += du * dp;
+            p.push(m[i], d[i], m_pre[i], d_pre[i]);
         }
         s.pre = Some(p);
         s
+    }
+
+    /// The ratio metric carried by an [`ArmStats`] (as
+    /// [`RatioStats::from_arm_stats`]) with its pre-period part.
+    pub fn with_pre(a: &ArmStats, pre: &RatioPre) -> Self {
+        RatioStats {
+            pre: Some(*pre),
+            ..RatioStats::from_arm_stats(a)
+        }
     }
 
     /// The ratio ΣM/ΣD; NaN when ΣD = 0 (gbstats reports 0).
@@ -366,6 +396,57 @@ pub fn ra_theta(control: &RatioStats, treatment: &RatioStats) -> Option<f64> {
     let (vt, ct) = treatment.pre_parts()?;
     let v = vc + vt;
     Some(if v == 0.0 { 0.0 } else { (cc + ct) / v })
+}
+
+/// CUPED on a ratio metric, for the engine's tests: the two arms of
+/// [`ArmStats`] (ratio layout, see [`ratio_test`]) with their pre-period
+/// parts, regression-adjusted at the pooled [`ra_theta`] and written back as
+/// per-unit statistics whose mean is the adjusted ratio and whose sample
+/// variance is its delta-method unit variance ∇ᵀΛ∇. So Welch's test on them
+/// is gbstats's absolute test of the adjusted ratios: the same difference,
+/// variance V_T/n_T + V_C/n_C and Welch–Satterthwaite df. The means are
+/// centred, R_post − θ·(R_pre − R̄_pre) with R̄_pre the pooled pre-period
+/// ratio, as per-unit CUPED centres its covariate: the difference is
+/// unchanged, and a relative lift divides by a mean near the control's own
+/// ratio instead of gbstats's unadjusted one. Also returns the share of the
+/// difference's variance the adjustment removed. `None` where the test is
+/// undefined: an arm with fewer than 2 units, or a post- or pre-period
+/// denominator sum of 0.
+pub fn cuped_ratio_arms(
+    control: (&ArmStats, &RatioPre),
+    treatment: (&ArmStats, &RatioPre),
+) -> Option<(ArmStats, ArmStats, f64)> {
+    let c = RatioStats::with_pre(control.0, control.1);
+    let t = RatioStats::with_pre(treatment.0, treatment.1);
+    let zero = |s: &RatioStats| s.n < 2 || s.d_sum == 0.0 || s.pre.is_some_and(|p| p.d_sum == 0.0);
+    if zero(&c) || zero(&t) {
+        return None;
+    }
+    let theta = ra_theta(&c, &t)?;
+    let (ac, at) = (c.adjusted(theta)?, t.adjusted(theta)?);
+    let (pc, pt) = (c.pre?, t.pre?);
+    let pooled_pre = (pc.m_sum + pt.m_sum) / (pc.d_sum + pt.d_sum);
+    let (nc, nt) = (c.n as f64, t.n as f64);
+    let before = c.unit_variance() / nc + t.unit_variance() / nt;
+    let after = ac.variance.max(0.0) / nc + at.variance.max(0.0) / nt;
+    let reduction = if before > 0.0 {
+        1.0 - after / before
+    } else {
+        0.0
+    };
+    let encode = |a: &ArmEstimate| {
+        let n = a.n as f64;
+        let mean = a.mean + theta * pooled_pre;
+        // A quadratic form of a covariance matrix: negative only by rounding.
+        let variance = a.variance.max(0.0);
+        ArmStats {
+            n: a.n,
+            sum: n * mean,
+            sum_sq: variance * (n - 1.0) + n * mean * mean,
+            ..ArmStats::default()
+        }
+    };
+    Some((encode(&ac), encode(&at), reduction))
 }
 
 /// gbstats's two-sided test of treatment against control on two ratio arms:

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::Comparison;
 use super::accumulator::Decision;
 use crate::analysis::ArmStats;
+use crate::analysis::ratio::RatioPre;
 
 /// A chunk of consecutive replications' cumulative statistics at each look.
 #[derive(Clone, Copy, Debug)]
@@ -29,6 +30,11 @@ pub struct LookBatch<'a> {
     /// `stats[((r * looks + k) * metrics + m) * arms + a]`: cumulative
     /// statistics of metric m in arm a at look k of the batch's replication r.
     pub stats: &'a [ArmStats],
+    /// The pre-period parts of ratio metrics with a covariate (CUPED on a
+    /// ratio), in the layout of `stats`; empty when no metric of the
+    /// scenario has one (then every entry would be zero). Read it with
+    /// [`LookBatch::pre_at`].
+    pub pre: &'a [RatioPre],
     /// The comparisons to decide, in `Experiment::comparisons()` order.
     pub comparisons: &'a [Comparison],
     /// The scenario's significance level.
@@ -45,6 +51,17 @@ impl LookBatch<'_> {
     pub fn arms_at(&self, r: usize, k: usize, m: usize) -> &[ArmStats] {
         let start = ((r * self.looks + k) * self.metrics + m) * self.arms;
         &self.stats[start..start + self.arms]
+    }
+
+    /// Metric `m`'s pre-period parts in every arm at look `k` of replication
+    /// `r`, when the scenario has ratio covariates (zero for a metric that
+    /// is not a ratio with a covariate).
+    pub fn pre_at(&self, r: usize, k: usize, m: usize) -> Option<&[RatioPre]> {
+        if self.pre.is_empty() {
+            return None;
+        }
+        let start = ((r * self.looks + k) * self.metrics + m) * self.arms;
+        self.pre.get(start..start + self.arms)
     }
 }
 

@@ -297,6 +297,21 @@ impl Experiment {
             })
     }
 
+    /// Whether `metric` is analysed as a ratio (per-user sums, delta method)
+    /// and has a pre-period covariate: its CUPED needs the pre-period
+    /// numerator and denominator ([`crate::analysis::ratio::RatioPre`]).
+    pub fn ratio_covariate(&self, metric: usize) -> bool {
+        let m = &self.metrics[metric];
+        m.covariate_correlation.is_some()
+            && m.clustering
+                .is_some_and(|c| c.unit == crate::cluster::AnalysisUnit::Ratio)
+    }
+
+    /// Whether any metric is a ratio with a covariate.
+    pub fn has_ratio_covariate(&self) -> bool {
+        (0..self.metrics.len()).any(|m| self.ratio_covariate(m))
+    }
+
     /// Draws per user, summed over the metrics: one value each, plus the
     /// mean events per user of each per-event metric. What the work cap
     /// and the chunk size count.

@@ -148,8 +148,9 @@ pub(super) fn settle_clustering<'m>(
 }
 
 /// What the clustered path does not simulate, refused with the key to
-/// change: segments, hash assignment, faults, covariates, CUPED, and
-/// methods that read per-unit means off a ratio metric's sums.
+/// change: segments, hash assignment, faults, covariates other than a
+/// ratio's or a one-value metric's, and methods that read per-unit means
+/// off a ratio metric's sums.
 pub(super) fn check_clustered(ctx: &mut Ctx, root: &Table, exp: &Experiment) -> bool {
     if !exp.is_clustered() {
         return true;
@@ -157,7 +158,12 @@ pub(super) fn check_clustered(ctx: &mut Ctx, root: &Table, exp: &Experiment) -> 
     let mut ok = true;
     let at = |path: &[&str]| span_at(root.table, path).unwrap_or(0..0);
     let mut refuse = |span, key: &str, msg: &str| {
-        ctx.error(&span, key, msg, hint("events_per_unit supports random assignment into one segment, without faults or covariates"));
+        ctx.error(
+            &span,
+            key,
+            msg,
+            hint("events_per_unit supports random assignment into one segment, without faults"),
+        );
         ok = false;
     };
     if exp.segments() > 1 {
@@ -184,12 +190,20 @@ pub(super) fn check_clustered(ctx: &mut Ctx, root: &Table, exp: &Experiment) -> 
         );
     }
     for m in &exp.metrics {
-        if m.covariate_correlation.is_some() {
-            refuse(
-                at(&["metrics", &m.name, "covariate_correlation"]),
+        let per_user = m.clustering.is_none_or(|c| c.unit == AnalysisUnit::Ratio);
+        let kept = m.quantile.is_some() || matches!(m.cap, Some(crate::metric::Cap::Quantile(_)));
+        if m.covariate_correlation.is_some() && (!per_user || kept) {
+            ctx.error(
+                &at(&["metrics", &m.name, "covariate_correlation"]),
                 &format!("metrics.{}.covariate_correlation", m.name),
-                "covariates are not simulated per event",
+                if kept {
+                    "a covariate is not simulated for a quantile metric or a quantile cap"
+                } else {
+                    "a covariate is simulated per user: for a ratio (unit = \"ratio\") or a metric with one value per user, not per event"
+                },
+                hint("analyse the metric with unit = \"ratio\", or remove covariate_correlation"),
             );
+            ok = false;
         }
     }
     for (i, m) in exp.metrics.iter().enumerate() {
@@ -228,15 +242,6 @@ pub(super) fn check_clustered(ctx: &mut Ctx, root: &Table, exp: &Experiment) -> 
                     m.name
                 ),
                 hint("use fixed, naive or group_sequential, or unit = \"user\" or \"event\""),
-            );
-            ok = false;
-        }
-        if method.cuped {
-            ctx.error(
-                &at(&["analysis", "methods", &method.name]),
-                &format!("analysis.methods.{}.cuped", method.name),
-                "CUPED is not available in a clustered population",
-                None,
             );
             ok = false;
         }

@@ -17,6 +17,20 @@
 //! events as units, each user's mean, or each user's sums for the
 //! delta-method ratio (`sum`, `sum_sq` of the user's total; `x_sum`,
 //! `x_sum_sq` of their event count; `xy_sum` of the product).
+//!
+//! A metric with `covariate_correlation = ρ` (a ratio, or a plain metric
+//! beside one) gets a pre-period as the per-unit path's covariate is built:
+//! one Covariate word per user decides (probability ρ) whether the user's
+//! pre-period is their own control-world period (the same words read by the
+//! control arm's sampler, and the same event count), else it is an
+//! independent user's, drawn from the Covariate stream (a count, then the
+//! events) under control. So (M_pre, D_pre) has the joint law of (M, D)
+//! under control and covariance ρ·Σ with it, and any linear function of
+//! the pair, the ratio's linearisation included, correlates ρ with its
+//! pre-period copy: CUPED's variance reduction is ρ² asymptotically. A
+//! ratio's pre-period sums go to the replication's `pre`
+//! ([`RatioPre`](crate::analysis::ratio::RatioPre)); a plain metric's
+//! covariate to `x_sum`, `x_sum_sq`, `xy_sum`, as on the per-unit path.
 
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
@@ -61,6 +75,8 @@ struct MetricSim {
     /// Whether its quantile is over events clustered by user (the
     /// cluster-robust variance) rather than independent values.
     clustered_quantile: bool,
+    /// The pre-period covariate's stream and copy threshold (probability ρ).
+    covariate: Option<(StreamKey, u64)>,
 }
 
 /// A quantile metric's values in one replication: per arm, (user, value).
@@ -82,7 +98,8 @@ pub struct ClusteredSim {
 impl ClusteredSim {
     /// The clustered path of `exp`, when its population has events per unit
     /// or a metric has its own (a ratio metric); validation then guarantees
-    /// random assignment, one segment, no faults and no covariates.
+    /// random assignment, one segment, no faults, and covariates only on
+    /// ratio metrics and one-value metrics.
     pub fn new(exp: &Experiment) -> Option<Self> {
         if !exp.is_clustered() {
             return None;
@@ -143,6 +160,12 @@ impl ClusteredSim {
                     },
                     clustered_quantile: metric.clustering.is_some()
                         && c.unit != AnalysisUnit::Event,
+                    covariate: metric.covariate_correlation.map(|rho| {
+                        (
+                            StreamKey::new(seed, Purpose::Covariate(metric.tag)),
+                            u32_threshold(rho),
+                        )
+                    }),
                 }
             })
             .collect();
@@ -170,6 +193,11 @@ impl ClusteredSim {
             .metrics
             .iter()
             .map(|m| m.outcome.replication(r))
+            .collect();
+        let mut covariates: Vec<Option<ChaCha8Rng>> = self
+            .metrics
+            .iter()
+            .map(|m| m.covariate.as_ref().map(|(key, _)| key.replication(r)))
             .collect();
         let mut own: Vec<Option<ChaCha8Rng>> = self
             .metrics
@@ -237,18 +265,48 @@ impl ClusteredSim {
                     Some(by_day) => &by_day[day * arms + arm],
                     None => &metric.samplers[arm],
                 };
-                let (total, total_sq) = user_events(metric, sampler, rng, m, &mut words, |v| {
-                    if let Some(k) = collect.as_mut() {
-                        k.push((u, v));
-                    }
-                });
-                add_user(
-                    &mut stats.metrics[i * arms + arm],
-                    metric.unit,
-                    m,
-                    total,
-                    total_sq,
-                );
+                // The control arm's sampler reads a treated user's words
+                // again for their control-world period (the covariate's copy).
+                let twin = (metric.covariate.is_some() && arm != 0).then(|| &metric.samplers[0]);
+                let (total, total_sq, own_control) =
+                    user_events(metric, sampler, twin, rng, m, &mut words, |v| {
+                        if let Some(k) = collect.as_mut() {
+                            k.push((u, v));
+                        }
+                    });
+                let at = i * arms + arm;
+                let (Some((_, copy)), Some(cov)) = (&metric.covariate, &mut covariates[i]) else {
+                    add_user(&mut stats.metrics[at], metric.unit, m, total, total_sq);
+                    continue;
+                };
+                let (m_pre, d_pre) = if u64::from(cov.next_u32()) < *copy {
+                    (own_control, m)
+                } else {
+                    let d = match &metric.events {
+                        Events::Own(_, counts) => {
+                            cov.fill(&mut cw[..]);
+                            counts.sample(&cw)
+                        }
+                        Events::Population => self.events.as_ref().map_or(1, |(_, counts)| {
+                            cov.fill(&mut cw[..]);
+                            counts.sample(&cw)
+                        }),
+                        Events::One => 1,
+                    };
+                    let control = &metric.samplers[0];
+                    (
+                        user_events(metric, control, None, cov, d, &mut words, |_| {}).0,
+                        d,
+                    )
+                };
+                let (mf, dp) = (f64::from(m), f64::from(d_pre));
+                if metric.unit == AnalysisUnit::Ratio {
+                    stats.metrics[at].push_paired(total, mf);
+                    stats.pre[at].push(total, mf, m_pre, dp);
+                } else {
+                    // One value per user (validated): the per-unit path's covariate.
+                    stats.metrics[at].push_paired(total, m_pre);
+                }
             }
         }
         self.summarise_quantiles(&kept, out);
@@ -319,45 +377,53 @@ fn capped_stats(unit: AnalysisUnit, q: f64, kept: &Kept, out: &mut [ArmStats], a
 
 /// One user's `m` events of `metric`, drawn by `sampler` (the user's arm
 /// and, with a novelty effect, arrival day) from the metric's stream `rng`:
-/// their sum and sum of squares; `each` sees every value.
+/// their sum, sum of squares, and the sum `twin` (the control arm's
+/// sampler, for a treated user's covariate) draws from the same words (the
+/// sum itself without a twin); `each` sees every value.
 #[inline]
 fn user_events(
     metric: &MetricSim,
     sampler: &Sampler,
+    twin: Option<&Sampler>,
     rng: &mut ChaCha8Rng,
     m: u32,
     words: &mut [u32; 4],
     mut each: impl FnMut(f64),
-) -> (f64, f64) {
+) -> (f64, f64, f64) {
     let stride = &mut words[..metric.stride];
-    let (mut total, mut total_sq) = (0.0, 0.0);
-    let mut add = |v: f64| {
-        // An absolute cap (infinite when there is none).
-        let v = v.min(metric.cap);
+    let (mut total, mut total_sq, mut twin_total) = (0.0, 0.0, 0.0);
+    // Both values of one set of words; an absolute cap (infinite when there
+    // is none) applies to each.
+    let draw = |w: &[u32]| {
+        let v = sampler.sample(w).min(metric.cap);
+        (v, twin.map_or(v, |t| t.sample(w).min(metric.cap)))
+    };
+    let mut add = |(v, t): (f64, f64)| {
         total += v;
         total_sq += v * v;
+        twin_total += t;
         each(v);
     };
     if metric.copy == 0 {
         // Independent events (icc = 0): no latent value, no copy word.
         for _ in 0..m {
             rng.fill(&mut stride[..]);
-            add(sampler.sample(stride));
+            add(draw(stride));
         }
     } else {
         rng.fill(&mut stride[..]);
-        let latent = sampler.sample(stride);
+        let latent = draw(stride);
         for _ in 0..m {
             let v = if u64::from(rng.next_u32()) < metric.copy {
                 latent
             } else {
                 rng.fill(&mut stride[..]);
-                sampler.sample(stride)
+                draw(stride)
             };
             add(v);
         }
     }
-    (total, total_sq)
+    (total, total_sq, twin_total)
 }
 
 /// Folds one user's `m` events (their values summing to `total`, their

@@ -8,6 +8,7 @@ use crate::analysis::bayes::{self, Posterior};
 use crate::analysis::group_sequential::{BoundaryError, boundaries};
 use crate::analysis::msprt::{Msprt, MsprtState};
 use crate::analysis::multiple::{Correction, reject};
+use crate::analysis::ratio;
 use crate::analysis::{ArmStats, TestResult, TestSetup, pooled_z, run_test, testable};
 use crate::experiment::accumulator::Decision;
 use crate::experiment::analysis_method::{AnalysisMethod, LookBatch, PluginError};
@@ -20,6 +21,9 @@ struct Looks<'b> {
     batch: &'b LookBatch<'b>,
     r: usize,
     looks: usize,
+    /// Per metric, whether it is a ratio (its CUPED reads the batch's
+    /// pre-period parts).
+    ratio: &'b [bool],
 }
 
 impl Looks<'_> {
@@ -84,12 +88,26 @@ impl PreparedMethod {
 }
 
 /// The two arms of a comparison at one look, CUPED-adjusted if asked, and the
-/// variance reduction the adjustment achieved.
+/// variance reduction the adjustment achieved. A ratio metric's arms carry
+/// its pre-period parts beside them in the batch
+/// ([`ratio::cuped_ratio_arms`]); where its adjusted test is undefined, so
+/// are the arms (empty).
 fn arms_at(l: &Looks<'_>, k: usize, c: Comparison, cuped: bool) -> (ArmStats, ArmStats, f64) {
     let row = l.row(k, c.metric);
     let (control, treatment) = (row[0], row[c.variant]);
     if !cuped {
         return (control, treatment, f64::NAN);
+    }
+    if l.ratio[c.metric] {
+        // Validation gives every ratio metric under CUPED its covariate, so
+        // the batch carries its pre-period parts.
+        return l
+            .batch
+            .pre_at(l.r, k, c.metric)
+            .and_then(|pre| {
+                ratio::cuped_ratio_arms((&control, &pre[0]), (&treatment, &pre[c.variant]))
+            })
+            .unwrap_or_default();
     }
     cuped_adjust(&control, &treatment)
 }
@@ -211,6 +229,8 @@ pub struct BuiltinMethod {
     tests: Vec<TestKind>,
     /// Whether each metric is binary (Beta posteriors for Bayesian methods).
     binary: Vec<bool>,
+    /// Whether each metric's test is the ratio test.
+    ratio: Vec<bool>,
     setup: TestSetup,
 }
 
@@ -221,6 +241,12 @@ impl BuiltinMethod {
             prepared: PreparedMethod::new(exp, method),
             tests: exp.analysis.tests.clone(),
             binary: exp.metrics.iter().map(|m| m.baseline.is_binary()).collect(),
+            ratio: exp
+                .analysis
+                .tests
+                .iter()
+                .map(|&t| t == TestKind::Ratio)
+                .collect(),
             setup: TestSetup::new(exp.analysis.alpha),
         }
     }
@@ -252,6 +278,7 @@ impl BuiltinMethod {
             batch,
             r,
             looks: batch.looks,
+            ratio: &self.ratio,
         };
         for (d, &c) in row.iter_mut().zip(batch.comparisons) {
             *d = self.one(c, &looks);

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::accumulator::{Decision, ExperimentAcc, SimPath};
 use super::{Comparison, Experiment, LookSchedule};
+use crate::analysis::ratio::RatioPre;
 use crate::analysis::{
     ArmStats, SrmResult, TestResult, TestSetup, run_test, srm_chi_square, srm_critical_value,
     srm_statistic,
@@ -52,6 +53,11 @@ pub struct ReplicationStats {
     pub analysed: Vec<u64>,
     /// `metrics[m * arms + a]`: sufficient statistics of metric m in arm a.
     pub metrics: Vec<ArmStats>,
+    /// `pre[m * arms + a]`: the pre-period part of metric m in arm a when it
+    /// is a ratio with a covariate (CUPED on a ratio metric); empty when no
+    /// metric of the scenario is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre: Vec<RatioPre>,
 }
 
 impl ReplicationStats {
@@ -61,13 +67,21 @@ impl ReplicationStats {
             assigned: vec![0; arms],
             analysed: vec![0; arms],
             metrics: vec![ArmStats::default(); arms * metrics],
+            pre: Vec::new(),
         }
+    }
+
+    /// The same, with room for the pre-period parts of ratio metrics.
+    pub fn with_pre(mut self) -> Self {
+        self.pre = vec![RatioPre::default(); self.metrics.len()];
+        self
     }
 
     fn clear(&mut self) {
         self.assigned.fill(0);
         self.analysed.fill(0);
         self.metrics.fill(ArmStats::default());
+        self.pre.fill(RatioPre::default());
     }
 
     /// Add the statistics of the units of another (disjoint) interval.
@@ -84,6 +98,7 @@ impl ReplicationStats {
             .iter_mut()
             .zip(&o.metrics)
             .for_each(|(a, b)| a.add(b));
+        self.pre.iter_mut().zip(&o.pre).for_each(|(a, b)| a.add(b));
     }
 }
 
@@ -125,6 +140,8 @@ pub struct Scratch {
     out: Vec<Decision>,
     /// The last replication's looks in the [`LookBatch`] layout.
     batch: Vec<ArmStats>,
+    /// Their pre-period parts (empty without a ratio covariate).
+    batch_pre: Vec<RatioPre>,
     /// Cumulative statistics at each look; the last is the final data.
     looks: Vec<ReplicationStats>,
     /// Units seen by each look in the current replication.
@@ -238,11 +255,15 @@ impl Scratch {
     }
 }
 
-/// Copy one replication's looks into its place in a [`LookBatch`] buffer.
-fn lay_out(looks: &[ReplicationStats], out: &mut [ArmStats]) {
-    let per_look = out.len() / looks.len().max(1);
-    for (l, o) in looks.iter().zip(out.chunks_exact_mut(per_look.max(1))) {
+/// Copy one replication's looks into its place in a [`LookBatch`] buffer,
+/// and their pre-period parts into `pre` (empty when there are none).
+fn lay_out(looks: &[ReplicationStats], out: &mut [ArmStats], pre: &mut [RatioPre]) {
+    let per_look = (out.len() / looks.len().max(1)).max(1);
+    for (l, o) in looks.iter().zip(out.chunks_exact_mut(per_look)) {
         o.copy_from_slice(&l.metrics);
+    }
+    for (l, o) in looks.iter().zip(pre.chunks_exact_mut(per_look)) {
+        o.copy_from_slice(&l.pre);
     }
 }
 
@@ -330,6 +351,16 @@ impl<'a> Engine<'a> {
         self.exp.analysis.looks.max(1) * self.exp.metrics.len() * self.exp.arms()
     }
 
+    /// Pre-period parts per replication: the stride when a metric is a
+    /// ratio with a covariate, else 0.
+    fn pre_stride(&self) -> usize {
+        if self.exp.has_ratio_covariate() {
+            self.stride()
+        } else {
+            0
+        }
+    }
+
     /// Replications per chunk: chunks start at multiples of it, and chunk
     /// `i` is the [`LookBatch::index`] its plug-ins see.
     pub fn chunk_len(&self) -> u64 {
@@ -339,7 +370,10 @@ impl<'a> Engine<'a> {
             (self.exp.population.users as f64 * self.exp.draws_per_user()
                 / self.exp.metrics.len().max(1) as f64) as u64,
             self.methods.len() * self.comparisons.len(),
-            self.stride(),
+            // Pre-period parts counted in ArmStats sizes, rounded up.
+            self.stride()
+                + self.pre_stride()
+                    * std::mem::size_of::<RatioPre>().div_ceil(std::mem::size_of::<ArmStats>()),
         )
     }
 
@@ -351,10 +385,21 @@ impl<'a> Engine<'a> {
             decisions: vec![Decision::empty(); self.methods.len() * self.comparisons.len()],
             out: Vec::new(),
             batch: vec![ArmStats::default(); self.stride()],
-            looks: vec![ReplicationStats::new(self.exp.arms(), self.exp.metrics.len()); looks],
+            batch_pre: vec![RatioPre::default(); self.pre_stride()],
+            looks: vec![self.replication_stats(); looks],
             boundaries: Vec::with_capacity(looks),
             unit: UnitScratch::default(),
             lanes: None,
+        }
+    }
+
+    /// Zeroed statistics of one interval of a replication.
+    fn replication_stats(&self) -> ReplicationStats {
+        let s = ReplicationStats::new(self.exp.arms(), self.exp.metrics.len());
+        if self.exp.has_ratio_covariate() {
+            s.with_pre()
+        } else {
+            s
         }
     }
 
@@ -417,8 +462,14 @@ impl<'a> Engine<'a> {
     }
 
     /// The batch of replications `first..first + replications` whose looks
-    /// are `stats`, in chunk `index`.
-    fn batch<'b>(&'b self, first: u64, index: u64, stats: &'b [ArmStats]) -> LookBatch<'b> {
+    /// are `stats` (pre-period parts `pre`), in chunk `index`.
+    fn batch<'b>(
+        &'b self,
+        first: u64,
+        index: u64,
+        stats: &'b [ArmStats],
+        pre: &'b [RatioPre],
+    ) -> LookBatch<'b> {
         LookBatch {
             first,
             replications: stats.len() / self.stride().max(1),
@@ -426,6 +477,7 @@ impl<'a> Engine<'a> {
             metrics: self.exp.metrics.len(),
             arms: self.exp.arms(),
             stats,
+            pre,
             comparisons: &self.comparisons,
             alpha: self.exp.analysis.alpha,
             index,
@@ -491,12 +543,13 @@ impl<'a> Engine<'a> {
             decisions,
             out,
             batch,
+            batch_pre,
             looks,
             ..
         } = scratch;
-        lay_out(looks, batch);
+        lay_out(looks, batch, batch_pre);
         let r = *replication;
-        let one = self.batch(r, r / self.chunk_len(), batch);
+        let one = self.batch(r, r / self.chunk_len(), batch, batch_pre);
         let nc = self.comparisons.len();
         for (m, slot) in self.methods.iter().enumerate() {
             self.call(slot, &one, out)?;
@@ -639,9 +692,13 @@ impl<'a> Engine<'a> {
         buf: &mut ChunkBuffers,
     ) -> Result<(), PluginError> {
         let (stride, nc) = (self.stride(), self.comparisons.len());
+        let pre_stride = self.pre_stride();
         // Rows at least one wide, so that the parts below zip even without methods.
         let width = (self.methods.len() * nc).max(1);
         buf.stats.resize(n * stride, ArmStats::default());
+        // At least one per replication, so that the parts below zip without them.
+        let pre_width = pre_stride.max(1);
+        buf.pre.resize(n * pre_width, RatioPre::default());
         buf.decisions.resize(n * width, Decision::empty());
         buf.srm.resize(n, false);
         buf.units.resize(n, 0);
@@ -650,20 +707,25 @@ impl<'a> Engine<'a> {
         // methods on it while its statistics are still in cache.
         let parts: Vec<Result<(), PluginError>> = buf.stats[..n * stride]
             .par_chunks_mut(part * stride)
+            .zip(buf.pre[..n * pre_width].par_chunks_mut(part * pre_width))
             .zip(buf.decisions[..n * width].par_chunks_mut(part * width))
             .zip(buf.srm[..n].par_chunks_mut(part))
             .zip(buf.units[..n].par_chunks_mut(part))
             .enumerate()
             .map_init(
                 || self.scratch(),
-                |scratch, (j, (((stats, rows), srm), units))| {
+                |scratch, (j, ((((stats, pre), rows), srm), units))| {
                     let from = first + (j * part) as u64;
                     for (i, (s, u)) in srm.iter_mut().zip(units.iter_mut()).enumerate() {
                         self.simulate(from + i as u64, scratch);
-                        lay_out(&scratch.looks, &mut stats[i * stride..(i + 1) * stride]);
+                        lay_out(
+                            &scratch.looks,
+                            &mut stats[i * stride..(i + 1) * stride],
+                            &mut pre[i * pre_stride..(i + 1) * pre_stride],
+                        );
                         (*s, *u) = self.srm_and_units(scratch);
                     }
-                    let batch = self.batch(from, index, stats);
+                    let batch = self.batch(from, index, stats, &pre[..srm.len() * pre_stride]);
                     for (m, slot) in self.methods.iter().enumerate() {
                         if slot.splittable {
                             self.call(slot, &batch, &mut scratch.out)?;
@@ -676,7 +738,12 @@ impl<'a> Engine<'a> {
             .collect();
         // The first failure in replication order, whatever the threads.
         parts.into_iter().collect::<Result<(), _>>()?;
-        let batch = self.batch(first, index, &buf.stats[..n * stride]);
+        let batch = self.batch(
+            first,
+            index,
+            &buf.stats[..n * stride],
+            &buf.pre[..n * pre_stride],
+        );
         for (m, slot) in self.methods.iter().enumerate() {
             if !slot.splittable {
                 self.call(slot, &batch, &mut buf.out)?;
@@ -692,6 +759,8 @@ impl<'a> Engine<'a> {
 struct ChunkBuffers {
     /// Look statistics in the [`LookBatch`] layout.
     stats: Vec<ArmStats>,
+    /// Their pre-period parts, `max(pre_stride, 1)` per replication.
+    pre: Vec<RatioPre>,
     /// `decisions[r * width + m * C + c]`, width = max(methods × C, 1).
     decisions: Vec<Decision>,
     srm: Vec<bool>,
