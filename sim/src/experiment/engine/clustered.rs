@@ -265,40 +265,19 @@ impl ClusteredSim {
                     Some(by_day) => &by_day[day * arms + arm],
                     None => &metric.samplers[arm],
                 };
-                // The control arm's sampler reads a treated user's words
-                // again for their control-world period (the covariate's copy).
-                let twin = (metric.covariate.is_some() && arm != 0).then(|| &metric.samplers[0]);
-                let (total, total_sq, own_control) =
-                    user_events(metric, sampler, twin, rng, m, &mut words, |v| {
-                        if let Some(k) = collect.as_mut() {
-                            k.push((u, v));
-                        }
-                    });
                 let at = i * arms + arm;
-                let (Some((_, copy)), Some(cov)) = (&metric.covariate, &mut covariates[i]) else {
+                let Some(cov) = covariates[i].as_mut() else {
+                    let (total, total_sq, _) =
+                        user_events(metric, sampler, None, rng, m, &mut words, |v| {
+                            if let Some(k) = collect.as_mut() {
+                                k.push((u, v));
+                            }
+                        });
                     add_user(&mut stats.metrics[at], metric.unit, m, total, total_sq);
                     continue;
                 };
-                let (m_pre, d_pre) = if u64::from(cov.next_u32()) < *copy {
-                    (own_control, m)
-                } else {
-                    let d = match &metric.events {
-                        Events::Own(_, counts) => {
-                            cov.fill(&mut cw[..]);
-                            counts.sample(&cw)
-                        }
-                        Events::Population => self.events.as_ref().map_or(1, |(_, counts)| {
-                            cov.fill(&mut cw[..]);
-                            counts.sample(&cw)
-                        }),
-                        Events::One => 1,
-                    };
-                    let control = &metric.samplers[0];
-                    (
-                        user_events(metric, control, None, cov, d, &mut words, |_| {}).0,
-                        d,
-                    )
-                };
+                // Validated: a metric with a covariate keeps no values.
+                let (total, m_pre, d_pre) = self.with_covariate(metric, sampler, arm, rng, cov, m);
                 let (mf, dp) = (f64::from(m), f64::from(d_pre));
                 if metric.unit == AnalysisUnit::Ratio {
                     stats.metrics[at].push_paired(total, mf);
@@ -310,6 +289,43 @@ impl ClusteredSim {
             }
         }
         self.summarise_quantiles(&kept, out);
+    }
+
+    /// One user's `m` events of a metric with a covariate, drawn by
+    /// `sampler` from `rng`, and their pre-period from `cov` (see the module
+    /// header): the events' sum, and the pre-period's sum and event count.
+    fn with_covariate(
+        &self,
+        metric: &MetricSim,
+        sampler: &Sampler,
+        arm: usize,
+        rng: &mut ChaCha8Rng,
+        cov: &mut ChaCha8Rng,
+        m: u32,
+    ) -> (f64, f64, u32) {
+        let mut words = [0u32; 4];
+        // The control arm's sampler reads a treated user's words again for
+        // their control-world period (the covariate's copy).
+        let twin = (arm != 0).then(|| &metric.samplers[0]);
+        let (total, _, own_control) =
+            user_events(metric, sampler, twin, rng, m, &mut words, |_| {});
+        let copy = metric.covariate.as_ref().map_or(0, |(_, copy)| *copy);
+        if u64::from(cov.next_u32()) < copy {
+            return (total, own_control, m);
+        }
+        let mut cw = [0u32; EventCounts::STRIDE];
+        let mut count = |counts: &EventCounts| {
+            cov.fill(&mut cw[..]);
+            counts.sample(&cw)
+        };
+        let d = match &metric.events {
+            Events::Own(_, counts) => count(counts),
+            Events::Population => self.events.as_ref().map_or(1, |(_, c)| count(c)),
+            Events::One => 1,
+        };
+        let control = &metric.samplers[0];
+        let m_pre = user_events(metric, control, None, cov, d, &mut words, |_| {}).0;
+        (total, m_pre, d)
     }
 
     /// Replaces each quantile metric's statistics with its arms' normal
@@ -388,6 +404,25 @@ fn user_events(
     rng: &mut ChaCha8Rng,
     m: u32,
     words: &mut [u32; 4],
+    each: impl FnMut(f64),
+) -> (f64, f64, f64) {
+    // Two monomorphic loops: the second sampler must cost nothing where
+    // there is none (most scenarios).
+    match twin {
+        None => events::<false>(metric, sampler, sampler, rng, m, words, each),
+        Some(t) => events::<true>(metric, sampler, t, rng, m, words, each),
+    }
+}
+
+/// [`user_events`], with `twin` read only when `TWIN`.
+#[inline(always)]
+fn events<const TWIN: bool>(
+    metric: &MetricSim,
+    sampler: &Sampler,
+    twin: &Sampler,
+    rng: &mut ChaCha8Rng,
+    m: u32,
+    words: &mut [u32; 4],
     mut each: impl FnMut(f64),
 ) -> (f64, f64, f64) {
     let stride = &mut words[..metric.stride];
@@ -396,12 +431,21 @@ fn user_events(
     // is none) applies to each.
     let draw = |w: &[u32]| {
         let v = sampler.sample(w).min(metric.cap);
-        (v, twin.map_or(v, |t| t.sample(w).min(metric.cap)))
+        (
+            v,
+            if TWIN {
+                twin.sample(w).min(metric.cap)
+            } else {
+                v
+            },
+        )
     };
     let mut add = |(v, t): (f64, f64)| {
         total += v;
         total_sq += v * v;
-        twin_total += t;
+        if TWIN {
+            twin_total += t;
+        }
         each(v);
     };
     if metric.copy == 0 {
@@ -423,7 +467,7 @@ fn user_events(
             add(v);
         }
     }
-    (total, total_sq, twin_total)
+    (total, total_sq, if TWIN { twin_total } else { total })
 }
 
 /// Folds one user's `m` events (their values summing to `total`, their
