@@ -18,7 +18,7 @@ use umpire_sim::analysis::quantile::{
 use umpire_sim::analysis::ratio::{
     Comparison, GbTest, RatioStats, cuped_ratio_arms, ra_theta, ratio_comparison, ratio_test,
 };
-use umpire_sim::analysis::{ArmStats, TestKind, TestSetup, run_test};
+use umpire_sim::analysis::{ArmStats, TestKind, TestResult, TestSetup, run_test};
 
 const TOL: f64 = 1e-9;
 
@@ -242,6 +242,17 @@ impl Checker {
         self.close(case, &w("ci hi"), ours.ci.1, theirs.ci.1);
     }
 
+    /// An engine test's absolute difference against gbstats's.
+    fn engine(&mut self, case: &str, label: &str, t: &TestResult, a: &RefComparison) {
+        let w = |s: &str| format!("{label} {s}");
+        self.close(case, &w("diff"), t.diff, a.estimate);
+        self.close(case, &w("statistic"), t.statistic, a.statistic);
+        self.close(case, &w("df"), t.df, a.df);
+        self.close(case, &w("p"), t.p_value, a.p_value);
+        self.close(case, &w("diff lo"), t.diff_ci.0, a.ci.0);
+        self.close(case, &w("diff hi"), t.diff_ci.1, a.ci.1);
+    }
+
     fn test(&mut self, case: &str, ours: Option<GbTest>, abs: &RefComparison, rel: &RefComparison) {
         match ours {
             Some(t) => {
@@ -312,13 +323,8 @@ fn ratio_tests_match_gbstats() {
             &arm_stats(&c.treatment),
             &TestSetup::new(c.alpha),
         );
-        let (a, rel) = (&c.absolute, &c.relative);
-        ck.close(n, "ratio_test diff", t.diff, a.estimate);
-        ck.close(n, "ratio_test statistic", t.statistic, a.statistic);
-        ck.close(n, "ratio_test df", t.df, a.df);
-        ck.close(n, "ratio_test p", t.p_value, a.p_value);
-        ck.close(n, "ratio_test diff lo", t.diff_ci.0, a.ci.0);
-        ck.close(n, "ratio_test diff hi", t.diff_ci.1, a.ci.1);
+        let rel = &c.relative;
+        ck.engine(n, "ratio_test", &t, &c.absolute);
         ck.close(n, "ratio_test rel", t.rel, rel.estimate);
         ck.close(n, "ratio_test rel lo", t.rel_ci.0, rel.ci.0);
         ck.close(n, "ratio_test rel hi", t.rel_ci.1, rel.ci.1);
@@ -376,13 +382,7 @@ fn regression_adjusted_ratio_tests_match() {
         )
         .expect("defined");
         let t = run_test(TestKind::Welch, &TestSetup::new(c.alpha), &ec, &et);
-        let a = &c.absolute;
-        ck.close(n, "engine diff", t.diff, a.estimate);
-        ck.close(n, "engine statistic", t.statistic, a.statistic);
-        ck.close(n, "engine df", t.df, a.df);
-        ck.close(n, "engine p", t.p_value, a.p_value);
-        ck.close(n, "engine diff lo", t.diff_ci.0, a.ci.0);
-        ck.close(n, "engine diff hi", t.diff_ci.1, a.ci.1);
+        ck.engine(n, "cuped welch", &t, &c.absolute);
     }
     ck.finish("ratio_ra", r.ratio_ra.len());
 }
