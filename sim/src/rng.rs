@@ -54,6 +54,10 @@ pub enum Purpose {
     /// How many denominator events (orders, say) each user has for a ratio
     /// metric (same tag as its outcome).
     Denominator(u32),
+    /// The feature vectors of a contextual bandit's steps.
+    Context,
+    /// A feature environment's reward coefficients, when drawn from the seed.
+    Coefficients,
 }
 
 impl Purpose {
@@ -107,6 +111,8 @@ impl Purpose {
             Purpose::Plugin(p) => (14, p),
             Purpose::Events => (15, 0),
             Purpose::Denominator(m) => (16, m),
+            Purpose::Context => (17, 0),
+            Purpose::Coefficients => (18, 0),
         };
         (kind << 32) | index as u64
     }

@@ -19,8 +19,11 @@
 pub mod accumulator;
 pub mod batch_policy;
 pub mod beta;
+pub mod contextual;
 pub mod engine;
 pub mod env;
+pub mod features;
+pub mod linear;
 pub mod lockstep;
 pub mod model;
 pub mod plugged;
