@@ -58,6 +58,9 @@ pub enum Purpose {
     Context,
     /// A feature environment's reward coefficients, when drawn from the seed.
     Coefficients,
+    /// The contexts over which a policy's true value is averaged (off-policy
+    /// evaluation's ground truth).
+    Truth,
 }
 
 impl Purpose {
@@ -113,6 +116,7 @@ impl Purpose {
             Purpose::Denominator(m) => (16, m),
             Purpose::Context => (17, 0),
             Purpose::Coefficients => (18, 0),
+            Purpose::Truth => (19, 0),
         };
         (kind << 32) | index as u64
     }
