@@ -115,6 +115,11 @@ pub struct Environment {
     pub delay: Delay,
     /// The policy learns only every `update_every` steps.
     pub update_every: u64,
+    /// A feature environment (`[bandit.features]`): each step draws a
+    /// context and the arms' means depend on it; `means` then holds each
+    /// arm's mean over contexts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<super::features::FeatureEnv>,
 }
 
 impl Environment {
