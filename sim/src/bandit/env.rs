@@ -141,9 +141,10 @@ impl Environment {
         self.means.len()
     }
 
-    /// Whether the means never move (the Lai–Robbins bound applies).
+    /// Whether the means never move (the Lai–Robbins bound applies): not
+    /// with changes, drift or features (whose means move with the context).
     pub fn stationary(&self) -> bool {
-        self.changes.is_empty() && self.drift_to.is_none()
+        self.changes.is_empty() && self.drift_to.is_none() && self.features.is_none()
     }
 
     /// The means in force at step `t` (0-based), written into `out`.

@@ -900,10 +900,20 @@ fn read_expectations(
         for (key, kspan, bv) in pt.entries() {
             let kpath = format!("{path}.{key}");
             let Some(measure) = BanditMeasure::from_key(key) else {
-                ctx.error(&kspan, &kpath, "unknown measure", suggest(key, BanditMeasure::ALL.iter().map(|m| m.key())).or_else(|| hint("regret, realised_regret, best_arm_share, best_arm_identified, lower_bound_ratio or regret_ratio")));
+                ctx.error(&kspan, &kpath, "unknown measure", suggest(key, BanditMeasure::ALL.iter().map(|m| m.key())).or_else(|| hint("regret, realised_regret, best_arm_share, best_arm_identified, lower_bound_ratio, regret_ratio or regret_growth")));
                 ok = false;
                 continue;
             };
+            if measure == BanditMeasure::BestArmIdentified && env.features.is_some() {
+                ctx.error(
+                    &kspan,
+                    &kpath,
+                    "with [bandit.features] the best arm depends on the context: there is no one arm to identify",
+                    hint("use best_arm_share, the share of pulls of each step's best arm"),
+                );
+                ok = false;
+                continue;
+            }
             if measure == BanditMeasure::LowerBoundRatio
                 && !(env.stationary() && env.reward == RewardKind::Bernoulli)
             {

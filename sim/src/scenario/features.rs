@@ -228,7 +228,7 @@ fn read_coefficients(
         return None;
     };
     let mut out = Vec::with_capacity(rows.len());
-    for row in rows.iter() {
+    for row in rows {
         let Some(cells) = row.get_ref().as_array() else {
             ctx.error(
                 &row.span(),
@@ -240,7 +240,7 @@ fn read_coefficients(
             return None;
         };
         let mut r = Vec::with_capacity(cells.len());
-        for c in cells.iter() {
+        for c in cells {
             match number_value(ctx, path, c) {
                 Some(x) if x.abs() <= MAX_MAGNITUDE => r.push(x),
                 Some(x) => {
