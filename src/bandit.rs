@@ -100,13 +100,19 @@ pub fn print_summary(
         let ratio = p
             .lower_bound_ratio
             .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
+        // With features no one arm is best: nothing to identify.
+        let identified = if r.features {
+            "-".to_owned()
+        } else {
+            format!("{:.4}", p.best_arm_identified.value)
+        };
         writeln!(
             out,
-            "  {:<w$} {:>30} {:>10.4} {:>10.4} {:>10}",
+            "  {:<w$} {:>30} {:>10.4} {:>10} {:>10}",
             name,
             format!("{:.2} [{:.2}, {:.2}]", f.value, f.lo, f.hi),
             p.best_arm_share,
-            p.best_arm_identified.value,
+            identified,
             ratio
         )?;
     }

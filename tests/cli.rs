@@ -434,12 +434,18 @@ fn merged_shards_are_byte_identical_to_the_whole_run() {
         "bandit_batched_delayed.toml",
         &std::fs::read_to_string("scenarios/bandit_batched_delayed.toml").expect("read"),
     );
+    let contextual = write(
+        &dir,
+        "contextual_linear.toml",
+        &std::fs::read_to_string("scenarios/contextual_linear.toml").expect("read"),
+    );
     // A per-unit experiment (hash assignment, revenue), an aggregate one with
-    // looks and sequential methods, and a bandit scenario.
+    // looks and sequential methods, a bandit scenario and one on features.
     for (file, stem, reps) in [
         (write(&dir, "small.toml", SMALL), "small", "70"),
         (peeking, "peeking_naive_vs_sequential", "300"),
         (bandit, "bandit_batched_delayed", "20"),
+        (contextual, "contextual_linear", "9"),
     ] {
         let whole = dir.join(format!("{stem}-whole"));
         let o = umpire(&[
@@ -478,6 +484,7 @@ fn every_result_kind_reads_back_to_the_same_bytes() {
         "run",
         "scenarios/peeking_naive_vs_sequential.toml",
         "scenarios/bandit_contextual.toml",
+        "scenarios/contextual_linear.toml",
         "--replications",
         "40",
         "--out",
@@ -487,6 +494,7 @@ fn every_result_kind_reads_back_to_the_same_bytes() {
     let mut files = vec![
         dir.join("peeking_naive_vs_sequential.json"),
         dir.join("bandit_contextual.json"),
+        dir.join("contextual_linear.json"),
     ];
     files.push(PathBuf::from(
         "reports/tests/data/render/serving_stall.json",

@@ -262,6 +262,7 @@ fn bandit(c: &mut Criterion) {
         segments: Vec::new(),
         delay: Delay::None,
         update_every: 1,
+        features: None,
     };
     let policies = vec![
         NamedPolicy {

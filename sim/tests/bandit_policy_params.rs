@@ -9,11 +9,20 @@ use std::path::Path;
 use umpire_sim::bandit::policy::{POLICY_TYPES, ParamDefault, PolicySpec, PolicyType, docs_table};
 use umpire_sim::scenario::{Scenario, parse};
 
-/// A bandit scenario with one policy whose table body is `body`.
+/// A bandit scenario with one policy whose table body is `body`: two arms
+/// with means, or, for a feature-based policy, two arms on one feature.
 fn scenario(body: &str) -> String {
+    let linear = ["\"lin_ucb\"", "\"lin_ts\"", "\"logistic_ts\""]
+        .iter()
+        .any(|t| body.contains(t));
+    let arms = if linear {
+        "arms = 2\n[bandit.features]\ncontext = [{ type = \"constant\" }]"
+    } else {
+        "means = [0.2, 0.4]"
+    };
     format!(
         "kind = \"bandit\"\n[run]\nreplications = 1\n[bandit]\nhorizon = 10\n\
-         means = [0.2, 0.4]\n[policies.p]\n{body}\n"
+         {arms}\n[policies.p]\n{body}\n"
     )
 }
 

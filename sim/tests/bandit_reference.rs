@@ -51,6 +51,7 @@ fn thompson_and_ucb1_match_the_numpy_reference() {
         segments: Vec::new(),
         delay: Delay::None,
         update_every: 1,
+        features: None,
     };
     let policies = vec![
         NamedPolicy {

@@ -617,3 +617,55 @@ fn each_is_reported<T: AsRef<str>>(cases: &[(T, &str)]) {
         );
     }
 }
+
+/// `[bandit.features]`: every size and key checked where it is written,
+/// and the keys that do not combine with features refused.
+#[test]
+fn feature_environments_are_checked_at_their_keys() {
+    let base = "kind = \"bandit\"\n[bandit]\nhorizon = 100\narms = 3\n\
+                [bandit.features]\ncontext = [{ type = \"constant\" }, { type = \"gaussian\", dim = 2 }]\n\
+                link = \"logistic\"\n[policies.lin]\ntype = \"lin_ucb\"\n";
+    assert!(parse("ok.toml", base).is_ok());
+    let cases = [
+        (
+            base.replace("dim = 2", "dim = 65"),
+            "bandit.features.context.dim: must be in [1, 64], found 65",
+        ),
+        (
+            base.replace("\"logistic\"", "\"probit\""),
+            "bandit.features.link: unknown link `probit`",
+        ),
+        (
+            base.replace("arms = 3", "arms = 1"),
+            "bandit.arms: must be in [2, 1000], found 1",
+        ),
+        (
+            base.replace("arms = 3\n", "arms = 3\nmeans = [0.1, 0.2, 0.3]\n"),
+            "bandit.means: not with [bandit.features]",
+        ),
+        (
+            base.replace("type = \"constant\" }", "type = \"categorical\", weights = [1.0] }"),
+            "bandit.features.context.weights: 2 to 64 levels with a positive total, found 1",
+        ),
+        (
+            format!("{base}[bandit.features.coefficients]\nscale = 0\n"),
+            "bandit.features.coefficients.scale: must be in (0, 1e3]",
+        ),
+        (
+            base.replace("link = \"logistic\"\n", "link = \"logistic\"\ncoefficients = [[1.0, 2.0, 3.0]]\n"),
+            "bandit.features.coefficients: 1 rows for 3 arms",
+        ),
+        (
+            format!("{base}[expect.lin]\nbest_arm_identified = {{ min = 0.5 }}\n"),
+            "expect.lin.best_arm_identified: with [bandit.features] the best arm depends on the context",
+        ),
+        (
+            base.replace(
+                "arms = 3\n[bandit.features]\ncontext = [{ type = \"constant\" }, { type = \"gaussian\", dim = 2 }]\nlink = \"logistic\"\n",
+                "means = [0.1, 0.2]\n",
+            ),
+            "policy `lin_ucb` runs on a feature environment: set [bandit.features]",
+        ),
+    ];
+    each_is_reported(&cases);
+}

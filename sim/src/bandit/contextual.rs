@@ -13,6 +13,7 @@
 //! Σ_t μ*(x_t) − μ_{a_t}(x_t). Updates are delivered in batches of
 //! `update_every` steps (1: after each step), in step order.
 
+use super::accumulator::PolicyRun;
 use super::features::FeatureEnv;
 use super::linear::LinearPolicy;
 use super::policy::{Policy, PolicyState};
@@ -43,8 +44,11 @@ impl Learner {
     }
 }
 
-/// The cumulative regret of one replication at each of `checkpoints`
-/// (steps, ascending, each at most `horizon`).
+/// One replication: pseudo-regret and pulls per arm at each of
+/// `checkpoints` (steps, ascending, each at most `horizon`), realised
+/// regret and best-arm pulls over the horizon, as the bandit engine's
+/// [`PolicyRun`] holds them. A context has no single best arm, so
+/// `recommended_best` stays false.
 pub fn run(
     env: &FeatureEnv,
     learner: &mut Learner,
@@ -52,26 +56,36 @@ pub fn run(
     update_every: u64,
     checkpoints: &[u64],
     (seed, policy, replication): (u64, &str, u64),
-) -> Vec<f64> {
+) -> PolicyRun {
     let mut contexts = StreamKey::new(seed, Purpose::Context).replication(replication);
     let mut rewards = StreamKey::new(seed, Purpose::Reward).replication(replication);
     let mut rng = StreamKey::new(seed, Purpose::policy(policy)).replication(replication);
-    let dim = env.dim();
+    let (dim, k) = (env.dim(), env.arms());
     let batch = update_every.max(1) as usize;
     // Pending updates of the current batch: contexts, arms and rewards.
     let mut xs = vec![0.0; batch * dim];
     let mut pending: Vec<(usize, f64)> = Vec::with_capacity(batch);
-    let mut out = Vec::with_capacity(checkpoints.len());
+    let mut run = PolicyRun {
+        regret: Vec::with_capacity(checkpoints.len()),
+        pulls: vec![0; k],
+        pulls_at: Vec::with_capacity(checkpoints.len() * k),
+        ..PolicyRun::default()
+    };
     let mut next = checkpoints.iter().peekable();
     let mut regret = 0.0;
     for t in 1..=horizon {
         let slot = pending.len();
         let x = &mut xs[slot * dim..(slot + 1) * dim];
         env.draw_context(&mut contexts, x);
-        let arm = learner.select(x, &mut rng);
+        let arm = learner.select(x, &mut rng).min(k - 1);
         let mean = env.mean(x, arm);
-        regret += env.best(x).1 - mean;
-        pending.push((arm, env.reward(mean, &mut rewards)));
+        let (best, best_mean) = env.best(x);
+        let reward = env.reward(mean, &mut rewards);
+        regret += best_mean - mean;
+        run.realised_regret += best_mean - reward;
+        run.best_pulls += u64::from(arm == best);
+        run.pulls[arm] += 1;
+        pending.push((arm, reward));
         if pending.len() == batch {
             for (i, &(a, r)) in pending.iter().enumerate() {
                 learner.update(&xs[i * dim..(i + 1) * dim], a, r);
@@ -79,11 +93,12 @@ pub fn run(
             pending.clear();
         }
         while next.peek().is_some_and(|&&c| c == t) {
-            out.push(regret);
+            run.regret.push(regret);
+            run.pulls_at.extend_from_slice(&run.pulls);
             next.next();
         }
     }
-    out
+    run
 }
 
 #[cfg(test)]
@@ -118,7 +133,7 @@ mod tests {
         let per_step = |make: &dyn Fn() -> Learner| {
             let mut sums = [0.0; 2];
             for r in 0..8 {
-                let regret = run(&env, &mut make(), 4000, 1, &checkpoints, (2026, "p", r));
+                let regret = run(&env, &mut make(), 4000, 1, &checkpoints, (2026, "p", r)).regret;
                 sums[0] += regret[0] / 500.0;
                 sums[1] += regret[1] / 4000.0;
             }

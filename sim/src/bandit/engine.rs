@@ -145,6 +145,9 @@ impl<'a> BanditEngine<'a> {
     /// `trace.capacity()` steps.
     pub fn run_policy(&self, p: usize, r: u64, mut trace: Option<&mut Vec<Step>>) -> PolicyRun {
         let env = self.env;
+        if let Some(features) = &env.features {
+            return self.run_on_features(features, p, r);
+        }
         let k = env.arms();
         let segments = env.segments.len();
         let contextual = self.policies[p].contextual && segments > 1;
@@ -248,6 +251,39 @@ impl<'a> BanditEngine<'a> {
 }
 
 impl BanditEngine<'_> {
+    /// Policy `p` on replication `r` of a feature environment
+    /// ([`super::contextual::run`]): a linear policy on the context, any
+    /// other pooling it. Construction was validated with the scenario.
+    fn run_on_features(
+        &self,
+        features: &super::features::FeatureEnv,
+        p: usize,
+        r: u64,
+    ) -> PolicyRun {
+        use super::contextual::{Learner, run};
+        let spec = &self.policies[p].spec;
+        let (k, dim) = (features.arms(), features.dim());
+        let learner = match spec.linear() {
+            Some((kind, lambda)) => super::linear::LinearPolicy::new(kind, k, dim, lambda)
+                .ok()
+                .map(Learner::Linear),
+            None => PolicyState::new(spec, k, 1)
+                .ok()
+                .map(|s| Learner::Pooled(Box::new(s))),
+        };
+        let Some(mut learner) = learner else {
+            return PolicyRun::default();
+        };
+        run(
+            features,
+            &mut learner,
+            self.env.horizon,
+            self.env.update_every,
+            &self.checkpoints,
+            (self.seed, &self.policies[p].name, r),
+        )
+    }
+
     /// The largest gap between the best and worst arm at any step: the most
     /// regret one step can add (for histogram ranges).
     pub fn max_gap(&self) -> f64 {

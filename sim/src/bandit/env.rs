@@ -115,6 +115,11 @@ pub struct Environment {
     pub delay: Delay,
     /// The policy learns only every `update_every` steps.
     pub update_every: u64,
+    /// A feature environment (`[bandit.features]`): each step draws a
+    /// context and the arms' means depend on it; `means` then holds each
+    /// arm's mean over contexts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<super::features::FeatureEnv>,
 }
 
 impl Environment {
@@ -136,9 +141,10 @@ impl Environment {
         self.means.len()
     }
 
-    /// Whether the means never move (the Lai–Robbins bound applies).
+    /// Whether the means never move (the Lai–Robbins bound applies): not
+    /// with changes, drift or features (whose means move with the context).
     pub fn stationary(&self) -> bool {
-        self.changes.is_empty() && self.drift_to.is_none()
+        self.changes.is_empty() && self.drift_to.is_none() && self.features.is_none()
     }
 
     /// The means in force at step `t` (0-based), written into `out`.

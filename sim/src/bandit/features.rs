@@ -7,12 +7,14 @@
 //! Regret is against the best arm for each context.
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use super::beta::standard_normal;
 use crate::rng::{Purpose, StreamKey, unit_f64};
 
 /// One block of the context vector.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block {
     /// A constant 1 (an intercept).
     Constant,
@@ -45,7 +47,8 @@ impl Block {
 }
 
 /// How the mean reward depends on the context.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Link {
     /// μ_a(x) = xᵀβ_a.
     Linear,
@@ -54,7 +57,8 @@ pub enum Link {
 }
 
 /// The reward around its mean.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Noise {
     /// 1 with probability μ (clamped into [0, 1]), else 0.
     Bernoulli,
@@ -66,7 +70,7 @@ pub enum Noise {
 }
 
 /// A feature environment with its coefficients fixed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeatureEnv {
     blocks: Vec<Block>,
     dim: usize,
@@ -75,8 +79,6 @@ pub struct FeatureEnv {
     noise: Noise,
     /// `coef[a * dim + j]`.
     coef: Vec<f64>,
-    /// Cumulative weights of each categorical block, normalised.
-    cumulative: Vec<Vec<f64>>,
 }
 
 /// Where the coefficients come from.
@@ -112,24 +114,6 @@ impl FeatureEnv {
                     .collect()
             }
         };
-        let cumulative = blocks
-            .iter()
-            .filter_map(|b| match b {
-                Block::Categorical { weights } => {
-                    let total: f64 = weights.iter().sum();
-                    Some(
-                        weights
-                            .iter()
-                            .scan(0.0, |acc, w| {
-                                *acc += w / total;
-                                Some(*acc)
-                            })
-                            .collect(),
-                    )
-                }
-                _ => None,
-            })
-            .collect();
         Self {
             blocks,
             dim,
@@ -137,7 +121,6 @@ impl FeatureEnv {
             link,
             noise,
             coef,
-            cumulative,
         }
     }
 
@@ -151,6 +134,21 @@ impl FeatureEnv {
         self.arms
     }
 
+    /// Each arm's mean over contexts (what a policy that ignores them
+    /// faces), averaged over `samples` contexts of the Truth stream.
+    pub fn pooled_means(&self, seed: u64, samples: u64) -> Vec<f64> {
+        let mut rng = StreamKey::new(seed, Purpose::Truth).replication(1);
+        let mut x = vec![0.0; self.dim];
+        let mut sums = vec![0.0; self.arms];
+        for _ in 0..samples {
+            self.draw_context(&mut rng, &mut x);
+            for (a, s) in sums.iter_mut().enumerate() {
+                *s += self.mean(&x, a);
+            }
+        }
+        sums.iter().map(|s| s / samples.max(1) as f64).collect()
+    }
+
     /// Arm `a`'s coefficients β_a.
     pub fn coefficients(&self, a: usize) -> &[f64] {
         &self.coef[a * self.dim..(a + 1) * self.dim]
@@ -159,7 +157,6 @@ impl FeatureEnv {
     /// Draws one context into `x` (length [`Self::dim`]).
     pub fn draw_context<R: Rng + ?Sized>(&self, rng: &mut R, x: &mut [f64]) {
         let mut at = 0;
-        let mut categorical = self.cumulative.iter();
         for b in &self.blocks {
             match b {
                 Block::Constant => x[at] = 1.0,
@@ -169,9 +166,16 @@ impl FeatureEnv {
                     }
                 }
                 Block::Categorical { weights } => {
-                    let cum = categorical.next().map_or(&[][..], Vec::as_slice);
-                    let u = unit_f64(rng.next_u64());
-                    let level = cum.iter().position(|&c| u < c).unwrap_or(weights.len() - 1);
+                    // Inversion over the weights, scaled by their total.
+                    let mut u = unit_f64(rng.next_u64()) * weights.iter().sum::<f64>();
+                    let mut level = weights.len() - 1;
+                    for (i, &w) in weights.iter().enumerate() {
+                        if u < w {
+                            level = i;
+                            break;
+                        }
+                        u -= w;
+                    }
                     for (i, v) in x[at..at + weights.len()].iter_mut().enumerate() {
                         *v = f64::from(u8::from(i == level));
                     }

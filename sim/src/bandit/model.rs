@@ -54,17 +54,22 @@ pub enum BanditMeasure {
     LowerBoundRatio,
     /// Mean regret at the horizon over another policy's.
     RegretRatio,
+    /// Mean regret per step over the horizon divided by that up to the last
+    /// checkpoint at or before a tenth of it: about 1 for linear regret,
+    /// √0.1 ≈ 0.32 for regret growing as √T, smaller still for ln T.
+    RegretGrowth,
 }
 
 impl BanditMeasure {
     /// Every measure, in documentation order.
-    pub const ALL: [BanditMeasure; 6] = [
+    pub const ALL: [BanditMeasure; 7] = [
         BanditMeasure::Regret,
         BanditMeasure::RealisedRegret,
         BanditMeasure::BestArmShare,
         BanditMeasure::BestArmIdentified,
         BanditMeasure::LowerBoundRatio,
         BanditMeasure::RegretRatio,
+        BanditMeasure::RegretGrowth,
     ];
 
     /// The measure's key in scenarios and results, e.g. `"best_arm_share"`.
@@ -76,6 +81,7 @@ impl BanditMeasure {
             BanditMeasure::BestArmIdentified => "best_arm_identified",
             BanditMeasure::LowerBoundRatio => "lower_bound_ratio",
             BanditMeasure::RegretRatio => "regret_ratio",
+            BanditMeasure::RegretGrowth => "regret_growth",
         }
     }
 

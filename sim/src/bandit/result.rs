@@ -108,6 +108,11 @@ pub struct BanditResult {
     /// measured against each step's segment's best arm.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<String>,
+    /// Whether arms' means depend on a drawn context (`[bandit.features]`):
+    /// regret is then against each step's best arm for its context, and no
+    /// single arm is best (`best_arm_identified` stays 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub features: bool,
     /// Steps at which the curves are given: 1, 2, 5, 10, … and the horizon.
     pub checkpoints: Vec<u64>,
     /// Σ Δ_k / KL(μ_k, μ*) · ln t at each checkpoint (stationary Bernoulli);
@@ -235,8 +240,11 @@ impl BanditResult {
                 }
             })
             .collect();
-        let mut expectations: Vec<BanditExpectationResult> =
-            s.expectations.iter().map(|e| judge(e, &policies)).collect();
+        let mut expectations: Vec<BanditExpectationResult> = s
+            .expectations
+            .iter()
+            .map(|e| judge(e, &policies, &checkpoints))
+            .collect();
         if r > 0 {
             expectations.extend(undefined_measures(&policies, &acc));
         }
@@ -247,6 +255,7 @@ impl BanditResult {
             horizon: s.env.horizon,
             arms: s.env.arms(),
             segments: s.env.segments.iter().map(|g| g.name.clone()).collect(),
+            features: s.env.features.is_some(),
             checkpoints,
             lai_robbins: lai,
             passed: expectations.iter().all(|e| e.passed),
@@ -312,7 +321,24 @@ fn undefined_measures(policies: &[PolicyResult], acc: &BanditAcc) -> Vec<BanditE
     out
 }
 
-fn judge(e: &BanditExpectation, policies: &[PolicyResult]) -> BanditExpectationResult {
+/// [`BanditMeasure::RegretGrowth`] of a regret curve at `checkpoints`: NaN
+/// when no checkpoint lies at or before a tenth of the horizon.
+pub fn regret_growth(mean: &[f64], checkpoints: &[u64]) -> f64 {
+    let (Some(&horizon), Some(&last)) = (checkpoints.last(), mean.last()) else {
+        return f64::NAN;
+    };
+    let early = checkpoints.iter().rposition(|&t| t * 10 <= horizon);
+    match early {
+        Some(i) if mean[i] > 0.0 => (last / horizon as f64) / (mean[i] / checkpoints[i] as f64),
+        _ => f64::NAN,
+    }
+}
+
+fn judge(
+    e: &BanditExpectation,
+    policies: &[PolicyResult],
+    checkpoints: &[u64],
+) -> BanditExpectationResult {
     let p = &policies[e.policy];
     let (measured, interval) = match e.measure {
         BanditMeasure::Regret => (
@@ -332,6 +358,7 @@ fn judge(e: &BanditExpectation, policies: &[PolicyResult]) -> BanditExpectationR
                 .map_or(f64::NAN, |i| policies[i].final_regret.value);
             (p.final_regret.value / other, None)
         }
+        BanditMeasure::RegretGrowth => (regret_growth(&p.regret.mean, checkpoints), None),
     };
     let (passed, parts) = check_min_max(measured, &e.bound);
     let message = verdict_message(passed, &e.key, measured, interval, &parts);

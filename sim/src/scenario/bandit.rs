@@ -82,13 +82,16 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Bandi
         .map_or_else(|| default_name.to_owned(), |(n, _)| n);
     let _ = root.string(ctx, "description");
     let (seed, replications) = super::experiment::read_run(ctx, root, 200);
-    let env = read_env(ctx, root);
+    let env = read_env(ctx, root, seed);
     let policies = read_policies(
         ctx,
         root,
         env.as_ref()
             .map_or(0, super::super::bandit::env::Environment::arms),
         env.as_ref().map_or(0, |e| e.segments.len()),
+        env.as_ref()
+            .and_then(|e| e.features.as_ref())
+            .map(crate::bandit::features::FeatureEnv::dim),
     );
     let (env, policies) = (env?, policies?);
     let mut scenario = BanditScenario {
@@ -114,7 +117,7 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Bandi
     Some(scenario)
 }
 
-fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
+fn read_env(ctx: &mut Ctx, root: &mut Table, seed: u64) -> Option<Environment> {
     let Some(mut t) = root.subtable(ctx, "bandit") else {
         if root.table.get("bandit").is_none() {
             ctx.error(
@@ -130,6 +133,11 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
     let horizon = read_horizon(ctx, &mut t);
     let reward = read_reward(ctx, &mut t, &mut ok);
     let bernoulli = reward == Some(RewardKind::Bernoulli);
+    if t.table.contains_key("features") {
+        let env = read_feature_env(ctx, &mut t, horizon, reward, seed);
+        t.finish(ctx);
+        return env;
+    }
     let (segments, means) = read_population(ctx, &mut t, bernoulli, &mut ok);
     let arms = means.as_ref().map_or(0, Vec::len);
     // Arm counts are compared only with valid means, and only where segments
@@ -163,10 +171,78 @@ fn read_env(ctx: &mut Ctx, root: &mut Table) -> Option<Environment> {
             drift_to,
             delay,
             update_every,
+            features: None,
         }),
         _ => None,
     }
 }
+
+/// A `[bandit]` table with `[bandit.features]`: `arms` instead of `means`,
+/// `update_every` as elsewhere, and none of the keys that move means over
+/// time or by segment (the features decide the means).
+fn read_feature_env(
+    ctx: &mut Ctx,
+    t: &mut Table,
+    horizon: Option<u64>,
+    reward: Option<RewardKind>,
+    seed: u64,
+) -> Option<Environment> {
+    let mut ok = true;
+    for key in ["means", "segments", "changes", "drift_to", "delay"] {
+        if let Some(v) = t.table.get(key) {
+            ctx.error(
+                &v.span(),
+                &format!("bandit.{key}"),
+                "not with [bandit.features]: the context decides each arm's mean",
+                hint("give `arms = N` and the features' coefficients"),
+            );
+            ok = false;
+        }
+    }
+    t.allow(&["means", "segments", "changes", "drift_to", "delay"]);
+    let arms = match t.count(ctx, "arms") {
+        Some((k, _)) if (2..=MAX_ARMS as u64).contains(&k) => Some(k as usize),
+        Some((k, span)) => {
+            ctx.error(
+                &span,
+                "bandit.arms",
+                format!("must be in [2, {MAX_ARMS}], found {k}"),
+                None,
+            );
+            None
+        }
+        None => {
+            if !t.table.contains_key("arms") {
+                ctx.error(
+                    &t.span,
+                    "bandit.arms",
+                    "missing",
+                    hint("the number of arms, e.g. arms = 10"),
+                );
+            }
+            None
+        }
+    };
+    let update_every = read_update_every(ctx, t, horizon, &mut ok);
+    let features = super::features::read_features(ctx, t, arms, reward, seed);
+    match (ok, horizon, reward, features) {
+        (true, Some(horizon), Some(reward), Some(f)) => Some(Environment {
+            horizon,
+            reward,
+            means: f.pooled_means(seed, POOLED_MEAN_SAMPLES),
+            segments: Vec::new(),
+            changes: Vec::new(),
+            drift_to: None,
+            delay: Delay::None,
+            update_every,
+            features: Some(f),
+        }),
+        _ => None,
+    }
+}
+
+/// Contexts over which a feature environment's pooled means are averaged.
+const POOLED_MEAN_SAMPLES: u64 = 100_000;
 
 /// `horizon`: steps per replication, 1 to [`MAX_HORIZON`].
 fn read_horizon(ctx: &mut Ctx, t: &mut Table) -> Option<u64> {
@@ -600,6 +676,7 @@ fn read_policies(
     root: &mut Table,
     arms: usize,
     segments: usize,
+    features: Option<usize>,
 ) -> Option<Vec<NamedPolicy>> {
     let Some(mut pt) = root.subtable(ctx, "policies") else {
         if root.table.get("policies").is_none() {
@@ -661,8 +738,20 @@ fn read_policies(
         t.finish(ctx);
         match spec {
             Some(spec) if pok => {
+                // On features a linear policy is built on the context's
+                // dimension; every other policy pools the contexts.
+                let built = match (spec.linear(), features) {
+                    (Some((kind, lambda)), Some(dim)) => {
+                        crate::bandit::linear::LinearPolicy::new(kind, arms, dim, lambda)
+                            .err()
+                            .map(|e| e.to_string())
+                    }
+                    _ => PolicyState::new(&spec, arms, contexts)
+                        .err()
+                        .map(|e| e.to_string()),
+                };
                 if arms > 0
-                    && let Err(e) = PolicyState::new(&spec, arms, contexts)
+                    && let Some(e) = built
                 {
                     ctx.error(&span, &path, format!("invalid policy: {e}"), None);
                     ok = false;
@@ -811,10 +900,20 @@ fn read_expectations(
         for (key, kspan, bv) in pt.entries() {
             let kpath = format!("{path}.{key}");
             let Some(measure) = BanditMeasure::from_key(key) else {
-                ctx.error(&kspan, &kpath, "unknown measure", suggest(key, BanditMeasure::ALL.iter().map(|m| m.key())).or_else(|| hint("regret, realised_regret, best_arm_share, best_arm_identified, lower_bound_ratio or regret_ratio")));
+                ctx.error(&kspan, &kpath, "unknown measure", suggest(key, BanditMeasure::ALL.iter().map(|m| m.key())).or_else(|| hint("regret, realised_regret, best_arm_share, best_arm_identified, lower_bound_ratio, regret_ratio or regret_growth")));
                 ok = false;
                 continue;
             };
+            if measure == BanditMeasure::BestArmIdentified && env.features.is_some() {
+                ctx.error(
+                    &kspan,
+                    &kpath,
+                    "with [bandit.features] the best arm depends on the context: there is no one arm to identify",
+                    hint("use best_arm_share, the share of pulls of each step's best arm"),
+                );
+                ok = false;
+                continue;
+            }
             if measure == BanditMeasure::LowerBoundRatio
                 && !(env.stationary() && env.reward == RewardKind::Bernoulli)
             {

@@ -11,6 +11,7 @@ mod design;
 mod effects;
 mod expect;
 mod experiment;
+mod features;
 pub mod limits;
 mod load;
 mod methods;

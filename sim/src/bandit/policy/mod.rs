@@ -138,6 +138,10 @@ pub enum PolicyError {
         /// Its value.
         size: u128,
     },
+    /// A feature-based policy (`lin_ucb`, `lin_ts`, `logistic_ts`) asked
+    /// for without a feature environment: it has nothing to select on.
+    #[error("policy `{0}` runs on a feature environment: set [bandit.features]")]
+    NeedsFeatures(&'static str),
     /// The spec is a plug-in's result kind, which no built-in runs.
     #[error("`plugin` names a plug-in policy's results; it is not a policy type to run")]
     Plugin,

@@ -205,6 +205,21 @@ const WINDOW: Param = param(
     },
 );
 
+const LIN_ALPHA: Param = param("alpha", 1.0, POSITIVE);
+const LIN_V: Param = param("v", 0.5, POSITIVE);
+/// The prior precision λ of each arm's coefficients (the ridge penalty):
+/// bounded so that A⁻¹ = I/λ stays finite and meaningful.
+const LIN_LAMBDA: Param = param("lambda", 1.0, ParamRange::new(1e-6, false, 1e6, false));
+
+fn default_lin_alpha() -> f64 {
+    LIN_ALPHA.fallback()
+}
+fn default_lin_v() -> f64 {
+    LIN_V.fallback()
+}
+fn default_lin_lambda() -> f64 {
+    LIN_LAMBDA.fallback()
+}
 fn default_epsilon() -> f64 {
     EPSILON.fallback()
 }
@@ -237,7 +252,7 @@ fn default_window() -> usize {
 }
 
 /// Every policy type, in documentation order.
-pub const POLICY_TYPES: [PolicyType; 12] = [
+pub const POLICY_TYPES: [PolicyType; 15] = [
     PolicyType {
         name: "uniform",
         params: &[],
@@ -299,6 +314,21 @@ pub const POLICY_TYPES: [PolicyType; 12] = [
         name: "sliding_window_thompson",
         params: &[WINDOW, PRIOR_A, PRIOR_B],
         note: "the last `window` rewards; `window` at most 10^6 in a bandit scenario",
+    },
+    PolicyType {
+        name: "lin_ucb",
+        params: &[LIN_ALPHA, LIN_LAMBDA],
+        note: "disjoint LinUCB on `[bandit.features]`: θ_aᵀx + α·√(xᵀA_a⁻¹x)",
+    },
+    PolicyType {
+        name: "lin_ts",
+        params: &[LIN_V, LIN_LAMBDA],
+        note: "linear Thompson sampling on `[bandit.features]`: θ̃_a ~ N(θ_a, v²A_a⁻¹)",
+    },
+    PolicyType {
+        name: "logistic_ts",
+        params: &[LIN_LAMBDA],
+        note: "logistic Thompson sampling on `[bandit.features]` (online Laplace posterior); rewards in [0, 1]",
     },
 ];
 
@@ -420,6 +450,30 @@ pub enum PolicySpec {
         #[serde(default = "default_prior_b")]
         prior_b: f64,
     },
+    /// Disjoint LinUCB on a feature environment.
+    LinUcb {
+        /// Width of the confidence bonus, > 0 (default 1).
+        #[serde(default = "default_lin_alpha")]
+        alpha: f64,
+        /// Prior precision (ridge penalty), in [1e-6, 1e6] (default 1).
+        #[serde(default = "default_lin_lambda")]
+        lambda: f64,
+    },
+    /// Linear Thompson sampling on a feature environment.
+    LinTs {
+        /// Posterior scale, > 0 (default 0.5).
+        #[serde(default = "default_lin_v")]
+        v: f64,
+        /// Prior precision (ridge penalty), in [1e-6, 1e6] (default 1).
+        #[serde(default = "default_lin_lambda")]
+        lambda: f64,
+    },
+    /// Logistic Thompson sampling on a feature environment.
+    LogisticTs {
+        /// Prior precision, in [1e-6, 1e6] (default 1).
+        #[serde(default = "default_lin_lambda")]
+        lambda: f64,
+    },
     /// A policy plugged in through [`crate::study::Study`]: what a plug-in's
     /// result lists as its spec. It reads back from result JSON, but
     /// [`PolicySpec::validate`] refuses it, so it cannot be built into a
@@ -450,6 +504,9 @@ impl PolicySpec {
             PolicySpec::TopTwoThompson { .. } => 9,
             PolicySpec::DiscountedThompson { .. } => 10,
             PolicySpec::SlidingWindowThompson { .. } => 11,
+            PolicySpec::LinUcb { .. } => 12,
+            PolicySpec::LinTs { .. } => 13,
+            PolicySpec::LogisticTs { .. } => 14,
         };
         &POLICY_TYPES[index]
     }
@@ -468,7 +525,11 @@ impl PolicySpec {
             | PolicySpec::DecayingEpsilonGreedy { c: x }
             | PolicySpec::KlUcb { c: x }
             | PolicySpec::Exp3 { gamma: x }
-            | PolicySpec::Softmax { temperature: x } => [Some(x), None, None],
+            | PolicySpec::Softmax { temperature: x }
+            | PolicySpec::LogisticTs { lambda: x } => [Some(x), None, None],
+            PolicySpec::LinUcb { alpha: x, lambda } | PolicySpec::LinTs { v: x, lambda } => {
+                [Some(x), Some(lambda), None]
+            }
             PolicySpec::ThompsonBeta { prior_a, prior_b } => [Some(prior_a), Some(prior_b), None],
             PolicySpec::ThompsonGaussian {
                 prior_mean,
@@ -545,9 +606,30 @@ impl PolicySpec {
                 prior_a: v[1],
                 prior_b: v[2],
             },
+            "lin_ucb" => PolicySpec::LinUcb {
+                alpha: v[0],
+                lambda: v[1],
+            },
+            "lin_ts" => PolicySpec::LinTs {
+                v: v[0],
+                lambda: v[1],
+            },
+            "logistic_ts" => PolicySpec::LogisticTs { lambda: v[0] },
             "plugin" => return Err(PolicyError::Plugin),
             other => unreachable!("policy type `{other}` is in POLICY_TYPES but not built"),
         })
+    }
+
+    /// The feature-based policy this spec runs, if it is one (those run
+    /// only on a `[bandit.features]` environment).
+    pub fn linear(&self) -> Option<(crate::bandit::linear::LinearKind, f64)> {
+        use crate::bandit::linear::LinearKind;
+        match *self {
+            PolicySpec::LinUcb { alpha, lambda } => Some((LinearKind::LinUcb { alpha }, lambda)),
+            PolicySpec::LinTs { v, lambda } => Some((LinearKind::LinTs { v }, lambda)),
+            PolicySpec::LogisticTs { lambda } => Some((LinearKind::LogisticTs, lambda)),
+            _ => None,
+        }
     }
 
     /// The fewest arms the policy accepts: top-two needs a challenger.

@@ -28,6 +28,9 @@ struct Layout {
 
 fn layout(spec: &PolicySpec, arms: usize, contexts: usize) -> Result<Layout, PolicyError> {
     spec.validate()?;
+    if spec.linear().is_some() {
+        return Err(PolicyError::NeedsFeatures(spec.name()));
+    }
     let min = spec.min_arms();
     if arms < min {
         return Err(PolicyError::TooFewArms {
@@ -344,7 +347,10 @@ impl PolicyState {
             }
             PolicySpec::Softmax { temperature } => softmax_probabilities(n, s, temperature, out),
             // Never built: `layout` refuses it.
-            PolicySpec::Plugin => return false,
+            PolicySpec::Plugin
+            | PolicySpec::LinUcb { .. }
+            | PolicySpec::LinTs { .. }
+            | PolicySpec::LogisticTs { .. } => return false,
             PolicySpec::ThompsonBeta { .. }
             | PolicySpec::ThompsonGaussian { .. }
             | PolicySpec::TopTwoThompson { .. }
@@ -469,8 +475,12 @@ impl Policy for PolicyState {
         let ctx = self.context_or_zero(context);
         let (n, s) = self.stats(ctx);
         match self.spec {
-            // Never built (`layout` refuses it); uniform keeps `select` total.
-            PolicySpec::Uniform | PolicySpec::Plugin => uniform_index(rng, self.arms),
+            // Never built (`layout` refuses them); uniform keeps `select` total.
+            PolicySpec::Uniform
+            | PolicySpec::Plugin
+            | PolicySpec::LinUcb { .. }
+            | PolicySpec::LinTs { .. }
+            | PolicySpec::LogisticTs { .. } => uniform_index(rng, self.arms),
             PolicySpec::EpsilonGreedy { epsilon } => epsilon_greedy(n, s, epsilon, rng),
             PolicySpec::DecayingEpsilonGreedy { c } => {
                 epsilon_greedy(n, s, self.decayed_epsilon(ctx, c), rng)
@@ -524,7 +534,10 @@ impl Policy for PolicyState {
             | PolicySpec::EpsilonGreedy { .. }
             | PolicySpec::DecayingEpsilonGreedy { .. }
             | PolicySpec::Softmax { .. }
-            | PolicySpec::Plugin => {
+            | PolicySpec::Plugin
+            | PolicySpec::LinUcb { .. }
+            | PolicySpec::LinTs { .. }
+            | PolicySpec::LogisticTs { .. } => {
                 self.count[cell] += 1.0;
                 self.reward_sum[cell] += reward;
             }
