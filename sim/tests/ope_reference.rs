@@ -55,6 +55,30 @@ fn close(ours: f64, theirs: f64) -> bool {
     (ours - theirs).abs() <= TOL * theirs.abs().max(1.0)
 }
 
+/// umpire's ridge model fitted on the case's log, its predictions and the
+/// target's probabilities, flattened `[i * arms + a]`.
+fn fitted(c: &Case) -> (RidgeModel, Vec<f64>, Vec<f64>) {
+    let contexts: Vec<f64> = c.context.iter().flatten().copied().collect();
+    let model = RidgeModel::fit(
+        c.n_actions,
+        c.dim,
+        &contexts,
+        &c.action,
+        &c.reward,
+        c.ridge_lambda,
+    )
+    .expect("fits");
+    let q_hat = model.predictions(&contexts);
+    let target = c.action_dist.iter().flatten().copied().collect();
+    (model, q_hat, target)
+}
+
+/// The case's log with the target and predictions.
+fn log<'a>(c: &'a Case, q_hat: &'a [f64], target: &'a [f64]) -> LoggedData<'a> {
+    LoggedData::new(c.n_actions, &c.action, &c.reward, &c.pscore, target, q_hat)
+        .expect("a valid log")
+}
+
 #[test]
 fn estimators_and_ridge_match_obp() {
     let r: Reference = serde_json::from_str(REFERENCE).expect("obp.json parses");
@@ -62,16 +86,7 @@ fn estimators_and_ridge_match_obp() {
     assert!(r.cases.len() >= 4);
     let mut problems = Vec::new();
     for c in &r.cases {
-        let contexts: Vec<f64> = c.context.iter().flatten().copied().collect();
-        let model = RidgeModel::fit(
-            c.n_actions,
-            c.dim,
-            &contexts,
-            &c.action,
-            &c.reward,
-            c.ridge_lambda,
-        )
-        .expect("fits");
+        let (model, q_hat, target) = fitted(c);
         for (a, want) in c.ridge_theta.iter().enumerate() {
             for (j, (&got, &want)) in model.theta(a).iter().zip(want).enumerate() {
                 if !close(got, want) {
@@ -79,7 +94,6 @@ fn estimators_and_ridge_match_obp() {
                 }
             }
         }
-        let q_hat = model.predictions(&contexts);
         let theirs_q: Vec<f64> = c.q_hat.iter().flatten().copied().collect();
         if let Some((i, (a, b))) = q_hat
             .iter()
@@ -89,16 +103,7 @@ fn estimators_and_ridge_match_obp() {
         {
             problems.push(format!("{}: q_hat[{i}] {a:e} vs {b:e}", c.name));
         }
-        let target: Vec<f64> = c.action_dist.iter().flatten().copied().collect();
-        let data = LoggedData::new(
-            c.n_actions,
-            &c.action,
-            &c.reward,
-            &c.pscore,
-            &target,
-            &q_hat,
-        )
-        .expect("a valid log");
+        let data = log(c, &q_hat, &target);
         let e = &c.estimates;
         for (estimator, theirs) in [
             (Estimator::Ips, e.ips),
@@ -126,27 +131,8 @@ fn estimators_and_ridge_match_obp() {
 fn a_far_target_gives_ips_the_widest_interval() {
     let r: Reference = serde_json::from_str(REFERENCE).expect("obp.json parses");
     let c = &r.cases[1];
-    let contexts: Vec<f64> = c.context.iter().flatten().copied().collect();
-    let model = RidgeModel::fit(
-        c.n_actions,
-        c.dim,
-        &contexts,
-        &c.action,
-        &c.reward,
-        c.ridge_lambda,
-    )
-    .expect("fits");
-    let q_hat = model.predictions(&contexts);
-    let target: Vec<f64> = c.action_dist.iter().flatten().copied().collect();
-    let data = LoggedData::new(
-        c.n_actions,
-        &c.action,
-        &c.reward,
-        &c.pscore,
-        &target,
-        &q_hat,
-    )
-    .expect("a valid log");
+    let (_, q_hat, target) = fitted(c);
+    let data = log(c, &q_hat, &target);
     let width = |e| {
         let est = estimate(e, &data, 0.05).expect("estimates");
         assert!(est.ci.0 < est.value && est.value < est.ci.1, "{e:?}");
