@@ -78,8 +78,13 @@ pub fn run(
         let x = &mut xs[slot * dim..(slot + 1) * dim];
         env.draw_context(&mut contexts, x);
         let arm = learner.select(x, &mut rng).min(k - 1);
-        let mean = env.mean(x, arm);
+        // `best` evaluates every arm's mean: reuse it for the arm played.
         let (best, best_mean) = env.best(x);
+        let mean = if arm == best {
+            best_mean
+        } else {
+            env.mean(x, arm)
+        };
         let reward = env.reward(mean, &mut rewards);
         regret += best_mean - mean;
         run.realised_regret += best_mean - reward;
