@@ -5,6 +5,10 @@ use std::io::Write;
 use std::time::Instant;
 
 use umpire_sim::bandit::engine::BanditEngine;
+use umpire_sim::bandit::features::FeatureEnv;
+use umpire_sim::bandit::ope::estimators::Estimator;
+use umpire_sim::bandit::ope::result::OpeResult;
+use umpire_sim::bandit::ope::study::{OpeSpec, Study};
 use umpire_sim::bandit::{model::BanditScenario, result::BanditResult};
 
 use umpire_sim::scenario::Loaded;
@@ -30,7 +34,7 @@ pub fn run_bandit(
     part: Part,
     console: Console,
 ) -> Result<BanditResult, CliError> {
-    let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
+    let engine = BanditEngine::for_scenario(s);
     let range = part.range(s.replications);
     let bar = progress::bar(range.end - range.start, &s.name);
     let started = Instant::now();
@@ -68,11 +72,91 @@ pub fn print_summary(
     } else {
         format!(", segments {}", r.segments.join("/"))
     };
+    let horizon = if r.policies.is_empty() && r.ope.is_some() {
+        "off-policy study".to_owned()
+    } else {
+        format!("horizon {}", r.horizon)
+    };
     writeln!(
         out,
-        "{}  (bandit, {} arms{segments}, horizon {}, {} replications, seed {})",
-        r.header.scenario, r.arms, r.horizon, r.replications, r.header.seed
+        "{}  (bandit, {} arms{segments}, {horizon}, {} replications, seed {})",
+        r.header.scenario, r.arms, r.replications, r.header.seed
     )?;
+    if !r.policies.is_empty() {
+        print_policies(out, r)?;
+    }
+    if let Some(o) = &r.ope {
+        print_ope(out, o)?;
+    }
+    for e in &r.expectations {
+        writeln!(out, "  {}", e.message)?;
+    }
+    let timing = if r.policies.is_empty() {
+        format!("{seconds:.3} s")
+    } else {
+        format!(
+            "{seconds:.3} s, {:.1} M pulls/s",
+            pulls as f64 / seconds.max(1e-9) / 1e6
+        )
+    };
+    crate::summary::print_tail(out, file, &r.reproduce, &timing, r.passed)
+}
+
+/// The off-policy study's table: each target's truth, then per log size,
+/// target and estimator the bias, RMSE, coverage and mean interval width.
+fn print_ope(out: &mut dyn Write, o: &OpeResult) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "  off-policy study: logged by {}, ridge lambda {}, {}% intervals, truth over {} contexts",
+        o.logging,
+        o.ridge_lambda,
+        100.0 * (1.0 - o.alpha),
+        o.truth_contexts
+    )?;
+    let w = o
+        .targets
+        .iter()
+        .map(|t| t.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    for t in &o.targets {
+        writeln!(
+            out,
+            "  {:<w$}  {}: truth {:.4} (Monte Carlo se {:.1e})",
+            t.name, t.policy, t.truth, t.truth_se
+        )?;
+    }
+    writeln!(
+        out,
+        "  {:<w$} {:>9} {:>6} {:>28} {:>8} {:>24} {:>8}",
+        "target", "estimator", "log", "bias [95% CI]", "RMSE", "coverage [95% CI]", "width"
+    )?;
+    for row in &o.rows {
+        writeln!(
+            out,
+            "  {:<w$} {:>9} {:>6} {:>28} {:>8.4} {:>24} {:>8.4}",
+            row.target,
+            row.estimator.name(),
+            row.log_size,
+            format!(
+                "{:+.4} [{:+.4}, {:+.4}]",
+                row.bias.value, row.bias.lo, row.bias.hi
+            ),
+            row.rmse,
+            format!(
+                "{:.4} [{:.4}, {:.4}]",
+                row.coverage.value, row.coverage.lo, row.coverage.hi
+            ),
+            row.mean_width
+        )?;
+    }
+    Ok(())
+}
+
+/// The policies' table: regret, best-arm share and identification, and
+/// the ratio to the Lai–Robbins bound.
+fn print_policies(out: &mut dyn Write, r: &BanditResult) -> std::io::Result<()> {
     let names: Vec<String> = r
         .policies
         .iter()
@@ -119,14 +203,7 @@ pub fn print_summary(
     if let Some(l) = r.lai_robbins.as_ref().and_then(|l| l.last()) {
         writeln!(out, "  Lai-Robbins lower bound at T: {l:.2}")?;
     }
-    for e in &r.expectations {
-        writeln!(out, "  {}", e.message)?;
-    }
-    let timing = format!(
-        "{seconds:.3} s, {:.1} M pulls/s",
-        pulls as f64 / seconds.max(1e-9) / 1e6
-    );
-    crate::summary::print_tail(out, file, &r.reproduce, &timing, r.passed)
+    Ok(())
 }
 
 /// `--replication N` for a bandit scenario: each policy's outcome, and with
@@ -163,6 +240,50 @@ pub fn print_trace(s: &BanditScenario, r: u64, trace: bool, steps: usize) -> Res
                 st.reward,
                 st.regret
             )?;
+        }
+    }
+    if let (Some(spec), Some(features)) = (&s.ope, &s.env.features) {
+        print_ope_replication(s, spec, features, r)?;
+    }
+    Ok(())
+}
+
+/// The off-policy study's estimates in replication `r`: per log size,
+/// target and estimator, the estimate and interval against the truth.
+fn print_ope_replication(
+    s: &BanditScenario,
+    spec: &OpeSpec,
+    features: &FeatureEnv,
+    r: u64,
+) -> Result<(), CliError> {
+    let study = Study::new(features, spec, s.seed);
+    let row = study.replicate(r);
+    crate::outln!("  off-policy study: logged by {}", spec.logging)?;
+    let mut cells = row.iter();
+    for &size in &spec.log_sizes {
+        for (t, &(truth, _)) in spec.targets.iter().zip(study.truth()) {
+            for e in Estimator::ALL {
+                let shown = match cells.next() {
+                    Some(Some(est)) => format!(
+                        "{:.4} [{:.4}, {:.4}]{}",
+                        est.value,
+                        est.ci.0,
+                        est.ci.1,
+                        if est.ci.0 <= truth && truth <= est.ci.1 {
+                            ""
+                        } else {
+                            "  misses the truth"
+                        }
+                    ),
+                    _ => "no estimate".to_owned(),
+                };
+                crate::outln!(
+                    "    {:>7} rounds  {:<12} {:>5}  {shown}  (truth {truth:.4})",
+                    size,
+                    t.name,
+                    e.name()
+                )?;
+            }
         }
     }
     Ok(())

@@ -114,7 +114,7 @@ pub fn run_points(
                     PointOutcome::Experiment(Box::new(ExperimentResult::build(exp, acc, meta)))
                 }
                 PointScenario::Bandit(b) => {
-                    let engine = BanditEngine::new(&b.env, &b.policies, b.seed);
+                    let engine = BanditEngine::for_scenario(b);
                     let acc = engine.run(range, progress);
                     PointOutcome::Bandit(Box::new(BanditResult::build(
                         b,

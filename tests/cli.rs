@@ -439,13 +439,20 @@ fn merged_shards_are_byte_identical_to_the_whole_run() {
         "contextual_linear.toml",
         &std::fs::read_to_string("scenarios/contextual_linear.toml").expect("read"),
     );
+    let ope = write(
+        &dir,
+        "ope_coverage.toml",
+        &std::fs::read_to_string("scenarios/ope_coverage.toml").expect("read"),
+    );
     // A per-unit experiment (hash assignment, revenue), an aggregate one with
-    // looks and sequential methods, a bandit scenario and one on features.
+    // looks and sequential methods, a bandit scenario, one on features and
+    // an off-policy study.
     for (file, stem, reps) in [
         (write(&dir, "small.toml", SMALL), "small", "70"),
         (peeking, "peeking_naive_vs_sequential", "300"),
         (bandit, "bandit_batched_delayed", "20"),
         (contextual, "contextual_linear", "9"),
+        (ope, "ope_coverage", "23"),
     ] {
         let whole = dir.join(format!("{stem}-whole"));
         let o = umpire(&[
@@ -456,7 +463,13 @@ fn merged_shards_are_byte_identical_to_the_whole_run() {
             "--out",
             whole.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", text(&o.stderr));
+        // Few replications may miss an expectation (exit 1); the bytes are
+        // what is compared.
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "{}",
+            text(&o.stderr)
+        );
         let expected = std::fs::read(whole.join(format!("{stem}.json"))).expect("whole result");
         for n in [1u64, 2, 3, 7] {
             let (files, got) =
@@ -485,16 +498,23 @@ fn every_result_kind_reads_back_to_the_same_bytes() {
         "scenarios/peeking_naive_vs_sequential.toml",
         "scenarios/bandit_contextual.toml",
         "scenarios/contextual_linear.toml",
+        "scenarios/ope_coverage.toml",
         "--replications",
         "40",
         "--out",
         dir.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    // 40 replications may miss an expectation (exit 1): only the files matter.
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        text(&o.stderr)
+    );
     let mut files = vec![
         dir.join("peeking_naive_vs_sequential.json"),
         dir.join("bandit_contextual.json"),
         dir.join("contextual_linear.json"),
+        dir.join("ope_coverage.json"),
     ];
     files.push(PathBuf::from(
         "reports/tests/data/render/serving_stall.json",

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{scratch, text, umpire, write};
 
@@ -300,7 +300,12 @@ fn parquet_tables_hold_the_csv_tables_with_fixed_column_types() {
         let o = umpire(&["run", f, "--out", d]);
         assert!(o.status.success(), "{}", text(&o.stderr));
     }
-    let results = [dir.join("exp.json"), dir.join("bandit.json")];
+    // And an off-policy study's table.
+    let results = [
+        dir.join("exp.json"),
+        dir.join("bandit.json"),
+        PathBuf::from("tests/golden/ope_coverage.json"),
+    ];
     let export = |to: &str| {
         let out = dir.join(to);
         let mut args = vec!["export".to_owned()];
@@ -317,7 +322,7 @@ fn parquet_tables_hold_the_csv_tables_with_fixed_column_types() {
         out
     };
     let (csv, pq) = (export("csv"), export("parquet"));
-    for table in ["summary", "by_look", "regret"] {
+    for table in ["summary", "by_look", "regret", "ope"] {
         let from_csv = read_csv(&csv.join(format!("{table}.csv")));
         let path = pq.join(format!("{table}.parquet"));
         assert_eq!(read_parquet(&path), from_csv, "{table}");

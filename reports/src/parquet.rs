@@ -70,10 +70,9 @@ impl ColumnKind {
 pub fn column_kind(column: &str) -> ColumnKind {
     match column {
         "scenario" | "kind" | "method" | "policy" | "metric" | "control" | "variant"
-        | "measure" | "path" | "text" | "vary" | "status" => ColumnKind::Text,
-        "arm" | "successes" | "trials" | "replications" | "look" | "checkpoint" | "point" => {
-            ColumnKind::Int
-        }
+        | "measure" | "path" | "text" | "vary" | "status" | "estimator" => ColumnKind::Text,
+        "arm" | "successes" | "trials" | "replications" | "look" | "checkpoint" | "point"
+        | "log_size" | "estimates" | "covered" => ColumnKind::Int,
         _ => ColumnKind::Float,
     }
 }

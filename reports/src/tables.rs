@@ -20,6 +20,9 @@
 //!   look, the cumulative rejection rate (replications stopped by then).
 //! - `regret` ([`REGRET_COLUMNS`]): per bandit policy × checkpoint, the mean
 //!   cumulative regret, its interval, standard error and percentiles.
+//! - `ope` ([`OPE_COLUMNS`]): per off-policy study log size × target ×
+//!   estimator, the truth, the bias with its interval, the RMSE, the
+//!   coverage with its interval and the mean interval width.
 //!
 //! A sweep's points are tables of their own, so that the tables above keep
 //! their columns: `sweep_points` ([`SWEEP_POINTS_COLUMNS`]: one row per
@@ -199,6 +202,35 @@ pub const REGRET_COLUMNS: &[&str] = &[
     "p50",
     "p95",
     "lai_robbins",
+];
+
+/// Columns of `ope`: `scenario`, `policy` (the target's name), `estimator` (`ips`, `snips`,
+/// `dm`, `dr`), `log_size` (rounds per log), `truth` (the target's true
+/// value), `truth_se` (its Monte Carlo standard error), `estimates`
+/// (replications with an estimate), `bias`, `bias_low`, `bias_high` (the
+/// mean error and its 95% Monte Carlo interval), `sd` (the estimator's
+/// standard deviation across logs), `rmse`, `coverage`, `coverage_low`,
+/// `coverage_high` (the share of intervals that held the truth, with its
+/// Wilson interval), `covered` (that many replications), `mean_width` (of
+/// the estimator's interval).
+pub const OPE_COLUMNS: &[&str] = &[
+    "scenario",
+    "policy",
+    "estimator",
+    "log_size",
+    "truth",
+    "truth_se",
+    "estimates",
+    "bias",
+    "bias_low",
+    "bias_high",
+    "sd",
+    "rmse",
+    "coverage",
+    "coverage_low",
+    "coverage_high",
+    "covered",
+    "mean_width",
 ];
 
 /// Columns of `sweep_points`: `scenario`, `point` (index in grid order),
@@ -402,7 +434,8 @@ fn sweep_rows(r: &SweepResult, out: &mut SweepRows) {
 }
 
 /// The tables of `results`, in order: `summary`, then `by_look` if there is
-/// an experiment, then `regret` if there is a bandit, then the sweep tables
+/// an experiment, then `regret` if there is a bandit, then `ope` if a
+/// bandit has an off-policy study, then the sweep tables
 /// if there is a sweep. Rows follow the
 /// results' order, then each result's own order. Load results have no
 /// tables and are passed over.
@@ -410,6 +443,7 @@ pub fn tables(results: &[AnyResult]) -> Vec<Table> {
     let mut summary = Vec::new();
     let mut by_look = None::<Vec<Vec<Cell>>>;
     let mut regret = None::<Vec<Vec<Cell>>>;
+    let mut ope = None::<Vec<Vec<Cell>>>;
     let mut sweep = None::<SweepRows>;
     let mut design = None::<(Vec<Vec<Cell>>, Vec<Vec<Cell>>)>;
     for r in results {
@@ -421,6 +455,9 @@ pub fn tables(results: &[AnyResult]) -> Vec<Table> {
             AnyResult::Bandit(b) => {
                 bandit_summary(b, &mut summary);
                 bandit_regret(b, regret.get_or_insert_with(Vec::new));
+                if b.ope.is_some() {
+                    bandit_ope(b, ope.get_or_insert_with(Vec::new));
+                }
             }
             AnyResult::Load(_) => {}
             AnyResult::Sweep(sw) => sweep_rows(sw, sweep.get_or_insert_with(SweepRows::default)),
@@ -443,6 +480,13 @@ pub fn tables(results: &[AnyResult]) -> Vec<Table> {
         out.push(Table {
             name: "regret",
             columns: REGRET_COLUMNS,
+            rows,
+        });
+    }
+    if let Some(rows) = ope {
+        out.push(Table {
+            name: "ope",
+            columns: OPE_COLUMNS,
             rows,
         });
     }
@@ -776,6 +820,35 @@ fn policy_summary(k: &Key, p: &PolicyResult, lai: Option<f64>, rows: &mut Vec<Ve
     }
 }
 
+fn bandit_ope(b: &BanditResult, rows: &mut Vec<Vec<Cell>>) {
+    let Some(o) = &b.ope else {
+        return;
+    };
+    for r in &o.rows {
+        let truth = o.targets.iter().find(|t| t.name == r.target);
+        let mut row = vec![
+            Cell::text(&b.header.scenario),
+            Cell::text(&r.target),
+            Cell::text(r.estimator.name()),
+            Cell::Int(r.log_size),
+            Cell::float(truth.map(|t| t.truth)),
+            Cell::float(truth.map(|t| t.truth_se)),
+            Cell::Int(r.estimates),
+            Cell::float(Some(r.bias.value)),
+            Cell::float(Some(r.bias.lo)),
+            Cell::float(Some(r.bias.hi)),
+            Cell::float(Some(r.bias.sd)),
+            Cell::float(Some(r.rmse)),
+        ];
+        row.extend(proportion_cells(&r.coverage));
+        row.extend([
+            Cell::Int(r.coverage.successes),
+            Cell::float(Some(r.mean_width)),
+        ]);
+        rows.push(row);
+    }
+}
+
 fn bandit_regret(b: &BanditResult, rows: &mut Vec<Vec<Cell>>) {
     for p in &b.policies {
         let curve = &p.regret;
@@ -991,6 +1064,41 @@ mod tests {
             col(regret, last, "lai_robbins").parse::<f64>().unwrap(),
             lai[lai.len() - 1]
         );
+    }
+
+    #[test]
+    fn an_off_policy_study_has_a_row_per_size_target_and_estimator() {
+        let path = format!(
+            "{}/../tests/golden/ope_coverage.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).expect("the golden result");
+        let r = AnyResult::from_json(&path, &text).expect("a result");
+        let AnyResult::Bandit(b) = &r else {
+            panic!("a bandit")
+        };
+        let o = b.ope.as_ref().expect("a study");
+        let tables = tables(std::slice::from_ref(&r));
+        let names: Vec<_> = tables.iter().map(|t| t.name).collect();
+        assert_eq!(names, ["summary", "regret", "ope"]);
+        let ope = by_name(&tables, "ope");
+        let rows = parse_csv(&ope.to_csv());
+        assert_eq!(rows[0], OPE_COLUMNS);
+        assert_eq!(rows.len() - 1, o.log_sizes.len() * o.targets.len() * 4);
+        // The last row: the last target's doubly robust estimate at the
+        // largest size.
+        let (last, row) = (&rows[rows.len() - 1], &o.rows[o.rows.len() - 1]);
+        assert_eq!(
+            col(ope, last, "policy"),
+            o.targets[o.targets.len() - 1].name
+        );
+        assert_eq!(col(ope, last, "estimator"), "dr");
+        assert_eq!(col(ope, last, "log_size"), row.log_size.to_string());
+        let num = |c: &str| col(ope, last, c).parse::<f64>().unwrap();
+        assert_eq!(num("rmse"), row.rmse);
+        assert_eq!(num("coverage"), row.coverage.value);
+        assert_eq!(num("covered"), row.coverage.successes as f64);
+        assert_eq!(num("truth"), o.targets[o.targets.len() - 1].truth);
     }
 
     #[test]

@@ -225,9 +225,11 @@ fn run_experiment(exp: &crate::experiment::Experiment, per_unit: bool) -> Result
 }
 
 fn run_bandit(s: &crate::bandit::model::BanditScenario) -> Result<(), String> {
-    let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
-    let mut trace = Vec::with_capacity(16);
-    let _ = engine.run_policy(0, 0, Some(&mut trace));
+    let engine = BanditEngine::for_scenario(s);
+    if !s.policies.is_empty() {
+        let mut trace = Vec::with_capacity(16);
+        let _ = engine.run_policy(0, 0, Some(&mut trace));
+    }
     let acc = engine.run(0..s.replications, &|_| {});
     let r = BanditResult::build(
         s,

@@ -16,7 +16,6 @@ pub mod fuzz;
 pub mod load;
 pub mod method;
 pub mod metric;
-pub mod ope;
 pub mod plugin;
 pub mod population;
 pub mod result;

@@ -199,6 +199,15 @@ pub enum ServeError {
     /// A design search asks a question of a scenario; it is not served.
     #[error("a design search is not served: serve the scenario without its [design] table")]
     Design,
+    /// A bandit scenario on a feature environment: decide requests carry a
+    /// segment name, not a context vector.
+    #[error(
+        "scenario `{0}` runs on [bandit.features], and the serving API takes no context vectors yet: serve a scenario with `means` (or segments)"
+    )]
+    Features(String),
+    /// A bandit scenario with no policies (an off-policy study alone).
+    #[error("scenario `{0}` has no [policies] to serve")]
+    NoPolicies(String),
 }
 
 /// The served form of an assignment: hash assignment with its salt as given

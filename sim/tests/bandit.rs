@@ -59,6 +59,35 @@ window = 200
 contextual = true
 "#;
 
+/// Policies on features with an off-policy study beside them.
+const OPE: &str = r#"
+kind = "bandit"
+[run]
+seed = 8
+replications = 30
+[bandit]
+horizon = 300
+arms = 4
+reward = "bernoulli"
+[bandit.features]
+context = [{ type = "constant" }, { type = "categorical", weights = [0.5, 0.3, 0.2] }]
+link = "logistic"
+[policies.lin]
+type = "lin_ts"
+[policies.pooled]
+type = "thompson_beta"
+[ope]
+logging = { type = "epsilon_greedy", epsilon = 0.4 }
+log_sizes = [50, 200]
+truth_contexts = 20000
+[ope.targets.greedy]
+type = "epsilon_greedy"
+epsilon = 0.1
+[ope.targets.soft]
+type = "softmax"
+temperature = 0.2
+"#;
+
 fn scenario(text: &str) -> BanditScenario {
     match parse("bandit.toml", text) {
         Ok(l) => match l.scenario {
@@ -74,7 +103,7 @@ fn result_json(s: &BanditScenario, threads: usize, splits: &[u64]) -> String {
         .num_threads(threads)
         .build()
         .expect("pool");
-    let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
+    let engine = pool.install(|| BanditEngine::for_scenario(s));
     let acc = pool.install(|| {
         let mut acc = engine.run(0..splits[0], &|_| {});
         for w in splits.windows(2) {
@@ -109,6 +138,15 @@ fn bandit_results_are_identical_across_threads_and_shards() {
     assert!(one.contains("\"contextual\": true"), "{one}");
     assert_eq!(one, result_json(&s, 4, &[40]), "segments: 1 vs 4 threads");
     assert_eq!(one, result_json(&s, 3, &[7, 8, 40]), "segments: 3 shards");
+    let s = scenario(OPE);
+    let one = result_json(&s, 1, &[30]);
+    assert!(one.contains("\"rmse\""), "{one}");
+    assert_eq!(one, result_json(&s, 4, &[30]), "off-policy: 1 vs 4 threads");
+    assert_eq!(
+        one,
+        result_json(&s, 3, &[1, 17, 30]),
+        "off-policy: 3 shards"
+    );
 }
 
 #[test]

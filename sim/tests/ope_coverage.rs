@@ -9,81 +9,126 @@ mod common;
 
 use common::near;
 use umpire_sim::bandit::features::{Block, Coefficients, FeatureEnv, Link, Noise};
-use umpire_sim::ope::study::{OpeStudy, StaticPolicy, run};
+use umpire_sim::bandit::ope::estimators::Estimator;
+use umpire_sim::bandit::ope::result::{OpeResult, OpeRow};
+use umpire_sim::bandit::ope::study::{OpeSpec, OpeTarget, StaticPolicy, Study};
 
-fn study(target: StaticPolicy, rounds: usize) -> OpeStudy {
-    OpeStudy {
-        env: FeatureEnv::new(
-            vec![
-                Block::Constant,
-                Block::Gaussian {
-                    dim: 4,
-                    mean: 0.0,
-                    sd: 1.0,
-                },
-            ],
-            5,
-            Link::Linear,
-            Noise::Gaussian { sd: 1.0 },
-            &Coefficients::Drawn { scale: 0.5 },
-            404,
-        ),
+fn env() -> FeatureEnv {
+    FeatureEnv::new(
+        vec![
+            Block::Constant,
+            Block::Gaussian {
+                dim: 4,
+                mean: 0.0,
+                sd: 1.0,
+            },
+        ],
+        5,
+        Link::Linear,
+        Noise::Gaussian { sd: 1.0 },
+        &Coefficients::Drawn { scale: 0.5 },
+        404,
+    )
+}
+
+fn spec(targets: &[(&str, StaticPolicy)], rounds: u64) -> OpeSpec {
+    OpeSpec {
         logging: StaticPolicy::Softmax { temperature: 1.0 },
-        target,
-        rounds,
+        targets: targets
+            .iter()
+            .map(|&(name, policy)| OpeTarget {
+                name: name.to_owned(),
+                policy,
+            })
+            .collect(),
+        log_sizes: vec![rounds],
         ridge_lambda: 1.0,
         alpha: 0.05,
-        seed: 404,
+        truth_contexts: 1_000_000,
+        expectations: Vec::new(),
     }
 }
 
 #[test]
 fn estimators_against_the_truth_near_and_far_from_the_logging_policy() {
     let reps = 1000;
-    let near_study = study(StaticPolicy::EpsilonGreedy { epsilon: 0.5 }, 1000);
-    let ((_, truth_se), near_stats) = run(&near_study, reps, 1_000_000);
-    assert!(truth_se < 0.001, "the truth's own error {truth_se}");
-    let [ips, snips, dm, dr] = near_stats;
-    for (name, st) in [("ips", ips), ("snips", snips), ("dr", dr)] {
-        assert_eq!(st.n, reps, "{name}");
-        // Unbiased: within 4 standard errors of the mean error (the
-        // replications' spread and the truth's own Monte Carlo error).
-        let se = (st.rmse().powi(2) / reps as f64 + truth_se * truth_se).sqrt();
-        assert!(
-            st.bias().abs() <= 4.0 * se,
-            "{name}: bias {} vs se {se}",
-            st.bias()
-        );
-        assert!(
-            near(st.coverage(), 0.95, reps, 4.0),
-            "{name}: coverage {}",
-            st.coverage()
-        );
-    }
-    // The direct method's interval treats the fitted model as known, so it
-    // is too narrow even where the model is right (linear rewards).
-    assert!(dm.coverage() < 0.9, "dm coverage {}", dm.coverage());
-    assert!(
-        dm.rmse() < ips.rmse(),
-        "the model helps: {} vs {}",
-        dm.rmse(),
-        ips.rmse()
-    );
-
+    let env = env();
     // A target that mostly plays the worst arm, which the logging policy
     // seldom does: weights up to about 20.
-    let far_study = study(StaticPolicy::EpsilonWorst { epsilon: 0.1 }, 1000);
-    let (_, [far_ips, _, _, far_dr]) = run(&far_study, reps, 1_000_000);
+    let spec = spec(
+        &[
+            ("near", StaticPolicy::EpsilonGreedy { epsilon: 0.5 }),
+            ("far", StaticPolicy::EpsilonWorst { epsilon: 0.1 }),
+        ],
+        1000,
+    );
+    let study = Study::new(&env, &spec, 404);
+    let acc = study.run(0..reps);
+    let result = OpeResult::build(&spec, &acc);
+    let truth_se = result.targets[0].truth_se;
+    assert!(truth_se < 0.001, "the truth's own error {truth_se}");
+    let cell = |t: usize, e: Estimator| -> &OpeRow { result.row(0, t, e).expect("a row") };
+    for e in [Estimator::Ips, Estimator::Snips, Estimator::Dr] {
+        let st = cell(0, e);
+        let name = e.name();
+        assert_eq!(st.estimates, reps, "{name}");
+        // Unbiased: within 4 standard errors of the mean error (the
+        // replications' spread and the truth's own Monte Carlo error).
+        let se = (st.rmse.powi(2) / reps as f64 + truth_se * truth_se).sqrt();
+        assert!(
+            st.bias.value.abs() <= 4.0 * se,
+            "{name}: bias {} vs se {se}",
+            st.bias.value
+        );
+        assert!(
+            near(st.coverage.value, 0.95, reps, 4.0),
+            "{name}: coverage {}",
+            st.coverage.value
+        );
+    }
+    let (ips, dm) = (cell(0, Estimator::Ips), cell(0, Estimator::Dm));
+    // The direct method's interval treats the fitted model as known, so it
+    // is too narrow even where the model is right (linear rewards).
+    assert!(dm.coverage.value < 0.9, "dm coverage {}", dm.coverage.value);
     assert!(
-        far_ips.rmse() > 4.0 * ips.rmse(),
+        dm.rmse < ips.rmse,
+        "the model helps: {} vs {}",
+        dm.rmse,
+        ips.rmse
+    );
+    let (far_ips, far_dr) = (cell(1, Estimator::Ips), cell(1, Estimator::Dr));
+    assert!(
+        far_ips.rmse > 4.0 * ips.rmse,
         "IPS error far {} vs near {}",
-        far_ips.rmse(),
-        ips.rmse()
+        far_ips.rmse,
+        ips.rmse
     );
     assert!(
-        far_dr.rmse() < 0.5 * far_ips.rmse(),
+        far_dr.rmse < 0.5 * far_ips.rmse,
         "DR {} vs IPS {}",
-        far_dr.rmse(),
-        far_ips.rmse()
+        far_dr.rmse,
+        far_ips.rmse
     );
+}
+
+/// Each smaller log is a prefix of the largest: a study of sizes [250,
+/// 1000] gives, at 250, exactly the estimates of a study of 250 alone, and
+/// its sums merge across replication ranges to the bytes of one pass.
+#[test]
+fn smaller_logs_are_prefixes_and_ranges_merge_exactly() {
+    let env = env();
+    let target = [("near", StaticPolicy::EpsilonGreedy { epsilon: 0.5 })];
+    let mut both = spec(&target, 1000);
+    both.log_sizes = vec![250, 1000];
+    both.truth_contexts = 10_000;
+    let mut alone = spec(&target, 250);
+    alone.truth_contexts = 10_000;
+    let (a, b) = (Study::new(&env, &both, 9), Study::new(&env, &alone, 9));
+    for r in 0..5 {
+        assert_eq!(a.replicate(r)[..4], b.replicate(r)[..], "replication {r}");
+    }
+    let whole = a.run(0..40);
+    let mut parts = a.run(0..13);
+    parts.merge(&a.run(13..40));
+    assert_eq!(whole, parts);
 }

@@ -10,7 +10,7 @@
 //! 1e-9·max(|theirs|, 1)).
 
 use serde::Deserialize;
-use umpire_sim::ope::{Estimator, LoggedData, RidgeModel, estimate};
+use umpire_sim::bandit::ope::{Estimator, LoggedData, RidgeModel, estimate};
 
 const TOL: f64 = 1e-9;
 

@@ -669,3 +669,105 @@ fn feature_environments_are_checked_at_their_keys() {
     ];
     each_is_reported(&cases);
 }
+
+#[test]
+fn off_policy_studies_are_checked_at_their_keys() {
+    let base = "kind = \"bandit\"\n[bandit]\narms = 3\n\
+                [bandit.features]\ncontext = [{ type = \"constant\" }, { type = \"gaussian\", dim = 2 }]\n\
+                [ope]\nlogging = { type = \"softmax\", temperature = 1.0 }\nlog_sizes = [100, 400]\n\
+                [ope.targets.greedy]\ntype = \"epsilon_greedy\"\nepsilon = 0.1\n";
+    assert!(parse("ok.toml", base).is_ok());
+    let with_policy = base.replace("[ope]\n", "[policies.lin]\ntype = \"lin_ucb\"\n[ope]\n");
+    assert!(
+        parse("ok.toml", &with_policy).is_err(),
+        "a policy needs a horizon"
+    );
+    let with_policy = with_policy.replace("arms = 3\n", "arms = 3\nhorizon = 50\n");
+    assert!(parse("ok.toml", &with_policy).is_ok());
+    let cases = [
+        (
+            base.replace("arms = 3\n", "arms = 3\nhorizon = 50\n"),
+            "bandit.horizon: no [policies] run for a horizon",
+        ),
+        (
+            base.replace("log_sizes = [100, 400]", "log_sizes = [400, 100]"),
+            "ope.log_sizes: sizes must be ascending and distinct",
+        ),
+        (
+            base.replace("log_sizes = [100, 400]", "log_sizes = [1, 400]"),
+            "ope.log_sizes: a log has 2 to 1000000 rounds, found 1",
+        ),
+        (
+            base.replace("log_sizes = [100, 400]\n", ""),
+            "ope.log_sizes: missing",
+        ),
+        (
+            base.replace("\"softmax\", temperature = 1.0", "\"epsilon_greedy\", epsilon = 0.0"),
+            "ope.logging.epsilon: a logging policy must give every arm a positive probability",
+        ),
+        (
+            base.replace("temperature = 1.0", "temperature = 0"),
+            "ope.logging.temperature: must be in [1e-3, 1e6], found 0",
+        ),
+        (
+            base.replace("\"epsilon_greedy\"\nepsilon", "\"greedy\"\nepsilon"),
+            "ope.targets.greedy.type: unknown type `greedy`",
+        ),
+        (
+            base.replace("epsilon = 0.1", "epsilon = 1.5"),
+            "ope.targets.greedy.epsilon: must be in [0, 1], found 1.5",
+        ),
+        (
+            format!("{base}ridge_lambda = 0\n").replace(
+                "[ope.targets.greedy]\ntype = \"epsilon_greedy\"\nepsilon = 0.1\nridge_lambda = 0\n",
+                "ridge_lambda = 0\n[ope.targets.greedy]\ntype = \"epsilon_greedy\"\nepsilon = 0.1\n",
+            ),
+            "ope.ridge_lambda: must be in [1e-6, 1e6], found 0",
+        ),
+        (
+            base.replace("log_sizes", "truth_contexts = 10\nlog_sizes"),
+            "ope.truth_contexts: must be in [1000, 100000000], found 10",
+        ),
+        (
+            base.replace("log_sizes = [100, 400]", "log_sizes = [100, 1000000]")
+                .replace("[bandit]\n", "[run]\nreplications = 10000000\n[bandit]\n"),
+            "ope: estimated work",
+        ),
+        (
+            base.replace(
+                "[bandit.features]\ncontext = [{ type = \"constant\" }, { type = \"gaussian\", dim = 2 }]\n",
+                "means = [0.1, 0.2, 0.3]\n",
+            ),
+            "ope: an off-policy study needs [bandit.features]",
+        ),
+        (
+            format!("{base}[expect.greedy.ipw]\ncoverage = {{ min = 0.9 }}\n"),
+            "expect.greedy.ipw: unknown estimator",
+        ),
+        (
+            format!("{base}[expect.greedy.ips]\ncoverage = {{ min = 0.9, log_size = 200 }}\n"),
+            "expect.greedy.ips.coverage.log_size: 200 is not one of the log sizes",
+        ),
+        (
+            format!("{base}[expect.greedy.ips]\nrmse_ratio = {{ min = 2 }}\n"),
+            "expect.greedy.ips.rmse_ratio: rmse_ratio needs `to = \"TARGET\"`",
+        ),
+        (
+            format!("{base}[expect.greedy.ips]\nrmse_ratio = {{ min = 2, to = \"far\" }}\n"),
+            "expect.greedy.ips.rmse_ratio.to: no target named `far`",
+        ),
+        (
+            format!("{base}[expect.greedy.ips]\nregret = {{ max = 2 }}\n"),
+            "expect.greedy.ips.regret: unknown measure",
+        ),
+        (
+            format!("{base}[expect.greedi.ips]\nbias = {{ max = 2 }}\n"),
+            "expect.greedi: no policy or off-policy target of that name",
+        ),
+        (
+            with_policy.replace("[policies.lin]", "[policies.greedy]"),
+            "ope.targets.greedy: a policy has this name",
+        ),
+    ];
+    each_is_reported(&cases);
+}

@@ -771,4 +771,11 @@ fn from_scenario_serves_hash_experiments_and_bandits() {
         ServeConfig::from_scenario(&aa),
         Err(ServeError::RandomAssignment("aa_conversion".to_owned()))
     );
+    // Decide requests carry no context vector: feature scenarios are refused.
+    for name in ["contextual_linear", "ope_coverage"] {
+        assert_eq!(
+            ServeConfig::from_scenario(&scenario_file(&format!("{name}.toml"))),
+            Err(ServeError::Features(name.to_owned()))
+        );
+    }
 }

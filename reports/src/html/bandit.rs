@@ -1,10 +1,13 @@
 //! A bandit's charts: cumulative regret per policy with its band and the
-//! Lai–Robbins curve, and each policy's arm pull shares over time.
+//! Lai–Robbins curve, each policy's arm pull shares over time, and an
+//! off-policy study's RMSE and coverage per estimator against the log size.
 
+use umpire_sim::bandit::ope::estimators::Estimator;
+use umpire_sim::bandit::ope::result::OpeResult;
 use umpire_sim::bandit::result::{BanditResult, PolicyResult};
 
 use super::page::{charts_block, done, series};
-use crate::svg::{Axis, Chart, Key};
+use crate::svg::{Axis, Chart, Key, num};
 
 pub(super) fn section(s: &mut String, r: &BanditResult) {
     let regret: Vec<String> = regret_chart(r).into_iter().collect();
@@ -15,6 +18,82 @@ pub(super) fn section(s: &mut String, r: &BanditResult) {
         .filter_map(|p| share_chart(r, p))
         .collect();
     charts_block(s, "Arm pull shares over time", &shares);
+    if let Some(o) = &r.ope {
+        let charts: Vec<String> = (0..o.targets.len())
+            .flat_map(|t| [ope_chart(o, t, false), ope_chart(o, t, true)])
+            .flatten()
+            .collect();
+        charts_block(s, "Off-policy estimators against the truth", &charts);
+    }
+}
+
+/// Target `t`'s RMSE (or, with `coverage`, its coverage with intervals and
+/// the nominal level) per estimator against the log size.
+fn ope_chart(o: &OpeResult, t: usize, coverage: bool) -> Option<String> {
+    let name = &o.targets.get(t)?.name;
+    let xs: Vec<f64> = o.log_sizes.iter().map(|&n| n as f64).collect();
+    let (lo, hi) = (xs.first().copied()?.max(1.0), xs.last().copied()?.max(2.0));
+    let rows = |e: Estimator| (0..xs.len()).filter_map(move |s| o.row(s, t, e));
+    let y = if coverage {
+        let bottom = Estimator::ALL
+            .into_iter()
+            .flat_map(rows)
+            .map(|r| r.coverage.lo)
+            .filter(|v| v.is_finite())
+            .fold(1.0 - 2.0 * o.alpha, f64::min);
+        Axis::linear(
+            "share of intervals that held the truth",
+            bottom.max(0.0),
+            1.0,
+        )
+    } else {
+        let top = Estimator::ALL
+            .into_iter()
+            .flat_map(rows)
+            .map(|r| r.rmse)
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        Axis::linear("RMSE against the truth", 0.0, top.max(1e-12))
+    };
+    let title = if coverage {
+        format!("{name}: interval coverage")
+    } else {
+        format!("{name}: RMSE")
+    };
+    let mut ch = Chart::new(
+        &title,
+        Axis::log("rounds per log (log scale)", lo, hi),
+        y,
+        370.0,
+        250.0,
+    );
+    if coverage {
+        ch.hline(1.0 - o.alpha, "muted", "nominal");
+    }
+    for (i, e) in Estimator::ALL.into_iter().enumerate() {
+        let pts: Vec<(f64, f64)> = rows(e)
+            .map(|r| {
+                let v = if coverage { r.coverage.value } else { r.rmse };
+                (r.log_size as f64, v)
+            })
+            .collect();
+        ch.line(&pts, &series(i));
+        for r in rows(e) {
+            let x = r.log_size as f64;
+            if coverage {
+                ch.whisker(x, r.coverage.lo, r.coverage.hi, &series(i));
+            }
+            let v = if coverage { r.coverage.value } else { r.rmse };
+            ch.dot(
+                x,
+                v,
+                &series(i),
+                &format!("{} at {}: {}", e.name(), r.log_size, num(v)),
+            );
+        }
+        ch.key(&series(i), e.name(), Key::Line);
+    }
+    done(ch)
 }
 
 fn time_axis(r: &BanditResult, xs: &[f64]) -> Axis {

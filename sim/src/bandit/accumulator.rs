@@ -61,6 +61,9 @@ pub struct BanditAcc {
     pub end: u64,
     /// One accumulator per policy, in scenario order.
     pub policies: Vec<PolicyAcc>,
+    /// The off-policy study's sums, when the scenario has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ope: Option<super::ope::acc::OpeAcc>,
 }
 
 impl BanditAcc {
@@ -82,6 +85,7 @@ impl BanditAcc {
             first,
             end: first,
             policies: vec![p; policies],
+            ope: None,
         }
     }
 
@@ -134,12 +138,26 @@ impl BanditAcc {
 
     /// Append the accumulator of the range that follows; errs with
     /// [`MergeError::NotContiguous`](crate::result::MergeError::NotContiguous)
-    /// when `next` does not start at `self.end` or has another number of policies.
+    /// when `next` does not start at `self.end`, has another number of
+    /// policies, or another off-policy study.
     pub fn merge(&mut self, next: &BanditAcc) -> Result<(), crate::result::MergeError> {
-        if next.first != self.end || next.policies.len() != self.policies.len() {
-            return Err(crate::result::MergeError::NotContiguous(
-                self.first, self.end, next.first, next.end,
-            ));
+        let not_contiguous =
+            || crate::result::MergeError::NotContiguous(self.first, self.end, next.first, next.end);
+        if next.first != self.end
+            || next.policies.len() != self.policies.len()
+            || self.ope.is_some() != next.ope.is_some()
+        {
+            return Err(not_contiguous());
+        }
+        // An off-policy study's sums merge only with those of the same
+        // study; a mismatch leaves both untouched.
+        if let (Some(a), Some(b)) = (&self.ope, &next.ope)
+            && !a.agrees(b)
+        {
+            return Err(not_contiguous());
+        }
+        if let (Some(a), Some(b)) = (&mut self.ope, &next.ope) {
+            a.merge(b);
         }
         for (a, b) in self.policies.iter_mut().zip(&next.policies) {
             // Each shard's sums may fit while their total does not.

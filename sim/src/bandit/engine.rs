@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::accumulator::{BanditAcc, PolicyRun};
 use super::env::{Delay, Environment};
-use super::model::NamedPolicy;
+use super::model::{BanditScenario, NamedPolicy};
+use super::ope::acc::OpeAcc;
+use super::ope::study::Study;
 use super::policy::{Policy, PolicyState};
 use crate::rng::{Purpose, StreamKey};
 
@@ -122,6 +124,8 @@ pub struct BanditEngine<'a> {
     policy_keys: Vec<StreamKey>,
     /// Steps at which regret and pulls are recorded: [`checkpoints`] of the horizon.
     pub checkpoints: Vec<u64>,
+    /// The scenario's off-policy study, run beside the policies.
+    ope: Option<Study<'a>>,
 }
 
 impl<'a> BanditEngine<'a> {
@@ -138,7 +142,24 @@ impl<'a> BanditEngine<'a> {
                 .map(|p| StreamKey::new(seed, Purpose::policy(&p.name)))
                 .collect(),
             checkpoints: checkpoints(env.horizon),
+            ope: None,
         }
+    }
+
+    /// The engine for the whole of scenario `s`: its policies and, when it
+    /// has one, its off-policy study (whose truths this computes).
+    pub fn for_scenario(s: &'a BanditScenario) -> Self {
+        let mut engine = Self::new(&s.env, &s.policies, s.seed);
+        if let (Some(spec), Some(features)) = (&s.ope, &s.env.features) {
+            engine.ope = Some(Study::new(features, spec, s.seed));
+        }
+        engine
+    }
+
+    /// The off-policy study's sums over replications `range`, when the
+    /// scenario has one.
+    pub fn run_ope(&self, range: std::ops::Range<u64>) -> Option<OpeAcc> {
+        self.ope.as_ref().map(|o| o.run(range))
     }
 
     /// Run policy `p` on replication `r`; with `trace`, record up to
@@ -324,17 +345,29 @@ impl BanditEngine<'_> {
     pub fn run(&self, range: std::ops::Range<u64>, progress: &(dyn Fn(u64) + Sync)) -> BanditAcc {
         let np = self.policies.len();
         let mut acc = BanditAcc::new(range.start, np, self.checkpoints.len(), self.env.arms());
+        acc.ope = self.ope.as_ref().map(Study::acc);
         let max_gap = self.max_gap();
         let chunk = self.chunk_len(np);
         let mut start = range.start;
         while start < range.end {
             let n = chunk.min(range.end - start);
-            let runs: Vec<Vec<PolicyRun>> = (start..start + n)
+            let runs: Vec<(Vec<PolicyRun>, Vec<_>)> = (start..start + n)
                 .into_par_iter()
-                .map(|r| (0..np).map(|p| self.run_policy(p, r, None)).collect())
+                .map(|r| {
+                    let runs = (0..np).map(|p| self.run_policy(p, r, None)).collect();
+                    let ope = self
+                        .ope
+                        .as_ref()
+                        .map(|o| o.replicate(r))
+                        .unwrap_or_default();
+                    (runs, ope)
+                })
                 .collect();
-            for rr in &runs {
+            for (rr, ope) in &runs {
                 acc.add(rr, &self.checkpoints, max_gap, self.env.horizon);
+                if let Some(o) = &mut acc.ope {
+                    o.add(ope);
+                }
             }
             progress(n);
             start += n;

@@ -26,6 +26,7 @@ pub mod features;
 pub mod linear;
 pub mod lockstep;
 pub mod model;
+pub mod ope;
 pub mod plugged;
 pub mod policy;
 pub mod result;

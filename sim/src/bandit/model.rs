@@ -36,6 +36,10 @@ pub struct BanditScenario {
     pub policies: Vec<NamedPolicy>,
     /// The bounds the result is judged against.
     pub expectations: Vec<BanditExpectation>,
+    /// An off-policy study on the environment (`[ope]`, feature
+    /// environments only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ope: Option<super::ope::study::OpeSpec>,
 }
 
 /// What a bandit expectation bounds; each is a key under `[expect.POLICY]`.
@@ -58,10 +62,19 @@ pub enum BanditMeasure {
     /// checkpoint at or before a tenth of it: about 1 for linear regret,
     /// √0.1 ≈ 0.32 for regret growing as √T, smaller still for ln T.
     RegretGrowth,
+    /// An off-policy estimator's mean error (`[expect.TARGET.ESTIMATOR]`).
+    Bias,
+    /// An off-policy estimator's root mean squared error.
+    Rmse,
+    /// The share of an off-policy estimator's intervals that held the truth.
+    Coverage,
+    /// An off-policy estimator's RMSE over its RMSE on another target.
+    RmseRatio,
 }
 
 impl BanditMeasure {
-    /// Every measure, in documentation order.
+    /// Every policy measure, in documentation order (the off-policy ones
+    /// are [`OpeMeasure`](super::ope::study::OpeMeasure)s).
     pub const ALL: [BanditMeasure; 7] = [
         BanditMeasure::Regret,
         BanditMeasure::RealisedRegret,
@@ -82,10 +95,25 @@ impl BanditMeasure {
             BanditMeasure::LowerBoundRatio => "lower_bound_ratio",
             BanditMeasure::RegretRatio => "regret_ratio",
             BanditMeasure::RegretGrowth => "regret_growth",
+            BanditMeasure::Bias => "bias",
+            BanditMeasure::Rmse => "rmse",
+            BanditMeasure::Coverage => "coverage",
+            BanditMeasure::RmseRatio => "rmse_ratio",
         }
     }
 
-    /// The measure with key `key`, if there is one.
+    /// The bandit measure an off-policy measure is reported as.
+    pub fn of_ope(m: super::ope::study::OpeMeasure) -> Self {
+        use super::ope::study::OpeMeasure;
+        match m {
+            OpeMeasure::Bias => BanditMeasure::Bias,
+            OpeMeasure::Rmse => BanditMeasure::Rmse,
+            OpeMeasure::Coverage => BanditMeasure::Coverage,
+            OpeMeasure::RmseRatio => BanditMeasure::RmseRatio,
+        }
+    }
+
+    /// The policy measure with key `key`, if there is one.
     pub fn from_key(key: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.key() == key)
     }

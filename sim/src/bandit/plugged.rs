@@ -147,7 +147,7 @@ pub fn run(
     provenance: Provenance,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<BanditResult, PluginError> {
-    let engine = BanditEngine::new(&s.env, &s.policies, s.seed);
+    let engine = BanditEngine::for_scenario(s);
     let (acc, all) = if plugins.is_empty() {
         (engine.run(0..s.replications, progress), Cow::Borrowed(s))
     } else {
@@ -277,6 +277,8 @@ pub fn run_acc(
         first: range.start,
         end: range.end,
         policies,
+        // The scenario's own off-policy study goes with its own policies.
+        ope: if own { engine.run_ope(range) } else { None },
     })
 }
 

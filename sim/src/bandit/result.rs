@@ -121,6 +121,9 @@ pub struct BanditResult {
     pub lai_robbins: Option<Vec<f64>>,
     /// One result per policy, in scenario order.
     pub policies: Vec<PolicyResult>,
+    /// The off-policy study's table, when the scenario has one (`[ope]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ope: Option<super::ope::result::OpeResult>,
     /// The verdicts: the scenario's expectations, then any measure that is not a
     /// finite number.
     pub expectations: Vec<BanditExpectationResult>,
@@ -245,6 +248,24 @@ impl BanditResult {
             .iter()
             .map(|e| judge(e, &policies, &checkpoints))
             .collect();
+        let ope = s.ope.as_ref().zip(acc.ope.as_ref()).map(|(spec, o)| {
+            let table = super::ope::result::OpeResult::build(spec, o);
+            if r > 0 {
+                expectations.extend(super::ope::result::judge(spec, &table, o).into_iter().map(
+                    |v| BanditExpectationResult {
+                        key: v.key,
+                        measure: BanditMeasure::of_ope(v.measure),
+                        policy: v.target,
+                        bound: v.bound,
+                        measured: v.measured,
+                        interval: v.interval,
+                        passed: v.passed,
+                        message: v.message,
+                    },
+                ));
+            }
+            table
+        });
         if r > 0 {
             expectations.extend(undefined_measures(&policies, &acc));
         }
@@ -260,6 +281,7 @@ impl BanditResult {
             lai_robbins: lai,
             passed: expectations.iter().all(|e| e.passed),
             policies,
+            ope,
             expectations,
             reproduce: provenance.reproduce,
             accumulators: acc,
@@ -359,6 +381,11 @@ fn judge(
             (p.final_regret.value / other, None)
         }
         BanditMeasure::RegretGrowth => (regret_growth(&p.regret.mean, checkpoints), None),
+        // Off-policy measures are judged by `ope::result::judge`.
+        BanditMeasure::Bias
+        | BanditMeasure::Rmse
+        | BanditMeasure::Coverage
+        | BanditMeasure::RmseRatio => (f64::NAN, None),
     };
     let (passed, parts) = check_min_max(measured, &e.bound);
     let message = verdict_message(passed, &e.key, measured, interval, &parts);

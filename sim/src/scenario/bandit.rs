@@ -76,24 +76,56 @@ pub(super) fn means_array(
 }
 
 pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<BanditScenario> {
-    root.allow(&["expect"]);
+    root.allow(&["expect", "ope"]);
     let name = root
         .string(ctx, "name")
         .map_or_else(|| default_name.to_owned(), |(n, _)| n);
     let _ = root.string(ctx, "description");
     let (seed, replications) = super::experiment::read_run(ctx, root, 200);
-    let env = read_env(ctx, root, seed);
-    let policies = read_policies(
-        ctx,
-        root,
-        env.as_ref()
-            .map_or(0, super::super::bandit::env::Environment::arms),
-        env.as_ref().map_or(0, |e| e.segments.len()),
-        env.as_ref()
-            .and_then(|e| e.features.as_ref())
-            .map(crate::bandit::features::FeatureEnv::dim),
-    );
-    let (env, policies) = (env?, policies?);
+    let has_ope = root.table.contains_key("ope");
+    // An off-policy study alone runs no policies: its logs' lengths are
+    // `ope.log_sizes`, and there is no horizon to give.
+    let ope_only = has_ope && !root.table.contains_key("policies");
+    let env = read_env(ctx, root, seed, ope_only);
+    let policies = if ope_only {
+        Some(Vec::new())
+    } else {
+        read_policies(
+            ctx,
+            root,
+            env.as_ref()
+                .map_or(0, super::super::bandit::env::Environment::arms),
+            env.as_ref().map_or(0, |e| e.segments.len()),
+            env.as_ref()
+                .and_then(|e| e.features.as_ref())
+                .map(crate::bandit::features::FeatureEnv::dim),
+        )
+    };
+    let ope = has_ope.then(|| {
+        let features = if span_at(root.table, &["bandit", "features"]).is_none() {
+            Ok(None)
+        } else {
+            env.as_ref()
+                .and_then(|e| e.features.as_ref())
+                .map(|f| Some((f.dim(), f.arms())))
+                .ok_or(())
+        };
+        super::ope::read(
+            ctx,
+            root,
+            features,
+            policies.as_deref().unwrap_or(&[]),
+            replications,
+        )
+    });
+    let (mut env, policies) = (env?, policies?);
+    let ope = match ope {
+        Some(spec) => Some(spec?),
+        None => None,
+    };
+    if let (true, Some(spec)) = (ope_only, &ope) {
+        env.horizon = spec.rounds() as u64;
+    }
     let mut scenario = BanditScenario {
         name,
         seed,
@@ -101,6 +133,7 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Bandi
         env,
         policies,
         expectations: Vec::new(),
+        ope,
     };
     if let Err(e) = limits::check_bandit(&scenario) {
         let (key, span) = match span_at(root.table, &["run", "replications"]) {
@@ -113,11 +146,19 @@ pub fn read(ctx: &mut Ctx, root: &mut Table, default_name: &str) -> Option<Bandi
         ctx.error(&span, key, e, hint("see the caps in scenarios/README.md"));
         return None;
     }
-    scenario.expectations = read_expectations(ctx, root, &scenario.policies, &scenario.env)?;
+    scenario.expectations = read_expectations(
+        ctx,
+        root,
+        &scenario.policies,
+        &scenario.env,
+        scenario.ope.as_mut(),
+    )?;
     Some(scenario)
 }
 
-fn read_env(ctx: &mut Ctx, root: &mut Table, seed: u64) -> Option<Environment> {
+/// `[bandit]`; with `ope_only` (an off-policy study and no policies) the
+/// horizon is refused, since the logs' sizes are the study's.
+fn read_env(ctx: &mut Ctx, root: &mut Table, seed: u64, ope_only: bool) -> Option<Environment> {
     let Some(mut t) = root.subtable(ctx, "bandit") else {
         if root.table.get("bandit").is_none() {
             ctx.error(
@@ -130,13 +171,41 @@ fn read_env(ctx: &mut Ctx, root: &mut Table, seed: u64) -> Option<Environment> {
         return None;
     };
     let mut ok = true;
-    let horizon = read_horizon(ctx, &mut t);
+    let horizon = if ope_only {
+        if let Some(v) = t.get("horizon") {
+            ctx.error(
+                &v.span(),
+                "bandit.horizon",
+                "no [policies] run for a horizon: each log of the off-policy study is `ope.log_sizes` rounds long",
+                hint("remove horizon, or add [policies] to run beside the study"),
+            );
+            ok = false;
+        }
+        // The largest log size, set once [ope] is read.
+        Some(1)
+    } else {
+        read_horizon(ctx, &mut t)
+    };
     let reward = read_reward(ctx, &mut t, &mut ok);
     let bernoulli = reward == Some(RewardKind::Bernoulli);
     if t.table.contains_key("features") {
         let env = read_feature_env(ctx, &mut t, horizon, reward, seed);
         t.finish(ctx);
-        return env;
+        return env.filter(|_| ok);
+    }
+    if ope_only {
+        // The study reports the missing features.
+        t.allow(&[
+            "arms",
+            "means",
+            "segments",
+            "changes",
+            "drift_to",
+            "delay",
+            "update_every",
+        ]);
+        t.finish(ctx);
+        return None;
     }
     let (segments, means) = read_population(ctx, &mut t, bernoulli, &mut ok);
     let arms = means.as_ref().map_or(0, Vec::len);
@@ -872,24 +941,57 @@ fn policy_types() -> String {
     }
 }
 
+/// `[expect.NAME]` names neither a policy nor an off-policy target.
+fn no_such_name(
+    ctx: &mut Ctx,
+    span: &std::ops::Range<usize>,
+    path: &str,
+    name: &str,
+    policies: &[NamedPolicy],
+    ope: Option<&crate::bandit::ope::study::OpeSpec>,
+) {
+    let targets = ope.map_or(&[][..], |s| &s.targets[..]);
+    ctx.error(
+        span,
+        path,
+        if targets.is_empty() {
+            "no policy of that name"
+        } else {
+            "no policy or off-policy target of that name"
+        },
+        suggest(
+            name,
+            policies
+                .iter()
+                .map(|p| p.name.as_str())
+                .chain(targets.iter().map(|t| t.name.as_str())),
+        ),
+    );
+}
+
 fn read_expectations(
     ctx: &mut Ctx,
     root: &mut Table,
     policies: &[NamedPolicy],
     env: &Environment,
+    mut ope: Option<&mut crate::bandit::ope::study::OpeSpec>,
 ) -> Option<Vec<BanditExpectation>> {
     let tables = super::reader::expect_tables(ctx, root)?;
     let mut ok = true;
     let mut out = Vec::new();
     for (pname, pspan, v) in tables.into_iter().flat_map(|mut et| et.entries()) {
         let path = format!("expect.{pname}");
+        if let Some(spec) = ope.as_deref_mut()
+            && let Some(t) = spec.targets.iter().position(|t| t.name == pname)
+        {
+            match super::ope::read_expectations(ctx, &path, t, v, spec) {
+                Some(found) => spec.expectations.extend(found),
+                None => ok = false,
+            }
+            continue;
+        }
         let Some(policy) = policies.iter().position(|p| p.name == pname) else {
-            ctx.error(
-                &pspan,
-                &path,
-                "no policy of that name",
-                suggest(pname, policies.iter().map(|p| p.name.as_str())),
-            );
+            no_such_name(ctx, &pspan, &path, pname, policies, ope.as_deref());
             ok = false;
             continue;
         };

@@ -16,6 +16,7 @@ pub mod limits;
 mod load;
 mod methods;
 mod metrics;
+mod ope;
 mod process;
 mod reader;
 mod serve;

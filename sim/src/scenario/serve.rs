@@ -46,6 +46,12 @@ impl ServeConfig {
                 bandits: Vec::new(),
                 server: ServerSettings::default(),
             }),
+            Scenario::Bandit(b) if b.env.features.is_some() => {
+                Err(ServeError::Features(b.name.clone()))
+            }
+            Scenario::Bandit(b) if b.policies.is_empty() => {
+                Err(ServeError::NoPolicies(b.name.clone()))
+            }
             Scenario::Bandit(b) => Ok(Self {
                 name: b.name.clone(),
                 seed: b.seed,

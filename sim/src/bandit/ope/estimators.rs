@@ -14,7 +14,8 @@
 use super::{LoggedData, OpeError};
 
 /// An off-policy estimator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Estimator {
     /// Inverse propensity scoring.
     Ips,
@@ -34,6 +35,11 @@ impl Estimator {
         Estimator::Dm,
         Estimator::Dr,
     ];
+
+    /// The estimator with name `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
 
     /// The estimator's name in scenarios and results.
     pub fn name(self) -> &'static str {

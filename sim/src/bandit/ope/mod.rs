@@ -5,9 +5,11 @@
 //! probabilities and, for the model-based estimators, a reward model's
 //! predictions; [`estimators`] turns it into an [`Estimate`] per
 //! [`Estimator`]; [`ridge`] fits the disjoint per-arm ridge reward model
-//! the direct method and doubly robust read; [`study`] measures each
-//! estimator's bias, RMSE and coverage against a feature environment's
-//! known truth.
+//! the direct method and doubly robust read; [`study`] runs a scenario's
+//! `[ope]` study (logs under a logging policy, every target estimated at
+//! every log size), [`acc`] sums its errors against a feature
+//! environment's known truth, and [`result`] turns the sums into the
+//! bias, RMSE and coverage table and its verdicts.
 //!
 //! Every estimator is a mean of per-round terms (SNIPS a ratio of two), so
 //! each interval is the normal one from the terms' sample variance:
@@ -16,7 +18,9 @@
 //! estimation error: what a practitioner computes, and what the coverage
 //! tables measure.
 
+pub mod acc;
 pub mod estimators;
+pub mod result;
 pub mod ridge;
 pub mod study;
 
