@@ -59,7 +59,8 @@ window = 200
 contextual = true
 "#;
 
-/// Policies on features with an off-policy study beside them.
+/// Policies on features, with delayed batched feedback and an off-policy
+/// study beside them.
 const OPE: &str = r#"
 kind = "bandit"
 [run]
@@ -69,6 +70,8 @@ replications = 30
 horizon = 300
 arms = 4
 reward = "bernoulli"
+update_every = 3
+delay = { min = 0, max = 30 }
 [bandit.features]
 context = [{ type = "constant" }, { type = "categorical", weights = [0.5, 0.3, 0.2] }]
 link = "logistic"

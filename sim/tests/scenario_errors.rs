@@ -644,6 +644,11 @@ fn feature_environments_are_checked_at_their_keys() {
             "bandit.means: not with [bandit.features]",
         ),
         (
+            base.replace("dim = 2", "dim = 63")
+                .replace("arms = 3\n", "arms = 3\ndelay = 1000000\n"),
+            "bandit.delay: a delayed run keeps (longest delay + update_every + 1) × 64 features = 64000128 values per worker thread, over the cap of 10000000",
+        ),
+        (
             base.replace("type = \"constant\" }", "type = \"categorical\", weights = [1.0] }"),
             "bandit.features.context.weights: 2 to 64 levels with a positive total, found 1",
         ),

@@ -2,15 +2,13 @@
 //! stream, replication by replication, folded in replication order into a
 //! [`BanditAcc`].
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-
 use rand::RngExt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::accumulator::{BanditAcc, PolicyRun};
 use super::env::{Delay, Environment};
+use super::feedback::Pending;
 use super::model::{BanditScenario, NamedPolicy};
 use super::ope::acc::OpeAcc;
 use super::ope::study::Study;
@@ -48,53 +46,6 @@ pub struct Step {
     pub reward: f64,
     /// Cumulative pseudo-regret up to and including this step.
     pub regret: f64,
-}
-
-/// Rewards not yet fed back: a FIFO for fixed delays (due in push order),
-/// a min-heap by due step for random ones.
-#[derive(Default)]
-pub(super) struct Pending {
-    fifo: VecDeque<(u64, usize, usize, f64)>,
-    heap: BinaryHeap<Reverse<(u64, usize, usize, u64)>>,
-}
-
-impl Pending {
-    /// Queue the reward of step `t`, due after the environment's delay.
-    #[inline]
-    pub(super) fn push<R: rand::Rng>(
-        &mut self,
-        delay: Delay,
-        t: u64,
-        ctx: usize,
-        arm: usize,
-        reward: f64,
-        rng: &mut R,
-    ) {
-        match delay {
-            Delay::None => self.fifo.push_back((t, ctx, arm, reward)),
-            Delay::Fixed(d) => self.fifo.push_back((t + d, ctx, arm, reward)),
-            Delay::Uniform { min, max } => {
-                let d = min + rng.random_range(0..=max - min);
-                self.heap.push(Reverse((t + d, ctx, arm, reward.to_bits())));
-            }
-        }
-    }
-
-    /// Feed `learn(context, arm, reward)` every reward due by step `t`, in
-    /// the order the engine's policies learn them.
-    #[inline]
-    pub(super) fn deliver(&mut self, t: u64, mut learn: impl FnMut(usize, usize, f64)) {
-        while self.fifo.front().is_some_and(|&(due, ..)| due <= t) {
-            if let Some((_, c, a, rw)) = self.fifo.pop_front() {
-                learn(c, a, rw);
-            }
-        }
-        while self.heap.peek().is_some_and(|Reverse((due, ..))| *due <= t) {
-            if let Some(Reverse((_, c, a, bits))) = self.heap.pop() {
-                learn(c, a, f64::from_bits(bits));
-            }
-        }
-    }
 }
 
 /// Per row of `k` means (one row per segment): the best arm and its mean.
@@ -299,7 +250,7 @@ impl BanditEngine<'_> {
             features,
             &mut learner,
             self.env.horizon,
-            self.env.update_every,
+            (self.env.update_every, self.env.delay),
             &self.checkpoints,
             (self.seed, &self.policies[p].name, r),
         )

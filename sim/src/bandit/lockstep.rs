@@ -25,8 +25,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::accumulator::PolicyRun;
 use super::batch_policy::{BatchPolicy, BatchView, Delivery, PluginError};
-use super::engine::{BanditEngine, Pending, best_per_row};
+use super::engine::{BanditEngine, best_per_row};
 use super::env::Delay;
+use super::feedback::Pending;
 
 /// Steps whose reward words are drawn at once, as the engine does.
 const BLOCK: usize = 1024;

@@ -23,6 +23,7 @@ pub mod contextual;
 pub mod engine;
 pub mod env;
 pub mod features;
+pub mod feedback;
 pub mod linear;
 pub mod lockstep;
 pub mod model;

@@ -257,7 +257,7 @@ fn read_feature_env(
     seed: u64,
 ) -> Option<Environment> {
     let mut ok = true;
-    for key in ["means", "segments", "changes", "drift_to", "delay"] {
+    for key in ["means", "segments", "changes", "drift_to"] {
         if let Some(v) = t.table.get(key) {
             ctx.error(
                 &v.span(),
@@ -268,7 +268,7 @@ fn read_feature_env(
             ok = false;
         }
     }
-    t.allow(&["means", "segments", "changes", "drift_to", "delay"]);
+    t.allow(&["means", "segments", "changes", "drift_to"]);
     let arms = match t.count(ctx, "arms") {
         Some((k, _)) if (2..=MAX_ARMS as u64).contains(&k) => Some(k as usize),
         Some((k, span)) => {
@@ -293,7 +293,26 @@ fn read_feature_env(
         }
     };
     let update_every = read_update_every(ctx, t, horizon, &mut ok);
+    let delay = read_delay(ctx, t, &mut ok);
     let features = super::features::read_features(ctx, t, arms, reward, seed);
+    if let Some(f) = &features {
+        // A delayed run keeps every context whose reward is outstanding.
+        let ring = crate::bandit::contextual::context_ring(update_every, delay);
+        let values = ring.saturating_mul(f.dim() as u64);
+        if values > super::features::MAX_CONTEXT_RING {
+            ctx.error(
+                &super::reader::span_of(t, "delay"),
+                "bandit.delay",
+                format!(
+                    "a delayed run keeps (longest delay + update_every + 1) × {} features = {values} values per worker thread, over the cap of {}",
+                    f.dim(),
+                    super::features::MAX_CONTEXT_RING
+                ),
+                hint("a shorter delay, fewer features or smaller batches"),
+            );
+            ok = false;
+        }
+    }
     match (ok, horizon, reward, features) {
         (true, Some(horizon), Some(reward), Some(f)) => Some(Environment {
             horizon,
@@ -302,7 +321,7 @@ fn read_feature_env(
             segments: Vec::new(),
             changes: Vec::new(),
             drift_to: None,
-            delay: Delay::None,
+            delay,
             update_every,
             features: Some(f),
         }),

@@ -10,6 +10,8 @@ use crate::metric::MAX_MAGNITUDE;
 /// Largest context dimension in a scenario: each step of a linear policy
 /// costs arms × d² operations.
 pub const MAX_FEATURE_DIM: usize = 64;
+/// Most context values a delayed run keeps per worker thread (80 MB).
+pub const MAX_CONTEXT_RING: u64 = 10_000_000;
 /// Largest standard deviation of drawn coefficients.
 pub const MAX_COEFFICIENT_SCALE: f64 = 1e3;
 
