@@ -113,6 +113,12 @@ fn print_ope(out: &mut dyn Write, o: &OpeResult) -> std::io::Result<()> {
         100.0 * (1.0 - o.alpha),
         o.truth_contexts
     )?;
+    if let Some(m) = o.propensity_draws {
+        writeln!(
+            out,
+            "  logged propensities are estimates: the share of {m} draws of the logging policy that pick the arm played (at least 1/{m})"
+        )?;
+    }
     let w = o
         .targets
         .iter()

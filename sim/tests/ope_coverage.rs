@@ -45,6 +45,7 @@ fn spec(targets: &[(&str, StaticPolicy)], rounds: u64) -> OpeSpec {
         ridge_lambda: 1.0,
         alpha: 0.05,
         truth_contexts: 1_000_000,
+        propensity_draws: None,
         expectations: Vec::new(),
     }
 }
@@ -131,4 +132,61 @@ fn smaller_logs_are_prefixes_and_ranges_merge_exactly() {
     let mut parts = a.run(0..13);
     parts.merge(&a.run(13..40));
     assert_eq!(whole, parts);
+}
+
+/// Monte Carlo propensities bias IPS by a known factor. With a uniform
+/// logging policy every propensity is p = 1/K, and the logged estimate is
+/// p̂ = max(W, 1)/M with W ~ Binomial(M, p), independent of the round. So
+/// E[IPS] = V · p · E[M/max(W, 1)] exactly: the factor is a finite sum over
+/// the binomial pmf. With K = 4 and M = 10 it is 1.299.
+#[test]
+fn estimated_propensities_inflate_ips_by_the_closed_form_factor() {
+    let (k, m) = (4usize, 10u64);
+    let env = FeatureEnv::new(
+        vec![
+            Block::Constant,
+            Block::Gaussian {
+                dim: 2,
+                mean: 0.0,
+                sd: 1.0,
+            },
+        ],
+        k,
+        Link::Linear,
+        Noise::Gaussian { sd: 1.0 },
+        &Coefficients::Drawn { scale: 0.5 },
+        77,
+    );
+    let p = 1.0 / k as f64;
+    // E[M / max(W, 1)] by the pmf's recurrence.
+    let mut pmf = (1.0 - p).powi(m as i32);
+    let mut inverse = 0.0;
+    for w in 0..=m {
+        inverse += pmf * m as f64 / w.max(1) as f64;
+        pmf *= (m - w) as f64 / (w + 1) as f64 * p / (1.0 - p);
+    }
+    let factor = p * inverse;
+    // Python: 0.25 * sum(comb(10, w) * 0.25**w * 0.75**(10 - w) * 10 / max(w, 1)
+    // for w in range(11)) = 1.2990310561089289.
+    assert!((factor - 1.299_031_056).abs() < 1e-8, "{factor}");
+    let mut spec = spec(
+        &[("greedy", StaticPolicy::EpsilonGreedy { epsilon: 0.2 })],
+        200,
+    );
+    spec.logging = StaticPolicy::Uniform;
+    spec.propensity_draws = Some(m);
+    let reps = 4000;
+    let study = Study::new(&env, &spec, 77);
+    let result = OpeResult::build(&spec, &study.run(0..reps));
+    let (truth, truth_se) = (result.targets[0].truth, result.targets[0].truth_se);
+    let ips = result.row(0, 0, Estimator::Ips).expect("a row");
+    let expected = (factor - 1.0) * truth;
+    let se = (ips.bias.sd.powi(2) / reps as f64 + (factor * truth_se).powi(2)).sqrt();
+    assert!(
+        (ips.bias.value - expected).abs() <= 4.0 * se,
+        "bias {} against (factor {factor} − 1) × truth {truth} = {expected}, se {se}",
+        ips.bias.value
+    );
+    // And the inflation is far from nothing: the test could fail.
+    assert!(expected.abs() > 10.0 * se, "{expected} vs {se}");
 }

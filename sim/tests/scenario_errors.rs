@@ -730,6 +730,10 @@ fn off_policy_studies_are_checked_at_their_keys() {
             "ope.ridge_lambda: must be in [1e-6, 1e6], found 0",
         ),
         (
+            base.replace("log_sizes", "propensity_draws = 5\nlog_sizes"),
+            "ope.propensity_draws: must be in [10, 1000000], found 5",
+        ),
+        (
             base.replace("log_sizes", "truth_contexts = 10\nlog_sizes"),
             "ope.truth_contexts: must be in [1000, 100000000], found 10",
         ),

@@ -19,6 +19,8 @@ pub const MAX_TARGETS: usize = 16;
 pub const MAX_LOG_ROUNDS: u64 = 1_000_000;
 /// Largest sample the truths are averaged over.
 pub const MAX_TRUTH_CONTEXTS: u64 = 100_000_000;
+/// Most draws behind an estimated propensity.
+pub const MAX_PROPENSITY_DRAWS: u64 = 1_000_000;
 /// A replication's log in memory, in f64s: rounds × (features + arms ×
 /// (targets + 1)).
 pub const MAX_LOG_VALUES: f64 = 32e6;
@@ -251,6 +253,23 @@ pub(super) fn read(
         }
         None => 1_000_000,
     };
+    let propensity_draws = match t.count(ctx, "propensity_draws") {
+        Some((m, _)) if (10..=MAX_PROPENSITY_DRAWS).contains(&m) => Some(m),
+        Some((m, span)) => {
+            ctx.error(
+                &span,
+                "ope.propensity_draws",
+                format!("must be in [10, {MAX_PROPENSITY_DRAWS}], found {m}"),
+                None,
+            );
+            ok = false;
+            None
+        }
+        None => {
+            ok &= !t.table.contains_key("propensity_draws");
+            None
+        }
+    };
     let span = t.span.clone();
     t.finish(ctx);
     let (dim, arms) = match features {
@@ -274,6 +293,7 @@ pub(super) fn read(
         ridge_lambda,
         alpha,
         truth_contexts,
+        propensity_draws,
         expectations: Vec::new(),
     };
     if let Err(e) = check_work(&spec, dim, arms, replications) {

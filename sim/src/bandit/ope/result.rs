@@ -62,6 +62,9 @@ pub struct OpeResult {
     pub ridge_lambda: f64,
     /// Contexts each truth is averaged over.
     pub truth_contexts: u64,
+    /// Draws behind each logged propensity, when they are estimates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity_draws: Option<u64>,
     /// The targets, in scenario order.
     pub targets: Vec<OpeTargetResult>,
     /// Log sizes × targets × estimators, in that order.
@@ -108,6 +111,7 @@ impl OpeResult {
             alpha: spec.alpha,
             ridge_lambda: spec.ridge_lambda,
             truth_contexts: spec.truth_contexts,
+            propensity_draws: spec.propensity_draws,
             targets: spec
                 .targets
                 .iter()

@@ -194,6 +194,12 @@ pub struct OpeSpec {
     pub alpha: f64,
     /// Contexts the truth is averaged over.
     pub truth_contexts: u64,
+    /// When set, each round's logged propensity is not the logging policy's
+    /// probability but the share of this many independent draws of the
+    /// policy that pick the arm played (at least one: floored at 1/draws),
+    /// as a server logs a Thompson-family policy's propensities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity_draws: Option<u64>,
     /// The bounds the study is judged against.
     pub expectations: Vec<OpeExpectation>,
 }
@@ -282,6 +288,8 @@ impl<'a> Study<'a> {
         let mut contexts_rng = StreamKey::new(self.seed, Purpose::Context).replication(r);
         let mut rewards_rng = StreamKey::new(self.seed, Purpose::Reward).replication(r);
         let mut logging_rng = StreamKey::new(self.seed, Purpose::policy("logging")).replication(r);
+        let mut propensity_rng =
+            StreamKey::new(self.seed, Purpose::policy("propensity")).replication(r);
         let mut contexts = vec![0.0; n * d];
         let (mut actions, mut rewards, mut propensities) = (
             Vec::with_capacity(n),
@@ -296,7 +304,13 @@ impl<'a> Study<'a> {
             spec.logging.probabilities(env, x, &mut p);
             let a = draw(&p, &mut logging_rng);
             actions.push(a);
-            propensities.push(p[a]);
+            propensities.push(match spec.propensity_draws {
+                None => p[a],
+                Some(m) => {
+                    let wins = crate::binomial::sample(&mut propensity_rng, m, p[a]).max(1);
+                    wins as f64 / m as f64
+                }
+            });
             rewards.push(env.reward(env.mean(x, a), &mut rewards_rng));
             for (t, probs) in spec.targets.iter().zip(&mut targets) {
                 t.policy
