@@ -14,20 +14,26 @@ use umpire_sim::bandit::ope::result::{OpeResult, OpeRow};
 use umpire_sim::bandit::ope::study::{OpeSpec, OpeTarget, StaticPolicy, Study};
 
 fn env() -> FeatureEnv {
+    env_of(5, 4, 404)
+}
+
+/// An intercept and `dim` standard normal features, `arms` arms linear in
+/// them with unit Gaussian noise, coefficients drawn from `seed`.
+fn env_of(arms: usize, dim: usize, seed: u64) -> FeatureEnv {
     FeatureEnv::new(
         vec![
             Block::Constant,
             Block::Gaussian {
-                dim: 4,
+                dim,
                 mean: 0.0,
                 sd: 1.0,
             },
         ],
-        5,
+        arms,
         Link::Linear,
         Noise::Gaussian { sd: 1.0 },
         &Coefficients::Drawn { scale: 0.5 },
-        404,
+        seed,
     )
 }
 
@@ -142,21 +148,7 @@ fn smaller_logs_are_prefixes_and_ranges_merge_exactly() {
 #[test]
 fn estimated_propensities_inflate_ips_by_the_closed_form_factor() {
     let (k, m) = (4usize, 10u64);
-    let env = FeatureEnv::new(
-        vec![
-            Block::Constant,
-            Block::Gaussian {
-                dim: 2,
-                mean: 0.0,
-                sd: 1.0,
-            },
-        ],
-        k,
-        Link::Linear,
-        Noise::Gaussian { sd: 1.0 },
-        &Coefficients::Drawn { scale: 0.5 },
-        77,
-    );
+    let env = env_of(k, 2, 77);
     let p = 1.0 / k as f64;
     // E[M / max(W, 1)] by the pmf's recurrence.
     let mut pmf = (1.0 - p).powi(m as i32);

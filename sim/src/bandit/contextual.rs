@@ -53,89 +53,11 @@ impl Learner {
 /// `checkpoints` (steps, ascending, each at most `horizon`), realised
 /// regret and best-arm pulls over the horizon, as the bandit engine's
 /// [`PolicyRun`] holds them. A context has no single best arm, so
-/// `recommended_best` stays false.
+/// `recommended_best` stays false. Rewards wait in [`Pending`] (the
+/// engine's queue) keyed by their step's slot in a ring of contexts long
+/// enough ([`context_ring`]) that no slot is reused before its reward is
+/// learnt.
 pub fn run(
-    env: &FeatureEnv,
-    learner: &mut Learner,
-    horizon: u64,
-    (update_every, delay): (u64, Delay),
-    checkpoints: &[u64],
-    (seed, policy, replication): (u64, &str, u64),
-) -> PolicyRun {
-    if delay != Delay::None {
-        return run_delayed(
-            env,
-            learner,
-            horizon,
-            (update_every, delay),
-            checkpoints,
-            (seed, policy, replication),
-        );
-    }
-    let mut contexts = StreamKey::new(seed, Purpose::Context).replication(replication);
-    let mut rewards = StreamKey::new(seed, Purpose::Reward).replication(replication);
-    let mut rng = StreamKey::new(seed, Purpose::policy(policy)).replication(replication);
-    let (dim, k) = (env.dim(), env.arms());
-    let batch = update_every.max(1) as usize;
-    // Pending updates of the current batch: contexts, arms and rewards.
-    let mut xs = vec![0.0; batch * dim];
-    let mut pending: Vec<(usize, f64)> = Vec::with_capacity(batch);
-    let mut run = PolicyRun {
-        regret: Vec::with_capacity(checkpoints.len()),
-        pulls: vec![0; k],
-        pulls_at: Vec::with_capacity(checkpoints.len() * k),
-        ..PolicyRun::default()
-    };
-    let mut next = checkpoints.iter().peekable();
-    let mut regret = 0.0;
-    for t in 1..=horizon {
-        let slot = pending.len();
-        let x = &mut xs[slot * dim..(slot + 1) * dim];
-        env.draw_context(&mut contexts, x);
-        let arm = learner.select(x, &mut rng).min(k - 1);
-        // `best` evaluates every arm's mean: reuse it for the arm played.
-        let (best, best_mean) = env.best(x);
-        let mean = if arm == best {
-            best_mean
-        } else {
-            env.mean(x, arm)
-        };
-        let reward = env.reward(mean, &mut rewards);
-        regret += best_mean - mean;
-        run.realised_regret += best_mean - reward;
-        run.best_pulls += u64::from(arm == best);
-        run.pulls[arm] += 1;
-        pending.push((arm, reward));
-        if pending.len() == batch {
-            for (i, &(a, r)) in pending.iter().enumerate() {
-                learner.update(&xs[i * dim..(i + 1) * dim], a, r);
-            }
-            pending.clear();
-        }
-        while next.peek().is_some_and(|&&c| c == t) {
-            run.regret.push(regret);
-            run.pulls_at.extend_from_slice(&run.pulls);
-            next.next();
-        }
-    }
-    run
-}
-
-/// Contexts a delayed run keeps: every context whose reward is still
-/// outstanding, at most the longest delay plus a batch.
-pub fn context_ring(update_every: u64, delay: Delay) -> u64 {
-    let longest = match delay {
-        Delay::None => 0,
-        Delay::Fixed(d) => d,
-        Delay::Uniform { max, .. } => max,
-    };
-    longest + update_every.max(1) + 1
-}
-
-/// [`run`] with delayed feedback: rewards wait in the engine's [`Pending`]
-/// queue, keyed by their step's slot in a ring of contexts long enough
-/// that no slot is reused before its reward is delivered.
-fn run_delayed(
     env: &FeatureEnv,
     learner: &mut Learner,
     horizon: u64,
@@ -191,6 +113,17 @@ fn run_delayed(
     run
 }
 
+/// Contexts a delayed run keeps: every context whose reward is still
+/// outstanding, at most the longest delay plus a batch.
+pub fn context_ring(update_every: u64, delay: Delay) -> u64 {
+    let longest = match delay {
+        Delay::None => 0,
+        Delay::Fixed(d) => d,
+        Delay::Uniform { max, .. } => max,
+    };
+    longest + update_every.max(1) + 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,10 +131,6 @@ mod tests {
     use crate::bandit::linear::LinearKind;
     use crate::bandit::policy::PolicySpec;
 
-    /// 10 arms, an intercept and 9 Gaussian features, logistic Bernoulli
-    /// rewards with drawn coefficients: the linear policies' regret per step
-    /// falls as the horizon grows (sublinear), the pooled Thompson's does
-    /// not (linear: it can only find the best arm on average).
     fn small_env() -> FeatureEnv {
         FeatureEnv::new(
             vec![
@@ -224,9 +153,8 @@ mod tests {
         Learner::Linear(LinearPolicy::new(LinearKind::LinTs { v: 0.3 }, 4, 4, 1.0).expect("valid"))
     }
 
-    /// A delay of 0 through the delayed path learns exactly what the plain
-    /// path learns, in the same order, batched or not: the two paths agree
-    /// bit for bit.
+    /// A fixed delay of 0 learns exactly what no delay learns, in the same
+    /// order, batched or not.
     #[test]
     fn a_zero_delay_is_the_undelayed_run() {
         let env = small_env();
@@ -240,7 +168,7 @@ mod tests {
                 &cps,
                 (3, "p", 2),
             );
-            let zero = run_delayed(
+            let zero = run(
                 &env,
                 &mut lin_ts(),
                 1000,
@@ -272,6 +200,10 @@ mod tests {
         assert!(late > none + 8.0 * 10.0, "regret {none} → {late}");
     }
 
+    /// 10 arms, an intercept and 9 Gaussian features, logistic Bernoulli
+    /// rewards with drawn coefficients: the linear policies' regret per step
+    /// falls as the horizon grows (sublinear), the pooled Thompson's does
+    /// not (linear: it can only find the best arm on average).
     #[test]
     fn linear_policies_have_sublinear_regret_and_pooled_linear() {
         let env = FeatureEnv::new(
