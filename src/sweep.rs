@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use std::time::Instant;
 
 use umpire_sim::bandit::engine::BanditEngine;
+use umpire_sim::bandit::ope::estimators::Estimator;
 use umpire_sim::bandit::result::BanditResult;
 use umpire_sim::experiment::engine::Engine;
 use umpire_sim::experiment::result::{ExperimentResult, RunMeta};
@@ -200,6 +201,10 @@ pub fn print_summary(
         .map(|(p, w)| format!("{p:>w$} "))
         .collect();
     let kind_head = match r.points.first().map(|p| &p.result) {
+        Some(PointOutcome::Bandit(b)) if b.policies.is_empty() => format!(
+            "{:<16} {}",
+            "target.estimator", "at the largest log: bias [95% CI], RMSE, coverage"
+        ),
         Some(PointOutcome::Bandit(_)) => format!("{:<16} {}", "policy", "regret [95% CI]"),
         _ => format!(
             "{:<16} {:<30} {:>12}",
@@ -300,13 +305,36 @@ fn point_lines(r: &PointOutcome) -> Vec<String> {
                 ))
             })
             .collect(),
-        PointOutcome::Bandit(b) => b
-            .policies
-            .iter()
-            .map(|p| {
-                let e = &p.final_regret;
-                format!("{:<16} {:.2} [{:.2}, {:.2}]", p.name, e.value, e.lo, e.hi)
-            })
-            .collect(),
+        PointOutcome::Bandit(b) => {
+            let mut lines: Vec<String> = b
+                .policies
+                .iter()
+                .map(|p| {
+                    let e = &p.final_regret;
+                    format!("{:<16} {:.2} [{:.2}, {:.2}]", p.name, e.value, e.lo, e.hi)
+                })
+                .collect();
+            // An off-policy study: each target and estimator at the largest log.
+            if let Some(o) = &b.ope {
+                let last = o.log_sizes.len().saturating_sub(1);
+                for (t, target) in o.targets.iter().enumerate() {
+                    for e in Estimator::ALL {
+                        if let Some(r) = o.row(last, t, e) {
+                            lines.push(format!(
+                                "{:<16} {:+.4} [{:+.4}, {:+.4}], {:.4}, {:.4} at {} rounds",
+                                format!("{}.{}", target.name, e.name()),
+                                r.bias.value,
+                                r.bias.lo,
+                                r.bias.hi,
+                                r.rmse,
+                                r.coverage.value,
+                                r.log_size
+                            ));
+                        }
+                    }
+                }
+            }
+            lines
+        }
     }
 }

@@ -19,6 +19,15 @@ const BANDIT_SWEEP: &str = "kind = \"bandit\"\n\
      zip = { \"policies.eg.epsilon\" = [0.01, 0.1, 0.5], \"bandit.horizon\" = [100, 200, 300] }\n\
      monotone = { measure = \"regret\", along = \"bandit.horizon\", methods = [\"ts\"] }\n";
 
+/// An off-policy study swept over its propensity draws.
+const OPE_SWEEP: &str = "kind = \"bandit\"\n\
+     [run]\nseed = 5\nreplications = 30\n\
+     [bandit]\narms = 3\nreward = \"bernoulli\"\n\
+     [bandit.features]\ncontext = [{ type = \"constant\" }, { type = \"gaussian\", dim = 2 }]\nlink = \"logistic\"\n\
+     [ope]\nlogging = { type = \"uniform\" }\nlog_sizes = [50, 200]\ntruth_contexts = 20000\n\
+     [ope.targets.greedy]\ntype = \"epsilon_greedy\"\nepsilon = 0.2\n\
+     [sweep]\n\"ope.propensity_draws\" = [10, 100, 1000]\n";
+
 fn run_to(args: &[&str], out: &Path) -> std::process::Output {
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--out", out.to_str().unwrap()]);
@@ -34,9 +43,11 @@ fn a_sweep_is_the_same_bytes_on_any_threads_and_any_shards() {
         &std::fs::read_to_string("scenarios/power_curve_sequential.toml").expect("read"),
     );
     let bandit = write(&dir, "bandits.toml", BANDIT_SWEEP);
+    let ope = write(&dir, "ope.toml", OPE_SWEEP);
     for (file, stem, reps) in [
         (experiment, "power_curve_sequential", "30"),
         (bandit, "bandits", "40"),
+        (ope, "ope", "30"),
     ] {
         let mut whole = Vec::new();
         for threads in ["1", "2"] {
@@ -62,6 +73,27 @@ fn a_sweep_is_the_same_bytes_on_any_threads_and_any_shards() {
                 got == whole[0],
                 "{stem}: {n} shards merged differ from the whole run"
             );
+        }
+    }
+}
+
+#[test]
+fn a_swept_off_policy_study_prints_each_point_s_estimators() {
+    let dir = scratch("sweep-ope");
+    let file = write(&dir, "ope.toml", OPE_SWEEP);
+    let o = run_to(&["run", &file], &dir);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    for draws in ["10", "100", "1000"] {
+        for e in ["ips", "snips", "dm", "dr"] {
+            let line = out
+                .lines()
+                .find(|l| {
+                    let mut words = l.split_whitespace();
+                    words.next() == Some(draws) && words.next() == Some(&format!("greedy.{e}"))
+                })
+                .unwrap_or_else(|| panic!("no line for {draws} draws, {e}:\n{out}"));
+            assert!(line.ends_with("at 200 rounds"), "{line}");
         }
     }
 }
