@@ -750,6 +750,14 @@ fn off_policy_studies_are_checked_at_their_keys() {
             "ope: an off-policy study needs [bandit.features]",
         ),
         (
+            format!("{base}[expect.greedy.ips]\ncoverage = {{ min = 0.9, max = 0.8 }}\n"),
+            "expect.greedy.ips.coverage: min 0.9 is above max 0.8",
+        ),
+        (
+            format!("{with_policy}[expect.lin]\nregret = {{ min = 9, max = 1 }}\n"),
+            "expect.lin.regret: min 9 is above max 1",
+        ),
+        (
             format!("{base}[expect.greedy.ipw]\ncoverage = {{ min = 0.9 }}\n"),
             "expect.greedy.ipw: unknown estimator",
         ),

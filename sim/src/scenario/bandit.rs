@@ -13,7 +13,6 @@ use crate::bandit::env::{Change, Delay, Environment, RewardKind, Segment};
 use crate::bandit::model::NamedPolicy;
 use crate::bandit::model::{BanditExpectation, BanditMeasure, BanditScenario};
 use crate::bandit::policy::{POLICY_TYPES, ParamDefault, PolicyError, PolicySpec, PolicyState};
-use crate::result::Bound;
 
 /// An array of arm means: in [0, 1] for Bernoulli arms, within
 /// [`MAX_MAGNITUDE`] otherwise, and at most [`MAX_ARMS`] of them.
@@ -1051,8 +1050,7 @@ fn read_expectations(
                 ok = false;
                 continue;
             };
-            let min = bt.number(ctx, "min").map(|(x, _)| x);
-            let max = bt.number(ctx, "max").map(|(x, _)| x);
+            let bound = super::reader::min_max_bound(ctx, &mut bt, &kpath);
             let to = bt.string(ctx, "to");
             let span = bt.span.clone();
             bt.finish(ctx);
@@ -1089,21 +1087,16 @@ fn read_expectations(
                 }
                 (_, None) => None,
             };
-            if min.is_none() && max.is_none() {
-                ctx.error(&span, &kpath, "a bound needs `min` or `max`", None);
+            let Some(bound) = bound else {
                 ok = false;
                 continue;
-            }
+            };
             out.push(BanditExpectation {
                 key: kpath,
                 policy,
                 measure,
                 relative_to: relative,
-                bound: Bound {
-                    min,
-                    max,
-                    near_theory: false,
-                },
+                bound,
             });
         }
     }

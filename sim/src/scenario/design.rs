@@ -262,24 +262,10 @@ fn read_expect(ctx: &mut Ctx, mut et: Table) -> Option<Vec<ExpectSpec>> {
         let closed_form = mt.boolean(ctx, "closed_form").unwrap_or(false);
         let answer = match mt.subtable(ctx, "answer") {
             Some(mut bt) => {
-                let min = bt.number(ctx, "min").map(|(x, _)| x);
-                let max = bt.number(ctx, "max").map(|(x, _)| x);
-                let bspan = bt.span.clone();
+                let bound = super::reader::min_max_bound(ctx, &mut bt, &format!("{path}.answer"));
                 bt.finish(ctx);
-                if min.is_none() && max.is_none() {
-                    ctx.error(
-                        &bspan,
-                        &format!("{path}.answer"),
-                        "a bound needs `min` or `max`",
-                        None,
-                    );
-                    ok = false;
-                }
-                Some(Bound {
-                    min,
-                    max,
-                    near_theory: false,
-                })
+                ok &= bound.is_some();
+                bound
             }
             None => None,
         };

@@ -396,28 +396,12 @@ fn read_bound(
     spec: &OpeSpec,
 ) -> Option<(Bound, Option<usize>, Option<usize>)> {
     let mut bt = as_table(ctx, path, v)?;
-    let min = bt.number(ctx, "min").map(|(x, _)| x);
-    let max = bt.number(ctx, "max").map(|(x, _)| x);
+    let bound = super::reader::min_max_bound(ctx, &mut bt, path);
     let to = bt.string(ctx, "to");
     let size = bt.count(ctx, "log_size");
     let span = bt.span.clone();
     bt.finish(ctx);
-    let mut ok = true;
-    if min.is_none() && max.is_none() {
-        ctx.error(
-            &span,
-            path,
-            "a bound needs `min` or `max`",
-            hint("e.g. { min = 0.93 }"),
-        );
-        ok = false;
-    }
-    if let (Some(a), Some(b)) = (min, max)
-        && a > b
-    {
-        ctx.error(&span, path, format!("min {a} is above max {b}"), None);
-        ok = false;
-    }
+    let mut ok = bound.is_some();
     let relative_to = match (measure, to) {
         (OpeMeasure::RmseRatio, Some((other, tspan))) => {
             let found = spec.targets.iter().position(|t| t.name == other);
@@ -466,13 +450,8 @@ fn read_bound(
         }
         None => None,
     };
-    ok.then_some((
-        Bound {
-            min,
-            max,
-            near_theory: false,
-        },
-        relative_to,
-        log_size,
-    ))
+    match bound {
+        Some(bound) if ok => Some((bound, relative_to, log_size)),
+        _ => None,
+    }
 }

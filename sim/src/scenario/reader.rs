@@ -506,6 +506,34 @@ pub fn expect_tables<'a, 'i>(
     ok.then_some(tables)
 }
 
+/// `min` and `max` of a bound table: at least one of them, and `min` at
+/// most `max` (problems reported at `path`). The caller reads any other
+/// keys and finishes the table.
+pub fn min_max_bound(ctx: &mut Ctx, t: &mut Table, path: &str) -> Option<crate::result::Bound> {
+    let min = t.number(ctx, "min").map(|(x, _)| x);
+    let max = t.number(ctx, "max").map(|(x, _)| x);
+    if min.is_none() && max.is_none() {
+        ctx.error(
+            &t.span,
+            path,
+            "a bound needs `min` or `max`",
+            hint("e.g. { max = 0.06 }"),
+        );
+        return None;
+    }
+    if let (Some(a), Some(b)) = (min, max)
+        && a > b
+    {
+        ctx.error(&t.span, path, format!("min {a} is above max {b}"), None);
+        return None;
+    }
+    Some(crate::result::Bound {
+        min,
+        max,
+        near_theory: false,
+    })
+}
+
 /// One of a few named choices, read from `t.key`: `Some(None)` when absent,
 /// `None` (reported, with the choices as the hint) when it names none.
 pub fn choice<T: Copy>(
