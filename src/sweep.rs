@@ -203,7 +203,7 @@ pub fn print_summary(
     let kind_head = match r.points.first().map(|p| &p.result) {
         Some(PointOutcome::Bandit(b)) if b.policies.is_empty() => format!(
             "{:<16} {}",
-            "target.estimator", "at the largest log: bias [95% CI], RMSE, coverage"
+            "target.estimator", "at the largest log"
         ),
         Some(PointOutcome::Bandit(_)) => format!("{:<16} {}", "policy", "regret [95% CI]"),
         _ => format!(
@@ -321,7 +321,7 @@ fn point_lines(r: &PointOutcome) -> Vec<String> {
                     for e in Estimator::ALL {
                         if let Some(r) = o.row(last, t, e) {
                             lines.push(format!(
-                                "{:<16} {:+.4} [{:+.4}, {:+.4}], {:.4}, {:.4} at {} rounds",
+                                "{:<16} bias {:+.4} [{:+.4}, {:+.4}], RMSE {:.4}, coverage {:.4} at {} rounds",
                                 format!("{}.{}", target.name, e.name()),
                                 r.bias.value,
                                 r.bias.lo,

@@ -646,7 +646,7 @@ fn feature_environments_are_checked_at_their_keys() {
         (
             base.replace("dim = 2", "dim = 63")
                 .replace("arms = 3\n", "arms = 3\ndelay = 1000000\n"),
-            "bandit.delay: a delayed run keeps (longest delay + update_every + 1) × 64 features = 64000128 values per worker thread, over the cap of 10000000",
+            "bandit.delay: a run keeps the contexts of its outstanding rewards: (longest delay + update_every + 1) × 64 features = 64000128 values per worker thread, over the cap of 10000000",
         ),
         (
             base.replace("type = \"constant\" }", "type = \"categorical\", weights = [1.0] }"),
@@ -693,6 +693,14 @@ fn off_policy_studies_are_checked_at_their_keys() {
         (
             base.replace("arms = 3\n", "arms = 3\nhorizon = 50\n"),
             "bandit.horizon: no [policies] run for a horizon",
+        ),
+        (
+            base.replace("arms = 3\n", "arms = 3\nupdate_every = 5\n"),
+            "bandit.update_every: no [policies] to update",
+        ),
+        (
+            with_policy.replace("[policies.lin]", "[policies.logging]"),
+            "policies.logging: with [ope], a policy may not be named `logging` or `propensity`",
         ),
         (
             base.replace("log_sizes = [100, 400]", "log_sizes = [400, 100]"),

@@ -180,8 +180,20 @@ fn read_env(ctx: &mut Ctx, root: &mut Table, seed: u64, ope_only: bool) -> Optio
             );
             ok = false;
         }
-        // The largest log size, set once [ope] is read.
-        Some(1)
+        for key in ["update_every", "delay"] {
+            if let Some(v) = t.table.get(key) {
+                ctx.error(
+                    &v.span(),
+                    &format!("bandit.{key}"),
+                    "no [policies] to update: an off-policy study logs a fixed policy",
+                    hint(format!("remove {key}, or add [policies]")),
+                );
+                ok = false;
+            }
+        }
+        // A placeholder no batch exceeds; the largest log size replaces it
+        // once [ope] is read.
+        Some(MAX_HORIZON)
     } else {
         read_horizon(ctx, &mut t)
     };
@@ -299,11 +311,17 @@ fn read_feature_env(
         let ring = crate::bandit::contextual::context_ring(update_every, delay);
         let values = ring.saturating_mul(f.dim() as u64);
         if values > super::features::MAX_CONTEXT_RING {
+            // Blame the delay if there is one, else the batch.
+            let key = if delay == Delay::None {
+                "update_every"
+            } else {
+                "delay"
+            };
             ctx.error(
-                &super::reader::span_of(t, "delay"),
-                "bandit.delay",
+                &super::reader::span_of(t, key),
+                &format!("bandit.{key}"),
                 format!(
-                    "a delayed run keeps (longest delay + update_every + 1) × {} features = {values} values per worker thread, over the cap of {}",
+                    "a run keeps the contexts of its outstanding rewards: (longest delay + update_every + 1) × {} features = {values} values per worker thread, over the cap of {}",
                     f.dim(),
                     super::features::MAX_CONTEXT_RING
                 ),

@@ -19,6 +19,8 @@ pub const MAX_TARGETS: usize = 16;
 pub const MAX_LOG_ROUNDS: u64 = 1_000_000;
 /// Largest sample the truths are averaged over.
 pub const MAX_TRUTH_CONTEXTS: u64 = 100_000_000;
+/// The names of the study's own policy streams.
+const STREAMS: [&str; 2] = ["logging", "propensity"];
 /// Most draws behind an estimated propensity.
 pub const MAX_PROPENSITY_DRAWS: u64 = 1_000_000;
 /// A replication's log in memory, in f64s: rounds × (features + arms ×
@@ -223,6 +225,19 @@ pub(super) fn read(
         }
     };
     let targets = read_targets(ctx, &mut t, policies);
+    // The study draws from the streams of policies so named.
+    for p in policies
+        .iter()
+        .filter(|p| STREAMS.contains(&p.name.as_str()))
+    {
+        ctx.error(
+            &t.span,
+            &format!("policies.{}", p.name),
+            "with [ope], a policy may not be named `logging` or `propensity`: the study's own streams",
+            hint("rename the policy"),
+        );
+        ok = false;
+    }
     let log_sizes = read_log_sizes(ctx, &mut t);
     let ridge_lambda = t
         .number_in(
@@ -315,7 +330,12 @@ fn check_work(spec: &OpeSpec, dim: usize, arms: usize, replications: u64) -> Res
         ));
     }
     let sizes: f64 = spec.log_sizes.iter().map(|&n| n as f64).sum();
-    let per_replication = rounds * k * d * policies + sizes * (d * d + k * policies * 4.0);
+    // Logging and every policy's probabilities over the largest log; per
+    // size, the ridge fit (Gram sums, a Cholesky per arm) and predictions,
+    // and the estimators.
+    let fits = spec.log_sizes.len() as f64 * k * (d * d * d / 3.0 + d * d);
+    let per_replication =
+        rounds * k * d * policies + sizes * (d * d + k * d + k * policies * 4.0) + fits;
     let work = replications as f64 * per_replication
         + spec.truth_contexts as f64 * k * d * (policies - 1.0) * 2.0;
     if work > MAX_OPE_WORK {

@@ -14,12 +14,12 @@ pub struct OpeCell {
     pub error: ExactSum,
     /// Σ (estimate − truth)².
     pub error_sq: ExactSum,
-    /// Σ interval width (non-finite widths, from one-round logs, counted apart).
+    /// Σ interval width (a non-finite width is counted apart).
     pub width: ExactSum,
     /// Replications whose interval held the truth.
     pub covered: u64,
     /// Replications whose log gave no estimate (e.g. SNIPS with every
-    /// weight 0).
+    /// weight 0: `OpeError::Undefined`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub missing: u64,
     /// Replications whose error did not fit the exact sums' range.

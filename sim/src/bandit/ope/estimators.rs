@@ -124,6 +124,10 @@ pub fn estimate(
             (value, mean_var(n, term).1)
         }
     };
+    // SNIPS with every weight 0 is 0/0: the log says nothing of the target.
+    if !value.is_finite() {
+        return Err(OpeError::Undefined(estimator.name()));
+    }
     let se = (var / n as f64).sqrt();
     let z = if alpha > 0.0 && alpha < 1.0 {
         crate::stats::normal_quantile(1.0 - alpha / 2.0)
@@ -191,6 +195,15 @@ mod tests {
             estimate(Estimator::Dr, &d, 0.05).unwrap_err(),
             OpeError::NoModel("dr")
         );
+        // A target that never plays the logged arms: SNIPS is 0/0, refused
+        // (a study counts it missing), while IPS is a plain 0.
+        let never = [0.0, 1.0, 0.0, 1.0];
+        let d0 = LoggedData::new(2, &[0, 0], &[1.0, 0.0], &[0.5, 0.5], &never, &[]).unwrap();
+        assert_eq!(
+            estimate(Estimator::Snips, &d0, 0.05).unwrap_err(),
+            OpeError::Undefined("snips")
+        );
+        assert_eq!(estimate(Estimator::Ips, &d0, 0.05).unwrap().value, 0.0);
         // One round: a value without an interval.
         let one = estimate(Estimator::Ips, &d, 0.05).unwrap();
         assert_eq!(one.value, 1.0);

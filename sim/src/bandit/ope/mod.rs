@@ -72,6 +72,10 @@ pub enum OpeError {
         /// The value.
         value: f64,
     },
+    /// An estimate that is not a number: SNIPS on a log where the target
+    /// gives every logged action probability 0, or weights beyond f64.
+    #[error("{0} is undefined on this log (e.g. every importance weight is 0)")]
+    Undefined(&'static str),
     /// A model-based estimator without a reward model.
     #[error("{0} needs a reward model's predictions")]
     NoModel(&'static str),

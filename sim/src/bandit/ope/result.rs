@@ -129,6 +129,9 @@ impl OpeResult {
 
     /// The row of target `t`, estimator `e` at log size index `s`.
     pub fn row(&self, s: usize, t: usize, e: Estimator) -> Option<&OpeRow> {
+        if s >= self.log_sizes.len() || t >= self.targets.len() {
+            return None;
+        }
         let i = Estimator::ALL.iter().position(|&x| x == e)?;
         let per_size = self.targets.len() * Estimator::ALL.len();
         self.rows.get(s * per_size + t * Estimator::ALL.len() + i)

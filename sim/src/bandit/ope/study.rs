@@ -355,13 +355,24 @@ impl<'a> Study<'a> {
         OpeAcc::new(self.truth.clone(), self.spec.cells())
     }
 
-    /// Replications `range`, on the rayon pool, folded in order.
+    /// Replications `range`, on the rayon pool, folded in order, a chunk at
+    /// a time.
     pub fn run(&self, range: std::ops::Range<u64>) -> OpeAcc {
         use rayon::prelude::*;
+        // In chunks, so memory does not grow with the replications.
+        const CHUNK: u64 = 1024;
         let mut acc = self.acc();
-        let rows: Vec<_> = range.into_par_iter().map(|r| self.replicate(r)).collect();
-        for row in &rows {
-            acc.add(row);
+        let mut start = range.start;
+        while start < range.end {
+            let end = (start + CHUNK).min(range.end);
+            let rows: Vec<_> = (start..end)
+                .into_par_iter()
+                .map(|r| self.replicate(r))
+                .collect();
+            for row in &rows {
+                acc.add(row);
+            }
+            start = end;
         }
         acc
     }
