@@ -201,10 +201,9 @@ pub fn print_summary(
         .map(|(p, w)| format!("{p:>w$} "))
         .collect();
     let kind_head = match r.points.first().map(|p| &p.result) {
-        Some(PointOutcome::Bandit(b)) if b.policies.is_empty() => format!(
-            "{:<16} {}",
-            "target.estimator", "at the largest log"
-        ),
+        Some(PointOutcome::Bandit(b)) if b.policies.is_empty() => {
+            format!("{:<16} {}", "target.estimator", "at the largest log")
+        }
         Some(PointOutcome::Bandit(_)) => format!("{:<16} {}", "policy", "regret [95% CI]"),
         _ => format!(
             "{:<16} {:<30} {:>12}",
