@@ -50,21 +50,15 @@ impl StaticPolicy {
     /// The policies' `type` keys in scenarios, in documentation order.
     pub const TYPES: [&'static str; 4] = ["uniform", "epsilon_greedy", "softmax", "epsilon_worst"];
 
-    /// Its action probabilities in context `x` into `out` (length arms).
-    pub fn probabilities(&self, env: &FeatureEnv, x: &[f64], out: &mut [f64]) {
+    /// Its action probabilities into `out`, given each arm's true mean in
+    /// the context (`means`, the same length).
+    pub fn probabilities(&self, means: &[f64], out: &mut [f64]) {
         let k = out.len();
         let uniform = 1.0 / k as f64;
+        // The first arm of the highest (or lowest) mean.
         let extreme = |best: bool| {
-            let mut pick = (
-                0,
-                if best {
-                    f64::NEG_INFINITY
-                } else {
-                    f64::INFINITY
-                },
-            );
-            for a in 0..k {
-                let m = env.mean(x, a);
+            let mut pick = (0, means[0]);
+            for (a, &m) in means.iter().enumerate().skip(1) {
                 if (best && m > pick.1) || (!best && m < pick.1) {
                     pick = (a, m);
                 }
@@ -79,12 +73,10 @@ impl StaticPolicy {
                 out[chosen] += 1.0 - epsilon;
             }
             StaticPolicy::Softmax { temperature } => {
-                let top = (0..k)
-                    .map(|a| env.mean(x, a))
-                    .fold(f64::NEG_INFINITY, f64::max);
+                let top = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let mut total = 0.0;
-                for (a, p) in out.iter_mut().enumerate() {
-                    *p = ((env.mean(x, a) - top) / temperature).exp();
+                for (p, &m) in out.iter_mut().zip(means) {
+                    *p = ((m - top) / temperature).exp();
                     total += *p;
                 }
                 out.iter_mut().for_each(|p| *p /= total);
@@ -221,17 +213,27 @@ impl OpeSpec {
 pub fn true_value(env: &FeatureEnv, target: &StaticPolicy, seed: u64, samples: u64) -> (f64, f64) {
     let mut rng = StreamKey::new(seed, Purpose::Truth).replication(0);
     let (mut x, mut p) = (vec![0.0; env.dim()], vec![0.0; env.arms()]);
+    let mut mu = vec![0.0; env.arms()];
     let (mut sum, mut sum_sq) = (0.0, 0.0);
     for _ in 0..samples {
         env.draw_context(&mut rng, &mut x);
-        target.probabilities(env, &x, &mut p);
-        let v: f64 = p.iter().enumerate().map(|(a, p)| p * env.mean(&x, a)).sum();
+        means(env, &x, &mut mu);
+        target.probabilities(&mu, &mut p);
+        let v: f64 = p.iter().zip(&mu).map(|(p, m)| p * m).sum();
         sum += v;
         sum_sq += v * v;
     }
     let n = samples.max(1) as f64;
     let mean = sum / n;
     (mean, ((sum_sq / n - mean * mean).max(0.0) / n).sqrt())
+}
+
+/// Each arm's true mean in context `x`, computed once per context for the
+/// logging policy, every target and the reward.
+fn means(env: &FeatureEnv, x: &[f64], out: &mut [f64]) {
+    for (a, m) in out.iter_mut().enumerate() {
+        *m = env.mean(x, a);
+    }
 }
 
 /// Draws an arm from probabilities `p` with one uniform.
@@ -297,11 +299,12 @@ impl<'a> Study<'a> {
             Vec::with_capacity(n),
         );
         let mut targets = vec![vec![0.0; n * k]; spec.targets.len()];
-        let mut p = vec![0.0; k];
+        let (mut p, mut mu) = (vec![0.0; k], vec![0.0; k]);
         for i in 0..n {
             let x = &mut contexts[i * d..(i + 1) * d];
             env.draw_context(&mut contexts_rng, x);
-            spec.logging.probabilities(env, x, &mut p);
+            means(env, x, &mut mu);
+            spec.logging.probabilities(&mu, &mut p);
             let a = draw(&p, &mut logging_rng);
             actions.push(a);
             propensities.push(match spec.propensity_draws {
@@ -311,10 +314,9 @@ impl<'a> Study<'a> {
                     wins as f64 / m as f64
                 }
             });
-            rewards.push(env.reward(env.mean(x, a), &mut rewards_rng));
+            rewards.push(env.reward(mu[a], &mut rewards_rng));
             for (t, probs) in spec.targets.iter().zip(&mut targets) {
-                t.policy
-                    .probabilities(env, x, &mut probs[i * k..(i + 1) * k]);
+                t.policy.probabilities(&mu, &mut probs[i * k..(i + 1) * k]);
             }
         }
         let mut out = Vec::with_capacity(spec.cells());
