@@ -17,6 +17,7 @@ mod load;
 mod methods;
 mod metrics;
 mod ope;
+mod ope_target;
 mod process;
 mod reader;
 mod serve;
@@ -31,6 +32,7 @@ use toml::de::{DeTable, DeValue};
 /// reader's check, shared with the CLI's `--host`).
 pub use design::{DesignArgs, design_point, parse_design};
 pub use load::host_problem;
+pub use ope_target::{BanditShape, read_target};
 pub use reader::Problem;
 use reader::{Ctx, Table};
 

@@ -22,6 +22,7 @@ pub mod acc;
 pub mod estimators;
 pub mod result;
 pub mod ridge;
+pub mod served;
 pub mod study;
 
 pub use estimators::{Estimate, Estimator, estimate};
