@@ -26,7 +26,7 @@ use umpire_sim::result::Provenance;
 use umpire_sim::serve::ServeConfig;
 
 use request::{CompiledApi, Fill, Lookup};
-use transaction::{BanditTarget, ExperimentTarget, Shared};
+use transaction::{BanditTarget, ExperimentTarget, LoadContext, Shared};
 use umpire_sim::load::api::{RequestKind, ValueMap};
 
 /// How long after the end of its sending window (ramp-up plus duration) a
@@ -193,6 +193,7 @@ fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> 
                     .map(|(i, _)| i)
             }),
             context: b.contexts.first().cloned(),
+            contexts: load_contexts(b),
             lookup: Lookup::new(&s.api.decide.values, &b.arms),
         })
         .collect();
@@ -537,4 +538,26 @@ fn goose_requests(m: &goose::metrics::GooseMetrics) -> u64 {
         .values()
         .map(|r| (r.success_count + r.fail_count) as u64)
         .sum()
+}
+
+/// A bandit's contexts with their truth, weights made cumulative shares
+/// (empty unless the config knows every context's weight and means).
+fn load_contexts(b: &umpire_sim::serve::ServedBandit) -> Vec<LoadContext> {
+    let total: f64 = b.context_truth.iter().map(|t| t.weight).sum();
+    if b.context_truth.len() != b.contexts.len() || !(total > 0.0 && total.is_finite()) {
+        return Vec::new();
+    }
+    let mut running = 0.0;
+    b.contexts
+        .iter()
+        .zip(&b.context_truth)
+        .map(|(name, t)| {
+            running += t.weight;
+            LoadContext {
+                name: name.clone(),
+                cumulative: running / total,
+                means: t.means.clone(),
+            }
+        })
+        .collect()
 }

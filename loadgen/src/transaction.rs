@@ -37,10 +37,25 @@ pub struct BanditTarget {
     pub means: Vec<f64>,
     /// The arm with the highest true mean, when the means are known.
     pub best_arm: Option<usize>,
-    /// A context to send, for contextual bandits (the first one).
+    /// A context to send, for contextual bandits whose contexts' truth is
+    /// unknown (the first one).
     pub context: Option<String>,
+    /// Contexts with known truth: each decision sends one drawn by weight,
+    /// and its reward is drawn from that context's means.
+    pub contexts: Vec<LoadContext>,
     /// Served arm values to arm indices.
     pub lookup: Lookup,
+}
+
+/// A context of a bandit whose per-context truth is known.
+pub struct LoadContext {
+    /// Its name, as sent.
+    pub name: String,
+    /// The running sum of the contexts' weights up to and including this
+    /// one, divided by their total: a uniform draw below it picks it.
+    pub cumulative: f64,
+    /// The arms' true means in it.
+    pub means: Vec<f64>,
 }
 
 /// An experiment as the generator drives it: its name, variant names and
@@ -155,6 +170,7 @@ struct Pending {
     id: String,
     arm: usize,
     unit: u64,
+    ctx: Option<usize>,
 }
 
 /// Most decisions a user keeps for later rewards.
@@ -228,6 +244,8 @@ enum Planned {
     Decide {
         bandit: usize,
         unit: u64,
+        /// The drawn context, for a bandit with per-context truth.
+        ctx: Option<usize>,
     },
     Reward {
         bandit: usize,
@@ -258,12 +276,16 @@ impl Planned {
                 let r = api.render(RequestKind::Assign, base, &fill);
                 (Kind::Assign, r, unit)
             }
-            Planned::Decide { bandit, .. } => {
+            Planned::Decide { bandit, ctx, .. } => {
                 let b = &shared.bandits[*bandit];
+                let context = match ctx {
+                    Some(c) => Some(b.contexts[*c].name.as_str()),
+                    None => b.context.as_deref(),
+                };
                 let fill = Fill {
                     unit: &unit,
                     bandit: &b.name,
-                    context: b.context.as_deref(),
+                    context,
                     ..Fill::default()
                 };
                 (
@@ -335,7 +357,7 @@ impl Planned {
                     },
                 ) => record_assignment(shared, &mut rec, *exp, *unit, id, served),
                 (
-                    Planned::Decide { bandit, unit },
+                    Planned::Decide { bandit, unit, ctx },
                     Answer {
                         ok: true,
                         decision: Some((decision, arm)),
@@ -349,6 +371,7 @@ impl Planned {
                         id: decision.clone(),
                         arm: *arm,
                         unit: *unit,
+                        ctx: *ctx,
                     });
                 }
                 _ => {}
@@ -385,13 +408,12 @@ fn plan(shared: &Shared, st: &mut UserState) -> Planned {
             id,
             arm,
             unit,
+            ctx,
         }) = st.pending.pop_front()
     {
-        let mean = shared.bandits[bandit]
-            .means
-            .get(arm)
-            .copied()
-            .unwrap_or(0.5);
+        let b = &shared.bandits[bandit];
+        let means = ctx.map_or(&b.means, |c| &b.contexts[c].means);
+        let mean = means.get(arm).copied().unwrap_or(0.5);
         let reward = f64::from(u8::from(st.rng.random::<f64>() < mean));
         return Planned::Reward {
             bandit,
@@ -401,7 +423,17 @@ fn plan(shared: &Shared, st: &mut UserState) -> Planned {
         };
     }
     let bandit = st.rng.random_range(0..shared.bandits.len());
-    Planned::Decide { bandit, unit }
+    let contexts = &shared.bandits[bandit].contexts;
+    // Drawn only for bandits with per-context truth, so other runs' draws
+    // are as they were.
+    let ctx = (!contexts.is_empty()).then(|| {
+        let u = st.rng.random::<f64>();
+        contexts
+            .iter()
+            .position(|c| u < c.cumulative)
+            .unwrap_or(contexts.len() - 1)
+    });
+    Planned::Decide { bandit, unit, ctx }
 }
 
 /// A user's first transaction: its generator and its place in the pacing

@@ -24,7 +24,7 @@ use umpire_sim::bandit::policy::{Policy, PolicySpec};
 use super::AppState;
 use super::assign::check_unit;
 use super::error::{ApiError, ApiJson, ApiPath};
-use super::runtime::{BanditRuntime, ID_BLOCK, Pending, PendingState};
+use super::runtime::{BanditRuntime, ID_BLOCK, PROPENSITY_DRAWS, Pending, PendingState};
 use super::store::{LogRecord, Msg, StoreError, now_ms};
 
 /// Whether a policy models rewards in [0, 1] (Bernoulli likelihoods, UCB
@@ -79,7 +79,8 @@ pub struct DecideResponse {
     /// snapshot it used.
     pub propensity: f64,
     /// False for Thompson-family policies, whose propensity is the share of
-    /// [`crate::runtime::PROPENSITY_DRAWS`] posterior draws.
+    /// [`crate::runtime::PROPENSITY_DRAWS`] posterior draws that pick the
+    /// arm, at least one draw's share.
     pub propensity_exact: bool,
 }
 
@@ -173,6 +174,8 @@ pub async fn decide(
                 ctx: ctx as u32,
                 t: issued_ms,
                 unit: req.unit,
+                p: propensity.is_finite().then_some(propensity),
+                mc: (!snap.exact).then_some(PROPENSITY_DRAWS as u32),
             },
             ack: Some(tx),
         });

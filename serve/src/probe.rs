@@ -52,6 +52,7 @@ pub fn config() -> ServeConfig {
         contexts: contexts.iter().map(|&c| c.to_owned()).collect(),
         update: UpdateEvery::Rewards(1),
         means: None,
+        context_truth: Vec::new(),
     };
     let thompson = PolicySpec::ThompsonBeta {
         prior_a: 1.0,

@@ -226,8 +226,12 @@ impl BanditRuntime {
                         let a = state.select(ctx, &mut rng).min(arms - 1);
                         wins[a] += 1;
                     }
+                    // At least one draw's share: a decision can pick an arm
+                    // no draw picked, and a logged 0 would make its
+                    // importance weight infinite (`umpire ope`). The
+                    // simulator's `propensity_draws` floors the same way.
                     for (x, w) in p.iter_mut().zip(wins) {
-                        *x = f64::from(w) / PROPENSITY_DRAWS as f64;
+                        *x = f64::from(w.max(1)) / PROPENSITY_DRAWS as f64;
                     }
                 }
                 p

@@ -59,6 +59,22 @@ pub struct ServedBandit {
     /// True arm means, when known (from a bandit scenario or the serve
     /// config): a load test draws simulated rewards from them.
     pub means: Option<Vec<f64>>,
+    /// Per context (in the order of `contexts`), its share of the traffic
+    /// and the arms' true means in it, when known (a contextual policy of a
+    /// scenario with segments): a load test then sends each decision a
+    /// context drawn by weight and rewards it from that context's means.
+    /// Empty when unknown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context_truth: Vec<ContextTruth>,
+}
+
+/// A context's share of the traffic and the arms' true means in it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContextTruth {
+    /// Its share of the decisions (weights need not sum to 1).
+    pub weight: f64,
+    /// Each arm's true mean in this context.
+    pub means: Vec<f64>,
 }
 
 /// When the served policy learns, as the simulator's `update_every`.
@@ -124,6 +140,11 @@ pub struct ServerSettings {
     pub idle_timeout_ms: u64,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// Keep every log a snapshot supersedes, in the state directory's
+    /// `archive/`, instead of deleting it: the whole decision history, for
+    /// `umpire ope`. The server never prunes the archive.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_logs: bool,
 }
 
 /// The largest value each `[server]` setting accepts. Each becomes memory,
@@ -174,6 +195,7 @@ impl Default for ServerSettings {
             header_read_timeout_ms: 5_000,
             idle_timeout_ms: 60_000,
             max_connections: 512,
+            keep_logs: false,
         }
     }
 }

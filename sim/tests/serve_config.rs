@@ -160,6 +160,7 @@ fn overrides() {
                 header_read_timeout_ms = 250\n\
                 idle_timeout_ms = 1500\n\
                 max_connections = 8\n\
+                keep_logs = true\n\
                 [experiments.v1-exp.x]\n\
                 [experiments.\"hash.v1\"]\n\
                 hash_version = 1\n\
@@ -178,7 +179,7 @@ fn overrides() {
     assert_eq!(
         l,
         [
-            "bad.toml:16:21: experiments.v1-exp.x: unknown key (allowed keys: coverage, hash_version, method, namespace, salt, salt_per_replication, variants, weights)"
+            "bad.toml:17:21: experiments.v1-exp.x: unknown key (allowed keys: coverage, hash_version, method, namespace, salt, salt_per_replication, variants, weights)"
         ]
     );
 
@@ -201,6 +202,7 @@ fn overrides() {
             header_read_timeout_ms: 250,
             idle_timeout_ms: 1500,
             max_connections: 8,
+            keep_logs: true,
         }
     );
     let e = &c.experiments[0];

@@ -117,6 +117,7 @@ pub fn serve_config(name: &str, weights: &[f64], coverage: f64, means: &[f64]) -
             contexts: Vec::new(),
             update: UpdateEvery::Rewards(1),
             means: Some(means.to_vec()),
+            context_truth: Vec::new(),
         }],
         server: ServerSettings::default(),
     }

@@ -23,9 +23,11 @@
 //!   starts only from a state that accounts for every log ([`recovery`]).
 
 mod format;
+pub mod history;
 mod recovery;
 mod writer;
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -183,6 +185,14 @@ pub enum LogRecord {
         t: u64,
         /// The unit it was made for.
         unit: String,
+        /// The probability that the policy snapshot it used picks `arm` in
+        /// `ctx` (absent in logs of servers before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p: Option<f64>,
+        /// The posterior draws `p` is a Monte Carlo estimate from; absent
+        /// when `p` is exact.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mc: Option<u32>,
     },
     /// A reward accepted for a decision.
     Reward {
@@ -355,4 +365,22 @@ fn fresh_masters(config: &ServeConfig) -> Result<Vec<Master>, StoreError> {
 
 fn log_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("log-{n}.jsonl"))
+}
+
+/// Where `keep_logs` moves the logs a snapshot covers.
+pub const ARCHIVE_DIR: &str = "archive";
+
+/// Done with a log the loaded snapshot covers: delete it, or with
+/// `keep_logs` move it into `archive/`. A failed move leaves it in place,
+/// where the next start's recovery, which retires covered logs the same
+/// way, tries again; it never stops the server.
+fn retire_log(path: &Path, keep: bool) {
+    if !keep {
+        let _ = fs::remove_file(path);
+    } else if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+        let archive = dir.join(ARCHIVE_DIR);
+        if fs::create_dir_all(&archive).is_ok() {
+            let _ = fs::rename(path, archive.join(name));
+        }
+    }
 }

@@ -20,7 +20,8 @@
 //! - a snapshot with a failed checksum or another state format.
 //!
 //! Only logs the loaded state covers (older than the one the snapshot names)
-//! and empty newer ones are deleted.
+//! and empty newer ones are deleted; with `keep_logs`, covered ones are moved
+//! into `archive/` instead.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -35,7 +36,7 @@ use umpire_sim::serve::ServeConfig;
 use super::format::{
     SnapshotFailure, SnapshotState, decode_record, decode_snapshot, write_snapshot_file,
 };
-use super::{LogRecord, Master, StoreError, fresh_masters, io, log_path};
+use super::{LogRecord, Master, StoreError, fresh_masters, io, log_path, retire_log};
 use crate::runtime::{BanditRuntime, ID_BLOCK, Pending, PendingState};
 
 /// Reservations never go above 2⁶³: at a million decisions a second that is
@@ -118,10 +119,13 @@ pub fn recover(config: &ServeConfig, dir: Option<&Path>) -> Result<Recovered, St
     check_accounted(&logs, next_log)?;
     let path = log_path(dir, next_log);
     let good_len = replay(&path, &mut masters, &mut pending)?;
-    // Older logs are covered by the snapshot; a newer one is empty (checked
-    // above): created just before a snapshot that never landed.
+    // Older logs are covered by the snapshot (archived with `keep_logs`); a
+    // newer one is empty (checked above): created just before a snapshot
+    // that never landed.
     for (n, old) in &logs {
-        if *n != next_log {
+        if *n < next_log {
+            retire_log(old, config.server.keep_logs);
+        } else if *n > next_log {
             let _ = fs::remove_file(old);
         }
     }

@@ -22,7 +22,7 @@ use umpire_sim::serve::{Fsync, ServeConfig, UpdateEvery};
 
 use super::format::{SnapshotFailure, SnapshotState, encode_record, write_snapshot_file};
 use super::recovery::{Log, Recovered};
-use super::{Ack, LogRecord, Master, Msg, StoreError, log_path};
+use super::{Ack, LogRecord, Master, Msg, StoreError, log_path, retire_log};
 use crate::runtime::BanditRuntime;
 
 /// Bounds on the period of time-based updates, whatever the config says: a
@@ -75,6 +75,8 @@ pub struct Writer {
     /// crash could bring the previous snapshot back, which names them);
     /// deleted after the next snapshot that is synced.
     superseded: Vec<std::path::PathBuf>,
+    /// Archive superseded logs instead of deleting them.
+    keep_logs: bool,
 }
 
 impl Writer {
@@ -103,6 +105,7 @@ impl Writer {
             log: recovered.log,
             fsync: config.server.fsync,
             snapshot_every: config.server.snapshot_every,
+            keep_logs: config.server.keep_logs,
             records_since_snapshot: 0,
             last_sync: now,
             unsynced: false,
@@ -443,9 +446,9 @@ impl Writer {
             self.broken = Some(e.clone());
             return Err(e);
         }
-        let _ = fs::remove_file(old);
+        retire_log(&old, self.keep_logs);
         for older in self.superseded.drain(..) {
-            let _ = fs::remove_file(older);
+            retire_log(&older, self.keep_logs);
         }
         Ok(())
     }
@@ -541,6 +544,7 @@ mod tests {
                 contexts: Vec::new(),
                 update,
                 means: None,
+                context_truth: Vec::new(),
             }],
             server,
         }
@@ -640,6 +644,8 @@ mod tests {
                 ctx: 0,
                 t: now_ms(),
                 unit: "u".into(),
+                p: None,
+                mc: None,
             },
             ack: Some(tx),
         }]));
@@ -658,6 +664,8 @@ mod tests {
                 ctx: 0,
                 t: now_ms(),
                 unit: "u".into(),
+                p: None,
+                mc: None,
             },
             ack: Some(tx),
         }]));

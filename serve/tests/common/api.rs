@@ -75,6 +75,7 @@ pub fn bandit(
         contexts: contexts.iter().map(|&c| c.to_owned()).collect(),
         update,
         means: None,
+        context_truth: Vec::new(),
     }
 }
 

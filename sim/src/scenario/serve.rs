@@ -16,8 +16,8 @@ use super::reader::hint;
 use super::reader::{Ctx, Field, Table, as_string, as_table};
 use crate::bandit::policy::PolicyState;
 use crate::serve::{
-    Fsync, ServeConfig, ServeError, ServedBandit, ServedExperiment, ServerSettings, Stall,
-    UpdateEvery, caps, servable,
+    ContextTruth, Fsync, ServeConfig, ServeError, ServedBandit, ServedExperiment, ServerSettings,
+    Stall, UpdateEvery, caps, servable,
 };
 
 /// Longest experiment or bandit name, in bytes: names appear in URL paths.
@@ -70,6 +70,18 @@ impl ServeConfig {
                         },
                         update: UpdateEvery::Rewards(b.env.update_every),
                         means: Some(b.env.means.clone()),
+                        context_truth: if p.contextual {
+                            b.env
+                                .segments
+                                .iter()
+                                .map(|g| ContextTruth {
+                                    weight: g.weight,
+                                    means: g.means.clone(),
+                                })
+                                .collect()
+                        } else {
+                            Vec::new()
+                        },
                     })
                     .collect(),
                 server: ServerSettings::default(),
@@ -227,6 +239,11 @@ fn read_server(ctx: &mut Ctx, root: &mut Table) -> Option<(u64, ServerSettings)>
         .or(s.idle_timeout_ms, &mut ok);
     s.max_connections = bounded_size(ctx, &mut t, "max_connections", caps::MAX_CONNECTIONS)
         .or(s.max_connections, &mut ok);
+    if let Some(keep) = t.boolean(ctx, "keep_logs") {
+        s.keep_logs = keep;
+    } else {
+        ok &= t.table.get("keep_logs").is_none();
+    }
     t.finish(ctx);
     ok.then_some((seed, s))
 }
@@ -597,6 +614,7 @@ fn read_bandit(ctx: &mut Ctx, t: &mut Table, name: &str) -> Option<ServedBandit>
             contexts,
             update,
             means,
+            context_truth: Vec::new(),
         }),
         _ => None,
     }

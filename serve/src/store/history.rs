@@ -1,0 +1,258 @@
+//! Reading a state directory's decision history, for off-policy
+//! evaluation (`umpire ope`): every decision still on disk with its context,
+//! arm and logged propensity, joined by id with its reward.
+//!
+//! The history is the archived logs (`archive/log-N.jsonl`, kept by
+//! `keep_logs`) and the live ones, in log order; without `keep_logs` only
+//! the logs since the last snapshot remain, and [`History::first_log`] says
+//! where the history starts. Every line is checked as recovery checks it
+//! (checksum, bandit, arm, context), and a propensity outside (0, 1] is
+//! damage, named by file and line. The directory is only read: a running
+//! server's live log may end in a line being written, which is skipped as
+//! recovery skips a torn tail.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use super::format::{decode_record, decode_snapshot};
+use super::{ARCHIVE_DIR, LogRecord, StoreError, io};
+
+/// Most decisions read from one state directory: each is 48 bytes here and
+/// about 100 in an evaluation, so this bounds the memory near 3 GB.
+pub const MAX_HISTORY_DECISIONS: usize = 20_000_000;
+
+/// One logged decision.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Round {
+    /// Its sequence number.
+    pub id: u64,
+    /// The index of its context (0 for a non-contextual bandit).
+    pub ctx: u32,
+    /// The index of the arm chosen.
+    pub arm: u32,
+    /// The logged probability of that arm; `None` in logs written before
+    /// propensities were logged.
+    pub propensity: Option<f64>,
+    /// The posterior draws behind a Monte Carlo propensity; `None` when exact.
+    pub draws: Option<u32>,
+    /// Its reward, once one was logged.
+    pub reward: Option<f64>,
+}
+
+/// One bandit's decisions, in log order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BanditHistory {
+    /// The bandit's name.
+    pub name: String,
+    /// Its arm names.
+    pub arms: Vec<String>,
+    /// Its context names (empty for a non-contextual bandit).
+    pub contexts: Vec<String>,
+    /// Its decisions.
+    pub rounds: Vec<Round>,
+    /// Rewards whose decision is not in the history (its log was deleted).
+    pub orphan_rewards: u64,
+}
+
+/// A state directory's decision history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct History {
+    /// Per bandit, in config order.
+    pub bandits: Vec<BanditHistory>,
+    /// The logs read, by number, in order.
+    pub logs: Vec<(u64, PathBuf)>,
+    /// The first log read: above 0 when older logs were deleted (the server
+    /// ran without `keep_logs`), so earlier decisions are missing.
+    pub first_log: u64,
+    /// Log numbers missing between the first and the last read.
+    pub gaps: Vec<u64>,
+    /// Lines without a newline at the end of a log: writes cut short (or
+    /// being made), never acknowledged, skipped.
+    pub torn: u64,
+}
+
+/// Read the decision history of the state directory `dir`.
+pub fn read(dir: &Path) -> Result<History, StoreError> {
+    let snap_path = dir.join("snapshot.json");
+    let bytes = fs::read(&snap_path).map_err(io(&snap_path))?;
+    let snap = decode_snapshot(&bytes).map_err(|(line, message)| StoreError::Corrupt {
+        path: snap_path.clone(),
+        line,
+        message,
+    })?;
+    let mut bandits: Vec<BanditHistory> = snap
+        .bandits
+        .iter()
+        .map(|m| BanditHistory {
+            name: m.name.clone(),
+            arms: m.arms.clone(),
+            contexts: m.contexts.clone(),
+            rounds: Vec::new(),
+            orphan_rewards: 0,
+        })
+        .collect();
+    let mut logs = list_logs(&dir.join(ARCHIVE_DIR))?;
+    for (n, path) in list_logs(dir)? {
+        if logs.iter().any(|(m, _)| *m == n) {
+            return Err(StoreError::Corrupt {
+                path,
+                line: 1,
+                message: format!("log-{n}.jsonl is also in {ARCHIVE_DIR}/: which one is the log?"),
+            });
+        }
+        logs.push((n, path));
+    }
+    logs.sort();
+    let first_log = logs.first().map_or(snap.next_log, |(n, _)| *n);
+    let gaps = logs
+        .windows(2)
+        .flat_map(|w| w[0].0 + 1..w[1].0)
+        .take(1000)
+        .collect();
+    let mut reader = Reader {
+        index: vec![HashMap::new(); bandits.len()],
+        decisions: 0,
+        torn: 0,
+    };
+    for (_, path) in &logs {
+        reader.read_log(path, &mut bandits)?;
+    }
+    Ok(History {
+        bandits,
+        logs,
+        first_log,
+        gaps,
+        torn: reader.torn,
+    })
+}
+
+/// The `log-N.jsonl` files directly in `dir` (none when it is missing).
+fn list_logs(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut logs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_prefix("log-")
+            .and_then(|n| n.strip_suffix(".jsonl"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            logs.push((n, entry.path()));
+        }
+    }
+    Ok(logs)
+}
+
+struct Reader {
+    /// Per bandit, decision id → its round's index.
+    index: Vec<HashMap<u64, usize>>,
+    decisions: usize,
+    torn: u64,
+}
+
+impl Reader {
+    fn read_log(&mut self, path: &Path, bandits: &mut [BanditHistory]) -> Result<(), StoreError> {
+        let file = File::open(path).map_err(io(path))?;
+        let mut reader = BufReader::new(file);
+        let (mut line, mut scratch) = (Vec::new(), Vec::new());
+        let mut number = 0usize;
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).map_err(io(path))? == 0 {
+                return Ok(());
+            }
+            number += 1;
+            let Some(body) = line.strip_suffix(b"\n") else {
+                self.torn += 1;
+                return Ok(());
+            };
+            let corrupt = |message: String| StoreError::Corrupt {
+                path: path.to_owned(),
+                line: number,
+                message,
+            };
+            let rec = decode_record(body, &mut scratch).map_err(|e| corrupt(e.to_string()))?;
+            self.add(rec, bandits).map_err(corrupt)?;
+        }
+    }
+
+    fn add(&mut self, rec: LogRecord, bandits: &mut [BanditHistory]) -> Result<(), String> {
+        let b = rec.bandit();
+        let Some(h) = bandits.get_mut(b) else {
+            return Err(format!(
+                "record for bandit {b}, which the snapshot does not have"
+            ));
+        };
+        let check = |arm: u32, ctx: u32| {
+            if arm as usize >= h.arms.len() {
+                Err(format!("bandit `{}`: arm {arm} out of range", h.name))
+            } else if ctx as usize >= h.contexts.len().max(1) {
+                Err(format!("bandit `{}`: context {ctx} out of range", h.name))
+            } else {
+                Ok(())
+            }
+        };
+        match rec {
+            LogRecord::Decision {
+                id,
+                arm,
+                ctx,
+                p,
+                mc,
+                ..
+            } => {
+                check(arm, ctx)?;
+                if let Some(p) = p
+                    && !(p > 0.0 && p <= 1.0)
+                {
+                    return Err(format!(
+                        "bandit `{}`: decision {id}: propensity {p} is not in (0, 1]",
+                        h.name
+                    ));
+                }
+                if self.decisions >= MAX_HISTORY_DECISIONS {
+                    return Err(format!(
+                        "more than {MAX_HISTORY_DECISIONS} decisions: too many to evaluate at once"
+                    ));
+                }
+                self.decisions += 1;
+                self.index[b].insert(id, h.rounds.len());
+                h.rounds.push(Round {
+                    id,
+                    ctx,
+                    arm,
+                    propensity: p,
+                    draws: mc,
+                    reward: None,
+                });
+            }
+            LogRecord::Reward {
+                id, arm, ctx, r, ..
+            } => {
+                check(arm, ctx)?;
+                match self.index[b].get(&id).map(|&i| &mut h.rounds[i]) {
+                    Some(round) if round.arm != arm || round.ctx != ctx => {
+                        return Err(format!(
+                            "bandit `{}`: the reward for decision {id} names arm {arm} in context \
+                             {ctx}, but the decision chose arm {} in context {}",
+                            h.name, round.arm, round.ctx
+                        ));
+                    }
+                    // The server logs one reward per decision; a repeat is
+                    // acknowledged, not logged.
+                    Some(round) => round.reward = round.reward.or(Some(r)),
+                    None => h.orphan_rewards += 1,
+                }
+            }
+            LogRecord::Reserve { .. } | LogRecord::Apply { .. } => {}
+        }
+        Ok(())
+    }
+}
