@@ -42,6 +42,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Write saved results (or a suite.json) as tidy CSV tables.
     Export(ExportArgs),
+    /// Estimate a target policy's value from a `serve --state` directory's
+    /// decision log (off-policy evaluation: IPS, SNIPS, DM, DR).
+    Ope(OpeArgs),
     /// Check scenario files without running them.
     Validate {
         #[arg(required = true)]
@@ -202,6 +205,28 @@ pub struct ServeArgs {
     /// token is this file's content.
     #[arg(long, value_name = "F")]
     pub token_file: Option<PathBuf>,
+    /// Keep every log a snapshot supersedes in DIR/archive/ (the serve
+    /// config's `keep_logs`): the whole decision history, for `umpire ope`.
+    #[arg(long, requires = "state")]
+    pub keep_logs: bool,
+}
+
+#[derive(Args)]
+pub struct OpeArgs {
+    /// A `umpire serve --state` directory (served with `--keep-logs` or
+    /// `keep_logs = true` for the whole decision history).
+    #[arg(long, value_name = "DIR")]
+    pub state: PathBuf,
+    /// The target policy: per context, the arm it plays or its arm
+    /// probabilities.
+    #[arg(long, value_name = "T.toml")]
+    pub target: PathBuf,
+    /// The served bandit to evaluate (overrides the target file's `bandit`).
+    #[arg(long, value_name = "NAME")]
+    pub bandit: Option<String>,
+    /// Print the evaluation as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

@@ -3,8 +3,8 @@
 //! crate; each subcommand has a module named for it.
 //!
 //! Modules import one way (no module imports one that imports it back):
-//! subcommands (`run`, `suite`, `design`, `serve`, `load`, `merge`, `report`,
-//! `export`, `validate`) use the helpers (`bandit`, `sweep`, `summary`, `result_file`, `input`,
+//! subcommands (`run`, `suite`, `design`, `serve`, `load`, `merge`, `ope`,
+//! `report`, `export`, `validate`) use the helpers (`bandit`, `sweep`, `summary`, `result_file`, `input`,
 //! `progress`), and everything may use the leaves `cli`, `error` and
 //! `output`.
 
@@ -17,6 +17,7 @@ mod export;
 mod input;
 mod load;
 mod merge;
+mod ope;
 mod output;
 mod progress;
 mod report;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => merge::main(&args),
         Command::Report(args) => report::main(&args),
         Command::Export(args) => export::main(&args),
+        Command::Ope(args) => ope::main(&args),
         Command::Validate { files } => validate::main(&files),
     };
     ExitCode::from(match outcome {

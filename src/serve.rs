@@ -11,8 +11,9 @@ use crate::input;
 
 pub fn main(args: &ServeArgs) -> Result<(), CliError> {
     let loaded = input::read(&args.file).map_err(CliError::Input)?;
-    let config = ServeConfig::from_scenario(&loaded.scenario)
+    let mut config = ServeConfig::from_scenario(&loaded.scenario)
         .map_err(|e| CliError::Input(format!("{}: {e}", loaded.file)))?;
+    config.server.keep_logs |= args.keep_logs;
     let token = args
         .token_file
         .as_deref()

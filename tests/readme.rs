@@ -6,7 +6,7 @@
 //! What is checked:
 //! - A plain fenced block whose first line starts with `$ ` is a session: each
 //!   `$ cargo run --release -- ARGS` (or `$ umpire ARGS`) runs the binary from
-//!   a scratch folder that sees the repository's `scenarios/` and `docs/`,
+//!   a scratch folder that sees the repository's `scenarios/`, `docs/` and `examples/`,
 //!   and each `$ curl …` is sent to a reference server (`umpire serve
 //!   scenarios/serve_reference.toml`) started for that block. The lines that
 //!   follow, up to the next `$ `, are the expected stdout, then stderr.
@@ -168,14 +168,14 @@ fn matches(expected: &[String], actual: &[String], mode: Compare) -> bool {
 }
 
 /// A scratch folder where the examples run: it sees the repository's
-/// `scenarios/` and `docs/` and keeps their `reports/out/` out of the checkout.
+/// `scenarios/`, `docs/` and `examples/` and keeps their `reports/out/` out of the checkout.
 fn workdir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("readme")
         .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    for linked in ["scenarios", "docs"] {
+    for linked in ["scenarios", "docs", "examples"] {
         std::os::unix::fs::symlink(Path::new(ROOT).join(linked), dir.join(linked))
             .expect("link a repository folder");
     }
