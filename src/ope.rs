@@ -222,14 +222,7 @@ impl Report<'_> {
     }
 
     fn to_json(&self) -> Value {
-        let (state, target, h, b, c, e) = (
-            self.state,
-            self.target,
-            self.history,
-            self.bandit,
-            self.counts,
-            self.evaluation,
-        );
+        let (h, b, c, e) = (self.history, self.bandit, self.counts, self.evaluation);
         let estimates: Vec<Value> = e
             .estimates
             .iter()
@@ -244,9 +237,9 @@ impl Report<'_> {
             })
             .collect();
         json!({
-            "state": state.display().to_string(),
+            "state": self.state.display().to_string(),
             "bandit": b.name,
-            "target": target,
+            "target": self.target,
             "logs": h.logs.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             "decisions": c.decisions,
             "rewarded": c.rewarded,

@@ -17,7 +17,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::format::{decode_record, decode_snapshot};
-use super::{ARCHIVE_DIR, LogRecord, StoreError, io};
+use super::{ARCHIVE_DIR, LogRecord, StoreError, io, log_number};
 
 /// Most decisions read from one state directory: each is 48 bytes here and
 /// about 100 in an evaluation, so this bounds the memory near 3 GB.
@@ -139,11 +139,7 @@ fn list_logs(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     for entry in entries {
         let entry = entry.map_err(io(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name
-            .strip_prefix("log-")
-            .and_then(|n| n.strip_suffix(".jsonl"))
-            .and_then(|n| n.parse::<u64>().ok())
-        {
+        if let Some(n) = log_number(&name) {
             logs.push((n, entry.path()));
         }
     }

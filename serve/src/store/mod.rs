@@ -367,6 +367,14 @@ fn log_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("log-{n}.jsonl"))
 }
 
+/// N, for a file named `log-N.jsonl`.
+fn log_number(file_name: &str) -> Option<u64> {
+    file_name
+        .strip_prefix("log-")
+        .and_then(|n| n.strip_suffix(".jsonl"))
+        .and_then(|n| n.parse::<u64>().ok())
+}
+
 /// Where `keep_logs` moves the logs a snapshot covers.
 pub const ARCHIVE_DIR: &str = "archive";
 

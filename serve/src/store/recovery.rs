@@ -36,7 +36,7 @@ use umpire_sim::serve::ServeConfig;
 use super::format::{
     SnapshotFailure, SnapshotState, decode_record, decode_snapshot, write_snapshot_file,
 };
-use super::{LogRecord, Master, StoreError, fresh_masters, io, log_path, retire_log};
+use super::{LogRecord, Master, StoreError, fresh_masters, io, log_number, log_path, retire_log};
 use crate::runtime::{BanditRuntime, ID_BLOCK, Pending, PendingState};
 
 /// Reservations never go above 2⁶³: at a million decisions a second that is
@@ -219,11 +219,7 @@ fn list_dir(dir: &Path) -> Result<Listing, StoreError> {
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name
-            .strip_prefix("log-")
-            .and_then(|n| n.strip_suffix(".jsonl"))
-            .and_then(|n| n.parse::<u64>().ok())
-        {
+        if let Some(n) = log_number(&name) {
             logs.push((n, entry.path()));
         } else if name.ends_with(".tmp") {
             temporaries.push(entry.path());

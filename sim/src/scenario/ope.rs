@@ -98,6 +98,24 @@ fn read_policy(ctx: &mut Ctx, path: &str, mut t: Table, logging: bool) -> Option
 }
 
 /// `log_sizes = [250, 1000, 4000]`: ascending, distinct, in [2, MAX_LOG_ROUNDS].
+/// `ridge_lambda` (the reward model's penalty, default 1) and `alpha` (the
+/// intervals' level, default 0.05) in `t`, for a study's `[ope]` and a
+/// served log's target file alike; `ok` turns false on a problem.
+pub(super) fn read_model_settings(ctx: &mut Ctx, t: &mut Table, ok: &mut bool) -> (f64, f64) {
+    let ridge_lambda = t
+        .number_in(
+            ctx,
+            "ridge_lambda",
+            |x| (1e-6..=1e6).contains(&x),
+            "in [1e-6, 1e6]",
+        )
+        .or(1.0, ok);
+    let alpha = t
+        .number_in(ctx, "alpha", |x| x > 0.0 && x < 1.0, "in (0, 1)")
+        .or(0.05, ok);
+    (ridge_lambda, alpha)
+}
+
 fn read_log_sizes(ctx: &mut Ctx, t: &mut Table) -> Option<Vec<u64>> {
     let path = "ope.log_sizes";
     let Some((items, span)) = t.array(ctx, "log_sizes") else {
@@ -239,17 +257,7 @@ pub(super) fn read(
         ok = false;
     }
     let log_sizes = read_log_sizes(ctx, &mut t);
-    let ridge_lambda = t
-        .number_in(
-            ctx,
-            "ridge_lambda",
-            |x| (1e-6..=1e6).contains(&x),
-            "in [1e-6, 1e6]",
-        )
-        .or(1.0, &mut ok);
-    let alpha = t
-        .number_in(ctx, "alpha", |x| x > 0.0 && x < 1.0, "in (0, 1)")
-        .or(0.05, &mut ok);
+    let (ridge_lambda, alpha) = read_model_settings(ctx, &mut t, &mut ok);
     let truth_contexts = match t.count(ctx, "truth_contexts") {
         Some((n, _)) if (1000..=MAX_TRUTH_CONTEXTS).contains(&n) => n,
         Some((n, span)) => {

@@ -86,17 +86,7 @@ fn read_root(
     let index = pick_bandit(ctx, root, bandits, bandit)?;
     let shape = &bandits[index];
     let mut ok = true;
-    let ridge_lambda = root
-        .number_in(
-            ctx,
-            "ridge_lambda",
-            |x| (1e-6..=1e6).contains(&x),
-            "in [1e-6, 1e6]",
-        )
-        .or(1.0, &mut ok);
-    let alpha = root
-        .number_in(ctx, "alpha", |x| x > 0.0 && x < 1.0, "in (0, 1)")
-        .or(0.05, &mut ok);
+    let (ridge_lambda, alpha) = super::ope::read_model_settings(ctx, root, &mut ok);
     let default = read_rule(ctx, root, shape);
     ok &= default.is_some();
     let default = default.flatten();
