@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use umpire_sim::serve::caps;
 
 /// The commit this binary was built from, when known (see build.rs).
 pub fn git_commit() -> Option<String> {
@@ -209,6 +210,13 @@ pub struct ServeArgs {
     /// config's `keep_logs`): the whole decision history, for `umpire ope`.
     #[arg(long, requires = "state")]
     pub keep_logs: bool,
+    /// Posterior draws behind each Thompson-family propensity, for every
+    /// bandit (the serve config's `propensity_draws`; default 1000), from
+    /// 100 to 100000.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(
+        caps::PROPENSITY_DRAWS.0 as i64..=caps::PROPENSITY_DRAWS.1 as i64
+    ))]
+    pub propensity_draws: Option<u32>,
 }
 
 #[derive(Args)]

@@ -14,6 +14,11 @@ pub fn main(args: &ServeArgs) -> Result<(), CliError> {
     let mut config = ServeConfig::from_scenario(&loaded.scenario)
         .map_err(|e| CliError::Input(format!("{}: {e}", loaded.file)))?;
     config.server.keep_logs |= args.keep_logs;
+    if let Some(draws) = args.propensity_draws {
+        for b in &mut config.bandits {
+            b.propensity_draws = draws;
+        }
+    }
     let token = args
         .token_file
         .as_deref()

@@ -161,4 +161,14 @@ fn ope_input_errors_are_clear() {
         "{}",
         text(&out.stderr)
     );
+    // The draw count is bounded where it is given, before anything starts.
+    for bad in ["99", "100001", "many"] {
+        let out = umpire(&["serve", LOGGING, "--propensity-draws", bad]);
+        assert_eq!(out.status.code(), Some(2), "--propensity-draws {bad}");
+        assert!(
+            text(&out.stderr).contains("--propensity-draws"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }

@@ -24,7 +24,7 @@ use umpire_sim::bandit::policy::{Policy, PolicySpec};
 use super::AppState;
 use super::assign::check_unit;
 use super::error::{ApiError, ApiJson, ApiPath};
-use super::runtime::{BanditRuntime, ID_BLOCK, PROPENSITY_DRAWS, Pending, PendingState};
+use super::runtime::{BanditRuntime, ID_BLOCK, Pending, PendingState};
 use super::store::{LogRecord, Msg, StoreError, now_ms};
 
 /// Whether a policy models rewards in [0, 1] (Bernoulli likelihoods, UCB
@@ -79,8 +79,8 @@ pub struct DecideResponse {
     /// snapshot it used.
     pub propensity: f64,
     /// False for Thompson-family policies, whose propensity is the share of
-    /// [`crate::runtime::PROPENSITY_DRAWS`] posterior draws that pick the
-    /// arm, at least one draw's share.
+    /// the bandit's `propensity_draws` posterior draws (1,000 by default)
+    /// that pick the arm, at least one draw's share.
     pub propensity_exact: bool,
 }
 
@@ -175,7 +175,7 @@ pub async fn decide(
                 t: issued_ms,
                 unit: req.unit,
                 p: propensity.is_finite().then_some(propensity),
-                mc: (!snap.exact).then_some(PROPENSITY_DRAWS as u32),
+                mc: (!snap.exact).then_some(rt.config.propensity_draws),
             },
             ack: Some(tx),
         });

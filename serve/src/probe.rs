@@ -53,6 +53,7 @@ pub fn config() -> ServeConfig {
         update: UpdateEvery::Rewards(1),
         means: None,
         context_truth: Vec::new(),
+        propensity_draws: umpire_sim::serve::DEFAULT_PROPENSITY_DRAWS,
     };
     let thompson = PolicySpec::ThompsonBeta {
         prior_a: 1.0,

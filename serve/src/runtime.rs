@@ -19,10 +19,6 @@ use umpire_sim::serve::ServedBandit;
 
 const SHARDS: usize = 64;
 
-/// Posterior draws behind a Thompson-family propensity: its standard error is
-/// at most 0.5/√PROPENSITY_DRAWS ≈ 0.016.
-pub const PROPENSITY_DRAWS: usize = 1000;
-
 /// Decision ids are reserved in blocks that are persisted before use, so an
 /// id handed out before a crash is never handed out again.
 pub const ID_BLOCK: u64 = 1 << 16;
@@ -221,8 +217,11 @@ impl BanditRuntime {
                     let key =
                         StreamKey::new(self.seed, Purpose::propensity(&self.config.name, ctx));
                     let mut rng = key.replication(version);
+                    // The bandit's `propensity_draws` (1,000 by default): a
+                    // propensity's standard error is at most 0.5/√draws.
+                    let draws = self.config.propensity_draws.max(1);
                     let mut wins = vec![0u32; arms];
-                    for _ in 0..PROPENSITY_DRAWS {
+                    for _ in 0..draws {
                         let a = state.select(ctx, &mut rng).min(arms - 1);
                         wins[a] += 1;
                     }
@@ -231,7 +230,7 @@ impl BanditRuntime {
                     // importance weight infinite (`umpire ope`). The
                     // simulator's `propensity_draws` floors the same way.
                     for (x, w) in p.iter_mut().zip(wins) {
-                        *x = f64::from(w.max(1)) / PROPENSITY_DRAWS as f64;
+                        *x = f64::from(w.max(1)) / f64::from(draws);
                     }
                 }
                 p

@@ -227,3 +227,38 @@ async fn a_start_retires_a_covered_log_left_behind() -> R {
     assert_eq!(history::read(&dir.0)?.first_log, 1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propensity_draws_set_the_monte_carlo_resolution() -> R {
+    let dir = TempDir::new("history-draws");
+    let mut cfg = config(4);
+    cfg.bandits[0].propensity_draws = 100;
+    cfg.server.keep_logs = true;
+    let server = serve(cfg, Some(&dir.0), None).await?;
+    let api = Api::new(server.addr)?;
+    for i in 0..40usize {
+        let d = api.decide("thompson", &format!("u{i}")).await?;
+        // A share of 100 draws, at least one.
+        let hundredths = d.propensity * 100.0;
+        assert!(
+            (hundredths - hundredths.round()).abs() < 1e-9,
+            "{}",
+            d.propensity
+        );
+        assert!(d.propensity >= 0.01 && !d.propensity_exact);
+        api.reward("thompson", &d.decision_id, 1.0).await?;
+    }
+    for i in 0..5usize {
+        api.decide("batched", &format!("u{i}")).await?;
+    }
+    server.shutdown().await?;
+    let h = history::read(&dir.0)?;
+    let t = bandit(&h, "thompson");
+    assert_eq!(t.rounds.len(), 40);
+    assert!(t.rounds.iter().all(|r| r.draws == Some(100)));
+    // The other Thompson bandits keep the default.
+    let c = bandit(&h, "batched");
+    assert_eq!(c.rounds.len(), 5);
+    assert!(c.rounds.iter().all(|r| r.draws == Some(1000)));
+    Ok(())
+}

@@ -66,6 +66,20 @@ pub struct ServedBandit {
     /// Empty when unknown.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context_truth: Vec<ContextTruth>,
+    /// Posterior draws behind a Thompson-family propensity (the share of
+    /// draws that pick each arm, at least one draw's share): IPS weights are
+    /// inflated by about (1 − p)/(draws·p), so a bandit whose log feeds
+    /// off-policy evaluation of rare arms wants more. Each draw is paid at
+    /// every policy publication, per context.
+    #[serde(default = "default_propensity_draws")]
+    pub propensity_draws: u32,
+}
+
+/// The posterior draws behind a Thompson-family propensity, by default.
+pub const DEFAULT_PROPENSITY_DRAWS: u32 = 1000;
+
+fn default_propensity_draws() -> u32 {
+    DEFAULT_PROPENSITY_DRAWS
 }
 
 /// A context's share of the traffic and the arms' true means in it.
@@ -180,6 +194,9 @@ pub mod caps {
     /// `update_every_seconds` between 10 ms (a shorter tick only burns CPU)
     /// and one day (a `Duration` far beyond overflows).
     pub const UPDATE_EVERY_SECONDS: (f64, f64) = (0.01, 86_400.0);
+    /// `propensity_draws`: from 100 (a propensity to 1%) to 100,000 (about
+    /// 10 ms of draws per context at each publication with 10 arms).
+    pub const PROPENSITY_DRAWS: (u64, u64) = (100, 100_000);
 }
 
 impl Default for ServerSettings {

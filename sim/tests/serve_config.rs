@@ -324,7 +324,7 @@ fn unknown_keys_are_reported_everywhere() {
             "bad.toml:5:30: server.stall.often: unknown key (allowed keys: every, ms)",
             "bad.toml:7:1: experiments.exp.varients: unknown key (did you mean `variants`?)",
             "bad.toml:11:1: bandits.band.prior_c: unknown key (did you mean `prior_a`?)",
-            "bad.toml:12:1: bandits.band.epsilon: unknown key (allowed keys: arms, contexts, means, prior_a, prior_b, type, update_every, update_every_seconds)",
+            "bad.toml:12:1: bandits.band.epsilon: unknown key (allowed keys: arms, contexts, means, prior_a, prior_b, propensity_draws, type, update_every, update_every_seconds)",
         ]
     );
 }
@@ -780,4 +780,31 @@ fn from_scenario_serves_hash_experiments_and_bandits() {
             Err(ServeError::Features(name.to_owned()))
         );
     }
+}
+
+/// `propensity_draws` sets a bandit's Monte Carlo resolution within its
+/// bounds; the default is 1,000, and a bandit scenario's bandits get it.
+#[test]
+fn propensity_draws_are_bounded() {
+    assert_eq!(serve("x.toml", BASE).bandits[0].propensity_draws, 1000);
+    for value in [100u32, 20_000, 100_000] {
+        let c = serve("x.toml", &format!("{BASE}propensity_draws = {value}\n"));
+        assert_eq!(c.bandits[0].propensity_draws, value);
+    }
+    for (value, message) in [
+        ("99", "must be at least 100, found 99"),
+        ("100001", "must be at most 100000, found 100001"),
+        ("0", "must be at least 100, found 0"),
+    ] {
+        assert_eq!(
+            lines(&format!("{BASE}propensity_draws = {value}\n")),
+            [format!(
+                "bad.toml:6:20: bandits.band.propensity_draws: {message}"
+            )]
+        );
+    }
+    assert_eq!(
+        lines(&format!("{BASE}propensity_draws = 1.5\n")),
+        ["bad.toml:6:20: bandits.band.propensity_draws: expected a whole number, found a float"]
+    );
 }

@@ -118,6 +118,7 @@ pub fn serve_config(name: &str, weights: &[f64], coverage: f64, means: &[f64]) -
             update: UpdateEvery::Rewards(1),
             means: Some(means.to_vec()),
             context_truth: Vec::new(),
+            propensity_draws: umpire_sim::serve::DEFAULT_PROPENSITY_DRAWS,
         }],
         server: ServerSettings::default(),
     }

@@ -545,6 +545,7 @@ mod tests {
                 update,
                 means: None,
                 context_truth: Vec::new(),
+                propensity_draws: umpire_sim::serve::DEFAULT_PROPENSITY_DRAWS,
             }],
             server,
         }

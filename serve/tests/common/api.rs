@@ -76,6 +76,7 @@ pub fn bandit(
         update,
         means: None,
         context_truth: Vec::new(),
+        propensity_draws: umpire_sim::serve::DEFAULT_PROPENSITY_DRAWS,
     }
 }
 

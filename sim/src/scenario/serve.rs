@@ -16,8 +16,8 @@ use super::reader::hint;
 use super::reader::{Ctx, Field, Table, as_string, as_table};
 use crate::bandit::policy::PolicyState;
 use crate::serve::{
-    ContextTruth, Fsync, ServeConfig, ServeError, ServedBandit, ServedExperiment, ServerSettings,
-    Stall, UpdateEvery, caps, servable,
+    ContextTruth, DEFAULT_PROPENSITY_DRAWS, Fsync, ServeConfig, ServeError, ServedBandit,
+    ServedExperiment, ServerSettings, Stall, UpdateEvery, caps, servable,
 };
 
 /// Longest experiment or bandit name, in bytes: names appear in URL paths.
@@ -70,6 +70,7 @@ impl ServeConfig {
                         },
                         update: UpdateEvery::Rewards(b.env.update_every),
                         means: Some(b.env.means.clone()),
+                        propensity_draws: DEFAULT_PROPENSITY_DRAWS,
                         context_truth: if p.contextual {
                             b.env
                                 .segments
@@ -606,6 +607,8 @@ fn read_bandit(ctx: &mut Ctx, t: &mut Table, name: &str) -> Option<ServedBandit>
     } else {
         None
     };
+    let propensity_draws = ranged_count(ctx, t, "propensity_draws", caps::PROPENSITY_DRAWS)
+        .or(u64::from(DEFAULT_PROPENSITY_DRAWS), &mut ok);
     match (ok, arms, policy) {
         (true, Some(arms), Some(policy)) => Some(ServedBandit {
             name: name.to_owned(),
@@ -615,6 +618,8 @@ fn read_bandit(ctx: &mut Ctx, t: &mut Table, name: &str) -> Option<ServedBandit>
             update,
             means,
             context_truth: Vec::new(),
+            // Bounded by the cap, far below u32::MAX.
+            propensity_draws: u32::try_from(propensity_draws).unwrap_or(u32::MAX),
         }),
         _ => None,
     }
