@@ -19,8 +19,10 @@ use std::path::{Path, PathBuf};
 use super::format::{decode_record, decode_snapshot};
 use super::{ARCHIVE_DIR, LogRecord, StoreError, io, log_number};
 
-/// Most decisions read from one state directory: each is 48 bytes here and
-/// about 100 in an evaluation, so this bounds the memory near 3 GB.
+/// Most decisions read from one state directory: each is 48 bytes here,
+/// and about as much again in the id index that joins rewards, so this
+/// bounds the history near 2 GB (an evaluation has its own cap,
+/// `umpire_sim::bandit::ope::served::MAX_ROUND_ARMS`).
 pub const MAX_HISTORY_DECISIONS: usize = 20_000_000;
 
 /// One logged decision.

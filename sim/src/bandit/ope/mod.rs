@@ -83,6 +83,16 @@ pub enum OpeError {
     /// A reward model asked for impossible dimensions or penalty.
     #[error("ridge model: {0}")]
     Ridge(String),
+    /// A log too large to evaluate at once.
+    #[error("{rounds} rounds × {arms} arms is more than the {cap} values one evaluation holds")]
+    TooLarge {
+        /// The rounds.
+        rounds: usize,
+        /// The arms.
+        arms: usize,
+        /// The most rounds × arms.
+        cap: usize,
+    },
 }
 
 /// A logged bandit dataset with a target policy to evaluate on it.
