@@ -22,6 +22,12 @@
 # which the next run finds and ends it). On failure the daemons' and jobs'
 # log tails are printed.
 #
+# Side effects outside the root: the packages it installs, and execute
+# permission for others on each parent directory of the root that lacks it
+# (munged needs it; the default root, under /tmp, needs none). On a host
+# with systemd, installing the packages may start the distribution's own
+# daemons on ports 6817/6818: the port check then says which to set.
+#
 # Settings (environment):
 #   UMPIRE_SLURM_ROOT      working root (default /tmp/umpire-slurm-e2e; wiped at start)
 #   UMPIRE_SLURM_CTLD_PORT slurmctld's port (default 6817)
@@ -89,13 +95,21 @@ marked_pids() {
     local p
     for p in /proc/[0-9]*; do
         [[ ${p#/proc/} == "$$" ]] && continue
-        if tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qxF "$MARK"; then
+        if is_marked "${p#/proc/}"; then
             echo "${p#/proc/}"
         elif [[ $(cat "$p/comm" 2>/dev/null) == slurmstepd ]] &&
             [[ -n $(find "$p/fd" -lname "$ROOT/*" -print -quit 2>/dev/null) ]]; then
             echo "${p#/proc/}"
         fi
     done
+}
+
+# Does process PID carry this root's mark? (Read whole, then matched: a
+# pipe into `grep -q` could lose the answer to SIGPIPE under pipefail.)
+is_marked() {
+    local env
+    env=$(tr '\0' '\n' 2>/dev/null <"/proc/$1/environ") || return 1
+    grep -qxF "$MARK" <<<"$env"
 }
 
 # Send TERM to PIDS, then KILL to any still alive after 5 s.
@@ -127,8 +141,12 @@ teardown() {
         done
     fi
     local d
+    # By PID file, in this order, and only while the PID is still ours
+    # (a daemon that died may have left its PID to another process).
+    local pid
     for d in serve slurmd slurmctld munged; do
-        if [[ -n $(pid_of "$d") ]]; then end_pids "$(pid_of "$d")"; fi
+        pid=$(pid_of "$d") || continue
+        if is_marked "$pid"; then end_pids "$pid"; fi
     done
     # Anything else of ours: job steps, their children.
     # shellcheck disable=SC2046 # one PID per word
@@ -167,7 +185,7 @@ fi
 if [[ ! -x $UMPIRE ]]; then
     [[ $UMPIRE == "$REPO/target/release/umpire" ]] || die "UMPIRE=$UMPIRE is not an executable"
     log "building umpire (release)"
-    cargo build --release --bin umpire
+    timeout 1800 cargo build --release --bin umpire
 fi
 command -v python3 >/dev/null || die "python3 is needed to read result JSON"
 
@@ -251,7 +269,7 @@ log "cluster up in $((SECONDS - t)) s"
 # submit ARGS…: sbatch in the repository, the job's output under jobs/, the
 # mark and the binary in its environment; prints the job id.
 submit() {
-    sbatch --parsable --chdir="$REPO" --output="$ROOT/jobs/%x-%A_%a.out" \
+    timeout 30 sbatch --parsable --chdir="$REPO" --output="$ROOT/jobs/%x-%A_%a.out" \
         --export="ALL,$MARK,UMPIRE=$UMPIRE" "$@"
 }
 
@@ -266,7 +284,12 @@ wait_jobs() {
     shift
     local ids
     ids=$(IFS=,; echo "$*")
-    jobs_done() { [[ -z $(timeout 5 squeue -h -j "$ids" -o %i 2>/dev/null) ]]; }
+    # A failed squeue is not an empty queue.
+    jobs_done() {
+        local queued
+        queued=$(timeout 5 squeue -h -j "$ids" -o %i 2>/dev/null) || return 1
+        [[ -z $queued ]]
+    }
     wait_for "jobs $ids" "$limit" jobs_done
 }
 
@@ -286,7 +309,8 @@ for study in "${STUDIES[@]}"; do
     # Exit 1 (an expectation missed at this small size) still writes the
     # result; the comparison is of the bytes, verdicts included.
     code=0
-    "$UMPIRE" run "$scenario" --replications "$reps" --out "$ROOT/out/single" >/dev/null || code=$?
+    timeout 600 "$UMPIRE" run "$scenario" --replications "$reps" --out "$ROOT/out/single" \
+        >/dev/null || code=$?
     ((code <= 1)) || die "single-process run of $scenario failed (exit $code)"
     array=$(submit --array="0-$((SHARDS - 1))" scripts/slurm/shard.sbatch \
         "$scenario" "$ROOT/out/shards" --replications "$reps")

@@ -17,7 +17,8 @@ use crate::error::CliError;
 struct Counts {
     decisions: usize,
     rewarded: usize,
-    /// Rewarded decisions with a Monte Carlo propensity, and its draws.
+    /// Rewarded decisions with a Monte Carlo propensity, and the fewest
+    /// draws behind one (the weights' inflation is worst there).
     monte_carlo: usize,
     draws: Option<u32>,
 }
@@ -94,7 +95,7 @@ fn rewarded_rounds(b: &BanditHistory) -> Result<(Vec<LoggedRound>, Counts), CliE
         counts.rewarded += 1;
         if let Some(d) = r.draws {
             counts.monte_carlo += 1;
-            counts.draws = Some(d);
+            counts.draws = Some(counts.draws.map_or(d, |m| m.min(d)));
         }
         rounds.push(LoggedRound {
             ctx: r.ctx as usize,
@@ -127,6 +128,12 @@ fn caveats(h: &History, b: &BanditHistory) -> Vec<String> {
         out.push(format!(
             "missing from the history: {}; their decisions are not in this estimate",
             gaps.join(", ")
+        ));
+    }
+    if h.torn > 0 {
+        out.push(format!(
+            "{} log lines without their newline (writes cut short, or being made) were skipped",
+            h.torn
         ));
     }
     if b.orphan_rewards > 0 {
@@ -181,7 +188,7 @@ impl Report<'_> {
         match c.draws {
             Some(d) => writeln!(
                 w,
-                "propensities: Monte Carlo ({d} posterior draws) for {} of {} rounds: each weight 1/p̂ \
+                "propensities: Monte Carlo ({d} posterior draws, at the fewest) for {} of {} rounds: each weight 1/p̂ \
              overstates 1/p by about (1 − p)/({d}·p)",
                 c.monte_carlo, c.rewarded
             )?,

@@ -161,6 +161,26 @@ fn ope_input_errors_are_clear() {
         "{}",
         text(&out.stderr)
     );
+    // A convergence check judges one best arm; the example's segments have
+    // their own.
+    let logging = std::fs::canonicalize(LOGGING).expect("logging scenario");
+    let load = write(
+        &dir,
+        "converge.toml",
+        &format!(
+            "kind = \"load\"\n[target]\nserve = {:?}\n[traffic]\nduration_seconds = 1\nrate = 10\n\
+             [mix]\ndecide = 1\nreward = 1\n[checks]\nconvergence = {{ logger = 0.5 }}\n",
+            logging.display().to_string()
+        ),
+    );
+    let out = umpire(&["load", &load]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("best arms of their own"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // The draw count is bounded where it is given, before anything starts.
     for bad in ["99", "100001", "many"] {
         let out = umpire(&["serve", LOGGING, "--propensity-draws", bad]);

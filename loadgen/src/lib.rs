@@ -152,6 +152,13 @@ fn targets(s: &LoadScenario, serve: &ServeConfig) -> Result<Targets, LoadError> 
                 c.bandit
             )));
         }
+        if !b.context_truth.is_empty() {
+            return Err(LoadError::BadInput(format!(
+                "checks.convergence.{}: this bandit's contexts have best arms of their own, and \
+                 the check judges one best arm",
+                c.bandit
+            )));
+        }
     }
     if s.mix.assign > 0 {
         check_values(

@@ -145,12 +145,20 @@ async fn damage_is_located_and_a_torn_tail_is_skipped() -> R {
     assert_eq!(torn.bandits, before.bandits);
 
     // A checksummed decision whose propensity is outside (0, 1] is damage.
-    let mut bytes = std::fs::read(&live)?;
-    bytes.truncate(bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1));
-    bytes.extend(line(&json!({
-        "k": "decision", "b": 0, "id": 99_999, "arm": 1, "ctx": 0,
-        "t": 1, "unit": "x", "p": 1.5
-    })));
+    let mut intact = std::fs::read(&live)?;
+    intact.truncate(
+        intact
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1),
+    );
+    let decision = |p: f64| {
+        line(&json!({
+            "k": "decision", "b": 0, "id": 99_999, "arm": 1, "ctx": 0,
+            "t": 1, "unit": "x", "p": p
+        }))
+    };
+    let mut bytes = [intact.clone(), decision(1.5)].concat();
     std::fs::write(&live, &bytes)?;
     match history::read(&dir.0) {
         Err(StoreError::Corrupt {
@@ -167,6 +175,17 @@ async fn damage_is_located_and_a_torn_tail_is_skipped() -> R {
         }
         other => panic!("expected a located error, got {other:?}"),
     }
+
+    // A decision id logged twice would join a reward to the wrong round.
+    std::fs::write(&live, [intact, decision(0.5), decision(0.5)].concat())?;
+    let Err(StoreError::Corrupt { line, message, .. }) = history::read(&dir.0) else {
+        panic!("a repeated decision id must be an error");
+    };
+    assert_eq!(line, lines + 2);
+    assert!(
+        message.contains("decision 99999 is logged twice"),
+        "{message}"
+    );
 
     // A flipped byte fails the checksum, named by line.
     bytes.truncate(bytes.len() - 1);
@@ -225,6 +244,17 @@ async fn a_start_retires_a_covered_log_left_behind() -> R {
     serve(cfg, Some(&dir.0), None).await?.shutdown().await?;
     assert!(!dir.0.join(name).exists());
     assert_eq!(history::read(&dir.0)?.first_log, 1);
+
+    // The snapshot and live logs gone, the archive left: a fresh state would
+    // number its logs from 0 again over the archived ones, so it is refused.
+    for n in logs(&dir.0)? {
+        std::fs::remove_file(dir.0.join(format!("log-{n}.jsonl")))?;
+    }
+    std::fs::remove_file(dir.0.join("snapshot.json"))?;
+    let Err(e) = serve(config(3), Some(&dir.0), None).await else {
+        panic!("a fresh state beside an orphaned archive must be refused");
+    };
+    assert!(e.to_string().contains("move archive/ away"), "{e}");
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::format::{decode_record, decode_snapshot};
-use super::{ARCHIVE_DIR, LogRecord, StoreError, io, log_number};
+use super::{ARCHIVE_DIR, LogRecord, StoreError, io, log_number, log_path};
 
 /// Most decisions read from one state directory: each is 48 bytes here,
 /// and about as much again in the id index that joins rewards, so this
@@ -95,18 +95,28 @@ pub fn read(dir: &Path) -> Result<History, StoreError> {
             orphan_rewards: 0,
         })
         .collect();
-    let mut logs = list_logs(&dir.join(ARCHIVE_DIR))?;
-    for (n, path) in list_logs(dir)? {
-        if logs.iter().any(|(m, _)| *m == n) {
+    // A running server may move a live log into the archive between the
+    // listings: the archive is listed again after the live logs, so a log
+    // moved meanwhile is in one of the lists, and opening falls back to
+    // the archive (`open_log`).
+    let archive = dir.join(ARCHIVE_DIR);
+    let mut numbers: Vec<u64> = list_logs(&archive)?.into_iter().map(|(n, _)| n).collect();
+    numbers.extend(list_logs(dir)?.into_iter().map(|(n, _)| n));
+    numbers.extend(list_logs(&archive)?.into_iter().map(|(n, _)| n));
+    numbers.sort_unstable();
+    numbers.dedup();
+    let mut logs = Vec::with_capacity(numbers.len());
+    for n in numbers {
+        let (live, archived) = (log_path(dir, n), log_path(&archive, n));
+        if live.exists() && archived.exists() {
             return Err(StoreError::Corrupt {
-                path,
+                path: live,
                 line: 1,
                 message: format!("log-{n}.jsonl is also in {ARCHIVE_DIR}/: which one is the log?"),
             });
         }
-        logs.push((n, path));
+        logs.push((n, if archived.exists() { archived } else { live }));
     }
-    logs.sort();
     let first_log = logs.first().map_or(snap.next_log, |(n, _)| *n);
     let gaps = logs
         .windows(2)
@@ -118,8 +128,9 @@ pub fn read(dir: &Path) -> Result<History, StoreError> {
         decisions: 0,
         torn: 0,
     };
-    for (_, path) in &logs {
-        reader.read_log(path, &mut bandits)?;
+    for (n, path) in &mut logs {
+        let file = open_log(path, &archive, *n)?;
+        reader.read_log(file, path, &mut bandits)?;
     }
     Ok(History {
         bandits,
@@ -128,6 +139,18 @@ pub fn read(dir: &Path) -> Result<History, StoreError> {
         gaps,
         torn: reader.torn,
     })
+}
+
+/// Open log `n` at `path`, or in the archive if it moved there since it
+/// was listed (`path` then names where it was read).
+fn open_log(path: &mut PathBuf, archive: &Path, n: u64) -> Result<File, StoreError> {
+    match File::open(&*path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            *path = log_path(archive, n);
+            File::open(&*path).map_err(io(path))
+        }
+        r => r.map_err(io(path)),
+    }
 }
 
 /// The `log-N.jsonl` files directly in `dir` (none when it is missing).
@@ -156,8 +179,12 @@ struct Reader {
 }
 
 impl Reader {
-    fn read_log(&mut self, path: &Path, bandits: &mut [BanditHistory]) -> Result<(), StoreError> {
-        let file = File::open(path).map_err(io(path))?;
+    fn read_log(
+        &mut self,
+        file: File,
+        path: &Path,
+        bandits: &mut [BanditHistory],
+    ) -> Result<(), StoreError> {
         let mut reader = BufReader::new(file);
         let (mut line, mut scratch) = (Vec::new(), Vec::new());
         let mut number = 0usize;
@@ -221,7 +248,12 @@ impl Reader {
                     ));
                 }
                 self.decisions += 1;
-                self.index[b].insert(id, h.rounds.len());
+                if self.index[b].insert(id, h.rounds.len()).is_some() {
+                    return Err(format!(
+                        "bandit `{}`: decision {id} is logged twice",
+                        h.name
+                    ));
+                }
                 h.rounds.push(Round {
                     id,
                     ctx,
@@ -235,6 +267,12 @@ impl Reader {
                 id, arm, ctx, r, ..
             } => {
                 check(arm, ctx)?;
+                if !r.is_finite() {
+                    return Err(format!(
+                        "bandit `{}`: the reward for decision {id} is {r}, not a finite number",
+                        h.name
+                    ));
+                }
                 match self.index[b].get(&id).map(|&i| &mut h.rounds[i]) {
                     Some(round) if round.arm != arm || round.ctx != ctx => {
                         return Err(format!(

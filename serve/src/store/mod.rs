@@ -27,7 +27,7 @@ pub mod history;
 mod recovery;
 mod writer;
 
-use std::fs;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -387,8 +387,12 @@ fn retire_log(path: &Path, keep: bool) {
         let _ = fs::remove_file(path);
     } else if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
         let archive = dir.join(ARCHIVE_DIR);
-        if fs::create_dir_all(&archive).is_ok() {
-            let _ = fs::rename(path, archive.join(name));
+        let to = archive.join(name);
+        // Never over an archived log: recovery refuses a directory whose
+        // archive outlived its snapshot, so this is a log of this state.
+        if fs::create_dir_all(&archive).is_ok() && !to.exists() && fs::rename(path, &to).is_ok() {
+            // Best effort, as the rename: the archive is history, not state.
+            let _ = File::open(&archive).and_then(|d| d.sync_all());
         }
     }
 }

@@ -36,7 +36,9 @@ use umpire_sim::serve::ServeConfig;
 use super::format::{
     SnapshotFailure, SnapshotState, decode_record, decode_snapshot, write_snapshot_file,
 };
-use super::{LogRecord, Master, StoreError, fresh_masters, io, log_number, log_path, retire_log};
+use super::{
+    ARCHIVE_DIR, LogRecord, Master, StoreError, fresh_masters, io, log_number, log_path, retire_log,
+};
 use crate::runtime::{BanditRuntime, ID_BLOCK, Pending, PendingState};
 
 /// Reservations never go above 2⁶³: at a million decisions a second that is
@@ -111,6 +113,23 @@ pub fn recover(config: &ServeConfig, dir: Option<&Path>) -> Result<Recovered, St
                               is lost (a state directory gets its snapshot before its first log; \
                               one written by an umpire older than state format 2 has none either)"
                         .into(),
+                });
+            }
+            // An archive without its snapshot is an earlier state's
+            // history: a fresh state would number its logs from 0 again and
+            // mix with it.
+            let archive = dir.join(ARCHIVE_DIR);
+            if let Some(old) = fs::read_dir(&archive).ok().and_then(|entries| {
+                entries
+                    .flatten()
+                    .find(|e| log_number(&e.file_name().to_string_lossy()).is_some())
+            }) {
+                return Err(StoreError::Unaccounted {
+                    path: old.path(),
+                    message: format!(
+                        "{ARCHIVE_DIR}/ holds the logs of an earlier state whose snapshot.json \
+                         is gone; move {ARCHIVE_DIR}/ away to start a new state here"
+                    ),
                 });
             }
             (fresh, 0, vec![Vec::new(); config.bandits.len()])

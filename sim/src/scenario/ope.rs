@@ -97,7 +97,6 @@ fn read_policy(ctx: &mut Ctx, path: &str, mut t: Table, logging: bool) -> Option
     policy.filter(|_| ok)
 }
 
-/// `log_sizes = [250, 1000, 4000]`: ascending, distinct, in [2, MAX_LOG_ROUNDS].
 /// `ridge_lambda` (the reward model's penalty, default 1) and `alpha` (the
 /// intervals' level, default 0.05) in `t`, for a study's `[ope]` and a
 /// served log's target file alike; `ok` turns false on a problem.
@@ -116,6 +115,7 @@ pub(super) fn read_model_settings(ctx: &mut Ctx, t: &mut Table, ok: &mut bool) -
     (ridge_lambda, alpha)
 }
 
+/// `log_sizes = [250, 1000, 4000]`: ascending, distinct, in [2, MAX_LOG_ROUNDS].
 fn read_log_sizes(ctx: &mut Ctx, t: &mut Table) -> Option<Vec<u64>> {
     let path = "ope.log_sizes";
     let Some((items, span)) = t.array(ctx, "log_sizes") else {
