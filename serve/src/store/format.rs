@@ -13,12 +13,12 @@
 //! both a start ([`super::recovery`]) and a rotation ([`super::writer`]) do.
 
 use std::fs::{self, File};
-use std::io::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LogRecord, Master, StoreError};
+use super::{LogRecord, Master, StoreError, io};
 use crate::runtime::Pending;
 
 pub const STATE_FORMAT: &str = "umpire.serve-state";
@@ -95,6 +95,47 @@ pub fn decode_record(line: &[u8], scratch: &mut Vec<u8>) -> Result<LogRecord, Re
         return Err(RecordError::Mismatch { stored, computed });
     }
     serde_json::from_slice(scratch).map_err(|e| RecordError::Json(e.to_string()))
+}
+
+/// How a read of a log ended.
+pub struct LogRead {
+    /// The bytes of its well-formed lines.
+    pub good: u64,
+    /// Whether it ended in a line without a newline: a write cut short (or
+    /// being made), never acknowledged, and not read.
+    pub torn: bool,
+}
+
+/// Read the log `file` (at `path`) record by record, handing each to
+/// `each`. A last line without a newline ends the read; any other damage,
+/// or an error `each` returns, is `StoreError::Corrupt` naming the line.
+pub fn read_log(
+    file: File,
+    path: &Path,
+    mut each: impl FnMut(LogRecord) -> Result<(), String>,
+) -> Result<LogRead, StoreError> {
+    let mut reader = BufReader::new(file);
+    let (mut line, mut scratch) = (Vec::new(), Vec::new());
+    let (mut good, mut number) = (0u64, 0usize);
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io(path))?;
+        if n == 0 {
+            return Ok(LogRead { good, torn: false });
+        }
+        number += 1;
+        let Some(body) = line.strip_suffix(b"\n") else {
+            return Ok(LogRead { good, torn: true });
+        };
+        let corrupt = |message: String| StoreError::Corrupt {
+            path: path.to_owned(),
+            line: number,
+            message,
+        };
+        let rec = decode_record(body, &mut scratch).map_err(|e| corrupt(e.to_string()))?;
+        each(rec).map_err(corrupt)?;
+        good += n as u64;
+    }
 }
 
 /// What a snapshot holds.

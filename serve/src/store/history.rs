@@ -13,11 +13,11 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::format::{decode_record, decode_snapshot};
-use super::{ARCHIVE_DIR, LogRecord, StoreError, io, log_number, log_path};
+use super::format::{decode_snapshot, read_log};
+use super::recovery::check_shape;
+use super::{ARCHIVE_DIR, LogRecord, Master, StoreError, io, log_number, log_path};
 
 /// Most decisions read from one state directory: each is 48 bytes here,
 /// and about as much again in the id index that joins rewards, so this
@@ -130,7 +130,7 @@ pub fn read(dir: &Path) -> Result<History, StoreError> {
     };
     for (n, path) in &mut logs {
         let file = open_log(path, &archive, *n)?;
-        reader.read_log(file, path, &mut bandits)?;
+        reader.read_log(file, path, &snap.bandits, &mut bandits)?;
     }
     Ok(History {
         bandits,
@@ -183,47 +183,27 @@ impl Reader {
         &mut self,
         file: File,
         path: &Path,
+        masters: &[Master],
         bandits: &mut [BanditHistory],
     ) -> Result<(), StoreError> {
-        let mut reader = BufReader::new(file);
-        let (mut line, mut scratch) = (Vec::new(), Vec::new());
-        let mut number = 0usize;
-        loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line).map_err(io(path))? == 0 {
-                return Ok(());
-            }
-            number += 1;
-            let Some(body) = line.strip_suffix(b"\n") else {
-                self.torn += 1;
-                return Ok(());
-            };
-            let corrupt = |message: String| StoreError::Corrupt {
-                path: path.to_owned(),
-                line: number,
-                message,
-            };
-            let rec = decode_record(body, &mut scratch).map_err(|e| corrupt(e.to_string()))?;
-            self.add(rec, bandits).map_err(corrupt)?;
-        }
+        let read = read_log(file, path, |rec| self.add(rec, masters, bandits))?;
+        self.torn += u64::from(read.torn);
+        Ok(())
     }
 
-    fn add(&mut self, rec: LogRecord, bandits: &mut [BanditHistory]) -> Result<(), String> {
+    fn add(
+        &mut self,
+        rec: LogRecord,
+        masters: &[Master],
+        bandits: &mut [BanditHistory],
+    ) -> Result<(), String> {
         let b = rec.bandit();
-        let Some(h) = bandits.get_mut(b) else {
+        let (Some(m), Some(h)) = (masters.get(b), bandits.get_mut(b)) else {
             return Err(format!(
                 "record for bandit {b}, which the snapshot does not have"
             ));
         };
-        let check = |arm: u32, ctx: u32| {
-            if arm as usize >= h.arms.len() {
-                Err(format!("bandit `{}`: arm {arm} out of range", h.name))
-            } else if ctx as usize >= h.contexts.len().max(1) {
-                Err(format!("bandit `{}`: context {ctx} out of range", h.name))
-            } else {
-                Ok(())
-            }
-        };
+        check_shape(m, &rec).map_err(|e| format!("bandit `{}`: {e}", h.name))?;
         match rec {
             LogRecord::Decision {
                 id,
@@ -233,7 +213,6 @@ impl Reader {
                 mc,
                 ..
             } => {
-                check(arm, ctx)?;
                 if let Some(p) = p
                     && !(p > 0.0 && p <= 1.0)
                 {
@@ -266,13 +245,6 @@ impl Reader {
             LogRecord::Reward {
                 id, arm, ctx, r, ..
             } => {
-                check(arm, ctx)?;
-                if !r.is_finite() {
-                    return Err(format!(
-                        "bandit `{}`: the reward for decision {id} is {r}, not a finite number",
-                        h.name
-                    ));
-                }
                 match self.index[b].get(&id).map(|&i| &mut h.rounds[i]) {
                     Some(round) if round.arm != arm || round.ctx != ctx => {
                         return Err(format!(

@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -34,7 +34,7 @@ use umpire_sim::bandit::policy::PolicyState;
 use umpire_sim::serve::ServeConfig;
 
 use super::format::{
-    SnapshotFailure, SnapshotState, decode_record, decode_snapshot, write_snapshot_file,
+    SnapshotFailure, SnapshotState, decode_snapshot, read_log, write_snapshot_file,
 };
 use super::{
     ARCHIVE_DIR, LogRecord, Master, StoreError, fresh_masters, io, log_number, log_path, retire_log,
@@ -322,7 +322,7 @@ fn policy_arms(s: &PolicyState) -> Option<u64> {
 /// with the state before it. Recovery refuses to start on any of these and
 /// names the file and line (`StoreError::Corrupt`).
 #[derive(Debug, thiserror::Error, PartialEq)]
-enum Inconsistency {
+pub(super) enum Inconsistency {
     /// The per-arm counters have another length than the arm list.
     #[error("its counters do not have one entry per arm ({0})")]
     Counters(usize),
@@ -415,20 +415,29 @@ fn check_reservation(upto: u64) -> Result<(), Inconsistency> {
     Ok(())
 }
 
+/// Whether a decision or reward fits its bandit: its arm and context in
+/// range, a reward finite. (Recovery checks ids too; the decision history
+/// of `umpire ope`, which reads logs the snapshot covers, checks this.)
+pub(super) fn check_shape(m: &Master, rec: &LogRecord) -> Result<(), Inconsistency> {
+    match *rec {
+        LogRecord::Decision { arm, ctx, .. } => check_indices(m, arm, ctx),
+        LogRecord::Reward { arm, ctx, r, .. } => {
+            check_indices(m, arm, ctx)?;
+            if r.is_finite() {
+                Ok(())
+            } else {
+                Err(Inconsistency::Reward)
+            }
+        }
+        LogRecord::Reserve { .. } | LogRecord::Apply { .. } => Ok(()),
+    }
+}
+
 /// Whether a record can have been written by a live server with this state.
 fn check_record(m: &Master, rec: &LogRecord) -> Result<(), Inconsistency> {
     match *rec {
-        LogRecord::Decision { id, arm, ctx, .. } => {
-            check_indices(m, arm, ctx)?;
-            check_id(m, id)
-        }
-        LogRecord::Reward {
-            id, arm, ctx, r, ..
-        } => {
-            check_indices(m, arm, ctx)?;
-            if !r.is_finite() {
-                return Err(Inconsistency::Reward);
-            }
+        LogRecord::Decision { id, .. } | LogRecord::Reward { id, .. } => {
+            check_shape(m, rec)?;
             check_id(m, id)
         }
         LogRecord::Reserve { upto, .. } => {
@@ -454,40 +463,21 @@ fn replay(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(io(path)(e)),
     };
-    let mut reader = BufReader::new(file);
-    let mut good = 0u64;
-    let mut line = Vec::new();
-    let mut scratch = Vec::new();
-    let mut number = 0usize;
     // Pending decisions by id, per bandit, updated as records replay.
     let mut maps: Vec<BTreeMap<u64, Pending>> = pending
         .iter()
         .map(|p| p.iter().copied().collect())
         .collect();
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(io(path))?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
-        let Some(body) = line.strip_suffix(b"\n") else {
-            // A torn tail: the write that was cut off was never acknowledged.
-            break;
-        };
-        let corrupt = |message: String| StoreError::Corrupt {
-            path: path.to_owned(),
-            line: number,
-            message,
-        };
-        let rec = decode_record(body, &mut scratch).map_err(|e| corrupt(e.to_string()))?;
+    // A torn tail (the write that was cut off was never acknowledged) ends
+    // the well-formed prefix.
+    let read = read_log(file, path, |rec| {
         let b = rec.bandit();
         let Some(m) = masters.get_mut(b) else {
-            return Err(corrupt(format!(
+            return Err(format!(
                 "record for bandit {b}, which the config does not have"
-            )));
+            ));
         };
-        check_record(m, &rec).map_err(|e| corrupt(format!("bandit `{}`: {e}", m.name)))?;
+        check_record(m, &rec).map_err(|e| format!("bandit `{}`: {e}", m.name))?;
         m.apply(&rec);
         match rec {
             LogRecord::Decision {
@@ -522,12 +512,12 @@ fn replay(
             }
             _ => {}
         }
-        good += n as u64;
-    }
+        Ok(())
+    })?;
     for (p, m) in pending.iter_mut().zip(maps) {
         *p = m.into_iter().collect();
     }
-    Ok(good)
+    Ok(read.good)
 }
 
 /// Install recovered state into the runtimes (which were created publishing
