@@ -547,24 +547,23 @@ fn goose_requests(m: &goose::metrics::GooseMetrics) -> u64 {
         .sum()
 }
 
-/// A bandit's contexts with their truth, weights made cumulative shares
-/// (empty unless the config knows every context's weight and means).
+/// A bandit's contexts with their truth and the simulator's segment
+/// thresholds (empty unless the config knows every context's weight and
+/// means).
 fn load_contexts(b: &umpire_sim::serve::ServedBandit) -> Vec<LoadContext> {
     let total: f64 = b.context_truth.iter().map(|t| t.weight).sum();
     if b.context_truth.len() != b.contexts.len() || !(total > 0.0 && total.is_finite()) {
         return Vec::new();
     }
-    let mut running = 0.0;
+    let thresholds = umpire_sim::rng::segment_thresholds(b.context_truth.iter().map(|t| t.weight));
     b.contexts
         .iter()
         .zip(&b.context_truth)
-        .map(|(name, t)| {
-            running += t.weight;
-            LoadContext {
-                name: name.clone(),
-                cumulative: running / total,
-                means: t.means.clone(),
-            }
+        .zip(thresholds)
+        .map(|((name, t), threshold)| LoadContext {
+            name: name.clone(),
+            threshold,
+            means: t.means.clone(),
         })
         .collect()
 }

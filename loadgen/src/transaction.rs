@@ -51,9 +51,10 @@ pub struct BanditTarget {
 pub struct LoadContext {
     /// Its name, as sent.
     pub name: String,
-    /// The running sum of the contexts' weights up to and including this
-    /// one, divided by their total: a uniform draw below it picks it.
-    pub cumulative: f64,
+    /// Its `rng::segment_thresholds` entry: a uniform 32-bit word below it
+    /// (and not below the previous context's) picks it, as the simulator
+    /// picks a segment.
+    pub threshold: u64,
     /// The arms' true means in it.
     pub means: Vec<f64>,
 }
@@ -427,10 +428,10 @@ fn plan(shared: &Shared, st: &mut UserState) -> Planned {
     // Drawn only for bandits with per-context truth, so other runs' draws
     // are as they were.
     let ctx = (!contexts.is_empty()).then(|| {
-        let u = st.rng.random::<f64>();
+        let word = u64::from(st.rng.random::<u32>());
         contexts
             .iter()
-            .position(|c| u < c.cumulative)
+            .position(|c| word < c.threshold)
             .unwrap_or(contexts.len() - 1)
     });
     Planned::Decide { bandit, unit, ctx }
